@@ -1,0 +1,5 @@
+"""Allow `python -m netwatch`."""
+
+from netwatch.cli import main
+
+raise SystemExit(main())

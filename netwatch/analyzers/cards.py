@@ -1,0 +1,55 @@
+"""Card number validation: issuer prefix, length per brand, Luhn. Pure functions over digit strings."""
+
+from __future__ import annotations
+
+# (brand, prefix ranges as (low, high) over the first N digits, allowed lengths)
+BRANDS: list[tuple[str, list[tuple[str, str]], frozenset[int]]] = [
+    ("amex", [("34", "34"), ("37", "37")], frozenset({15})),
+    ("diners", [("300", "305"), ("3095", "3095"), ("36", "36"), ("38", "39")], frozenset(range(14, 20))),
+    ("jcb", [("3528", "3589")], frozenset(range(16, 20))),
+    ("visa", [("4", "4")], frozenset({13, 16, 19})),
+    ("mir", [("2200", "2204")], frozenset(range(16, 20))),
+    ("mastercard", [("51", "55"), ("2221", "2720")], frozenset({16})),
+    ("discover", [("6011", "6011"), ("644", "649"), ("65", "65"), ("622126", "622925")], frozenset(range(16, 20))),
+    ("unionpay", [("62", "62"), ("81", "81")], frozenset(range(16, 20))),
+    (
+        "maestro",
+        [("50", "50"), ("56", "58"), ("6304", "6304"), ("6759", "6759"), ("6761", "6763"), ("676770", "676770")],
+        frozenset(range(12, 20)),
+    ),
+]
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i & 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def brand_of(digits: str) -> str | None:
+    """The brand whose issuer prefix and length fit, or None (first match in table order)."""
+    n = len(digits)
+    for brand, ranges, lengths in BRANDS:
+        if n not in lengths:
+            continue
+        for lo, hi in ranges:
+            head = digits[: len(lo)]
+            if lo <= head <= hi:
+                return brand
+    return None
+
+
+def card_brand(digits: str) -> str | None:
+    """Brand of a plausible card number (prefix, length, Luhn), else None."""
+    if not 12 <= len(digits) <= 19:
+        return None
+    brand = brand_of(digits)
+    if brand is None or not luhn_ok(digits):
+        return None
+    return brand

@@ -1,0 +1,110 @@
+"""Sans-IO DNS message parser: questions and answers (A, AAAA, CNAME, PTR, TXT) from one datagram.
+
+Never raises: a message that does not parse returns None. Compression pointers are followed with
+a hop limit, so crafted loops end.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass, field
+
+TYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV",
+              65: "HTTPS", 255: "ANY"}
+MAX_RECORDS = 64
+
+
+@dataclass
+class DnsMessage:
+    id: int
+    response: bool
+    rcode: int
+    questions: list[tuple[str, int]] = field(default_factory=list)  # (name, qtype)
+    answers: list[tuple[str, int, str]] = field(default_factory=list)  # (name, rtype, value as text)
+
+
+def read_name(data: bytes, off: int) -> tuple[str, int]:
+    """Decode a (possibly compressed) name at `off`; returns (name, offset after it). Raises ValueError."""
+    labels: list[str] = []
+    end = -1
+    hops = 0
+    while True:
+        if off >= len(data):
+            raise ValueError("name runs past the message")
+        n = data[off]
+        if n & 0xC0 == 0xC0:
+            if off + 1 >= len(data):
+                raise ValueError("truncated pointer")
+            if end < 0:
+                end = off + 2
+            off = ((n & 0x3F) << 8) | data[off + 1]
+            hops += 1
+            if hops > 32:
+                raise ValueError("compression loop")
+            continue
+        if n & 0xC0:
+            raise ValueError("bad label type")
+        off += 1
+        if n == 0:
+            break
+        if off + n > len(data):
+            raise ValueError("label runs past the message")
+        labels.append(data[off : off + n].decode("latin-1"))
+        off += n
+        if len(labels) > 128:
+            raise ValueError("too many labels")
+    return ".".join(labels).lower(), (end if end >= 0 else off)
+
+
+def parse_dns(data: bytes, tcp: bool = False) -> DnsMessage | None:
+    """Parse one DNS message (`tcp=True`: skip the 2-byte length prefix)."""
+    try:
+        if tcp:
+            data = data[2:]
+        if len(data) < 12:
+            return None
+        ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
+        if qd > MAX_RECORDS or an > MAX_RECORDS * 4:
+            return None
+        msg = DnsMessage(ident, bool(flags & 0x8000), flags & 0xF)
+        off = 12
+        for _ in range(qd):
+            name, off = read_name(data, off)
+            if off + 4 > len(data):
+                return None
+            msg.questions.append((name, struct.unpack_from("!H", data, off)[0]))
+            off += 4
+        for _ in range(an):
+            name, off = read_name(data, off)
+            if off + 10 > len(data):
+                break
+            rtype, _, _, rdlen = struct.unpack_from("!HHIH", data, off)
+            off += 10
+            rdata = data[off : off + rdlen]
+            if len(rdata) < rdlen:
+                break
+            value = _rdata(data, off, rtype, rdata)
+            if value is not None:
+                msg.answers.append((name, rtype, value))
+            off += rdlen
+        return msg
+    except (ValueError, struct.error, IndexError):
+        return None
+
+
+def _rdata(data: bytes, off: int, rtype: int, rdata: bytes) -> str | None:
+    if rtype == 1 and len(rdata) == 4:
+        return socket.inet_ntop(socket.AF_INET, rdata)
+    if rtype == 28 and len(rdata) == 16:
+        return socket.inet_ntop(socket.AF_INET6, rdata)
+    if rtype in (5, 12, 2):
+        return read_name(data, off)[0]
+    if rtype == 16:
+        parts, i = [], 0
+        while i < len(rdata):
+            n = rdata[i]
+            parts.append(rdata[i + 1 : i + 1 + n].decode("latin-1"))
+            i += 1 + n
+        return "".join(parts)
+    return None

@@ -1,0 +1,44 @@
+"""Masking and keyed fingerprints for card data.
+
+Lives at the bottom of the dependency order (imports nothing of netwatch) so that analyzers can
+mask a card number the moment they find it: a full number never leaves the analyzer that saw it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+
+def mask_pan(digits: str) -> str:
+    """PCI DSS 3.4.1 display mask: at most the first six and last four digits."""
+    n = len(digits)
+    if n < 13:
+        return "*" * n
+    return digits[:6] + "*" * (n - 10) + digits[-4:]
+
+
+class Fingerprinter:
+    """HMAC-SHA256 over a card number, keyed per run (or by the user to correlate runs)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key is not None else os.urandom(32)
+
+    def __call__(self, digits: str) -> str:
+        mac = hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+        return "hmac-sha256:" + mac[:32]
+
+
+_default = Fingerprinter()
+
+
+def fingerprint(digits: str) -> str:
+    """Fingerprint under the process-wide key (see `set_fingerprint_key`)."""
+    return _default(digits)
+
+
+def set_fingerprint_key(key: bytes | None) -> None:
+    """Use a user-supplied key (to correlate runs) or a fresh random one (None)."""
+    global _default
+    _default = Fingerprinter(key)

@@ -1,0 +1,112 @@
+"""The terminal summary: capture stats, findings by severity, findings table, destinations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from netwatch.findings import Finding
+from netwatch.report.text import safe
+from netwatch.rules import SEVERITIES
+from netwatch.scan import SourceReport
+
+SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
+                  "info": "dim"}
+EVIDENCE_SKIP = {"fingerprint", "bytes_to_server", "bytes_to_client"}
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _evidence(f: Finding) -> str:
+    parts = [f"{k}={v}" for k, v in f.evidence.items() if k not in EVIDENCE_SKIP and v not in (None, "", [])]
+    return safe(", ".join(parts), 120)
+
+
+def print_stats(console: Console, reports: list[SourceReport]) -> None:
+    t = Table(title="Capture", title_justify="left", show_header=True, header_style="bold")
+    for col in ("source", "packets", "bytes", "flows", "duration", "first packet", "notes"):
+        t.add_column(col, overflow="fold")
+    for r in reports:
+        notes = []
+        if r.error:
+            notes.append(f"[red]{safe(r.error)}[/]")
+        if r.problem:
+            notes.append(f"[yellow]input broke off: {safe(r.problem)}[/]")
+        if r.interrupted:
+            notes.append("[yellow]interrupted: partial results[/]")
+        errs = sum(v for k, v in r.decode_errors.items() if k != "ip datagrams reassembled")
+        if errs:
+            top = ", ".join(f"{safe(k)} {v}" for k, v in Counter(r.decode_errors).most_common(3))
+            notes.append(f"decode errors {errs} ({top})")
+        if r.unknown_linktypes:
+            notes.append("unsupported link types: " + ", ".join(f"{safe(k)} ({v})" for k, v in r.unknown_linktypes.items()))
+        if r.tcp_gaps:
+            notes.append(f"{r.tcp_gaps} bytes missing in TCP streams")
+        t.add_row(safe(r.source), f"{r.packets:,}", f"{r.bytes:,}", f"{r.flows:,}", f"{r.duration:.1f}s",
+                  _when(r.first_ts), "; ".join(notes))
+    console.print(t)
+
+
+def print_findings(console: Console, findings: list[Finding]) -> None:
+    by_sev = Counter(f.severity for f in findings)
+    line = "  ".join(f"[{SEVERITY_STYLE[s]}]{s}: {by_sev.get(s, 0)}[/]" for s in SEVERITIES)
+    console.print(f"\n[bold]Findings[/] {len(findings)}   {line}")
+    if not findings:
+        console.print("[green]No findings.[/]")
+        return
+    by_cat: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_cat.setdefault(f.category, []).append(f)
+    for cat, items in by_cat.items():
+        t = Table(title=f"{cat}", title_justify="left", header_style="bold", expand=False)
+        for col in ("severity", "rule", "what", "source → destination", "app", "evidence", "count"):
+            t.add_column(col, overflow="fold")
+        for f in items:
+            dst = f"{safe(f.dst)}:{f.dport}" if f.dport else safe(f.dst)
+            if f.server_name:
+                dst += f" ({safe(f.server_name, 60)})"
+            t.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule, safe(f.message, 160),
+                      f"{safe(f.src)} → {dst}", safe(f.app), _evidence(f), str(f.count))
+        console.print(t)
+
+
+def print_destinations(console: Console, reports: list[SourceReport], limit: int = 25) -> None:
+    rows: dict[tuple, dict] = {}
+    for r in reports:
+        for row in r.inventory:
+            key = (row["dst"], row["dport"], row["proto"], row["app"])
+            if key in rows:
+                rows[key]["flows"] += row["flows"]
+                rows[key]["bytes"] += row["bytes"]
+            else:
+                rows[key] = dict(row)
+    if not rows:
+        return
+    items = sorted(rows.values(), key=lambda r: -r["bytes"])
+    t = Table(title="Destinations", title_justify="left", header_style="bold")
+    for col in ("destination", "names", "proto/port", "app", "protected", "flows", "bytes"):
+        t.add_column(col, overflow="fold")
+    for row in items[:limit]:
+        enc = row["encrypted"]
+        prot = (f"[green]yes ({safe(row['how'])})[/]" if enc else "[dim]infra[/]" if row["infra"]
+                else "[red]no[/]" if enc is False else "?")
+        t.add_row(safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), f"{row['proto']}/{row['dport']}",
+                  safe(row["app"]), prot, str(row["flows"]), f"{row['bytes']:,}")
+    console.print(t)
+    if len(items) > limit:
+        console.print(f"[dim]… and {len(items) - limit} more destinations[/]")
+
+
+def print_summary(console: Console, reports: list[SourceReport], findings: list[Finding],
+                  show_destinations: bool = True) -> None:
+    print_stats(console, reports)
+    if show_destinations:
+        print_destinations(console, reports)
+    print_findings(console, findings)

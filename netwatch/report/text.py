@@ -1,0 +1,18 @@
+"""Making packet-derived text safe for a terminal: no rich markup, no ANSI/control characters."""
+
+from __future__ import annotations
+
+import re
+
+from rich.markup import escape
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(value: object, limit: int = 200) -> str:
+    """Printable, markup-escaped, length-limited text for the console."""
+    s = "" if value is None else str(value)
+    s = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return escape(s)

@@ -1,0 +1,283 @@
+"""One scan session per source: frames → decode → flows → analyzers → rules → findings.
+
+`Session` is the whole pipeline for one source (a file or a live interface); `scan_files` runs
+sessions over many files, in worker processes when asked. Everything found so far survives an
+interrupt or a broken input: `Session.close()` always flushes the flows and returns the report.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from netwatch.analyzers import Dispatcher, Observation
+from netwatch.analyzers.registry import build_analyzers, build_classifier
+from netwatch.capture import CaptureError, Frame
+from netwatch.capture.pcapfile import CaptureReader
+from netwatch.decode import Decoder, linktype_name
+from netwatch.findings import Aggregator, Finding, sort_findings
+from netwatch.flows import FlowTable
+from netwatch.masking import set_fingerprint_key
+from netwatch.policy import Policy, load_policy
+from netwatch.rules import RuleSet
+
+
+@dataclass
+class SourceReport:
+    """What one source yielded: counts, where input broke off, findings, destination inventory."""
+
+    source: str
+    format: str = ""
+    packets: int = 0
+    bytes: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    flows: int = 0
+    decode_errors: dict[str, int] = field(default_factory=dict)
+    unknown_linktypes: dict[str, int] = field(default_factory=dict)
+    non_ip: dict[str, int] = field(default_factory=dict)
+    tcp_gaps: int = 0
+    problem: str | None = None
+    interrupted: bool = False
+    error: str | None = None  # the source could not be read at all
+    findings: list[Finding] = field(default_factory=list)
+    inventory: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        if self.first_ts is None or self.last_ts is None:
+            return 0.0
+        return self.last_ts - self.first_ts
+
+
+class Inventory:
+    """Destinations seen, keyed by (dst, dport, proto, app), built from flow_end observations."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple, dict[str, Any]] = {}
+
+    def add(self, obs: Observation) -> None:
+        f = obs.flow
+        if f is None:
+            return
+        key = (f.dst, f.sport, f.proto_name, obs.fields.get("app"))
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = {
+                "dst": f.dst, "dport": f.sport, "proto": f.proto_name, "app": obs.fields.get("app"),
+                "encrypted": obs.fields.get("encrypted"), "how": obs.fields.get("how"),
+                "infra": obs.fields.get("infra"), "names": [], "clients": [], "flows": 0, "bytes": 0,
+            }
+        row["flows"] += 1
+        row["bytes"] += obs.fields.get("bytes_to_server", 0) + obs.fields.get("bytes_to_client", 0)
+        for n in [*f.names, f.server_name]:
+            if n and n not in row["names"]:
+                row["names"].append(n)
+        if f.src not in row["clients"] and len(row["clients"]) < 20:
+            row["clients"].append(f.src)
+
+    def results(self) -> list[dict[str, Any]]:
+        return sorted(self.rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
+
+
+class Session:
+    """The pipeline for one source. Feed frames, then close() for the report."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        policy: Policy | None,
+        source: str,
+        on_finding: Callable[[Finding], None] | None = None,
+    ) -> None:
+        self.report = SourceReport(source=source)
+        self.decoder = Decoder()
+        self.aggregator = Aggregator(rules, policy, source)
+        self.inventory = Inventory()
+        self.on_finding = on_finding
+        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(), self._emit)
+        self.flows = FlowTable(self.dispatcher)
+        self._closed = False
+
+    def _emit(self, obs: Observation) -> None:
+        if obs.kind == "flow_end":
+            self.inventory.add(obs)
+        before = len(self.aggregator.findings)
+        self.aggregator.observe(obs)
+        if self.on_finding is not None and len(self.aggregator.findings) > before:
+            self.on_finding(next(reversed(self.aggregator.findings.values())))
+
+    def feed(self, frame: Frame) -> None:
+        r = self.report
+        r.packets += 1
+        r.bytes += frame.wirelen
+        ts = frame.ts
+        if r.first_ts is None:
+            r.first_ts = ts
+        r.last_ts = ts
+        p = self.decoder.decode(frame.linktype, frame.data, ts)
+        if p is not None:
+            self.flows.process(p)
+
+    def feed_all(self, frames: Iterable[Frame], tick: Callable[[], None] | None = None) -> None:
+        """The hot loop, with the per-frame work inlined; `tick` is called every 4096 frames."""
+        r = self.report
+        decode = self.decoder.decode
+        process = self.flows.process
+        n = 0
+        nbytes = 0
+        first = r.first_ts
+        ts = r.last_ts
+        try:
+            for ts, linktype, data, wirelen in frames:
+                n += 1
+                nbytes += wirelen
+                if first is None:
+                    first = ts
+                p = decode(linktype, data, ts)
+                if p is not None:
+                    process(p)
+                if tick is not None and not n & 4095:
+                    tick()
+        finally:
+            r.packets += n
+            r.bytes += nbytes
+            r.first_ts = first
+            r.last_ts = ts
+
+    def close(self) -> SourceReport:
+        if self._closed:
+            return self.report
+        self._closed = True
+        t = self.flows
+        t.close()
+        r = self.report
+        d = self.decoder
+        r.flows = t.flows_seen
+        r.tcp_gaps = t.gap_bytes
+        r.decode_errors = dict(d.stats)
+        r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
+        r.non_ip = dict(d.non_ip)
+        r.findings = self.aggregator.results()
+        r.inventory = self.inventory.results()
+        return r
+
+
+def scan_file(
+    path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None
+) -> SourceReport:
+    """Scan one capture file. Never raises for bad input: the report says what went wrong."""
+    start = time.perf_counter()
+    try:
+        reader = CaptureReader(path)
+    except CaptureError as e:
+        return SourceReport(source=path, error=str(e))
+    session = Session(rules, policy, path)
+    session.report.format = reader.format
+    size = max(1, _size(path))
+    tick = None
+    if progress is not None:
+        def tick() -> None:
+            progress(reader.position(), size)
+    try:
+        with reader:
+            session.feed_all(reader, tick)
+    except KeyboardInterrupt:
+        session.report.interrupted = True
+    report = session.close()
+    report.problem = reader.problem
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+@dataclass
+class ScanConfig:
+    """What a worker process needs to rebuild the pipeline (rule sets hold closures, not picklable)."""
+
+    rule_dirs: list[str]
+    policy_path: str | None
+    fingerprint_key: bytes
+
+
+def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
+    set_fingerprint_key(cfg.fingerprint_key)
+    rules = RuleSet.load(cfg.rule_dirs)
+    policy = load_policy(cfg.policy_path) if cfg.policy_path else None
+    return rules, policy
+
+
+_worker_state: tuple[RuleSet, Policy | None] | None = None
+
+
+def _worker_init(cfg: ScanConfig) -> None:
+    global _worker_state
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _worker_state = load_config(cfg)
+
+
+def _worker_scan(path: str) -> SourceReport:
+    assert _worker_state is not None
+    return scan_file(path, *_worker_state)
+
+
+def scan_files(
+    paths: list[str],
+    cfg: ScanConfig,
+    jobs: int = 1,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    on_done: Callable[[SourceReport], None] | None = None,
+) -> tuple[list[SourceReport], bool]:
+    """Scan files in input order (jobs=1) or across worker processes.
+
+    Returns the reports of every file scanned (in input order) and whether Ctrl-C cut the run
+    short; a file interrupted mid-way still has its partial report.
+    """
+    if jobs <= 1 or len(paths) <= 1:
+        rules, policy = load_config(cfg)
+        reports = []
+        for p in paths:
+            prog = (lambda done, total, p=p: on_progress(p, done, total)) if on_progress else None
+            rep = scan_file(p, rules, policy, prog)
+            reports.append(rep)
+            if on_done:
+                on_done(rep)
+            if rep.interrupted:
+                return reports, True
+        return reports, False
+    results: dict[str, SourceReport] = {}
+    interrupted = False
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg,)) as ex:
+        futs = {ex.submit(_worker_scan, p): p for p in paths}
+        try:
+            for fut in as_completed(futs):
+                rep = fut.result()
+                results[futs[fut]] = rep
+                if on_done:
+                    on_done(rep)
+        except KeyboardInterrupt:
+            interrupted = True
+            for f in futs:
+                f.cancel()
+    return [results[p] for p in paths if p in results], interrupted
+
+
+def all_findings(reports: list[SourceReport]) -> list[Finding]:
+    out: list[Finding] = []
+    for r in reports:
+        out.extend(r.findings)
+    return sort_findings(out)
+

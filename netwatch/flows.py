@@ -225,7 +225,7 @@ class FlowTable:
 
     def _end(self, flow: Flow) -> None:
         self._flush(flow)
-        for key, (f, d) in list(self._keys(flow)):
+        for key, (f, _d) in list(self._keys(flow)):
             if self.table.get(key, (None,))[0] is f:
                 del self.table[key]
         self.sink.flow_end(flow)
@@ -241,7 +241,7 @@ class FlowTable:
         self._since_sweep = 0
         now = self.now
         done = []
-        for key, (f, d) in self.table.items():
+        for _key, (f, d) in self.table.items():
             if d == C2S and (
                 (f.closed and now - f.last_ts > 5.0)
                 or now - f.last_ts > (IDLE_TCP if f.proto == TCP else IDLE_OTHER)

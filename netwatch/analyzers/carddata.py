@@ -15,7 +15,9 @@ from netwatch.flows import Flow
 from netwatch.masking import fingerprint, mask_pan
 
 PAN_RE = re.compile(
-    rb"(?<![0-9])(?:[0-9]{12,19}|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}|[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5})(?![0-9])"
+    rb"(?<![0-9])(?:[0-9]{12,19}"
+    rb"|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}"  # 4-4-4-4(-3)
+    rb"|[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5})(?![0-9])"  # 4-6-5 (Amex), 4-6-4 (Diners)
 )
 TAIL = 32  # longer than the longest match (23 bytes)
 DIRECTION = ("to_server", "to_client")

@@ -21,7 +21,7 @@ EVIDENCE_SKIP = {"fingerprint", "bytes_to_server", "bytes_to_client"}
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _evidence(f: Finding) -> str:
@@ -46,7 +46,8 @@ def print_stats(console: Console, reports: list[SourceReport]) -> None:
             top = ", ".join(f"{safe(k)} {v}" for k, v in Counter(r.decode_errors).most_common(3))
             notes.append(f"decode errors {errs} ({top})")
         if r.unknown_linktypes:
-            notes.append("unsupported link types: " + ", ".join(f"{safe(k)} ({v})" for k, v in r.unknown_linktypes.items()))
+            kinds = ", ".join(f"{safe(k)} ({v})" for k, v in r.unknown_linktypes.items())
+            notes.append(f"unsupported link types: {kinds}")
         if r.tcp_gaps:
             notes.append(f"{r.tcp_gaps} bytes missing in TCP streams")
         t.add_row(safe(r.source), f"{r.packets:,}", f"{r.bytes:,}", f"{r.flows:,}", f"{r.duration:.1f}s",

@@ -1,8 +1,4 @@
-"""Command line: argument parsing and exit codes only; the work lives in the layers.
-
-Exit codes: 0 no finding at or above --fail-on; 1 such findings; 2 usage or input error;
-130 interrupted (after the summary and JSON of what was found so far are written).
-"""
+"""Helpers shared by the commands: common options, exit codes, rule/policy loading, JSON output."""
 
 from __future__ import annotations
 
@@ -10,14 +6,12 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
-from netwatch import __version__
-from netwatch.policy import PolicyError, load_policy
-from netwatch.rules import SEVERITIES, SEVERITY_RANK, RuleError, RuleSet
+from netwatch.policy import load_policy
+from netwatch.rules import SEVERITIES, SEVERITY_RANK, RuleSet
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
@@ -46,7 +40,8 @@ def _key(value: str) -> bytes:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     """Options shared by every command that runs the pipeline (scan, live)."""
-    p.add_argument("--policy", metavar="FILE", help="site policy YAML (see README); without it destinations are listed, not judged")
+    p.add_argument("--policy", metavar="FILE",
+                   help="site policy YAML (see README); without it destinations are listed, not judged")
     p.add_argument("--rules", metavar="DIR", action="append", default=[],
                    help="extra rule pack (directory or file); may repeat; same id overrides a built-in rule")
     p.add_argument("--json", metavar="FILE", help="write findings as JSON Lines to FILE ('-' for stdout)")
@@ -55,30 +50,6 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on the terminal")
     p.add_argument("--key", type=_key, metavar="HEX",
                    help="fingerprint key to correlate cards across runs (default: $NETWATCH_KEY, else random per run)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="netwatch",
-        description="Inspect point-of-sale network traffic: card data in the clear, unprotected links, "
-                    "weak TLS, cleartext logins, remote access, unexpected destinations.",
-    )
-    ap.add_argument("--version", action="version", version=f"netwatch {__version__}")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    sp = sub.add_parser("scan", help="scan pcap/pcapng files (also .gz) offline",
-                        description="Scan capture files and report findings.")
-    sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
-    add_common(sp)
-    sp.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                    help="scan files in N worker processes (default 1; 0 = one per core)")
-    sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    sp.set_defaults(func=cmd_scan)
-    for register in EXTRA_COMMANDS:
-        register(sub)
-    return ap
-
-
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def load_rules_and_policy(args: argparse.Namespace) -> tuple[RuleSet, object]:
@@ -136,7 +107,7 @@ def write_json(findings: list, target: str | None) -> None:
         raise UsageError(f"cannot write JSON output {target}: {e.strerror}") from None
 
 
-class _Progress:
+class Progress:
     """A transient progress bar on stderr, shown only for work that takes more than a moment."""
 
     def __init__(self, enabled: bool, total_files: int) -> None:
@@ -165,52 +136,3 @@ class _Progress:
             self.bar.stop()
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    from netwatch.report.console import print_summary
-    from netwatch.scan import ScanConfig, all_findings, scan_files
-
-    paths = expand_paths(args.paths)
-    load_rules_and_policy(args)  # fail fast on bad rules/policy
-    cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    progress = _Progress(not args.no_progress and not args.quiet, len(paths))
-    try:
-        reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update)
-    finally:
-        progress.stop()
-    findings = all_findings(reports)
-    console = Console(stderr=args.json == "-", highlight=False)
-    if not args.quiet:
-        print_summary(console, reports, findings)
-    write_json(findings, args.json)
-    errors = [r for r in reports if r.error]
-    for r in errors:
-        print(f"netwatch: {r.error}", file=sys.stderr)
-    if interrupted:
-        print("netwatch: interrupted; results above cover what was scanned so far", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if errors and len(errors) == len(reports):
-        return EXIT_ERROR
-    code = exit_code(findings, args.fail_on)
-    if errors and code == EXIT_OK:
-        return EXIT_ERROR
-    return code
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return EXIT_ERROR
-    try:
-        return args.func(args)
-    except (UsageError, RuleError, PolicyError) as e:
-        print(f"netwatch: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("netwatch: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        sys.stderr.close()
-        return EXIT_OK

@@ -1,0 +1,51 @@
+"""Command line: argument parsing and exit codes only; the work lives in the layers.
+
+Each command is a module of this package with `register(subparsers)`; COMMANDS lists them.
+Exit codes: 0 no finding at or above --fail-on; 1 such findings; 2 usage or input error;
+130 interrupted (after the summary and JSON of what was found so far are written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from netwatch import __version__
+from netwatch.cli import scan
+from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from netwatch.policy import PolicyError
+from netwatch.rules import RuleError
+
+COMMANDS = [scan]  # append new command modules here
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="netwatch",
+        description="Inspect point-of-sale network traffic: card data in the clear, unprotected links, "
+                    "weak TLS, cleartext logins, remote access, unexpected destinations.",
+    )
+    ap.add_argument("--version", action="version", version=f"netwatch {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS:
+        cmd.register(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return args.func(args)
+    except (UsageError, RuleError, PolicyError) as e:
+        print(f"netwatch: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("netwatch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()
+        return EXIT_OK

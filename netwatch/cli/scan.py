@@ -1,0 +1,67 @@
+"""`netwatch scan`: offline scan of capture files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from rich.console import Console
+
+from netwatch.cli.common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Progress,
+    add_common,
+    exit_code,
+    expand_paths,
+    fingerprint_key,
+    load_rules_and_policy,
+    write_json,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("scan", help="scan pcap/pcapng files (also .gz) offline",
+                        description="Scan capture files and report findings.")
+    sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
+    add_common(sp)
+    sp.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                    help="scan files in N worker processes (default 1; 0 = one per core)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    sp.set_defaults(func=cmd_scan)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from netwatch.report.console import print_summary
+    from netwatch.scan import ScanConfig, all_findings, scan_files
+
+    paths = expand_paths(args.paths)
+    load_rules_and_policy(args)  # fail fast on bad rules/policy
+    cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    progress = Progress(not args.no_progress and not args.quiet, len(paths))
+    try:
+        reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update)
+    finally:
+        progress.stop()
+    findings = all_findings(reports)
+    console = Console(stderr=args.json == "-", highlight=False)
+    if not args.quiet:
+        print_summary(console, reports, findings)
+    write_json(findings, args.json)
+    errors = [r for r in reports if r.error]
+    for r in errors:
+        print(f"netwatch: {r.error}", file=sys.stderr)
+    if interrupted:
+        print("netwatch: interrupted; results above cover what was scanned so far", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if errors and len(errors) == len(reports):
+        return EXIT_ERROR
+    code = exit_code(findings, args.fail_on)
+    if errors and code == EXIT_OK:
+        return EXIT_ERROR
+    return code
+
+

@@ -11,7 +11,6 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -277,13 +276,11 @@ def load_rule_file(path: Path) -> list[Rule | dict]:
 
 def builtin_rules_dir() -> Path:
     """The bundled pack: installed as netwatch/_rules in a wheel, `rules/` in a source checkout."""
-    try:
-        pkg = Path(str(resources.files("netwatch._rules")))
-        if pkg.is_dir() and any(pkg.glob("*.yaml")):
-            return pkg
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "rules"
+    here = Path(__file__).resolve().parent
+    installed = here / "_rules"
+    if installed.is_dir() and any(installed.glob("*.yaml")):
+        return installed
+    return here.parent / "rules"
 
 
 def _rule_files(d: Path) -> list[Path]:

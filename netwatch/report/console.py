@@ -66,15 +66,19 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
     for f in findings:
         by_cat.setdefault(f.category, []).append(f)
     for cat, items in by_cat.items():
-        t = Table(title=f"{cat}", title_justify="left", header_style="bold", expand=False)
-        for col in ("severity", "rule", "what", "source → destination", "app", "evidence", "count"):
-            t.add_column(col, overflow="fold")
+        t = Table(title=cat, title_justify="left", header_style="bold")
+        t.add_column("severity", no_wrap=True)
+        t.add_column("rule", no_wrap=True)
+        t.add_column("finding", overflow="fold", ratio=1)
+        t.add_column("count", justify="right", no_wrap=True)
         for f in items:
-            dst = f"{safe(f.dst)}:{f.dport}" if f.dport else safe(f.dst)
+            where = f"{safe(f.src)} → {safe(f.dst)}" + (f":{f.dport}" if f.dport else "")
             if f.server_name:
-                dst += f" ({safe(f.server_name, 60)})"
-            t.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule, safe(f.message, 160),
-                      f"{safe(f.src)} → {dst}", safe(f.app), _evidence(f), str(f.count))
+                where += f" ({safe(f.server_name, 60)})"
+            detail = safe(f.message, 200)
+            ev = _evidence(f)
+            t.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule,
+                      f"{detail}\n[dim]{where}  app={safe(f.app)}  {ev}[/]", str(f.count))
         console.print(t)
 
 

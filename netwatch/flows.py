@@ -8,18 +8,30 @@ out-of-order buffers are capped (the overflow is skipped with a gap the sink is 
 from __future__ import annotations
 
 import socket
+import struct
 from typing import Any, Protocol
 
 from netwatch.decode import PROTO_NAMES, TCP, Packet
 
 SYN, FIN, RST, ACK = 0x02, 0x01, 0x04, 0x10
 OOO_CAP = 256 * 1024  # bytes held out of order per direction before a gap is declared
+OOO_MAX_SEGMENTS = 512  # segments held out of order per direction (tiny segments cost more than bytes)
+OOO_TOTAL_CAP = 64 * 1024 * 1024  # out-of-order bytes held over all flows: memory stays flat
 IDLE_TCP = 600.0
 IDLE_OTHER = 120.0
 MAX_FLOWS = 200_000
-SWEEP_EVERY = 8192  # packets between idle sweeps
+SWEEP_EVERY = 8192  # packets between idle sweeps...
+SWEEP_SECONDS = 2.0  # ...and at least this much capture time (a sweep walks every live flow)
+CLOSED_LINGER = 5.0  # a closed flow stays for late ACKs and retransmissions, then ends
 
 C2S, S2C = 0, 1
+_pack_ports = struct.Struct("!HH").pack
+
+
+def flow_key(src: bytes, dst: bytes, sport: int, dport: int) -> bytes:
+    """Key of one direction within a protocol's table: addresses then ports, as an IPv4 header
+    lays them out (bytes 12-23 from the IP header on), so a fast path can slice it from a frame."""
+    return src + dst + _pack_ports(sport, dport)
 
 
 def addr_str(raw: bytes) -> str:
@@ -86,33 +98,42 @@ class TcpStream:
 
 
 class FlowTable:
-    """Maps packets to flows (both directions stored under their own key) and drives the sink."""
+    """Maps packets to flows (both directions stored under their own key) and drives the sink.
+
+    `tables[proto]` maps `flow_key(...)` of each direction to (flow, direction).
+    """
 
     def __init__(self, sink: FlowSink) -> None:
         self.sink = sink
-        self.table: dict[tuple, tuple[Flow, int]] = {}
+        self.tables: dict[int, dict[bytes, tuple[Flow, int]]] = {6: {}, 17: {}, 50: {}}
+        self.live: dict[Flow, None] = {}  # each live flow once (the table holds two keys per flow)
         self.flows_seen = 0
         self.evicted = 0
         self.gap_bytes = 0
+        self.pending_total = 0  # out-of-order bytes held over all flows
         self._since_sweep = 0
+        self._last_sweep = float("-inf")
         self.now = 0.0
 
     def __len__(self) -> int:
-        return len(self.table) // 2
+        return len(self.live)
 
     def process(self, p: Packet) -> None:
-        key = (p.src, p.sport, p.dst, p.dport, p.proto)
-        hit = self.table.get(key)
+        table = self.tables.get(p.proto)
+        if table is None:
+            table = self.tables[p.proto] = {}
+        key = p.src + p.dst + _pack_ports(p.sport, p.dport)
+        hit = table.get(key)
         ts = p.ts
         if ts > self.now:
             self.now = ts
         if hit is None:
-            flow, direction = self._new(p, key)
+            flow, direction = self._new(p, table, key)
         else:
             flow, direction = hit
             if p.proto == TCP and flow.closed and p.flags & (SYN | ACK) == SYN:  # port reuse
                 self._end(flow)
-                flow, direction = self._new(p, key)
+                flow, direction = self._new(p, table, key)
         flow.last_ts = ts
         flow.packets[direction] += 1
         payload = p.payload
@@ -123,9 +144,17 @@ class FlowTable:
             self.sink.datagram(flow, direction, payload, ts)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY:
+            self.advance(self.now)
+
+    def advance(self, now: float) -> None:
+        """Capture time moved on (also called by the scan's count-only fast path): sweep when due."""
+        if now > self.now:
+            self.now = now
+        self._since_sweep = 0
+        if self.now - self._last_sweep >= SWEEP_SECONDS or len(self.live) > MAX_FLOWS:
             self.sweep()
 
-    def _new(self, p: Packet, key: tuple) -> tuple[Flow, int]:
+    def _new(self, p: Packet, table: dict[bytes, tuple[Flow, int]], key: bytes) -> tuple[Flow, int]:
         client_is_src = True
         if p.proto == TCP:
             if p.flags & (SYN | ACK) == SYN | ACK:
@@ -140,8 +169,9 @@ class FlowTable:
         else:
             flow = Flow(p.dst, p.dport, p.src, p.sport, p.proto, p.ts)
             direction = S2C
-        self.table[key] = (flow, direction)
-        self.table[(p.dst, p.dport, p.src, p.sport, p.proto)] = (flow, 1 - direction)
+        table[key] = (flow, direction)
+        table[p.dst + p.src + _pack_ports(p.dport, p.sport)] = (flow, 1 - direction)
+        self.live[flow] = None
         self.flows_seen += 1
         self.sink.flow_start(flow)
         return flow, direction
@@ -179,10 +209,16 @@ class FlowTable:
             data = data[old:]
             delta = 0
         if delta:
-            if seq not in s.pending or len(s.pending[seq]) < len(data):
-                s.pending_bytes += len(data) - len(s.pending.get(seq, b""))
+            held = s.pending.get(seq)
+            if held is None or len(held) < len(data):
+                if held is not None:  # first copy wins for the bytes already held
+                    data = held + data[len(held) :]
+                grow = len(data) - (len(held) if held is not None else 0)
+                s.pending_bytes += grow
+                self.pending_total += grow
                 s.pending[seq] = data
-            if s.pending_bytes > OOO_CAP:
+            if (s.pending_bytes > OOO_CAP or len(s.pending) > OOO_MAX_SEGMENTS
+                    or self.pending_total > OOO_TOTAL_CAP):
                 self._skip_gap(flow, direction, s, ts)
             return
         self.sink.stream(flow, direction, data, ts)
@@ -199,6 +235,7 @@ class FlowTable:
                 if delta >= 0x80000000 or delta == 0:
                     seg = s.pending.pop(seq)
                     s.pending_bytes -= len(seg)
+                    self.pending_total -= len(seg)
                     old = (0x100000000 - delta) & 0xFFFFFFFF
                     if old < len(seg):
                         best = seg[old:] if best is None or len(seg) - old > len(best) else best
@@ -225,40 +262,43 @@ class FlowTable:
 
     def _end(self, flow: Flow) -> None:
         self._flush(flow)
-        for key, (f, _d) in list(self._keys(flow)):
-            if self.table.get(key, (None,))[0] is f:
-                del self.table[key]
+        for s in flow.streams:  # whatever the flush could not deliver (inspection stopped) is let go
+            if s is not None and s.pending:
+                self.pending_total -= s.pending_bytes
+                s.pending.clear()
+                s.pending_bytes = 0
+        table = self.tables[flow.proto]
+        for key in (flow_key(flow.client, flow.server, flow.cport, flow.sport),
+                    flow_key(flow.server, flow.client, flow.sport, flow.cport)):
+            hit = table.get(key)
+            if hit is not None and hit[0] is flow:
+                del table[key]
+        self.live.pop(flow, None)
         self.sink.flow_end(flow)
-
-    @staticmethod
-    def _keys(flow: Flow) -> list[tuple[tuple, tuple[Flow, int]]]:
-        a = (flow.client, flow.cport, flow.server, flow.sport, flow.proto)
-        b = (flow.server, flow.sport, flow.client, flow.cport, flow.proto)
-        return [(a, (flow, C2S)), (b, (flow, S2C))]
 
     def sweep(self) -> None:
         """Evict idle and closed flows; when over the flow cap, the least recently active ones."""
         self._since_sweep = 0
-        now = self.now
-        done = []
-        for _key, (f, d) in self.table.items():
-            if d == C2S and (
-                (f.closed and now - f.last_ts > 5.0)
-                or now - f.last_ts > (IDLE_TCP if f.proto == TCP else IDLE_OTHER)
-            ):
-                done.append(f)
-        if len(self.table) // 2 - len(done) > MAX_FLOWS:
-            live = sorted((f for f, d in self.table.values() if d == C2S), key=lambda f: f.last_ts)
-            done.extend(live[: len(live) - MAX_FLOWS + MAX_FLOWS // 10])
-        for f in dict.fromkeys(done):
+        now = self._last_sweep = self.now
+        closed_before = now - CLOSED_LINGER
+        tcp_before = now - IDLE_TCP
+        other_before = now - IDLE_OTHER
+        done = [
+            f for f in self.live
+            if f.last_ts < (closed_before if f.closed else tcp_before if f.proto == TCP else other_before)
+        ]
+        if len(self.live) - len(done) > MAX_FLOWS:
+            gone = set(done)
+            rest = sorted((f for f in self.live if f not in gone), key=lambda f: f.last_ts)
+            done.extend(rest[: len(rest) - MAX_FLOWS + MAX_FLOWS // 10])
+        for f in done:
             self.evicted += 1
             self._end(f)
 
     def close(self) -> None:
         """End every flow (end of input or interrupt): flushes buffers, emits flow ends."""
-        for f, d in list(self.table.values()):
-            if d == C2S and self.table.get((f.client, f.cport, f.server, f.sport, f.proto), (None,))[0] is f:
-                self._end(f)
+        for f in list(self.live):
+            self._end(f)
 
 
 def _client_by_ports(sport: int, dport: int) -> bool:

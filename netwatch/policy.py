@@ -2,12 +2,14 @@
 
 Hostnames in the policy match through names the capture itself tied to a server address (DNS
 answers, TLS SNI, HTTP Host); the flow carries those in `flow.names` / `flow.server_name`.
+Errors name the file, the line where the YAML shows it, and the field.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,14 @@ from typing import Any
 import yaml
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DEFAULT_INTERNAL = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10", "169.254.0.0/16"]
+ADDR_CACHE = 4096  # per-policy memo of address classifications (flows repeat addresses)
 
 
 class PolicyError(Exception):
-    """Invalid policy file; the message names the file and the field."""
+    """Invalid policy file; the message names the file, the line where known, and the field."""
 
 
 @dataclass
@@ -32,14 +36,23 @@ class Destination:
     apps: set[str] = field(default_factory=set)  # empty: any app
 
     def matches_host(self, ip: str, names: list[str]) -> tuple[bool, str | None]:
-        addr = ipaddress.ip_address(ip)
-        if any(addr in n for n in self.networks):
+        """Whether the address or one of the names the capture showed for it is listed; the name used."""
+        addr = _addr(ip)
+        if addr is not None and any(addr in n for n in self.networks):
             return True, None
         for name in names:
+            name = name.lower().rstrip(".")
             for pat in self.hostnames:
                 if name == pat or (pat.startswith("*.") and fnmatch.fnmatchcase(name, pat)):
                     return True, name
         return False, None
+
+
+def _addr(ip: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -50,63 +63,147 @@ class Policy:
     internal_networks: list[Network] = field(default_factory=list)
     allowed: list[Destination] = field(default_factory=list)
     allowed_resolvers: list[Network] = field(default_factory=list)
+    _scope: dict[str, tuple[bool, bool, str]] = field(default_factory=dict, repr=False)
+
+    def _classify(self, ip: str) -> tuple[bool, bool, str]:
+        """(pos, internal, scope) for an address; scope is internal, public or local (multicast…)."""
+        hit = self._scope.get(ip)
+        if hit is not None:
+            return hit
+        addr = _addr(ip)
+        if addr is None:
+            out = (False, False, "local")
+        else:
+            internal = any(addr in n for n in self.internal_networks)
+            pos = any(addr in n for n in self.pos_hosts) if self.pos_hosts else internal
+            if internal:
+                scope = "internal"
+            elif (addr.is_multicast or addr.is_loopback or addr.is_unspecified or addr.is_link_local
+                  or (addr.version == 4 and addr == ipaddress.IPv4Address("255.255.255.255"))):
+                scope = "local"
+            else:
+                scope = "public"
+            out = (pos, internal, scope)
+        if len(self._scope) >= ADDR_CACHE:
+            self._scope.clear()
+        self._scope[ip] = out
+        return out
 
     def is_pos(self, ip: str) -> bool:
         """With no pos_hosts listed, every internal host counts as a POS host."""
-        addr = ipaddress.ip_address(ip)
-        if not self.pos_hosts:
-            return self.is_internal(ip)
-        return any(addr in n for n in self.pos_hosts)
+        return self._classify(ip)[0]
 
     def is_internal(self, ip: str) -> bool:
-        addr = ipaddress.ip_address(ip)
-        return any(addr in n for n in self.internal_networks)
+        return self._classify(ip)[1]
 
-    def allows(self, ip: str, port: int, names: list[str], app: str | None = None) -> Destination | None:
-        """The first allowed destination matching host, port and app, or None."""
+    def is_public(self, ip: str) -> bool:
+        """Outside the internal networks and not multicast, broadcast, loopback or link-local."""
+        return self._classify(ip)[2] == "public"
+
+    def is_resolver(self, ip: str, names: Sequence[str] = ()) -> bool:
+        """The store's resolvers: `allowed_resolvers`, else the destinations allowed on port 53."""
+        if self.allowed_resolvers:
+            addr = _addr(ip)
+            return addr is not None and any(addr in n for n in self.allowed_resolvers)
+        return self.match(ip, 53, list(names)) is not None
+
+    def match(self, ip: str, port: int, names: list[str],
+              app: str | None = None) -> tuple[Destination, str | None] | None:
+        """The first allowed destination matching host, port and app, with the name used (None: by address)."""
         for d in self.allowed:
             if d.ports and port not in d.ports:
                 continue
             if d.apps and (app or "") not in d.apps:
                 continue
-            if d.matches_host(ip, names)[0]:
-                return d
+            ok, name = d.matches_host(ip, names)
+            if ok:
+                return d, name
         return None
 
+    def allows(self, ip: str, port: int, names: list[str], app: str | None = None) -> Destination | None:
+        """The first allowed destination matching host, port and app, or None."""
+        m = self.match(ip, port, names, app)
+        return m[0] if m else None
 
-def _networks(path: str, where: str, values: Any) -> list[Network]:
-    if not isinstance(values, list):
-        raise PolicyError(f"{path}: {where}: expected a list of IP addresses or CIDRs")
-    out = []
-    for v in values:
-        try:
-            out.append(ipaddress.ip_network(str(v), strict=False))
-        except ValueError:
-            raise PolicyError(f"{path}: {where}: {v!r} is not an IP address or CIDR") from None
+
+# -- validation ---------------------------------------------------------------------------------
+class _Where:
+    """Formats error locations: file, line of the YAML node for a field path where known."""
+
+    def __init__(self, path: str, lines: dict[tuple, int]) -> None:
+        self.path = path
+        self.lines = lines
+
+    def error(self, keys: tuple, label: str, msg: str) -> PolicyError:
+        line = None
+        for n in range(len(keys), -1, -1):  # the field itself, else its nearest enclosing node
+            line = self.lines.get(keys[:n])
+            if line is not None:
+                break
+        loc = f"{self.path}:{line}" if line else self.path
+        return PolicyError(f"{loc}: {label}: {msg}" if label else f"{loc}: {msg}")
+
+
+def _node_lines(node: Any, keys: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
+    """Map field paths (('allowed_destinations', 0, 'ports'), …) to 1-based line numbers."""
+    out = {} if out is None else out
+    if node is None:
+        return out
+    out.setdefault(keys, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = (*keys, str(k.value))
+            out[key] = k.start_mark.line + 1
+            _node_lines(v, key, out)
+            out[key] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _node_lines(v, (*keys, i), out)
     return out
 
 
-def _hosts(path: str, where: str, values: Any) -> tuple[list[Network], list[str]]:
+def is_hostname(s: str) -> bool:
+    """Dot-separated labels of ASCII letters, digits, '-' and '_' (a trailing dot allowed)."""
+    s = s.rstrip(".")
+    return bool(s) and len(s) <= 253 and all(
+        part and part.isascii() and all(c.isalnum() or c in "-_" for c in part) for part in s.split("."))
+
+
+def _networks(w: _Where, keys: tuple, values: Any) -> list[Network]:
+    label = ".".join(map(str, keys))
+    if not isinstance(values, list):
+        raise w.error(keys, label, "expected a list of IP addresses or CIDRs")
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(ipaddress.ip_network(str(v), strict=False))
+        except ValueError:
+            raise w.error((*keys, i), label, f"{v!r} is not an IP address or CIDR") from None
+    return out
+
+
+def _hosts(w: _Where, keys: tuple, label: str, values: Any) -> tuple[list[Network], list[str]]:
     if not isinstance(values, list) or not values:
-        raise PolicyError(f"{path}: {where}: expected a non-empty list of IPs, CIDRs or hostnames")
+        raise w.error(keys, label, "expected a non-empty list of IPs, CIDRs or hostnames")
     nets, names = [], []
-    for v in values:
+    for i, v in enumerate(values):
         s = str(v).strip()
         try:
             nets.append(ipaddress.ip_network(s, strict=False))
             continue
         except ValueError:
             pass
-        label = s[2:] if s.startswith("*.") else s
-        if not label or any(not part or not all(c.isalnum() or c in "-_" for c in part) for part in label.split(".")):
-            raise PolicyError(f"{path}: {where}: {s!r} is not an IP, CIDR or hostname")
+        if not is_hostname(s[2:] if s.startswith("*.") else s):
+            raise w.error((*keys, i), label, f"{s!r} is not an IP, CIDR or hostname (wildcards only as '*.')")
         names.append(s.lower().rstrip("."))
     return nets, names
 
 
-def _ports(path: str, where: str, values: Any) -> set[int]:
-    if not isinstance(values, list) or not all(isinstance(p, int) and 0 < p < 65536 for p in values):
-        raise PolicyError(f"{path}: {where}: expected a list of port numbers 1-65535")
+def _ports(w: _Where, keys: tuple, label: str, values: Any) -> set[int]:
+    ok = isinstance(values, list) and all(
+        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in values)
+    if not ok:
+        raise w.error(keys, label, "expected a list of port numbers 1-65535")
     return set(values)
 
 
@@ -115,49 +212,64 @@ DEST_KEYS = {"name", "hosts", "ports", "apps"}
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; raises PolicyError naming file and field."""
+    """Read and validate a policy file; raises PolicyError naming file, line and field."""
     p = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise PolicyError(f"{p}: cannot read policy file: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{p}: not a text (UTF-8) file") from None
+    return policy_from_text(text, p)
+
+
+def policy_from_text(text: str, p: str = "<policy>") -> Policy:
+    """Validate policy YAML text; `p` names it in errors."""
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise PolicyError(f"{p}:{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    return policy_from_dict(doc, p)
+        where = f":{mark.line + 1}" if mark else ""
+        raise PolicyError(f"{p}{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+    return policy_from_dict(doc, p, _node_lines(node))
 
 
-def policy_from_dict(doc: Any, p: str) -> Policy:
+def policy_from_dict(doc: Any, p: str, lines: dict[tuple, int] | None = None) -> Policy:
+    w = _Where(p, lines or {})
     if not isinstance(doc, dict):
-        raise PolicyError(f"{p}: a policy is a mapping with keys {', '.join(sorted(KNOWN_KEYS))}")
-    unknown = set(doc) - KNOWN_KEYS
+        raise w.error((), "", f"a policy is a mapping with keys {', '.join(sorted(KNOWN_KEYS))}")
+    unknown = sorted(str(k) for k in set(doc) - KNOWN_KEYS)
     if unknown:
-        raise PolicyError(f"{p}: unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(KNOWN_KEYS))})")
-    pol = Policy(path=p, site=str(doc.get("site") or ""))
-    pol.pos_hosts = _networks(p, "pos_hosts", doc.get("pos_hosts", []))
-    pol.internal_networks = _networks(p, "internal_networks", doc.get("internal_networks", DEFAULT_INTERNAL))
-    pol.allowed_resolvers = _networks(p, "allowed_resolvers", doc.get("allowed_resolvers", []))
-    dests = doc.get("allowed_destinations", [])
+        raise w.error((unknown[0],), unknown[0], f"unknown field (known: {', '.join(sorted(KNOWN_KEYS))})")
+    site = doc.get("site")
+    if site is not None and not isinstance(site, (str, int)):
+        raise w.error(("site",), "site", "expected a name")
+    pol = Policy(path=p, site=str(site or ""))
+    pol.pos_hosts = _networks(w, ("pos_hosts",), doc.get("pos_hosts") or [])
+    internal = doc.get("internal_networks")
+    pol.internal_networks = _networks(w, ("internal_networks",), DEFAULT_INTERNAL if internal is None else internal)
+    pol.allowed_resolvers = _networks(w, ("allowed_resolvers",), doc.get("allowed_resolvers") or [])
+    dests = doc.get("allowed_destinations") or []
     if not isinstance(dests, list):
-        raise PolicyError(f"{p}: allowed_destinations: expected a list")
+        raise w.error(("allowed_destinations",), "allowed_destinations", "expected a list")
     for i, d in enumerate(dests):
+        keys = ("allowed_destinations", i)
         where = f"allowed_destinations[{i}]"
         if not isinstance(d, dict):
-            raise PolicyError(f"{p}: {where}: expected a mapping with name, hosts, ports")
+            raise w.error(keys, where, "expected a mapping with name, hosts, ports")
         if "name" in d:
             where = f"allowed_destinations[{i}] ({d['name']})"
-        bad = set(d) - DEST_KEYS
+        bad = sorted(str(k) for k in set(d) - DEST_KEYS)
         if bad:
-            raise PolicyError(f"{p}: {where}: unknown field {sorted(bad)[0]!r} (known: {', '.join(sorted(DEST_KEYS))})")
+            known = ", ".join(sorted(DEST_KEYS))
+            raise w.error((*keys, bad[0]), f"{where}.{bad[0]}", f"unknown field (known: {known})")
         if "hosts" not in d:
-            raise PolicyError(f"{p}: {where}: missing field 'hosts'")
-        nets, names = _hosts(p, f"{where}.hosts", d["hosts"])
-        ports = _ports(p, f"{where}.ports", d["ports"]) if "ports" in d else set()
-        apps = d.get("apps", [])
-        if not isinstance(apps, list):
-            raise PolicyError(f"{p}: {where}.apps: expected a list of app names")
-        pol.allowed.append(Destination(str(d.get("name", f"#{i}")), nets, names, ports, {str(a) for a in apps}))
+            raise w.error(keys, where, "missing field 'hosts'")
+        nets, names = _hosts(w, (*keys, "hosts"), f"{where}.hosts", d["hosts"])
+        ports = _ports(w, (*keys, "ports"), f"{where}.ports", d["ports"]) if "ports" in d else set()
+        apps = d.get("apps") or []
+        if not isinstance(apps, list) or not all(isinstance(a, str) for a in apps):
+            raise w.error((*keys, "apps"), f"{where}.apps", "expected a list of app names")
+        pol.allowed.append(Destination(str(d.get("name", f"#{i}")), nets, names, ports, {a.lower() for a in apps}))
     return pol

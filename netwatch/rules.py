@@ -46,20 +46,38 @@ FLOW_FIELDS: dict[str, Callable[[Flow], Any]] = {
     "encrypted": lambda f: f.encrypted,
     "how": lambda f: f.how,
     "server_name": lambda f: f.server_name,
+    "names": lambda f: list(f.names) or None,  # hostnames DNS answers tied to dst before the flow started
 }
 
 
+def _flow_names(flow: Flow) -> list[str]:
+    names = list(flow.names)
+    if flow.server_name and flow.server_name not in names:
+        names.append(flow.server_name)
+    return names
+
+
 def policy_fact(policy: Policy | None, name: str, flow: Flow | None) -> Any:
-    """Facts about a flow under the site policy; None when there is no policy (rules then stay quiet)."""
+    """Facts about a flow under the site policy; None when there is no policy (rules then stay quiet).
+
+    dst_allowed: an allowed destination matches dst (by address, or by a DNS/SNI/Host name), port, app;
+    allowed_as / matched_name: that destination's name and the hostname that matched (None by address);
+    dst_resolver: dst is one of the store's resolvers; *_public: outside the internal networks and not
+    multicast/broadcast/loopback/link-local.
+    """
     if policy is None or flow is None:
         return None if name != "present" else False
     if name == "present":
         return True
-    if name == "dst_allowed":
-        names = list(flow.names)
-        if flow.server_name:
-            names.append(flow.server_name)
-        return policy.allows(flow.dst, flow.sport, names, flow.app) is not None
+    if name in ("dst_allowed", "allowed_as", "matched_name"):
+        m = policy.match(flow.dst, flow.sport, _flow_names(flow), flow.app)
+        if name == "dst_allowed":
+            return m is not None
+        if m is None:
+            return None
+        return m[0].name if name == "allowed_as" else m[1]
+    if name == "dst_resolver":
+        return policy.is_resolver(flow.dst, _flow_names(flow))
     if name == "src_pos":
         return policy.is_pos(flow.src)
     if name == "dst_pos":
@@ -68,10 +86,15 @@ def policy_fact(policy: Policy | None, name: str, flow: Flow | None) -> Any:
         return policy.is_internal(flow.src)
     if name == "dst_internal":
         return policy.is_internal(flow.dst)
+    if name == "src_public":
+        return policy.is_public(flow.src)
+    if name == "dst_public":
+        return policy.is_public(flow.dst)
     return MISSING
 
 
-POLICY_FACTS = {"present", "dst_allowed", "src_pos", "dst_pos", "src_internal", "dst_internal"}
+POLICY_FACTS = {"present", "dst_allowed", "allowed_as", "matched_name", "dst_resolver", "src_pos", "dst_pos",
+                "src_internal", "dst_internal", "src_public", "dst_public"}
 
 
 class RuleError(Exception):

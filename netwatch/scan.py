@@ -18,7 +18,7 @@ from netwatch.analyzers import Dispatcher, Observation
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.decode import Decoder, linktype_name
+from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
 from netwatch.masking import set_fingerprint_key
@@ -56,10 +56,15 @@ class SourceReport:
 
 
 class Inventory:
-    """Destinations seen, keyed by (dst, dport, proto, app), built from flow_end observations."""
+    """Destinations seen, keyed by (dst, dport, proto, app), built from flow_end observations.
 
-    def __init__(self) -> None:
+    With a policy, each row also says which allowed destination (or resolver) covered its flows
+    (`allowed`) and how many flows none did (`denied`); without one both stay None.
+    """
+
+    def __init__(self, policy: Policy | None = None) -> None:
         self.rows: dict[tuple, dict[str, Any]] = {}
+        self.policy = policy
 
     def add(self, obs: Observation) -> None:
         f = obs.flow
@@ -72,14 +77,45 @@ class Inventory:
                 "dst": f.dst, "dport": f.sport, "proto": f.proto_name, "app": obs.fields.get("app"),
                 "encrypted": obs.fields.get("encrypted"), "how": obs.fields.get("how"),
                 "infra": obs.fields.get("infra"), "names": [], "clients": [], "flows": 0, "bytes": 0,
+                "unnamed": 0, "allowed": None, "denied": None,
             }
         row["flows"] += 1
         row["bytes"] += obs.fields.get("bytes_to_server", 0) + obs.fields.get("bytes_to_client", 0)
-        for n in [*f.names, f.server_name]:
-            if n and n not in row["names"]:
+        names = [n for n in (*f.names, f.server_name) if n]
+        if not names:
+            row["unnamed"] += 1  # a flow no DNS answer, SNI or Host named: a policy must list the address
+        for n in names:
+            if n not in row["names"] and len(row["names"]) < 20:
                 row["names"].append(n)
         if f.src not in row["clients"] and len(row["clients"]) < 20:
             row["clients"].append(f.src)
+        if self.policy is not None:
+            self._judge(row, f.src, f.dst, f.sport, names, obs.fields)
+
+    def _judge(self, row: dict[str, Any], src: str, dst: str, port: int, names: list[str], fields: dict) -> None:
+        """The label the destination rules would give this flow: the allowed destination, or None."""
+        pol = self.policy
+        assert pol is not None
+        app = fields.get("app")
+        m = pol.match(dst, port, names, app)
+        if m:
+            label: str | None = m[0].name
+        elif not pol.is_pos(src):
+            label = "(not from a POS host)"
+        elif app == "dns":
+            label = "resolver" if pol.is_resolver(dst, names) else None
+        elif not pol.is_internal(dst) and not pol.is_public(dst):
+            label = "(local)"
+        elif pol.is_internal(dst) and fields.get("infra"):
+            label = "(LAN infrastructure)"
+        else:
+            label = None
+        if row["allowed"] is None:
+            row["allowed"], row["denied"] = [], 0
+        if label is None:
+            row["denied"] += 1
+        elif label not in row["allowed"]:
+            row["allowed"].append(label)
 
     def results(self) -> list[dict[str, Any]]:
         return sorted(self.rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
@@ -98,7 +134,7 @@ class Session:
         self.report = SourceReport(source=source)
         self.decoder = Decoder()
         self.aggregator = Aggregator(rules, policy, source)
-        self.inventory = Inventory()
+        self.inventory = Inventory(policy)
         self.on_finding = on_finding
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(), self._emit)
         self.flows = FlowTable(self.dispatcher)
@@ -124,11 +160,26 @@ class Session:
         if p is not None:
             self.flows.process(p)
 
-    def feed_all(self, frames: Iterable[Frame], tick: Callable[[], None] | None = None) -> None:
-        """The hot loop, with the per-frame work inlined; `tick` is called every 4096 frames."""
+    def feed_all(self, frames: Iterable[Frame | tuple], tick: Callable[[], None] | None = None) -> None:
+        """The hot loop: frames as (ts, linktype, data, wirelen); `tick` is called every 4096 frames.
+
+        Most packets of a store uplink belong to flows already classified and no longer inspected
+        (TLS, VPN), or are bare TCP ACKs. Such a frame (untagged or 802.1Q Ethernet, option-less
+        unfragmented IPv4, TCP/UDP/ESP, existing flow) is counted here straight from its header: one
+        unpack, one dict lookup, a few counter updates, the same bookkeeping `FlowTable.process`
+        would do. Anything else (new flows, SYNs, fragments, payload an analyzer still wants, other
+        link types) takes the full decode → flows path.
+        """
         r = self.report
         decode = self.decoder.decode
-        process = self.flows.process
+        ft = self.flows
+        process = ft.process
+        tcp_get = ft.tables[6].get
+        udp_get = ft.tables[17].get
+        esp_get = ft.tables[50].get
+        fast = ETH_IPV4_FAST.unpack_from
+        now = ft.now
+        since = 0
         n = 0
         nbytes = 0
         first = r.first_ts
@@ -137,14 +188,66 @@ class Session:
             for ts, linktype, data, wirelen in frames:
                 n += 1
                 nbytes += wirelen
+                if tick is not None and not n & 4095:
+                    tick()
+                if linktype == 1 and len(data) >= 42:
+                    o = 4 if data[12] == 0x81 and data[13] == 0 else 0
+                    if len(data) >= 42 + o:
+                        et, vihl, total, frag, proto = fast(data, o)
+                        if et == 0x0800 and vihl == 0x45 and not frag & 0x3FFF:
+                            end = 14 + o + total
+                            if end > len(data):
+                                end = len(data)
+                            hit = None
+                            if proto == 6:
+                                if end >= o + 54 and not data[o + 47] & 2:  # whole TCP header, not a SYN
+                                    hl = (data[o + 46] >> 2) & 0x3C
+                                    plen = end - o - 34 - hl
+                                    if hl >= 20:
+                                        hit = tcp_get(data[o + 26 : o + 38])
+                                        if hit is not None and plen > 0 and hit[0].inspect:
+                                            hit = None  # payload an analyzer wants: full path
+                            elif proto == 17:
+                                if end >= o + 42 and data[o + 36 : o + 38] != VXLAN_PORT_BYTES:
+                                    plen = end - o - 42
+                                    hit = udp_get(data[o + 26 : o + 38])
+                                    if hit is not None and hit[0].inspect:
+                                        hit = None
+                            elif proto == 50 and end >= o + 34:
+                                plen = end - o - 34
+                                hit = esp_get(data[o + 26 : o + 34] + b"\0\0\0\0")
+                                if hit is not None and hit[0].inspect:
+                                    hit = None
+                            if hit is not None:
+                                flow, d = hit
+                                flow.last_ts = ts
+                                flow.packets[d] += 1
+                                if plen > 0:
+                                    flow.bytes[d] += plen
+                                if proto == 6 and data[o + 47] & 5:  # RST or FIN, as FlowTable._tcp
+                                    if data[o + 47] & 4:
+                                        flow.closed = True
+                                    else:
+                                        flow.fins |= 1 << d
+                                        if flow.fins == 3:
+                                            flow.closed = True
+                                if ts > now:
+                                    now = ts
+                                since += 1
+                                if since >= 8192:
+                                    since = 0
+                                    ft.advance(now)
+                                continue
                 if first is None:
                     first = ts
                 p = decode(linktype, data, ts)
                 if p is not None:
                     process(p)
-                if tick is not None and not n & 4095:
-                    tick()
         finally:
+            if first is None and n:
+                first = ts
+            if now > ft.now:
+                ft.now = now
             r.packets += n
             r.bytes += nbytes
             r.first_ts = first
@@ -186,7 +289,7 @@ def scan_file(
             progress(reader.position(), size)
     try:
         with reader:
-            session.feed_all(reader, tick)
+            session.feed_all(reader.records(), tick)
     except KeyboardInterrupt:
         session.report.interrupted = True
     report = session.close()

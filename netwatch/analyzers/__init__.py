@@ -100,3 +100,12 @@ def deactivate(flow: Flow, analyzer: Analyzer) -> None:
         flow.active.remove(analyzer)
     if not flow.active and flow.app is not None:
         flow.inspect = False
+
+
+def mark_encrypted(flow: Flow, how: str) -> None:
+    """The flow switched to encryption mid-way (STARTTLS and kin): plaintext-only analyzers stop here."""
+    flow.encrypted = True
+    flow.how = how
+    flow.active = [a for a in flow.active if not a.plaintext_only]
+    if not flow.active and flow.app is not None:
+        flow.inspect = False

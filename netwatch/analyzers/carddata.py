@@ -1,85 +1,95 @@
-"""Card numbers in cleartext payload (ASCII digits, optionally grouped by spaces or dashes).
+"""Card numbers and track data in cleartext flows, per channel: HTTP URL/headers/body, DNS names,
+raw TCP streams and datagrams. ISO 8583 flows are left to the `iso8583` analyzer.
 
-Scans whole chunks with one compiled regex and carries a short tail between chunks of a stream,
-so a number split across segments is seen once. A match touching the end of the data is held back
-until the next chunk shows whether the digit run goes on. Only masked values leave this module.
+HTTP is parsed (sans-IO, `analyzers.http`) so bodies are de-chunked and decompressed before the
+scan. Other streams are scanned chunk by chunk with a carried-over tail: a hit that touches the end
+of the data, or an encoded run that may go on, is held back until the next chunk, and stream
+offsets make sure each occurrence is reported once. Only masked values leave this module.
 """
 
 from __future__ import annotations
 
-import re
-
-from netwatch.analyzers import Analyzer, Emit, Observation
+from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
 from netwatch.analyzers.cards import card_brand
+from netwatch.analyzers.cardscan import Hit, scan, scan_dns_name
+from netwatch.analyzers.dns import parse_dns
+from netwatch.analyzers.http import HttpMessage, HttpParser
 from netwatch.flows import Flow
 from netwatch.masking import fingerprint, mask_pan
 
-PAN_RE = re.compile(
-    rb"(?<![0-9])(?:[0-9]{12,19}"
-    rb"|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}"  # 4-4-4-4(-3)
-    rb"|[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5})(?![0-9])"  # 4-6-5 (Amex), 4-6-4 (Diners)
-)
-TAIL = 32  # longer than the longest match (23 bytes)
+MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
+MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
+GUARD = 16  # a hit this close to the end waits: a track-2 expiry or more digits may follow
 DIRECTION = ("to_server", "to_client")
+MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
+
+
+def card_observation(flow: Flow, direction: int, hit: Hit, channel: str, ts: float, encoding: str = "") -> Observation:
+    """The `card_data` observation for one hit (masked and fingerprinted here)."""
+    _s, _e, digits, kind, enc, expiry = hit
+    fields = {
+        "kind": kind,
+        "brand": card_brand(digits, True),
+        "encoding": encoding or enc,
+        "masked": mask_pan(digits),
+        "fingerprint": fingerprint(digits),
+        "channel": channel,
+        "direction": DIRECTION[direction],
+    }
+    if kind != "pan":
+        fields["expiry_present"] = expiry
+    fps = flow.state.get("card_fps")
+    if fps is None:
+        fps = flow.state["card_fps"] = set()
+    if len(fps) < 10_000:
+        fps.add(fields["fingerprint"])
+    flow.state["cards"] = len(fps)  # distinct cards in this flow (flow_end carries it)
+    return Observation("card_data", ts, flow, fields)
 
 
 class _Dir:
-    __slots__ = ("tail", "base", "reported_to")
+    __slots__ = ("tail", "base", "reported_to", "http", "started")
 
     def __init__(self) -> None:
+        self.started = False
         self.tail = b""
         self.base = 0  # stream offset of tail[0]
-        self.reported_to = 0  # stream offset up to which matches were reported
+        self.reported_to = 0  # stream offset up to which hits were reported
+        self.http: HttpParser | None = None
 
 
 class CardData(Analyzer):
     name = "carddata"
 
-    def _scan(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, final: bool) -> None:
-        st: list[_Dir] | None = flow.state.get("carddata")
-        if st is None:
-            st = flow.state["carddata"] = [_Dir(), _Dir()]
-        d = st[direction]
-        buf = d.tail + data if d.tail else data
-        base = d.base
-        end = len(buf)
-        for m in PAN_RE.finditer(buf):
-            if m.end() == end and not final:
-                break  # the digit run may continue in the next chunk
-            if base + m.end() <= d.reported_to:
-                continue
-            digits = re.sub(rb"[ -]", b"", m.group()).decode("ascii")
-            brand = card_brand(digits)
-            if brand is None:
-                continue
-            d.reported_to = base + m.end()
-            flow.state["cards"] = flow.state.get("cards", 0) + 1
-            emit(
-                Observation(
-                    "card_data",
-                    ts,
-                    flow,
-                    {
-                        "kind": "pan",
-                        "brand": brand,
-                        "encoding": "ascii",
-                        "masked": mask_pan(digits),
-                        "fingerprint": fingerprint(digits),
-                        "direction": DIRECTION[direction],
-                    },
-                )
-            )
-        keep = buf[-TAIL:]
-        d.base = base + len(buf) - len(keep)
-        d.tail = keep
+    # -- entry points ---------------------------------------------------------------------------
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        self._scan(flow, direction, data, ts, emit, False)
+        if flow.state.get("iso8583"):
+            deactivate(flow, self)
+            return
+        d = self._dir(flow, direction)
+        if not d.started:
+            d.started = True
+            if flow.app == "http":
+                d.http = HttpParser()
+        if d.http is not None:
+            for msg in d.http.feed(data):
+                self._http(flow, direction, msg, ts, emit)
+            if d.http.error is None:
+                return
+            data, d.http = d.http.buf, None  # not HTTP after all: scan the rest as a plain stream
+        if flow.app == "dns":
+            self._dns(flow, direction, data, ts, emit, tcp=True)
+            return
+        self._scan(flow, d, direction, data, ts, emit, False, "stream")
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        self._scan(flow, direction, data, ts, emit, True)
-        st = flow.state["carddata"][direction]
-        st.tail, st.base, st.reported_to = b"", 0, 0  # datagrams do not continue each other
+        if flow.app == "dns" or flow.app in ("mdns", "llmnr"):
+            self._dns(flow, direction, data, ts, emit, tcp=False)
+            return
+        hits, _ = scan(data)
+        for h in hits:
+            emit(card_observation(flow, direction, h, "datagram", ts))
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = flow.state.get("carddata")
@@ -88,11 +98,76 @@ class CardData(Analyzer):
             d.base += len(d.tail) + size
             d.tail = b""
             d.reported_to = max(d.reported_to, d.base)
+            d.http = None
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
         st = flow.state.get("carddata")
         if st is None:
             return
         for direction, d in enumerate(st):
-            if d.tail:
-                self._scan(flow, direction, b"", flow.last_ts, emit, True)
+            if d.http is not None:
+                for msg in d.http.eof():
+                    self._http(flow, direction, msg, flow.last_ts, emit)
+            elif d.tail:
+                self._scan(flow, d, direction, b"", flow.last_ts, emit, True, "stream")
+
+    # -- channels -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _dir(flow: Flow, direction: int) -> _Dir:
+        st: list[_Dir] | None = flow.state.get("carddata")
+        if st is None:
+            st = flow.state["carddata"] = [_Dir(), _Dir()]
+        return st[direction]
+
+    def _scan(
+        self, flow: Flow, d: _Dir, direction: int, data: bytes, ts: float, emit: Emit, final: bool, channel: str
+    ) -> None:
+        buf = d.tail + data if d.tail else data
+        base = d.base
+        hits, hold = scan(buf)
+        cutoff = len(buf) if final else len(buf) - GUARD
+        reported = d.reported_to
+        for h in hits:
+            if h[1] > cutoff:
+                hold = min(hold, h[0])
+                continue
+            if base + h[1] <= reported:
+                continue  # seen in an earlier chunk's tail
+            d.reported_to = max(d.reported_to, base + h[1])
+            emit(card_observation(flow, direction, h, channel, ts))
+        keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
+        d.tail = buf[keep_from:]
+        d.base = base + keep_from
+
+    def _http(self, flow: Flow, direction: int, msg: HttpMessage, ts: float, emit: Emit) -> None:
+        target = msg.target
+        if target:
+            for h in scan(target)[0]:
+                emit(card_observation(flow, direction, h, "http-url", ts))
+        if msg.headers:
+            head = b"\n".join(n + b": " + v for n, v in msg.headers)
+            if not msg.is_request:
+                head = msg.start_line + b"\n" + head
+            for h in scan(head)[0]:
+                emit(card_observation(flow, direction, h, "http-header", ts))
+        if msg.body:
+            for h in scan(msg.body)[0]:
+                enc = f"{msg.content_encoding}+{h[4]}" if msg.content_encoding else h[4]
+                enc = enc.removesuffix("+ascii")
+                emit(card_observation(flow, direction, h, "http-body", ts, enc))
+
+    def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool) -> None:
+        msg = parse_dns(data, tcp=tcp)
+        if msg is None:
+            return
+        seen: set[str] | None = flow.state.get("carddata.dns")
+        if seen is None:
+            seen = flow.state["carddata.dns"] = set()
+        for name, _qtype in msg.questions:
+            if name in seen:
+                continue  # the response repeats the query's question
+            if len(seen) < MAX_DNS_NAMES:
+                seen.add(name)
+            for h in scan_dns_name(name):
+                emit(card_observation(flow, direction, h, "dns", ts))

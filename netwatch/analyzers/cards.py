@@ -1,4 +1,10 @@
-"""Card number validation: issuer prefix, length per brand, Luhn. Pure functions over digit strings."""
+"""Card number validation: issuer prefix, length per brand, Luhn. Pure functions over digit strings.
+
+UnionPay (prefix 62) issued cards that do not pass Luhn. They are accepted without Luhn only where
+the bytes are known to be a card number (`structured=True`: ISO 8583 DE2/DE35/DE45, EMV tags 5A/57,
+track data with its separators); in free text a 62… digit run must pass Luhn like any other, or
+every 16–19 digit id starting with 62 would be called a card.
+"""
 
 from __future__ import annotations
 
@@ -45,11 +51,16 @@ def brand_of(digits: str) -> str | None:
     return None
 
 
-def card_brand(digits: str) -> str | None:
-    """Brand of a plausible card number (prefix, length, Luhn), else None."""
-    if not 12 <= len(digits) <= 19:
+def card_brand(digits: str, structured: bool = False) -> str | None:
+    """Brand of a plausible card number (prefix, length, Luhn), else None.
+
+    `structured`: the field is a card number by definition, so a UnionPay number need not pass Luhn.
+    """
+    if not 12 <= len(digits) <= 19 or not digits.isdigit():
         return None
     brand = brand_of(digits)
-    if brand is None or not luhn_ok(digits):
+    if brand is None:
+        return None
+    if not luhn_ok(digits) and not (structured and brand == "unionpay"):
         return None
     return brand

@@ -1,93 +1,73 @@
 """What a flow carries and whether it is protected, judged by content (the port is only a hint).
 
-Each recogniser looks at the first payload of a flow and returns (app, encrypted, how) or None.
-Infrastructure protocols that are cleartext by design (DNS, DHCP, NTP, …) are marked `infra` so
-rules inventory them instead of calling them cleartext.
+`Classifier` runs the recognisers of `recognise` on a flow's first payloads and sets flow.app /
+flow.encrypted / flow.how; every flow ends with a `flow_end` observation. Infrastructure that is
+cleartext by design (DNS, DHCP, NTP, …) is marked `infra` so rules inventory it instead of calling
+it cleartext. Unrecognised payload is `opaque` (random-looking) or `unknown`, encrypted=None: never
+called cleartext. `Upgrade` watches cleartext protocols that can switch to TLS mid-way (STARTTLS,
+AUTH TLS, PostgreSQL/MySQL SSL requests, RDP, TDS) and marks the flow encrypted from the upgrade on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
 
-from netwatch.analyzers import Analyzer, Emit, Observation
+from netwatch.analyzers import Analyzer, Emit, Observation, deactivate, mark_encrypted
+from netwatch.analyzers.recognise import TCP_RECOGNISERS, UDP_RECOGNISERS, Recogniser, opaque_or_unknown
 from netwatch.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.flows import Flow
 
-Verdict = tuple[str, bool | None, str | None]  # app, encrypted, how
-Recogniser = Callable[[bytes, Flow, int], Verdict | None]
-
-INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "ssdp", "arp"}
-HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
-TLS_VERSIONS = {0x0300: "ssl3", 0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3"}
-PRINTABLE = frozenset(b"\t\r\n" + bytes(range(32, 127)))
+INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp"}
+UPGRADABLE = {"smtp", "imap", "pop3", "ftp", "postgres", "mysql", "rdp", "tds", "text", "ldap", "xmpp"}
+TRIES = 4  # payloads looked at before a flow is called opaque/unknown
+SAMPLE = 256
+HOST_RE = re.compile(rb"\r\nHost:[ \t]*([A-Za-z0-9.\-_\[\]:]{1,255})", re.I)
 
 
-def tls_record(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    if len(data) >= 5 and 0x14 <= data[0] <= 0x18 and data[1] == 3 and data[2] <= 4:
-        return "tls", True, "tls"
-    if len(data) >= 3 and data[0] & 0x80 and data[2] == 1 and len(data) >= 5 and data[3] in (0, 3):
-        return "tls", True, "sslv2"  # SSLv2-format ClientHello
-    return None
-
-
-def ssh_banner(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    return ("ssh", True, "ssh") if data.startswith(b"SSH-") else None
-
-
-def http(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    if data.startswith(HTTP_METHODS) or data.startswith(b"HTTP/1."):
-        return "http", False, None
-    return None
-
-
-def dns(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    if 53 in (flow.sport, flow.cport) and len(data) >= 12:
-        qd = int.from_bytes(data[4:6], "big")
-        if qd <= 4 and data[2] & 0x78 == 0:  # standard query/response opcodes
-            return "dns", False, None
-    return None
-
-
-UDP_INFRA_PORTS = {67: "dhcp", 68: "dhcp", 123: "ntp", 5353: "mdns", 5355: "llmnr", 137: "netbios-ns", 1900: "ssdp"}
-
-
-def udp_infra(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    app = UDP_INFRA_PORTS.get(flow.sport) or UDP_INFRA_PORTS.get(flow.cport)
-    return (app, False, None) if app else None
-
-
-def printable_text(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    sample = data[:256]
-    if len(sample) >= 8 and sum(b in PRINTABLE for b in sample) >= 0.95 * len(sample):
-        return "text", False, None
-    return None
-
-
-TCP_RECOGNISERS: list[Recogniser] = [tls_record, ssh_banner, http, dns, printable_text]
-UDP_RECOGNISERS: list[Recogniser] = [dns, udp_infra, printable_text]
+def _http_host(data: bytes) -> str | None:
+    m = HOST_RE.search(data, 0, 8192)
+    if m is None:
+        return None
+    host = m.group(1).decode("ascii").lower()
+    if host.startswith("["):  # [v6]:port
+        return host[1 : host.find("]")] if "]" in host else None
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class Classifier(Analyzer):
-    """Sets flow.app / flow.encrypted / flow.how from the first payload; emits `flow_end`."""
+    """Sets flow.app / flow.encrypted / flow.how from the first payloads; emits `flow_end`."""
 
     name = "classify"
     plaintext_only = False
 
     def _decide(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> None:
+        if flow.app is not None:
+            return
         for r in recognisers:
             v = r(data, flow, direction)
             if v is not None:
                 flow.app, flow.encrypted, flow.how = v
+                if flow.app == "http" and direction == 0 and flow.server_name is None:
+                    flow.server_name = _http_host(data)
                 return
-        n = flow.state.get("classify.tries", 0) + 1
-        flow.state["classify.tries"] = n
-        if n >= 4:  # several payloads and still nothing known: opaque, not called cleartext
-            flow.app, flow.encrypted = "unknown", None
+        st = flow.state
+        if "classify.sample" not in st:
+            st["classify.sample"] = data[:SAMPLE]
+        n = st["classify.tries"] = st.get("classify.tries", 0) + 1
+        if n >= TRIES:  # several payloads and still nothing known: opaque or unknown, not cleartext
+            self._give_up(flow)
+
+    @staticmethod
+    def _give_up(flow: Flow) -> None:
+        flow.app = opaque_or_unknown(flow.state.get("classify.sample", b""))
+        flow.encrypted = None
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         self._decide(flow, direction, data, TCP_RECOGNISERS)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        if flow.app is not None:
+            return
         if flow.proto == UDP:
             self._decide(flow, direction, data, UDP_RECOGNISERS)
         elif flow.proto == ESP:
@@ -98,12 +78,14 @@ class Classifier(Analyzer):
             flow.app, flow.encrypted = flow.proto_name, None
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
+        payload = flow.bytes[0] + flow.bytes[1]
         if flow.app is None:
             if flow.proto == ESP:
                 flow.app, flow.encrypted, flow.how = "esp", True, "esp"
             elif flow.proto in (ICMP, ICMP6):
                 flow.app, flow.encrypted = "icmp", False
-        payload = flow.bytes[0] + flow.bytes[1]
+            elif payload and "classify.sample" in flow.state:
+                self._give_up(flow)
         emit(
             Observation(
                 "flow_end",
@@ -121,6 +103,47 @@ class Classifier(Analyzer):
                     "duration": round(flow.last_ts - flow.first_ts, 6),
                     "tcp": flow.proto == TCP,
                     "cards": flow.state.get("cards", 0),
+                    "upgraded": bool(flow.state.get("upgraded")),
                 },
             )
         )
+
+
+def _tls_client_hello(data: bytes) -> bool:
+    return len(data) >= 6 and data[0] == 0x16 and data[1] == 3 and data[2] <= 4 and data[5] == 1
+
+
+def _tds_encrypts(data: bytes) -> bool:
+    """A TDS pre-login response whose ENCRYPTION option is ON or REQ: TLS runs inside TDS from here."""
+    if len(data) < 14 or data[0] != 0x04:
+        return False
+    body = data[8:]
+    i = 0
+    while i + 5 <= len(body) and body[i] != 0xFF and i < 80:
+        if body[i] == 1:  # ENCRYPTION: (offset, length) of a one-byte value
+            off = int.from_bytes(body[i + 1 : i + 3], "big")
+            return off < len(body) and body[off] in (1, 3)
+        i += 5
+    return False
+
+
+class Upgrade(Analyzer):
+    """Marks a cleartext flow encrypted when it switches to TLS in place (STARTTLS and kin)."""
+
+    name = "upgrade"
+    plaintext_only = False
+
+    def wants(self, flow: Flow) -> bool:
+        return flow.proto == TCP
+
+    def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        app = flow.app
+        if app is None:
+            return
+        if flow.encrypted is not False or app not in UPGRADABLE:
+            deactivate(flow, self)
+            return
+        if (direction == 0 and _tls_client_hello(data)) or (app == "tds" and direction == 1 and _tds_encrypts(data)):
+            flow.state["upgraded"] = True
+            mark_encrypted(flow, "tls")
+            deactivate(flow, self)

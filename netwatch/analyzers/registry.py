@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from netwatch.analyzers import Analyzer
 from netwatch.analyzers.carddata import CardData
-from netwatch.analyzers.classify import Classifier
+from netwatch.analyzers.classify import Classifier, Upgrade
+from netwatch.analyzers.credentials import Credentials
+from netwatch.analyzers.iso8583_stream import Iso8583
+from netwatch.analyzers.names import Names
+from netwatch.analyzers.remote_access import RemoteAccess
+from netwatch.analyzers.tls_inspect import TlsInspector
 
 
 def build_classifier() -> Analyzer:
@@ -13,4 +18,13 @@ def build_classifier() -> Analyzer:
 
 def build_analyzers() -> list[Analyzer]:
     """Fresh instances (analyzers may hold per-run state)."""
-    return [CardData()]
+    # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
+    return [
+        Names(),
+        Upgrade(),  # before the content analyzers: a STARTTLS switch drops them for the TLS bytes
+        TlsInspector(),
+        Iso8583(),
+        CardData(),
+        Credentials(),
+        RemoteAccess(),  # after TlsInspector: AnyDesk is named by the handshake
+    ]

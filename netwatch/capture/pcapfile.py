@@ -87,15 +87,34 @@ class CaptureReader:
                 head = raw.read(4)
             except (OSError, EOFError) as e:
                 raise CaptureError(f"not a readable gzip file: {path} ({e})") from None
+        self._start(raw, head)
+
+    @classmethod
+    def from_stream(cls, f: BinaryIO, name: str) -> CaptureReader:
+        """Read a pcap/pcapng stream, e.g. dumpcap's stdout. Pass an unbuffered pipe (`read` returns what
+        is there) so that frames come out as they arrive instead of once a 1 MiB chunk has filled."""
+        self = cls.__new__(cls)
+        self.path, self.problem, self.format, self.frames_read = name, None, "", 0
+        head = b""
+        while len(head) < 4:
+            more = f.read(4 - len(head))
+            if not more:
+                raise CaptureError(f"{name}: stream ended before a capture header")
+            head += more
+        self._start(f, head)
+        return self
+
+    def _start(self, raw: BinaryIO, head: bytes) -> None:
         self._f = raw
         self._raw = raw.fileobj if isinstance(raw, gzip.GzipFile) else raw  # for progress
+        self.if_drops: int | None = None  # pcapng interface statistics (isb_ifdrop), when the writer gave them
         if head in PCAP_MAGICS:
             self.format = "pcap"
         elif head == PCAPNG_SHB:
             self.format = "pcapng"
         else:
             raw.close()
-            raise CaptureError(f"not a pcap or pcapng file: {path}")
+            raise CaptureError(f"not a pcap or pcapng file: {self.path}")
         self._head = head
 
     def position(self) -> int:
@@ -115,6 +134,10 @@ class CaptureReader:
         self.close()
 
     def __iter__(self) -> Iterator[Frame]:
+        return map(Frame._make, self.records())
+
+    def records(self) -> Iterator[tuple[float, int, bytes, int]]:
+        """The frames as plain (ts, linktype, data, wirelen) tuples: the scan's hot loop uses these."""
         try:
             if self.format == "pcap":
                 yield from self._pcap()
@@ -126,7 +149,7 @@ class CaptureReader:
     def _broke(self, what: str, offset: int) -> None:
         self.problem = f"{what} (packet {self.frames_read + 1}, byte offset {offset})"
 
-    def _pcap(self) -> Iterator[Frame]:
+    def _pcap(self) -> Iterator[tuple[float, int, bytes, int]]:
         order, unit, rec_len = PCAP_MAGICS[self._head]
         r = _Chunked(self._f, self._head)
         if not r.need(24):
@@ -135,9 +158,23 @@ class CaptureReader:
         (linktype,) = struct.unpack_from(order + "I", r.buf, 20)
         linktype &= 0xFFFF
         r.pos = 24
-        hdr = struct.Struct(order + "IIII")
-        unpack = hdr.unpack_from
+        unpack = struct.Struct(order + "IIII").unpack_from
         while True:
+            # every whole record in the window, without a bounds call per record
+            buf, pos, n = r.buf, r.pos, self.frames_read
+            end = len(buf) - rec_len
+            try:
+                while pos <= end:
+                    sec, frac, caplen, wirelen = unpack(buf, pos)
+                    start = pos + rec_len
+                    stop = start + caplen
+                    if stop > end + rec_len or caplen > MAX_RECORD:
+                        break
+                    pos = stop
+                    n += 1
+                    yield sec + frac * unit, linktype, buf[start:stop], wirelen
+            finally:
+                r.pos, self.frames_read = pos, n
             if not r.need(rec_len):
                 if r.left():
                     self._broke("file ends inside a record header", r.offset())
@@ -146,23 +183,19 @@ class CaptureReader:
             if caplen > MAX_RECORD:
                 self._broke(f"record length {caplen} is impossible; capture is corrupt", r.offset())
                 return
-            start = r.pos + rec_len
             if not r.need(rec_len + caplen):
                 self._broke(
                     f"file ends inside a packet: record says {caplen} bytes, {r.left() - rec_len} left",
                     r.offset(),
                 )
                 data = r.buf[r.pos + rec_len :]
+                r.pos = len(r.buf)
                 if data:
                     self.frames_read += 1
-                    yield Frame(sec + frac * unit, linktype, data, wirelen)
+                    yield sec + frac * unit, linktype, data, wirelen
                 return
-            start = r.pos + rec_len
-            r.pos = start + caplen
-            self.frames_read += 1
-            yield Frame(sec + frac * unit, linktype, r.buf[start : r.pos], wirelen)
 
-    def _pcapng(self) -> Iterator[Frame]:
+    def _pcapng(self) -> Iterator[tuple[float, int, bytes, int]]:
         r = _Chunked(self._f, self._head)
         order = "<"
         ifaces: list[tuple[int, float, int]] = []  # (linktype, seconds per tick, snaplen)
@@ -207,7 +240,7 @@ class CaptureReader:
                 linktype, tick, _ = ifaces[iface]
                 caplen = min(caplen, end - data_at)
                 self.frames_read += 1
-                yield Frame(((hi << 32) | lo) * tick, linktype, buf[data_at : data_at + caplen], wirelen)
+                yield ((hi << 32) | lo) * tick, linktype, buf[data_at : data_at + caplen], wirelen
             elif btype == 3:  # simple packet
                 if not ifaces:
                     self._broke("simple packet block before any interface description", r.offset())
@@ -216,7 +249,11 @@ class CaptureReader:
                 linktype, _, snaplen = ifaces[0]
                 caplen = min(wirelen, end - body - 4, snaplen or wirelen)
                 self.frames_read += 1
-                yield Frame(0.0, linktype, buf[body + 4 : body + 4 + caplen], wirelen)
+                yield 0.0, linktype, buf[body + 4 : body + 4 + caplen], wirelen
+            elif btype == 5:  # interface statistics: dumpcap writes the kernel's drop count on exit
+                drops = _isb_ifdrop(buf, body + 12, end, order)
+                if drops is not None:
+                    self.if_drops = (self.if_drops or 0) + drops
             r.pos += blen
 
 
@@ -231,6 +268,18 @@ def _tsresol(buf: bytes, at: int, end: int, order: str) -> float:
             return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
         at += 4 + ((olen + 3) & ~3)
     return 1e-6
+
+
+def _isb_ifdrop(buf: bytes, at: int, end: int, order: str) -> int | None:
+    """The isb_ifdrop option (code 5) of an interface statistics block, if present."""
+    while at + 4 <= end:
+        code, olen = struct.unpack_from(order + "HH", buf, at)
+        if code == 0:
+            break
+        if code == 5 and olen == 8:
+            return struct.unpack_from(order + "Q", buf, at + 4)[0]
+        at += 4 + ((olen + 3) & ~3)
+    return None
 
 
 def is_capture(head: bytes) -> bool:

@@ -11,12 +11,13 @@ import argparse
 import sys
 
 from netwatch import __version__
-from netwatch.cli import scan
+from netwatch.cli import diff, interfaces, learn, live, scan
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from netwatch.policy import PolicyError
 from netwatch.rules import RuleError
 
-COMMANDS = [scan]  # append new command modules here
+COMMANDS = [scan, learn, diff]  # append new command modules here
+COMMANDS += [live, interfaces]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,31 +82,66 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
         console.print(t)
 
 
-def print_destinations(console: Console, reports: list[SourceReport], limit: int = 25) -> None:
+POLICY_HINT = ("No site policy given: destinations are listed, not judged. Make one from a known-good capture "
+               "with `netwatch learn CAPTURE -o policy.yaml --pos-hosts CIDR`, review it, then scan with "
+               "`--policy policy.yaml`.")
+
+
+def _merge_inventory(reports: list[SourceReport]) -> list[dict]:
     rows: dict[tuple, dict] = {}
     for r in reports:
         for row in r.inventory:
             key = (row["dst"], row["dport"], row["proto"], row["app"])
-            if key in rows:
-                rows[key]["flows"] += row["flows"]
-                rows[key]["bytes"] += row["bytes"]
-            else:
-                rows[key] = dict(row)
-    if not rows:
+            m = rows.get(key)
+            if m is None:
+                rows[key] = dict(row, names=list(row["names"]), clients=list(row["clients"]),
+                                 allowed=None if row.get("allowed") is None else list(row["allowed"]))
+                continue
+            m["flows"] += row["flows"]
+            m["bytes"] += row["bytes"]
+            m["names"] += [n for n in row["names"] if n not in m["names"]]
+            m["clients"] += [c for c in row["clients"] if c not in m["clients"]]
+            if row.get("allowed") is not None:
+                m["allowed"] = (m["allowed"] or []) + [a for a in row["allowed"] if a not in (m["allowed"] or [])]
+                m["denied"] = (m.get("denied") or 0) + row.get("denied", 0)
+    return sorted(rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
+
+
+def _policy_cell(row: dict) -> str:
+    allowed, denied = row.get("allowed"), row.get("denied") or 0
+    if allowed is None:
+        return ""
+    if denied:
+        part = f" ({denied}/{row['flows']} flows)" if allowed else ""
+        return f"[red]not allowed{part}[/]"
+    return f"[green]{safe(', '.join(allowed), 40)}[/]"
+
+
+def print_destinations(console: Console, reports: list[SourceReport], limit: int = 40) -> None:
+    """Every destination (up to `limit`) with names, port, app, protection, clients, volume, policy verdict."""
+    items = _merge_inventory(reports)
+    if not items:
         return
-    items = sorted(rows.values(), key=lambda r: -r["bytes"])
-    t = Table(title="Destinations", title_justify="left", header_style="bold")
-    for col in ("destination", "names", "proto/port", "app", "protected", "flows", "bytes"):
+    judged = any(r.get("allowed") is not None for r in items)
+    t = Table(title=f"Destinations ({len(items)})", title_justify="left", header_style="bold")
+    cols = ["destination", "names", "proto/port", "app", "protected", "clients", "flows", "bytes"]
+    for col in cols + (["policy"] if judged else []):
         t.add_column(col, overflow="fold")
     for row in items[:limit]:
         enc = row["encrypted"]
         prot = (f"[green]yes ({safe(row['how'])})[/]" if enc else "[dim]infra[/]" if row["infra"]
                 else "[red]no[/]" if enc is False else "?")
-        t.add_row(safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), f"{row['proto']}/{row['dport']}",
-                  safe(row["app"]), prot, str(row["flows"]), f"{row['bytes']:,}")
+        clients = row["clients"]
+        more = f" +{len(clients) - 2}" if len(clients) > 2 else ""
+        cells = [safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), f"{row['proto']}/{row['dport']}",
+                 safe(row["app"]), prot, safe(", ".join(clients[:2])) + more, str(row["flows"]), f"{row['bytes']:,}"]
+        t.add_row(*cells, *([_policy_cell(row)] if judged else []))
     console.print(t)
     if len(items) > limit:
-        console.print(f"[dim]… and {len(items) - limit} more destinations[/]")
+        console.print(f"[dim]… and {len(items) - limit} more destinations (`netwatch learn` writes every one "
+                      "into a policy file)[/]")
+    if not judged:
+        console.print(f"[dim]{safe(POLICY_HINT, 400)}[/]")
 
 
 def print_summary(console: Console, reports: list[SourceReport], findings: list[Finding],

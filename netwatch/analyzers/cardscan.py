@@ -1,0 +1,251 @@
+"""Card numbers and track data in bytes, in every encoding a POS link uses. Pure functions.
+
+`scan(buf)` returns hits `(start, end, digits, kind, encoding, expiry_present)` with offsets into
+`buf` (for a decoded layer: the span of the encoded run) and `hold`, the earliest offset of a run
+that touches the end of `buf` and may go on in the next chunk. Full numbers stay inside the hit
+tuples; callers mask them at once.
+
+Cost model: one compiled regex over the chunk per encoding, and the expensive decoders (base64,
+percent, UTF-16, EBCDIC, packed BCD) only where a cheap trigger matched. Text chunks skip the binary
+encodings entirely.
+
+Encodings: ascii, utf16 (LE or BE), ebcdic (cp500, digits 0xF0-0xF9), bcd (packed, only with
+context: an ISO 8583 LL length byte, EMV tag 5A/57, or a track-2 `D` separator followed by the
+expiry), base64 (standard or URL alphabet), url (percent-encoding), hex (DNS labels). Layers nest up
+to two deep and are named outermost first, e.g. `url+base64`; `ascii` is dropped once wrapped.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from urllib.parse import unquote_to_bytes
+
+from netwatch.analyzers.cards import card_brand
+
+Hit = tuple[int, int, str, str, str, bool]  # start, end, digits, kind, encoding, expiry_present
+
+PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+MAX_DEPTH = 2
+
+_NAME = rb"[\x20-\x5d\x5f-\x7e]"  # track 1 name characters (printable, no '^')
+ASCII_RE = re.compile(
+    rb"(?<![0-9A-Za-z])%?B(?P<t1>[0-9]{12,19})\^" + _NAME + rb"{2,26}\^(?P<t1e>[0-9]{4})?"
+    rb"|;(?P<t2s>[0-9]{12,19})[=D](?P<t2se>[0-9]{4})?"
+    rb"|(?<![0-9+])(?P<t2>[0-9]{12,19})[=D](?P<t2e>[0-9]{4})[0-9]{3}"
+    rb"|(?<![0-9+])(?P<pan>[0-9]{12,19})(?![0-9])"
+    rb"|(?<![0-9+])(?P<grp>[0-9]{4}(?P<s1>[ -])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,7}"  # 4-4-4-4(-3)
+    rb"|[0-9]{4}(?P<s2>[ -])[0-9]{6}(?P=s2)[0-9]{4,5})(?![0-9]|[ -][0-9])"  # 4-6-5 Amex, 4-6-4 Diners
+)
+ASCII_HINT = re.compile(rb"[0-9]{4}[ -]?[0-9]{4}")  # every ASCII form has 8 digits nearly in a row
+SEP_RE = re.compile(rb"[ -]")
+
+B64_RE = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
+PCT_RE = re.compile(rb"(?:%[0-9A-Fa-f]{2}|[0-9A-Za-z._~+/=;^ -]){12,}")
+UTF16_RE = re.compile(rb"(?:[\x20-\x7e]\x00){12,}|(?:\x00[\x20-\x7e]){12,}")
+EBCDIC_HINT = re.compile(rb"[\xf0-\xf9]{4}[\x40\x60]?[\xf0-\xf9]{4}")
+_BCD = rb"[\x00-\x09\x10-\x19\x20-\x29\x30-\x39\x40-\x49\x50-\x59\x60-\x69\x70-\x79\x80-\x89\x90-\x99]"
+BCD_LL_RE = re.compile(rb"(?=[\x12-\x19]" + _BCD + rb"{6})")
+EMV_RE = re.compile(rb"[\x57\x5a][\x06-\x13]")
+_DSEP_ODD = rb"[\x0d\x1d\x2d\x3d\x4d\x5d\x6d\x7d\x8d\x9d]"  # odd-length PAN: D in the low nibble
+BCD_D_RE = re.compile(
+    rb"(?=(?:" + _BCD + rb"{6,10}[\xd0-\xd9]|" + _BCD + rb"{5,9}" + _DSEP_ODD + rb")" + _BCD + rb"{2})"
+)
+
+
+def wrap(outer: str, inner: str) -> str:
+    return outer if inner == "ascii" else f"{outer}+{inner}"
+
+
+def _ascii(buf: bytes, hits: list[Hit], enc: str, structured: bool = False) -> None:
+    if not ASCII_HINT.search(buf):
+        return
+    for m in ASCII_RE.finditer(buf):
+        if m.group("t1"):
+            digits, kind, exp = m.group("t1"), "track1", m.group("t1e") is not None
+        elif m.group("t2s"):
+            digits, kind, exp = m.group("t2s"), "track2", m.group("t2se") is not None
+        elif m.group("t2"):
+            digits, kind, exp = m.group("t2"), "track2", True
+        else:
+            digits = m.group("pan") or SEP_RE.sub(b"", m.group("grp"))
+            kind, exp = "pan", False
+        d = digits.decode("ascii")
+        if card_brand(d, structured or kind != "pan"):
+            hits.append((m.start(), m.end(), d, kind, enc, exp))
+
+
+def _bcd_digits(nibbles: str) -> str | None:
+    """Digits of a BCD PAN with an optional trailing F pad, else None."""
+    s = nibbles[:-1] if nibbles.endswith("f") else nibbles
+    return s if s.isdigit() else None
+
+
+def _track2_nibbles(h: str) -> tuple[str, bool] | None:
+    """(PAN, expiry present) from hex nibbles 'PAN d YYMM…'."""
+    i = h.find("d")
+    if i < 12 or i > 19 or not h[:i].isdigit():
+        return None
+    rest = h[i + 1 : i + 5]
+    return h[:i], len(rest) == 4 and rest.isdigit()
+
+
+def _bcd(buf: bytes, hits: list[Hit]) -> None:
+    for m in EMV_RE.finditer(buf):
+        tag, ln = buf[m.start()], buf[m.start() + 1]
+        val = buf[m.end() : m.end() + ln]
+        if len(val) != ln:
+            continue
+        h = val.hex()
+        if tag == 0x5A and ln <= 10:
+            d = _bcd_digits(h)
+            if d and card_brand(d, True):
+                hits.append((m.start(), m.end() + ln, d, "pan", "bcd", False))
+        elif tag == 0x57:
+            t = _track2_nibbles(h)
+            if t and card_brand(t[0], True):
+                hits.append((m.start(), m.end() + ln, t[0], "track2", "bcd", t[1]))
+    for m in BCD_LL_RE.finditer(buf):
+        s = m.start()
+        n = int(f"{buf[s]:x}")
+        nb = (n + 1) // 2
+        h = buf[s + 1 : s + 1 + nb].hex()
+        if len(h) < n:
+            continue
+        if n & 1 and h[-1] not in "f0":
+            continue
+        d = h[:n]
+        if d.isdigit() and card_brand(d, True):
+            hits.append((s, s + 1 + nb, d, "pan", "bcd", False))
+    last_end = -1
+    for m in BCD_D_RE.finditer(buf):
+        s = m.start()
+        if s < last_end:
+            continue
+        h = buf[s : s + 16].hex()
+        t = _track2_nibbles(h)
+        if t is None or not t[1] or not card_brand(t[0], True):
+            continue
+        end = s + (len(t[0]) + 5) // 2 + 2
+        last_end = end
+        hits.append((s, end, t[0], "track2", "bcd", True))
+
+
+def _base64(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
+    n = len(buf)
+    for m in B64_RE.finditer(buf):
+        run = m.group()
+        if m.end() >= n - 1:
+            holds.append(m.start())
+        if b"M" not in run and b"N" not in run and b"O" not in run:
+            continue  # base64 of ASCII digits always has M, N or O every four characters
+        body = run.rstrip(b"=")
+        if b"-" in body or b"_" in body:
+            body = body.replace(b"-", b"+").replace(b"_", b"/")
+        if len(body) % 4 == 1:
+            body = body[:-1]
+        pad = -len(body) % 4
+        try:
+            raw = binascii.a2b_base64(body + b"=" * pad)
+        except (binascii.Error, ValueError):
+            continue
+        _inner(raw, "base64", m.start(), m.end(), hits, depth)
+
+
+def _inner(raw: bytes, enc: str, start: int, end: int, hits: list[Hit], depth: int) -> None:
+    sub: list[Hit] = []
+    _layers(raw, sub, depth + 1, [])
+    for _s, _e, d, kind, e, exp in sub:
+        hits.append((start, end, d, kind, wrap(enc, e), exp))
+
+
+def _decoded(text: str, enc: str, start: int, end: int, hits: list[Hit]) -> None:
+    """ASCII-scan text decoded from a UTF-16 or EBCDIC run; hits get the run's span."""
+    sub: list[Hit] = []
+    _ascii(text.encode("ascii", "replace"), sub, enc)
+    hits.extend((start, end, d, k, e, x) for _a, _b, d, k, e, x in sub)
+
+
+def _layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
+    n = len(buf)
+    _ascii(buf, hits, "ascii")
+    text = not buf.translate(None, PRINTABLE)
+    if not text:
+        if b"\x00" in buf:
+            for m in UTF16_RE.finditer(buf):
+                if m.end() >= n - 1:
+                    holds.append(m.start())
+                codec = "utf-16-be" if buf[m.start()] == 0 else "utf-16-le"
+                _decoded(m.group().decode(codec, "replace"), "utf16", m.start(), m.end(), hits)
+        for m in EBCDIC_HINT.finditer(buf):
+            i, j = m.start(), m.end()
+            while i > 0 and m.start() - i < 48 and 0x40 <= buf[i - 1] <= 0xFE:
+                i -= 1
+            while j < n and j - m.end() < 96 and 0x40 <= buf[j] <= 0xFE:
+                j += 1
+            if j >= n - 1:
+                holds.append(i)
+            _decoded(buf[i:j].decode("cp500"), "ebcdic", i, j, hits)
+        _bcd(buf, hits)
+    if depth >= MAX_DEPTH:
+        return
+    _base64(buf, hits, depth, holds)
+    if b"%" in buf:
+        for m in PCT_RE.finditer(buf):
+            if m.end() >= n - 1:
+                holds.append(m.start())
+            run = m.group()
+            if b"%" in run:
+                _inner(unquote_to_bytes(run), "url", m.start(), m.end(), hits, depth)
+
+
+def scan(buf: bytes) -> tuple[list[Hit], int]:
+    """All card hits in `buf` (deduplicated, in order of their end) and the hold offset."""
+    hits: list[Hit] = []
+    holds: list[int] = []
+    _layers(buf, hits, 0, holds)
+    hold = min(holds) if holds else len(buf)
+    if len(hits) > 1:
+        hits = dedup(hits)
+    return hits, hold
+
+
+def dedup(hits: list[Hit]) -> list[Hit]:
+    """Drop a hit whose span overlaps an earlier kept hit of the same card (first found wins:
+    plain before decoded, track before bare PAN since the ASCII regex tries tracks first)."""
+    kept: list[Hit] = []
+    for h in hits:
+        if any(k[2] == h[2] and k[0] < h[1] and h[0] < k[1] for k in kept):
+            continue
+        kept.append(h)
+    kept.sort(key=lambda h: (h[1], h[0]))
+    return kept
+
+
+HEX_LABEL_RE = re.compile(r"[0-9a-f]{24,}")
+
+
+def scan_dns_name(name: str) -> list[Hit]:
+    """Card numbers in a DNS name: in any label as digits (also split over labels) or hex-encoded."""
+    hits: list[Hit] = []
+    raw = name.encode("ascii", "replace")
+    _ascii(raw, hits, "ascii")
+    labels = name.split(".")
+    joined = "".join(lb for lb in labels if lb.isdigit())
+    if joined and len(joined) <= 64:
+        _ascii(joined.encode(), hits, "ascii")
+    for lb in [*labels, "".join(labels)]:
+        for m in HEX_LABEL_RE.finditer(lb):
+            h = m.group()
+            if len(h) & 1:
+                h = h[:-1]
+            sub: list[Hit] = []
+            _layers(bytes.fromhex(h), sub, 1, [])
+            hits.extend((0, len(raw), d, k, wrap("hex", e), x) for _a, _b, d, k, e, x in sub)
+    out: list[Hit] = []
+    seen: set[str] = set()
+    for h in hits:  # one hit per card per name
+        if h[2] not in seen:
+            seen.add(h[2])
+            out.append(h)
+    return out

@@ -1,0 +1,348 @@
+"""Logins sent in clear: FTP, POP3 (USER/PASS, APOP), IMAP, SMTP AUTH, HTTP Basic, Telnet, SNMP, databases.
+
+Emits `credentials` observations with protocol, user (escaped, length-limited), method, secret
+(cleartext / hash / digest / obfuscated / scram), password_length and default_password. The
+password itself is looked at only to measure it and compare it with a small list of well-known
+defaults; it is never stored in an observation, the flow state keeps at most the bytes of a
+password still being typed (Telnet) and drops them at once. Plaintext-only: after a STARTTLS
+upgrade this analyzer is off the flow. Bounded: it stops after the first MAX_BYTES of a flow.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch.flows import Flow
+
+DEFAULT_PASSWORDS = frozenset({
+    "public", "private", "admin", "administrator", "password", "passw0rd", "root", "toor", "guest", "default",
+    "changeme", "1234", "12345", "123456", "0000", "letmein", "test", "manager", "cisco", "support", "user",
+    "secret", "community", "monitor", "write", "read", "sysadmin", "system", "service", "pos", "posadmin",
+    "micros", "aloha", "radiant", "166816", "z66831", "sa", "ncr", "tech", "enable",
+})
+MAX_BYTES = 64 * 1024  # client bytes looked at per flow
+MAX_LINE = 2048
+USER_LIMIT = 64
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+HTTP_BASIC = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*\r\n", re.I)
+IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.I)
+IMAP_AUTH_PLAIN = re.compile(rb"^\S+ AUTHENTICATE PLAIN(?: (\S+))?\s*$", re.I)
+TELNET_USER_PROMPT = re.compile(rb"(?:login|user ?name|user(?: ?id)?)\s*:\s*$", re.I)
+TELNET_PASS_PROMPT = re.compile(rb"(?:password|passcode|pin)\s*:\s*$", re.I)
+TELNET_IAC = re.compile(rb"\xff(?:[\xfb-\xfe].|\xfa.*?\xff\xf0|[\xf0-\xfa])", re.S)
+SNMP_PDUS = {0xA0: "get", 0xA1: "getnext", 0xA2: "response", 0xA3: "set", 0xA4: "trap", 0xA5: "getbulk",
+             0xA6: "inform", 0xA7: "trapv2", 0xA8: "report"}
+
+
+def clean(value: bytes | str | None, limit: int = USER_LIMIT) -> str | None:
+    """A packet-derived name made safe to store and print: control bytes escaped, length limited."""
+    if value is None:
+        return None
+    s = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    s = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def is_default(password: bytes | str) -> bool:
+    p = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
+    return p.strip().lower() in DEFAULT_PASSWORDS
+
+
+def _b64(s: bytes) -> bytes | None:
+    try:
+        return base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _sasl_plain(blob: bytes | None) -> tuple[bytes, bytes] | None:
+    """SASL PLAIN: authzid NUL authcid NUL password."""
+    raw = _b64(blob) if blob else None
+    if raw is None or raw.count(b"\0") != 2:
+        return None
+    _authz, user, pw = raw.split(b"\0")
+    return user, pw
+
+
+class Credentials(Analyzer):
+    name = "credentials"
+
+    # -- output ---------------------------------------------------------------------------------
+    @staticmethod
+    def _found(flow: Flow, ts: float, emit: Emit, protocol: str, user: Any, password: bytes | str | None,
+               method: str, secret: str = "cleartext", **extra: Any) -> None:
+        fields: dict[str, Any] = {"protocol": protocol, "user": clean(user), "method": method, "secret": secret}
+        if password is not None:
+            fields["password_length"] = len(password)
+            fields["default_password"] = is_default(password)
+        else:
+            fields["default_password"] = False
+        fields.update(extra)
+        emit(Observation("credentials", ts, flow, fields))
+
+    # -- dispatch -------------------------------------------------------------------------------
+    def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        app = flow.app
+        if app is None:
+            return
+        handler = STREAM_HANDLERS.get(app)
+        st = flow.state.get("cred")
+        if st is None:
+            st = flow.state["cred"] = {"buf": b"", "seen": 0}
+        if handler is None or st["seen"] > MAX_BYTES:
+            deactivate(flow, self)
+            return
+        if direction == 0:
+            st["seen"] += len(data)
+        handler(self, flow, st, direction, data, ts, emit)
+
+    def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        if flow.app is None:
+            return
+        if flow.app != "snmp":
+            deactivate(flow, self)
+            return
+        self._snmp(flow, data, ts, emit)
+
+    def gap(self, flow: Flow, direction: int, size: int) -> None:
+        st = flow.state.get("cred")
+        if st is not None:
+            st["buf"] = b""
+
+    # -- line protocols: FTP, POP3, IMAP, SMTP --------------------------------------------------
+    def _lines(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        if direction != 0:
+            return
+        buf = st["buf"] + data
+        *lines, rest = buf.split(b"\n")
+        st["buf"] = rest if len(rest) <= MAX_LINE else b""
+        handle = LINE_HANDLERS[flow.app]
+        for line in lines[:256]:
+            handle(self, flow, st, line.rstrip(b"\r"), ts, emit)
+
+    def _ftp_pop3(self, flow: Flow, st: dict, line: bytes, ts: float, emit: Emit) -> None:
+        cmd = line[:5].upper()
+        proto = flow.app or "ftp"
+        if cmd == b"USER ":
+            st["user"] = line[5:].strip()
+        elif cmd == b"PASS ":
+            self._found(flow, ts, emit, proto, st.pop("user", None), line[5:], "USER/PASS")
+        elif cmd == b"APOP " and proto == "pop3":
+            user = line[5:].split(b" ", 1)[0]
+            self._found(flow, ts, emit, proto, user, None, "APOP", secret="digest")
+
+    def _imap(self, flow: Flow, st: dict, line: bytes, ts: float, emit: Emit) -> None:
+        if st.get("mode") == "plain":
+            st["mode"] = None
+            creds = _sasl_plain(line.strip())
+            if creds:
+                self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
+            return
+        m = IMAP_LOGIN.match(line)
+        if m:
+            user = m.group(1) if m.group(1) is not None else m.group(2)
+            pw = m.group(3) if m.group(3) is not None else m.group(4)
+            self._found(flow, ts, emit, "imap", user, pw, "LOGIN")
+            return
+        m = IMAP_AUTH_PLAIN.match(line)
+        if m:
+            creds = _sasl_plain(m.group(1)) if m.group(1) else None
+            if creds:
+                self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
+            else:
+                st["mode"] = "plain"
+
+    def _smtp(self, flow: Flow, st: dict, line: bytes, ts: float, emit: Emit) -> None:
+        mode = st.get("mode")
+        word = line.strip()
+        if mode == "plain":
+            st["mode"] = None
+            creds = _sasl_plain(word)
+            if creds:
+                self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
+            return
+        if mode == "login-user":
+            st["user"], st["mode"] = _b64(word) or word, "login-pass"
+            return
+        if mode == "login-pass":
+            st["mode"] = None
+            pw = _b64(word)
+            if pw is not None and word != b"*":
+                self._found(flow, ts, emit, "smtp", st.pop("user", None), pw, "AUTH LOGIN")
+            return
+        upper = word.upper()
+        if upper.startswith(b"AUTH PLAIN"):
+            creds = _sasl_plain(word[10:].strip()) if len(word) > 11 else None
+            if creds:
+                self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
+            else:
+                st["mode"] = "plain"
+        elif upper.startswith(b"AUTH LOGIN"):
+            initial = word[10:].strip()
+            if initial:
+                st["user"], st["mode"] = _b64(initial) or initial, "login-pass"
+            else:
+                st["mode"] = "login-user"
+
+    # -- HTTP Basic -----------------------------------------------------------------------------
+    def _http(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        if direction != 0:
+            return
+        buf = st["buf"] + data
+        for m in HTTP_BASIC.finditer(buf):
+            raw = _b64(m.group(1))
+            if raw is None or b":" not in raw:
+                continue
+            user, pw = raw.split(b":", 1)
+            self._found(flow, ts, emit, "http", user, pw, "Basic")
+        cut = buf.rfind(b"\r\n")
+        tail = buf[cut:] if cut >= 0 else b""
+        st["buf"] = tail if len(tail) <= MAX_LINE else b""
+
+    # -- Telnet: prompts from the server, keystrokes from the client -----------------------------
+    def _telnet(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        text = TELNET_IAC.sub(b"", data)
+        if direction == 1:
+            screen = (st.get("screen", b"") + text)[-128:]
+            st["screen"] = screen
+            if TELNET_PASS_PROMPT.search(screen):
+                st["mode"], st["typed"] = "pass", bytearray()
+            elif TELNET_USER_PROMPT.search(screen):
+                st["mode"], st["typed"] = "user", bytearray()
+            return
+        mode = st.get("mode")
+        if mode is None:
+            return
+        typed: bytearray = st["typed"]
+        for b in text:
+            if b in (0x0D, 0x0A, 0x00):
+                if mode == "user" and typed:
+                    st["user"] = bytes(typed)
+                elif mode == "pass":
+                    self._found(flow, ts, emit, "telnet", st.pop("user", None), bytes(typed), "login prompt")
+                typed.clear()
+                st["mode"] = None
+                st["screen"] = b""
+                return
+            if b in (0x08, 0x7F):
+                if typed:
+                    typed.pop()
+            elif len(typed) < 256:
+                typed.append(b)
+
+    # -- SNMP community -------------------------------------------------------------------------
+    def _snmp(self, flow: Flow, data: bytes, ts: float, emit: Emit) -> None:
+        parsed = snmp_community(data)
+        if parsed is None:
+            return
+        version, community, pdu = parsed
+        seen: set = flow.state.setdefault("cred.snmp", set())
+        key = (hash(community), pdu)
+        if key in seen or len(seen) >= 8:
+            return
+        seen.add(key)
+        self._found(flow, ts, emit, "snmp", None, community, "community", version=version, pdu=pdu)
+
+    # -- databases ------------------------------------------------------------------------------
+    def _mysql(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        if direction != 0 or len(data) < 36 or data[3] != 1:
+            return
+        caps = int.from_bytes(data[4:8], "little")
+        if not caps & 0x200 or len(data) < 37:  # pre-4.1 clients: not decoded
+            return
+        end = data.find(b"\0", 36)
+        if end < 0:
+            return  # SSLRequest (no user) or truncated
+        user = data[36:end]
+        i = end + 1
+        if caps & 0x200000 or caps & 0x8000:
+            n = data[i] if i < len(data) else 0
+            i += 1
+        else:
+            n = max(0, data.find(b"\0", i) - i)
+        auth = data[i : i + n]
+        plugin = b""
+        j = i + n
+        if caps & 0x8 and j < len(data):  # CLIENT_CONNECT_WITH_DB
+            k = data.find(b"\0", j)
+            j = k + 1 if k >= 0 else len(data)
+        if caps & 0x80000 and j < len(data):  # CLIENT_PLUGIN_AUTH
+            k = data.find(b"\0", j)
+            plugin = data[j : k if k >= 0 else len(data)]
+        method = plugin.decode("latin-1")[:40] or "mysql_native_password"
+        if method == "mysql_clear_password":
+            self._found(flow, ts, emit, "mysql", user, auth.rstrip(b"\0"), method)
+        elif not auth:
+            self._found(flow, ts, emit, "mysql", user, b"", method, secret="none")
+        else:
+            self._found(flow, ts, emit, "mysql", user, None, method, secret="hash")
+        deactivate(flow, self)
+
+    def _postgres(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        n = len(data)
+        if direction == 0 and n >= 8 and data[4:8] == b"\x00\x03\x00\x00":
+            parts = data[8:].split(b"\0")
+            for k, v in zip(parts[::2], parts[1::2], strict=False):
+                if k == b"user":
+                    st["user"] = v
+        elif direction == 1 and n >= 9 and data[0:1] == b"R":
+            st["auth"] = int.from_bytes(data[5:9], "big")  # 3 cleartext, 5 md5, 10 SASL
+        elif direction == 0 and n >= 6 and data[0:1] == b"p" and "auth" in st:
+            body = data[5 : 1 + int.from_bytes(data[1:5], "big")].rstrip(b"\0")
+            auth = st.pop("auth")
+            if auth == 3:
+                self._found(flow, ts, emit, "postgres", st.get("user"), body, "password")
+            elif auth == 5:
+                self._found(flow, ts, emit, "postgres", st.get("user"), None, "md5", secret="hash")
+            elif auth == 10:
+                self._found(flow, ts, emit, "postgres", st.get("user"), None, "scram", secret="scram")
+            deactivate(flow, self)
+
+    def _tds(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        """Login7: user name in UTF-16, password only XOR/nibble-swapped, i.e. readable by anyone."""
+        if direction != 0 or len(data) < 8 + 94 or data[0] != 0x10:
+            return
+        body = data[8:]
+        try:
+            uoff, ulen, poff, plen = (int.from_bytes(body[k : k + 2], "little") for k in (40, 42, 44, 46))
+            user = body[uoff : uoff + 2 * ulen].decode("utf-16-le", "replace")
+            raw = body[poff : poff + 2 * plen]
+            pw = bytes((((b ^ 0xA5) >> 4) | (((b ^ 0xA5) & 0x0F) << 4)) for b in raw).decode("utf-16-le", "replace")
+        except (ValueError, IndexError):
+            return
+        if user or plen:
+            self._found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
+        deactivate(flow, self)
+
+
+def snmp_community(data: bytes) -> tuple[str, bytes, str] | None:
+    """(version, community, pdu name) of an SNMP v1/v2c message, or None."""
+    try:
+        if len(data) < 8 or data[0] != 0x30:
+            return None
+        i = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
+        if data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1):
+            return None
+        version = "v1" if data[i + 2] == 0 else "v2c"
+        i += 3
+        if data[i] != 0x04:
+            return None
+        n = data[i + 1]
+        if n >= 0x80:
+            return None
+        community = data[i + 2 : i + 2 + n]
+        pdu = SNMP_PDUS.get(data[i + 2 + n], "other") if i + 2 + n < len(data) else "other"
+        return version, community, pdu
+    except IndexError:
+        return None
+
+
+LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "imap": Credentials._imap,
+                 "smtp": Credentials._smtp}
+STREAM_HANDLERS = {"ftp": Credentials._lines, "pop3": Credentials._lines, "imap": Credentials._lines,
+                   "smtp": Credentials._lines, "http": Credentials._http, "telnet": Credentials._telnet,
+                   "mysql": Credentials._mysql, "postgres": Credentials._postgres, "tds": Credentials._tds}

@@ -1,0 +1,170 @@
+"""The ISO 8583 analyzer: deframes each direction of a payment stream into messages, states an
+`iso8583` observation per message (MTI, fields present, which sensitive fields are in clear) and a
+`card_data` observation per card in DE2, DE35, DE45 and DE55 (EMV tags 5A, 57).
+
+A flow is taken when the classifier says `iso8583` or the first payload looks like it; the generic
+card scanner then leaves the flow alone (no double reports). A message the parser cannot decode is
+still scanned for card data with the generic scanner, so a private field layout hides nothing.
+"""
+
+from __future__ import annotations
+
+from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch.analyzers.carddata import DIRECTION, card_observation
+from netwatch.analyzers.cards import card_brand
+from netwatch.analyzers.cardscan import Hit, scan
+from netwatch.analyzers.iso8583 import (
+    MAX_MSG,
+    IsoMessage,
+    emv_tags,
+    frame_length,
+    looks_like_iso8583,
+    parse_message,
+    split_messages,
+)
+from netwatch.decode import TCP
+from netwatch.flows import Flow
+
+MAX_MESSAGES = 100_000  # per flow; beyond it messages are counted, not decoded
+
+
+def _track2(value: str) -> tuple[str, bool] | None:
+    v = value.upper()
+    for sep in ("=", "D"):
+        i = v.find(sep)
+        if 12 <= i <= 19:
+            exp = v[i + 1 : i + 5]
+            return v[:i], len(exp) == 4 and exp.isdigit()
+    return None
+
+
+def _track1(value: str) -> tuple[str, bool] | None:
+    parts = value.lstrip("%").removeprefix("B").split("^")
+    if len(parts) < 2:
+        return None
+    exp = parts[2][:4] if len(parts) > 2 else ""
+    return parts[0], len(exp) == 4 and exp.isdigit()
+
+
+def _hexbytes(value: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return value.encode("latin-1", "replace")
+
+
+def card_hits(msg: IsoMessage) -> list[tuple[str, Hit]]:
+    """(field, hit) per card in the message's card fields; a card is reported once per kind."""
+    enc = "bcd" if msg.variant == "bcd" else "ascii"
+    out: list[tuple[str, Hit]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(fld: str, digits: str, kind: str, encoding: str, expiry: bool) -> None:
+        if (digits, kind) in seen or not card_brand(digits, True):
+            return
+        seen.add((digits, kind))
+        out.append((fld, (0, 0, digits, kind, encoding, expiry)))
+
+    v = msg.values
+    if "35" in v and (t := _track2(v["35"])):
+        add("35", t[0], "track2", enc, t[1])
+    if "45" in v and (t := _track1(v["45"])):
+        add("45", t[0], "track1", "ascii", t[1])
+    if "2" in v:
+        add("2", v["2"], "pan", enc, False)
+    if "55" in v:
+        tags = emv_tags(_hexbytes(v["55"]))
+        if 0x57 in tags and (t := _track2(tags[0x57].hex())):
+            add("55", t[0], "track2", "bcd", t[1])
+        if 0x5A in tags:
+            add("55", tags[0x5A].hex().rstrip("f"), "pan", "bcd", False)
+    return out
+
+
+class _Dir:
+    __slots__ = ("buf", "broken")
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.broken = False  # framing lost: the rest is scanned as opaque bytes
+
+
+class Iso8583(Analyzer):
+    name = "iso8583"
+
+    def wants(self, flow: Flow) -> bool:
+        return flow.proto == TCP
+
+    def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        st: list[_Dir] | None = flow.state.get("iso8583")
+        if st is None:
+            if flow.app != "iso8583" and not looks_like_iso8583(data):
+                flow.state["iso8583"] = False
+                deactivate(flow, self)
+                return
+            st = flow.state["iso8583"] = [_Dir(), _Dir()]
+        d = st[direction]
+        if d.broken:
+            for h in scan(data)[0]:
+                emit(card_observation(flow, direction, h, "iso8583", ts))
+            return
+        d.buf = d.buf + data if d.buf else data
+        msgs, used = split_messages(d.buf)
+        d.buf = d.buf[used:]
+        if d.buf and (len(d.buf) > MAX_MSG + 4 or (not msgs and used == 0 and _unframed(d.buf))):
+            d.broken = True
+            for h in scan(d.buf)[0]:
+                emit(card_observation(flow, direction, h, "iso8583", ts))
+            d.buf = b""
+        for body in msgs:
+            self._message(flow, direction, body, ts, emit)
+
+    def gap(self, flow: Flow, direction: int, size: int) -> None:
+        st = flow.state.get("iso8583")
+        if st:
+            st[direction].buf = b""
+            st[direction].broken = True
+
+    def _message(self, flow: Flow, direction: int, body: bytes, ts: float, emit: Emit) -> None:
+        n = flow.state.get("iso8583.count", 0) + 1
+        flow.state["iso8583.count"] = n
+        if n > MAX_MESSAGES:
+            return
+        msg = parse_message(body)
+        if msg is None:
+            for h in scan(body)[0]:
+                emit(card_observation(flow, direction, h, "iso8583", ts))
+            return
+        hits = card_hits(msg)
+        clear = sorted({int(f) for f, _ in hits})
+        emit(
+            Observation(
+                "iso8583",
+                ts,
+                flow,
+                {
+                    "mti": msg.mti,
+                    "variant": msg.variant,
+                    "header": msg.header,
+                    "fields": msg.fields_present,
+                    "clear_fields": clear,
+                    "sensitive_clear": bool(clear),
+                    "pin_block": "52" in msg.values,
+                    "expiry_field": "14" in msg.values,
+                    "complete": msg.complete,
+                    "direction": DIRECTION[direction],
+                },
+            )
+        )
+        for _f, h in hits:
+            emit(card_observation(flow, direction, h, "iso8583", ts))
+        if not msg.complete:  # fields after the failing one were not read: look at the raw bytes too
+            known = {h[2] for _f, h in hits}
+            for h in scan(body)[0]:
+                if h[2] not in known:
+                    emit(card_observation(flow, direction, h, "iso8583", ts))
+
+
+def _unframed(buf: bytes) -> bool:
+    """True when the buffered bytes cannot start a framed message (so waiting is pointless)."""
+    return len(buf) >= 4 and frame_length(buf[:4]) is None

@@ -1,0 +1,305 @@
+"""Content recognisers: the first payload of a flow → (app, encrypted, how), or None.
+
+Each recogniser is a pure function of (payload, flow, direction) and never raises: a few byte
+comparisons first, so that most flows are decided by the first or second check. Ports appear only
+where a protocol is defined by them (IKE NAT-T on 4500, infrastructure name services) or to break
+a tie between two protocols with the same greeting.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+from netwatch.flows import Flow
+
+Verdict = tuple[str, bool | None, str | None]  # app, encrypted, how
+Recogniser = Callable[[bytes, Flow, int], Verdict | None]
+
+PRINTABLE = frozenset(b"\t\r\n" + bytes(range(32, 127)))
+HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
+SMTP_HINTS = (b"SMTP", b"MAIL", b"POSTFIX", b"EXIM", b"SENDMAIL")
+FTP_PORTS, SMTP_PORTS, POP3_PORTS = {21, 990, 2121}, {25, 465, 587, 2525}, {110, 995}
+IMAP_CMD = re.compile(rb"^[A-Za-z0-9.]{1,12} (?:CAPABILITY|LOGIN|STARTTLS|AUTHENTICATE|SELECT|NOOP|ID)\b", re.I)
+SYSLOG = re.compile(rb"^(?:[0-9]{1,5} )?<[0-9]{1,3}>")
+ISO_ISO = None  # the ISO 8583 recogniser, imported on first use
+
+
+def tls_record(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if len(data) >= 5 and 0x14 <= data[0] <= 0x17 and data[1] == 3 and data[2] <= 4:
+        return "tls", True, "tls"
+    if len(data) >= 5 and data[0] & 0x80 and data[2] in (1, 4) and data[3] in (0, 3):
+        return "tls", True, "sslv2"  # SSLv2-format hello
+    return None
+
+
+def ssh_banner(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    return ("ssh", True, "ssh") if data.startswith(b"SSH-") else None
+
+
+def http(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if data.startswith(HTTP_METHODS) or data.startswith(b"HTTP/1."):
+        return "http", False, None
+    return None
+
+
+def banner(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """Server-first text protocols: FTP/SMTP (220), POP3 (+OK), IMAP (* OK), VNC (RFB)."""
+    if data[:3] == b"220" and data[3:4] in (b" ", b"-"):
+        line = data[:200].upper()
+        if b"FTP" in line or flow.sport in FTP_PORTS:
+            return "ftp", False, None
+        if any(h in line for h in SMTP_HINTS) or flow.sport in SMTP_PORTS:
+            return "smtp", False, None
+        return "ftp", False, None
+    if data.startswith(b"+OK"):
+        return "pop3", False, None
+    if data.startswith((b"* OK", b"* PREAUTH")):
+        return "imap", False, None
+    if data.startswith(b"RFB 00") and len(data) >= 12:
+        return "vnc", False, "rfb"
+    return None
+
+
+def client_command(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """Client-first lines of the same protocols (a capture may miss the greeting)."""
+    head = data[:12].upper()
+    if head.startswith((b"EHLO ", b"HELO ")):
+        return "smtp", False, None
+    if head.startswith((b"CAPA\r", b"STLS\r", b"APOP ")):
+        return "pop3", False, None
+    if head.startswith((b"USER ", b"PASS ")):
+        return ("pop3" if flow.sport in POP3_PORTS else "ftp"), False, None
+    if head.startswith((b"AUTH TLS", b"AUTH SSL", b"FEAT\r", b"SYST\r")):
+        return "ftp", False, None
+    if IMAP_CMD.match(data):
+        return "imap", False, None
+    return None
+
+
+def telnet(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if len(data) >= 3 and data[0] == 0xFF and 0xFB <= data[1] <= 0xFE:
+        return "telnet", False, None
+    return None
+
+
+def rdp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """TPKT + X.224 connection request/confirm (or data, mid-stream): RDP until a TLS upgrade shows."""
+    if len(data) >= 11 and data[0] == 3 and data[1] == 0 and int.from_bytes(data[2:4], "big") <= len(data) + 4096:
+        if data[5] in (0xE0, 0xD0) or (data[4] == 2 and data[5] == 0xF0):
+            return "rdp", False, "rdp-security"
+    return None
+
+
+def smb(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if len(data) >= 8 and data[0] == 0:
+        magic = data[4:8]
+        if magic == b"\xffSMB":
+            return "smb", False, "smb1"
+        if magic == b"\xfeSMB":
+            return "smb", False, "smb2"
+        if magic == b"\xfdSMB":
+            return "smb", True, "smb3-encrypted"
+    return None
+
+
+def databases(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """PostgreSQL startup/SSL request, MySQL server greeting, TDS (SQL Server) pre-login/login."""
+    n = len(data)
+    if n >= 8 and int.from_bytes(data[:4], "big") == n:
+        code = int.from_bytes(data[4:8], "big")
+        if code in (0x00030000, 80877103):  # protocol 3.0 startup, SSLRequest (upgrade watched)
+            return "postgres", False, None
+        if code == 80877104:
+            return "postgres", True, "gssapi"
+    if n >= 10 and data[3] == 0 and data[4] == 10 and int.from_bytes(data[:3], "little") == n - 4:
+        end = data.find(b"\0", 5, 64)
+        if end > 5 and all(c in PRINTABLE for c in data[5:end]):
+            return "mysql", False, None
+    if n >= 8 and data[0] in (0x12, 0x10) and data[1] <= 1 and int.from_bytes(data[2:4], "big") == n and data[7] == 0:
+        return "tds", False, None
+    return None
+
+
+def openvpn_tcp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if len(data) >= 16 and int.from_bytes(data[:2], "big") == len(data) - 2 and data[2] in (0x08, 0x38, 0x50, 0x10,
+                                                                                           0x40):
+        return "openvpn", True, "openvpn"
+    return None
+
+
+def teamviewer(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if data[:2] in (b"\x17\x24", b"\x11\x30") and len(data) >= 4:
+        return "teamviewer", True, "teamviewer"
+    if len(data) >= 13 and data[0] == 0 and data[11] == 0x17 and data[12] == 0x24:  # UDP
+        return "teamviewer", True, "teamviewer"
+    return None
+
+
+def iso8583(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    global ISO_ISO
+    if ISO_ISO is None:
+        try:
+            from netwatch.analyzers.iso8583 import looks_like_iso8583
+        except ImportError:  # pragma: no cover - optional until the card-data parser lands
+            looks_like_iso8583 = lambda d: False  # noqa: E731
+        ISO_ISO = looks_like_iso8583
+    return ("iso8583", False, None) if ISO_ISO(data) else None
+
+
+def syslog(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    return ("syslog", False, None) if SYSLOG.match(data) else None
+
+
+def printable_text(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    sample = data[:256]
+    if len(sample) >= 8 and sum(b in PRINTABLE for b in sample) >= 0.95 * len(sample):
+        return "text", False, None
+    return None
+
+
+# -- UDP -------------------------------------------------------------------------------------
+NAME_PORTS = {53: "dns", 5353: "mdns", 5355: "llmnr", 137: "netbios-ns"}
+
+
+def name_service(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    app = NAME_PORTS.get(flow.sport) or NAME_PORTS.get(flow.cport)
+    if app and len(data) >= 12 and int.from_bytes(data[4:6], "big") <= 16 and data[2] & 0x78 in (0, 0x28, 0x30):
+        return app, False, None
+    return None
+
+
+def dns_tcp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if 53 in (flow.sport, flow.cport) and len(data) >= 14 and int.from_bytes(data[:2], "big") <= len(data) + 2:
+        return "dns", False, None
+    return None
+
+
+def udp_infra(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    ports = (flow.sport, flow.cport)
+    if (67 in ports or 68 in ports) and len(data) >= 240 and data[236:240] == b"\x63\x82\x53\x63":
+        return "dhcp", False, None
+    if 123 in ports and len(data) >= 48 and 1 <= (data[0] >> 3) & 7 <= 4:
+        return "ntp", False, None
+    if 1900 in ports and data.startswith((b"M-SEARCH", b"NOTIFY", b"HTTP/1.1 200")):
+        return "ssdp", False, None
+    if 138 in ports and len(data) >= 14 and 0x10 <= data[0] <= 0x16:
+        return "netbios-dgm", False, None
+    return None
+
+
+def _ber_len(data: bytes, i: int) -> tuple[int, int]:
+    n = data[i]
+    if n < 0x80:
+        return n, i + 1
+    k = n & 0x7F
+    if not 1 <= k <= 3:
+        raise ValueError("BER length")
+    return int.from_bytes(data[i + 1 : i + 1 + k], "big"), i + 1 + k
+
+
+def snmp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """BER SEQUENCE { INTEGER version, … }: v1/v2c are cleartext; v3 by its privacy flag."""
+    try:
+        if len(data) < 12 or data[0] != 0x30:
+            return None
+        n, i = _ber_len(data, 1)
+        if n != len(data) - i or data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1, 3):
+            return None
+        version = data[i + 2]
+        i += 3
+        if version in (0, 1):
+            return ("snmp", False, "snmpv1" if version == 0 else "snmpv2c") if data[i] == 0x04 else None
+        if data[i] != 0x30:  # msgGlobalData: msgID, msgMaxSize, msgFlags, msgSecurityModel
+            return None
+        _, i = _ber_len(data, i + 1)
+        for _ in range(2):
+            if data[i] != 0x02:
+                return None
+            m, i = _ber_len(data, i + 1)
+            i += m
+        if data[i] != 0x04:
+            return None
+        m, i = _ber_len(data, i + 1)
+        priv = bool(m and data[i] & 0x02)
+        return "snmp", priv, "snmpv3-priv" if priv else "snmpv3"
+    except (IndexError, ValueError):
+        return None
+
+
+def dtls(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    if len(data) >= 13 and 0x14 <= data[0] <= 0x17 and data[1] == 0xFE and data[2] in (0xFF, 0xFD, 0xFC):
+        return "dtls", True, "dtls"
+    return None
+
+
+QUIC_VERSIONS = {0x00000001, 0x6B3343CF, 0x00000000}
+
+
+def quic(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """Long-header packets (Initial/Handshake/0-RTT, version negotiation), IETF and Google versions."""
+    if len(data) < 7 or data[0] & 0xC0 != 0xC0:
+        return None
+    v = int.from_bytes(data[1:5], "big")
+    if v in QUIC_VERSIONS or v >> 8 == 0xFF0000 or v >> 4 == 0xFACEB00 or data[1:3] in (b"Q0", b"T0"):
+        if v == 0 or data[5] <= 20:
+            return "quic", True, "quic"
+    return None
+
+
+WG_SIZES = {1: 148, 2: 92, 3: 64}
+
+
+def wireguard(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    n = len(data)
+    if n >= 32 and data[1:4] == b"\0\0\0":
+        t = data[0]
+        if WG_SIZES.get(t) == n or (t == 4 and n % 16 == 0):
+            return "wireguard", True, "wireguard"
+    return None
+
+
+def ike(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """IKE on 500/4500; on 4500 a zero non-ESP marker precedes IKE, anything else is ESP in UDP."""
+    ports = (flow.sport, flow.cport)
+    if 4500 in ports:
+        if data == b"\xff":
+            return "ike", True, "nat-t-keepalive"
+        if data[:4] == b"\0\0\0\0":
+            data = data[4:]
+        elif len(data) >= 16:
+            return "esp", True, "esp-in-udp"
+    elif 500 not in ports:
+        return None
+    if len(data) >= 28 and data[17] in (0x10, 0x20) and int.from_bytes(data[24:28], "big") == len(data):
+        return "ike", True, "ikev2" if data[17] == 0x20 else "ikev1"
+    return None
+
+
+def openvpn_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """Hard-reset control packets (client v1/v2/v3, server v1/v2) open every OpenVPN session."""
+    if 14 <= len(data) <= 1500 and data[0] in (0x08, 0x38, 0x50, 0x10, 0x40):
+        return "openvpn", True, "openvpn"
+    return None
+
+
+TCP_RECOGNISERS: list[Recogniser] = [
+    tls_record, http, ssh_banner, banner, client_command, telnet, rdp, smb, databases, openvpn_tcp, teamviewer,
+    iso8583, dns_tcp, syslog, printable_text,
+]
+UDP_RECOGNISERS: list[Recogniser] = [
+    name_service, udp_infra, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, openvpn_udp, printable_text,
+]
+
+
+def opaque_or_unknown(sample: bytes) -> str:
+    """Unrecognised payload: 'opaque' when it looks random (encrypted or compressed), else 'unknown'."""
+    n = len(sample)
+    if n < 32:
+        return "unknown"
+    counts: dict[int, int] = {}
+    for b in sample:
+        counts[b] = counts.get(b, 0) + 1
+    h = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return "opaque" if h >= 0.85 * math.log2(min(n, 256)) else "unknown"

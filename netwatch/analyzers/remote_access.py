@@ -1,0 +1,75 @@
+"""Remote-access tools (RDP, VNC, TeamViewer, AnyDesk, SSH, Telnet) and which way they point.
+
+Emits one `remote_access` observation per flow once the classifier (or, for AnyDesk, the TLS
+handshake) has named the tool, with `direction`: inbound (a public client reaching an internal host),
+outbound (an internal host reaching a public relay or server), internal, or external. Then it
+leaves the flow, so remote sessions are counted, not scanned.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch.flows import Flow
+
+TOOLS = {"rdp", "vnc", "teamviewer", "anydesk", "ssh", "telnet"}
+
+
+@lru_cache(maxsize=4096)
+def scope(addr: str) -> str:
+    """'public', 'internal' (private, CGNAT, ULA, link-local) or 'other' (multicast, loopback, unspecified)."""
+    try:
+        a = ipaddress.ip_address(addr)
+    except ValueError:
+        return "other"
+    if a.is_multicast or a.is_loopback or a.is_unspecified:
+        return "other"
+    if a.is_global:
+        return "public"
+    return "internal"
+
+
+def direction_of(client: str, server: str) -> str:
+    c, s = scope(client), scope(server)
+    if c == "public" and s != "public":
+        return "inbound"
+    if c != "public" and s == "public":
+        return "outbound"
+    if c == "public":
+        return "external"
+    return "internal"
+
+
+class RemoteAccess(Analyzer):
+    name = "remote_access"
+    plaintext_only = False
+
+    def _check(self, flow: Flow, ts: float, emit: Emit) -> None:
+        app = flow.app
+        if app is None:
+            return
+        if app == "tls" and "tls" in flow.state and not flow.state["tls"].reported:
+            return  # the handshake may still show AnyDesk
+        self._report(flow, ts, emit)
+        deactivate(flow, self)
+
+    @staticmethod
+    def _report(flow: Flow, ts: float, emit: Emit) -> None:
+        if flow.app in TOOLS:
+            emit(Observation("remote_access", ts, flow, {
+                "tool": flow.app,
+                "direction": direction_of(flow.src, flow.dst),
+                "client_scope": scope(flow.src),
+                "server_scope": scope(flow.dst),
+            }))
+
+    def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        self._check(flow, ts, emit)
+
+    def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        self._check(flow, ts, emit)
+
+    def flow_end(self, flow: Flow, emit: Emit) -> None:
+        self._report(flow, flow.first_ts, emit)  # still here: the tool was named only at the end

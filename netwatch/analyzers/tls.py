@@ -1,0 +1,323 @@
+"""Sans-IO TLS/DTLS handshake parsing: records → handshake messages → hellos, JA3 and JA4.
+
+Only the handshake is read (it is all a passive observer can see); a parser never raises on bad
+bytes, it returns None or stops. `HandshakeReader` reassembles handshake messages across records
+and TCP segments for one direction, with a byte cap, and notes when the handshake goes dark
+(ChangeCipherSpec or application data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+
+from netwatch.analyzers.tls_suites import SUITES
+
+VERSIONS = {
+    0x0002: "sslv2", 0x0300: "sslv3", 0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3",
+    0xFEFF: "dtls1.0", 0xFEFD: "dtls1.2", 0xFEFC: "dtls1.3",
+}
+JA4_VERSIONS = {0x0002: "s2", 0x0300: "s3", 0x0301: "10", 0x0302: "11", 0x0303: "12", 0x0304: "13",
+                0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"}
+HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE, HS_SERVER_DONE = 1, 2, 11, 14
+EXT_SNI, EXT_GROUPS, EXT_POINTS, EXT_SIGALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
+MAX_BUFFER = 96 * 1024  # handshake bytes held per direction (a long certificate chain fits)
+WEAK_MARKS = (("_NULL_", "NULL"), ("_NULL", "NULL"), ("EXPORT", "EXPORT"), ("_anon_", "anon"), ("RC4", "RC4"),
+              ("3DES", "3DES"), ("_DES_", "DES"), ("DES40", "DES"), ("_MD5", "MD5"), ("RC2", "RC2"), ("IDEA", "IDEA"))
+
+
+def is_grease(v: int) -> bool:
+    return v & 0x0F0F == 0x0A0A and v >> 8 == v & 0xFF
+
+
+def version_name(v: int | None) -> str | None:
+    if v is None:
+        return None
+    return VERSIONS.get(v, f"0x{v:04x}")
+
+
+def cipher_name(c: int | None) -> str | None:
+    if c is None:
+        return None
+    return SUITES.get(c, f"0x{c:04X}")
+
+
+def cipher_weakness(c: int | None) -> str | None:
+    """Why a chosen suite is weak (NULL, EXPORT, anon, RC4, DES, 3DES, MD5…), or None."""
+    name = SUITES.get(c) if c is not None else None
+    if name is None:
+        return None
+    for mark, why in WEAK_MARKS:
+        if mark in name:
+            return why
+    return None
+
+
+@dataclass
+class ClientHello:
+    version: int
+    ciphers: list[int] = field(default_factory=list)
+    extensions: list[int] = field(default_factory=list)
+    sni: str | None = None
+    alpn: list[str] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)  # supported_versions (TLS 1.3)
+    groups: list[int] = field(default_factory=list)
+    point_formats: list[int] = field(default_factory=list)
+    sig_algs: list[int] = field(default_factory=list)
+    sslv2: bool = False
+
+    @property
+    def max_version(self) -> int:
+        offered = [v for v in self.versions if not is_grease(v)]
+        if not offered:
+            return self.version
+        if self.version >= 0xFE00:  # DTLS counts down
+            return min(offered)
+        return max(offered)
+
+
+@dataclass
+class ServerHello:
+    version: int  # legacy_version (or SSLv2)
+    cipher: int | None
+    extensions: list[int] = field(default_factory=list)
+    selected_version: int | None = None
+    alpn: str | None = None
+
+    @property
+    def negotiated(self) -> int:
+        return self.selected_version or self.version
+
+
+def _vec(data: bytes, off: int, width: int) -> tuple[bytes, int]:
+    n = int.from_bytes(data[off : off + width], "big")
+    end = off + width + n
+    if end > len(data):
+        raise ValueError("vector runs past the message")
+    return data[off + width : end], end
+
+
+def _u16s(b: bytes) -> list[int]:
+    return list(struct.unpack(f"!{len(b) // 2}H", b[: len(b) // 2 * 2]))
+
+
+def _extensions(data: bytes, off: int) -> list[tuple[int, bytes]]:
+    if off + 2 > len(data):
+        return []
+    block, _ = _vec(data, off, 2)
+    out, i = [], 0
+    while i + 4 <= len(block) and len(out) < 128:
+        t, n = struct.unpack_from("!HH", block, i)
+        out.append((t, block[i + 4 : i + 4 + n]))
+        i += 4 + n
+    return out
+
+
+def _alpn_list(b: bytes) -> list[str]:
+    try:
+        lst, _ = _vec(b, 0, 2)
+    except ValueError:
+        return []
+    out, i = [], 0
+    while i < len(lst) and len(out) < 16:
+        n = lst[i]
+        out.append(lst[i + 1 : i + 1 + n].decode("latin-1"))
+        i += 1 + n
+    return out
+
+
+def parse_client_hello(body: bytes, dtls: bool = False) -> ClientHello | None:
+    """ClientHello body (after the 4-byte handshake header); None if it does not parse."""
+    try:
+        version = struct.unpack_from("!H", body, 0)[0]
+        _sid, off = _vec(body, 34, 1)
+        if dtls:
+            _cookie, off = _vec(body, off, 1)
+        suites, off = _vec(body, off, 2)
+        _comp, off = _vec(body, off, 1)
+        ch = ClientHello(version, [c for c in _u16s(suites) if not is_grease(c)])
+        for t, v in _extensions(body, off):
+            if not is_grease(t):
+                ch.extensions.append(t)
+            if t == EXT_SNI and len(v) > 5 and v[2] == 0:
+                name, _ = _vec(v, 3, 2)
+                ch.sni = name.decode("latin-1")[:255]
+            elif t == EXT_ALPN:
+                ch.alpn = _alpn_list(v)
+            elif t == EXT_VERSIONS and v:
+                ch.versions = _u16s(v[1 : 1 + v[0]])
+            elif t == EXT_GROUPS:
+                ch.groups = [g for g in _u16s(_vec(v, 0, 2)[0]) if not is_grease(g)]
+            elif t == EXT_POINTS and v:
+                ch.point_formats = list(v[1 : 1 + v[0]])
+            elif t == EXT_SIGALGS:
+                ch.sig_algs = _u16s(_vec(v, 0, 2)[0])
+        return ch
+    except (ValueError, IndexError, struct.error):
+        return None
+
+
+def parse_server_hello(body: bytes, dtls: bool = False) -> ServerHello | None:
+    try:
+        version = struct.unpack_from("!H", body, 0)[0]
+        _sid, off = _vec(body, 34, 1)
+        cipher = struct.unpack_from("!H", body, off)[0]
+        sh = ServerHello(version, cipher)
+        for t, v in _extensions(body, off + 3):
+            sh.extensions.append(t)
+            if t == EXT_VERSIONS and len(v) == 2:
+                sh.selected_version = struct.unpack("!H", v)[0]
+            elif t == EXT_ALPN:
+                names = _alpn_list(v)
+                sh.alpn = names[0] if names else None
+        return sh
+    except (ValueError, IndexError, struct.error):
+        return None
+
+
+def parse_certificates(body: bytes) -> list[bytes]:
+    """DER certificates of a TLS ≤ 1.2 Certificate message, leaf first."""
+    try:
+        chain, _ = _vec(body, 0, 3)
+    except ValueError:
+        return []
+    out, i = [], 0
+    while i + 3 <= len(chain) and len(out) < 10:
+        try:
+            der, i = _vec(chain, i, 3)
+        except ValueError:
+            break
+        out.append(der)
+    return out
+
+
+def parse_sslv2_client_hello(rec: bytes) -> ClientHello | None:
+    """SSLv2-format ClientHello (msg type 1), as old clients send it; `rec` starts after the 2-byte header."""
+    try:
+        if rec[0] != 1:
+            return None
+        version, cs_len, sid_len, ch_len = struct.unpack_from("!HHHH", rec, 1)
+        specs = rec[9 : 9 + cs_len]
+        if len(specs) < cs_len or cs_len % 3 or not 16 <= ch_len <= 32 or sid_len > 32:
+            return None
+        ciphers = [int.from_bytes(specs[i + 1 : i + 3], "big") for i in range(0, cs_len, 3) if specs[i] == 0]
+        return ClientHello(version, [c for c in ciphers if not is_grease(c)], sslv2=True)
+    except (IndexError, struct.error):
+        return None
+
+
+# -- fingerprints ----------------------------------------------------------------------------
+def ja3_string(ch: ClientHello) -> str:
+    return ",".join([
+        str(ch.version), "-".join(map(str, ch.ciphers)), "-".join(map(str, ch.extensions)),
+        "-".join(map(str, ch.groups)), "-".join(map(str, ch.point_formats)),
+    ])
+
+
+def ja3(ch: ClientHello) -> str:
+    return hashlib.md5(ja3_string(ch).encode(), usedforsecurity=False).hexdigest()
+
+
+def ja3s(sh: ServerHello) -> str:
+    s = f"{sh.version},{sh.cipher or 0},{'-'.join(map(str, sh.extensions))}"
+    return hashlib.md5(s.encode(), usedforsecurity=False).hexdigest()
+
+
+def _h12(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()[:12] if s else "000000000000"
+
+
+def ja4(ch: ClientHello, transport: str = "t") -> str:
+    """JA4 client fingerprint (FoxIO spec): protocol, version, SNI, counts, ALPN; sorted suite and extension hashes."""
+    alpn = "00"
+    if ch.alpn and ch.alpn[0]:
+        a = ch.alpn[0]
+        alpn = a[0] + a[-1] if a[0].isalnum() and a[-1].isalnum() else a.encode("latin-1").hex()[0] + \
+            a.encode("latin-1").hex()[-1]
+    head = (f"{transport}{JA4_VERSIONS.get(ch.max_version, '00')}{'d' if ch.sni is not None else 'i'}"
+            f"{min(len(ch.ciphers), 99):02d}{min(len(ch.extensions), 99):02d}{alpn}")
+    suites = ",".join(sorted(f"{c:04x}" for c in ch.ciphers))
+    exts = ",".join(sorted(f"{e:04x}" for e in ch.extensions if e not in (EXT_SNI, EXT_ALPN)))
+    if exts and ch.sig_algs:
+        exts += "_" + ",".join(f"{s:04x}" for s in ch.sig_algs)
+    return f"{head}_{_h12(suites)}_{_h12(exts)}"
+
+
+# -- record layer ----------------------------------------------------------------------------
+class HandshakeReader:
+    """One direction of a TLS (or DTLS) conversation: feed bytes, get handshake messages.
+
+    `dark` becomes True at ChangeCipherSpec or application data: later handshake bytes are
+    encrypted. `broken` means the bytes stopped looking like TLS records (or the cap was hit).
+    """
+
+    __slots__ = ("dtls", "buf", "hs", "dark", "broken", "seen")
+
+    def __init__(self, dtls: bool = False) -> None:
+        self.dtls = dtls
+        self.buf = b""
+        self.hs = b""
+        self.dark = False
+        self.broken = False
+        self.seen = 0
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        if self.broken or self.dark:
+            return []
+        self.seen += len(data)
+        if self.seen > MAX_BUFFER:
+            self.broken = True
+            return []
+        buf = self.buf + data if self.buf else data
+        out: list[tuple[int, bytes]] = []
+        off = 0
+        hlen = 13 if self.dtls else 5
+        while len(buf) - off >= hlen:
+            ctype, ver = buf[off], buf[off + 1]
+            if ctype not in (20, 21, 22, 23) or ver not in (3, 0xFE):
+                if off == 0 and not self.hs and buf[0] & 0x80 and len(buf) > 2 and buf[2] in (1, 4):
+                    out.append((-buf[2], buf[2 : 2 + (((buf[0] & 0x7F) << 8) | buf[1])]))  # SSLv2 record
+                    self.dark = True
+                else:
+                    self.broken = True
+                self.buf = b""
+                return out
+            n = int.from_bytes(buf[off + hlen - 2 : off + hlen], "big")
+            if len(buf) - off - hlen < n:
+                if self.dtls:
+                    self.broken = True
+                break
+            frag = buf[off + hlen : off + hlen + n]
+            off += hlen + n
+            if ctype == 22:
+                out.extend(self._handshake(frag))
+            elif ctype in (20, 23):
+                self.dark = True
+                break
+        self.buf = buf[off:] if not self.dark else b""
+        return out
+
+    def _handshake(self, frag: bytes) -> list[tuple[int, bytes]]:
+        out = []
+        if self.dtls:  # one message per fragment is the common case; fragmented ones are skipped
+            i = 0
+            while i + 12 <= len(frag):
+                t = frag[i]
+                n = int.from_bytes(frag[i + 1 : i + 4], "big")
+                foff = int.from_bytes(frag[i + 6 : i + 9], "big")
+                flen = int.from_bytes(frag[i + 9 : i + 12], "big")
+                if foff == 0 and flen == n:
+                    out.append((t, frag[i + 12 : i + 12 + n]))
+                i += 12 + flen
+            return out
+        hs = self.hs + frag
+        i = 0
+        while len(hs) - i >= 4:
+            n = int.from_bytes(hs[i + 1 : i + 4], "big")
+            if len(hs) - i - 4 < n:
+                break
+            out.append((hs[i], hs[i + 4 : i + 4 + n]))
+            i += 4 + n
+        self.hs = hs[i:]
+        return out

@@ -1,0 +1,151 @@
+"""TLS/DTLS handshake facts per flow: `tls_hello` (versions, suites, SNI, ALPN, JA3/JA4) and `tls_cert`.
+
+Runs on encrypted flows (plaintext_only = False) but only until the handshake has been read, then
+deactivates itself, so the rest of a TLS flow is counted, never parsed. Sets flow.server_name from
+the SNI and flow.how to the negotiated version; a TLS flow whose ALPN or certificate names AnyDesk
+becomes app `anydesk` (a remote-access tool that rides on TLS).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch.analyzers.classify import UPGRADABLE
+from netwatch.analyzers.tls import (
+    HS_CERTIFICATE,
+    HS_CLIENT_HELLO,
+    HS_SERVER_DONE,
+    HS_SERVER_HELLO,
+    ClientHello,
+    HandshakeReader,
+    ServerHello,
+    cipher_name,
+    cipher_weakness,
+    ja3,
+    ja3s,
+    ja4,
+    parse_certificates,
+    parse_client_hello,
+    parse_server_hello,
+    parse_sslv2_client_hello,
+    version_name,
+)
+from netwatch.decode import TCP, UDP
+from netwatch.flows import Flow
+
+TLS_APPS = {"tls", "dtls"}
+
+
+class _State:
+    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported")
+
+    def __init__(self, dtls: bool) -> None:
+        self.readers = (HandshakeReader(dtls), HandshakeReader(dtls))
+        self.ch: ClientHello | None = None
+        self.sh: ServerHello | None = None
+        self.certs: list[bytes] = []
+        self.server_done = False
+        self.ts = 0.0
+        self.reported = False
+
+
+class TlsInspector(Analyzer):
+    name = "tls"
+    plaintext_only = False
+
+    def wants(self, flow: Flow) -> bool:
+        return flow.proto in (TCP, UDP)
+
+    def _state(self, flow: Flow) -> _State | None:
+        st = flow.state.get("tls")
+        if st is not None:
+            return st
+        if flow.app in TLS_APPS or flow.state.get("upgraded"):
+            st = flow.state["tls"] = _State(flow.app == "dtls")
+            return st
+        if flow.app is not None and not (flow.encrypted is False and flow.app in UPGRADABLE):
+            deactivate(flow, self)  # not TLS, and cannot become TLS
+        return None
+
+    def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        st = self._state(flow)
+        if st is None:
+            return
+        dtls = flow.app == "dtls"
+        for t, body in st.readers[direction].feed(data):
+            if t == HS_CLIENT_HELLO and st.ch is None:
+                st.ch = parse_client_hello(body, dtls)
+                st.ts = ts
+            elif t == HS_SERVER_HELLO and st.sh is None:
+                st.sh = parse_server_hello(body, dtls)
+            elif t == HS_CERTIFICATE and not st.certs:
+                st.certs = parse_certificates(body)
+            elif t == HS_SERVER_DONE:
+                st.server_done = True
+            elif t == -1 and st.ch is None:  # SSLv2 CLIENT-HELLO
+                st.ch = parse_sslv2_client_hello(body)
+                st.ts = ts
+            elif t == -4 and st.sh is None:  # SSLv2 SERVER-HELLO: SSLv2 negotiated
+                st.sh = ServerHello(0x0002, None)
+        if st.ch is not None and st.sh is None and not flow.server_name and st.ch.sni:
+            flow.server_name = st.ch.sni
+        if self._done(st):
+            self._report(flow, st, emit)
+            deactivate(flow, self)
+
+    datagram = stream
+
+    @staticmethod
+    def _done(st: _State) -> bool:
+        c, s = st.readers
+        client = st.ch is not None or c.dark or c.broken
+        sh = st.sh
+        server = s.dark or s.broken or (
+            sh is not None and ((0x0304 <= sh.negotiated < 0xFE00) or sh.negotiated == 0xFEFC
+                                or sh.version == 0x0002 or st.server_done or bool(st.certs)))
+        return client and server
+
+    def flow_end(self, flow: Flow, emit: Emit) -> None:
+        st = flow.state.get("tls")
+        if st is not None and not st.reported:
+            self._report(flow, st, emit)
+
+    def _report(self, flow: Flow, st: _State, emit: Emit) -> None:
+        st.reported = True
+        ch, sh = st.ch, st.sh
+        if ch is None and sh is None:
+            return
+        ts = st.ts or flow.first_ts
+        transport = "d" if flow.app == "dtls" else "t"
+        fields: dict[str, Any] = {
+            "version": version_name(sh.negotiated) if sh else None,
+            "client_version": version_name(ch.max_version) if ch else None,
+            "cipher": cipher_name(sh.cipher) if sh else None,
+            "cipher_weak": cipher_weakness(sh.cipher) if sh else None,
+            "ciphers_offered": len(ch.ciphers) if ch else None,
+            "sni": ch.sni if ch else None,
+            "alpn": (sh.alpn if sh and sh.alpn else ",".join(ch.alpn[:4]) if ch and ch.alpn else None),
+            "ja3": ja3(ch) if ch and not ch.sslv2 else None,
+            "ja4": ja4(ch, transport) if ch and not ch.sslv2 else None,
+            "ja3s": ja3s(sh) if sh and sh.cipher is not None else None,
+        }
+        if ch is not None and ch.sni and not flow.server_name:
+            flow.server_name = ch.sni
+        if sh is not None:
+            flow.how = fields["version"] if not flow.state.get("upgraded") else f"starttls+{fields['version']}"
+        leaf = None
+        if st.certs and sh is not None and sh.negotiated < 0x0304:
+            from netwatch.analyzers.tls_cert import cert_facts
+
+            leaf = cert_facts(st.certs[0], ts)
+        if flow.app == "tls" and (
+            (ch is not None and any(a.lower().startswith("anydesk") for a in ch.alpn))
+            or (leaf is not None and "anydesk" in leaf["subject"].lower())
+        ):
+            flow.app = "anydesk"
+        emit(Observation("tls_hello", ts, flow, fields))
+        if leaf is not None:
+            leaf["chain_length"] = len(st.certs)
+            leaf["sni"] = fields["sni"]
+            emit(Observation("tls_cert", ts, flow, leaf))

@@ -1,0 +1,308 @@
+"""Live capture backends: raw frames from an interface, with its real link type. Knows no protocols.
+
+Two backends yield the same `Frame`s, so the pipeline finds the same things whichever runs:
+
+- `tshark` runs dumpcap (Wireshark's capture engine, found the way pyshark finds it) writing pcapng
+  to a pipe, read with netwatch's own pcapng reader. Not pyshark's packet objects: those are
+  dissected fields (~1k packets/s) and would need the raw bytes re-encoded as hex JSON; dumpcap's
+  pcapng is the bytes as captured, it buffers in the kernel ring (fewer drops in bursts), reports the
+  kernel's drop count on exit, and runs for a non-root user in the `wireshark` group.
+- `scapy` reads a PF_PACKET socket through scapy's L2ListenSocket (VLAN tags restored, BPF via
+  libpcap) without building scapy packets; needs root or CAP_NET_RAW; drop counts as it goes.
+
+Each source: `start()` opens the capture (raising LiveError with what the technician should do),
+`run(put, stop)` is the blocking read loop for a reader thread, `stop()` asks it to end, `drops()`
+gives the kernel's drop count so far (None where the backend cannot tell yet), `close()` frees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from netwatch.capture import CaptureError, Frame
+from netwatch.capture.interfaces import ARPHRD_LINKTYPE, ARPHRD_LOOPBACK, arphrd, interface_names
+from netwatch.capture.pcapfile import CaptureReader
+
+BACKENDS = ("tshark", "scapy")
+SOL_PACKET, PACKET_STATISTICS, PACKET_AUXDATA, PACKET_OUTGOING = 263, 6, 8, 4
+SO_TIMESTAMPNS = 35
+TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
+RCVBUF = 8 << 20
+RECV_MAX = 262144  # loopback and GRO/TSO frames can exceed 64 KiB
+START_TIMEOUT = 15.0
+INSTALL_TSHARK = (
+    "install it with 'sudo apt-get install tshark' (Debian/Ubuntu), 'sudo dnf install wireshark-cli' "
+    "(Fedora/RHEL) or 'brew install wireshark' (macOS), or use --backend scapy"
+)
+
+
+class LiveError(CaptureError):
+    """A capture that cannot start or went wrong; the message says what to do about it."""
+
+
+def check_interface(name: str) -> None:
+    names = interface_names()
+    if names and name not in names:
+        raise LiveError(f"no such interface: {name}; available: {', '.join(names)} (see 'netwatch interfaces')")
+
+
+def permission_help(iface: str, binary: str, backend: str) -> str:
+    other = ("or use --backend tshark as a member of the 'wireshark' group "
+             "(sudo usermod -aG wireshark $USER, then log in again)") if backend == "scapy" else (
+             "or add yourself to the 'wireshark' group (sudo dpkg-reconfigure wireshark-common; "
+             "sudo usermod -aG wireshark $USER; log in again)")
+    return (f"no permission to capture on {iface} with the {backend} backend: capturing needs root or "
+            f"CAP_NET_RAW; run with sudo, or grant it once with "
+            f"'sudo setcap cap_net_raw,cap_net_admin+eip {binary}', {other}")
+
+
+def find_dumpcap() -> str | None:
+    """dumpcap as pyshark would find it (its config, PATH, the usual install places)."""
+    try:
+        from pyshark.tshark.tshark import get_process_path
+
+        return get_process_path(process_name="dumpcap")
+    except Exception:  # noqa: BLE001 - pyshark missing or dumpcap not found: try PATH ourselves
+        return shutil.which("dumpcap")
+
+
+def default_backend() -> str:
+    """tshark (dumpcap) where installed: kernel ring buffer, non-root capture; scapy otherwise."""
+    return "tshark" if find_dumpcap() else "scapy"
+
+
+def open_source(iface: str, backend: str | None = None, bpf: str | None = None) -> LiveSource:
+    check_interface(iface)
+    backend = backend or default_backend()
+    if backend == "scapy":
+        return ScapySource(iface, bpf)
+    if backend == "tshark":
+        return DumpcapSource(iface, bpf)
+    raise LiveError(f"unknown backend {backend}; choose one of {', '.join(BACKENDS)}")
+
+
+Put = Callable[[Frame], None]
+
+
+class LiveSource:
+    backend = ""
+
+    def __init__(self, iface: str, bpf: str | None) -> None:
+        self.iface = iface
+        self.bpf = bpf or None
+        self.arphrd = arphrd(iface)
+        self.linktype: int | None = ARPHRD_LINKTYPE.get(self.arphrd) if self.arphrd is not None else None
+        self.description = self.backend
+        self.error: str | None = None  # set when the capture broke off by itself
+
+    def start(self) -> None: ...
+    def run(self, put: Put, stop: threading.Event) -> None: ...
+    def stop(self) -> None: ...
+    def drops(self) -> int | None:
+        return None
+    def close(self) -> None: ...
+
+
+class ScapySource(LiveSource):
+    """PF_PACKET socket set up by scapy (bind, promiscuous mode, BPF, aux data); frames read here with
+    recvmsg, never dissected: kernel timestamp, original length and VLAN tag from the ancillary data."""
+
+    backend = "scapy"
+
+    def start(self) -> None:
+        if self.linktype is None:
+            raise LiveError(f"{self.iface}: link type (ARPHRD {self.arphrd}) is not supported by the scapy "
+                            "backend; use --backend tshark")
+        try:
+            from scapy.arch.common import compile_filter
+            from scapy.arch.linux import L2ListenSocket
+            from scapy.error import Scapy_Exception
+        except ImportError as e:
+            raise LiveError(f"the scapy backend needs scapy with Linux PF_PACKET sockets ({e}); "
+                            "use --backend tshark") from None
+        if self.bpf:
+            try:
+                compile_filter(self.bpf, linktype=self.linktype)
+            except (Scapy_Exception, OSError, ImportError) as e:
+                raise LiveError(f"invalid capture filter {self.bpf!r}: {_filter_reason(str(e))}") from None
+        logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # its link-type guess warning is noise here
+        try:
+            self.sock = L2ListenSocket(iface=self.iface, filter=self.bpf, promisc=True)
+        except PermissionError:
+            raise LiveError(permission_help(self.iface, os.path.realpath(sys.executable), "scapy")) from None
+        except (Scapy_Exception, OSError) as e:
+            raise LiveError(f"cannot capture on {self.iface}: {e}") from None
+        ins = self.sock.ins
+        try:
+            ins.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE (root): bursts need room
+        except OSError:
+            ins.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        ins.setblocking(False)
+        self._drops = 0
+        self._received = 0
+        self.description = "scapy (PF_PACKET socket)"
+
+    def run(self, put: Put, stop: threading.Event) -> None:
+        ins = self.sock.ins
+        linktype = self.linktype
+        skip_outgoing = self.arphrd == ARPHRD_LOOPBACK  # lo shows each packet twice, as libpcap knows
+        recvmsg = ins.recvmsg
+        cmsg_room = socket.CMSG_SPACE(64) * 2
+        while not stop.is_set():
+            try:
+                data, anc, _flags, sa_ll = recvmsg(RECV_MAX, cmsg_room)
+            except BlockingIOError:
+                select.select([ins], [], [], 0.2)
+                continue
+            except OSError as e:
+                if not stop.is_set():
+                    self.error = f"capture on {self.iface} failed: {e.strerror or e}"
+                return
+            if not data or (skip_outgoing and sa_ll[2] == PACKET_OUTGOING):
+                continue
+            us = None
+            wirelen = len(data)
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack_from("qq", value)
+                    us = sec * 1_000_000 + nsec // 1000  # microseconds, truncated as libpcap does
+                elif level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= 20:
+                    status, wirelen, _, _, _, tci, tpid = struct.unpack_from("IIIHHHH", value)
+                    if tci or status & TP_STATUS_VLAN_VALID:  # the kernel took the 802.1Q tag off: put it back
+                        tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                        data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+                        wirelen += 4
+            # the same arithmetic as the pcapng reader, so both backends give identical timestamps
+            ts = us * 1e-6 if us is not None else int(time.time() * 1e6) * 1e-6
+            put(Frame(ts, linktype, data, max(wirelen, len(data))))
+
+    def drops(self) -> int | None:
+        try:
+            got, dropped = struct.unpack("II", self.sock.ins.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+        except (OSError, AttributeError, ValueError):
+            return self._drops
+        self._received += got  # the kernel resets these counters on every read
+        self._drops += dropped
+        return self._drops
+
+    def close(self) -> None:
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            self.drops()
+            sock.close()
+
+
+class DumpcapSource(LiveSource):
+    """dumpcap writing pcapng to a pipe, read back as frames; stopped with SIGINT so it ends the file."""
+
+    backend = "tshark"
+
+    def start(self) -> None:
+        exe = find_dumpcap()
+        if exe is None:
+            raise LiveError(f"the tshark backend needs dumpcap (installed with tshark), which was not found; "
+                            f"{INSTALL_TSHARK}")
+        self.exe = exe
+        cmd = [exe, "-i", self.iface, "-w", "-", "-q"]
+        if self.bpf:
+            cmd += ["-f", self.bpf]
+        try:
+            # its own session: the terminal's Ctrl-C reaches netwatch, which stops dumpcap in order
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+        except OSError as e:
+            raise LiveError(f"cannot run {exe}: {e.strerror}") from None
+        self._stderr: list[str] = []
+        self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
+        self._err_thread.start()
+        # dumpcap writes the pcapng header once the interface is open and the filter set: that is "ready"
+        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
+        try:
+            if not ready:
+                raise CaptureError("no capture header from dumpcap")
+            self.reader = CaptureReader.from_stream(self.proc.stdout, f"dumpcap on {self.iface}")
+        except CaptureError:
+            self._wait_exit()
+            msg = self._failure()
+            self.close()
+            raise LiveError(msg) from None
+        self.if_drops: int | None = None
+        self.description = f"tshark (dumpcap {exe})"
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            if len(self._stderr) < 200:
+                self._stderr.append(raw.decode("utf-8", "replace").rstrip())
+
+    def _wait_exit(self) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(2.0)
+        self._err_thread.join(1.0)
+
+    def _failure(self) -> str:
+        text = " ".join(ln.strip() for ln in self._stderr if ln.strip() and not ln.startswith("Capturing on"))
+        low = text.lower()
+        if "permission" in low or "operation not permitted" in low:
+            return permission_help(self.iface, self.exe, "tshark")
+        if "invalid capture filter" in low:
+            return f"invalid capture filter {self.bpf!r}: {_filter_reason(text)}"
+        if "no such device" in low or "there is no device" in low:
+            return f"no such interface: {self.iface}; available: {', '.join(interface_names())}"
+        if self.proc.poll() is None:
+            return f"dumpcap did not start capturing on {self.iface} within {START_TIMEOUT:.0f}s"
+        return f"dumpcap could not capture on {self.iface}: {text or f'exit status {self.proc.returncode}'}"
+
+    def run(self, put: Put, stop: threading.Event) -> None:
+        reader = self.reader
+        for frame in reader:
+            put(frame)
+        self.if_drops = reader.if_drops
+        if stop.is_set():
+            return
+        self._wait_exit()
+        if reader.problem:
+            self.error = f"dumpcap stream broke off: {reader.problem}"
+        else:
+            self.error = f"dumpcap stopped capturing: {self._failure()}"
+
+    def stop(self) -> None:
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # dumpcap finishes the pcapng (with drop counts) and exits
+
+    def drops(self) -> int | None:
+        return getattr(self, "if_drops", None)
+
+    def close(self) -> None:
+        proc = getattr(self, "proc", None)
+        if proc is None:
+            return
+        self.stop()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
+
+
+def _filter_reason(text: str) -> str:
+    """libpcap's own words on a bad filter, without the surrounding boilerplate."""
+    m = re.search(r"\(([^()]*(?:syntax error|parse|unknown|illegal|expression)[^()]*)\)", text, re.I)
+    return m.group(1) if m else text.strip()

@@ -1,0 +1,80 @@
+"""`netwatch diff`: what changed between a baseline run and the current one (JSON Lines or captures)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+
+from netwatch.cli.common import (
+    EXIT_ERROR,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    add_common,
+    fingerprint_key,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser(
+        "diff", help="compare a baseline scan with the current one",
+        description="Compare two runs: new, changed and resolved findings and new destinations. Each input is "
+                    "JSON Lines from `netwatch scan --json` or a capture file (scanned now).")
+    sp.add_argument("baseline", metavar="BASELINE", help="earlier scan: JSON Lines or capture file")
+    sp.add_argument("current", metavar="CURRENT", help="current scan: JSON Lines or capture file")
+    add_common(sp)
+    sp.set_defaults(func=cmd_diff)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from netwatch.cli.common import load_rules_and_policy
+    from netwatch.diff import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
+    from netwatch.report.diff import print_diff
+    from netwatch.scan import ScanConfig, scan_files
+
+    try:
+        kinds = [is_capture(p) for p in (args.baseline, args.current)]
+        sides = [None if k else Side(p, load_jsonl(p)) for p, k in zip((args.baseline, args.current), kinds,
+                                                                      strict=True)]
+    except DiffError as e:
+        raise UsageError(str(e)) from None
+    captures = [p for p, k in zip((args.baseline, args.current), kinds, strict=True) if k]
+    if captures:
+        load_rules_and_policy(args)
+        cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
+        reports, interrupted = scan_files(captures, cfg)
+        if interrupted:
+            print("netwatch: interrupted; no diff", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        for r in reports:
+            if r.error:
+                print(f"netwatch: {r.error}", file=sys.stderr)
+                return EXIT_ERROR
+        it = iter(reports)
+        for i, k in enumerate(kinds):
+            if k:
+                r = next(it)
+                sides[i] = Side(r.source, [f.to_json() for f in r.findings], r.inventory)
+    base, cur = sides
+    assert base is not None and cur is not None
+    result = diff(base, cur)
+    if not args.quiet:
+        print_diff(Console(stderr=args.json == "-", highlight=False), result, base.label, cur.label)
+    if args.json:
+        lines = "".join(json.dumps(rec, ensure_ascii=True, separators=(", ", ": ")) + "\n"
+                        for rec in result_records(result))
+        if args.json == "-":
+            sys.stdout.write(lines)
+        else:
+            try:
+                with open(args.json, "w", encoding="utf-8") as fh:
+                    fh.write(lines)
+            except OSError as e:
+                raise UsageError(f"cannot write JSON output {args.json}: {e.strerror}") from None
+    if args.fail_on != "none" and worse(result, args.fail_on):
+        return EXIT_FINDINGS
+    return EXIT_OK

@@ -1,0 +1,121 @@
+"""`netwatch live`: capture from an interface through the scan pipeline, with a live dashboard.
+
+Stopping with Ctrl-C or SIGTERM is the normal way to end a live session, so it exits by findings
+like the end of --duration/--count (0, or 1 at/above --fail-on), after the summary, the JSON and
+the capture file are complete; 2 when the capture could not start or broke off by itself; 130
+only for a second Ctrl-C, which abandons the flush.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from netwatch.cli.common import (
+    EXIT_ERROR,
+    UsageError,
+    add_common,
+    exit_code,
+    fingerprint_key,
+    load_rules_and_policy,
+    write_json,
+)
+
+
+STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--count",
+              "source ended": "the capture ending by itself"}
+
+
+def _positive(kind: type) -> object:
+    def parse(value: str) -> float | int:
+        try:
+            v = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {value!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+        return v
+
+    return parse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser(
+        "live", help="capture from an interface and report findings as they appear",
+        description="Capture live traffic (e.g. the store switch's mirror port), show findings as they appear, "
+                    "and end with the same summary as 'scan'. Stop with Ctrl-C, --duration or --count.")
+    sp.add_argument("-i", "--interface", metavar="IFACE",
+                    help="interface to capture on (default: the likely one, see 'netwatch interfaces')")
+    sp.add_argument("--backend", choices=("scapy", "tshark"),
+                    help="tshark: dumpcap, non-root in the 'wireshark' group (default when installed); "
+                         "scapy: raw socket, needs root or CAP_NET_RAW")
+    sp.add_argument("--bpf", metavar="FILTER", help="capture filter (BPF/tcpdump syntax), e.g. 'host 10.20.1.15'")
+    sp.add_argument("--duration", type=_positive(float), metavar="SECONDS", help="stop after this many seconds")
+    sp.add_argument("--count", type=_positive(int), metavar="N", help="stop after N packets")
+    sp.add_argument("--write", metavar="FILE.pcapng",
+                    help="also save the raw capture (pcapng; .pcap for classic pcap). It holds whatever was on "
+                         "the wire, card data included: handle it as cardholder data")
+    add_common(sp)
+    sp.set_defaults(func=cmd_live)
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from netwatch.capture import CaptureError
+    from netwatch.capture.interfaces import likely_capture, list_interfaces
+    from netwatch.capture.live import open_source
+    from netwatch.capture.writer import CaptureWriter
+    from netwatch.livescan import LiveRun, LiveSession, stop_on_signals
+    from netwatch.masking import set_fingerprint_key
+    from netwatch.report.console import print_summary
+    from netwatch.report.live import Dashboard
+    from netwatch.report.text import safe
+
+    rules, policy = load_rules_and_policy(args)
+    set_fingerprint_key(fingerprint_key(args))
+    iface = args.interface or likely_capture(list_interfaces())
+    if not iface:
+        raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
+    console = Console(stderr=args.json == "-", highlight=False)
+    writer = source = None
+    try:
+        with stop_on_signals() as stop:
+            source = open_source(iface, args.backend, args.bpf)
+            if args.write:
+                writer = CaptureWriter(args.write, iface, source.linktype)
+            source.start()
+            print(f"netwatch: capturing on {iface} with the {source.description} backend"
+                  + (f", filter {args.bpf!r}" if args.bpf else "") + "; stop with Ctrl-C",
+                  file=sys.stderr, flush=True)
+            dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
+            session = LiveSession(rules, policy, f"live:{iface}",
+                                  on_finding=dash.finding if dash is not None else None)
+            run = LiveRun(source, session, writer, duration=args.duration, count=args.count)
+            if dash is not None:
+                dash.start()
+            try:
+                reason = run.run(dash.update if dash is not None else None, stop)
+            finally:
+                if dash is not None:
+                    dash.stop()
+            report = run.finish()
+    except CaptureError as e:
+        raise UsageError(str(e)) from None
+    finally:  # after finish() these are no-ops; on an error or a second Ctrl-C they end dumpcap and the file
+        if writer is not None:
+            writer.close()
+        if source is not None:
+            source.close()
+    findings = report.findings
+    if not args.quiet:
+        print_summary(console, [report], findings)
+        drops = run.stats.drops
+        console.print(f"\nCaptured on {safe(iface)} with {source.backend}: {report.packets:,} packets, kernel drops "
+                      + ("unknown" if drops is None else f"{drops:,}") + f"; stopped by {STOPPED_BY.get(reason, reason)}."
+                      + (f" Capture written to {safe(args.write)}." if args.write else ""), soft_wrap=True)
+    write_json(findings, args.json)
+    if report.problem:
+        print(f"netwatch: {report.problem}", file=sys.stderr)
+        return EXIT_ERROR
+    return exit_code(findings, args.fail_on)

@@ -1,0 +1,246 @@
+"""Live scan: a capture source feeding the same `Session` as an offline scan, until told to stop.
+
+A reader thread pulls frames from the backend into a bounded queue (when it is full the reader
+waits, so overload shows up as kernel drops, counted in one place); the main thread feeds the
+pipeline, writes the capture file and calls `on_tick` at most 4 times a second. Stopping, whatever
+the cause (duration, count, SIGINT/SIGTERM, the source ending), flushes the pipeline the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from netwatch.analyzers import Observation
+from netwatch.analyzers.classify import INFRA_APPS
+from netwatch.capture import Frame
+from netwatch.capture.live import LiveSource
+from netwatch.capture.writer import CaptureWriter
+from netwatch.findings import Finding
+from netwatch.scan import Session, SourceReport
+
+TICK = 0.25  # seconds between dashboard updates: at most 4 refreshes a second
+QUEUE_MAX = 20_000  # frames between the reader thread and the pipeline
+IDLE_SLEEP = 0.02
+SWEEP_EVERY = 1.0  # seconds between flow-table sweeps on wall-clock time, so closed flows report live
+MAX_HOSTS = 50_000
+JOIN_TIMEOUT = 10.0
+
+
+@dataclass
+class LiveStats:
+    """What the dashboard shows; refreshed every tick."""
+
+    iface: str
+    backend: str
+    elapsed: float = 0.0
+    packets: int = 0
+    bytes: int = 0
+    pps: float = 0.0
+    bps: float = 0.0
+    flows_active: int = 0
+    flows_seen: int = 0
+    drops: int | None = None
+    protected: int = 0  # payload bytes in flows known to be in TLS/SSH/VPN
+    cleartext: int = 0  # payload bytes of application data in the clear
+    talkers: list[tuple[str, int]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    stopping: str | None = None
+
+
+class LiveSession(Session):
+    """A Session that also keeps per-host and protected/cleartext byte totals of ended flows."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.host_bytes: Counter[str] = Counter()
+        self.share = [0, 0]  # protected, cleartext payload bytes of ended flows
+
+    def _emit(self, obs: Observation) -> None:
+        if obs.kind == "flow_end" and obs.flow is not None:
+            f = obs.flow
+            n = f.bytes[0] + f.bytes[1]
+            _share(self.share, f.encrypted, f.app, n)
+            for host in (f.src, f.dst):
+                if host in self.host_bytes or len(self.host_bytes) < MAX_HOSTS:
+                    self.host_bytes[host] += n
+        super()._emit(obs)
+
+
+def _share(share: list[int], encrypted: bool | None, app: str | None, n: int) -> None:
+    if encrypted:
+        share[0] += n
+    elif encrypted is False and app not in INFRA_APPS:
+        share[1] += n
+
+
+class LiveRun:
+    """Runs one live capture through a LiveSession; `run()` returns why it stopped."""
+
+    def __init__(self, source: LiveSource, session: LiveSession, writer: CaptureWriter | None = None,
+                 duration: float | None = None, count: int | None = None) -> None:
+        self.source = source
+        self.session = session
+        self.writer = writer
+        self.duration = duration
+        self.count = count
+        self.stats = LiveStats(iface=source.iface, backend=source.backend)
+        self.queue: deque[Frame] = deque()
+        self.stop_reading = threading.Event()
+        self.reason = ""
+
+    def _put(self, frame: Frame) -> None:
+        q = self.queue
+        while len(q) >= QUEUE_MAX and not self.stop_reading.is_set():
+            time.sleep(0.005)  # back-pressure: the kernel buffers, and counts what it must drop
+        q.append(frame)
+
+    def _reader(self) -> None:
+        try:
+            self.source.run(self._put, self.stop_reading)
+        except Exception as e:  # noqa: BLE001 - reported as the source's error, never a traceback
+            self.source.error = f"capture failed: {e}"
+
+    def run(self, on_tick: Callable[[LiveStats], None] | None = None,
+            stop: threading.Event | None = None) -> str:
+        """Capture until duration, count, `stop` or the source ends; returns the reason."""
+        stop = stop or threading.Event()
+        thread = threading.Thread(target=self._reader, name="netwatch-capture", daemon=True)
+        start = time.monotonic()
+        self._start = start
+        self._last = (start, 0, 0)
+        self._next_talkers = start
+        thread.start()
+        next_tick = next_sweep = start
+        q = self.queue
+        feed = self.session.feed
+        write = self.writer.write if self.writer is not None else None
+        report = self.session.report
+        count = self.count
+        try:
+            while True:
+                fed = 0
+                while q and fed < 4096:
+                    frame = q.popleft()
+                    feed(frame)
+                    if write is not None:
+                        write(frame)
+                    fed += 1
+                    if count is not None and report.packets >= count:
+                        self.reason = "count"
+                        break
+                now = time.monotonic()
+                if not self.reason:
+                    if stop.is_set():
+                        self.reason = "signal"
+                    elif self.duration is not None and now - start >= self.duration:
+                        self.reason = "duration"
+                    elif not fed and not thread.is_alive() and not q:
+                        self.reason = "source ended"
+                if now >= next_sweep:
+                    self._sweep()
+                    next_sweep = now + SWEEP_EVERY
+                if now >= next_tick or self.reason:
+                    self._tick(now)
+                    if on_tick is not None:
+                        on_tick(self.stats)
+                    if self.writer is not None:
+                        self.writer.flush()
+                    next_tick = now + TICK
+                if self.reason:
+                    break
+                if not fed:
+                    time.sleep(IDLE_SLEEP)
+        finally:
+            self.stop_reading.set()
+            self.source.stop()
+            if self.reason != "count":
+                self._drain_after_stop(thread)
+            thread.join(JOIN_TIMEOUT)
+        return self.reason
+
+    def _drain_after_stop(self, thread: threading.Thread) -> None:
+        """Frames captured before the stop (still in the queue or dumpcap's pipe) go through too."""
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while (thread.is_alive() or self.queue) and time.monotonic() < deadline:
+            while self.queue:
+                frame = self.queue.popleft()
+                self.session.feed(frame)
+                if self.writer is not None:
+                    self.writer.write(frame)
+            if thread.is_alive():
+                thread.join(IDLE_SLEEP)
+
+    def _sweep(self) -> None:
+        """Let flows that closed a while ago end now (their findings appear live), by wall-clock time."""
+        table = self.session.flows
+        table.now = max(table.now, time.time())
+        table.sweep()
+
+    def _tick(self, now: float) -> None:
+        s = self.stats
+        r = self.session.report
+        s.elapsed = now - self._start
+        t0, p0, b0 = self._last
+        if now - t0 >= 1.0 or s.pps == 0.0:
+            dt = max(now - t0, 1e-6)
+            s.pps, s.bps = (r.packets - p0) / dt, (r.bytes - b0) * 8 / dt
+            self._last = (now, r.packets, r.bytes)
+        s.packets, s.bytes = r.packets, r.bytes
+        table = self.session.flows
+        s.flows_active, s.flows_seen = len(table), table.flows_seen
+        s.drops = self.source.drops()
+        s.findings = list(self.session.aggregator.findings.values())
+        s.stopping = self.reason or None
+        if now >= self._next_talkers or self.reason:  # once a second: it walks the flow table
+            self._talkers()
+            self._next_talkers = now + 1.0
+
+    def _talkers(self) -> None:
+        s = self.stats
+        hosts = Counter(self.session.host_bytes)
+        share = list(self.session.share)
+        for flow in self.session.flows.live:
+            n = flow.bytes[0] + flow.bytes[1]
+            hosts[flow.src] += n
+            hosts[flow.dst] += n
+            _share(share, flow.encrypted, flow.app, n)
+        s.protected, s.cleartext = share
+        s.talkers = hosts.most_common(5)
+
+    def finish(self) -> SourceReport:
+        """Flush the pipeline, close the capture file (with the drop count) and the source."""
+        drops = self.source.drops()
+        self.source.close()
+        drops = self.source.drops() if drops is None else max(drops, self.source.drops() or 0)
+        self.stats.drops = drops
+        report = self.session.close()
+        report.format = f"live ({self.source.backend})"
+        if self.source.error:
+            report.problem = self.source.error
+        if self.writer is not None:
+            self.writer.close(drops=drops)
+        return report
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the returned event (a clean stop); a second Ctrl-C interrupts outright."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,0 +1,62 @@
+"""The terminal view of `netwatch diff`: new, changed and resolved findings, new and gone destinations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from netwatch.diff import DiffResult
+from netwatch.report.console import SEVERITY_STYLE
+from netwatch.report.text import safe
+
+
+def _endpoint(f: dict[str, Any]) -> str:
+    dst = f"{safe(f.get('dst'))}:{f['dport']}" if f.get("dport") else safe(f.get("dst"))
+    if f.get("server_name"):
+        dst += f" ({safe(f['server_name'], 60)})"
+    return f"{safe(f.get('src'))} → {dst}"
+
+
+def _findings(console: Console, title: str, items: list[dict[str, Any]], was: list[str] | None = None) -> None:
+    t = Table(title=f"{title} ({len(items)})", title_justify="left", header_style="bold")
+    for col in ("severity", "rule", "title", "source → destination", "evidence", *(["was"] if was else [])):
+        t.add_column(col, overflow="fold")
+    for i, f in enumerate(items):
+        sev = f.get("severity", "info")
+        ev = ", ".join(f"{k}={v}" for k, v in (f.get("evidence") or {}).items()
+                       if k != "fingerprint" and v not in (None, "", []))
+        t.add_row(f"[{SEVERITY_STYLE.get(sev, '')}]{sev}[/]", safe(f.get("rule")), safe(f.get("title"), 80),
+                  _endpoint(f), safe(ev, 100), *([was[i]] if was else []))
+    console.print(t)
+
+
+def _destinations(console: Console, title: str, items: list[dict[str, Any]]) -> None:
+    t = Table(title=f"{title} ({len(items)})", title_justify="left", header_style="bold")
+    for col in ("destination", "names", "proto/port", "app", "clients"):
+        t.add_column(col, overflow="fold")
+    for d in items:
+        t.add_row(safe(d["dst"]), safe(", ".join(d.get("names") or []), 80), f"{d.get('proto')}/{d.get('dport')}",
+                  safe(d.get("app")), safe(", ".join(d.get("clients") or []), 60))
+    console.print(t)
+
+
+def print_diff(console: Console, r: DiffResult, base: str, cur: str) -> None:
+    console.print(f"[bold]Changes[/] from {safe(base)} to {safe(cur)}: {len(r.new)} new, {len(r.changed)} changed, "
+                  f"{len(r.resolved)} resolved findings; {len(r.new_destinations)} new destinations")
+    if r.new:
+        _findings(console, "New findings", r.new)
+    if r.changed:
+        _findings(console, "Severity changed", [c for _, c in r.changed], [o["severity"] for o, _ in r.changed])
+    if r.resolved:
+        _findings(console, "Resolved findings", r.resolved)
+    if r.new_destinations:
+        _destinations(console, "New destinations", r.new_destinations)
+    if r.gone_destinations:
+        _destinations(console, "Destinations no longer seen", r.gone_destinations)
+    if r.destinations_from == "findings":
+        console.print("[dim]Destinations compared from findings only (a JSON Lines input has no inventory; "
+                      "give capture files on both sides for every destination).[/]")
+    if not (r.new or r.changed or r.resolved or r.new_destinations or r.gone_destinations):
+        console.print("[green]No changes.[/]")

@@ -90,6 +90,20 @@ def comparable(findings: list[dict]) -> list[dict]:
     return out
 
 
+def same_findings(a: list[dict], b: list[dict], ts_tolerance: float = 0.0) -> bool:
+    """Equal findings; timestamps may differ by `ts_tolerance` (two capture sockets read the clock apart)."""
+    a, b = comparable(a), comparable(b)
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        for k in ("first_seen", "last_seen"):
+            if abs(x.pop(k, 0) - y.pop(k, 0)) > ts_tolerance:
+                return False
+        if x != y:
+            return False
+    return True
+
+
 def rescan(capture: Path, out: Path) -> list[dict]:
     r = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(capture), "--json", str(out), "--key", KEY,
                         "-q", "--fail-on", "none"], cwd=REPO, capture_output=True, timeout=60)

@@ -15,7 +15,6 @@ import ssl
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 TEST_PAN = "4111111111111111"  # the public Visa test number

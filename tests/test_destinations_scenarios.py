@@ -89,3 +89,18 @@ def test_summary_without_policy_says_how_to_make_one(capsys: pytest.CaptureFixtu
     main(["scan", str(CAPTURES / "dest_clean_store.pcap"), "--policy", str(POLICY), "--fail-on", "none"])
     out = capsys.readouterr().out
     assert "netwatch learn CAPTURE" not in out and "acquirer" in out
+
+
+@pytest.mark.parametrize(("name", "dst", "port"), [("dns_doh.pcap", "104.16.248.249", 443),
+                                                   ("dns_dot.pcap", "8.8.8.8", 853)])
+def test_corpus_encrypted_dns_agrees_with_ndpi(tmp_path: Path, name: str, dst: str, port: int) -> None:
+    """nDPI calls these flows DoH_DoT; with a policy that does not allow them we say NW-DEST-004."""
+    path = ROOT.parent / "shared" / "corpus" / "ndpi" / name
+    if not path.exists():
+        pytest.skip(f"corpus absent: {path}")
+    pol = tmp_path / "p.yaml"
+    pol.write_text("pos_hosts: [172.16.0.0/12, 192.168.0.0/16]\nallowed_resolvers: [192.168.1.1]\n")
+    out = tmp_path / "o.jsonl"
+    assert main(["scan", str(path), "--policy", str(pol), "--json", str(out), "--fail-on", "none", "-q"]) == 0
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["dst"], r["dport"]) for r in recs if r["rule"] == "NW-DEST-004"] == [(dst, port)]

@@ -26,7 +26,7 @@ MIN_MSG, MAX_MSG = 12, 8192
 SENSITIVE = {"2": "pan", "35": "track2", "45": "track1", "52": "pin_block", "55": "icc"}
 # 1987 numeric fields (n, z) plus the CUP numeric LLLVARs (48, 60, 61): packed BCD in the BCD variant.
 _NUMERIC = {*range(2, 28), 32, 33, 35, 36, 48, 53, 60, 61}
-_PADS = [("0", "F"), ("F", "0")]  # (left, right) pad nibble choices tried for odd-length BCD fields
+_PADS = [("0", "0"), ("0", "F")]  # (left, right) pad nibbles tried for odd-length BCD fields, in order
 
 
 def _bcd_spec(left: str, right: str) -> dict[str, dict[str, Any]]:

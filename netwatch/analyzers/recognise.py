@@ -23,6 +23,7 @@ SMTP_HINTS = (b"SMTP", b"MAIL", b"POSTFIX", b"EXIM", b"SENDMAIL")
 FTP_PORTS, SMTP_PORTS, POP3_PORTS = {21, 990, 2121}, {25, 465, 587, 2525}, {110, 995}
 IMAP_CMD = re.compile(rb"^[A-Za-z0-9.]{1,12} (?:CAPABILITY|LOGIN|STARTTLS|AUTHENTICATE|SELECT|NOOP|ID)\b", re.I)
 SYSLOG = re.compile(rb"^(?:[0-9]{1,5} )?<[0-9]{1,3}>")
+TDS_TYPES = frozenset({0x01, 0x02, 0x03, 0x04, 0x06, 0x07, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x17})
 ISO_ISO = None  # the ISO 8583 recogniser, imported on first use
 
 
@@ -117,8 +118,10 @@ def databases(data: bytes, flow: Flow, direction: int) -> Verdict | None:
         end = data.find(b"\0", 5, 64)
         if end > 5 and all(c in PRINTABLE for c in data[5:end]):
             return "mysql", False, None
-    if n >= 8 and data[0] in (0x12, 0x10) and data[1] <= 1 and int.from_bytes(data[2:4], "big") == n and data[7] == 0:
-        return "tds", False, None
+    if n >= 8 and data[0] in TDS_TYPES and data[1] <= 0x1F and data[7] == 0:
+        length = int.from_bytes(data[2:4], "big")
+        if length >= 8 and (length == n or (length < n and data[length] in TDS_TYPES) or (length > n >= 512)):
+            return "tds", False, None
     return None
 
 
@@ -229,16 +232,19 @@ def snmp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def dtls(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    if len(data) >= 13 and 0x14 <= data[0] <= 0x17 and data[1] == 0xFE and data[2] in (0xFF, 0xFD, 0xFC):
+    if len(data) >= 13 and 0x14 <= data[0] <= 0x17 and data[1:3] in DTLS_VERSIONS:
         return "dtls", True, "dtls"
     return None
 
 
+DTLS_VERSIONS = {b"\xfe\xff", b"\xfe\xfd", b"\xfe\xfc", b"\x01\x00"}  # 1.0, 1.2, 1.3, OpenSSL's pre-RFC 0.9
 QUIC_VERSIONS = {0x00000001, 0x6B3343CF, 0x00000000}
 
 
 def quic(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """Long-header packets (Initial/Handshake/0-RTT, version negotiation), IETF and Google versions."""
+    if len(data) >= 13 and data[0] & 0x89 == 0x09 and data[9:11] == b"Q0":  # gQUIC: flags, 8-byte CID, Q0xx
+        return "quic", True, "gquic"
     if len(data) < 7 or data[0] & 0xC0 != 0xC0:
         return None
     v = int.from_bytes(data[1:5], "big")
@@ -277,6 +283,15 @@ def ike(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     return None
 
 
+def rdp_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """RDP's UDP transport (MS-RDPEUDP): a SYN datagram (snSourceAck all ones, SYN flag); it carries TLS/DTLS."""
+    if len(data) >= 8 and data[:4] == b"\xff\xff\xff\xff" and data[7] & 0x01 and data[4:6] == b"\x00\x40":
+        return "rdp", True, "rdpeudp"
+    if 3389 in (flow.sport, flow.cport) and (b"\x16\x03" in data[:48] or b"\x16\xfe\xff" in data[:48]):
+        return "rdp", True, "rdpeudp"  # mid-session: TLS/DTLS records behind the RDPEUDP header
+    return None
+
+
 def openvpn_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """Hard-reset control packets (client v1/v2/v3, server v1/v2) open every OpenVPN session."""
     if 14 <= len(data) <= 1500 and data[0] in (0x08, 0x38, 0x50, 0x10, 0x40):
@@ -289,7 +304,7 @@ TCP_RECOGNISERS: list[Recogniser] = [
     iso8583, dns_tcp, syslog, printable_text,
 ]
 UDP_RECOGNISERS: list[Recogniser] = [
-    name_service, udp_infra, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, openvpn_udp, printable_text,
+    name_service, udp_infra, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, rdp_udp, openvpn_udp, printable_text,
 ]
 
 

@@ -6,6 +6,7 @@ from netwatch.analyzers import Analyzer
 from netwatch.analyzers.carddata import CardData
 from netwatch.analyzers.classify import Classifier, Upgrade
 from netwatch.analyzers.credentials import Credentials
+from netwatch.analyzers.ftp_data import FtpData
 from netwatch.analyzers.iso8583_stream import Iso8583
 from netwatch.analyzers.names import Names
 from netwatch.analyzers.remote_access import RemoteAccess
@@ -26,5 +27,6 @@ def build_analyzers() -> list[Analyzer]:
         Iso8583(),
         CardData(),
         Credentials(),
+        FtpData(),
         RemoteAccess(),  # after TlsInspector: AnyDesk is named by the handshake
     ]

@@ -16,10 +16,10 @@ from netwatch.analyzers.tls_suites import SUITES
 
 VERSIONS = {
     0x0002: "sslv2", 0x0300: "sslv3", 0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3",
-    0xFEFF: "dtls1.0", 0xFEFD: "dtls1.2", 0xFEFC: "dtls1.3",
+    0xFEFF: "dtls1.0", 0xFEFD: "dtls1.2", 0xFEFC: "dtls1.3", 0x0100: "dtls0.9",
 }
 JA4_VERSIONS = {0x0002: "s2", 0x0300: "s3", 0x0301: "10", 0x0302: "11", 0x0303: "12", 0x0304: "13",
-                0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3"}
+                0xFEFF: "d1", 0xFEFD: "d2", 0xFEFC: "d3", 0x0100: "d0"}
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE, HS_SERVER_DONE = 1, 2, 11, 14
 EXT_SNI, EXT_GROUPS, EXT_POINTS, EXT_SIGALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
 MAX_BUFFER = 96 * 1024  # handshake bytes held per direction (a long certificate chain fits)
@@ -275,7 +275,7 @@ class HandshakeReader:
         hlen = 13 if self.dtls else 5
         while len(buf) - off >= hlen:
             ctype, ver = buf[off], buf[off + 1]
-            if ctype not in (20, 21, 22, 23) or ver not in (3, 0xFE):
+            if ctype not in (20, 21, 22, 23) or ver not in ((1, 0xFE) if self.dtls else (3,)):
                 if off == 0 and not self.hs and buf[0] & 0x80 and len(buf) > 2 and buf[2] in (1, 4):
                     out.append((-buf[2], buf[2 : 2 + (((buf[0] & 0x7F) << 8) | buf[1])]))  # SSLv2 record
                     self.dark = True

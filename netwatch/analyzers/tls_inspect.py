@@ -35,6 +35,7 @@ from netwatch.decode import TCP, UDP
 from netwatch.flows import Flow
 
 TLS_APPS = {"tls", "dtls"}
+ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
 class _State:
@@ -102,7 +103,7 @@ class TlsInspector(Analyzer):
         client = st.ch is not None or c.dark or c.broken
         sh = st.sh
         server = s.dark or s.broken or (
-            sh is not None and ((0x0304 <= sh.negotiated < 0xFE00) or sh.negotiated == 0xFEFC
+            sh is not None and ((0x0304 <= sh.negotiated < 0xFE00 and sh.negotiated != 0x0100) or sh.negotiated == 0xFEFC
                                 or sh.version == 0x0002 or st.server_done or bool(st.certs)))
         return client and server
 
@@ -133,7 +134,7 @@ class TlsInspector(Analyzer):
         if ch is not None and ch.sni and not flow.server_name:
             flow.server_name = ch.sni
         if sh is not None:
-            flow.how = fields["version"] if not flow.state.get("upgraded") else f"starttls+{fields['version']}"
+            flow.how = fields["version"]  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
         if st.certs and sh is not None and sh.negotiated < 0x0304:
             from netwatch.analyzers.tls_cert import cert_facts
@@ -141,7 +142,7 @@ class TlsInspector(Analyzer):
             leaf = cert_facts(st.certs[0], ts)
         if flow.app == "tls" and (
             (ch is not None and any(a.lower().startswith("anydesk") for a in ch.alpn))
-            or (leaf is not None and "anydesk" in leaf["subject"].lower())
+            or (leaf is not None and any(m in (leaf["subject"] + leaf["issuer"]).lower() for m in ANYDESK_MARKS))
         ):
             flow.app = "anydesk"
         emit(Observation("tls_hello", ts, flow, fields))

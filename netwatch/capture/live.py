@@ -2,10 +2,10 @@
 
 Two backends yield the same `Frame`s, so the pipeline finds the same things whichever runs:
 
-- `tshark` runs dumpcap (Wireshark's capture engine, found the way pyshark finds it) writing pcapng
-  to a pipe, read with netwatch's own pcapng reader. Not pyshark's packet objects: those are
+- `tshark` runs dumpcap (Wireshark's capture engine, found the way pyshark finds it) writing pcap
+  to a pipe, read with netwatch's own capture reader. Not pyshark's packet objects: those are
   dissected fields (~1k packets/s) and would need the raw bytes re-encoded as hex JSON; dumpcap's
-  pcapng is the bytes as captured, it buffers in the kernel ring (fewer drops in bursts), reports the
+  output is the bytes as captured, it buffers in the kernel ring (fewer drops in bursts), reports the
   kernel's drop count on exit, and runs for a non-root user in the `wireshark` group.
 - `scapy` reads a PF_PACKET socket through scapy's L2ListenSocket (VLAN tags restored, BPF via
   libpcap) without building scapy packets; needs root or CAP_NET_RAW; drop counts as it goes.
@@ -43,6 +43,8 @@ TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
 RCVBUF = 8 << 20
 RECV_MAX = 262144  # loopback and GRO/TSO frames can exceed 64 KiB
 START_TIMEOUT = 15.0
+DUMPCAP_GRACE = 0.3
+DUMPCAP_DROPS = re.compile(r"received/dropped on interface .*: \d+/(\d+)")
 INSTALL_TSHARK = (
     "install it with 'sudo apt-get install tshark' (Debian/Ubuntu), 'sudo dnf install wireshark-cli' "
     "(Fedora/RHEL) or 'brew install wireshark' (macOS), or use --backend scapy"
@@ -161,10 +163,12 @@ class ScapySource(LiveSource):
         skip_outgoing = self.arphrd == ARPHRD_LOOPBACK  # lo shows each packet twice, as libpcap knows
         recvmsg = ins.recvmsg
         cmsg_room = socket.CMSG_SPACE(64) * 2
-        while not stop.is_set():
+        while True:
             try:
                 data, anc, _flags, sa_ll = recvmsg(RECV_MAX, cmsg_room)
             except BlockingIOError:
+                if stop.is_set():
+                    return  # what the kernel had queued before the stop has been read
                 select.select([ins], [], [], 0.2)
                 continue
             except OSError as e:
@@ -206,7 +210,7 @@ class ScapySource(LiveSource):
 
 
 class DumpcapSource(LiveSource):
-    """dumpcap writing pcapng to a pipe, read back as frames; stopped with SIGINT so it ends the file."""
+    """dumpcap writing pcap to a pipe, read back as frames; stopped with SIGINT so it flushes and reports."""
 
     backend = "tshark"
 
@@ -216,7 +220,9 @@ class DumpcapSource(LiveSource):
             raise LiveError(f"the tshark backend needs dumpcap (installed with tshark), which was not found; "
                             f"{INSTALL_TSHARK}")
         self.exe = exe
-        cmd = [exe, "-i", self.iface, "-w", "-", "-q"]
+        # -P: classic pcap, microsecond timestamps as the scapy backend gives them (pcapng would carry
+        # nanoseconds that a float cannot hold exactly), so both backends agree to the microsecond
+        cmd = [exe, "-i", self.iface, "-P", "-w", "-", "-q"]
         if self.bpf:
             cmd += ["-f", self.bpf]
         try:
@@ -226,9 +232,10 @@ class DumpcapSource(LiveSource):
         except OSError as e:
             raise LiveError(f"cannot run {exe}: {e.strerror}") from None
         self._stderr: list[str] = []
+        self._stopping = False
         self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
         self._err_thread.start()
-        # dumpcap writes the pcapng header once the interface is open and the filter set: that is "ready"
+        # dumpcap writes the pcap header once the interface is open and the filter set: that is "ready"
         ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
         try:
             if not ready:
@@ -239,7 +246,6 @@ class DumpcapSource(LiveSource):
             msg = self._failure()
             self.close()
             raise LiveError(msg) from None
-        self.if_drops: int | None = None
         self.description = f"tshark (dumpcap {exe})"
 
     def _read_stderr(self) -> None:
@@ -268,9 +274,8 @@ class DumpcapSource(LiveSource):
 
     def run(self, put: Put, stop: threading.Event) -> None:
         reader = self.reader
-        for frame in reader:
-            put(frame)
-        self.if_drops = reader.if_drops
+        for ts, linktype, data, wirelen in reader:
+            put(Frame(round(ts * 1e6) * 1e-6, linktype, data, wirelen))  # same arithmetic as the pcapng reader
         if stop.is_set():
             return
         self._wait_exit()
@@ -281,11 +286,21 @@ class DumpcapSource(LiveSource):
 
     def stop(self) -> None:
         proc = getattr(self, "proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # dumpcap finishes the pcapng (with drop counts) and exits
+        if proc is not None and proc.poll() is None and not self._stopping:
+            self._stopping = True
+            # dumpcap hands over the kernel ring every 250 ms and drops what is unread when interrupted:
+            # wait one period so that what was captured before the stop reaches the pipeline
+            time.sleep(DUMPCAP_GRACE)
+            proc.send_signal(signal.SIGINT)  # dumpcap flushes, reports its drop count and exits
 
     def drops(self) -> int | None:
-        return getattr(self, "if_drops", None)
+        """dumpcap reports drops when it exits: 'Packets received/dropped on interface ...: R/D (...)'."""
+        total = None
+        for line in self._stderr if hasattr(self, "_stderr") else []:
+            m = DUMPCAP_DROPS.search(line)
+            if m:
+                total = (total or 0) + int(m.group(1))
+        return total
 
     def close(self) -> None:
         proc = getattr(self, "proc", None)

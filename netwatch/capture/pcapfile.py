@@ -45,8 +45,9 @@ class _Chunked:
     def need(self, n: int) -> bool:
         if len(self.buf) - self.pos >= n:
             return True
+        read = getattr(self.f, "read1", self.f.read)  # read1: a cut .gz yields what precedes the cut
         while not self.eof and len(self.buf) - self.pos < n:
-            more = self.f.read(max(CHUNK, n))
+            more = read(max(CHUNK, n))
             if not more:
                 self.eof = True
                 break
@@ -107,7 +108,6 @@ class CaptureReader:
     def _start(self, raw: BinaryIO, head: bytes) -> None:
         self._f = raw
         self._raw = raw.fileobj if isinstance(raw, gzip.GzipFile) else raw  # for progress
-        self.if_drops: int | None = None  # pcapng interface statistics (isb_ifdrop), when the writer gave them
         if head in PCAP_MAGICS:
             self.format = "pcap"
         elif head == PCAPNG_SHB:
@@ -250,10 +250,6 @@ class CaptureReader:
                 caplen = min(wirelen, end - body - 4, snaplen or wirelen)
                 self.frames_read += 1
                 yield 0.0, linktype, buf[body + 4 : body + 4 + caplen], wirelen
-            elif btype == 5:  # interface statistics: dumpcap writes the kernel's drop count on exit
-                drops = _isb_ifdrop(buf, body + 12, end, order)
-                if drops is not None:
-                    self.if_drops = (self.if_drops or 0) + drops
             r.pos += blen
 
 
@@ -268,18 +264,6 @@ def _tsresol(buf: bytes, at: int, end: int, order: str) -> float:
             return 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
         at += 4 + ((olen + 3) & ~3)
     return 1e-6
-
-
-def _isb_ifdrop(buf: bytes, at: int, end: int, order: str) -> int | None:
-    """The isb_ifdrop option (code 5) of an interface statistics block, if present."""
-    while at + 4 <= end:
-        code, olen = struct.unpack_from(order + "HH", buf, at)
-        if code == 0:
-            break
-        if code == 5 and olen == 8:
-            return struct.unpack_from(order + "Q", buf, at + 4)[0]
-        at += 4 + ((olen + 3) & ~3)
-    return None
 
 
 def is_capture(head: bytes) -> bool:

@@ -23,7 +23,6 @@ from netwatch.cli.common import (
     write_json,
 )
 
-
 STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--count",
               "source ended": "the capture ending by itself"}
 
@@ -112,7 +111,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         print_summary(console, [report], findings)
         drops = run.stats.drops
         console.print(f"\nCaptured on {safe(iface)} with {source.backend}: {report.packets:,} packets, kernel drops "
-                      + ("unknown" if drops is None else f"{drops:,}") + f"; stopped by {STOPPED_BY.get(reason, reason)}."
+                      + ("unknown" if drops is None else f"{drops:,}")
+                      + f"; stopped by {STOPPED_BY.get(reason, reason)}."
                       + (f" Capture written to {safe(args.write)}." if args.write else ""), soft_wrap=True)
     write_json(findings, args.json)
     if report.problem:

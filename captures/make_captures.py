@@ -4,6 +4,11 @@ Usage: python captures/make_captures.py [--out DIR] [NAME...]
 Scenario modules are the `scenarios_*.py` files beside this script; each defines SCENARIOS, a
 dict of name -> function returning the packets. A scenario may instead return raw bytes (a file
 written as-is, e.g. a deliberately truncated capture).
+
+Convention for card data: a scenario module that puts card numbers (or track data) into its
+captures lists every one of them, as plain digit strings, in a module-level `CARD_NUMBERS`
+list; tests/test_no_leaks.py scans all bundled captures and fails if any output contains one.
+Golden findings live in captures/expected/NAME.jsonl (tests/test_golden.py replays every capture).
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def cards_dns_exfil() -> list:
     clock = Clock()
     names = [
         "4539148803436467.s1.exfil-cdn.example",
-        "5105105105105100".encode().hex() + ".t.exfil-cdn.example",
+        b"5105105105105100".hex() + ".t.exfil-cdn.example",
         "371449.635398431.x.exfil-cdn.example",
         "www.store.example",
     ]

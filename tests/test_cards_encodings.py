@@ -51,11 +51,11 @@ def test_unionpay_without_luhn_only_where_structured() -> None:
     ("buf", "want"),
     [
         (b"pan=" + VISA.encode() + b"&x=1", ("pan", "ascii")),
-        (b"card 4111 1111 1111 1111 ok", ("pan", "ascii")),
-        (b"card 3782-822463-10005 ok", ("pan", "ascii")),
-        (b"%B4111111111111111^DOE/JOHN^25121010000000000000?", ("track1", "ascii")),
-        (b";4111111111111111=25121011234567890?", ("track2", "ascii")),
-        (b"x 4111111111111111=25121011234567890 y", ("track2", "ascii")),
+        (b"card " + " ".join(VISA[i : i + 4] for i in range(0, 16, 4)).encode() + b" ok", ("pan", "ascii")),
+        (b"card " + "-".join((AMEX[:4], AMEX[4:10], AMEX[10:])).encode() + b" ok", ("pan", "ascii")),
+        (b"%B" + VISA.encode() + b"^DOE/JOHN^25121010000000000000?", ("track1", "ascii")),
+        (b";" + VISA.encode() + b"=25121011234567890?", ("track2", "ascii")),
+        (b"x " + VISA.encode() + b"=25121011234567890 y", ("track2", "ascii")),
         (("pan:" + VISA + ";").encode("utf-16-le"), ("pan", "utf16")),
         (b"\xfe\xff" + ("pan:" + VISA + ";").encode("utf-16-be"), ("pan", "utf16")),
         (b"\x01\x02" + (";" + VISA + "=2512101?").encode("cp500") + b"\x03", ("track2", "ebcdic")),
@@ -65,41 +65,43 @@ def test_unionpay_without_luhn_only_where_structured() -> None:
         (b"\x01\xaa" + bytes.fromhex(VISA + "d25121011234") + b"\xff", ("track2", "bcd")),
         (b"data=" + base64.b64encode(b";" + VISA.encode() + b"=2512101?") + b"&", ("track2", "base64")),
         (b"d=" + base64.urlsafe_b64encode(b"\xfb\xff" + VISA.encode()).rstrip(b"=") + b" ", ("pan", "base64")),
-        (b"q=%34%31%31%31111111111111%26", ("pan", "url")),
+        (b"q=%34%31%31%31" + VISA[4:].encode() + b"%26", ("pan", "url")),
         (b"d=" + base64.b64encode(b"\x00" + VISA.encode()).replace(b"+", b"%2B").replace(b"=", b"%3D") + b" ",
          ("pan", "base64")),
     ],
+    ids=lambda v: "" if isinstance(v, bytes) else "-".join(v),
 )
 def test_each_encoding_found_once(buf: bytes, want: tuple[str, str]) -> None:
     hits = found(buf)
     assert [(k, e) for k, e, _m, _x in hits] == [want]
-    assert hits[0][2] == "411111******1111"
+    assert hits[0][2] in ("411111******1111", "378282*****0005")
     if want[0] != "pan":
         assert hits[0][3] is True
 
 
 def test_url_wrapped_base64_is_named_outermost_first() -> None:
     inner = base64.b64encode(b"\x00\x01" + VISA.encode())
-    buf = b"d=" + inner.replace(b"=", b"%3D").replace(b"A", b"%41") + b" "
+    buf = b"d=" + inner[:9] + b"%%%02X" % inner[9] + inner[10:] + b" "  # one character percent-encoded
     assert [(k, e) for k, e, _m, _x in found(buf)] == [("pan", "url+base64")]
 
 
 @pytest.mark.parametrize(
     "buf",
     [
-        b"4111111111111112",  # Luhn fails
+        VISA[:-1].encode() + b"2",  # Luhn fails
         b"12345" + VISA.encode(),  # inside a longer digit run
         VISA.encode() + b"7",
-        b"+4111111111111111",  # phone-number style
+        b"+" + VISA.encode(),  # phone-number style
         b"7000000000000008 1000000000000009",  # Luhn-valid, no issuer prefix
-        b"41111111111111111",  # Visa prefix, 17 digits
+        VISA.encode() + b"1",  # Visa prefix, 17 digits
         b"1700000000123 1700000000123456",  # timestamps
         UNIONPAY_NO_LUHN.encode(),  # free text: UnionPay must pass Luhn
         b"ORD-2023112500001234 0000 0000 0000 0000",
         VISA.encode("utf-16-le")[:-2] + b"7\x00",
-        b"\x16" + bytes.fromhex("4111111111111112"),  # BCD with context but bad Luhn
+        b"\x16" + bytes.fromhex(VISA[:-1] + "2"),  # BCD with context but bad Luhn
         bytes.fromhex(VISA),  # BCD without any context
     ],
+    ids=lambda v: "",
 )
 def test_lookalikes_do_not_fire(buf: bytes) -> None:
     assert found(buf) == []
@@ -129,14 +131,14 @@ def _variants() -> list[tuple[str, bytes, str]]:
     out.append(("ascii-hexmap", b"%04d" % len(raw) + raw, "none"))
     bdoc = dict(DOC, **{"2": UNIONPAY_NO_LUHN, "35": UNIONPAY_NO_LUHN + "D25122011143804400"})
     raw, _ = pyiso.encode(bdoc, _BCD_SPECS[0])
-    for hdr, name in ((b"", "none"), (b"\x60\x00\x03\x00\x00", "tpdu"), (b"\x60\x00\x03\x00\x00\x60\x31\x00\x31\x13\x01",
-                                                                           "tpdu+cup")):
+    tpdu, cup = b"\x60\x00\x03\x00\x00", b"\x60\x31\x00\x31\x13\x01"
+    for hdr, name in ((b"", "none"), (tpdu, "tpdu"), (tpdu + cup, "tpdu+cup")):
         body = hdr + raw
         out.append(("bcd", struct.pack("!H", len(body)) + body, name))
     return out
 
 
-@pytest.mark.parametrize(("variant", "framed", "header"), _variants())
+@pytest.mark.parametrize(("variant", "framed", "header"), _variants(), ids=lambda v: v if isinstance(v, str) else "")
 def test_iso8583_variants(variant: str, framed: bytes, header: str) -> None:
     assert looks_like_iso8583(framed)
     pre = 4 if framed[:4].isdigit() else 2
@@ -154,6 +156,7 @@ def test_iso8583_variants(variant: str, framed: bytes, header: str) -> None:
     "data",
     [b"GET / HTTP/1.1\r\n\r\n", b"\x16\x03\x01\x00\xa5\x01" * 20, b"\x00\x30" + b"hello world " * 4,
      b"SSH-2.0-OpenSSH_9.0\r\n", b"", b"\x00\x05\x02\x00"],
+    ids=lambda v: "",
 )
 def test_iso8583_recogniser_rejects(data: bytes) -> None:
     assert not looks_like_iso8583(data)

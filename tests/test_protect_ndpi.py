@@ -84,8 +84,8 @@ def expected(name: str) -> tuple[str | tuple[str, ...], bool] | None:
     return NDPI_MAP.get(name.split(".")[0])
 
 
-def scan_flows(path: Path) -> list[Observation]:
-    """Run the real pipeline (decode, flows, analyzers) and keep the flow_end observations."""
+def observations(path: Path) -> list[Observation]:
+    """Run the real pipeline (decode, flows, analyzers) over a capture and keep every observation."""
     obs: list[Observation] = []
     table = FlowTable(Dispatcher(build_classifier(), build_analyzers(), obs.append))
     dec = Decoder()
@@ -95,7 +95,11 @@ def scan_flows(path: Path) -> list[Observation]:
             if p is not None:
                 table.process(p)
     table.close()
-    return [o for o in obs if o.kind == "flow_end"]
+    return obs
+
+
+def scan_flows(path: Path) -> list[Observation]:
+    return [o for o in observations(path) if o.kind == "flow_end"]
 
 
 def compare(capture: Path) -> list[tuple[str, str, str, str, bool]]:

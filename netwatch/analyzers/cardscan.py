@@ -34,8 +34,8 @@ ASCII_RE = re.compile(
     rb"|;(?P<t2s>[0-9]{12,19})[=D](?P<t2se>[0-9]{4})?"
     rb"|(?<![0-9+])(?P<t2>[0-9]{12,19})[=D](?P<t2e>[0-9]{4})[0-9]{3}"
     rb"|(?<![0-9+])(?P<pan>[0-9]{12,19})(?![0-9])"
-    rb"|(?<![0-9+])(?P<grp>[0-9]{4}(?P<s1>[ -])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,7}"  # 4-4-4-4(-3)
-    rb"|[0-9]{4}(?P<s2>[ -])[0-9]{6}(?P=s2)[0-9]{4,5})(?![0-9]|[ -][0-9])"  # 4-6-5 Amex, 4-6-4 Diners
+    rb"|(?<![0-9+])(?P<grp>[0-9]{4}(?P<s1>[ -])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,7}(?:(?P=s1)[0-9]{1,3})?"
+    rb"|[0-9]{4}(?P<s2>[ -])[0-9]{6}(?P=s2)[0-9]{4,5})(?![0-9]|[ -][0-9])"  # 4-4-4-4(-3), 4-6-5, 4-6-4
 )
 ASCII_HINT = re.compile(rb"[0-9]{4}[ -]?[0-9]{4}")  # every ASCII form has 8 digits nearly in a row
 SEP_RE = re.compile(rb"[ -]")
@@ -127,6 +127,8 @@ def _bcd(buf: bytes, hits: list[Hit]) -> None:
         if t is None or not t[1] or not card_brand(t[0], True):
             continue
         end = s + (len(t[0]) + 5) // 2 + 2
+        if not buf[s:end].translate(None, PRINTABLE):
+            continue  # ASCII text (digits then '=' or '-'), not packed BCD
         last_end = end
         hits.append((s, end, t[0], "track2", "bcd", True))
 

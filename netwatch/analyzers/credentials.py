@@ -241,7 +241,7 @@ class Credentials(Analyzer):
             return
         version, community, pdu = parsed
         seen: set = flow.state.setdefault("cred.snmp", set())
-        key = (hash(community), pdu)
+        key = hash(community)
         if key in seen or len(seen) >= 8:
             return
         seen.add(key)

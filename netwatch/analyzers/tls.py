@@ -228,8 +228,25 @@ def _h12(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()[:12] if s else "000000000000"
 
 
+_ja4_cache: dict[tuple, str] = {}
+
+
 def ja4(ch: ClientHello, transport: str = "t") -> str:
-    """JA4 client fingerprint (FoxIO spec): protocol, version, SNI, counts, ALPN; sorted suite and extension hashes."""
+    """JA4 client fingerprint (FoxIO spec): protocol, version, SNI, counts, ALPN; sorted suite and extension hashes.
+
+    Clients repeat the same hello on every connection, so results are cached by its inputs (bounded).
+    """
+    key = (transport, ch.max_version, ch.sni is not None, tuple(ch.ciphers), tuple(ch.extensions),
+           tuple(ch.sig_algs), ch.alpn[0] if ch.alpn else None)
+    hit = _ja4_cache.get(key)
+    if hit is None:
+        if len(_ja4_cache) >= 1024:
+            _ja4_cache.clear()
+        hit = _ja4_cache[key] = _ja4(ch, transport)
+    return hit
+
+
+def _ja4(ch: ClientHello, transport: str) -> str:
     alpn = "00"
     if ch.alpn and ch.alpn[0]:
         a = ch.alpn[0]

@@ -2,6 +2,8 @@
 
 Sans-IO: DER bytes and the capture time in, a dict of facts out (None if it does not parse).
 Self-signed means issuer == subject and the certificate's own key verifies its signature.
+A server sends the same certificate on every connection, so parsed facts are cached by DER
+(bounded); only `expired` / `not_yet_valid` depend on the capture time and are computed per call.
 """
 
 from __future__ import annotations
@@ -10,16 +12,29 @@ import datetime as dt
 from typing import Any
 
 MAX_NAME = 200
+CACHE_SIZE = 512
+_cache: dict[bytes, tuple[dict[str, Any], float, float] | None] = {}
 
 
 def cert_facts(der: bytes, ts: float) -> dict[str, Any] | None:
+    hit = _cache.get(der, False)
+    if hit is False:
+        hit = _parse(der)
+        if len(_cache) >= CACHE_SIZE:
+            del _cache[next(iter(_cache))]
+        _cache[der] = hit
+    if hit is None:
+        return None
+    facts, not_before, not_after = hit
+    return dict(facts, expired=ts > not_after, not_yet_valid=ts < not_before)
+
+
+def _parse(der: bytes) -> tuple[dict[str, Any], float, float] | None:
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
         cert = x509.load_der_x509_certificate(der)
-        subject = cert.subject.rfc4514_string()[:MAX_NAME]
-        issuer = cert.issuer.rfc4514_string()[:MAX_NAME]
         try:
             sig_hash = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else None
         except Exception:  # unsupported algorithm
@@ -32,28 +47,30 @@ def cert_facts(der: bytes, ts: float) -> dict[str, Any] | None:
             key_type, key_bits = "ec", key.curve.key_size
         elif isinstance(key, dsa.DSAPublicKey):
             key_type, key_bits = "dsa", key.key_size
-        not_after = cert.not_valid_after_utc
-        not_before = cert.not_valid_before_utc
-        now = dt.datetime.fromtimestamp(ts, dt.UTC)
-        return {
-            "subject": subject,
-            "issuer": issuer,
+        not_after: dt.datetime = cert.not_valid_after_utc
+        not_before: dt.datetime = cert.not_valid_before_utc
+        facts = {
+            "subject": cert.subject.rfc4514_string()[:MAX_NAME],
+            "issuer": cert.issuer.rfc4514_string()[:MAX_NAME],
             "self_signed": cert.subject == cert.issuer and _verifies_itself(cert),
             "not_before": not_before.isoformat(),
             "not_after": not_after.isoformat(),
-            "expired": now > not_after,
-            "not_yet_valid": now < not_before,
             "sig_hash": sig_hash,
             "key_type": key_type,
             "key_bits": key_bits,
         }
+        return facts, not_before.timestamp(), not_after.timestamp()
     except Exception:  # a malformed certificate is a fact we cannot state, not an error
         return None
 
 
 def _verifies_itself(cert: Any) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert.verify_directly_issued_by(cert)
         return True
-    except Exception:
-        return cert.subject == cert.issuer  # same name but unverifiable (e.g. MD5): still self-issued
+    except InvalidSignature:
+        return False  # same name as its issuer, but signed by another key: issued by a namesake CA
+    except Exception:  # unsupported algorithm (e.g. MD5): self-issued is the best we can say
+        return True

@@ -25,7 +25,8 @@ def _when(ts: float | None) -> str:
 
 
 def _evidence(f: Finding) -> str:
-    parts = [f"{k}={v}" for k, v in f.evidence.items() if k not in EVIDENCE_SKIP and v not in (None, "", [])]
+    parts = [f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}"
+             for k, v in f.evidence.items() if k not in EVIDENCE_SKIP and v not in (None, "", [])]
     return safe(", ".join(parts), 120)
 
 
@@ -144,9 +145,40 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
         console.print(f"[dim]{safe(POLICY_HINT, 400)}[/]")
 
 
+def card_counts(findings: list[Finding]) -> tuple[dict[tuple, set[str]], dict[str, set[str]]]:
+    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host."""
+    per_flow: dict[tuple, set[str]] = {}
+    per_host: dict[str, set[str]] = {}
+    for f in findings:
+        fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
+        if not fp:
+            continue
+        per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(fp)
+        per_host.setdefault(f.src or "?", set()).add(fp)
+    return per_flow, per_host
+
+
+def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> None:
+    """Distinct cards seen per flow and per host (counted by keyed fingerprint, never by number)."""
+    per_flow, per_host = card_counts(findings)
+    if not per_flow:
+        return
+    t = Table(title=f"Cards in cleartext: {len(set().union(*per_host.values()))} distinct", title_justify="left",
+              header_style="bold")
+    for col in ("host", "cards", "flows (destination: cards)"):
+        t.add_column(col, overflow="fold")
+    for host, fps in sorted(per_host.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]:
+        flows = sorted(((k, len(v)) for k, v in per_flow.items() if (k[0] or "?") == host), key=lambda x: -x[1])
+        cells = ", ".join(f"{safe(k[1])}:{k[2]}/{safe(k[3])}: {n}" for k, n in flows[:6])
+        more = f" +{len(flows) - 6} more" if len(flows) > 6 else ""
+        t.add_row(safe(host), str(len(fps)), cells + more)
+    console.print(t)
+
+
 def print_summary(console: Console, reports: list[SourceReport], findings: list[Finding],
                   show_destinations: bool = True) -> None:
     print_stats(console, reports)
     if show_destinations:
         print_destinations(console, reports)
+    print_cards(console, findings)
     print_findings(console, findings)

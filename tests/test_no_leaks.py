@@ -1,0 +1,49 @@
+"""No output of any bundled capture contains a full card number that a scenario put into it.
+
+Scenario modules list their numbers in CARD_NUMBERS (see captures/make_captures.py). The scan
+writes the console summary and JSON Lines; the check looks at them as written and with spacing,
+dashes and table borders removed (a wrapped or grouped number still counts). Nothing is printed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT / "captures"
+
+
+def card_numbers() -> set[str]:
+    sys.path.insert(0, str(CAPTURES))
+    numbers: set[str] = set()
+    try:
+        for path in sorted(CAPTURES.glob("scenarios_*.py")):
+            spec = importlib.util.spec_from_file_location(f"_leak_{path.stem}", path)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            numbers.update(re.sub(r"\D", "", str(n)) for n in getattr(mod, "CARD_NUMBERS", []))
+    finally:
+        sys.path.remove(str(CAPTURES))
+    return {n for n in numbers if len(n) >= 12}
+
+
+def test_no_card_number_in_any_output(tmp_path):
+    numbers = card_numbers()
+    assert len(numbers) >= 4  # the base scenarios alone put four in
+    out_json = tmp_path / "findings.jsonl"
+    env = dict(os.environ, COLUMNS="100")
+    run = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(CAPTURES), "--json", str(out_json),
+                          "--fail-on", "none", "--no-progress"], capture_output=True, text=True, cwd=ROOT,
+                         env=env, timeout=600)
+    assert run.returncode == 0, "scan failed: " + run.stderr[-500:]
+    outputs = {"console": run.stdout, "stderr": run.stderr, "json": out_json.read_text()}
+    assert "NW-CARD-001" in outputs["json"]  # the scan did find the cards it must not print
+    for name, text in outputs.items():
+        squeezed = re.sub(r"[\s\-│┃|─━]+", "", text)
+        leaked = [n for n in numbers if n in text or n in squeezed]
+        assert not leaked, f"{len(leaked)} full card number(s) in the {name} output"

@@ -1,0 +1,101 @@
+"""TLS handshake parser: hellos, versions, suites, JA3/JA4 (checked against nDPI's values), certificates."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netwatch.analyzers.tls import (
+    HandshakeReader,
+    cipher_weakness,
+    ja3,
+    ja4,
+    parse_certificates,
+    parse_client_hello,
+    parse_server_hello,
+    version_name,
+)
+from netwatch.analyzers.tls_cert import cert_facts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "captures"))
+from scenarios_protect import LEGACY_CERT, certificate, client_hello, record, server_hello  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ndpi"
+
+
+def messages(data: bytes, dtls: bool = False) -> list[tuple[int, bytes]]:
+    return HandshakeReader(dtls).feed(data)
+
+
+def test_client_hello_fields() -> None:
+    rec = client_hello("pay.example", [0x0A0A, 0x1301, 0xC02F], versions=[0x0304, 0x0303], alpn=["h2", "http/1.1"])
+    (t, body), = messages(rec)
+    ch = parse_client_hello(body)
+    assert t == 1 and ch is not None
+    assert ch.sni == "pay.example" and ch.alpn == ["h2", "http/1.1"]
+    assert ch.ciphers == [0x1301, 0xC02F]  # GREASE dropped
+    assert ch.max_version == 0x0304 and version_name(ch.max_version) == "tls1.3"
+    assert ja4(ch).startswith("t13d0207h2_")
+    assert len(ja3(ch)) == 32
+
+
+def test_server_hello_supported_versions_wins_over_legacy() -> None:
+    (_, body), = messages(record(22, server_hello(0x1301, selected=0x0304)))
+    sh = parse_server_hello(body)
+    assert sh is not None and sh.version == 0x0303 and sh.negotiated == 0x0304
+
+
+def test_records_split_across_segments_reassemble() -> None:
+    rec = record(22, server_hello(0x0005, legacy=0x0301) + certificate(LEGACY_CERT))
+    reader = HandshakeReader()
+    got = []
+    for i in range(0, len(rec), 7):
+        got += reader.feed(rec[i : i + 7])
+    assert [t for t, _ in got] == [2, 11]
+    assert parse_certificates(got[1][1]) == [LEGACY_CERT]
+
+
+def test_dark_after_change_cipher_spec() -> None:
+    reader = HandshakeReader()
+    reader.feed(record(20, b"\x01") + record(22, b"\x01\x00\x00\x00"))
+    assert reader.dark and reader.feed(record(22, b"\x01\x00\x00\x00")) == []
+
+
+@pytest.mark.parametrize(("suite", "why"), [(0x0005, "RC4"), (0x000A, "3DES"), (0x0009, "DES"), (0x0003, "EXPORT"),
+                                            (0x0001, "NULL"), (0x0018, "anon"), (0xC02F, None), (0x1301, None)])
+def test_cipher_weakness(suite: int, why: str | None) -> None:
+    assert cipher_weakness(suite) == why
+
+
+def test_certificate_facts() -> None:
+    facts = cert_facts(LEGACY_CERT, 1_700_000_000.0)
+    assert facts is not None
+    assert facts["self_signed"] and facts["expired"] and facts["key_type"] == "rsa" and facts["key_bits"] == 1024
+    assert cert_facts(b"not a certificate", 0.0) is None
+
+
+@pytest.mark.skipif(not (CORPUS / "tls-rdn-extract.pcap").exists(), reason="corpus absent")
+def test_ja3_ja4_match_ndpi_on_a_real_capture() -> None:
+    """nDPI's result for tls-rdn-extract.pcap: JA3C 2201d8e0…, JA4 t10d120500_d94e65cdb899_c35b4a14be45."""
+    from test_protect_ndpi import observations
+
+    hello = next(o.fields for o in observations(CORPUS / "tls-rdn-extract.pcap") if o.kind == "tls_hello")
+    assert hello["ja3"] == "2201d8e006f8f005a6b415f61e677532"
+    assert hello["ja4"] == "t10d120500_d94e65cdb899_c35b4a14be45"
+    assert hello["version"] == "tls1.0"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.booleans())
+def test_parsers_never_raise(data: bytes, dtls: bool) -> None:
+    HandshakeReader(dtls).feed(data)
+    parse_client_hello(data, dtls)
+    parse_server_hello(data)
+    parse_certificates(data)
+    r = HandshakeReader(dtls)
+    for t, body in r.feed(b"\x16\x03\x03" + len(data).to_bytes(2, "big") + data):
+        parse_client_hello(body) if t == 1 else parse_server_hello(body)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import struct
 
-from scenario_lib import Clock, TcpConversation, udp
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.utils import PcapWriter
+from scenario_lib import Clock, TcpConversation, udp
 
 POS = "10.20.1.15"
 POS6 = "2001:db8:20:1::15"

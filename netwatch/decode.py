@@ -48,9 +48,9 @@ _ipv4 = struct.Struct("!BBHHHBBH4s4s").unpack_from
 _ports_seq = struct.Struct("!HHIIBB").unpack_from
 _ports = struct.Struct("!HH").unpack_from
 
-# Ethernet + IPv4 header fields in one unpack, for the scan's count-only fast path:
-# ethertype, version/ihl, total length, flags/fragment offset, protocol.
-ETH_IPV4_FAST = struct.Struct("!12xHBxH2xHxB")
+# Ethernet + option-less IPv4 + TCP header fields in one unpack, for the scan's fast path: ethertype,
+# version/ihl, total length, flags/fragment offset, protocol, TCP sequence, data offset, flags.
+ETH_IPV4_FAST = struct.Struct("!12xHBxH2xHxB14xI4xBB")
 
 
 class Packet(NamedTuple):

@@ -134,14 +134,29 @@ class FlowTable:
             if p.proto == TCP and flow.closed and p.flags & (SYN | ACK) == SYN:  # port reuse
                 self._end(flow)
                 flow, direction = self._new(p, table, key)
+        if p.proto == TCP:
+            self.tcp_segment(flow, direction, p.flags, p.seq, p.payload, ts)
+            return
         flow.last_ts = ts
         flow.packets[direction] += 1
         payload = p.payload
         flow.bytes[direction] += len(payload)
-        if p.proto == TCP:
-            self._tcp(flow, direction, p, payload)
-        elif payload and flow.inspect:
+        if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
+        self._since_sweep += 1
+        if self._since_sweep >= SWEEP_EVERY:
+            self.advance(self.now)
+
+    def tcp_segment(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float) -> None:
+        """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST.
+
+        `process` ends here for TCP; the scan's fast path calls it directly (no SYN, flow known)."""
+        if ts > self.now:
+            self.now = ts
+        flow.last_ts = ts
+        flow.packets[direction] += 1
+        flow.bytes[direction] += len(payload)
+        self._tcp(flow, direction, flags, seq, payload, ts)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY:
             self.advance(self.now)
@@ -176,19 +191,17 @@ class FlowTable:
         self.sink.flow_start(flow)
         return flow, direction
 
-    def _tcp(self, flow: Flow, direction: int, p: Packet, payload: bytes) -> None:
-        flags = p.flags
+    def _tcp(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float) -> None:
         s = flow.streams[direction]
         if s is None:
             s = flow.streams[direction] = TcpStream()
         if flags & SYN:
             if not s.started:
-                s.next_seq = (p.seq + 1) & 0xFFFFFFFF
+                s.next_seq = (seq + 1) & 0xFFFFFFFF
                 s.started = True
-            payload = payload  # data on SYN (TFO) is counted, rarely present
+            seq = (seq + 1) & 0xFFFFFFFF  # data on a SYN (TCP Fast Open) starts after it
         if payload and flow.inspect:
-            seq = (p.seq + (1 if flags & SYN else 0)) & 0xFFFFFFFF
-            self._segment(flow, direction, s, seq, payload, p.ts)
+            self._segment(flow, direction, s, seq, payload, ts)
         if flags & RST:
             flow.closed = True
         elif flags & FIN:

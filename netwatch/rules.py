@@ -137,8 +137,7 @@ def _compile(spec: Any, err: Callable[[str, str], RuleError], where: str) -> Con
             if not isinstance(val, list) or not val:
                 raise err(f"{where}.{key}", "expected a non-empty list of conditions")
             subs = [_compile(v, err, f"{where}.{key}[{i}]") for i, v in enumerate(val)]
-            parts.append((lambda s: lambda g: all(c(g) for c in s))(subs) if key == "all"
-                         else (lambda s: lambda g: any(c(g) for c in s))(subs))
+            parts.append(_all_of(subs) if key == "all" else _any_of(subs))
         elif key == "not":
             sub = _compile(val, err, f"{where}.not")
             parts.append(lambda g, sub=sub: not sub(g))
@@ -148,7 +147,26 @@ def _compile(spec: Any, err: Callable[[str, str], RuleError], where: str) -> Con
             parts.append(_field_cond(key, val, err, f"{where}.{key}"))
     if len(parts) == 1:
         return parts[0]
-    return lambda g: all(c(g) for c in parts)
+    return _all_of(parts)
+
+
+# Plain loops, not all()/any() over generators: conditions run for every observation.
+def _all_of(conds: list[Cond]) -> Cond:
+    def cond(g: Getter) -> bool:
+        for c in conds:  # noqa: SIM110 - a loop, no generator per call
+            if not c(g):
+                return False
+        return True
+    return cond
+
+
+def _any_of(conds: list[Cond]) -> Cond:
+    def cond(g: Getter) -> bool:
+        for c in conds:  # noqa: SIM110 - a loop, no generator per call
+            if c(g):
+                return True
+        return False
+    return cond
 
 
 def _field_cond(name: str, val: Any, err: Callable[[str, str], RuleError], where: str) -> Cond:
@@ -191,7 +209,17 @@ def _field_cond(name: str, val: Any, err: Callable[[str, str], RuleError], where
             tests.append(inside if op == "cidr" else (lambda v, i=inside: v is not MISSING and not i(v)))
         elif op == "exists":
             tests.append(lambda v, a=bool(arg): (v is not MISSING and v is not None) == a)
-    return lambda g: all(t(g(name)) for t in tests)
+    if len(tests) == 1:
+        test = tests[0]
+        return lambda g: test(g(name))
+
+    def cond(g: Getter) -> bool:
+        v = g(name)
+        for t in tests:  # noqa: SIM110 - a loop, no generator per call
+            if not t(v):
+                return False
+        return True
+    return cond
 
 
 def _in_nets(v: Any, nets: list) -> bool:

@@ -167,18 +167,19 @@ class Session:
         (TLS, VPN), or are bare TCP ACKs. Such a frame (untagged or 802.1Q Ethernet, option-less
         unfragmented IPv4, TCP/UDP/ESP, existing flow) is counted here straight from its header: one
         unpack, one dict lookup, a few counter updates, the same bookkeeping `FlowTable.process`
-        would do. Anything else (new flows, SYNs, fragments, payload an analyzer still wants, other
-        link types) takes the full decode → flows path.
+        would do. TCP payload of a known flow that analyzers still inspect goes straight to
+        `FlowTable.tcp_segment`. Anything else (new flows, SYNs, fragments, other link types) takes
+        the full decode → flows path.
         """
         r = self.report
         decode = self.decoder.decode
         ft = self.flows
         process = ft.process
+        tcp_segment = ft.tcp_segment
         tcp_get = ft.tables[6].get
         udp_get = ft.tables[17].get
         esp_get = ft.tables[50].get
         fast = ETH_IPV4_FAST.unpack_from
-        now = ft.now
         since = 0
         n = 0
         nbytes = 0
@@ -188,56 +189,57 @@ class Session:
             for ts, linktype, data, wirelen in frames:
                 n += 1
                 nbytes += wirelen
-                if tick is not None and not n & 4095:
+                if not n & 4095 and tick is not None:
                     tick()
-                if linktype == 1 and len(data) >= 42:
-                    o = 4 if data[12] == 0x81 and data[13] == 0 else 0
-                    if len(data) >= 42 + o:
-                        et, vihl, total, frag, proto = fast(data, o)
-                        if et == 0x0800 and vihl == 0x45 and not frag & 0x3FFF:
-                            end = 14 + o + total
-                            if end > len(data):
-                                end = len(data)
-                            hit = None
-                            if proto == 6:
-                                if end >= o + 54 and not data[o + 47] & 2:  # whole TCP header, not a SYN
-                                    hl = (data[o + 46] >> 2) & 0x3C
-                                    plen = end - o - 34 - hl
-                                    if hl >= 20:
-                                        hit = tcp_get(data[o + 26 : o + 38])
-                                        if hit is not None and plen > 0 and hit[0].inspect:
-                                            hit = None  # payload an analyzer wants: full path
-                            elif proto == 17:
-                                if end >= o + 42 and data[o + 36 : o + 38] != VXLAN_PORT_BYTES:
-                                    plen = end - o - 42
-                                    hit = udp_get(data[o + 26 : o + 38])
-                                    if hit is not None and hit[0].inspect:
-                                        hit = None
-                            elif proto == 50 and end >= o + 34:
-                                plen = end - o - 34
-                                hit = esp_get(data[o + 26 : o + 34] + b"\0\0\0\0")
+                if linktype == 1 and len(data) >= 54:  # Ethernet + IPv4 + TCP headers at least
+                    o = 0
+                    et, vihl, total, frag, proto, seq, doff, fl = fast(data, 0)
+                    if et == 0x8100 and len(data) >= 58:  # one 802.1Q tag
+                        o = 4
+                        et, vihl, total, frag, proto, seq, doff, fl = fast(data, 4)
+                    if et == 0x0800 and vihl == 0x45 and not frag & 0x3FFF:
+                        end = 14 + total
+                        if end > len(data) - o:
+                            end = len(data) - o
+                        hit = None
+                        if proto == 6:
+                            if not fl & 2 and doff >= 0x50 and end >= 54:  # whole TCP header, not a SYN
+                                hl = (doff >> 2) & 0x3C
+                                plen = end - 34 - hl
+                                hit = tcp_get(data[o + 26 : o + 38])
+                                if hit is not None and plen > 0 and hit[0].inspect:
+                                    # payload an analyzer wants: straight to reassembly, no decode
+                                    tcp_segment(hit[0], hit[1], fl, seq, data[o + 34 + hl : o + end], ts)
+                                    continue
+                        elif proto == 17:
+                            if end >= 42 and data[o + 36 : o + 38] != VXLAN_PORT_BYTES:
+                                plen = end - 42
+                                hit = udp_get(data[o + 26 : o + 38])
                                 if hit is not None and hit[0].inspect:
                                     hit = None
-                            if hit is not None:
-                                flow, d = hit
-                                flow.last_ts = ts
-                                flow.packets[d] += 1
-                                if plen > 0:
-                                    flow.bytes[d] += plen
-                                if proto == 6 and data[o + 47] & 5:  # RST or FIN, as FlowTable._tcp
-                                    if data[o + 47] & 4:
+                        elif proto == 50 and end >= 34:
+                            plen = end - 34
+                            hit = esp_get(data[o + 26 : o + 34] + b"\0\0\0\0")
+                            if hit is not None and hit[0].inspect:
+                                hit = None
+                        if hit is not None:
+                            flow, d = hit
+                            flow.last_ts = ts
+                            flow.packets[d] += 1
+                            if plen > 0:
+                                flow.bytes[d] += plen
+                            if fl & 5 and proto == 6:  # RST or FIN, as FlowTable._tcp
+                                if fl & 4:
+                                    flow.closed = True
+                                else:
+                                    flow.fins |= 1 << d
+                                    if flow.fins == 3:
                                         flow.closed = True
-                                    else:
-                                        flow.fins |= 1 << d
-                                        if flow.fins == 3:
-                                            flow.closed = True
-                                if ts > now:
-                                    now = ts
-                                since += 1
-                                if since >= 8192:
-                                    since = 0
-                                    ft.advance(now)
-                                continue
+                            since += 1
+                            if since >= 8192:
+                                since = 0
+                                ft.advance(ts)
+                            continue
                 if first is None:
                     first = ts
                 p = decode(linktype, data, ts)
@@ -246,8 +248,8 @@ class Session:
         finally:
             if first is None and n:
                 first = ts
-            if now > ft.now:
-                ft.now = now
+            if ts is not None and ts > ft.now:
+                ft.now = ts
             r.packets += n
             r.bytes += nbytes
             r.first_ts = first

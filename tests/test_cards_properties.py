@@ -52,7 +52,7 @@ def encode(pan: str, enc: str, rng: random.Random) -> bytes:
         return b" pan=" + pan.encode() + b"; "
     if enc == "grouped":
         groups = [pan[i : i + 4] for i in range(0, len(pan), 4)] if len(pan) != 15 else [pan[:4], pan[4:10], pan[10:]]
-        return b" card " + rng.choice(" -").join(groups).encode() + b" "
+        return b" card " + rng.choice(" -").join(groups).encode() + b"; "
     if enc in ("utf16le", "utf16be"):
         return (" pan=" + pan + "; ").encode("utf-16-le" if enc == "utf16le" else "utf-16-be")
     if enc == "ebcdic":

@@ -93,3 +93,21 @@ def test_card_split_anywhere_in_any_order_found_once(tmp_path_factory, cuts, rnd
     cards = [f for f in report.findings if f.rule == "NW-CARD-001"]
     assert len(cards) == 1 and cards[0].count == 1
     assert CARD.decode() not in repr(cards[0].to_json())
+
+
+def test_most_packets_skip_the_full_path(store_mix, monkeypatch):
+    """Packets of TLS/VPN flows and bare ACKs are counted from their header, not decoded again."""
+    import netwatch.scan as scan_mod
+
+    calls = 0
+    real = scan_mod.Decoder.decode
+
+    def counting(self, linktype, data, ts):
+        nonlocal calls
+        calls += 1
+        return real(self, linktype, data, ts)
+
+    monkeypatch.setattr(scan_mod.Decoder, "decode", counting)
+    report = scan_file(store_mix, RULES, None)
+    assert report.packets == 12_000
+    assert calls < 0.3 * report.packets

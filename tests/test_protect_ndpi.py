@@ -2,7 +2,8 @@
 
 For every capture in ../shared/corpus/ndpi whose nDPI result names a protocol netwatch classifies,
 each such flow must get the same app and the same encrypted verdict from netwatch, except for the
-flows listed in DISAGREE, with the reason beside each. Only nDPI verdicts reached by content (Confidence: DPI) are compared: a port guess is not a verdict.
+flows listed in DISAGREE, with the reason beside each. Only nDPI verdicts reached by content
+(Confidence: DPI) are compared: a port guess is not a verdict.
 """
 
 from __future__ import annotations

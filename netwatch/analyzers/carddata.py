@@ -48,10 +48,11 @@ def card_observation(flow: Flow, direction: int, hit: Hit, channel: str, ts: flo
 
 
 class _Dir:
-    __slots__ = ("tail", "base", "reported_to", "http", "started")
+    __slots__ = ("tail", "base", "reported_to", "http", "started", "recent")
 
     def __init__(self) -> None:
         self.started = False
+        self.recent: list[tuple[int, int, int]] = []  # (hash of the number, stream start, end) reported lately
         self.tail = b""
         self.base = 0  # stream offset of tail[0]
         self.reported_to = 0  # stream offset up to which hits were reported
@@ -132,32 +133,33 @@ class CardData(Analyzer):
             if h[1] > cutoff:
                 hold = min(hold, h[0])
                 continue
-            if base + h[1] <= reported:
-                continue  # seen in an earlier chunk's tail
-            d.reported_to = max(d.reported_to, base + h[1])
+            start, end, key = base + h[0], base + h[1], hash(h[2])
+            if end <= reported or any(k == key and s < end and start < e for k, s, e in d.recent):
+                continue  # seen in an earlier chunk's tail (possibly decoded at another alignment)
+            d.reported_to = max(d.reported_to, end)
+            d.recent.append((key, start, end))
+            if len(d.recent) > 32:
+                del d.recent[0]
             emit(card_observation(flow, direction, h, channel, ts))
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
         d.tail = buf[keep_from:]
         d.base = base + keep_from
 
     def _http(self, flow: Flow, direction: int, msg: HttpMessage, ts: float, emit: Emit) -> None:
-        target = msg.target
-        if target:
-            for h in scan(target)[0]:
-                emit(card_observation(flow, direction, h, "http-url", ts))
-        if msg.headers:
-            head = b"\n".join(n + b": " + v for n, v in msg.headers)
-            if not msg.is_request:
-                head = msg.start_line + b"\n" + head
-            for h in scan(head)[0]:
-                emit(card_observation(flow, direction, h, "http-header", ts))
-        if msg.body:
-            for h in scan(msg.body)[0]:
+        head = msg.raw_head
+        url_end = len(msg.start_line) if msg.is_request else -1
+        body_start = len(head) + 2
+        # one scan over head and (decoded) body; the blank line keeps them apart, the offset names the channel
+        for h in scan(head + b"\n\n" + msg.body if msg.body else head)[0]:
+            if h[0] >= body_start:
                 enc = f"{msg.content_encoding}+{h[4]}" if msg.content_encoding else h[4]
-                enc = enc.removesuffix("+ascii")
-                emit(card_observation(flow, direction, h, "http-body", ts, enc))
+                emit(card_observation(flow, direction, h, "http-body", ts, enc.removesuffix("+ascii")))
+            else:
+                emit(card_observation(flow, direction, h, "http-url" if h[0] < url_end else "http-header", ts))
 
     def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool) -> None:
+        if len(data) - len(data.translate(None, b"0123456789")) < 12:
+            return  # fewer than 12 digits in the whole message: no card in any name (digits or hex)
         msg = parse_dns(data, tcp=tcp)
         if msg is None:
             return

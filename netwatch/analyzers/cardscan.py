@@ -34,13 +34,12 @@ ASCII_RE = re.compile(
     rb"|;(?P<t2s>[0-9]{12,19})[=D](?P<t2se>[0-9]{4})?"
     rb"|(?<![0-9+])(?P<t2>[0-9]{12,19})[=D](?P<t2e>[0-9]{4})[0-9]{3}"
     rb"|(?<![0-9+])(?P<pan>[0-9]{12,19})(?![0-9])"
-    rb"|(?<![0-9+])(?P<grp>[0-9]{4}(?P<s1>[ -])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,7}(?:(?P=s1)[0-9]{1,3})?"
+    rb"|(?<![0-9+])(?P<grp>[0-9]{4}(?P<s1>[ -])[0-9]{4}(?P=s1)[0-9]{4}(?:(?P=s1)[0-9]{1,7}(?:(?P=s1)[0-9]{1,3})?)?"
     rb"|[0-9]{4}(?P<s2>[ -])[0-9]{6}(?P=s2)[0-9]{4,5})(?![0-9]|[ -][0-9])"  # 4-4-4-4(-3), 4-6-5, 4-6-4
 )
-ASCII_HINT = re.compile(rb"[0-9]{4}[ -]?[0-9]{4}")  # every ASCII form has 8 digits nearly in a row
 SEP_RE = re.compile(rb"[ -]")
 
-B64_RE = re.compile(rb"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
+B64_RE = re.compile(rb"[A-Za-z0-9+/_-]{16,}={0,2}")  # standard or URL-safe alphabet
 PCT_RE = re.compile(rb"(?:%[0-9A-Fa-f]{2}|[0-9A-Za-z._~+/=;^ -]){12,}")
 UTF16_RE = re.compile(rb"(?:[\x20-\x7e]\x00){12,}|(?:\x00[\x20-\x7e]){12,}")
 EBCDIC_HINT = re.compile(rb"[\xf0-\xf9]{4}[\x40\x60]?[\xf0-\xf9]{4}")
@@ -57,22 +56,58 @@ def wrap(outer: str, inner: str) -> str:
     return outer if inner == "ascii" else f"{outer}+{inner}"
 
 
+def _table(mapping: dict[bytes, bytes], default: bytes = b".") -> bytes:
+    t = bytearray(default * 256)
+    for chars, mark in mapping.items():
+        for c in chars:
+            t[c] = mark[0]
+    return bytes(t)
+
+
+# translate() tables for the prefilters: C-speed class mapping, then bytes.find for a run.
+T_DIGITS = _table({b"0123456789": b"0", b" -": b"-"})
+T_B64 = _table({b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-": b"b"})
+B64_MIN = b"b" * 16
+T_U16 = _table({b"0123456789": b"0", b"\x00": b"z"})
+T_EBC = _table({bytes(range(0xF0, 0xFA)): b"e"})
+T_BCD = _table({bytes(hi << 4 | lo for hi in range(10) for lo in range(10)): b"d"})
+WINDOW_BEFORE, WINDOW_AFTER = 48, 40  # around a digit run: '%B' + PAN before, name + expiry after
+DIGIT_RUNS = (b"0" * 12, b"0000-0000-0000", b"0000-000000-0000")  # every ASCII form holds one of these
+
+
 def _ascii(buf: bytes, hits: list[Hit], enc: str, structured: bool = False) -> None:
-    if not ASCII_HINT.search(buf):
-        return
-    for m in ASCII_RE.finditer(buf):
-        if m.group("t1"):
-            digits, kind, exp = m.group("t1"), "track1", m.group("t1e") is not None
-        elif m.group("t2s"):
-            digits, kind, exp = m.group("t2s"), "track2", m.group("t2se") is not None
-        elif m.group("t2"):
-            digits, kind, exp = m.group("t2"), "track2", True
-        else:
-            digits = m.group("pan") or SEP_RE.sub(b"", m.group("grp"))
-            kind, exp = "pan", False
-        d = digits.decode("ascii")
-        if card_brand(d, structured or kind != "pan"):
-            hits.append((m.start(), m.end(), d, kind, enc, exp))
+    """ASCII forms, searched only in windows around 12-digit runs or grouped digits (translate + find)."""
+    t = buf.translate(T_DIGITS)
+    n = len(buf)
+    pos = 0
+    while pos < n:
+        found = [q for q in (t.find(x, pos) for x in DIGIT_RUNS) if q >= 0]
+        if not found:
+            return
+        p = min(found)
+        run_end = t.find(b".", p)
+        we = n if run_end < 0 else min(n, run_end + WINDOW_AFTER)
+        if we < n and t[we] != 46:  # do not cut a digit run at the window's end
+            we = t.find(b".", we)
+            we = n if we < 0 else we
+        for m in ASCII_RE.finditer(buf, max(pos, p - WINDOW_BEFORE), we):
+            _ascii_hit(m, hits, enc, structured)
+        pos = we
+
+
+def _ascii_hit(m: re.Match[bytes], hits: list[Hit], enc: str, structured: bool) -> None:
+    if m.group("t1"):
+        digits, kind, exp = m.group("t1"), "track1", m.group("t1e") is not None
+    elif m.group("t2s"):
+        digits, kind, exp = m.group("t2s"), "track2", m.group("t2se") is not None
+    elif m.group("t2"):
+        digits, kind, exp = m.group("t2"), "track2", True
+    else:
+        digits = m.group("pan") or SEP_RE.sub(b"", m.group("grp"))
+        kind, exp = "pan", False
+    d = digits.decode("ascii")
+    if card_brand(d, structured or kind != "pan"):
+        hits.append((m.start(), m.end(), d, kind, enc, exp))
 
 
 def _bcd_digits(nibbles: str) -> str | None:
@@ -135,7 +170,13 @@ def _bcd(buf: bytes, hits: list[Hit]) -> None:
 
 def _base64(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
     n = len(buf)
-    for m in B64_RE.finditer(buf):
+    t = buf.translate(T_B64)
+    pos = t.find(B64_MIN)
+    while pos >= 0:
+        m = B64_RE.match(buf, pos)
+        if m is None:  # cannot happen (same character class); stay safe
+            break
+        pos = t.find(B64_MIN, m.end())
         run = m.group()
         if m.end() >= n - 1:
             holds.append(m.start())
@@ -146,9 +187,8 @@ def _base64(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
             body = body.replace(b"-", b"+").replace(b"_", b"/")
         if len(body) % 4 == 1:
             body = body[:-1]
-        pad = -len(body) % 4
         try:
-            raw = binascii.a2b_base64(body + b"=" * pad)
+            raw = binascii.a2b_base64(body + b"=" * (-len(body) % 4))
         except (binascii.Error, ValueError):
             continue
         _inner(raw, "base64", m.start(), m.end(), hits, depth)
@@ -159,6 +199,10 @@ def _inner(raw: bytes, enc: str, start: int, end: int, hits: list[Hit], depth: i
     _layers(raw, sub, depth + 1, [])
     for _s, _e, d, kind, e, exp in sub:
         hits.append((start, end, d, kind, wrap(enc, e), exp))
+
+
+def _has(t: bytes, *needles: bytes) -> bool:
+    return any(x in t for x in needles)
 
 
 def _decoded(text: str, enc: str, start: int, end: int, hits: list[Hit]) -> None:
@@ -173,13 +217,13 @@ def _layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
     _ascii(buf, hits, "ascii")
     text = not buf.translate(None, PRINTABLE)
     if not text:
-        if b"\x00" in buf:
+        if b"\x00" in buf and _has(buf.translate(T_U16), b"0z0z0z0z", b"z0z0z0z0"):
             for m in UTF16_RE.finditer(buf):
                 if m.end() >= n - 1:
                     holds.append(m.start())
                 codec = "utf-16-be" if buf[m.start()] == 0 else "utf-16-le"
                 _decoded(m.group().decode(codec, "replace"), "utf16", m.start(), m.end(), hits)
-        for m in EBCDIC_HINT.finditer(buf):
+        for m in EBCDIC_HINT.finditer(buf) if b"eeee" in buf.translate(T_EBC) else ():
             i, j = m.start(), m.end()
             while i > 0 and m.start() - i < 48 and 0x40 <= buf[i - 1] <= 0xFE:
                 i -= 1
@@ -188,11 +232,12 @@ def _layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
             if j >= n - 1:
                 holds.append(i)
             _decoded(buf[i:j].decode("cp500"), "ebcdic", i, j, hits)
-        _bcd(buf, hits)
+        if b"dddddd" in buf.translate(T_BCD):
+            _bcd(buf, hits)
     if depth >= MAX_DEPTH:
         return
     _base64(buf, hits, depth, holds)
-    if b"%" in buf:
+    if b"%3" in buf or b"%2" in buf or b"%5" in buf:  # encoded digits, separators, sentinels, base64
         for m in PCT_RE.finditer(buf):
             if m.end() >= n - 1:
                 holds.append(m.start())

@@ -30,6 +30,7 @@ class HttpMessage:
     head_len: int  # bytes of start line + headers + blank line
     is_request: bool
     body: bytes = b""
+    raw_head: bytes = b""  # start line and header lines as sent (without the blank line)
     content_encoding: str | None = None  # gzip | deflate when the body was decompressed
     truncated: bool = False  # body hit a cap (or decompression failed midway)
     notes: list[str] = field(default_factory=list)
@@ -144,7 +145,7 @@ class HttpParser:
         if is_request and start.split(b" ", 1)[0] not in METHODS:
             self.error = "not an HTTP request line"
             return False
-        msg = HttpMessage(start, headers, end + sep, is_request)
+        msg = HttpMessage(start, headers, end + sep, is_request, raw_head=buf[:end])
         self.buf = buf[end + sep :]
         self._msg, self._body, self._kept, self._chunk_state = msg, [], 0, 0
         te = (msg.header(b"transfer-encoding") or b"").lower()

@@ -87,9 +87,9 @@ def telnet(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def rdp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """TPKT + X.224 connection request/confirm (or data, mid-stream): RDP until a TLS upgrade shows."""
-    if len(data) >= 11 and data[0] == 3 and data[1] == 0 and int.from_bytes(data[2:4], "big") <= len(data) + 4096:
-        if data[5] in (0xE0, 0xD0) or (data[4] == 2 and data[5] == 0xF0):
-            return "rdp", False, "rdp-security"
+    if (len(data) >= 11 and data[0] == 3 and data[1] == 0 and int.from_bytes(data[2:4], "big") <= len(data) + 4096
+            and (data[5] in (0xE0, 0xD0) or (data[4] == 2 and data[5] == 0xF0))):
+        return "rdp", False, "rdp-security"
     return None
 
 
@@ -248,9 +248,9 @@ def quic(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if len(data) < 7 or data[0] & 0xC0 != 0xC0:
         return None
     v = int.from_bytes(data[1:5], "big")
-    if v in QUIC_VERSIONS or v >> 8 == 0xFF0000 or v >> 4 == 0xFACEB00 or data[1:3] in (b"Q0", b"T0"):
-        if v == 0 or data[5] <= 20:
-            return "quic", True, "quic"
+    known = v in QUIC_VERSIONS or v >> 8 == 0xFF0000 or v >> 4 == 0xFACEB00 or data[1:3] in (b"Q0", b"T0")
+    if known and (v == 0 or data[5] <= 20):
+        return "quic", True, "quic"
     return None
 
 

@@ -28,5 +28,5 @@ def build_analyzers() -> list[Analyzer]:
         CardData(),
         Credentials(),
         FtpData(),
-        RemoteAccess(),  # after TlsInspector: AnyDesk is named by the handshake
+        RemoteAccess(),
     ]

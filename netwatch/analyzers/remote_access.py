@@ -1,9 +1,9 @@
 """Remote-access tools (RDP, VNC, TeamViewer, AnyDesk, SSH, Telnet) and which way they point.
 
-Emits one `remote_access` observation per flow once the classifier (or, for AnyDesk, the TLS
-handshake) has named the tool, with `direction`: inbound (a public client reaching an internal host),
-outbound (an internal host reaching a public relay or server), internal, or external. Then it
-leaves the flow, so remote sessions are counted, not scanned.
+Emits one `remote_access` observation per flow once the classifier has named the tool (AnyDesk is
+named by the TLS handshake: the TLS inspector calls `RemoteAccess.report` then), with `direction`:
+inbound (a public client reaching an internal host), outbound (an internal host reaching a public
+relay or server), internal, or external. Then it leaves the flow: remote sessions are counted, not scanned.
 """
 
 from __future__ import annotations
@@ -47,16 +47,14 @@ class RemoteAccess(Analyzer):
     plaintext_only = False
 
     def _check(self, flow: Flow, ts: float, emit: Emit) -> None:
-        app = flow.app
-        if app is None:
+        if flow.app is None:
             return
-        if app == "tls" and "tls" in flow.state and not flow.state["tls"].reported:
-            return  # the handshake may still show AnyDesk
-        self._report(flow, ts, emit)
+        self.report(flow, ts, emit)
         deactivate(flow, self)
 
     @staticmethod
-    def _report(flow: Flow, ts: float, emit: Emit) -> None:
+    def report(flow: Flow, ts: float, emit: Emit) -> None:
+        """Emit the observation if the flow's app is a remote-access tool (also called by the TLS inspector)."""
         if flow.app in TOOLS:
             emit(Observation("remote_access", ts, flow, {
                 "tool": flow.app,
@@ -70,6 +68,3 @@ class RemoteAccess(Analyzer):
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         self._check(flow, ts, emit)
-
-    def flow_end(self, flow: Flow, emit: Emit) -> None:
-        self._report(flow, flow.first_ts, emit)  # still here: the tool was named only at the end

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from netwatch.analyzers.tls_suites import SUITES
 
@@ -27,8 +29,25 @@ WEAK_MARKS = (("_NULL_", "NULL"), ("_NULL", "NULL"), ("EXPORT", "EXPORT"), ("_an
               ("3DES", "3DES"), ("_DES_", "DES"), ("DES40", "DES"), ("_MD5", "MD5"), ("RC2", "RC2"), ("IDEA", "IDEA"))
 
 
+GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
+_hello_cache: dict[tuple, ClientHello | ServerHello | None] = {}
+HELLO_CACHE = 1024
+
+
 def is_grease(v: int) -> bool:
-    return v & 0x0F0F == 0x0A0A and v >> 8 == v & 0xFF
+    return v in GREASE
+
+
+def _cached(key: tuple, parse: Callable[[], Any]) -> Any:
+    """Hellos repeat per client/server; everything after the random and session id is the cache key."""
+    try:
+        return _hello_cache[key]
+    except KeyError:
+        pass
+    if len(_hello_cache) >= HELLO_CACHE:
+        _hello_cache.clear()
+    v = _hello_cache[key] = parse()
+    return v
 
 
 def version_name(v: int | None) -> str | None:
@@ -43,15 +62,19 @@ def cipher_name(c: int | None) -> str | None:
     return SUITES.get(c, f"0x{c:04X}")
 
 
-def cipher_weakness(c: int | None) -> str | None:
-    """Why a chosen suite is weak (NULL, EXPORT, anon, RC4, DES, 3DES, MD5…), or None."""
-    name = SUITES.get(c) if c is not None else None
-    if name is None:
-        return None
+def _weakness(name: str) -> str | None:
     for mark, why in WEAK_MARKS:
         if mark in name:
             return why
     return None
+
+
+WEAK_SUITES = {c: w for c, n in SUITES.items() if (w := _weakness(n)) is not None}
+
+
+def cipher_weakness(c: int | None) -> str | None:
+    """Why a chosen suite is weak (NULL, EXPORT, anon, RC4, DES, 3DES, MD5…), or None."""
+    return WEAK_SUITES.get(c) if c is not None else None
 
 
 @dataclass
@@ -128,7 +151,16 @@ def _alpn_list(b: bytes) -> list[str]:
 
 
 def parse_client_hello(body: bytes, dtls: bool = False) -> ClientHello | None:
-    """ClientHello body (after the 4-byte handshake header); None if it does not parse."""
+    """ClientHello body (after the 4-byte handshake header); None if it does not parse.
+
+    The result may be shared with other flows (cache): treat it as read-only.
+    """
+    if len(body) < 35:
+        return None
+    return _cached((1, dtls, body[:2], body[35 + body[34] :]), lambda: _parse_client_hello(body, dtls))
+
+
+def _parse_client_hello(body: bytes, dtls: bool) -> ClientHello | None:
     try:
         version = struct.unpack_from("!H", body, 0)[0]
         _sid, off = _vec(body, 34, 1)
@@ -159,6 +191,13 @@ def parse_client_hello(body: bytes, dtls: bool = False) -> ClientHello | None:
 
 
 def parse_server_hello(body: bytes, dtls: bool = False) -> ServerHello | None:
+    """ServerHello body; the result may be shared with other flows (cache): treat it as read-only."""
+    if len(body) < 35:
+        return None
+    return _cached((2, body[:2], body[35 + body[34] :]), lambda: _parse_server_hello(body))
+
+
+def _parse_server_hello(body: bytes) -> ServerHello | None:
     try:
         version = struct.unpack_from("!H", body, 0)[0]
         _sid, off = _vec(body, 34, 1)
@@ -219,31 +258,43 @@ def ja3(ch: ClientHello) -> str:
     return hashlib.md5(ja3_string(ch).encode(), usedforsecurity=False).hexdigest()
 
 
+_ja3s_cache: dict[tuple, str] = {}
+
+
 def ja3s(sh: ServerHello) -> str:
-    s = f"{sh.version},{sh.cipher or 0},{'-'.join(map(str, sh.extensions))}"
-    return hashlib.md5(s.encode(), usedforsecurity=False).hexdigest()
+    key = (sh.version, sh.cipher, tuple(sh.extensions))
+    hit = _ja3s_cache.get(key)
+    if hit is None:
+        if len(_ja3s_cache) >= 1024:
+            _ja3s_cache.clear()
+        s = f"{sh.version},{sh.cipher or 0},{'-'.join(map(str, sh.extensions))}"
+        hit = _ja3s_cache[key] = hashlib.md5(s.encode(), usedforsecurity=False).hexdigest()
+    return hit
 
 
 def _h12(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()[:12] if s else "000000000000"
 
 
-_ja4_cache: dict[tuple, str] = {}
+_fp_cache: dict[tuple, tuple[str, str]] = {}
+
+
+def fingerprints(ch: ClientHello, transport: str = "t") -> tuple[str, str]:
+    """(JA3, JA4) of a ClientHello. Clients repeat the same hello on every connection, so the pair is
+    cached by its inputs (bounded): one tuple per flow instead of two hashes and a sort."""
+    key = (transport, ch.version, tuple(ch.versions), ch.sni is not None, tuple(ch.ciphers), tuple(ch.extensions),
+           tuple(ch.groups), tuple(ch.point_formats), tuple(ch.sig_algs), ch.alpn[0] if ch.alpn else None)
+    hit = _fp_cache.get(key)
+    if hit is None:
+        if len(_fp_cache) >= 1024:
+            _fp_cache.clear()
+        hit = _fp_cache[key] = (ja3(ch), ja4(ch, transport))
+    return hit
 
 
 def ja4(ch: ClientHello, transport: str = "t") -> str:
-    """JA4 client fingerprint (FoxIO spec): protocol, version, SNI, counts, ALPN; sorted suite and extension hashes.
-
-    Clients repeat the same hello on every connection, so results are cached by its inputs (bounded).
-    """
-    key = (transport, ch.max_version, ch.sni is not None, tuple(ch.ciphers), tuple(ch.extensions),
-           tuple(ch.sig_algs), ch.alpn[0] if ch.alpn else None)
-    hit = _ja4_cache.get(key)
-    if hit is None:
-        if len(_ja4_cache) >= 1024:
-            _ja4_cache.clear()
-        hit = _ja4_cache[key] = _ja4(ch, transport)
-    return hit
+    """JA4 client fingerprint (FoxIO spec): protocol, version, SNI, counts, ALPN; sorted suite and extension hashes."""
+    return _ja4(ch, transport)
 
 
 def _ja4(ch: ClientHello, transport: str) -> str:

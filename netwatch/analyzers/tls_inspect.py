@@ -3,7 +3,8 @@
 Runs on encrypted flows (plaintext_only = False) but only until the handshake has been read, then
 deactivates itself, so the rest of a TLS flow is counted, never parsed. Sets flow.server_name from
 the SNI and flow.how to the negotiated version; a TLS flow whose ALPN or certificate names AnyDesk
-becomes app `anydesk` (a remote-access tool that rides on TLS).
+becomes app `anydesk` (a remote-access tool that rides on TLS) and its `remote_access` observation
+is emitted from here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
 from netwatch.analyzers.classify import UPGRADABLE
+from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.tls import (
     HS_CERTIFICATE,
     HS_CLIENT_HELLO,
@@ -22,9 +24,8 @@ from netwatch.analyzers.tls import (
     ServerHello,
     cipher_name,
     cipher_weakness,
-    ja3,
+    fingerprints,
     ja3s,
-    ja4,
     parse_certificates,
     parse_client_hello,
     parse_server_hello,
@@ -102,9 +103,13 @@ class TlsInspector(Analyzer):
         c, s = st.readers
         client = st.ch is not None or c.dark or c.broken
         sh = st.sh
-        server = s.dark or s.broken or (
-            sh is not None and ((0x0304 <= sh.negotiated < 0xFE00 and sh.negotiated != 0x0100) or sh.negotiated == 0xFEFC
-                                or sh.version == 0x0002 or st.server_done or bool(st.certs)))
+        if s.dark or s.broken:
+            return client
+        if sh is None:
+            return False
+        v = sh.negotiated
+        tls13 = (0x0304 <= v < 0xFE00 and v != 0x0100) or v == 0xFEFC  # the rest is encrypted
+        server = tls13 or sh.version == 0x0002 or st.server_done or bool(st.certs)
         return client and server
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
@@ -118,35 +123,44 @@ class TlsInspector(Analyzer):
         if ch is None and sh is None:
             return
         ts = st.ts or flow.first_ts
-        transport = "d" if flow.app == "dtls" else "t"
+        ja3, ja4 = fingerprints(ch, "d" if flow.app == "dtls" else "t") if ch and not ch.sslv2 else (None, None)
+        version = version_name(sh.negotiated) if sh else None
+        alpn = ch.alpn if ch else []
         fields: dict[str, Any] = {
-            "version": version_name(sh.negotiated) if sh else None,
+            "version": version,
             "client_version": version_name(ch.max_version) if ch else None,
             "cipher": cipher_name(sh.cipher) if sh else None,
             "cipher_weak": cipher_weakness(sh.cipher) if sh else None,
             "ciphers_offered": len(ch.ciphers) if ch else None,
             "sni": ch.sni if ch else None,
-            "alpn": (sh.alpn if sh and sh.alpn else ",".join(ch.alpn[:4]) if ch and ch.alpn else None),
-            "ja3": ja3(ch) if ch and not ch.sslv2 else None,
-            "ja4": ja4(ch, transport) if ch and not ch.sslv2 else None,
+            "alpn": sh.alpn if sh and sh.alpn else ",".join(alpn[:4]) if alpn else None,
+            "ja3": ja3,
+            "ja4": ja4,
             "ja3s": ja3s(sh) if sh and sh.cipher is not None else None,
         }
         if ch is not None and ch.sni and not flow.server_name:
             flow.server_name = ch.sni
         if sh is not None:
-            flow.how = fields["version"]  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
+            flow.how = version  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
         if st.certs and sh is not None and sh.negotiated < 0x0304:
             from netwatch.analyzers.tls_cert import cert_facts
 
             leaf = cert_facts(st.certs[0], ts)
-        if flow.app == "tls" and (
-            (ch is not None and any(a.lower().startswith("anydesk") for a in ch.alpn))
-            or (leaf is not None and any(m in (leaf["subject"] + leaf["issuer"]).lower() for m in ANYDESK_MARKS))
-        ):
+        if flow.app == "tls" and _anydesk(alpn, leaf):
             flow.app = "anydesk"
+            RemoteAccess.report(flow, ts, emit)  # named only now, by the handshake
         emit(Observation("tls_hello", ts, flow, fields))
         if leaf is not None:
             leaf["chain_length"] = len(st.certs)
             leaf["sni"] = fields["sni"]
             emit(Observation("tls_cert", ts, flow, leaf))
+
+
+def _anydesk(alpn: list[str], leaf: dict[str, Any] | None) -> bool:
+    if alpn and alpn[0][:7].lower() == "anydesk":
+        return True
+    if leaf is None:
+        return False
+    names = (leaf["subject"] + leaf["issuer"]).lower()
+    return "any" in names and any(m in names for m in ANYDESK_MARKS)

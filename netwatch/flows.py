@@ -19,7 +19,8 @@ OOO_MAX_SEGMENTS = 512  # segments held out of order per direction (tiny segment
 OOO_TOTAL_CAP = 64 * 1024 * 1024  # out-of-order bytes held over all flows: memory stays flat
 IDLE_TCP = 600.0
 IDLE_OTHER = 120.0
-MAX_FLOWS = 200_000
+IDLE_ONE_SIDED = 30.0  # TCP heard from one side only (SYN floods, scans, dead hosts): goes sooner
+MAX_FLOWS = 100_000
 SWEEP_EVERY = 8192  # packets between idle sweeps...
 SWEEP_SECONDS = 2.0  # ...and at least this much capture time (a sweep walks every live flow)
 CLOSED_LINGER = 5.0  # a closed flow stays for late ACKs and retransmissions, then ends
@@ -34,8 +35,17 @@ def flow_key(src: bytes, dst: bytes, sport: int, dport: int) -> bytes:
     return src + dst + _pack_ports(sport, dport)
 
 
+_ADDR_CACHE: dict[bytes, str] = {}  # a store's few hosts recur in every flow: format each once
+_ADDR_CACHE_MAX = 65536
+
+
 def addr_str(raw: bytes) -> str:
-    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+    s = _ADDR_CACHE.get(raw)
+    if s is None:
+        if len(_ADDR_CACHE) >= _ADDR_CACHE_MAX:
+            _ADDR_CACHE.clear()
+        s = _ADDR_CACHE[raw] = socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+    return s
 
 
 class Flow:
@@ -295,10 +305,12 @@ class FlowTable:
         now = self._last_sweep = self.now
         closed_before = now - CLOSED_LINGER
         tcp_before = now - IDLE_TCP
+        one_sided_before = now - IDLE_ONE_SIDED
         other_before = now - IDLE_OTHER
         done = [
             f for f in self.live
-            if f.last_ts < (closed_before if f.closed else tcp_before if f.proto == TCP else other_before)
+            if f.last_ts < (closed_before if f.closed else other_before if f.proto != TCP
+                            else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
         ]
         if len(self.live) - len(done) > MAX_FLOWS:
             gone = set(done)

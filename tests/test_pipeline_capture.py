@@ -6,6 +6,8 @@ import gzip
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pipeline_helpers import pcap_bytes, pcapng_bytes, tcp_frame, write
 
 from netwatch.capture import CaptureError, Frame
@@ -135,3 +137,15 @@ def test_missing_file_and_directory(tmp_path):
         CaptureReader(tmp_path / "nope.pcap")
     with pytest.raises(CaptureError, match="is a directory"):
         CaptureReader(tmp_path)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.sampled_from([pcap_bytes([]), pcap_bytes([], order=">", nano=True), pcapng_bytes([1, 113], [])]),
+       body=st.binary(max_size=400), cut=st.integers(0, 60))
+def test_reader_never_raises_on_arbitrary_records(tmp_path, head, body, cut):
+    """Whatever follows a valid file header, the reader stops with a reason instead of raising."""
+    whole = pcap_bytes([(TS1, F1)]) if head[:4] != b"\x0a\x0d\x0d\x0a" else pcapng_bytes([1], [(0, TS1, F1)])
+    path = write(tmp_path, "fuzz.cap", head + whole[len(head):][: max(0, len(whole) - len(head) - cut)] + body)
+    with CaptureReader(path) as r:
+        for frame in r:
+            assert isinstance(frame.data, bytes)

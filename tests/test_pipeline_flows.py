@@ -215,3 +215,13 @@ def test_reassembler_never_raises(events):
         t.process((c2s if fwd else s2c)(seq, data, flags, ts=float(dt)))
     t.close()
     assert t.pending_total == 0 and len(t) == 0
+
+
+def test_one_sided_tcp_goes_sooner_than_established():
+    t, rec = table()
+    handshake(t)  # established: both sides heard
+    t.process(seg(A, 41000, B, 22, 1, SYN, ts=1.0))  # a SYN nobody answered
+    t.advance(100.0)
+    assert [f.sport for f in rec.ended] == [22]
+    t.advance(700.0)
+    assert len(rec.ended) == 2

@@ -325,13 +325,16 @@ def main() -> int:
     pkts = bare_walk(path)
     rows.append(("bare record walk", best, 0))
     tshark = shutil.which("tshark")
-    if tshark:
-        runs = [run_timed([tshark, "-r", str(path), "-q", "-z", "conv,tcp"]) for _ in range(args.runs)]
-        rows.append(("tshark -q -z conv,tcp", min(r[0] for r in runs), max(r[2] for r in runs)))
-    else:
+    if not tshark:
         print("tshark not found: skipping it")
-    runs = [run_timed(netwatch_cmd(path)) for _ in range(args.runs)]
-    rows.append(("netwatch scan --json", min(r[0] for r in runs), max(r[2] for r in runs)))
+    nw_runs, ts_runs = [], []
+    for _ in range(args.runs):  # interleaved, so that a load spike on a shared machine hits both
+        if tshark:
+            ts_runs.append(run_timed([tshark, "-r", str(path), "-q", "-z", "conv,tcp"]))
+        nw_runs.append(run_timed(netwatch_cmd(path)))
+    if tshark:
+        rows.append(("tshark -q -z conv,tcp", min(r[0] for r in ts_runs), max(r[2] for r in ts_runs)))
+    rows.append(("netwatch scan --json", min(r[0] for r in nw_runs), max(r[2] for r in nw_runs)))
 
     print(f"\n{path.name}: {pkts:,} packets, {size / 1e6:.1f} MB")
     print(f"{'':24} {'seconds':>8} {'packets/s':>11} {'MB/s':>7} {'peak RSS':>9}")

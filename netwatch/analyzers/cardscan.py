@@ -101,6 +101,8 @@ def _ascii_hit(m: re.Match[bytes], hits: list[Hit], enc: str, structured: bool) 
     elif m.group("t2s"):
         digits, kind, exp = m.group("t2s"), "track2", m.group("t2se") is not None
     elif m.group("t2"):
+        if not _expiry_service_ok(m.group()[len(m.group("t2")) + 1 :].decode("ascii")):
+            return  # digits=digits that are not a card's expiry and service code
         digits, kind, exp = m.group("t2"), "track2", True
     else:
         digits = m.group("pan") or SEP_RE.sub(b"", m.group("grp"))
@@ -125,6 +127,20 @@ def _track2_nibbles(h: str) -> tuple[str, bool] | None:
     return h[:i], len(rest) == 4 and rest.isdigit()
 
 
+SAME6 = re.compile(r"(\d)\1{5}")
+
+
+def _bcd_ok(d: str | None) -> bool:
+    """Packed BCD outside ISO 8583 is judged strictly: real binary protocols are full of zero bytes,
+    so 12-13 digit numbers, runs of six equal digits and non-Luhn UnionPay numbers are not cards here."""
+    return bool(d) and len(d) >= 14 and d.isdigit() and not SAME6.search(d) and card_brand(d) is not None
+
+
+def _expiry_service_ok(after: str) -> bool:
+    """YYMM with a real month, then a service code whose first digit ISO 7813 defines."""
+    return len(after) >= 5 and after[:5].isdigit() and "01" <= after[2:4] <= "12" and after[4] in "125679"
+
+
 def _bcd(buf: bytes, hits: list[Hit]) -> None:
     for m in EMV_RE.finditer(buf):
         tag, ln = buf[m.start()], buf[m.start() + 1]
@@ -134,11 +150,11 @@ def _bcd(buf: bytes, hits: list[Hit]) -> None:
         h = val.hex()
         if tag == 0x5A and ln <= 10:
             d = _bcd_digits(h)
-            if d and card_brand(d, True):
+            if d and _bcd_ok(d):
                 hits.append((m.start(), m.end() + ln, d, "pan", "bcd", False))
         elif tag == 0x57:
             t = _track2_nibbles(h)
-            if t and card_brand(t[0], True):
+            if t and _bcd_ok(t[0]) and _expiry_service_ok(h[len(t[0]) + 1 :]):
                 hits.append((m.start(), m.end() + ln, t[0], "track2", "bcd", t[1]))
     for m in BCD_LL_RE.finditer(buf):
         s = m.start()
@@ -150,7 +166,7 @@ def _bcd(buf: bytes, hits: list[Hit]) -> None:
         if n & 1 and h[-1] not in "f0":
             continue
         d = h[:n]
-        if d.isdigit() and card_brand(d, True):
+        if _bcd_ok(d):
             hits.append((s, s + 1 + nb, d, "pan", "bcd", False))
     last_end = -1
     for m in BCD_D_RE.finditer(buf):
@@ -159,7 +175,7 @@ def _bcd(buf: bytes, hits: list[Hit]) -> None:
             continue
         h = buf[s : s + 16].hex()
         t = _track2_nibbles(h)
-        if t is None or not t[1] or not card_brand(t[0], True):
+        if t is None or not _bcd_ok(t[0]) or not _expiry_service_ok(h[len(t[0]) + 1 :]):
             continue
         end = s + (len(t[0]) + 5) // 2 + 2
         if not buf[s:end].translate(None, PRINTABLE):

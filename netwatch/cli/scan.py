@@ -13,6 +13,7 @@ from netwatch.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     Progress,
+    UsageError,
     add_common,
     exit_code,
     expand_paths,
@@ -30,7 +31,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                     help="scan files in N worker processes (default 1; 0 = one per core)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.set_defaults(func=cmd_scan)
+
+
+def write_html(reports: list, findings: list, target: str) -> None:
+    from netwatch.report.html import render_html
+
+    try:
+        with open(target, "w", encoding="utf-8") as fh:
+            fh.write(render_html(reports, findings))
+    except OSError as e:
+        raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -51,6 +63,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_summary(console, reports, findings)
     write_json(findings, args.json)
+    if args.html:
+        write_html(reports, findings, args.html)
     errors = [r for r in reports if r.error]
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)

@@ -1,0 +1,42 @@
+"""The HTML report: escapes packet-derived text and holds no full card number."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from netwatch.findings import Finding
+from netwatch.report.html import render_html
+from netwatch.scan import SourceReport
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _finding(message: str, server_name: str) -> Finding:
+    return Finding(
+        rule="NW-CARD-001", category="card-data", severity="critical", title="t", first_seen=1.0, last_seen=2.0,
+        count=1, src="10.0.0.1", sport=1, dst="10.0.0.2", dport=80, proto="tcp", app="http",
+        server_name=server_name, evidence={}, remediation="fix <it>", references=["PCI"], source="x",
+        message=message,
+    )
+
+
+def test_packet_strings_are_escaped() -> None:
+    page = render_html([SourceReport(source="<img src=x>")], [_finding("<script>alert(1)</script>", '"><b>')])
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert '"><b>' not in page and "&quot;&gt;&lt;b&gt;" in page
+    assert "<img src=x>" not in page
+    assert "fix &lt;it&gt;" in page
+
+
+def test_cli_html_has_masked_card_only(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    cap = ROOT / "captures" / "http_card_post.pcap"
+    rc = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(cap), "-q", "--html", str(out)],
+                        cwd=ROOT, capture_output=True, text=True, timeout=120).returncode
+    assert rc == 1
+    page = out.read_text()
+    assert "411111******1111" in page
+    assert "4111111111111111" not in page
+    assert "What to do" in page

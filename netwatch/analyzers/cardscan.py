@@ -127,13 +127,12 @@ def _track2_nibbles(h: str) -> tuple[str, bool] | None:
     return h[:i], len(rest) == 4 and rest.isdigit()
 
 
-SAME6 = re.compile(r"(\d)\1{5}")
 
 
 def _bcd_ok(d: str | None) -> bool:
     """Packed BCD outside ISO 8583 is judged strictly: real binary protocols are full of zero bytes,
-    so 12-13 digit numbers, runs of six equal digits and non-Luhn UnionPay numbers are not cards here."""
-    return bool(d) and len(d) >= 14 and d.isdigit() and not SAME6.search(d) and card_brand(d) is not None
+    so 12-13 digit numbers, runs of six zeros and non-Luhn UnionPay numbers are not cards here."""
+    return bool(d) and len(d) >= 14 and d.isdigit() and "000000" not in d and card_brand(d) is not None
 
 
 def _expiry_service_ok(after: str) -> bool:

@@ -20,8 +20,15 @@ COMMANDS = [scan, learn, diff]  # append new command modules here
 COMMANDS += [live, interfaces]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line plus a pointer to --help, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_ERROR, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="netwatch",
         description="Inspect point-of-sale network traffic: card data in the clear, unprotected links, "
                     "weak TLS, cleartext logins, remote access, unexpected destinations.",

@@ -58,6 +58,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update)
     finally:
         progress.stop()
+    errors = [r for r in reports if r.error]
+    if errors and len(errors) == len(reports) and not interrupted:
+        for r in errors:
+            print(f"netwatch: {r.error}", file=sys.stderr)
+        return EXIT_ERROR
     findings = all_findings(reports)
     console = Console(stderr=args.json == "-", highlight=False)
     if not args.quiet:
@@ -65,7 +70,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
     write_json(findings, args.json)
     if args.html:
         write_html(reports, findings, args.html)
-    errors = [r for r in reports if r.error]
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)
     if interrupted:

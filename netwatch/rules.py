@@ -65,10 +65,10 @@ def policy_fact(policy: Policy | None, name: str, flow: Flow | None) -> Any:
     dst_resolver: dst is one of the store's resolvers; *_public: outside the internal networks and not
     multicast/broadcast/loopback/link-local.
     """
-    if policy is None or flow is None:
-        return None if name != "present" else False
     if name == "present":
-        return True
+        return policy is not None
+    if policy is None or flow is None:
+        return None
     if name in ("dst_allowed", "allowed_as", "matched_name"):
         m = policy.match(flow.dst, flow.sport, _flow_names(flow), flow.app)
         if name == "dst_allowed":
@@ -118,6 +118,7 @@ class Rule:
     sum: list[str] = field(default_factory=list)
     evidence: list[str] | None = None
     file: str = ""
+    needs_policy: bool = False  # a top-level `policy.X: value` condition: can never hold without a policy
 
     def severity_for(self, get: Getter) -> str:
         for cond, sev in self.escalate:
@@ -298,7 +299,28 @@ def _rule_from(doc: Any, path: str, index: int) -> Rule | dict:
         when=when, message=msg, remediation=str(doc.get("remediation", "")).strip(), references=list(refs),
         enabled=doc.get("enabled", True), escalate=escalate, group_by=list(doc.get("group_by", [])),
         sum=list(doc.get("sum", [])), evidence=doc.get("evidence"), file=path,
+        needs_policy=_needs_policy(doc.get("when")),
     )
+
+
+def _needs_policy(when: Any) -> bool:
+    """True when the rule's own conditions require a policy fact to equal a concrete value.
+
+    Without a policy every fact is None (or False for `policy.present`), so such a rule cannot
+    match; the rule set skips it then instead of evaluating it on every observation.
+    """
+    if not isinstance(when, dict):
+        return False
+    for k, v in when.items():
+        if not str(k).startswith("policy."):
+            continue
+        if k == "policy.present" and v is True:
+            return True
+        if k != "policy.present" and not isinstance(v, (dict, list)) and v is not None:
+            return True
+        if isinstance(v, list) and None not in v:
+            return True
+    return False
 
 
 class _AnyFields(dict):
@@ -348,9 +370,12 @@ class RuleSet:
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
         self.by_kind: dict[str, list[Rule]] = {}
+        self.by_kind_no_policy: dict[str, list[Rule]] = {}
         for r in rules:
             if r.enabled:
                 self.by_kind.setdefault(r.on, []).append(r)
+                if not r.needs_policy:
+                    self.by_kind_no_policy.setdefault(r.on, []).append(r)
 
     @classmethod
     def load(cls, extra_dirs: list[str | Path] = (), builtin: bool = True) -> RuleSet:
@@ -376,7 +401,7 @@ class RuleSet:
 
     def match(self, obs: Observation, policy: Policy | None) -> list[tuple[Rule, str, Getter]]:
         """Rules that fire on an observation, each with its severity and the field getter used."""
-        rules = self.by_kind.get(obs.kind)
+        rules = (self.by_kind if policy is not None else self.by_kind_no_policy).get(obs.kind)
         if not rules:
             return []
         get = make_getter(obs, policy)

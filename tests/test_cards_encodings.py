@@ -100,6 +100,10 @@ def test_url_wrapped_base64_is_named_outermost_first() -> None:
         VISA.encode("utf-16-le")[:-2] + b"7\x00",
         b"\x16" + bytes.fromhex(VISA[:-1] + "2"),  # BCD with context but bad Luhn
         bytes.fromhex(VISA),  # BCD without any context
+        b"\x01\x16" + bytes.fromhex("4000000000000002"),  # generic BCD: a run of six zeros is padding, not a card
+        b"\x01\x19" + bytes.fromhex(UNIONPAY_NO_LUHN + "f"),  # generic BCD: UnionPay must pass Luhn
+        b"\x01\xaa" + bytes.fromhex(MC2 + "d25131011234") + b"\xff",  # BCD track 2 with month 13
+        b"x " + VISA.encode() + b"=25124011234567890 y",  # ASCII 'track 2' with service code 4
     ],
     ids=lambda v: "",
 )

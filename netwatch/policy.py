@@ -227,7 +227,7 @@ def policy_from_text(text: str, p: str = "<policy>") -> Policy:
     """Validate policy YAML text; `p` names it in errors."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

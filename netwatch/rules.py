@@ -331,7 +331,7 @@ class _AnyFields(dict):
 def load_rule_file(path: Path) -> list[Rule | dict]:
     p = str(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as e:
         raise RuleError(f"{p}: cannot read rule file: {e.strerror}") from None
     except yaml.YAMLError as e:

@@ -7,6 +7,7 @@ interrupt or a broken input: `Session.close()` always flushes the flows and retu
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -273,6 +274,12 @@ class Session:
         return r
 
 
+# The scan allocates many short-lived, mostly acyclic objects (flows, observations); the cyclic
+# collector's default gen-0 threshold (700) made it run thousands of times per file for ~10% of the
+# time. Memory stays bounded: collections still happen, just less often.
+GC_GEN0 = 50_000
+
+
 def scan_file(
     path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None
 ) -> SourceReport:
@@ -289,12 +296,17 @@ def scan_file(
     if progress is not None:
         def tick() -> None:
             progress(reader.position(), size)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_GEN0, *thresholds[1:])
     try:
         with reader:
             session.feed_all(reader.records(), tick)
+        report = session.close()
     except KeyboardInterrupt:
         session.report.interrupted = True
-    report = session.close()
+        report = session.close()
+    finally:
+        gc.set_threshold(*thresholds)
     report.problem = reader.problem
     report.seconds = time.perf_counter() - start
     return report

@@ -32,7 +32,7 @@ def test_jsonl_to_jsonl(tmp_path: Path) -> None:
     base, cur = scan_json(tmp_path, RESOLVER, "a.jsonl"), scan_json(tmp_path, CARD, "b.jsonl")
     code, recs = diff_records(tmp_path, base, cur)
     kinds = {(r["diff"], r.get("rule")) for r in recs}
-    assert ("new-finding", "NW-DEST-002") in kinds and ("new-finding", "NW-CARD-001") in kinds
+    assert ("new-finding", "NW-EXFIL-002") in kinds and ("new-finding", "NW-CARD-001") in kinds
     assert ("resolved-finding", "NW-DEST-003") in kinds
     assert any(r["diff"] == "new-destination" and r["dst"] == "192.0.2.66" and r["from"] == "findings" for r in recs)
     assert code == 1  # new findings at or above high
@@ -61,7 +61,7 @@ def test_console_table(tmp_path: Path, capsys: pytest.CaptureFixture[str], monke
     monkeypatch.setenv("COLUMNS", "250")
     assert main(["diff", CLEAN, CARD, "--policy", POLICY, "--fail-on", "none"]) == 0
     out = capsys.readouterr().out
-    assert "New findings" in out and "New destinations" in out and "NW-DEST-002" in out
+    assert "New findings" in out and "New destinations" in out and "NW-EXFIL-002" in out
     assert "411111******1111" in out and "4111" + "1111" * 3 not in out
 
 

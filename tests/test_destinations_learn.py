@@ -36,7 +36,7 @@ def test_round_trip_clean_capture(tmp_path: Path, pos: list[str], capsys: pytest
     assert not [f for f in findings(tmp_path, clean, pol) if f["category"] == "destination"]
     # the learnt policy is not allow-all: a card posted to an unknown host is still caught
     bad = findings(tmp_path, str(CAPTURES / "dest_card_unknown_host.pcap"), pol)
-    assert {"NW-DEST-001", "NW-DEST-002"} <= {f["rule"] for f in bad}
+    assert {"NW-DEST-001", "NW-EXFIL-002"} <= {f["rule"] for f in bad}
 
 
 def test_round_trip_every_destination_scenario(tmp_path: Path) -> None:

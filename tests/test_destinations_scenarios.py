@@ -53,11 +53,11 @@ def test_without_policy_no_destination_findings(tmp_path: Path, name: str) -> No
 
 def test_card_to_unknown_host_is_critical_and_shows_the_dns_name(tmp_path: Path) -> None:
     recs = scan(tmp_path, "dest_card_unknown_host", "--policy", str(POLICY))
-    dest = {r["rule"]: r for r in recs if r["category"] == "destination"}
-    assert dest["NW-DEST-002"]["severity"] == "critical"
+    dest = {r["rule"]: r for r in recs if r["category"] in ("destination", "exfiltration")}
+    assert dest["NW-EXFIL-002"]["severity"] == "critical"
     assert dest["NW-DEST-001"]["severity"] == "critical"  # escalated: the flow carried card data
     assert dest["NW-DEST-001"]["evidence"]["names"] == ["collect.badhost.example"]
-    assert dest["NW-DEST-002"]["evidence"]["masked"] == "411111******1111"
+    assert dest["NW-EXFIL-002"]["evidence"]["masked"] == "411111******1111"
 
 
 def test_card_number_never_written_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

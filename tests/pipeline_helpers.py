@@ -109,3 +109,19 @@ class Recorder:
 
     def stream_of(self, flow: Flow, direction: int = 0) -> bytes:
         return bytes(self.data.get((id(flow), direction), b""))
+
+
+GOLDEN_KEY = "00000000000000000000000000000000"  # the fingerprint key the golden files were made with
+
+
+def scan_bundled(tmp_path: Path, capture: Path, *extra: str) -> list[dict]:
+    """Scan one bundled capture through the CLI (exit 0 expected) and return its JSONL records."""
+    import json
+
+    from netwatch.cli import main
+
+    out = tmp_path / f"{capture.stem}.jsonl"
+    code = main(["scan", str(capture), "--json", str(out), "--key", GOLDEN_KEY, "--fail-on", "none", "-q", *extra])
+    assert code == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+

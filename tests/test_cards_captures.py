@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import scan_bundled
 
 from netwatch.analyzers.cards import card_brand, luhn_ok
 from netwatch.cli import main
@@ -23,11 +23,7 @@ import scenarios_cards  # noqa: E402
 
 
 def scan(tmp_path: Path, name: str, *extra: str) -> list[dict]:
-    out = tmp_path / f"{name}.jsonl"
-    code = main(["scan", str(CAPTURES / f"{name}.pcap"), "--json", str(out), "--key", KEY, "--fail-on", "none",
-                 "-q", *extra])
-    assert code == 0
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return scan_bundled(tmp_path, CAPTURES / f"{name}.pcap", *extra)
 
 
 def test_lookalike_numbers_are_luhn_valid_non_cards() -> None:

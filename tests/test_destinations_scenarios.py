@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import scan_bundled
 
 from netwatch.cli import main
 
@@ -30,11 +31,7 @@ def _strip(rec: dict) -> dict:
 
 
 def scan(tmp_path: Path, name: str, *extra: str) -> list[dict]:
-    out = tmp_path / f"{name}.jsonl"
-    code = main(["scan", str(CAPTURES / f"{name}.pcap"), "--json", str(out), "--key", KEY, "--fail-on", "none",
-                 "-q", *extra])
-    assert code == 0
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return scan_bundled(tmp_path, CAPTURES / f"{name}.pcap", *extra)
 
 
 @pytest.mark.parametrize("name", NAMES)

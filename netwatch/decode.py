@@ -277,6 +277,10 @@ class Decoder:
                 if inner is not None:
                     return inner
             return Packet(ts, src, dst, UDP, sport, dport, 0, 0, data[off + 8 : end], wirelen)
+        if proto in (4, 41) and depth < 2 and end > off:  # IP-in-IP, 6in4 (and 4in6, 6in6) tunnels
+            inner = self._ip(data[off:end], 0, ts, depth + 1)
+            if inner is not None:
+                return inner
         if proto == GRE and depth < 2 and end - off >= 4:
             flags, etype = _ports(data, off)
             hl = 4 + 4 * (bool(flags & 0x8000) + bool(flags & 0x2000) + bool(flags & 0x1000))

@@ -154,3 +154,16 @@ def test_never_raises_on_damaged_real_headers(lt, tail, cut, flip):
     d = Decoder()
     for _ in range(2):  # twice: fragment state carried between calls
         d.decode(lt, bytes(frame), 0.0)
+
+
+def test_tunnels_are_unwrapped():
+    """6in4 (protocol 41), IP-in-IP (4), GRE and VXLAN deliver the inner packet's flow."""
+    inner6 = IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=5140, dport=514) / Raw(b"<13>hello")
+    inner4 = IP(src="10.9.9.1", dst="10.9.9.2") / TCP(sport=40000, dport=80, flags="PA") / Raw(b"GET /")
+    d = Decoder()
+    p = d.decode(1, bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2", proto=41) / inner6), 0.0)
+    assert p is not None and (p.proto, p.sport, p.dport, p.payload) == (UDP_PROTO, 5140, 514, b"<13>hello")
+    assert len(p.src) == 16
+    p = d.decode(1, bytes(Ether() / IP(src="192.0.2.1", dst="192.0.2.2", proto=4) / inner4), 0.0)
+    assert p is not None and (p.proto, p.dport, p.payload) == (TCP_PROTO, 80, b"GET /")
+    assert p.src == bytes([10, 9, 9, 1])

@@ -50,9 +50,6 @@ DISAGREE: dict[str, str] = {
         "RDP over UDP joined mid-session: TLS records (16 03 03 …) inside the RDPEUDP payload",
     "snmp.pcap UDP 160.174.106.32:162 <-> 205.83.36.228:54318":
         "SNMPv3 with the privacy flag set (authPriv): the PDU is encrypted",
-    "syslog.pcap UDP 2001:470:6c:a1::2:38159 <-> 2001:470:765b::b15:22:514":
-        "not a verdict difference: the flow is IPv6 inside IPv4 (6in4, protocol 41), which netwatch.decode "
-        "does not unwrap yet, so netwatch has no such flow",
 }
 
 
@@ -137,8 +134,11 @@ CAPTURES = sorted(p for p in CORPUS.glob("*") if p.suffix in (".pcap", ".pcapng"
 def test_agrees_with_ndpi(capture: Path) -> None:
     if not capture.with_name(capture.name + ".out").exists():
         pytest.skip("no nDPI result beside this capture")
-    bad = [r for r in compare(capture) if not r[4] and r[0] not in DISAGREE]
+    rows = compare(capture)
+    bad = [r for r in rows if not r[4] and r[0] not in DISAGREE]
     assert not bad, "\n".join(f"{k}: nDPI {n} / netwatch {w}" for k, n, w, _p, _a in bad)
+    stale = [r[0] for r in rows if r[4] and r[0] in DISAGREE]
+    assert not stale, f"listed as disagreements but now agree (update DISAGREE): {stale}"
 
 
 def test_flow_line_parser_reads_ndpi_format() -> None:

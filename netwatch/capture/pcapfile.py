@@ -137,120 +137,128 @@ class CaptureReader:
         return map(Frame._make, self.records())
 
     def records(self) -> Iterator[tuple[float, int, bytes, int]]:
-        """The frames as plain (ts, linktype, data, wirelen) tuples: the scan's hot loop uses these."""
-        try:
-            if self.format == "pcap":
-                yield from self._pcap()
-            else:
-                yield from self._pcapng()
-        except (OSError, EOFError, gzip.BadGzipFile) as e:  # e.g. a cut-off .gz stream
-            self.problem = f"read error after packet {self.frames_read}: {e}"
+        """The frames as plain (ts, linktype, data, wirelen) tuples: the scan's hot loop uses these.
+
+        Returns the walking generator itself (no delegating generator in between: one frame fewer
+        per record on the hot path); read errors are caught inside it.
+        """
+        return self._pcap() if self.format == "pcap" else self._pcapng()
+
+    def _read_error(self, e: Exception) -> None:
+        """A read that failed mid-file (e.g. a cut-off .gz stream): keep what was read, say why."""
+        self.problem = f"read error after packet {self.frames_read}: {e}"
 
     def _broke(self, what: str, offset: int) -> None:
         self.problem = f"{what} (packet {self.frames_read + 1}, byte offset {offset})"
 
     def _pcap(self) -> Iterator[tuple[float, int, bytes, int]]:
-        order, unit, rec_len = PCAP_MAGICS[self._head]
-        r = _Chunked(self._f, self._head)
-        if not r.need(24):
-            self.problem = "file ends inside the pcap file header (byte offset 4)"
-            return
-        (linktype,) = struct.unpack_from(order + "I", r.buf, 20)
-        linktype &= 0xFFFF
-        r.pos = 24
-        unpack = struct.Struct(order + "IIII").unpack_from
-        while True:
-            # every whole record in the window, without a bounds call per record
-            buf, pos, n = r.buf, r.pos, self.frames_read
-            end = len(buf) - rec_len
-            try:
-                while pos <= end:
-                    sec, frac, caplen, wirelen = unpack(buf, pos)
-                    start = pos + rec_len
-                    stop = start + caplen
-                    if stop > end + rec_len or caplen > MAX_RECORD:
-                        break
-                    pos = stop
-                    n += 1
-                    yield sec + frac * unit, linktype, buf[start:stop], wirelen
-            finally:
-                r.pos, self.frames_read = pos, n
-            if not r.need(rec_len):
-                if r.left():
-                    self._broke("file ends inside a record header", r.offset())
+        try:
+            order, unit, rec_len = PCAP_MAGICS[self._head]
+            r = _Chunked(self._f, self._head)
+            if not r.need(24):
+                self.problem = "file ends inside the pcap file header (byte offset 4)"
                 return
-            sec, frac, caplen, wirelen = unpack(r.buf, r.pos)
-            if caplen > MAX_RECORD:
-                self._broke(f"record length {caplen} is impossible; capture is corrupt", r.offset())
-                return
-            if not r.need(rec_len + caplen):
-                self._broke(
-                    f"file ends inside a packet: record says {caplen} bytes, {r.left() - rec_len} left",
-                    r.offset(),
-                )
-                data = r.buf[r.pos + rec_len :]
-                r.pos = len(r.buf)
-                if data:
-                    self.frames_read += 1
-                    yield sec + frac * unit, linktype, data, wirelen
-                return
+            (linktype,) = struct.unpack_from(order + "I", r.buf, 20)
+            linktype &= 0xFFFF
+            r.pos = 24
+            unpack = struct.Struct(order + "IIII").unpack_from
+            while True:
+                # every whole record in the window, without a bounds call per record
+                buf, pos, n = r.buf, r.pos, self.frames_read
+                end = len(buf) - rec_len
+                try:
+                    while pos <= end:
+                        sec, frac, caplen, wirelen = unpack(buf, pos)
+                        start = pos + rec_len
+                        stop = start + caplen
+                        if stop > end + rec_len or caplen > MAX_RECORD:
+                            break
+                        pos = stop
+                        n += 1
+                        yield sec + frac * unit, linktype, buf[start:stop], wirelen
+                finally:
+                    r.pos, self.frames_read = pos, n
+                if not r.need(rec_len):
+                    if r.left():
+                        self._broke("file ends inside a record header", r.offset())
+                    return
+                sec, frac, caplen, wirelen = unpack(r.buf, r.pos)
+                if caplen > MAX_RECORD:
+                    self._broke(f"record length {caplen} is impossible; capture is corrupt", r.offset())
+                    return
+                if not r.need(rec_len + caplen):
+                    self._broke(
+                        f"file ends inside a packet: record says {caplen} bytes, {r.left() - rec_len} left",
+                        r.offset(),
+                    )
+                    data = r.buf[r.pos + rec_len :]
+                    r.pos = len(r.buf)
+                    if data:
+                        self.frames_read += 1
+                        yield sec + frac * unit, linktype, data, wirelen
+                    return
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            self._read_error(e)
 
     def _pcapng(self) -> Iterator[tuple[float, int, bytes, int]]:
-        r = _Chunked(self._f, self._head)
-        order = "<"
-        ifaces: list[tuple[int, float, int]] = []  # (linktype, seconds per tick, snaplen)
-        while True:
-            if not r.need(12):
-                if r.left():
-                    self._broke("file ends inside a block header", r.offset())
-                return
-            btype_raw = r.buf[r.pos : r.pos + 4]
-            if btype_raw == PCAPNG_SHB:
-                bom = r.buf[r.pos + 8 : r.pos + 12]
-                if bom == b"\x4d\x3c\x2b\x1a":
-                    order = "<"
-                elif bom == b"\x1a\x2b\x3c\x4d":
-                    order = ">"
-                else:
-                    self._broke("section header with an unknown byte-order magic", r.offset())
+        try:
+            r = _Chunked(self._f, self._head)
+            order = "<"
+            ifaces: list[tuple[int, float, int]] = []  # (linktype, seconds per tick, snaplen)
+            while True:
+                if not r.need(12):
+                    if r.left():
+                        self._broke("file ends inside a block header", r.offset())
                     return
-                ifaces = []
-            btype, blen = struct.unpack_from(order + "II", r.buf, r.pos)
-            if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
-                self._broke(f"block length {blen} is invalid; capture is corrupt", r.offset())
-                return
-            if not r.need(blen):
-                self._broke(f"file ends inside a block: block says {blen} bytes, {r.left()} left", r.offset())
-                return
-            body = r.pos + 8
-            end = r.pos + blen - 4
-            buf = r.buf
-            if btype == 1:  # interface description
-                linktype, _, snaplen = struct.unpack_from(order + "HHI", buf, body)
-                ifaces.append((linktype, _tsresol(buf, body + 8, end, order), snaplen))
-            elif btype in (6, 2):  # enhanced packet, obsolete packet
-                if btype == 6:
-                    iface, hi, lo, caplen, wirelen = struct.unpack_from(order + "IIIII", buf, body)
-                else:
-                    iface, _, hi, lo, caplen, wirelen = struct.unpack_from(order + "HHIIII", buf, body)
-                data_at = body + 20
-                if iface >= len(ifaces):
-                    self._broke(f"packet names interface {iface}, which was never described", r.offset())
+                btype_raw = r.buf[r.pos : r.pos + 4]
+                if btype_raw == PCAPNG_SHB:
+                    bom = r.buf[r.pos + 8 : r.pos + 12]
+                    if bom == b"\x4d\x3c\x2b\x1a":
+                        order = "<"
+                    elif bom == b"\x1a\x2b\x3c\x4d":
+                        order = ">"
+                    else:
+                        self._broke("section header with an unknown byte-order magic", r.offset())
+                        return
+                    ifaces = []
+                btype, blen = struct.unpack_from(order + "II", r.buf, r.pos)
+                if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
+                    self._broke(f"block length {blen} is invalid; capture is corrupt", r.offset())
                     return
-                linktype, tick, _ = ifaces[iface]
-                caplen = min(caplen, end - data_at)
-                self.frames_read += 1
-                yield ((hi << 32) | lo) * tick, linktype, buf[data_at : data_at + caplen], wirelen
-            elif btype == 3:  # simple packet
-                if not ifaces:
-                    self._broke("simple packet block before any interface description", r.offset())
+                if not r.need(blen):
+                    self._broke(f"file ends inside a block: block says {blen} bytes, {r.left()} left", r.offset())
                     return
-                (wirelen,) = struct.unpack_from(order + "I", buf, body)
-                linktype, _, snaplen = ifaces[0]
-                caplen = min(wirelen, end - body - 4, snaplen or wirelen)
-                self.frames_read += 1
-                yield 0.0, linktype, buf[body + 4 : body + 4 + caplen], wirelen
-            r.pos += blen
+                body = r.pos + 8
+                end = r.pos + blen - 4
+                buf = r.buf
+                if btype == 1:  # interface description
+                    linktype, _, snaplen = struct.unpack_from(order + "HHI", buf, body)
+                    ifaces.append((linktype, _tsresol(buf, body + 8, end, order), snaplen))
+                elif btype in (6, 2):  # enhanced packet, obsolete packet
+                    if btype == 6:
+                        iface, hi, lo, caplen, wirelen = struct.unpack_from(order + "IIIII", buf, body)
+                    else:
+                        iface, _, hi, lo, caplen, wirelen = struct.unpack_from(order + "HHIIII", buf, body)
+                    data_at = body + 20
+                    if iface >= len(ifaces):
+                        self._broke(f"packet names interface {iface}, which was never described", r.offset())
+                        return
+                    linktype, tick, _ = ifaces[iface]
+                    caplen = min(caplen, end - data_at)
+                    self.frames_read += 1
+                    yield ((hi << 32) | lo) * tick, linktype, buf[data_at : data_at + caplen], wirelen
+                elif btype == 3:  # simple packet
+                    if not ifaces:
+                        self._broke("simple packet block before any interface description", r.offset())
+                        return
+                    (wirelen,) = struct.unpack_from(order + "I", buf, body)
+                    linktype, _, snaplen = ifaces[0]
+                    caplen = min(wirelen, end - body - 4, snaplen or wirelen)
+                    self.frames_read += 1
+                    yield 0.0, linktype, buf[body + 4 : body + 4 + caplen], wirelen
+                r.pos += blen
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            self._read_error(e)
 
 
 def _tsresol(buf: bytes, at: int, end: int, order: str) -> float:

@@ -56,7 +56,10 @@ def print_stats(console: Console, reports: list[SourceReport]) -> None:
     console.print(t)
 
 
-def print_findings(console: Console, findings: list[Finding]) -> None:
+ROWS_PER_CATEGORY = 20  # the terminal is for reading; every finding is in --json / --html
+
+
+def print_findings(console: Console, findings: list[Finding], limit: int = ROWS_PER_CATEGORY) -> None:
     by_sev = Counter(f.severity for f in findings)
     line = "  ".join(f"[{SEVERITY_STYLE[s]}]{s}: {by_sev.get(s, 0)}[/]" for s in SEVERITIES)
     console.print(f"\n[bold]Findings[/] {len(findings)}   {line}")
@@ -72,7 +75,7 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
         t.add_column("rule", no_wrap=True)
         t.add_column("finding", overflow="fold", ratio=1)
         t.add_column("count", justify="right", no_wrap=True)
-        for f in items:
+        for f in items[:limit]:
             where = f"{safe(f.src)} → {safe(f.dst)}" + (f":{f.dport}" if f.dport else "")
             if f.server_name:
                 where += f" ({safe(f.server_name, 60)})"
@@ -81,6 +84,8 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
             t.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule,
                       f"{detail}\n[dim]{where}  app={safe(f.app)}  {ev}[/]", str(f.count))
         console.print(t)
+        if len(items) > limit:
+            console.print(f"[dim]… and {len(items) - limit} more {cat} findings (all in --json / --html)[/]")
 
 
 POLICY_HINT = ("No site policy given: destinations are listed, not judged. Make one from a known-good capture "

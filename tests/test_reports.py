@@ -1,4 +1,4 @@
-"""The HTML report: escapes packet-derived text and holds no full card number."""
+"""Reports: HTML and console escape packet-derived text, hold no full card number, stay readable."""
 
 from __future__ import annotations
 
@@ -40,3 +40,32 @@ def test_cli_html_has_masked_card_only(tmp_path: Path) -> None:
     assert "411111******1111" in page
     assert "4111111111111111" not in page
     assert "What to do" in page
+
+
+def test_console_lists_worst_rows_per_category_and_says_how_many_more() -> None:
+    import io
+
+    from rich.console import Console
+
+    from netwatch.report.console import print_findings
+
+    findings = [_finding(f"card {i:03d}", "") for i in range(25)]
+    buf = io.StringIO()
+    print_findings(Console(file=buf, width=200), findings, limit=20)
+    out = buf.getvalue()
+    assert "card 019" in out and "card 020" not in out
+    assert "5 more card-data findings" in out
+
+
+def test_console_escapes_markup_and_control_characters() -> None:
+    import io
+
+    from rich.console import Console
+
+    from netwatch.report.console import print_findings
+
+    buf = io.StringIO()
+    print_findings(Console(file=buf, width=200, force_terminal=True), [_finding("[bold red]x[/] \x1b[31mred", "h")])
+    out = buf.getvalue()
+    assert "[bold red]x[/]" in out  # shown literally, not interpreted
+    assert "\x1b[31mred" not in out and "\\x1b[31mred" in out

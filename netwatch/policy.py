@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from netwatch.addresses import DEFAULT_INTERNAL
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-DEFAULT_INTERNAL = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10", "169.254.0.0/16"]
 ADDR_CACHE = 4096  # per-policy memo of address classifications (flows repeat addresses)
 
 

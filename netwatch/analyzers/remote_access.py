@@ -8,27 +8,11 @@ relay or server), internal, or external. Then it leaves the flow: remote session
 
 from __future__ import annotations
 
-import ipaddress
-from functools import lru_cache
-
+from netwatch.addresses import scope
 from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
 from netwatch.flows import Flow
 
 TOOLS = {"rdp", "vnc", "teamviewer", "anydesk", "ssh", "telnet"}
-
-
-@lru_cache(maxsize=4096)
-def scope(addr: str) -> str:
-    """'public', 'internal' (private, CGNAT, ULA, link-local) or 'other' (multicast, loopback, unspecified)."""
-    try:
-        a = ipaddress.ip_address(addr)
-    except ValueError:
-        return "other"
-    if a.is_multicast or a.is_loopback or a.is_unspecified:
-        return "other"
-    if a.is_global:
-        return "public"
-    return "internal"
 
 
 def direction_of(client: str, server: str) -> str:

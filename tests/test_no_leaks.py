@@ -1,7 +1,7 @@
 """No output of any bundled capture contains a full card number that a scenario put into it.
 
 Scenario modules list their numbers in CARD_NUMBERS (see captures/make_captures.py). The scan
-writes the console summary and JSON Lines; the check looks at them as written and with spacing,
+writes the console summary, JSON Lines and the HTML report; the check looks at them as written and with spacing,
 dashes and table borders removed (a wrapped or grouped number still counts). Nothing is printed.
 """
 
@@ -36,12 +36,14 @@ def test_no_card_number_in_any_output(tmp_path):
     numbers = card_numbers()
     assert len(numbers) >= 4  # the base scenarios alone put four in
     out_json = tmp_path / "findings.jsonl"
+    out_html = tmp_path / "report.html"
     env = dict(os.environ, COLUMNS="100")
     run = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(CAPTURES), "--json", str(out_json),
-                          "--fail-on", "none", "--no-progress"], capture_output=True, text=True, cwd=ROOT,
+                          "--html", str(out_html), "--fail-on", "none", "--no-progress"], capture_output=True, text=True, cwd=ROOT,
                          env=env, timeout=600)
     assert run.returncode == 0, "scan failed: " + run.stderr[-500:]
-    outputs = {"console": run.stdout, "stderr": run.stderr, "json": out_json.read_text()}
+    outputs = {"console": run.stdout, "stderr": run.stderr, "json": out_json.read_text(),
+               "html": out_html.read_text()}
     assert "NW-CARD-001" in outputs["json"]  # the scan did find the cards it must not print
     for name, text in outputs.items():
         squeezed = re.sub(r"[\s\-│┃|─━]+", "", text)

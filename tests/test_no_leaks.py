@@ -39,8 +39,8 @@ def test_no_card_number_in_any_output(tmp_path):
     out_html = tmp_path / "report.html"
     env = dict(os.environ, COLUMNS="100")
     run = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(CAPTURES), "--json", str(out_json),
-                          "--html", str(out_html), "--fail-on", "none", "--no-progress"], capture_output=True, text=True, cwd=ROOT,
-                         env=env, timeout=600)
+                          "--html", str(out_html), "--fail-on", "none", "--no-progress"],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert run.returncode == 0, "scan failed: " + run.stderr[-500:]
     outputs = {"console": run.stdout, "stderr": run.stderr, "json": out_json.read_text(),
                "html": out_html.read_text()}

@@ -54,7 +54,7 @@ class Flow:
     __slots__ = (
         "client", "server", "cport", "sport", "proto", "src", "dst", "proto_name",
         "first_ts", "last_ts", "packets", "bytes", "app", "encrypted", "how", "server_name",
-        "inspect", "state", "streams", "closed", "fins", "active", "names",
+        "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign",
     )
 
     def __init__(self, client: bytes, cport: int, server: bytes, sport: int, proto: int, ts: float) -> None:
@@ -76,6 +76,7 @@ class Flow:
         self.fins = 0
         self.active: list[Any] = []  # analyzers still interested (managed by the dispatcher)
         self.names: list[str] = []  # hostnames the capture tied to the server (DNS, SNI, Host)
+        self.foreign = False  # another shard's flow: counted here, analysed there
 
     @property
     def dport(self) -> int:
@@ -113,8 +114,11 @@ class FlowTable:
     `tables[proto]` maps `flow_key(...)` of each direction to (flow, direction).
     """
 
-    def __init__(self, sink: FlowSink) -> None:
+    def __init__(self, sink: FlowSink, shard: tuple[int, int] | None = None) -> None:
         self.sink = sink
+        # (k, n): this table analyses only the flows whose address pair hashes to k of n; other
+        # shards' DNS flows (port 53) still feed the `shared` analyzers (names for every flow).
+        self.shard = shard
         self.tables: dict[int, dict[bytes, tuple[Flow, int]]] = {6: {}, 17: {}, 50: {}}
         self.live: dict[Flow, None] = {}  # each live flow once (the table holds two keys per flow)
         self.flows_seen = 0
@@ -197,6 +201,17 @@ class FlowTable:
         table[key] = (flow, direction)
         table[p.dst + p.src + _pack_ports(p.dport, p.sport)] = (flow, 1 - direction)
         self.live[flow] = None
+        if self.shard is not None:
+            k, n = self.shard
+            if (p.src[-1] ^ p.dst[-1]) % n != k:  # symmetric in the two addresses
+                flow.foreign = True
+                if p.sport != 53 and p.dport != 53:
+                    flow.inspect = False  # counted only
+                    return flow, direction
+                # another shard's DNS flow: still fed to the `shared` analyzers (the names it
+                # teaches serve this shard's flows), but it reports nothing here
+                self.sink.flow_start(flow)
+                return flow, direction
         self.flows_seen += 1
         self.sink.flow_start(flow)
         return flow, direction
@@ -297,7 +312,8 @@ class FlowTable:
             if hit is not None and hit[0] is flow:
                 del table[key]
         self.live.pop(flow, None)
-        self.sink.flow_end(flow)
+        if not flow.foreign:
+            self.sink.flow_end(flow)
 
     def sweep(self) -> None:
         """Evict idle and closed flows; when over the flow cap, the least recently active ones."""

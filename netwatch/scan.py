@@ -131,17 +131,21 @@ class Session:
         policy: Policy | None,
         source: str,
         on_finding: Callable[[Finding], None] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.report = SourceReport(source=source)
+
         self.decoder = Decoder()
         self.aggregator = Aggregator(rules, policy, source)
         self.inventory = Inventory(policy)
         self.on_finding = on_finding
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(), self._emit)
-        self.flows = FlowTable(self.dispatcher)
+        self.flows = FlowTable(self.dispatcher, shard)
         self._closed = False
 
     def _emit(self, obs: Observation) -> None:
+        if obs.flow is not None and obs.flow.foreign:  # another shard reports this flow
+            return
         if obs.kind == "flow_end":
             self.inventory.add(obs)
         before = len(self.aggregator.findings)
@@ -281,15 +285,16 @@ GC_GEN0 = 50_000
 
 
 def scan_file(
-    path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None
+    path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> SourceReport:
-    """Scan one capture file. Never raises for bad input: the report says what went wrong."""
+    """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
     try:
         reader = CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
-    session = Session(rules, policy, path)
+    session = Session(rules, policy, path, shard=shard)
     session.report.format = reader.format
     size = max(1, _size(path))
     tick = None
@@ -338,17 +343,85 @@ def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
 _worker_state: tuple[RuleSet, Policy | None] | None = None
 
 
-def _worker_init(cfg: ScanConfig) -> None:
+def _worker_init(cfg: ScanConfig, ignore_sigint: bool = True) -> None:
     global _worker_state
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    if ignore_sigint:  # whole files: the parent handles Ctrl-C
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_state = load_config(cfg)
 
 
-def _worker_scan(path: str) -> SourceReport:
+def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceReport:
     assert _worker_state is not None
-    return scan_file(path, *_worker_state)
+    return scan_file(path, *_worker_state, shard=shard)
+
+
+def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One destination row per (dst, dport, proto, app) over several reports or shards."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for row_list in row_lists:
+        for row in row_list:
+            key = (row["dst"], row["dport"], row["proto"], row["app"])
+            m = rows.get(key)
+            if m is None:
+                rows[key] = dict(row, names=list(row["names"]), clients=list(row["clients"]),
+                                 allowed=None if row.get("allowed") is None else list(row["allowed"]))
+                continue
+            for k in ("flows", "bytes", "unnamed"):
+                m[k] = (m.get(k) or 0) + (row.get(k) or 0)
+            m["names"] += [n for n in row["names"] if n not in m["names"]]
+            m["clients"] += [c for c in row["clients"] if c not in m["clients"]]
+            if row.get("allowed") is not None:
+                m["allowed"] = (m["allowed"] or []) + [a for a in row["allowed"] if a not in (m["allowed"] or [])]
+                m["denied"] = (m.get("denied") or 0) + (row.get("denied") or 0)
+    return sorted(rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
+
+
+def merge_shards(shards: list[SourceReport]) -> SourceReport:
+    """Join the shard reports of one file. Every shard read every frame, so the capture-level
+    counts come from shard 0; flows, findings and destinations are each shard's own."""
+    r = shards[0]
+    for other in shards[1:]:
+        r.flows += other.flows
+        r.tcp_gaps += other.tcp_gaps
+        r.findings = r.findings + other.findings
+        r.interrupted = r.interrupted or other.interrupted
+        r.seconds = max(r.seconds, other.seconds)
+    r.findings = sort_findings(r.findings)
+    r.inventory = merge_inventory(s.inventory for s in shards)
+    return r
+
+
+SHARD_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
+
+
+def _scan_sharded(path: str, cfg: ScanConfig, jobs: int) -> tuple[SourceReport, bool]:
+    """One large file over `jobs` processes, each analysing the flows of one address-pair hash.
+
+    Ctrl-C reaches the workers too (same process group): each stops, closes its flows and
+    returns what it found, and the parent waits for those partial reports.
+    """
+    interrupted = False
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg, False)) as ex:
+        futs = [ex.submit(_worker_scan, path, (k, jobs)) for k in range(jobs)]
+        parts: list[SourceReport] = []
+        for fut in futs:
+            while True:
+                try:
+                    parts.append(fut.result())
+                    break
+                except KeyboardInterrupt:
+                    interrupted = True
+                except Exception:  # a worker killed mid-way (e.g. Ctrl-C before its scan began)
+                    interrupted = True
+                    break
+    if not parts:
+        return SourceReport(source=path, interrupted=True), True
+    report = merge_shards(parts)
+    if len(parts) < jobs:
+        report.interrupted = True  # some shards' flows are missing
+    return report, interrupted or report.interrupted
 
 
 def scan_files(
@@ -363,6 +436,16 @@ def scan_files(
     Returns the reports of every file scanned (in input order) and whether Ctrl-C cut the run
     short; a file interrupted mid-way still has its partial report.
     """
+    if jobs > 1 and len(paths) == 1 and _size(paths[0]) >= SHARD_MIN_BYTES:
+        try:
+            CaptureReader(paths[0]).close()  # unreadable: report it the ordinary way
+        except CaptureError:
+            pass
+        else:
+            report, interrupted = _scan_sharded(paths[0], cfg, jobs)
+            if on_done:
+                on_done(report)
+            return [report], interrupted
     if jobs <= 1 or len(paths) <= 1:
         rules, policy = load_config(cfg)
         reports = []

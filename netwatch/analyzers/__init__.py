@@ -32,6 +32,7 @@ class Analyzer:
 
     name = "analyzer"
     plaintext_only = True
+    shared = False  # True: its state serves every flow, so it also runs on other shards' DNS flows
 
     def wants(self, flow: Flow) -> bool:
         """Called at flow start: False keeps the analyzer off this flow entirely."""
@@ -59,6 +60,9 @@ class Dispatcher:
         self.emit = emit
 
     def flow_start(self, flow: Flow) -> None:
+        if flow.foreign:  # another shard reports this flow; only shared state is learnt here
+            flow.active = [a for a in self.analyzers if a.shared and a.wants(flow)]
+            return
         flow.active = [a for a in self.analyzers if a.wants(flow)]
 
     def _after_classify(self, flow: Flow) -> None:
@@ -69,7 +73,7 @@ class Dispatcher:
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
         emit = self.emit
-        if flow.app is None or flow.encrypted is None:
+        if (flow.app is None or flow.encrypted is None) and not flow.foreign:
             self.classifier.stream(flow, direction, data, ts, emit)
             self._after_classify(flow)
         for a in list(flow.active):
@@ -82,7 +86,7 @@ class Dispatcher:
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
         emit = self.emit
-        if flow.app is None or flow.encrypted is None:
+        if (flow.app is None or flow.encrypted is None) and not flow.foreign:
             self.classifier.datagram(flow, direction, data, ts, emit)
             self._after_classify(flow)
         for a in list(flow.active):

@@ -50,6 +50,7 @@ class Names(Analyzer):
 
     name = "names"
     plaintext_only = False
+    shared = True
 
     def __init__(self) -> None:
         self.by_addr: dict[str, list[str]] = {}

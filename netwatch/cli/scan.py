@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
     add_common(sp)
     sp.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                    help="scan files in N worker processes (default 1; 0 = one per core)")
+                    help="N worker processes (default 1; 0 = one per core): files in parallel, or a single "
+                         "file of 64 MB or more split into N flow-hash shards")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.set_defaults(func=cmd_scan)

@@ -11,7 +11,7 @@ from rich.table import Table
 from netwatch.findings import Finding
 from netwatch.report.text import safe
 from netwatch.rules import SEVERITIES
-from netwatch.scan import SourceReport
+from netwatch.scan import SourceReport, merge_inventory
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                   "info": "dim"}
@@ -93,26 +93,6 @@ POLICY_HINT = ("No site policy given: destinations are listed, not judged. Make 
                "`--policy policy.yaml`.")
 
 
-def _merge_inventory(reports: list[SourceReport]) -> list[dict]:
-    rows: dict[tuple, dict] = {}
-    for r in reports:
-        for row in r.inventory:
-            key = (row["dst"], row["dport"], row["proto"], row["app"])
-            m = rows.get(key)
-            if m is None:
-                rows[key] = dict(row, names=list(row["names"]), clients=list(row["clients"]),
-                                 allowed=None if row.get("allowed") is None else list(row["allowed"]))
-                continue
-            m["flows"] += row["flows"]
-            m["bytes"] += row["bytes"]
-            m["names"] += [n for n in row["names"] if n not in m["names"]]
-            m["clients"] += [c for c in row["clients"] if c not in m["clients"]]
-            if row.get("allowed") is not None:
-                m["allowed"] = (m["allowed"] or []) + [a for a in row["allowed"] if a not in (m["allowed"] or [])]
-                m["denied"] = (m.get("denied") or 0) + row.get("denied", 0)
-    return sorted(rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
-
-
 def _policy_cell(row: dict) -> str:
     allowed, denied = row.get("allowed"), row.get("denied") or 0
     if allowed is None:
@@ -125,7 +105,7 @@ def _policy_cell(row: dict) -> str:
 
 def print_destinations(console: Console, reports: list[SourceReport], limit: int = 40) -> None:
     """Every destination (up to `limit`) with names, port, app, protection, clients, volume, policy verdict."""
-    items = _merge_inventory(reports)
+    items = merge_inventory(r.inventory for r in reports)
     if not items:
         return
     judged = any(r.get("allowed") is not None for r in items)

@@ -7,6 +7,7 @@ interrupt or a broken input: `Session.close()` always flushes the flows and retu
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
@@ -393,6 +394,16 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
     return r
 
 
+def _interrupt_workers(ex: ProcessPoolExecutor) -> None:
+    """Pass a Ctrl-C that reached only this process (e.g. `kill -INT`) on to the shard workers,
+    which then stop, close their flows and return what they found."""
+    import signal
+
+    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, AttributeError):
+            os.kill(proc.pid, signal.SIGINT)
+
+
 SHARD_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
 
 
@@ -412,6 +423,8 @@ def _scan_sharded(path: str, cfg: ScanConfig, jobs: int) -> tuple[SourceReport, 
                     parts.append(fut.result())
                     break
                 except KeyboardInterrupt:
+                    if not interrupted:
+                        _interrupt_workers(ex)
                     interrupted = True
                 except Exception:  # a worker killed mid-way (e.g. Ctrl-C before its scan began)
                     interrupted = True

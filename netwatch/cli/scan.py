@@ -28,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Scan capture files and report findings.")
     sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
     add_common(sp)
-    sp.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                    help="N worker processes (default 1; 0 = one per core): files in parallel, or a single "
-                         "file of 64 MB or more split into N flow-hash shards")
+    sp.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+                    help="worker processes: files in parallel, or a single file of 64 MB or more split into N "
+                         "flow-hash shards (default 0 = one per core, at most 4; 1 = a single process)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.set_defaults(func=cmd_scan)
@@ -53,7 +53,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     load_rules_and_policy(args)  # fail fast on bad rules/policy
     cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    jobs = args.jobs if args.jobs > 0 else min(4, os.cpu_count() or 1)
     progress = Progress(not args.no_progress and not args.quiet, len(paths))
     try:
         reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update)

@@ -24,10 +24,15 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _evidence(f: Finding) -> str:
+def evidence_text(evidence: dict, limit: int = 120) -> str:
+    """Evidence as `key=value, …` for a table cell (lists joined, fingerprints and byte counts left out)."""
     parts = [f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}"
-             for k, v in f.evidence.items() if k not in EVIDENCE_SKIP and v not in (None, "", [])]
-    return safe(", ".join(parts), 120)
+             for k, v in evidence.items() if k not in EVIDENCE_SKIP and v not in (None, "", [])]
+    return safe(", ".join(parts), limit)
+
+
+def _evidence(f: Finding) -> str:
+    return evidence_text(f.evidence)
 
 
 def print_stats(console: Console, reports: list[SourceReport]) -> None:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from netwatch.diff import DiffResult
-from netwatch.report.console import SEVERITY_STYLE
+from netwatch.report.console import SEVERITY_STYLE, evidence_text
 from netwatch.report.text import safe
 
 
@@ -25,10 +25,8 @@ def _findings(console: Console, title: str, items: list[dict[str, Any]], was: li
         t.add_column(col, overflow="fold")
     for i, f in enumerate(items):
         sev = f.get("severity", "info")
-        ev = ", ".join(f"{k}={v}" for k, v in (f.get("evidence") or {}).items()
-                       if k != "fingerprint" and v not in (None, "", []))
         t.add_row(f"[{SEVERITY_STYLE.get(sev, '')}]{sev}[/]", safe(f.get("rule")), safe(f.get("title"), 80),
-                  _endpoint(f), safe(ev, 100), *([was[i]] if was else []))
+                  _endpoint(f), evidence_text(f.get("evidence") or {}, 100), *([was[i]] if was else []))
     console.print(t)
 
 

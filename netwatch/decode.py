@@ -99,9 +99,7 @@ class Decoder:
                 self.stats["truncated link header"] += 1
                 return None
             fam = int.from_bytes(data[:4], "big" if linktype == 108 or data[0] == 0 == data[1] else "little")
-            if fam == 2:
-                return self._ip(data, 4, ts, 0)
-            if fam in (10, 24, 28, 30):
+            if fam in (2, 10, 24, 28, 30):  # AF_INET; AF_INET6 on Linux, BSDs, macOS
                 return self._ip(data, 4, ts, 0)
             self.non_ip[f"loopback family {fam}"] += 1
             return None

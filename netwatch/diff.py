@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netwatch.capture.pcapfile import is_capture as capture_magic
 from netwatch.findings import scrub
 from netwatch.rules import SEVERITY_RANK
-
-CAPTURE_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
-                 b"\x0a\x0d\x0d\x0a", b"\x1f\x8b")
 
 
 class DiffError(Exception):
@@ -51,7 +49,7 @@ def is_capture(path: str | Path) -> bool:
             head = fh.read(4)
     except OSError as e:
         raise DiffError(f"{path}: cannot read: {e.strerror}") from None
-    return any(head.startswith(m) for m in CAPTURE_MAGIC)
+    return capture_magic(head)
 
 
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:

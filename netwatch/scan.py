@@ -443,11 +443,13 @@ def scan_files(
     jobs: int = 1,
     on_progress: Callable[[str, int, int], None] | None = None,
     on_done: Callable[[SourceReport], None] | None = None,
+    loaded: tuple[RuleSet, Policy | None] | None = None,
 ) -> tuple[list[SourceReport], bool]:
     """Scan files in input order (jobs=1) or across worker processes.
 
     Returns the reports of every file scanned (in input order) and whether Ctrl-C cut the run
-    short; a file interrupted mid-way still has its partial report.
+    short; a file interrupted mid-way still has its partial report. `loaded` is the rule set and
+    policy from `load_config(cfg)` when the caller has them already (workers load their own).
     """
     if jobs > 1 and len(paths) == 1 and _size(paths[0]) >= SHARD_MIN_BYTES:
         try:
@@ -460,7 +462,7 @@ def scan_files(
                 on_done(report)
             return [report], interrupted
     if jobs <= 1 or len(paths) <= 1:
-        rules, policy = load_config(cfg)
+        rules, policy = loaded or load_config(cfg)
         reports = []
         for p in paths:
             prog = (lambda done, total, p=p: on_progress(p, done, total)) if on_progress else None

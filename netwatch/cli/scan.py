@@ -18,7 +18,6 @@ from netwatch.cli.common import (
     exit_code,
     expand_paths,
     fingerprint_key,
-    load_rules_and_policy,
     write_json,
 )
 
@@ -48,15 +47,15 @@ def write_html(reports: list, findings: list, target: str) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from netwatch.report.console import print_summary
-    from netwatch.scan import ScanConfig, all_findings, scan_files
+    from netwatch.scan import ScanConfig, all_findings, load_config, scan_files
 
     paths = expand_paths(args.paths)
-    load_rules_and_policy(args)  # fail fast on bad rules/policy
     cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
+    loaded = load_config(cfg)  # bad rules or policy fail here, before any capture work
     jobs = args.jobs if args.jobs > 0 else min(4, os.cpu_count() or 1)
     progress = Progress(not args.no_progress and not args.quiet, len(paths))
     try:
-        reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update)
+        reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update, loaded=loaded)
     finally:
         progress.stop()
     errors = [r for r in reports if r.error]

@@ -119,3 +119,19 @@ def test_fifo_policy_is_read_to_its_cap_only(tmp_path: Path) -> None:
     finally:
         writer.kill()
         writer.wait(timeout=10)
+
+
+@pytest.mark.parametrize("jobs", ["99999999999999999999", "100000"])
+def test_jobs_beyond_the_cores_are_capped_with_a_note(jobs: str) -> None:
+    cores = len(os.sched_getaffinity(0))
+    run = nw("scan", str(CARD), str(ROOT / "captures" / "tls_store.pcap"), "-q", "--fail-on", "none", "--jobs", jobs)
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [f"netwatch: --jobs {jobs[:12]}{'...' if len(jobs) > 12 else ''} "
+                                               f"capped at {cores}, the processors available"]
+
+
+@pytest.mark.parametrize("jobs", ["-1", "two", "1e3"])
+def test_bad_jobs_is_a_one_line_usage_error(jobs: str) -> None:
+    run = nw("scan", str(CARD), "--jobs", jobs)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "--jobs" in run.stderr

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,20 +343,44 @@ def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
 
 
 _worker_state: tuple[RuleSet, Policy | None] | None = None
+_worker_busy = False  # a scan is running in this worker: a signal interrupts it
+_worker_hit = False  # that scan was interrupted already: a second signal changes nothing
+_worker_stop = False  # the run is being interrupted: files not yet begun are skipped
 
 
-def _worker_init(cfg: ScanConfig, ignore_sigint: bool = True) -> None:
+def _worker_signal(signum: int, frame: object) -> None:
+    """SIGINT/SIGTERM in a worker: the running scan stops and returns its partial report; an idle
+    worker (waiting for work, loading rules) is not killed, it only skips what comes next."""
+    global _worker_hit, _worker_stop
+    _worker_stop = True
+    if _worker_busy and not _worker_hit:
+        _worker_hit = True
+        raise KeyboardInterrupt
+
+
+def _worker_init(cfg: ScanConfig) -> None:
     global _worker_state
-    import signal
-
-    if ignore_sigint:  # whole files: the parent handles Ctrl-C
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _worker_signal)
     _worker_state = load_config(cfg)
 
 
-def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceReport:
+def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceReport | None:
+    """The report of one file or shard; None when the run was interrupted before it began."""
+    global _worker_busy, _worker_hit
     assert _worker_state is not None
-    return scan_file(path, *_worker_state, shard=shard)
+    report = None
+    if _worker_stop:
+        return None
+    _worker_hit = False
+    try:
+        _worker_busy = True
+        report = scan_file(path, *_worker_state, shard=shard)
+    except KeyboardInterrupt:  # arrived before scan_file's own handler was in place
+        pass
+    finally:
+        _worker_busy = False
+    return report
 
 
 def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -394,14 +419,43 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
     return r
 
 
-def _interrupt_workers(ex: ProcessPoolExecutor) -> None:
-    """Pass a Ctrl-C that reached only this process (e.g. `kill -INT`) on to the shard workers,
-    which then stop, close their flows and return what they found."""
-    import signal
-
+def _signal_workers(ex: ProcessPoolExecutor, sig: int) -> None:
     for proc in list((getattr(ex, "_processes", None) or {}).values()):
         with contextlib.suppress(OSError, AttributeError):
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, sig)
+
+
+def _collect(ex: ProcessPoolExecutor, futs: list[Future[SourceReport | None]],
+             on_done: Callable[[SourceReport], None] | None = None) -> tuple[list[SourceReport | None], bool]:
+    """Every future's report (None: never run, or its worker died), and whether the run was interrupted.
+
+    A first Ctrl-C or SIGTERM (to this process alone, or to the whole process group) cancels what
+    has not started and interrupts the running workers, which return partial reports; a second
+    stops the workers outright. No worker outlives the executor.
+    """
+    results: dict[Future[SourceReport | None], SourceReport | None] = {}
+    pending = set(futs)
+    interrupted = False
+    while pending:
+        try:
+            for fut in as_completed(pending):
+                pending.discard(fut)
+                try:
+                    results[fut] = rep = fut.result()
+                except Exception:  # a worker killed mid-way, e.g. out of memory or SIGKILL
+                    interrupted = True
+                    continue
+                if rep is not None and on_done is not None:
+                    on_done(rep)
+        except KeyboardInterrupt:
+            if interrupted:
+                _signal_workers(ex, signal.SIGKILL)
+                ex.shutdown(wait=True, cancel_futures=True)
+                break
+            interrupted = True
+            pending = {f for f in pending if not f.cancel()}
+            _signal_workers(ex, signal.SIGINT)
+    return [results.get(f) for f in futs], interrupted
 
 
 SHARD_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
@@ -410,25 +464,12 @@ SHARD_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more t
 def _scan_sharded(path: str, cfg: ScanConfig, jobs: int) -> tuple[SourceReport, bool]:
     """One large file over `jobs` processes, each analysing the flows of one address-pair hash.
 
-    Ctrl-C reaches the workers too (same process group): each stops, closes its flows and
-    returns what it found, and the parent waits for those partial reports.
+    An interrupt reaches the workers (see `_collect`): each stops, closes its flows and returns
+    what it found, and the parent merges those partial reports.
     """
-    interrupted = False
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg, False)) as ex:
-        futs = [ex.submit(_worker_scan, path, (k, jobs)) for k in range(jobs)]
-        parts: list[SourceReport] = []
-        for fut in futs:
-            while True:
-                try:
-                    parts.append(fut.result())
-                    break
-                except KeyboardInterrupt:
-                    if not interrupted:
-                        _interrupt_workers(ex)
-                    interrupted = True
-                except Exception:  # a worker killed mid-way (e.g. Ctrl-C before its scan began)
-                    interrupted = True
-                    break
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg,)) as ex:
+        got, interrupted = _collect(ex, [ex.submit(_worker_scan, path, (k, jobs)) for k in range(jobs)])
+    parts = [r for r in got if r is not None]
     if not parts:
         return SourceReport(source=path, interrupted=True), True
     report = merge_shards(parts)
@@ -447,9 +488,9 @@ def scan_files(
 ) -> tuple[list[SourceReport], bool]:
     """Scan files in input order (jobs=1) or across worker processes.
 
-    Returns the reports of every file scanned (in input order) and whether Ctrl-C cut the run
-    short; a file interrupted mid-way still has its partial report. `loaded` is the rule set and
-    policy from `load_config(cfg)` when the caller has them already (workers load their own).
+    Returns the reports of every file scanned (in input order) and whether Ctrl-C or SIGTERM cut
+    the run short; a file interrupted mid-way still has its partial report. `loaded` is the rule
+    set and policy from `load_config(cfg)` when the caller has them already (workers load their own).
     """
     if jobs > 1 and len(paths) == 1 and _size(paths[0]) >= SHARD_MIN_BYTES:
         try:
@@ -473,21 +514,10 @@ def scan_files(
             if rep.interrupted:
                 return reports, True
         return reports, False
-    results: dict[str, SourceReport] = {}
-    interrupted = False
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg,)) as ex:
-        futs = {ex.submit(_worker_scan, p): p for p in paths}
-        try:
-            for fut in as_completed(futs):
-                rep = fut.result()
-                results[futs[fut]] = rep
-                if on_done:
-                    on_done(rep)
-        except KeyboardInterrupt:
-            interrupted = True
-            for f in futs:
-                f.cancel()
-    return [results[p] for p in paths if p in results], interrupted
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), initializer=_worker_init, initargs=(cfg,)) as ex:
+        got, interrupted = _collect(ex, [ex.submit(_worker_scan, p) for p in paths], on_done)
+    reports = [r for r in got if r is not None]
+    return reports, interrupted or any(r.interrupted for r in reports)
 
 
 def all_findings(reports: list[SourceReport]) -> list[Finding]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from rich.console import Console
@@ -15,9 +14,12 @@ from netwatch.cli.common import (
     Progress,
     UsageError,
     add_common,
+    cap_jobs,
     exit_code,
     expand_paths,
     fingerprint_key,
+    jobs_count,
+    sigterm_as_ctrl_c,
     write_json,
 )
 
@@ -27,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Scan capture files and report findings.")
     sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
     add_common(sp)
-    sp.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+    sp.add_argument("--jobs", "-j", type=jobs_count, default=0, metavar="N",
                     help="worker processes: files in parallel, or a single file of 64 MB or more split into N "
-                         "flow-hash shards (default 0 = one per core, at most 4; 1 = a single process)")
+                         "flow-hash shards (default 0 = one per core, at most 4; 1 = a single process; "
+                         "capped at the cores available)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.set_defaults(func=cmd_scan)
@@ -46,18 +49,24 @@ def write_html(reports: list, findings: list, target: str) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from netwatch.report.console import print_summary
-    from netwatch.scan import ScanConfig, all_findings, load_config, scan_files
+    with sigterm_as_ctrl_c():
+        return _scan(args)
 
-    paths = expand_paths(args.paths)
+
+def _scan(args: argparse.Namespace) -> int:
+    from netwatch.report.console import print_summary
+    from netwatch.scan import ScanConfig, SourceReport, all_findings, load_config, scan_files
+
+    paths, unreadable = expand_paths(args.paths)
     cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
     loaded = load_config(cfg)  # bad rules or policy fail here, before any capture work
-    jobs = args.jobs if args.jobs > 0 else min(4, os.cpu_count() or 1)
+    jobs = cap_jobs(args.jobs)
     progress = Progress(not args.no_progress and not args.quiet, len(paths))
     try:
         reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update, loaded=loaded)
     finally:
         progress.stop()
+    reports = [SourceReport(source=d, error=msg) for d, msg in unreadable] + reports
     errors = [r for r in reports if r.error]
     if errors and len(errors) == len(reports) and not interrupted:
         for r in errors:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from netwatch.capture.pcapfile import is_capture as capture_magic
-from netwatch.redact import Clean, Redacted, redact, redact_record
+from netwatch.redact import Clean, redact, redact_record
 from netwatch.rules import SEVERITY_RANK
 
 Record = dict[str, Clean]  # a finding or destination with every string redacted

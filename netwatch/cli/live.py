@@ -48,8 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("-i", "--interface", metavar="IFACE",
                     help="interface to capture on (default: the likely one, see 'netwatch interfaces')")
     sp.add_argument("--backend", choices=("scapy", "tshark"),
-                    help="tshark: dumpcap, non-root in the 'wireshark' group (default when installed); "
-                         "scapy: raw socket, needs root or CAP_NET_RAW")
+                    help="tshark: dumpcap, non-root in the 'wireshark' group or with CAP_NET_RAW granted to "
+                         "dumpcap (default when installed); scapy: raw socket, needs root or CAP_NET_RAW granted to "
+                         "a dedicated interpreter copy (python -m venv --copies), never to the system Python")
     sp.add_argument("--bpf", metavar="FILTER", help="capture filter (BPF/tcpdump syntax), e.g. 'host 10.20.1.15'")
     sp.add_argument("--duration", type=_positive(float), metavar="SECONDS", help="stop after this many seconds")
     sp.add_argument("--count", type=_positive(int), metavar="N", help="stop after N packets")

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
-from netwatch.analyzers.cardscan import scan
+from netwatch.analyzers.cardscan import scan, wrap
 from netwatch.masking import mask_pan
 
 
@@ -43,6 +44,13 @@ B32_RUN = re.compile(rb"[A-Za-z2-7]{20,}=*")
 B32HEX_RUN = re.compile(rb"[0-9A-Va-v]{20,}=*")
 TRACK1_TAIL = re.compile(rb"[\x20-\x3e\x40-\x7e]{0,79}\??")  # after the PAN: name, expiry, discretionary data
 TRACK2_TAIL = re.compile(rb"[0-9=Dd]{0,40}\??")
+B64_LOWER_RUN = re.compile(rb"[a-z0-9+/_-]{16,}")
+B64_DIGIT_HEADS = b"\x01" * 4  # four quartets in a row that may start 3 digits or separators
+DIGITISH = b"0123456789 -=;?"
+B32_HEADS = {h: bytes(1 if c in h else 0 for c in range(256)) for h in (b"GH", b"67")}
+B32_DIGIT_HEADS = b"\x01\x01"
+MAX_NARROW = 512
+MAX_VARIANTS = 64
 MIN_CARD_TEXT = 12  # the shortest text that can hold a card number (12 ASCII digits)
 
 Span = tuple[int, int, str]  # start, end (in the byte view), replacement text
@@ -113,42 +121,126 @@ def _card_spans(view: bytes) -> list[Span]:
 
 
 def _spans(buf: bytes) -> list[Span]:
-    """Card data in `buf` as it stands, and inside its hex and base32/base32hex runs."""
-    out = [_hit_span(buf, h[0], h[1], h[2], h[3], h[4]) for h in scan(buf)[0]]
-    for m in HEX_RUN.finditer(buf):
-        for off in (0, 1):  # the run may start with a stray hex character
-            s, raw = m.start() + off, _unhex(m.group()[off:])
-            out += _decoded_spans(s, s + 2 * len(raw), "hex", raw)
-    for pattern, decode, name in ((B32_RUN, base64.b32decode, "base32"), (B32HEX_RUN, base64.b32hexdecode,
-                                                                        "base32hex")):
-        for m in pattern.finditer(buf):
-            run = m.group().rstrip(b"=").upper()
-            for off in range(0, 8):  # a run may start anywhere in a 40-bit group
-                used, raw = _unbase32(run[off:], decode)
-                end = m.end() if off + used == len(run) else m.start() + off + used  # with its padding
-                out += _decoded_spans(m.start() + off, end, name, raw)
+    """Card data in `buf`: as the card scanner finds it, and inside hex, base32 and lower-cased base64 runs."""
+    out: list[Span] = []
+    for detect in DETECTORS:
+        for start, end, digits, kind, enc in detect(buf):
+            if enc != "ascii":  # a decoded run found without separators may take in the next labels
+                start, end = _narrow(detect, buf, start, end, digits)
+            out.append(_replacement(buf, start, end, digits, kind, enc))
     return out
 
 
-def _hit_span(buf: bytes, start: int, end: int, digits: str, kind: str, enc: str) -> Span:
-    """The replacement for one scanner hit; a track swallows its tail up to the end sentinel."""
+Found = tuple[int, int, str, str, str]  # start, end, digits, kind, encoding
+
+
+def _scanner(buf: bytes) -> list[Found]:
+    return [(h[0], h[1], h[2], h[3], h[4]) for h in scan(buf)[0]]
+
+
+def _hex(buf: bytes) -> list[Found]:
+    out: list[Found] = []
+    for m in HEX_RUN.finditer(buf):
+        for off in (0, 1):  # the run may start with a stray hex character
+            s, raw = m.start() + off, binascii.unhexlify(m.group()[off:][: (len(m.group()) - off) & ~1])
+            out += _inside(raw, s, s + 2 * len(raw), "hex")
+    return out
+
+
+def _base32(buf: bytes) -> list[Found]:
+    out: list[Found] = []
+    for pattern, decode, name, heads in ((B32_RUN, base64.b32decode, "base32", b"GH"),
+                                         (B32HEX_RUN, base64.b32hexdecode, "base32hex", b"67")):
+        for m in pattern.finditer(buf):
+            run = m.group().rstrip(b"=").upper()
+            for off in range(0, 8):  # a run may start anywhere in a 40-bit group
+                # 12 ASCII digits fill two 5-byte groups, whose first characters are then G/H (6/7 in base32hex)
+                if B32_DIGIT_HEADS not in run[off::8].translate(B32_HEADS[heads]):
+                    continue
+                used, raw = _unbase32(run[off:], decode)
+                end = m.end() if off + used == len(run) else m.start() + off + used  # with its padding
+                out += _inside(raw, m.start() + off, end, name)
+    return out
+
+
+def _base64_lowercase(buf: bytes) -> list[Found]:
+    """Base64 whose case was folded (DNS names, Host): each quartet is read in the cases that make it
+    digits. Base64 of ASCII digits has M, N or O every four characters: runs without that are skipped."""
+    out: list[Found] = []
+    for m in B64_LOWER_RUN.finditer(buf):
+        run = m.group()
+        for off in range(4):
+            if B64_DIGIT_HEADS in bytes(c in b"ilmno" for c in run[off::4]):
+                for raw in _caseless_b64(run[off:]):
+                    out += _inside(raw, m.start() + off, m.end(), "base64")
+    return out
+
+
+DETECTORS: tuple[Callable[[bytes], list[Found]], ...] = (_scanner, _hex, _base32, _base64_lowercase)
+
+
+def _caseless_b64(run: bytes) -> list[bytes]:
+    """What the run may have said: per quartet, every case variant that decodes to digits or track
+    separators ('???' where none does); the combinations of ambiguous quartets, up to MAX_VARIANTS."""
+    options: list[list[bytes]] = []
+    for i in range(0, len(run) - 1, 4):
+        q = run[i : i + 4]
+        q += b"=" * (-len(q) % 4)
+        letters = [j for j, c in enumerate(q) if 0x61 <= c <= 0x7A]
+        found: list[bytes] = []
+        for flips in itertools.product((0, 32), repeat=len(letters)):
+            v = bytearray(q)
+            for j, up in zip(letters, flips, strict=True):
+                v[j] -= up
+            try:
+                raw = binascii.a2b_base64(bytes(v).replace(b"-", b"+").replace(b"_", b"/"))
+            except (binascii.Error, ValueError):
+                continue
+            if raw and not raw.translate(None, DIGITISH) and raw not in found:
+                found.append(raw)
+        options.append(found or [b"???"])
+    out = [b""]
+    for found in options:
+        out = [o + f for o in out for f in found][:MAX_VARIANTS] if len(out) * len(found) <= MAX_VARIANTS else \
+            [o + found[0] for o in out]
+    return out
+
+
+def _inside(raw: bytes, start: int, end: int, enc: str) -> list[Found]:
+    """Hits in decoded bytes, placed on the encoded run `start:end`."""
+    if len(raw) < MIN_CARD_TEXT:
+        return []
+    if enc != "hex" and len(raw) - len(raw.translate(None, b"0123456789")) < MIN_CARD_TEXT:
+        return []  # base32/base64 of text without 12 ASCII digits (hex may hold BCD or EBCDIC: scanned whole)
+    return [(start, end, h[2], h[3], wrap(enc, h[4])) for h in scan(raw)[0]]
+
+
+def _narrow(detect: Callable[[bytes], list[Found]], buf: bytes, start: int, end: int, digits: str) -> tuple[int, int]:
+    """The shortest span that still decodes to the same number (long runs are left whole)."""
+    if end - start > MAX_NARROW:
+        return start, end
+
+    def holds(a: int, b: int) -> bool:
+        return any(f[2] == digits for f in detect(buf[a:b]))
+
+    while end - start > MIN_CARD_TEXT and holds(start, end - 1):
+        end -= 1
+    while end - start > MIN_CARD_TEXT and holds(start + 1, end):
+        start += 1
+    return start, end
+
+
+def _replacement(buf: bytes, start: int, end: int, digits: str, kind: str, enc: str) -> Span:
+    """What replaces one hit; an ASCII track swallows its tail (discretionary data) up to the end sentinel."""
     if kind == "pan" and enc == "ascii":
         return start, end, mask_pan(digits)
     if enc == "ascii":
         tail = (TRACK1_TAIL if kind == "track1" else TRACK2_TAIL).match(buf, end)
         end = tail.end() if tail else end
+    else:
+        while end < len(buf) and buf[end] == 0x3D:  # base32/base64 padding
+            end += 1
     return start, end, f"<{kind}:{enc}:{mask_pan(digits)}>"
-
-
-def _decoded_spans(start: int, end: int, enc: str, raw: bytes) -> list[Span]:
-    if len(raw) < MIN_CARD_TEXT:
-        return []
-    return [(start, end, f"<{h[3]}:{enc}+{h[4]}:{mask_pan(h[2])}>".replace("+ascii", ""))
-            for h in scan(raw)[0]]
-
-
-def _unhex(run: bytes) -> bytes:
-    return binascii.unhexlify(run[: len(run) & ~1])
 
 
 def _unbase32(run: bytes, decode: Callable[[bytes], bytes]) -> tuple[int, bytes]:

@@ -42,7 +42,7 @@ SEPARATORS = frozenset(b".-_")
 HEX_RUN = re.compile(rb"[0-9A-Fa-f]{24,}")
 B32_RUN = re.compile(rb"[A-Za-z2-7]{20,}=*")
 B32HEX_RUN = re.compile(rb"[0-9A-Va-v]{20,}=*")
-TRACK1_TAIL = re.compile(rb"[\x20-\x3e\x40-\x7e]{0,79}\??")  # after the PAN: name, expiry, discretionary data
+TRACK1_TAIL = re.compile(rb"[\x21-\x3e\x40-\x7e]{0,79}\??")  # after the expiry: discretionary data, to the end sentinel
 TRACK2_TAIL = re.compile(rb"[0-9=Dd]{0,40}\??")
 B64_LOWER_RUN = re.compile(rb"[a-z0-9+/_-]{16,}")
 B64_DIGIT_HEADS = b"\x01" * 4  # four quartets in a row that may start 3 digits or separators

@@ -49,6 +49,7 @@ CARD_NUMBERS = list(CARD.values())
 PASSWORD = {ch: f"Pw{i:02d}-{ch}-Xq7" for i, ch in enumerate(
     ["http-body", "http-url", "cookie", "ftp", "smtp-plain", "smtp-login", "http-basic", "telnet"], 1)}
 PASSWORDS = list(PASSWORD.values())
+TRACK_TAILS = ["2712101123456789", "2712101000000123000000"]  # expiry, service code, discretionary data
 HOSTILE = "\x1b[31m\x07[bold red]boom[/bold red]\x1b]8;;http://x.example\x07"  # ANSI, BEL, OSC 8, rich markup
 
 
@@ -75,7 +76,7 @@ def http_flows(clk: Clock) -> list:
     grouped = " ".join(c["host-grouped"][i:i + 4] for i in range(0, 16, 4))
     requests = [
         (f"POST /pay HTTP/1.1\nHost: shop.example\nContent-Type: application/x-www-form-urlencoded",
-         f"pan={c['http-body']}&password={PASSWORD['http-body']}&t2=%3B{c['track2-tail']}%3D2712101123456789%3F"
+         f"pan={c['http-body']}&password={PASSWORD['http-body']}&t2=%3B{c['track2-tail']}%3D{TRACK_TAILS[0]}%3F"
          .encode()),
         (f"GET /pay?pan={c['http-url']}&password={PASSWORD['http-url']} HTTP/1.1\nHost: shop.example", b""),
         (f"GET /a HTTP/1.1\nHost: shop.example\nX-Card: {c['http-header']}\n"
@@ -86,7 +87,7 @@ def http_flows(clk: Clock) -> list:
         (f"GET / HTTP/1.1\nHost: {grouped.replace(' ', '-')}.shop.example", b""),
         ("GET / HTTP/1.1\nHost: a[bold]b[/bold].shop.example", b""),
         ("POST /t HTTP/1.1\nHost: shop.example\nContent-Type: text/plain",
-         f"%B{c['track1']}^DOE/JOHN^2712101000000123000000?;\n".encode()
+         f"%B{c['track1']}^DOE/JOHN^{TRACK_TAILS[1]}?;\n".encode()
          + c["utf16-le"].encode("utf-16-le") + b"\n" + c["utf16-be"].encode("utf-16-be")),
     ]
     for i, (head, body) in enumerate(requests):
@@ -171,7 +172,7 @@ def login_flows(clk: Clock) -> list:
     c, p = CARD, PASSWORD
     ftp = TcpConversation(POS, FTP, 55000, 21, clk)
     ftp.send(1, b"220 ready\r\n")
-    ftp.send(0, f"USER ;{c['ftp-user']}=2712101123456789?\r\n".encode())
+    ftp.send(0, f"USER ;{c['ftp-user']}={TRACK_TAILS[0]}?\r\n".encode())
     ftp.send(1, b"331 password\r\n")
     ftp.send(0, f"PASS {p['ftp']}\r\n".encode())
     ftp.send(1, b"230 ok\r\n")
@@ -209,7 +210,7 @@ def login_flows(clk: Clock) -> list:
 
 def iso8583_flow(clk: Clock) -> list:
     """ASCII ISO 8583 authorisation: DE2 PAN and DE35 track 2 (discretionary data included)."""
-    pan, t2 = CARD["iso8583-de2"], CARD["iso8583-de35"] + "=2712101123456789"
+    pan, t2 = CARD["iso8583-de2"], CARD["iso8583-de35"] + "=" + TRACK_TAILS[0]
     fields = {2: b"%02d" % len(pan) + pan.encode(), 3: b"000000", 4: b"000000001999", 11: b"000321",
               35: b"%02d" % len(t2) + t2.encode(), 41: b"TERM0015"}
     bits = 0

@@ -100,19 +100,20 @@ def learn_policy(rows: Iterable[dict[str, Any]], pos_hosts: list[str] | None = N
             continue
         if internal and row.get("infra"):
             continue  # DHCP, NTP, ICMP on the LAN: not judged as lateral movement
-        names = [n for n in dict.fromkeys(map(redact, row["names"])) if is_hostname(n)]
+        shown = list(dict.fromkeys(map(redact, row["names"])))  # a masked name (card data) shows, unlisted
+        names = [n for n in shown if is_hostname(n)]
         key = ("name:" + _domain(names[0])) if names else "addr:" + dst
         e = entries.get(key)
         if e is None:
             e = entries[key] = _Entry(key.split(":", 1)[1], internal)
         e.hostnames += [n for n in names if n not in e.hostnames]
-        if (not names or row.get("unnamed", 0)) and dst not in e.addresses:
-            e.addresses.append(dst)  # some flows had no name: only the address can match them
+        if (not names or row.get("unnamed", 0) or len(names) < len(shown)) and dst not in e.addresses:
+            e.addresses.append(dst)  # some flows had no name, or none a policy can list: the address matches them
         if isinstance(row["dport"], int) and 0 < row["dport"] < 65536:
             e.ports.add(row["dport"])
         else:
             e.any_port = True
-        e.seen.append(redact(_seen(row) + (f"; names: {', '.join(names[:4])}" if names else "")))
+        e.seen.append(redact(_seen(row) + (f"; names: {', '.join(shown[:4])}" if shown else "")))
     text = _render(entries, resolvers, warnings, pos_hosts or [], sorted(pos_seen), site, sources or [])
     return Learned(str(text), len(entries), len(resolvers), warnings)
 

@@ -75,7 +75,7 @@ def http_flows(clk: Clock) -> list:
     cookie_pan = base64.b64encode(c["cookie"].encode()).decode()
     grouped = " ".join(c["host-grouped"][i:i + 4] for i in range(0, 16, 4))
     requests = [
-        (f"POST /pay HTTP/1.1\nHost: shop.example\nContent-Type: application/x-www-form-urlencoded",
+        ("POST /pay HTTP/1.1\nHost: shop.example\nContent-Type: application/x-www-form-urlencoded",
          f"pan={c['http-body']}&password={PASSWORD['http-body']}&t2=%3B{c['track2-tail']}%3D{TRACK_TAILS[0]}%3F"
          .encode()),
         (f"GET /pay?pan={c['http-url']}&password={PASSWORD['http-url']} HTTP/1.1\nHost: shop.example", b""),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -27,10 +28,10 @@ STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--
               "source ended": "the capture ending by itself"}
 
 
-def _positive(kind: type) -> object:
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float | int]:
     def parse(value: str) -> float | int:
         try:
-            v = kind(value)
+            v: float | int = kind(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {value!r}") from None
         if v <= 0:
@@ -40,7 +41,7 @@ def _positive(kind: type) -> object:
     return parse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser(
         "live", help="capture from an interface and report findings as they appear",
         description="Capture live traffic (e.g. the store switch's mirror port), show findings as they appear, "

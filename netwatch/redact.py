@@ -48,6 +48,8 @@ B64_LOWER_RUN = re.compile(rb"[a-z0-9+/_-]{16,}")
 B64_DIGIT_HEADS = b"\x01" * 4  # four quartets in a row that may start 3 digits or separators
 DIGITISH = b"0123456789 -=;?"
 B32_HEADS = {h: bytes(1 if c in h else 0 for c in range(256)) for h in (b"GH", b"67")}
+B32_ANY_HEADS = bytes(1 if c in b"GH67" else 0 for c in range(256))
+B64_HEADS = bytes(1 if c in b"ILMNO" else 0 for c in range(256))
 B32_DIGIT_HEADS = b"\x01\x01"
 MAX_NARROW = 512
 MAX_VARIANTS = 64
@@ -68,9 +70,9 @@ def redact(value: str) -> Redacted:
         return value
     if len(value) >= MIN_CARD_TEXT:
         view = _byte_view(value)
-        spans = _merge(_card_spans(view))
-        for start, end, rep in reversed(spans):
-            value = value[:start] + rep + value[end:]
+        if _may_hold_card(view):
+            for start, end, rep in reversed(_merge(_card_spans(view))):
+                value = value[:start] + rep + value[end:]
     return Redacted(escape_controls(value))
 
 
@@ -109,6 +111,18 @@ def _byte_view(text: str) -> bytes:
     except UnicodeEncodeError:
         return bytes(ord(c) if ord(c) < 0x100 else (ord(c) >> 8 if ord(c) & 0xFF == 0 and ord(c) < 0x8000
                                                      else 0x3F) for c in text)
+
+
+def _may_hold_card(view: bytes) -> bool:
+    """Cheap gate (most names and addresses stop here): 12 digits (ASCII, grouped, track, UTF-16,
+    percent, hex), or the characters base64 or base32 of digits has at every quartet or group head."""
+    if len(view) - len(view.translate(None, b"0123456789")) >= MIN_CARD_TEXT:
+        return True
+    joined = view.translate(None, b".-_").upper()
+    if len(joined) < 16:  # base64 of 12 digits takes 16 characters, base32 20
+        return False
+    return (any(B64_DIGIT_HEADS in joined[off::4].translate(B64_HEADS) for off in range(4))
+            or any(B32_DIGIT_HEADS in joined[off::8].translate(B32_ANY_HEADS) for off in range(8)))
 
 
 def _card_spans(view: bytes) -> list[Span]:
@@ -170,7 +184,7 @@ def _base64_lowercase(buf: bytes) -> list[Found]:
     for m in B64_LOWER_RUN.finditer(buf):
         run = m.group()
         for off in range(4):
-            if B64_DIGIT_HEADS in bytes(c in b"ilmno" for c in run[off::4]):
+            if B64_DIGIT_HEADS in run[off::4].upper().translate(B64_HEADS):
                 for raw in _caseless_b64(run[off:]):
                     out += _inside(raw, m.start() + off, m.end(), "base64")
     return out

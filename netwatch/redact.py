@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -47,12 +48,16 @@ TRACK2_TAIL = re.compile(rb"[0-9=Dd]{0,40}\??")
 B64_LOWER_RUN = re.compile(rb"[a-z0-9+/_-]{16,}")
 B64_DIGIT_HEADS = b"\x01" * 4  # four quartets in a row that may start 3 digits or separators
 DIGITISH = b"0123456789 -=;?"
-B32_HEADS = {h: bytes(1 if c in h else 0 for c in range(256)) for h in (b"GH", b"67")}
-B32_ANY_HEADS = bytes(1 if c in b"GH67" else 0 for c in range(256))
+NOT_DIGITISH = bytes(c if c in DIGITISH else 0x3F for c in range(256))  # translate(): others become '?'
+MAX_TEXT = 1 << 16  # longer output text is cut first: redaction cost stays bounded
+CUT_RUN = re.compile(r"[0-9A-Za-z+/=_ .-]{1,160}\Z")
+B32_HEADS = {h: bytes(1 if c in h else 0 for c in range(256)) for h in (b"EFGH", b"4567")}
+B32_ANY_HEADS = bytes(1 if c in b"EFGH4567" else 0 for c in range(256))
 B64_HEADS = bytes(1 if c in b"ILMNO" else 0 for c in range(256))
 B32_DIGIT_HEADS = b"\x01\x01"
 MAX_NARROW = 512
 MAX_VARIANTS = 64
+B64_WINDOW, B64_OVERLAP = 128, 48  # a PAN with separators is at most 32 base64 characters
 MIN_CARD_TEXT = 12  # the shortest text that can hold a card number (12 ASCII digits)
 
 Span = tuple[int, int, str]  # start, end (in the byte view), replacement text
@@ -68,6 +73,9 @@ def redact(value: str) -> Redacted:
     """`value` with card numbers and track data masked and control characters escaped (idempotent)."""
     if isinstance(value, Redacted):
         return value
+    if len(value) > MAX_TEXT:  # the cut drops a run it splits: half a number is no card to the scanner
+        head = CUT_RUN.sub("", value[:MAX_TEXT])
+        value = head + f"… ({len(value) - len(head)} characters cut)"
     if len(value) >= MIN_CARD_TEXT:
         view = _byte_view(value)
         if _may_hold_card(view):
@@ -162,62 +170,80 @@ def _hex(buf: bytes) -> list[Found]:
 
 
 def _base32(buf: bytes) -> list[Found]:
+    """Base32/base32hex runs, decoded only around group heads that digits make (linear in the run)."""
     out: list[Found] = []
-    for pattern, decode, name, heads in ((B32_RUN, base64.b32decode, "base32", b"GH"),
-                                         (B32HEX_RUN, base64.b32hexdecode, "base32hex", b"67")):
+    for pattern, decode, name, heads in ((B32_RUN, base64.b32decode, "base32", b"EFGH"),
+                                         (B32HEX_RUN, base64.b32hexdecode, "base32hex", b"4567")):
         for m in pattern.finditer(buf):
             run = m.group().rstrip(b"=").upper()
-            for off in range(0, 8):  # a run may start anywhere in a 40-bit group
-                # 12 ASCII digits fill two 5-byte groups, whose first characters are then G/H (6/7 in base32hex)
-                if B32_DIGIT_HEADS not in run[off::8].translate(B32_HEADS[heads]):
-                    continue
-                used, raw = _unbase32(run[off:], decode)
-                end = m.end() if off + used == len(run) else m.start() + off + used  # with its padding
-                out += _inside(raw, m.start() + off, end, name)
+            for s, e in _stretches(run, 8, B32_HEADS[heads], 2):
+                used, raw = _unbase32(run[s:e], decode)
+                end = m.end() if s + used == len(run) else m.start() + s + used  # with its padding
+                out += _inside(raw, m.start() + s, end, name)
     return out
 
 
 def _base64_lowercase(buf: bytes) -> list[Found]:
     """Base64 whose case was folded (DNS names, Host): each quartet is read in the cases that make it
-    digits. Base64 of ASCII digits has M, N or O every four characters: runs without that are skipped."""
+    digits, around quartet heads that digits or separators make (I, L, M, N, O)."""
     out: list[Found] = []
     for m in B64_LOWER_RUN.finditer(buf):
         run = m.group()
-        for off in range(4):
-            if B64_DIGIT_HEADS in run[off::4].upper().translate(B64_HEADS):
-                for raw in _caseless_b64(run[off:]):
-                    out += _inside(raw, m.start() + off, m.end(), "base64")
+        for s, e in _stretches(run.upper(), 4, B64_HEADS, 4):
+            for ws in range(s, max(s + 1, e - B64_OVERLAP), B64_WINDOW - B64_OVERLAP):  # windows: bounded combinations
+                we = min(e, ws + B64_WINDOW)
+                for raw in _caseless_b64(run[ws:we]):
+                    out += _inside(raw, m.start() + ws, m.start() + we, "base64")
     return out
 
 
 DETECTORS: tuple[Callable[[bytes], list[Found]], ...] = (_scanner, _hex, _base32, _base64_lowercase)
 
 
+def _stretches(run: bytes, size: int, heads: bytes, least: int) -> list[tuple[int, int]]:
+    """Spans of `run` where at least `least` blocks of `size` characters in a row (at any alignment)
+    start with a head character, widened by one block each side (a number rarely starts on a block)."""
+    out = []
+    for off in range(size):
+        marks = run[off::size].translate(heads)
+        for hm in re.finditer(b"\x01{%d,}" % least, marks):
+            s = off + size * max(hm.start() - 1, 0)
+            out.append((s, min(len(run), off + size * (hm.end() + 1))))
+    return out
+
+
 def _caseless_b64(run: bytes) -> list[bytes]:
-    """What the run may have said: per quartet, every case variant that decodes to digits or track
-    separators ('???' where none does); the combinations of ambiguous quartets, up to MAX_VARIANTS."""
-    options: list[list[bytes]] = []
-    for i in range(0, len(run) - 1, 4):
-        q = run[i : i + 4]
-        q += b"=" * (-len(q) % 4)
-        letters = [j for j, c in enumerate(q) if 0x61 <= c <= 0x7A]
-        found: list[bytes] = []
-        for flips in itertools.product((0, 32), repeat=len(letters)):
-            v = bytearray(q)
-            for j, up in zip(letters, flips, strict=True):
-                v[j] -= up
-            try:
-                raw = binascii.a2b_base64(bytes(v).replace(b"-", b"+").replace(b"_", b"/"))
-            except (binascii.Error, ValueError):
-                continue
-            if raw and not raw.translate(None, DIGITISH) and raw not in found:
-                found.append(raw)
-        options.append(found or [b"???"])
+    """What a case-folded run may have said: per quartet, the case variants that decode to the most
+    digits or track separators (other bytes become '?'); combinations of ambiguous quartets, up to
+    MAX_VARIANTS (beyond that the first variant of each quartet)."""
     out = [b""]
-    for found in options:
-        out = [o + f for o in out for f in found][:MAX_VARIANTS] if len(out) * len(found) <= MAX_VARIANTS else \
+    for i in range(0, len(run) - 1, 4):
+        found = _quartet(run[i : i + 4])
+        out = [o + f for o in out for f in found] if len(out) * len(found) <= MAX_VARIANTS else \
             [o + found[0] for o in out]
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _quartet(q: bytes) -> list[bytes]:
+    q += b"=" * (-len(q) % 4)
+    letters = [j for j, c in enumerate(q) if 0x61 <= c <= 0x7A]
+    found: list[bytes] = []
+    best = 1  # a quartet with no digit at all stands for '???'
+    for flips in itertools.product((0, 32), repeat=len(letters)):
+        v = bytearray(q)
+        for j, up in zip(letters, flips, strict=True):
+            v[j] -= up
+        try:
+            raw = binascii.a2b_base64(bytes(v).replace(b"-", b"+").replace(b"_", b"/"))
+        except (binascii.Error, ValueError):
+            continue
+        n = len(raw) - len(raw.translate(None, DIGITISH))
+        if n >= best:
+            masked = raw.translate(NOT_DIGITISH)
+            found = ([] if n > best else found) + ([masked] if masked not in found else [])
+            best = n
+    return found or [b"???"]
 
 
 def _inside(raw: bytes, start: int, end: int, enc: str) -> list[Found]:

@@ -71,6 +71,25 @@ def test_every_encoding_is_masked(case: str) -> None:
     assert redact(out) == out, f"{case}: not idempotent"
 
 
+@pytest.mark.parametrize("encode", ["base64", "base64-lower", "base32-lower", "base32hex"])
+@pytest.mark.parametrize("before", [b"", b"x", b"xy", b"xyz", b"pan=", b"k" * 61])
+@pytest.mark.parametrize("after", [b"", b"!", b"&exp=2712"])
+def test_encoded_number_anywhere_in_the_run(encode: str, before: bytes, after: bytes) -> None:
+    data = before + PAN.encode() + after
+    text = {"base64": base64.b64encode(data).decode(), "base64-lower": base64.b64encode(data).decode().lower(),
+            "base32-lower": base64.b32encode(data).decode().lower(), "base32hex": base64.b32hexencode(data).decode()}
+    assert MASK in redact(text[encode].rstrip("=") + ".q.example"), f"{encode} with {len(before)} bytes before"
+
+
+def test_very_long_text_is_cut_and_still_masked() -> None:
+    out = redact("mnom" * 30000 + PAN)
+    assert len(out) < 70000 and "characters cut" in out
+    assert MASK in redact("x" * 1000 + PAN + "mnom" * 1000)
+    for keep in range(6, 17):  # a cut through a number leaves none of its digits
+        cut = redact("\x01" * (65536 - keep) + PAN + "x" * 100)
+        assert PAN[:keep] not in cut.replace("\\x01", ""), f"{keep} digits kept at the cut"
+
+
 def test_decoded_runs_keep_the_neighbouring_labels() -> None:
     for case in ("hex", "base32 lower, unpadded", "base32hex", "base64 lower-cased (DNS)", "hex split over labels"):
         assert redact(ENCODED[case]).endswith(".q.example"), f"{case}: the domain was masked too"

@@ -9,8 +9,9 @@ mypy says so.
 Card numbers are found by the card scanner itself (`analyzers.cardscan.scan`: ASCII with
 separators, track 1/2, base64, percent-encoding, UTF-16, EBCDIC, BCD), run over the text as it
 stands, over the text with `.`/`-`/`_` separators taken out (numbers split over DNS labels), and over
-what hex and base32/base32hex runs decode to. A found number is replaced by its `mask_pan` form (first
-six, last four digits); a track is replaced whole, sentinels and discretionary data included.
+what hex, base32/base32hex and case-folded base64 (DNS names, Host) runs decode to. A found number
+is replaced by its `mask_pan` form (first six, last four digits); a track is replaced whole,
+sentinels and discretionary data included.
 Control characters (C0, DEL, C1, bidi overrides, line separators) become visible `\\xNN` escapes.
 Rich markup and HTML are escaped by the report that renders the text (`report.text.safe`, html.escape).
 """
@@ -58,6 +59,7 @@ B32_DIGIT_HEADS = b"\x01\x01"
 MAX_NARROW = 512
 MAX_VARIANTS = 64
 B64_WINDOW, B64_OVERLAP = 128, 48  # a PAN with separators is at most 32 base64 characters
+DIGIT_BYTES = b"0123456789" + bytes(range(0xF0, 0xFA))  # ASCII and EBCDIC digits
 MIN_CARD_TEXT = 12  # the shortest text that can hold a card number (12 ASCII digits)
 
 Span = tuple[int, int, str]  # start, end (in the byte view), replacement text
@@ -123,8 +125,9 @@ def _byte_view(text: str) -> bytes:
 
 def _may_hold_card(view: bytes) -> bool:
     """Cheap gate (most names and addresses stop here): 12 digits (ASCII, grouped, track, UTF-16,
-    percent, hex), or the characters base64 or base32 of digits has at every quartet or group head."""
-    if len(view) - len(view.translate(None, b"0123456789")) >= MIN_CARD_TEXT:
+    percent, hex; EBCDIC digits too), or the characters base64 or base32 of digits has at every
+    quartet or group head."""
+    if len(view) - len(view.translate(None, DIGIT_BYTES)) >= MIN_CARD_TEXT:
         return True
     joined = view.translate(None, b".-_").upper()
     if len(joined) < 16:  # base64 of 12 digits takes 16 characters, base32 20

@@ -53,6 +53,7 @@ ENCODED = {
     "utf-16-le as latin-1 text": PAN.encode("utf-16-le").decode("latin-1"),
     "utf-16-be as latin-1 text": PAN.encode("utf-16-be").decode("latin-1"),
     "utf-16-be read as utf-16-le": PAN.encode("utf-16-be").decode("utf-16-le"),
+    "ebcdic as latin-1 text": "\x00" + PAN.encode("cp500").decode("latin-1"),
     "in a message": f"visa card {PAN} sent to 203.0.113.10:443",
 }
 

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from netwatch.capture.pcapfile import is_capture as capture_magic
-from netwatch.findings import scrub
+from netwatch.redact import Clean, redact, redact_record
 from netwatch.rules import SEVERITY_RANK
 from netwatch.textinput import MAX_JSONL_BYTES, MAX_JSONL_LINE
+
+Record = dict[str, Clean]  # a finding or destination with every string redacted
 
 
 class DiffError(Exception):
@@ -36,11 +38,13 @@ class Side:
 
 @dataclass
 class DiffResult:
-    new: list[dict[str, Any]]
-    resolved: list[dict[str, Any]]
-    changed: list[tuple[dict[str, Any], dict[str, Any]]]  # (baseline, current) with another severity
-    new_destinations: list[dict[str, Any]]
-    gone_destinations: list[dict[str, Any]]
+    """What changed; every record passed `redact` (an old JSON Lines file may hold raw packet text)."""
+
+    new: list[Record]
+    resolved: list[Record]
+    changed: list[tuple[Record, Record]]  # (baseline, current) with another severity
+    new_destinations: list[Record]
+    gone_destinations: list[Record]
     destinations_from: str  # "inventory" or "findings"
 
 
@@ -91,17 +95,17 @@ def _finding_record(path: str | Path, i: int, raw: bytes) -> dict[str, Any]:
     return rec
 
 
-def finding_key(f: dict[str, Any]) -> tuple:
+def finding_key(f: dict[str, Any]) -> tuple[Any, ...]:
     ev = f.get("evidence") or {}
     return (f.get("rule"), f.get("src"), f.get("dst"), f.get("dport"), f.get("proto"), ev.get("masked"))
 
 
-def _dest_key(d: dict[str, Any]) -> tuple:
+def _dest_key(d: dict[str, Any]) -> tuple[Any, ...]:
     return (d.get("dst"), d.get("dport"), d.get("proto"))
 
 
-def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]:
-    out: dict[tuple, dict[str, Any]] = {}
+def destinations(side: Side, use_inventory: bool) -> dict[tuple[Any, ...], dict[str, Any]]:
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
     if use_inventory:
         for row in side.inventory or []:
             d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row["dport"], "proto": row["proto"],
@@ -109,7 +113,7 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]
                                                 "bytes": 0})
             d["flows"] += row["flows"]
             d["bytes"] += row["bytes"]
-            d["names"] += [n for n in row["names"] if n not in d["names"]]
+            d["names"] += [n for n in map(redact, row["names"]) if n not in d["names"]]
             d["clients"] += [c for c in row["clients"] if c not in d["clients"]]
         return out
     for f in side.findings:
@@ -118,23 +122,19 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]
         d = out.setdefault(_dest_key(f), {"dst": f["dst"], "dport": f.get("dport"), "proto": f.get("proto"),
                                           "app": f.get("app"), "names": [], "clients": []})
         names = [*((f.get("evidence") or {}).get("names") or []), f.get("server_name")]
-        d["names"] += [n for n in names if n and n not in d["names"]]
+        d["names"] += [n for n in map(redact, filter(None, names)) if n not in d["names"]]
         if f.get("src") and f["src"] not in d["clients"]:
             d["clients"].append(f["src"])
     return out
 
 
-def _clean(f: dict[str, Any]) -> dict[str, Any]:
-    """Defence in depth: nothing that looks like a full card number goes back out."""
-    ev = f.get("evidence")
-    if isinstance(ev, dict):
-        f = dict(f, evidence={k: scrub(v) if not isinstance(v, list) else [scrub(x) for x in v]
-                              for k, v in ev.items()})
-    return f
+def _clean(f: dict[str, Any]) -> Record:
+    """Every string of the record through the one redaction boundary (card data, control characters)."""
+    return redact_record(f)
 
 
-def _order(f: dict[str, Any]) -> tuple:
-    return (SEVERITY_RANK.get(f.get("severity"), 9), str(f.get("rule")), str(f.get("src")), str(f.get("dst")),
+def _order(f: Record | dict[str, Any]) -> tuple[int, str, str, str, Any]:
+    return (SEVERITY_RANK.get(str(f.get("severity")), 9), str(f.get("rule")), str(f.get("src")), str(f.get("dst")),
             f.get("dport") or 0)
 
 
@@ -149,15 +149,15 @@ def diff(base: Side, cur: Side) -> DiffResult:
     return DiffResult(
         new=sorted(new, key=_order), resolved=sorted(resolved, key=_order),
         changed=sorted(changed, key=lambda p: _order(p[1])),
-        new_destinations=[cd[k] for k in sorted(cd, key=str) if k not in bd],
-        gone_destinations=[bd[k] for k in sorted(bd, key=str) if k not in cd],
+        new_destinations=[_clean(cd[k]) for k in sorted(cd, key=str) if k not in bd],
+        gone_destinations=[_clean(bd[k]) for k in sorted(bd, key=str) if k not in cd],
         destinations_from="inventory" if use_inv else "findings",
     )
 
 
-def result_records(r: DiffResult) -> list[dict[str, Any]]:
+def result_records(r: DiffResult) -> list[dict[str, object]]:
     """The diff as JSON Lines records: a `diff` field first, then the finding or destination."""
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, object]] = []
     out += [{"diff": "new-finding", **f} for f in r.new]
     out += [{"diff": "severity-changed", "was": old["severity"], **f} for old, f in r.changed]
     out += [{"diff": "resolved-finding", **f} for f in r.resolved]
@@ -169,6 +169,7 @@ def result_records(r: DiffResult) -> list[dict[str, Any]]:
 def worse(r: DiffResult, bar: str) -> bool:
     """A new finding, or one that got worse, at or above severity `bar`."""
     rank = SEVERITY_RANK[bar]
-    return any(SEVERITY_RANK[f["severity"]] <= rank for f in r.new) or any(
-        SEVERITY_RANK[f["severity"]] <= rank and SEVERITY_RANK[f["severity"]] < SEVERITY_RANK[old["severity"]]
-        for old, f in r.changed)
+    def sev(f: Record) -> int:
+        return SEVERITY_RANK[str(f["severity"])]
+
+    return any(sev(f) <= rank for f in r.new) or any(sev(f) <= rank and sev(f) < sev(old) for old, f in r.changed)

@@ -1,19 +1,19 @@
 """Findings: a rule that matched, aggregated per rule/endpoints/evidence, masked and fingerprinted.
 
-The Aggregator is where observations meet rules; it holds only masked evidence. As a last line of
-defence every evidence string is scrubbed of anything that still looks like a full card number.
+The Aggregator is where observations meet rules; it holds only masked evidence. Every
+packet-derived value of a Finding (server name, evidence, message) is a `Redacted`: it passed
+`netwatch.redact.redact`, the one boundary that masks card data in any encoding and escapes control
+characters, before any report, diff or live view can see it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch.analyzers import Observation
-from netwatch.analyzers.cards import card_brand
-from netwatch.masking import mask_pan
 from netwatch.policy import Policy
+from netwatch.redact import EMPTY, Clean, Redacted, redact, redact_value
 from netwatch.rules import MISSING, SEVERITY_RANK, Getter, Rule, RuleSet
 
 JSON_ORDER = (
@@ -21,7 +21,6 @@ JSON_ORDER = (
     "proto", "app", "server_name", "evidence", "remediation", "references", "source",
 )
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
-DIGIT_RUN = re.compile(r"(?<![0-9])[0-9][0-9 -]{11,30}[0-9](?![0-9])")
 
 
 @dataclass
@@ -39,13 +38,13 @@ class Finding:
     dport: int | None
     proto: str | None
     app: str | None
-    server_name: str | None
-    evidence: dict[str, Any]
+    server_name: Redacted | None
+    evidence: dict[str, Clean]
     remediation: str
     references: list[str]
     source: str
-    message: str = ""
-    key: tuple = field(default=(), repr=False)
+    message: Redacted = EMPTY
+    key: tuple[Any, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""
@@ -64,19 +63,7 @@ class Finding:
         return SEVERITY_RANK[self.severity]
 
 
-def scrub(value: Any) -> Any:
-    """Mask any digit run inside a string that validates as a card number (defence in depth)."""
-    if not isinstance(value, str) or not any(c.isdigit() for c in value):
-        return value
-
-    def repl(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group())
-        return mask_pan(digits) if card_brand(digits) else m.group()
-
-    return DIGIT_RUN.sub(repl, value)
-
-
-class _Fmt(dict):
+class _Fmt(dict[str, str]):
     def __init__(self, get: Getter) -> None:
         super().__init__()
         self.get_ = get
@@ -93,7 +80,7 @@ class Aggregator:
         self.rules = rules
         self.policy = policy
         self.source = source
-        self.findings: dict[tuple, Finding] = {}
+        self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
 
     def observe(self, obs: Observation) -> None:
@@ -114,25 +101,25 @@ class Aggregator:
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
             for s in rule.sum:
-                v = obs.fields.get(s)
-                if isinstance(v, (int, float)) and isinstance(f.evidence.get(s), (int, float)):
-                    f.evidence[s] += v
+                v, old = obs.fields.get(s), f.evidence.get(s)
+                if isinstance(v, (int, float)) and isinstance(old, (int, float)):
+                    f.evidence[s] = old + v
             return
         names = rule.evidence if rule.evidence is not None else [k for k in obs.fields if k not in FLOW_LEVEL]
-        evidence = {}
+        evidence: dict[str, Clean] = {}
         for k in names:
             v = get(k)
             if v is not MISSING and v is not None:
-                evidence[k] = scrub(v) if not isinstance(v, list) else [scrub(x) for x in v]
+                evidence[redact(k)] = redact_value(v)
         app = get("app")
         server_name = get("server_name")
         self.findings[key] = Finding(
             rule=rule.id, category=rule.category, severity=severity, title=rule.title, first_seen=obs.ts,
             last_seen=obs.ts, count=1, src=src, sport=flow.cport if flow else obs.fields.get("sport"), dst=dst,
             dport=dport, proto=proto, app=None if app is MISSING else app,
-            server_name=None if server_name is MISSING else server_name, evidence=evidence,
+            server_name=None if server_name in (MISSING, None) else redact(str(server_name)), evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,
-            message=scrub(rule.message.format_map(_Fmt(get))) if rule.message else rule.title, key=key,
+            message=redact(rule.message.format_map(_Fmt(get)) if rule.message else rule.title), key=key,
         )
 
     def results(self) -> list[Finding]:

@@ -26,6 +26,7 @@ from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
 from netwatch.masking import set_fingerprint_key
 from netwatch.policy import Policy, load_policy
+from netwatch.redact import redact_record
 from netwatch.rules import RuleSet
 
 
@@ -276,7 +277,7 @@ class Session:
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
         r.non_ip = dict(d.non_ip)
         r.findings = self.aggregator.results()
-        r.inventory = self.inventory.results()
+        r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         return r
 
 

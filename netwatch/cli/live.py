@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -27,10 +28,10 @@ STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--
               "source ended": "the capture ending by itself"}
 
 
-def _positive(kind: type) -> object:
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float | int]:
     def parse(value: str) -> float | int:
         try:
-            v = kind(value)
+            v: float | int = kind(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {value!r}") from None
         if v <= 0:
@@ -40,7 +41,7 @@ def _positive(kind: type) -> object:
     return parse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser(
         "live", help="capture from an interface and report findings as they appear",
         description="Capture live traffic (e.g. the store switch's mirror port), show findings as they appear, "
@@ -48,8 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("-i", "--interface", metavar="IFACE",
                     help="interface to capture on (default: the likely one, see 'netwatch interfaces')")
     sp.add_argument("--backend", choices=("scapy", "tshark"),
-                    help="tshark: dumpcap, non-root in the 'wireshark' group (default when installed); "
-                         "scapy: raw socket, needs root or CAP_NET_RAW")
+                    help="tshark: dumpcap, non-root in the 'wireshark' group or with CAP_NET_RAW granted to "
+                         "dumpcap (default when installed); scapy: raw socket, needs root or CAP_NET_RAW granted to "
+                         "a dedicated interpreter copy (python -m venv --copies), never to the system Python")
     sp.add_argument("--bpf", metavar="FILTER", help="capture filter (BPF/tcpdump syntax), e.g. 'host 10.20.1.15'")
     sp.add_argument("--duration", type=_positive(float), metavar="SECONDS", help="stop after this many seconds")
     sp.add_argument("--count", type=_positive(int), metavar="N", help="stop after N packets")

@@ -10,6 +10,7 @@ import html
 from collections import Counter
 
 from netwatch.findings import Finding
+from netwatch.redact import escape_controls
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport
 
@@ -31,7 +32,7 @@ th{background:#f4f4f4}.sev{color:#fff;padding:.1em .5em;border-radius:.3em;font-
 
 
 def _e(v: object) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    return html.escape(escape_controls("" if v is None else str(v)), quote=True)
 
 
 def _ts(t: float | None) -> str:

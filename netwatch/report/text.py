@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from rich.markup import escape
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from netwatch.redact import escape_controls
 
 
 def safe(value: object, limit: int = 200) -> str:
     """Printable, markup-escaped, length-limited text for the console."""
     s = "" if value is None else str(value)
-    s = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    s = escape_controls(s)
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return escape(s)

@@ -1,18 +1,16 @@
 """One scan session per source: frames → decode → flows → analyzers → rules → findings.
 
-`Session` is the whole pipeline for one source (a file or a live interface); `scan_files` runs
-sessions over many files, in worker processes when asked. Everything found so far survives an
+`Session` is the whole pipeline for one source (a file or a live interface); `netwatch.runner`
+runs sessions over many files, in this process or on Dask workers. Everything found so far survives an
 interrupt or a broken input: `Session.close()` always flushes the flows and returns the report.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +21,7 @@ from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
-from netwatch.masking import set_fingerprint_key
-from netwatch.policy import Policy, load_policy
+from netwatch.policy import Policy
 from netwatch.rules import RuleSet
 
 
@@ -325,39 +322,6 @@ def _size(path: str) -> int:
         return 0
 
 
-@dataclass
-class ScanConfig:
-    """What a worker process needs to rebuild the pipeline (rule sets hold closures, not picklable)."""
-
-    rule_dirs: list[str]
-    policy_path: str | None
-    fingerprint_key: bytes
-
-
-def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
-    set_fingerprint_key(cfg.fingerprint_key)
-    rules = RuleSet.load(cfg.rule_dirs)
-    policy = load_policy(cfg.policy_path) if cfg.policy_path else None
-    return rules, policy
-
-
-_worker_state: tuple[RuleSet, Policy | None] | None = None
-
-
-def _worker_init(cfg: ScanConfig, ignore_sigint: bool = True) -> None:
-    global _worker_state
-    import signal
-
-    if ignore_sigint:  # whole files: the parent handles Ctrl-C
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_state = load_config(cfg)
-
-
-def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceReport:
-    assert _worker_state is not None
-    return scan_file(path, *_worker_state, shard=shard)
-
-
 def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One destination row per (dst, dport, proto, app) over several reports or shards."""
     rows: dict[tuple, dict[str, Any]] = {}
@@ -392,102 +356,6 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
     return r
-
-
-def _interrupt_workers(ex: ProcessPoolExecutor) -> None:
-    """Pass a Ctrl-C that reached only this process (e.g. `kill -INT`) on to the shard workers,
-    which then stop, close their flows and return what they found."""
-    import signal
-
-    for proc in list((getattr(ex, "_processes", None) or {}).values()):
-        with contextlib.suppress(OSError, AttributeError):
-            os.kill(proc.pid, signal.SIGINT)
-
-
-SHARD_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
-
-
-def _scan_sharded(path: str, cfg: ScanConfig, jobs: int) -> tuple[SourceReport, bool]:
-    """One large file over `jobs` processes, each analysing the flows of one address-pair hash.
-
-    Ctrl-C reaches the workers too (same process group): each stops, closes its flows and
-    returns what it found, and the parent waits for those partial reports.
-    """
-    interrupted = False
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg, False)) as ex:
-        futs = [ex.submit(_worker_scan, path, (k, jobs)) for k in range(jobs)]
-        parts: list[SourceReport] = []
-        for fut in futs:
-            while True:
-                try:
-                    parts.append(fut.result())
-                    break
-                except KeyboardInterrupt:
-                    if not interrupted:
-                        _interrupt_workers(ex)
-                    interrupted = True
-                except Exception:  # a worker killed mid-way (e.g. Ctrl-C before its scan began)
-                    interrupted = True
-                    break
-    if not parts:
-        return SourceReport(source=path, interrupted=True), True
-    report = merge_shards(parts)
-    if len(parts) < jobs:
-        report.interrupted = True  # some shards' flows are missing
-    return report, interrupted or report.interrupted
-
-
-def scan_files(
-    paths: list[str],
-    cfg: ScanConfig,
-    jobs: int = 1,
-    on_progress: Callable[[str, int, int], None] | None = None,
-    on_done: Callable[[SourceReport], None] | None = None,
-    loaded: tuple[RuleSet, Policy | None] | None = None,
-) -> tuple[list[SourceReport], bool]:
-    """Scan files in input order (jobs=1) or across worker processes.
-
-    Returns the reports of every file scanned (in input order) and whether Ctrl-C cut the run
-    short; a file interrupted mid-way still has its partial report. `loaded` is the rule set and
-    policy from `load_config(cfg)` when the caller has them already (workers load their own).
-    """
-    if jobs > 1 and len(paths) == 1 and _size(paths[0]) >= SHARD_MIN_BYTES:
-        try:
-            CaptureReader(paths[0]).close()  # unreadable: report it the ordinary way
-        except CaptureError:
-            pass
-        else:
-            report, interrupted = _scan_sharded(paths[0], cfg, jobs)
-            if on_done:
-                on_done(report)
-            return [report], interrupted
-    if jobs <= 1 or len(paths) <= 1:
-        rules, policy = loaded or load_config(cfg)
-        reports = []
-        for p in paths:
-            prog = (lambda done, total, p=p: on_progress(p, done, total)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog)
-            reports.append(rep)
-            if on_done:
-                on_done(rep)
-            if rep.interrupted:
-                return reports, True
-        return reports, False
-    results: dict[str, SourceReport] = {}
-    interrupted = False
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg,)) as ex:
-        futs = {ex.submit(_worker_scan, p): p for p in paths}
-        try:
-            for fut in as_completed(futs):
-                rep = fut.result()
-                results[futs[fut]] = rep
-                if on_done:
-                    on_done(rep)
-        except KeyboardInterrupt:
-            interrupted = True
-            for f in futs:
-                f.cancel()
-    return [results[p] for p in paths if p in results], interrupted
 
 
 def all_findings(reports: list[SourceReport]) -> list[Finding]:

@@ -9,6 +9,7 @@ from the findings' endpoints on both sides (so the two sides are comparable).
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from netwatch.capture.pcapfile import is_capture as capture_magic
 from netwatch.findings import scrub
 from netwatch.rules import SEVERITY_RANK
+from netwatch.textinput import MAX_JSONL_BYTES, MAX_JSONL_LINE
 
 
 class DiffError(Exception):
@@ -53,25 +55,40 @@ def is_capture(path: str | Path) -> bool:
 
 
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Findings from a `netwatch scan --json` file; a bad line is an error naming file and line."""
+    """Findings from a `netwatch scan --json` file; a bad line is an error naming file and line.
+
+    Read in bounded pieces: a line or a file far larger than any scan writes (`/dev/zero`, a FIFO
+    that never ends) is refused once the cap is reached, not read into memory."""
     out = []
+    total = 0
     try:
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    raise DiffError(f"{path}:{i}: not JSON (expected netwatch JSON Lines or a capture file)") from None
-                if not isinstance(rec, dict) or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
-                    raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
-                out.append(rec)
+        with open(path, "rb") as fh:
+            for i in itertools.count(1):
+                raw = fh.readline(MAX_JSONL_LINE + 1)
+                if not raw:
+                    break
+                total += len(raw)
+                if len(raw) > MAX_JSONL_LINE:
+                    raise DiffError(f"{path}:{i}: line longer than {MAX_JSONL_LINE >> 20} MiB; not netwatch JSON Lines")
+                if total > MAX_JSONL_BYTES:
+                    raise DiffError(f"{path}:{i}: file larger than {MAX_JSONL_BYTES >> 20} MiB; refused")
+                if raw.strip():
+                    out.append(_finding_record(path, i, raw))
     except OSError as e:
         raise DiffError(f"{path}: cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise DiffError(f"{path}: not UTF-8 text (expected netwatch JSON Lines or a capture file)") from None
     return out
+
+
+def _finding_record(path: str | Path, i: int, raw: bytes) -> dict[str, Any]:
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DiffError(f"{path}:{i}: not UTF-8 text (expected netwatch JSON Lines or a capture file)") from None
+    except ValueError:
+        raise DiffError(f"{path}:{i}: not JSON (expected netwatch JSON Lines or a capture file)") from None
+    if not isinstance(rec, dict) or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
+        raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
+    return rec
 
 
 def finding_key(f: dict[str, Any]) -> tuple:

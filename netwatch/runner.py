@@ -14,13 +14,14 @@ import contextlib
 import functools
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch.cluster import TASK_RETRIES, LocalCluster, connect, quiet_dask
+from netwatch.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect, quiet_dask
 from netwatch.policy import Policy, load_policy
 from netwatch.rules import RuleSet
 from netwatch.scan import SourceReport, merge_shards, scan_file
@@ -33,7 +34,8 @@ CLUSTER_MIN_BYTES = 128 << 20
 # only when that file alone is large enough to cover the cluster start and the extra walks.
 SHARD_MIN_BYTES = 256 << 20
 PROGRESS_TOPIC = "netwatch-progress"
-PROGRESS_EVERY = 0.5  # seconds between a worker's progress events
+PROGRESS_EVERY = 0.25  # seconds between a worker's progress events and looks at the stop event
+STOP_GRACE = 1.2  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
 POLL_SECONDS = 0.05  # how often the run looks for finished tasks and for Ctrl-C/SIGTERM
 
 
@@ -90,6 +92,13 @@ def file_size(path: str) -> int:
         return 0
 
 
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # missing or unreadable: reported by the scan like any unreadable file
+
+
 def plan(paths: list[str], workers: int) -> list[Task]:
     """Tasks for `paths`: one per file, a large file split into shards while workers would idle."""
     tasks: list[Task] = []
@@ -110,21 +119,28 @@ def wants_cluster(tasks: list[Task], jobs: int, auto: bool) -> bool:
     return not auto or sum(t.size for t in tasks) >= CLUSTER_MIN_BYTES
 
 
-def scan_task(task: Task, cfg: ScanConfig) -> SourceReport:
-    """Run on a worker: scan one task, publishing progress to the client now and then."""
+def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | None:
+    """Run on a worker: scan one task, publishing progress now and then and watching the run's stop
+    event, so that Ctrl-C on the client returns this task's partial report (None: never begun)."""
+    from distributed import Event, get_worker
+
+    stop = Event(stop_event)
+    if stop.is_set():
+        return None
     rules, policy = load_config(cfg)
     last = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def tick(done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] >= PROGRESS_EVERY:
-            last[0] = now
-            with contextlib.suppress(Exception):  # progress is best effort, never fails a task
-                from distributed import get_worker
+        if now - last[0] < PROGRESS_EVERY:
+            return
+        last[0] = now
+        if stop.is_set():
+            raise KeyboardInterrupt  # scan_file closes its flows and returns what it found
+        with contextlib.suppress(Exception):  # progress is best effort, never fails a task
+            get_worker().log_event(PROGRESS_TOPIC, {"task": task.label, "done": done, "total": total})
 
-                get_worker().log_event(PROGRESS_TOPIC, {"task": task.label, "done": done, "total": total})
-
-    return scan_file(task.path, rules, policy, progress, shard=task.shard)
+    return scan_file(task.path, rules, policy, tick, shard=task.shard)
 
 
 def _merge(tasks: list[Task], done: dict[Task, SourceReport]) -> list[SourceReport]:
@@ -226,7 +242,8 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
                 on_progress(str(msg["task"]), int(msg["done"]), int(msg["total"]))
 
         client.subscribe_topic(PROGRESS_TOPIC, on_event)
-    futures = {client.submit(scan_task, t, cfg, key=f"netwatch-scan-{os.getpid()}-{i}-{t.label}",
+    run_id = f"netwatch-{os.getpid()}-{time.time_ns()}"
+    futures = {client.submit(scan_task, t, cfg, f"{run_id}-stop", key=f"netwatch-scan-{os.getpid()}-{i}-{t.label}",
                              pure=False): t for i, t in enumerate(tasks)}
     pending = set(futures)
     while pending and not stop:
@@ -243,9 +260,25 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
             _collect(fut, futures[fut], got, on_progress, on_done)
     if pending:
         got.stopped = True
-        with contextlib.suppress(Exception):
-            client.cancel(list(pending), force=True)
+        _stop_tasks(client, f"{run_id}-stop", pending, futures, got, on_progress, on_done)
     return got
+
+
+def _stop_tasks(client: Any, stop_event: str, pending: set[Any], futures: dict[Any, Task], got: Gathered,
+                on_progress: ProgressFn | None, on_done: Callable[[SourceReport], None] | None) -> None:
+    """Ask running tasks to stop and return their partial reports; cancel what is left after a grace."""
+    from distributed import Event
+
+    with contextlib.suppress(Exception):
+        Event(stop_event, client=client).set()
+    deadline = time.monotonic() + STOP_GRACE
+    while pending and time.monotonic() < deadline:
+        for fut in [f for f in pending if f.done()]:
+            pending.discard(fut)
+            _collect(fut, futures[fut], got, on_progress, on_done)
+        time.sleep(POLL_SECONDS)
+    with contextlib.suppress(Exception):
+        client.cancel(list(pending), force=True)
 
 
 def _collect(fut: Any, task: Task, got: Gathered, on_progress: ProgressFn | None,
@@ -254,6 +287,8 @@ def _collect(fut: Any, task: Task, got: Gathered, on_progress: ProgressFn | None
         rep = fut.result()
     except Exception as e:  # KilledWorker after the retry, or a bug in a task
         got.failed[task] = _reason(e)
+        return
+    if rep is None:  # stopped before it began
         return
     got.done[task] = rep
     if on_progress is not None:
@@ -274,6 +309,11 @@ def run(paths: list[str], cfg: ScanConfig, jobs: int = 1, scheduler: str | None 
         on_progress: ProgressFn | None = None, on_done: Callable[[SourceReport], None] | None = None,
         on_plan: Callable[[list[Task]], None] | None = None) -> RunResult:
     """Scan `paths` with `jobs` local workers or on `scheduler`; see the module docstring."""
+    streams = [p for p in paths if not _regular(p)]
+    if scheduler and streams:
+        raise SchedulerError(f"cannot send a pipe or device to a Dask cluster: {streams[0]}")
+    if streams:  # a pipe is read once, here: a worker could neither share nor interrupt that read
+        jobs = 1
     paths = [str(Path(p).resolve()) if scheduler else p for p in paths]  # workers see absolute paths
     tasks = plan(paths, max(jobs, 2) if scheduler else jobs)
     if on_plan:

@@ -8,7 +8,6 @@ Exit codes: 0 no finding at or above --fail-on; 1 such findings; 2 usage or inpu
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from netwatch import __version__
@@ -41,13 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM stops a command like Ctrl-C: what was found so far is still written."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

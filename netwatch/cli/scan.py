@@ -17,10 +17,13 @@ from netwatch.cli.common import (
     Progress,
     UsageError,
     add_common,
+    cap_jobs,
     check_writable,
     exit_code,
     expand_paths,
     fingerprint_key,
+    jobs_count,
+    sigterm_as_ctrl_c,
     write_json,
 )
 
@@ -33,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Scan capture files and report findings.")
     sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
     add_common(sp)
-    sp.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
+    sp.add_argument("--jobs", "-j", type=jobs_count, default=0, metavar="N",
                     help="local Dask worker processes for several files, or for the flow-hash shards of one file of "
                          "256 MB or more (default 0: one per core, at most 4, started only when the input is 128 MB "
                          "or more; capped at the cores; 1: this process only)")
@@ -55,29 +58,23 @@ def write_html(reports: list, findings: list, target: str) -> None:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
 
-def jobs_for(requested: int) -> int:
-    """Worker processes for --jobs: 0 means one per core (at most 4); never more than the cores."""
-    cores = os.cpu_count() or 1
-    if requested <= 0:
-        return min(4, cores)
-    if requested > cores:
-        print(f"netwatch: --jobs {requested} capped at {cores} (the cores of this machine)", file=sys.stderr)
-        return cores
-    return requested
-
-
 def cmd_scan(args: argparse.Namespace) -> int:
+    with sigterm_as_ctrl_c():
+        return _scan(args)
+
+
+def _scan(args: argparse.Namespace) -> int:
     from netwatch.cluster import SchedulerError
     from netwatch.runner import RunResult, ScanConfig, deferred_signals, load_config, run
 
-    paths = expand_paths(args.paths)
+    paths, unreadable = expand_paths(args.paths)
     check_writable(args.json, "JSON output")
     check_writable(args.html, "HTML report")
     cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
     load_config(cfg)  # bad rules or policy fail here, before any capture work
     progress = Progress(not args.no_progress and not args.quiet)
     try:
-        result = run(paths, cfg, jobs=jobs_for(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,
+        result = run(paths, cfg, jobs=cap_jobs(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,
                      on_progress=progress.update, on_plan=progress.plan)
     except SchedulerError as e:
         raise UsageError(str(e)) from None
@@ -86,17 +83,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         progress.stop()
     with deferred_signals() as stop:  # a second Ctrl-C must not cut the outputs short
-        code = _report(args, result)
+        code = _report(args, result, unreadable)
     return EXIT_INTERRUPTED if stop else code
 
 
-def _report(args: argparse.Namespace, result: RunResult) -> int:
+def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[str, str]]) -> int:
     """Summary, JSON Lines and HTML of what the run found; the exit code."""
     from netwatch.report.console import print_summary
     from netwatch.scan import SourceReport, all_findings
 
-    reports = result.reports + [SourceReport(source=p, error=f"{p}: not scanned: {why}")
-                                for p, why in result.failed.items()]
+    reports = ([SourceReport(source=d, error=msg) for d, msg in unreadable] + result.reports
+               + [SourceReport(source=p, error=f"{p}: not scanned: {why}") for p, why in result.failed.items()])
     interrupted = result.interrupted
     errors = [r for r in reports if r.error]
     if errors and len(errors) == len(reports) and not interrupted and not result.failed:

@@ -21,7 +21,10 @@ EVIDENCE_SKIP = {"fingerprint", "bytes_to_server", "bytes_to_client"}
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:  # a capture's timestamps are whatever the file says, up to 2^64 ticks
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{ts:.6g} s (out of range)"
 
 
 def evidence_text(evidence: dict, limit: int = 120) -> str:

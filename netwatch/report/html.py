@@ -35,7 +35,10 @@ def _e(v: object) -> str:
 
 
 def _ts(t: float | None) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "-"
+    try:  # a capture's timestamps are whatever the file says, up to 2^64 ticks
+        return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if t else "-"
+    except (OverflowError, ValueError, OSError):
+        return f"{t:.6g} s (out of range)"
 
 
 def _sev(s: str) -> str:

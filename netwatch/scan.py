@@ -1,19 +1,16 @@
 """One scan session per source: frames → decode → flows → analyzers → rules → findings.
 
-`Session` is the whole pipeline for one source (a file or a live interface); `scan_files` runs
-sessions over many files, in worker processes when asked. Everything found so far survives an
+`Session` is the whole pipeline for one source (a file or a live interface); `netwatch.runner`
+runs sessions over many files, in this process or on Dask workers. Everything found so far survives an
 interrupt or a broken input: `Session.close()` always flushes the flows and returns the report.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
-import signal
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +21,7 @@ from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
-from netwatch.masking import set_fingerprint_key
-from netwatch.policy import Policy, load_policy
+from netwatch.policy import Policy
 from netwatch.redact import redact_record
 from netwatch.rules import RuleSet
 
@@ -327,63 +323,6 @@ def _size(path: str) -> int:
         return 0
 
 
-@dataclass
-class ScanConfig:
-    """What a worker process needs to rebuild the pipeline (rule sets hold closures, not picklable)."""
-
-    rule_dirs: list[str]
-    policy_path: str | None
-    fingerprint_key: bytes
-
-
-def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
-    set_fingerprint_key(cfg.fingerprint_key)
-    rules = RuleSet.load(cfg.rule_dirs)
-    policy = load_policy(cfg.policy_path) if cfg.policy_path else None
-    return rules, policy
-
-
-_worker_state: tuple[RuleSet, Policy | None] | None = None
-_worker_busy = False  # a scan is running in this worker: a signal interrupts it
-_worker_hit = False  # that scan was interrupted already: a second signal changes nothing
-_worker_stop = False  # the run is being interrupted: files not yet begun are skipped
-
-
-def _worker_signal(signum: int, frame: object) -> None:
-    """SIGINT/SIGTERM in a worker: the running scan stops and returns its partial report; an idle
-    worker (waiting for work, loading rules) is not killed, it only skips what comes next."""
-    global _worker_hit, _worker_stop
-    _worker_stop = True
-    if _worker_busy and not _worker_hit:
-        _worker_hit = True
-        raise KeyboardInterrupt
-
-
-def _worker_init(cfg: ScanConfig) -> None:
-    global _worker_state
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _worker_signal)
-    _worker_state = load_config(cfg)
-
-
-def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceReport | None:
-    """The report of one file or shard; None when the run was interrupted before it began."""
-    global _worker_busy, _worker_hit
-    assert _worker_state is not None
-    report = None
-    if _worker_stop:
-        return None
-    _worker_hit = False
-    try:
-        _worker_busy = True
-        report = scan_file(path, *_worker_state, shard=shard)
-    except KeyboardInterrupt:  # arrived before scan_file's own handler was in place
-        pass
-    finally:
-        _worker_busy = False
-    return report
-
-
 def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One destination row per (dst, dport, proto, app) over several reports or shards."""
     rows: dict[tuple, dict[str, Any]] = {}
@@ -418,107 +357,6 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
     return r
-
-
-def _signal_workers(ex: ProcessPoolExecutor, sig: int) -> None:
-    for proc in list((getattr(ex, "_processes", None) or {}).values()):
-        with contextlib.suppress(OSError, AttributeError):
-            os.kill(proc.pid, sig)
-
-
-def _collect(ex: ProcessPoolExecutor, futs: list[Future[SourceReport | None]],
-             on_done: Callable[[SourceReport], None] | None = None) -> tuple[list[SourceReport | None], bool]:
-    """Every future's report (None: never run, or its worker died), and whether the run was interrupted.
-
-    A first Ctrl-C or SIGTERM (to this process alone, or to the whole process group) cancels what
-    has not started and interrupts the running workers, which return partial reports; a second
-    stops the workers outright. No worker outlives the executor.
-    """
-    results: dict[Future[SourceReport | None], SourceReport | None] = {}
-    pending = set(futs)
-    interrupted = False
-    while pending:
-        try:
-            for fut in as_completed(pending):
-                pending.discard(fut)
-                try:
-                    results[fut] = rep = fut.result()
-                except Exception:  # a worker killed mid-way, e.g. out of memory or SIGKILL
-                    interrupted = True
-                    continue
-                if rep is not None and on_done is not None:
-                    on_done(rep)
-        except KeyboardInterrupt:
-            if interrupted:
-                _signal_workers(ex, signal.SIGKILL)
-                ex.shutdown(wait=True, cancel_futures=True)
-                break
-            interrupted = True
-            pending = {f for f in pending if not f.cancel()}
-            _signal_workers(ex, signal.SIGINT)
-    return [results.get(f) for f in futs], interrupted
-
-
-SHARD_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
-
-
-def _scan_sharded(path: str, cfg: ScanConfig, jobs: int) -> tuple[SourceReport, bool]:
-    """One large file over `jobs` processes, each analysing the flows of one address-pair hash.
-
-    An interrupt reaches the workers (see `_collect`): each stops, closes its flows and returns
-    what it found, and the parent merges those partial reports.
-    """
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg,)) as ex:
-        got, interrupted = _collect(ex, [ex.submit(_worker_scan, path, (k, jobs)) for k in range(jobs)])
-    parts = [r for r in got if r is not None]
-    if not parts:
-        return SourceReport(source=path, interrupted=True), True
-    report = merge_shards(parts)
-    if len(parts) < jobs:
-        report.interrupted = True  # some shards' flows are missing
-    return report, interrupted or report.interrupted
-
-
-def scan_files(
-    paths: list[str],
-    cfg: ScanConfig,
-    jobs: int = 1,
-    on_progress: Callable[[str, int, int], None] | None = None,
-    on_done: Callable[[SourceReport], None] | None = None,
-    loaded: tuple[RuleSet, Policy | None] | None = None,
-) -> tuple[list[SourceReport], bool]:
-    """Scan files in input order (jobs=1) or across worker processes.
-
-    Returns the reports of every file scanned (in input order) and whether Ctrl-C or SIGTERM cut
-    the run short; a file interrupted mid-way still has its partial report. `loaded` is the rule
-    set and policy from `load_config(cfg)` when the caller has them already (workers load their own).
-    """
-    if jobs > 1 and len(paths) == 1 and _size(paths[0]) >= SHARD_MIN_BYTES:
-        try:
-            CaptureReader(paths[0]).close()  # unreadable: report it the ordinary way
-        except CaptureError:
-            pass
-        else:
-            report, interrupted = _scan_sharded(paths[0], cfg, jobs)
-            if on_done:
-                on_done(report)
-            return [report], interrupted
-    if jobs <= 1 or len(paths) <= 1:
-        rules, policy = loaded or load_config(cfg)
-        reports = []
-        for p in paths:
-            prog = (lambda done, total, p=p: on_progress(p, done, total)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog)
-            reports.append(rep)
-            if on_done:
-                on_done(rep)
-            if rep.interrupted:
-                return reports, True
-        return reports, False
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), initializer=_worker_init, initargs=(cfg,)) as ex:
-        got, interrupted = _collect(ex, [ex.submit(_worker_scan, p) for p in paths], on_done)
-    reports = [r for r in got if r is not None]
-    return reports, interrupted or any(r.interrupted for r in reports)
 
 
 def all_findings(reports: list[SourceReport]) -> list[Finding]:

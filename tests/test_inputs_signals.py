@@ -109,18 +109,17 @@ def test_sigterm_single_process(tmp_path: Path, group: bool) -> None:
         _check_ended_like_ctrl_c(proc, out, html, set())
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["to-parent", "to-group"])
-def test_sigterm_with_worker_processes(tmp_path: Path, group: bool) -> None:
-    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
-    with held_fifo(a, CARD.read_bytes()) as drained_a, held_fifo(b, CARD.read_bytes()) as drained_b:
-        proc, out, html = _start(tmp_path, str(a), str(b), "--jobs", "2")
-        _wait(lambda: drained_a.is_set() and drained_b.is_set(), "both workers to read their capture")
+def test_pipes_are_scanned_in_this_process(tmp_path: Path) -> None:
+    """A pipe is read once, by this process: --jobs does not hand it to a worker, and SIGTERM still
+    returns what was found in it."""
+    fifo = tmp_path / "card.pcap"
+    with held_fifo(fifo, CARD.read_bytes()) as drained:
+        proc, out, html = _start(tmp_path, str(fifo), str(CARD), "--jobs", "2")
+        _wait(drained.is_set, "the scan to read the pipe")
         time.sleep(0.5)
-        workers = _children(proc.pid)
-        assert len(workers) >= 2 and proc.poll() is None
-        os.killpg(proc.pid, signal.SIGTERM) if group else proc.send_signal(signal.SIGTERM)
-        stdout = _check_ended_like_ctrl_c(proc, out, html, workers)
-    assert "a.pcap" in stdout and "b.pcap" in stdout  # both files' partial reports
+        assert proc.poll() is None and not _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _check_ended_like_ctrl_c(proc, out, html, set())
 
 
 def _read_bytes(pid: int) -> int:
@@ -131,22 +130,54 @@ def _read_bytes(pid: int) -> int:
         return 0
 
 
-@pytest.mark.slow
-def test_sigterm_during_sharded_scan(tmp_path: Path) -> None:
+def _bench() -> object:
     spec = importlib.util.spec_from_file_location("bench_scan", ROOT / "benchmarks" / "bench_scan.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    big = tmp_path / "big.pcap"
-    bench.generate(big, 300_000, seed=5)  # ~140 MB: above the 64 MB shard threshold
-    proc, out, html = _start(tmp_path, str(big), "--jobs", "2")
-    _wait(lambda: len(_children(proc.pid)) >= 2, "the shard workers")
-    workers = _children(proc.pid)
-    # each worker has read a quarter of the file (the card POSTs are spread through it)
-    _wait(lambda: all(_read_bytes(w) > big.stat().st_size // 4 for w in workers) or proc.poll() is not None,
-          "the workers to scan")
+    return bench
+
+
+def _workers(pid: int) -> set[int]:
+    return {c for c in _children(pid) if b"dask_worker" in Path(f"/proc/{c}/cmdline").read_bytes()}
+
+
+def _interrupt_reading_workers(proc: subprocess.Popen, size: int, group: bool) -> set[int]:
+    """SIGTERM once every worker has read a quarter of `size` bytes (the card POSTs are spread through it)."""
+    _wait(lambda: len(_workers(proc.pid)) >= 2, "the workers")
+    workers = _workers(proc.pid)
+    _wait(lambda: all(_read_bytes(w) > size // 4 for w in workers) or proc.poll() is not None, "the workers to scan")
     assert proc.poll() is None, "the scan finished before it could be interrupted; make the capture larger"
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM) if group else proc.send_signal(signal.SIGTERM)
+    return workers
+
+
+def _packets(stdout: str, name: str) -> int:
+    return int(next(ln for ln in stdout.splitlines() if name in ln).split("│")[2].strip().replace(",", ""))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group", [False, True], ids=["to-parent", "to-group"])
+def test_sigterm_with_worker_processes(tmp_path: Path, group: bool) -> None:
+    """Two files on two local workers: each returns its partial report."""
+    a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    _bench().generate(a, 300_000, seed=5)  # type: ignore[attr-defined]
+    os.link(a, b)
+    proc, out, html = _start(tmp_path, str(a), str(b), "--jobs", "2")
+    workers = _interrupt_reading_workers(proc, a.stat().st_size, group)
     stdout = _check_ended_like_ctrl_c(proc, out, html, workers)
-    packets = int(next(ln for ln in stdout.splitlines() if "big.pcap" in ln).split("│")[2].strip().replace(",", ""))
-    assert 0 < packets < 300_000
+    assert 0 < _packets(stdout, "a.pcap") < 300_000 and 0 < _packets(stdout, "b.pcap") < 300_000
+
+
+@pytest.mark.slow
+def test_sigterm_during_sharded_scan(tmp_path: Path) -> None:
+    from netwatch.runner import SHARD_MIN_BYTES
+
+    big = tmp_path / "big.pcap"
+    packets = 2300 * (SHARD_MIN_BYTES >> 20)  # ~475 bytes a packet: just above the shard threshold
+    _bench().generate(big, packets, seed=5)  # type: ignore[attr-defined]
+    assert big.stat().st_size >= SHARD_MIN_BYTES
+    proc, out, html = _start(tmp_path, str(big), "--jobs", "2")
+    workers = _interrupt_reading_workers(proc, big.stat().st_size, False)
+    stdout = _check_ended_like_ctrl_c(proc, out, html, workers)
+    assert 0 < _packets(stdout, "big.pcap") < packets

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.scan import ScanConfig, load_config, merge_shards, scan_file
+from netwatch.runner import ScanConfig, load_config
+from netwatch.scan import merge_shards, scan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
@@ -16,7 +17,7 @@ BENCH = ROOT / "benchmarks" / ".cache" / "store-mix-v3-300000.pcap"
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return load_config(ScanConfig([], None, os.urandom(32)))
+    return load_config(ScanConfig((), None, os.urandom(32)))
 
 
 def _same(path: Path, pipeline, n: int) -> None:
@@ -46,7 +47,7 @@ def test_names_learnt_in_one_shard_serve_the_other() -> None:
     from netwatch.policy import load_policy
 
     path = ROOT / "captures" / "dest_card_unknown_host.pcap"
-    rules, _ = load_config(ScanConfig([], None, os.urandom(32)))
+    rules, _ = load_config(ScanConfig((), None, os.urandom(32)))
     policy = load_policy(ROOT / "captures" / "policies" / "store.yaml")
     parts = [scan_file(str(path), rules, policy, shard=(k, 2)) for k in range(2)]
     assert all(p.flows for p in parts)  # the capture really is split

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -17,6 +18,7 @@ from netwatch.policy import load_policy
 from netwatch.rules import SEVERITIES, SEVERITY_RANK, RuleSet
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_FAILED_INPUTS = 4  # added to the findings' code when a capture could not be scanned (a worker died)
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 
 
@@ -180,18 +182,29 @@ def write_json(findings: list, target: str | None) -> None:
 
 
 class Progress:
-    """A transient progress bar on stderr, shown only for work that takes more than a moment."""
+    """One transient progress bar on stderr across all tasks of a run (files, shards, bytes, ETA),
+    shown only for work that takes more than a moment and only when stderr is a terminal.
 
-    def __init__(self, enabled: bool, total_files: int) -> None:
+    `update` may be called from a Dask client thread; rich's Progress is thread-safe.
+    """
+
+    def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self.total_files = total_files
         self.start = time.monotonic()
-        self.bar = None
-        self.task = None
+        self.totals: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+        self.bar: Any = None
+        self.task: Any = None
 
-    def update(self, path: str, done: int, total: int) -> None:
+    def plan(self, tasks: list[Any]) -> None:
+        """The run's tasks (each with `label` and `size`), so the bar shows the whole run."""
+        self.totals = {t.label: max(1, t.size) for t in tasks}
+
+    def update(self, label: str, done: int, total: int) -> None:
         if not self.enabled:
             return
+        self.totals[label] = max(1, total)
+        self.done[label] = min(done, self.totals[label])
         if self.bar is None:
             if time.monotonic() - self.start < 0.7:
                 return
@@ -200,11 +213,27 @@ class Progress:
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("", total=total)
-        self.bar.update(self.task, completed=done, total=total, description=Path(path).name[-40:])
+            self.task = self.bar.add_task("", total=1)
+        finished = sum(1 for k, v in self.done.items() if v >= self.totals.get(k, 1))
+        what = f"{finished}/{len(self.totals)} tasks" if len(self.totals) > 1 else label[-40:]
+        self.bar.update(self.task, completed=sum(self.done.values()), total=sum(self.totals.values()),
+                        description=what)
 
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
 
 
+def check_writable(path: str | None, what: str) -> None:
+    """Fail before any work when an output file cannot be created or written."""
+    if not path or path == "-":
+        return
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write {what} {path}: {e.strerror}") from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(path)

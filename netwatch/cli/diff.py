@@ -34,7 +34,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from netwatch.cli.common import load_rules_and_policy
     from netwatch.diff import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
     from netwatch.report.diff import print_diff
-    from netwatch.scan import ScanConfig, scan_files
+    from netwatch.runner import ScanConfig, run_local
 
     try:
         kinds = [is_capture(p) for p in (args.baseline, args.current)]
@@ -45,8 +45,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     captures = [p for p, k in zip((args.baseline, args.current), kinds, strict=True) if k]
     if captures:
         load_rules_and_policy(args)
-        cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-        reports, interrupted = scan_files(captures, cfg)
+        cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
+        ran = run_local(captures, cfg)
+        reports, interrupted = ran.reports, ran.interrupted
         if interrupted:
             print("netwatch: interrupted; no diff", file=sys.stderr)
             return EXIT_INTERRUPTED

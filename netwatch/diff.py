@@ -1,7 +1,7 @@
 """What changed since the last visit: findings and destinations of a baseline run vs a current one.
 
-Inputs are the JSON Lines of earlier scans (findings only) or the reports of captures scanned now
-(findings and the destinations inventory). A finding is the same across runs when its rule,
+Inputs are the JSON Lines of earlier scans (findings, and the destinations inventory from the
+summary record) or the reports of captures scanned now (findings and the destinations inventory). A finding is the same across runs when its rule,
 endpoints (client port aside) and masked card number agree; fingerprints are per-run keyed, so
 they are not compared. Destinations come from the inventory when both sides have one, otherwise
 from the findings' endpoints on both sides (so the two sides are comparable).
@@ -52,9 +52,12 @@ def is_capture(path: str | Path) -> bool:
     return capture_magic(head)
 
 
-def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Findings from a `netwatch scan --json` file; a bad line is an error naming file and line."""
-    out = []
+def load_jsonl(path: str | Path) -> Side:
+    """A `netwatch scan --json` file: its finding records and, from its summary record, the destination
+    inventory (files written before the summary record existed give findings only). A bad line is an
+    error naming file and line."""
+    findings: list[dict[str, Any]] = []
+    inventory: list[dict[str, Any]] | None = None
     try:
         with open(path, encoding="utf-8") as fh:
             for i, line in enumerate(fh, 1):
@@ -64,14 +67,33 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
                     rec = json.loads(line)
                 except ValueError:
                     raise DiffError(f"{path}:{i}: not JSON (expected netwatch JSON Lines or a capture file)") from None
-                if not isinstance(rec, dict) or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
+                kind = rec.get("event_type", "finding") if isinstance(rec, dict) else None
+                if kind == "summary" and isinstance(rec.get("destinations"), list):
+                    inventory = (inventory or []) + [d for d in rec["destinations"] if _is_destination(d)]
+                    continue
+                if kind != "finding" or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
                     raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
-                out.append(rec)
+                findings.append(rec)
     except OSError as e:
         raise DiffError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
         raise DiffError(f"{path}: not UTF-8 text (expected netwatch JSON Lines or a capture file)") from None
-    return out
+    return Side(str(path), _latest(findings), inventory)
+
+
+def _is_destination(d: object) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("dst"), str) and isinstance(d.get("names", []), list) \
+        and isinstance(d.get("clients", []), list)
+
+
+def _latest(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`live --json` writes a finding again as its count grows (`update`): keep the last copy of each."""
+    if not any(f.get("update") for f in findings):
+        return findings
+    last: dict[tuple, dict[str, Any]] = {}
+    for f in findings:
+        last[(finding_key(f), f.get("sport"), json.dumps(f.get("evidence"), sort_keys=True), f.get("first_seen"))] = f
+    return list(last.values())
 
 
 def finding_key(f: dict[str, Any]) -> tuple:
@@ -87,13 +109,13 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]
     out: dict[tuple, dict[str, Any]] = {}
     if use_inventory:
         for row in side.inventory or []:
-            d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row["dport"], "proto": row["proto"],
-                                                "app": row["app"], "names": [], "clients": [], "flows": 0,
+            d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row.get("dport"),
+                                                "proto": row.get("proto"), "app": row.get("app"), "names": [], "clients": [], "flows": 0,
                                                 "bytes": 0})
-            d["flows"] += row["flows"]
-            d["bytes"] += row["bytes"]
-            d["names"] += [n for n in row["names"] if n not in d["names"]]
-            d["clients"] += [c for c in row["clients"] if c not in d["clients"]]
+            d["flows"] += row.get("flows") or 0
+            d["bytes"] += row.get("bytes") or 0
+            d["names"] += [n for n in row.get("names") or [] if n not in d["names"]]
+            d["clients"] += [c for c in row.get("clients") or [] if c not in d["clients"]]
         return out
     for f in side.findings:
         if f.get("dst") is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -298,7 +299,7 @@ def scan_file(
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
     try:
-        reader = CaptureReader(path)
+        reader = CaptureReader.from_stream(sys.stdin.buffer, "-") if path == "-" else CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
     session = Session(rules, policy, path, shard=shard)

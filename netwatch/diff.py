@@ -88,12 +88,9 @@ def _is_destination(d: object) -> bool:
 
 def _latest(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`live --json` writes a finding again as its count grows (`update`): keep the last copy of each."""
-    if not any(f.get("update") for f in findings):
-        return findings
-    last: dict[tuple, dict[str, Any]] = {}
-    for f in findings:
-        last[(finding_key(f), f.get("sport"), json.dumps(f.get("evidence"), sort_keys=True), f.get("first_seen"))] = f
-    return list(last.values())
+    from netwatch.report.jsonl import latest_findings
+
+    return latest_findings(findings) if any(f.get("update") for f in findings) else findings
 
 
 def finding_key(f: dict[str, Any]) -> tuple:

@@ -250,6 +250,7 @@ class Session:
                             since += 1
                             if since >= 8192:
                                 since = 0
+                                self.frame_no = base + n
                                 ft.advance(ts)
                             continue
                 if first is None:
@@ -272,6 +273,7 @@ class Session:
         if self._closed:
             return self.report
         self._closed = True
+        self.frame_no = self.report.packets  # flows still open end with the last packet
         t = self.flows
         t.close()
         r = self.report

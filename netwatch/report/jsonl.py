@@ -138,3 +138,18 @@ class FindingStream:
         self.tick(findings)
         self.writer.write(summary)
         self.writer.close()
+
+
+def finding_identity(rec: dict[str, Any]) -> tuple:
+    """What stays the same across the copies `live --json` writes of one finding as its count grows."""
+    ev = rec.get("evidence") or {}
+    return (rec.get("rule"), rec.get("flow_id"), rec.get("message"), ev.get("fingerprint"), ev.get("masked"))
+
+
+def latest_findings(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The finding records of a JSON Lines file, the last copy of each (in order of first appearance)."""
+    last: dict[tuple, dict[str, Any]] = {}
+    for rec in records:
+        if rec.get("event_type", "finding") == "finding":
+            last[finding_identity(rec)] = {k: v for k, v in rec.items() if k != "update"}
+    return list(last.values())

@@ -52,11 +52,11 @@ def community_id(proto: str | None, src: str | None, sport: int | None, dst: str
         return None
 
 
-def flow_id(source: str, proto: str | None, src: str | None, sport: int | None, dst: str | None,
-            dport: int | None) -> int:
-    """A stable id of the finding's (first) flow within its input: same input, same flow, same id.
+def flow_id(proto: str | None, src: str | None, sport: int | None, dst: str | None, dport: int | None) -> int:
+    """A stable id of the finding's (first) flow: its 5-tuple hashed, so every finding of one flow shares
+    it and runs over the same capture agree (with several inputs, pair it with `source.name`).
     Kept under 2**53 so that JavaScript and jq read it exactly."""
-    key = f"{source}|{proto}|{src}|{sport}|{dst}|{dport}".encode()
+    key = f"{proto}|{src}|{sport}|{dst}|{dport}".encode()
     return int.from_bytes(hashlib.sha256(key).digest()[:6], "big")
 
 
@@ -64,7 +64,7 @@ def finding_record(f: Finding) -> dict[str, Any]:
     """The `finding` record: EVE's header fields first, then the finding's own contract fields."""
     body = f.to_json()
     rec: dict[str, Any] = {"timestamp": iso(f.first_seen), "event_type": "finding",
-                           "flow_id": flow_id(f.source, f.proto, f.src, f.sport, f.dst, f.dport)}
+                           "flow_id": flow_id(f.proto, f.src, f.sport, f.dst, f.dport)}
     cid = community_id(f.proto, f.src, f.sport, f.dst, f.dport)
     if cid:
         rec["community_id"] = cid

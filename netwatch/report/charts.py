@@ -1,0 +1,125 @@
+"""The HTML report's charts, drawn by pygal as inline SVG: no outside resource, no script needed.
+
+pygal builds the SVG through an XML library, so labels taken from traffic (addresses, names) are
+escaped as text nodes. Its optional tooltip script is not included (`js=[]`); the charts are
+complete static drawings that print as they show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import pygal
+from pygal.style import Style
+
+from netwatch.findings import Finding
+from netwatch.report.text import endpoint
+from netwatch.rules import SEVERITIES
+
+COLOURS = {"critical": "#b00020", "high": "#d9480f", "medium": "#e6a700", "low": "#1971c2", "info": "#868e96"}
+PROTECTED, CLEARTEXT, UNKNOWN = "#2b8a3e", "#c92a2a", "#adb5bd"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
+MAX_DESTINATIONS = 10
+MAX_BUCKETS = 12
+
+
+def _style(colours: Iterable[str]) -> Style:
+    return Style(background="white", plot_background="white", foreground="#333", foreground_strong="#222",
+                 foreground_subtle="#ddd", colors=tuple(colours), font_family=FONT, label_font_size=12,
+                 major_label_font_size=12, legend_font_size=12, title_font_size=14, value_font_size=11,
+                 tooltip_font_size=11)
+
+
+def _render(chart: Any) -> str:
+    svg = chart.render(is_unicode=True)
+    assert isinstance(svg, str)
+    return svg
+
+
+def _config(colours: Iterable[str], **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = dict(style=_style(colours), js=[], disable_xml_declaration=True, explicit_size=False,
+                                print_values=False, legend_at_bottom=True, legend_at_bottom_columns=5, margin=8)
+    return {**base, **kw}
+
+
+def severity_chart(findings: list[Finding]) -> str:
+    """Findings by severity: one bar per severity, coloured like the badges."""
+    counts = Counter(f.severity for f in findings)
+    chart = pygal.Bar(**_config([COLOURS[s] for s in SEVERITIES], width=520, height=260, show_legend=False,
+                                 title="Findings by severity", print_values=True, y_title="findings",
+                                 show_y_guides=True))
+    chart.x_labels = list(SEVERITIES)
+    for i, s in enumerate(SEVERITIES):  # one series per severity so each bar takes its own colour
+        chart.add(s, [{"value": counts.get(s, 0), "label": s} if j == i else None for j in range(len(SEVERITIES))])
+    return _render(chart)
+
+
+def share_by_destination(inventory: list[dict[str, Any]]) -> list[tuple[str, int, int, int]]:
+    """(label, protected, cleartext, unknown) payload bytes per destination address and port, busiest first;
+    LAN infrastructure (DNS, DHCP, NTP…) is left out."""
+    per: dict[tuple, list[Any]] = {}
+    for row in inventory:
+        if row.get("infra") or "dst" not in row:
+            continue
+        key = (row["dst"], row.get("dport"))
+        acc = per.setdefault(key, [row.get("names") or [], 0, 0, 0])
+        slot = 1 if row.get("encrypted") else 2 if row.get("encrypted") is False else 3
+        acc[slot] += row.get("bytes") or 0
+    out = []
+    for (dst, port), (names, p, c, u) in sorted(per.items(), key=lambda kv: -sum(kv[1][1:])):
+        label = endpoint(dst, port) + (f" {names[0]}" if names else "")
+        out.append((label[:48], p, c, u))
+    return out
+
+
+def share_chart(inventory: list[dict[str, Any]]) -> str | None:
+    """Share of each destination's traffic that was protected vs cleartext (percent of its bytes)."""
+    rows = share_by_destination(inventory)[:MAX_DESTINATIONS]
+    if not rows:
+        return None
+    chart = pygal.HorizontalStackedBar(**_config([PROTECTED, CLEARTEXT, UNKNOWN], width=720,
+                                                  height=90 + 34 * len(rows), range=(0, 100), title=(
+                                                      "Protected vs cleartext, share of each destination's bytes"),
+                                                  x_title="% of bytes"))
+    rows = rows[::-1]  # pygal draws the first label at the bottom
+    chart.x_labels = [r[0] for r in rows]
+    shares = [(p, c, u, max(1, p + c + u)) for _, p, c, u in rows]
+    chart.add("protected", [round(100 * p / t, 1) for p, _, _, t in shares])
+    chart.add("cleartext", [round(100 * c / t, 1) for _, c, _, t in shares])
+    chart.add("not known", [round(100 * u / t, 1) for _, _, u, t in shares])
+    return _render(chart)
+
+
+def _buckets(first: float, last: float) -> tuple[float, float, int]:
+    span = max(last - first, 1e-3)
+    n = min(MAX_BUCKETS, max(1, int(span) + 1)) if span >= 1 else 1
+    return first, span / n, n
+
+
+def _label(ts: float, span: float) -> str:
+    t = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return t.strftime("%d %b %H:%M") if span >= 86400 else t.strftime("%H:%M:%S")
+
+
+def timeline_chart(findings: list[Finding]) -> str | None:
+    """When problems were seen: findings by first-seen time, stacked by severity, in up to 12 intervals."""
+    if not findings:
+        return None
+    first = min(f.first_seen for f in findings)
+    last = max(f.first_seen for f in findings)
+    start, width, n = _buckets(first, last)
+    grid: dict[str, list[int]] = {s: [0] * n for s in SEVERITIES}
+    for f in findings:
+        i = min(n - 1, int((f.first_seen - start) / width)) if width > 0 else 0
+        grid[f.severity][i] += 1
+    present = [s for s in SEVERITIES if any(grid[s])]
+    chart = pygal.StackedBar(**_config([COLOURS[s] for s in present], width=720, height=280,
+                                        title="When problems were first seen (UTC)", y_title="findings",
+                                        x_label_rotation=0 if n <= 6 else 30))
+    chart.x_labels = [_label(start + i * width, last - first) for i in range(n)]
+    for s in present:
+        chart.add(s, grid[s])
+    return _render(chart)

@@ -41,20 +41,27 @@ def _render(chart: Any) -> str:
 
 def _config(colours: Iterable[str], **kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = dict(style=_style(colours), js=[], disable_xml_declaration=True, explicit_size=False,
-                                print_values=False, legend_at_bottom=True, legend_at_bottom_columns=5, margin=8)
+                                print_values=False, legend_at_bottom=True, legend_at_bottom_columns=5, margin=8,
+                                truncate_label=-1, truncate_legend=-1)
     return {**base, **kw}
 
 
 def severity_chart(findings: list[Finding]) -> str:
     """Findings by severity: one bar per severity, coloured like the badges."""
     counts = Counter(f.severity for f in findings)
-    chart = pygal.Bar(**_config([COLOURS[s] for s in SEVERITIES], width=520, height=260, show_legend=False,
+    chart = pygal.Bar(**_config([COLOURS[s] for s in SEVERITIES], width=440, height=280, show_legend=False,
                                  title="Findings by severity", print_values=True, y_title="findings",
-                                 show_y_guides=True))
+                                 y_labels=_whole(max(counts.values(), default=0))))
     chart.x_labels = list(SEVERITIES)
     for i, s in enumerate(SEVERITIES):  # one series per severity so each bar takes its own colour
         chart.add(s, [{"value": counts.get(s, 0), "label": s} if j == i else None for j in range(len(SEVERITIES))])
     return _render(chart)
+
+
+def _whole(top: int) -> list[int]:
+    """Whole-number axis ticks from 0 to at least `top` (counts are never fractional)."""
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10**9) if s * 6 >= top)
+    return list(range(0, max(top, 1) + step, step))
 
 
 def share_by_destination(inventory: list[dict[str, Any]]) -> list[tuple[str, int, int, int]]:
@@ -80,8 +87,8 @@ def share_chart(inventory: list[dict[str, Any]]) -> str | None:
     rows = share_by_destination(inventory)[:MAX_DESTINATIONS]
     if not rows:
         return None
-    chart = pygal.HorizontalStackedBar(**_config([PROTECTED, CLEARTEXT, UNKNOWN], width=720,
-                                                  height=90 + 34 * len(rows), range=(0, 100), title=(
+    chart = pygal.HorizontalStackedBar(**_config([PROTECTED, CLEARTEXT, UNKNOWN], width=1000,
+                                                  height=110 + 30 * len(rows), range=(0, 100), title=(
                                                       "Protected vs cleartext, share of each destination's bytes"),
                                                   x_title="% of bytes"))
     rows = rows[::-1]  # pygal draws the first label at the bottom
@@ -116,9 +123,10 @@ def timeline_chart(findings: list[Finding]) -> str | None:
         i = min(n - 1, int((f.first_seen - start) / width)) if width > 0 else 0
         grid[f.severity][i] += 1
     present = [s for s in SEVERITIES if any(grid[s])]
-    chart = pygal.StackedBar(**_config([COLOURS[s] for s in present], width=720, height=280,
+    top = max(sum(grid[s][i] for s in present) for i in range(n))
+    chart = pygal.StackedBar(**_config([COLOURS[s] for s in present], width=600, height=280,
                                         title="When problems were first seen (UTC)", y_title="findings",
-                                        x_label_rotation=0 if n <= 6 else 30))
+                                        x_label_rotation=0 if n <= 6 else 30, y_labels=_whole(top)))
     chart.x_labels = [_label(start + i * width, last - first) for i in range(n)]
     for s in present:
         chart.add(s, grid[s])

@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from netwatch.addresses import scope
 from netwatch.findings import Finding
 from netwatch.report import charts
 from netwatch.report.records import card_hosts, destination_record
@@ -124,10 +125,22 @@ def device_table(findings: list[Finding], inventory: list[dict[str, Any]], cards
         if c["host"] in hosts:
             hosts[c["host"]]["cards"] = c["cards"]
     for h in hosts.values():
-        role = "POS host" if policy is not None and policy.is_pos(h["ip"]) else ""
         h["name"] = names.get(h["ip"], "")
-        h["role"] = role
+        h["role"] = _role(h["ip"], policy)
     return sorted(hosts.values(), key=lambda h: (SEVERITY_RANK.get(h["worst"] or "", 9), -h["findings"], h["ip"]))
+
+
+def _role(ip: str, policy: Any) -> str:
+    if policy is not None and policy.is_pos(ip):
+        return "POS host"
+    where = scope(ip)
+    return "internet host" if where == "public" else "store device" if where == "internal" else ""
+
+
+def concern(d: dict[str, Any]) -> tuple:
+    """Destinations most worth a look first: not allowed, then cleartext, then by volume."""
+    return ({"denied": 0, "mixed": 1}.get(d.get("policy") or "", 2), d.get("protection") != "cleartext",
+            -(d.get("bytes") or 0))
 
 
 def grouped_problems(findings: list[Finding]) -> list[dict[str, Any]]:
@@ -174,6 +187,7 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "level": level, "verdict": sentence, "fixes": top_fixes(findings, names),
         "devices": device_table(findings, inventory, cards, policy, names), "destinations": dests,
         "judged": any(d.get("policy") for d in dests), "cards": cards, "charts": svg,
+        "worrying": sorted(dests, key=concern),
         "reports": reports, "many": len(reports) > 1, "findings": findings,
         "problems": grouped_problems(findings), "counts": Counter(f.severity for f in findings),
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},

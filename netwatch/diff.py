@@ -1,10 +1,11 @@
 """What changed since the last visit: findings and destinations of a baseline run vs a current one.
 
 Inputs are the JSON Lines of earlier scans (findings, and the destinations inventory from the
-summary record) or the reports of captures scanned now (findings and the destinations inventory). A finding is the same across runs when its rule,
-endpoints (client port aside) and masked card number agree; fingerprints are per-run keyed, so
-they are not compared. Destinations come from the inventory when both sides have one, otherwise
-from the findings' endpoints on both sides (so the two sides are comparable).
+summary record) or the reports of captures scanned now (findings and the destinations inventory).
+A finding is the same across runs when its rule, endpoints (client port aside) and masked card
+number agree; fingerprints are per-run keyed, so they are not compared. Destinations come from the
+inventory when both sides have one, otherwise from the findings' endpoints on both sides (so the
+two sides are comparable).
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]
     if use_inventory:
         for row in side.inventory or []:
             d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row.get("dport"),
-                                                "proto": row.get("proto"), "app": row.get("app"), "names": [], "clients": [], "flows": 0,
-                                                "bytes": 0})
+                                                "proto": row.get("proto"), "app": row.get("app"), "names": [],
+                                                "clients": [], "flows": 0, "bytes": 0})
             d["flows"] += row.get("flows") or 0
             d["bytes"] += row.get("bytes") or 0
             d["names"] += [n for n in row.get("names") or [] if n not in d["names"]]

@@ -102,7 +102,7 @@ def test_ctrl_c_keeps_results(tmp_path):
     assert "Traceback" not in stderr
     assert "interrupted" in stderr and "interrupted" in stdout  # message, and the summary's note
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert any(r.get("rule") == "NW-CARD-001" for r in records)
-    assert records[-1]["event_type"] == "summary" and records[-1]["interrupted"] is True  # what was found before Ctrl-C is kept
+    assert any(r.get("rule") == "NW-CARD-001" for r in records)  # what was found before Ctrl-C is kept
+    assert records[-1]["event_type"] == "summary" and records[-1]["interrupted"] is True
     packets = int(next(ln for ln in stdout.splitlines() if "big.pcap" in ln).split("│")[2].strip().replace(",", ""))
     assert 0 < packets < 400_000

@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_diff(args: argparse.Namespace) -> int:
     from netwatch.cli.common import load_rules_and_policy
     from netwatch.diff import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
-    from netwatch.report.records import finding_record
     from netwatch.report.diff import print_diff
+    from netwatch.report.records import finding_record
     from netwatch.scan import ScanConfig, scan_files
 
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -22,6 +23,14 @@ from netwatch.cli.common import (
     load_rules_and_policy,
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from netwatch.findings import Finding
+    from netwatch.livescan import LiveStats
+    from netwatch.report.jsonl import FindingStream
+    from netwatch.report.live import Dashboard
 
 STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--count",
               "source ended": "the capture ending by itself"}
@@ -62,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_live)
 
 
-def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> object:
+def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream | None:
     """The --json stream, opened before capture starts (a bad path fails first); SIGHUP reopens it."""
     import signal
 
@@ -145,25 +154,26 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.html:
         from netwatch.cli.scan import write_html
 
-        write_html([report], findings, args.html, keep.describe() or None)
+        write_html([report], findings, args.html, keep.describe() or None, policy)
     if report.problem:
         print(f"netwatch: {report.problem}", file=sys.stderr)
         return EXIT_ERROR
     return exit_code(findings, args.fail_on)
 
 
-def _callbacks(dash: object, stream: object, keep: FindingFilter) -> tuple:
+def _callbacks(dash: Dashboard | None, stream: FindingStream | None, keep: FindingFilter
+               ) -> tuple[Callable[[Finding], None], Callable[[LiveStats], None]]:
     """What the session calls on a new finding and the run on every tick: dashboard and JSON stream."""
-    def on_finding(f: object) -> None:
-        if dash is not None and keep.keep(f):  # type: ignore[arg-type]
-            dash.finding(f)  # type: ignore[attr-defined]
+    def on_finding(f: Finding) -> None:
+        if dash is not None and keep.keep(f):
+            dash.finding(f)
         if stream is not None:
-            stream.finding(f)  # type: ignore[attr-defined]
+            stream.finding(f)
 
-    def on_tick(stats: object) -> None:
+    def on_tick(stats: LiveStats) -> None:
         if dash is not None:
-            dash.update(stats)  # type: ignore[attr-defined]
+            dash.update(stats)
         if stream is not None:
-            stream.tick(stats.findings)  # type: ignore[attr-defined]
+            stream.tick(stats.findings)
 
     return on_finding, on_tick

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -22,8 +22,12 @@ from netwatch.cli.common import (
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
 
+if TYPE_CHECKING:
+    from netwatch.findings import Finding
+    from netwatch.scan import SourceReport
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("scan", help="scan pcap/pcapng files (also .gz) offline",
                         description="Scan capture files and report findings. '-' reads a capture from standard "
                                     "input (e.g. tcpdump -w - | netwatch scan -).")
@@ -38,18 +42,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_scan)
 
 
-def write_html(reports: list, findings: list, target: str, filters: dict[str, Any] | None = None) -> None:
+def write_html(reports: list[SourceReport], findings: list[Finding], target: str, filters: dict[str, Any] | None = None,
+               policy: object = None) -> None:
     from netwatch.report.html import render_html
 
     try:
         with open(target, "w", encoding="utf-8") as fh:
-            fh.write(render_html(reports, findings, filters=filters))
+            fh.write(render_html(reports, findings, policy=policy, filters=filters))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
 
-def write_outputs(args: argparse.Namespace, reports: list, findings: list, interrupted: bool,
-                  console: Console) -> None:
+def write_outputs(args: argparse.Namespace, reports: list[SourceReport], findings: list[Finding], interrupted: bool,
+                  console: Console, policy: object = None) -> None:
     """Console summary, JSON Lines (findings then the summary record) and HTML, for scan and live.
 
     A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
@@ -73,7 +78,7 @@ def write_outputs(args: argparse.Namespace, reports: list, findings: list, inter
         except OutputError as e:
             raise UsageError(str(e)) from None
     if args.html:
-        write_html(reports, findings, args.html, filters)
+        write_html(reports, findings, args.html, filters, policy)
 
 
 def _silence_stdout() -> None:
@@ -113,7 +118,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     findings = FindingFilter.from_args(args).apply(all_findings(reports))
     console = Console(stderr=args.json == "-", highlight=False)
-    write_outputs(args, reports, findings, interrupted, console)
+    write_outputs(args, reports, findings, interrupted, console, loaded[1])
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)
     if interrupted:

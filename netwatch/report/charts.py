@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pygal
+from pygal.etree import etree
 from pygal.style import Style
 
 from netwatch.findings import Finding
@@ -34,7 +35,14 @@ def _style(colours: Iterable[str]) -> Style:
 
 
 def _render(chart: Any) -> str:
-    svg = chart.render(is_unicode=True)
+    """The chart as an SVG element, without the <script> pygal always adds for its tooltips (the report's
+    Content-Security-Policy forbids scripts; the drawing does not need one)."""
+    tree = chart.render_tree()
+    for parent in list(tree.iter()):
+        for child in list(parent):
+            if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == "script":
+                parent.remove(child)
+    svg = etree.tostring(tree, encoding="unicode")
     assert isinstance(svg, str)
     return svg
 
@@ -53,8 +61,7 @@ def severity_chart(findings: list[Finding]) -> str:
                                  title="Findings by severity", print_values=True, y_title="findings",
                                  y_labels=_whole(max(counts.values(), default=0))))
     chart.x_labels = list(SEVERITIES)
-    for i, s in enumerate(SEVERITIES):  # one series per severity so each bar takes its own colour
-        chart.add(s, [{"value": counts.get(s, 0), "label": s} if j == i else None for j in range(len(SEVERITIES))])
+    chart.add("findings", [{"value": counts.get(s, 0), "color": COLOURS[s]} for s in SEVERITIES])
     return _render(chart)
 
 
@@ -67,7 +74,7 @@ def _whole(top: int) -> list[int]:
 def share_by_destination(inventory: list[dict[str, Any]]) -> list[tuple[str, int, int, int]]:
     """(label, protected, cleartext, unknown) payload bytes per destination address and port, busiest first;
     LAN infrastructure (DNS, DHCP, NTP…) is left out."""
-    per: dict[tuple, list[Any]] = {}
+    per: dict[tuple[Any, ...], list[Any]] = {}
     for row in inventory:
         if row.get("infra") or "dst" not in row:
             continue
@@ -100,34 +107,38 @@ def share_chart(inventory: list[dict[str, Any]]) -> str | None:
     return _render(chart)
 
 
-def _buckets(first: float, last: float) -> tuple[float, float, int]:
-    span = max(last - first, 1e-3)
-    n = min(MAX_BUCKETS, max(1, int(span) + 1)) if span >= 1 else 1
-    return first, span / n, n
+def _buckets(times: list[float]) -> tuple[float, float, int]:
+    """(start, width, count) of up to MAX_BUCKETS equal intervals covering every time, the last included."""
+    first, last = min(times), max(times)
+    n = min(MAX_BUCKETS, len(set(times)))
+    if n <= 1:
+        return first, 1.0, 1
+    return first, (last - first) / (n - 1), n  # interval i is centred on first + i * width
 
 
 def _label(ts: float, span: float) -> str:
     t = dt.datetime.fromtimestamp(ts, dt.UTC)
-    return t.strftime("%d %b %H:%M") if span >= 86400 else t.strftime("%H:%M:%S")
+    if span >= 86400:
+        return t.strftime("%d %b %H:%M")
+    return t.strftime("%H:%M:%S") if span >= 12 else t.strftime("%H:%M:%S.%f")[:-3]
 
 
 def timeline_chart(findings: list[Finding]) -> str | None:
     """When problems were seen: findings by first-seen time, stacked by severity, in up to 12 intervals."""
     if not findings:
         return None
-    first = min(f.first_seen for f in findings)
-    last = max(f.first_seen for f in findings)
-    start, width, n = _buckets(first, last)
+    times = [f.first_seen for f in findings]
+    start, width, n = _buckets(times)
     grid: dict[str, list[int]] = {s: [0] * n for s in SEVERITIES}
     for f in findings:
-        i = min(n - 1, int((f.first_seen - start) / width)) if width > 0 else 0
+        i = min(n - 1, max(0, round((f.first_seen - start) / width))) if n > 1 else 0
         grid[f.severity][i] += 1
     present = [s for s in SEVERITIES if any(grid[s])]
     top = max(sum(grid[s][i] for s in present) for i in range(n))
-    chart = pygal.StackedBar(**_config([COLOURS[s] for s in present], width=600, height=280,
+    chart = pygal.StackedBar(**_config([COLOURS[s] for s in present], width=600, height=320,
                                         title="When problems were first seen (UTC)", y_title="findings",
-                                        x_label_rotation=0 if n <= 6 else 30, y_labels=_whole(top)))
-    chart.x_labels = [_label(start + i * width, last - first) for i in range(n)]
+                                        x_label_rotation=0 if n <= 4 else 40, y_labels=_whole(top)))
+    chart.x_labels = [_label(start + i * width, max(times) - start) for i in range(n)]
     for s in present:
         chart.add(s, grid[s])
     return _render(chart)

@@ -150,7 +150,8 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
         clients = row["clients"]
         more = f" +{len(clients) - 2}" if len(clients) > 2 else ""
         port = f"{row['proto']}/{row['dport']}" if row.get("dport") is not None else str(row["proto"])
-        cells = [safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), port, safe(row["app"] or ""), prot, safe(", ".join(clients[:2])) + more, str(row["flows"]), f"{row['bytes']:,}"]
+        cells = [safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), port, safe(row["app"] or ""), prot,
+                 safe(", ".join(clients[:2])) + more, str(row["flows"]), f"{row['bytes']:,}"]
         t.add_row(*cells, *([_policy_cell(row)] if judged else []))
     console.print(t)
     if len(items) > limit:

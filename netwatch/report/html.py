@@ -137,7 +137,7 @@ def _role(ip: str, policy: Any) -> str:
     return "internet host" if where == "public" else "store device" if where == "internal" else ""
 
 
-def concern(d: dict[str, Any]) -> tuple:
+def concern(d: dict[str, Any]) -> tuple[int, bool, int]:
     """Destinations most worth a look first: not allowed, then cleartext, then by volume."""
     return ({"denied": 0, "mixed": 1}.get(d.get("policy") or "", 2), d.get("protection") != "cleartext",
             -(d.get("bytes") or 0))
@@ -145,7 +145,7 @@ def concern(d: dict[str, Any]) -> tuple:
 
 def grouped_problems(findings: list[Finding]) -> list[dict[str, Any]]:
     """Each problem once, with the captures it was seen in (several inputs)."""
-    groups: dict[tuple, dict[str, Any]] = {}
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for f in findings:
         key = (f.rule, f.severity, f.src, f.dst, f.dport, f.proto, f.evidence.get("masked"), f.message)
         g = groups.setdefault(key, {"f": f, "sources": [], "count": 0})

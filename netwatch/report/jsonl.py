@@ -8,7 +8,9 @@ still finishes and exits by its findings.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -70,10 +72,8 @@ class JsonlWriter:
 
     def _pipe_closed(self) -> None:
         """The reader is gone: stop writing, and keep Python's exit-time flush of stdout from failing."""
-        import os
-
         self.closed_pipe = True
-        if self.fh is sys.stdout:
+        if self.fh is not None and self.fh is sys.stdout:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
@@ -82,18 +82,14 @@ class JsonlWriter:
         """After log rotation (SIGHUP): close the file and open the path anew (created if moved away)."""
         if self.target == "-" or self.fh is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.fh.close()
-        except OSError:
-            pass
         self._open()
 
     def close(self) -> None:
         if self.fh is not None and self.fh is not sys.stdout:
-            try:
+            with contextlib.suppress(OSError):
                 self.fh.close()
-            except OSError:
-                pass
         self.fh = None
 
 
@@ -140,7 +136,7 @@ class FindingStream:
         self.writer.close()
 
 
-def finding_identity(rec: dict[str, Any]) -> tuple:
+def finding_identity(rec: dict[str, Any]) -> tuple[Any, ...]:
     """What stays the same across the copies `live --json` writes of one finding as its count grows."""
     ev = rec.get("evidence") or {}
     return (rec.get("rule"), rec.get("flow_id"), rec.get("message"), ev.get("fingerprint"), ev.get("masked"))
@@ -148,7 +144,7 @@ def finding_identity(rec: dict[str, Any]) -> tuple:
 
 def latest_findings(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The finding records of a JSON Lines file, the last copy of each (in order of first appearance)."""
-    last: dict[tuple, dict[str, Any]] = {}
+    last: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rec in records:
         if rec.get("event_type", "finding") == "finding":
             last[finding_identity(rec)] = {k: v for k, v in rec.items() if k != "update"}

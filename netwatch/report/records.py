@@ -114,7 +114,7 @@ def destination_record(row: dict[str, Any]) -> dict[str, Any]:
 def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     """Distinct cards (by keyed fingerprint, never by number) per sending host and per flow."""
     per_host: dict[str, set[str]] = {}
-    per_flow: dict[tuple, set[str]] = {}
+    per_flow: dict[tuple[Any, ...], set[str]] = {}
     for f in findings:
         fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
         if not fp or not f.src:

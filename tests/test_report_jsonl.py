@@ -186,3 +186,53 @@ def test_stream_writes_as_it_goes_and_reopens_after_rotation(tmp_path: Path) -> 
     assert len(rotated) == 1
     assert fresh[0]["update"] is True and fresh[0]["count"] == 3 and fresh[-1] == {"event_type": "summary"}
     assert fresh[0] | {"update": None, "count": None} == finding_record(f) | {"update": None, "count": None}
+
+
+def _wait_for(path: Path, pred: object, limit: float = 20.0) -> list[dict]:
+    """Records of `path` once `pred(records)` holds, polling for at most `limit` seconds."""
+    import time
+
+    deadline = time.monotonic() + limit
+    recs: list[dict] = []
+    while time.monotonic() < deadline:
+        if path.exists():
+            recs = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+            if pred(recs):  # type: ignore[operator]
+                return recs
+        time.sleep(0.1)
+    return recs
+
+
+@pytest.mark.live
+def test_live_json_is_written_as_it_goes_and_follows_rotation(tmp_path: Path) -> None:
+    import signal
+
+    from live_run import finish, need_raw, start_live
+    from live_traffic import Servers, bpf_for, run_clients
+
+    need_raw()
+    servers = Servers("127.0.0.1")
+    jsonl, rotated = tmp_path / "live.jsonl", tmp_path / "live.jsonl.1"
+    try:
+        proc = start_live(["-i", "lo", "--backend", "scapy", "--bpf", bpf_for(servers.ports), "--duration", "60",
+                           "--json", str(jsonl), "--key", KEY, "-q"])
+        run_clients("127.0.0.1", servers.ports)
+        early = _wait_for(jsonl, lambda rs: any(r.get("rule") == "NW-CARD-001" for r in rs))
+        assert any(r.get("rule") == "NW-CARD-001" for r in early), "no finding record while live was running"
+        assert proc.poll() is None
+        jsonl.rename(rotated)
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(jsonl, lambda rs: jsonl.exists(), 10.0)
+        assert jsonl.exists()  # reopened at the same path on the next tick
+        run_clients("127.0.0.1", servers.ports)
+        code, out, err = finish(proc, signal.SIGINT, timeout=30)
+    finally:
+        servers.close()
+    assert code == 1 and "Traceback" not in err
+    old = [json.loads(line) for line in rotated.read_text().splitlines()]
+    new = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert all(r["event_type"] == "finding" for r in old)
+    assert [r["event_type"] for r in new].count("summary") == 1 and new[-1]["event_type"] == "summary"
+    v = _validator()
+    assert [e.message for r in old + new for e in v.iter_errors(r)] == []
+    assert "4111111111111111" not in rotated.read_text() + jsonl.read_text()

@@ -17,6 +17,7 @@ from pygal.etree import etree
 from pygal.style import Style
 
 from netwatch.findings import Finding
+from netwatch.report.records import is_destination
 from netwatch.report.text import endpoint
 from netwatch.rules import SEVERITIES
 
@@ -76,7 +77,7 @@ def share_by_destination(inventory: list[dict[str, Any]]) -> list[tuple[str, int
     LAN infrastructure (DNS, DHCP, NTP…) is left out."""
     per: dict[tuple[Any, ...], list[Any]] = {}
     for row in inventory:
-        if row.get("infra") or "dst" not in row:
+        if row.get("infra") or not is_destination(row):
             continue
         key = (row["dst"], row.get("dport"))
         acc = per.setdefault(key, [row.get("names") or [], 0, 0, 0])

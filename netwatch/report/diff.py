@@ -9,11 +9,11 @@ from rich.table import Table
 
 from netwatch.diff import DiffResult
 from netwatch.report.console import SEVERITY_STYLE, evidence_text
-from netwatch.report.text import safe
+from netwatch.report.text import endpoint, safe
 
 
 def _endpoint(f: dict[str, Any]) -> str:
-    dst = f"{safe(f.get('dst'))}:{f['dport']}" if f.get("dport") else safe(f.get("dst"))
+    dst = safe(endpoint(f.get("dst"), f.get("dport")))
     if f.get("server_name"):
         dst += f" ({safe(f['server_name'], 60)})"
     return f"{safe(f.get('src'))} → {dst}"

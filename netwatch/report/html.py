@@ -19,7 +19,7 @@ from markupsafe import Markup
 from netwatch.addresses import scope
 from netwatch.findings import Finding
 from netwatch.report import charts
-from netwatch.report.records import card_hosts, destination_record
+from netwatch.report.records import card_hosts, destination_record, destinations_more, is_destination
 from netwatch.report.text import endpoint
 from netwatch.rules import SEVERITIES, SEVERITY_RANK
 from netwatch.scan import SourceReport, merge_inventory
@@ -179,7 +179,7 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
     names = names_from_inventory(inventory)
     cards = card_hosts(findings)
     level, sentence = verdict(findings, cards, len(reports))
-    dests = [dict(destination_record(row), infra=row.get("infra")) for row in inventory if "dst" in row]
+    dests = [dict(destination_record(row), infra=row.get("infra")) for row in inventory if is_destination(row)]
     svg = {k: Markup(v) for k, v in (("severity", charts.severity_chart(findings)),
                                      ("share", charts.share_chart(inventory)),
                                      ("timeline", charts.timeline_chart(findings))) if v}  # pygal-escaped SVG
@@ -187,7 +187,7 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "level": level, "verdict": sentence, "fixes": top_fixes(findings, names),
         "devices": device_table(findings, inventory, cards, policy, names), "destinations": dests,
         "judged": any(d.get("policy") for d in dests), "cards": cards, "charts": svg,
-        "worrying": sorted(dests, key=concern),
+        "worrying": sorted(dests, key=concern), "more_destinations": destinations_more(inventory),
         "reports": reports, "many": len(reports) > 1, "findings": findings,
         "problems": grouped_problems(findings), "counts": Counter(f.severity for f in findings),
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},

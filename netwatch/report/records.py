@@ -111,6 +111,15 @@ def destination_record(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None or k in ("protected", "policy")}
 
 
+def is_destination(row: dict[str, Any]) -> bool:
+    return isinstance(row.get("dst"), str) and not row.get("more")
+
+
+def destinations_more(inventory: list[dict[str, Any]]) -> int:
+    """Destinations a bounded inventory left out (its `more` rows: "and N more destinations")."""
+    return sum(int(row.get("more") or 0) for row in inventory if row.get("more"))
+
+
 def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     """Distinct cards (by keyed fingerprint, never by number) per sending host and per flow."""
     per_host: dict[str, set[str]] = {}
@@ -156,9 +165,12 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
                   "flows": sum(r.flows for r in reports)},
         "findings": {"total": len(findings), **{s: by_sev.get(s, 0) for s in SEVERITIES}},
         "inputs": [input_record(r, per_input.get(r.source, 0)) for r in reports],
-        "destinations": [destination_record(row) for row in inventory if "dst" in row],
+        "destinations": [destination_record(row) for row in inventory if is_destination(row)],
         "cards": card_hosts(findings),
     }
+    more = destinations_more(inventory)
+    if more:
+        rec["destinations_more"] = more
     if filters:
         rec["filters"] = filters
     return rec

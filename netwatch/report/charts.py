@@ -138,7 +138,8 @@ def timeline_chart(findings: list[Finding]) -> str | None:
     top = max(sum(grid[s][i] for s in present) for i in range(n))
     chart = pygal.StackedBar(**_config([COLOURS[s] for s in present], width=600, height=320,
                                         title="When problems were first seen (UTC)", y_title="findings",
-                                        x_label_rotation=0 if n <= 4 else 40, y_labels=_whole(top)))
+                                        x_label_rotation=0 if n <= 4 else 40, y_labels=_whole(top),
+                                        legend_at_bottom=False))
     chart.x_labels = [_label(start + i * width, max(times) - start) for i in range(n)]
     for s in present:
         chart.add(s, grid[s])

@@ -169,6 +169,7 @@ def _environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
     env.filters["endpoint"] = endpoint
+    env.filters["basename"] = lambda p: Path(str(p)).name
     env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else ("" if n is None else n)
     return env
 

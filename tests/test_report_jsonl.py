@@ -215,7 +215,7 @@ def test_live_json_is_written_as_it_goes_and_follows_rotation(tmp_path: Path) ->
     jsonl, rotated = tmp_path / "live.jsonl", tmp_path / "live.jsonl.1"
     try:
         proc = start_live(["-i", "lo", "--backend", "scapy", "--bpf", bpf_for(servers.ports), "--duration", "60",
-                           "--json", str(jsonl), "--key", KEY, "-q"])
+                           "--json", str(jsonl), "--html", str(tmp_path / "live.html"), "--key", KEY, "-q"])
         run_clients("127.0.0.1", servers.ports)
         early = _wait_for(jsonl, lambda rs: any(r.get("rule") == "NW-CARD-001" for r in rs))
         assert any(r.get("rule") == "NW-CARD-001" for r in early), "no finding record while live was running"
@@ -235,4 +235,6 @@ def test_live_json_is_written_as_it_goes_and_follows_rotation(tmp_path: Path) ->
     assert [r["event_type"] for r in new].count("summary") == 1 and new[-1]["event_type"] == "summary"
     v = _validator()
     assert [e.message for r in old + new for e in v.iter_errors(r)] == []
-    assert "4111111111111111" not in rotated.read_text() + jsonl.read_text()
+    page = (tmp_path / "live.html").read_text()
+    assert "Card data exposed" in page and "live:lo" in page
+    assert "4111111111111111" not in rotated.read_text() + jsonl.read_text() + page

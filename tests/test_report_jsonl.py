@@ -238,3 +238,27 @@ def test_live_json_is_written_as_it_goes_and_follows_rotation(tmp_path: Path) ->
     page = (tmp_path / "live.html").read_text()
     assert "Card data exposed" in page and "live:lo" in page
     assert "4111111111111111" not in rotated.read_text() + jsonl.read_text() + page
+
+
+@pytest.mark.slow
+def test_sigterm_still_writes_the_summary(tmp_path: Path) -> None:
+    import importlib.util
+    import signal
+    import time
+
+    spec = importlib.util.spec_from_file_location("bench_scan", ROOT / "benchmarks" / "bench_scan.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    big, out = tmp_path / "big.pcap", tmp_path / "found.jsonl"
+    bench.generate(big, 400_000, seed=5)
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", str(big), "--json", str(out), "-q"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    assert proc.poll() is None, "the scan finished before it could be stopped; make the capture larger"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert recs[-1]["event_type"] == "summary" and recs[-1]["interrupted"] is True
+    assert [r["event_type"] for r in recs].count("summary") == 1 and len(recs) > 1

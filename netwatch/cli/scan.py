@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -88,6 +91,19 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a scan like Ctrl-C: what was found so far and the summary record are still written."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _check_stdin(paths: list[str]) -> None:
     if paths.count("-") > 1:
         raise UsageError("'-' (standard input) can be given only once")
@@ -108,7 +124,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         jobs = 1  # standard input belongs to this process
     progress = Progress(not args.no_progress and not args.quiet, len(paths))
     try:
-        reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update, loaded=loaded)
+        with _term_as_interrupt():
+            reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update, loaded=loaded)
     finally:
         progress.stop()
     errors = [r for r in reports if r.error]

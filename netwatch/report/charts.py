@@ -119,6 +119,8 @@ def _buckets(times: list[float]) -> tuple[float, float, int]:
 
 def _label(ts: float, span: float) -> str:
     t = dt.datetime.fromtimestamp(ts, dt.UTC)
+    if span >= 180 * 86400:
+        return t.strftime("%Y-%m-%d")
     if span >= 86400:
         return t.strftime("%d %b %H:%M")
     return t.strftime("%H:%M:%S") if span >= 12 else t.strftime("%H:%M:%S.%f")[:-3]

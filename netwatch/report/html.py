@@ -55,6 +55,14 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
 
 
+def _span(seconds: float) -> str:
+    """A duration a person reads at a glance: 7.2 s, 21 min, 5.3 h, 830 days."""
+    s = abs(seconds)
+    text = (f"{s:.1f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h" if s < 172800
+            else f"{s / 86400:,.0f} days")
+    return ("-" if seconds < 0 else "") + text
+
+
 def _few(items: list[str], n: int = 3) -> str:
     items = list(dict.fromkeys(i for i in items if i))
     more = f" and {len(items) - n} more" if len(items) > n else ""
@@ -168,6 +176,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = _when
+    env.filters["span"] = _span
     env.filters["endpoint"] = endpoint
     env.filters["basename"] = lambda p: Path(str(p)).name
     env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else ("" if n is None else n)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from netwatch.livescan import LiveStats
     from netwatch.report.jsonl import FindingStream
     from netwatch.report.live import Dashboard
+    from netwatch.scan import SourceReport
 
 STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--count",
               "source ended": "the capture ending by itself"}
@@ -147,18 +148,23 @@ def cmd_live(args: argparse.Namespace) -> int:
                       + ("unknown" if drops is None else f"{drops:,}")
                       + f"; stopped by {STOPPED_BY.get(reason, reason)}."
                       + (f" Capture written to {safe(args.write)}." if args.write else ""), soft_wrap=True)
-    if stream is not None:
-        from netwatch.report.records import summary_record
-
-        stream.finish(report.findings, summary_record([report], findings, filters=keep.describe() or None))
-    if args.html:
-        from netwatch.cli.scan import write_html
-
-        write_html([report], findings, args.html, keep.describe() or None, policy)
+    _write_files(args, report, findings, stream, keep, policy)
     if report.problem:
         print(f"netwatch: {report.problem}", file=sys.stderr)
         return EXIT_ERROR
     return exit_code(findings, args.fail_on)
+
+
+def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[Finding],
+                 stream: FindingStream | None, keep: FindingFilter, policy: object) -> None:
+    """At stop: the JSON stream's last updates and its summary record, then the HTML report."""
+    from netwatch.cli.scan import write_html
+    from netwatch.report.records import summary_record
+
+    if stream is not None:
+        stream.finish(report.findings, summary_record([report], findings, filters=keep.describe() or None))
+    if args.html:
+        write_html([report], findings, args.html, keep.describe() or None, policy)
 
 
 def _callbacks(dash: Dashboard | None, stream: FindingStream | None, keep: FindingFilter

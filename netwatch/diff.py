@@ -1,10 +1,11 @@
 """What changed since the last visit: findings and destinations of a baseline run vs a current one.
 
-Inputs are the JSON Lines of earlier scans (findings only) or the reports of captures scanned now
-(findings and the destinations inventory). A finding is the same across runs when its rule,
-endpoints (client port aside) and masked card number agree; fingerprints are per-run keyed, so
-they are not compared. Destinations come from the inventory when both sides have one, otherwise
-from the findings' endpoints on both sides (so the two sides are comparable).
+Inputs are the JSON Lines of earlier scans (findings, and the destinations inventory from the
+summary record) or the reports of captures scanned now (findings and the destinations inventory).
+A finding is the same across runs when its rule, endpoints (client port aside) and masked card
+number agree; fingerprints are per-run keyed, so they are not compared. Destinations come from the
+inventory when both sides have one, otherwise from the findings' endpoints on both sides (so the
+two sides are comparable).
 """
 
 from __future__ import annotations
@@ -58,12 +59,15 @@ def is_capture(path: str | Path) -> bool:
     return capture_magic(head)
 
 
-def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Findings from a `netwatch scan --json` file; a bad line is an error naming file and line.
+def load_jsonl(path: str | Path) -> Side:
+    """A `netwatch scan --json` file: its finding records and, from its summary record, the destination
+    inventory (files written before the summary record existed give findings only). A bad line is an
+    error naming file and line.
 
     Read in bounded pieces: a line or a file far larger than any scan writes (`/dev/zero`, a FIFO
     that never ends) is refused once the cap is reached, not read into memory."""
-    out = []
+    findings: list[dict[str, Any]] = []
+    inventory: list[dict[str, Any]] | None = None
     total = 0
     try:
         with open(path, "rb") as fh:
@@ -76,23 +80,40 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
                     raise DiffError(f"{path}:{i}: line longer than {MAX_JSONL_LINE >> 20} MiB; not netwatch JSON Lines")
                 if total > MAX_JSONL_BYTES:
                     raise DiffError(f"{path}:{i}: file larger than {MAX_JSONL_BYTES >> 20} MiB; refused")
-                if raw.strip():
-                    out.append(_finding_record(path, i, raw))
+                if not raw.strip():
+                    continue
+                rec = _json_line(path, i, raw)
+                kind = rec.get("event_type", "finding") if isinstance(rec, dict) else None
+                if kind == "summary" and isinstance(rec.get("destinations"), list):
+                    inventory = (inventory or []) + [d for d in rec["destinations"] if _is_destination(d)]
+                    continue
+                if kind != "finding" or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
+                    raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
+                findings.append(rec)
     except OSError as e:
         raise DiffError(f"{path}: cannot read: {e.strerror}") from None
-    return out
+    return Side(str(path), _latest(findings), inventory)
 
 
-def _finding_record(path: str | Path, i: int, raw: bytes) -> dict[str, Any]:
+def _is_destination(d: object) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("dst"), str) and isinstance(d.get("names", []), list) \
+        and isinstance(d.get("clients", []), list)
+
+
+def _latest(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`live --json` writes a finding again as its count grows (`update`): keep the last copy of each."""
+    from netwatch.report.jsonl import latest_findings
+
+    return latest_findings(findings) if any(f.get("update") for f in findings) else findings
+
+
+def _json_line(path: str | Path, i: int, raw: bytes) -> Any:
     try:
-        rec = json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise DiffError(f"{path}:{i}: not UTF-8 text (expected netwatch JSON Lines or a capture file)") from None
     except ValueError:
         raise DiffError(f"{path}:{i}: not JSON (expected netwatch JSON Lines or a capture file)") from None
-    if not isinstance(rec, dict) or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
-        raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
-    return rec
 
 
 def finding_key(f: dict[str, Any]) -> tuple[Any, ...]:
@@ -108,13 +129,13 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple[Any, ...], dict[
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     if use_inventory:
         for row in side.inventory or []:
-            d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row["dport"], "proto": row["proto"],
-                                                "app": row["app"], "names": [], "clients": [], "flows": 0,
-                                                "bytes": 0})
-            d["flows"] += row["flows"]
-            d["bytes"] += row["bytes"]
-            d["names"] += [n for n in map(redact, row["names"]) if n not in d["names"]]
-            d["clients"] += [c for c in row["clients"] if c not in d["clients"]]
+            d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row.get("dport"),
+                                                "proto": row.get("proto"), "app": row.get("app"), "names": [],
+                                                "clients": [], "flows": 0, "bytes": 0})
+            d["flows"] += row.get("flows") or 0
+            d["bytes"] += row.get("bytes") or 0
+            d["names"] += [n for n in map(redact, row.get("names") or []) if n not in d["names"]]
+            d["clients"] += [c for c in row.get("clients") or [] if c not in d["clients"]]
         return out
     for f in side.findings:
         if f.get("dst") is None:

@@ -8,12 +8,14 @@ characters, before any report, diff or live view can see it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch.analyzers import Observation
 from netwatch.policy import Policy
 from netwatch.redact import EMPTY, Clean, Redacted, redact, redact_value
+from netwatch.report.text import endpoint
 from netwatch.rules import MISSING, SEVERITY_RANK, Getter, Rule, RuleSet
 
 JSON_ORDER = (
@@ -44,6 +46,8 @@ class Finding:
     references: list[str]
     source: str
     message: Redacted = EMPTY
+    first_packet: int | None = None  # packet numbers (1-based, as Wireshark counts) of the first and last evidence
+    last_packet: int | None = None
     key: tuple[Any, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -69,8 +73,38 @@ class _Fmt(dict[str, str]):
         self.get_ = get
 
     def __missing__(self, key: str) -> str:
+        if "__" in key:  # `{dst}:{dport}` in a template: one endpoint, IPv6 in brackets
+            addr, port = key.split("__", 1)
+            a, p = self.get_(addr), self.get_(port)
+            if a is MISSING or a is None:
+                raise KeyError(key)
+            return endpoint(str(a), None if p is MISSING else p)
         v = self.get_(key)
-        return "?" if v is MISSING or v is None else str(v)
+        if v is MISSING or v is None or v == "":
+            raise KeyError(key)
+        return str(v)
+
+
+ENDPOINT = re.compile(r"\{([a-z_]+)\}:\{([a-z_]+)\}")
+OPTIONAL = re.compile(r"\s*\([^()]*\)|\s+(?:over|for|to|from|at|into|of|via|with)\s+(?:[a-z]+\s+)?\{[a-z_.]+\}")
+
+
+def render_message(template: str, get: Getter, fallback: str) -> str:
+    """The rule's sentence from the event's own fields. A clause naming a field the event lacks
+    (a parenthesised aside, or a short `over {app}`-style phrase) is left out, never shown as `?`;
+    when a field the sentence cannot do without is missing, the rule's title stands in."""
+    fmt = _Fmt(get)
+    text = ENDPOINT.sub(r"{\1__\2}", template)
+    for _ in range(8):  # bounded: each round drops one clause
+        try:
+            return text.format_map(fmt)
+        except KeyError as e:
+            missing = "{" + str(e.args[0]) + "}"
+            clause = next((m for m in OPTIONAL.finditer(text) if missing in m.group()), None)
+            if clause is None:
+                return fallback
+            text = text[: clause.start()] + text[clause.end():]
+    return fallback
 
 
 class Aggregator:
@@ -82,6 +116,7 @@ class Aggregator:
         self.source = source
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
+        self.packet: int | None = None  # number of the packet being processed, set by the session
 
     def observe(self, obs: Observation) -> None:
         self.observations += 1
@@ -100,6 +135,8 @@ class Aggregator:
             f.count += 1
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
+            if self.packet is not None:
+                f.last_packet = max(f.last_packet or 0, self.packet)
             for s in rule.sum:
                 v, old = obs.fields.get(s), f.evidence.get(s)
                 if isinstance(v, (int, float)) and isinstance(old, (int, float)):
@@ -119,7 +156,8 @@ class Aggregator:
             dport=dport, proto=proto, app=None if app is MISSING else app,
             server_name=None if server_name in (MISSING, None) else redact(str(server_name)), evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,
-            message=redact(rule.message.format_map(_Fmt(get)) if rule.message else rule.title), key=key,
+            message=redact(render_message(rule.message, get, rule.title) if rule.message else rule.title),
+            first_packet=self.packet, last_packet=self.packet, key=key,
         )
 
     def results(self) -> list[Finding]:

@@ -93,6 +93,8 @@ def file_size(path: str) -> int:
 
 
 def _regular(path: str) -> bool:
+    if path == "-":
+        return False  # standard input
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -141,6 +142,7 @@ class Session:
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
         self._closed = False
+        self.frame_no = 0  # the packet being processed (1-based): findings name their evidence packets
 
     def _emit(self, obs: Observation) -> None:
         if obs.flow is not None and obs.flow.foreign:  # another shard reports this flow
@@ -148,6 +150,7 @@ class Session:
         if obs.kind == "flow_end":
             self.inventory.add(obs)
         before = len(self.aggregator.findings)
+        self.aggregator.packet = self.frame_no
         self.aggregator.observe(obs)
         if self.on_finding is not None and len(self.aggregator.findings) > before:
             self.on_finding(next(reversed(self.aggregator.findings.values())))
@@ -155,6 +158,7 @@ class Session:
     def feed(self, frame: Frame) -> None:
         r = self.report
         r.packets += 1
+        self.frame_no = r.packets
         r.bytes += frame.wirelen
         ts = frame.ts
         if r.first_ts is None:
@@ -186,6 +190,7 @@ class Session:
         fast = ETH_IPV4_FAST.unpack_from
         since = 0
         n = 0
+        base = r.packets
         nbytes = 0
         first = r.first_ts
         ts = r.last_ts
@@ -213,6 +218,7 @@ class Session:
                                 hit = tcp_get(data[o + 26 : o + 38])
                                 if hit is not None and plen > 0 and hit[0].inspect:
                                     # payload an analyzer wants: straight to reassembly, no decode
+                                    self.frame_no = base + n
                                     tcp_segment(hit[0], hit[1], fl, seq, data[o + 34 + hl : o + end], ts)
                                     continue
                         elif proto == 17:
@@ -242,10 +248,12 @@ class Session:
                             since += 1
                             if since >= 8192:
                                 since = 0
+                                self.frame_no = base + n
                                 ft.advance(ts)
                             continue
                 if first is None:
                     first = ts
+                self.frame_no = base + n
                 p = decode(linktype, data, ts)
                 if p is not None:
                     process(p)
@@ -263,6 +271,7 @@ class Session:
         if self._closed:
             return self.report
         self._closed = True
+        self.frame_no = self.report.packets  # flows still open end with the last packet
         t = self.flows
         t.close()
         r = self.report
@@ -290,7 +299,7 @@ def scan_file(
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
     try:
-        reader = CaptureReader(path)
+        reader = CaptureReader.from_stream(sys.stdin.buffer, "-") if path == "-" else CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
     session = Session(rules, policy, path, shard=shard)

@@ -34,11 +34,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from netwatch.cli.common import load_rules_and_policy
     from netwatch.diff import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
     from netwatch.report.diff import print_diff
+    from netwatch.report.records import finding_record
     from netwatch.runner import ScanConfig, run_local
 
     try:
         kinds = [is_capture(p) for p in (args.baseline, args.current)]
-        sides = [None if k else Side(p, load_jsonl(p)) for p, k in zip((args.baseline, args.current), kinds,
+        sides = [None if k else load_jsonl(p) for p, k in zip((args.baseline, args.current), kinds,
                                                                       strict=True)]
     except DiffError as e:
         raise UsageError(str(e)) from None
@@ -59,7 +60,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         for i, k in enumerate(kinds):
             if k:
                 r = next(it)
-                sides[i] = Side(r.source, [f.to_json() for f in r.findings], r.inventory)
+                sides[i] = Side(r.source, [finding_record(f) for f in r.findings], r.inventory)
     base, cur = sides
     assert base is not None and cur is not None
     result = diff(base, cur)

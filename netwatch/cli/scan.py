@@ -1,11 +1,11 @@
-"""`netwatch scan`: offline scan of capture files."""
+"""`netwatch scan`: offline scan of capture files (or of standard input, `-`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -24,18 +24,22 @@ from netwatch.cli.common import (
     fingerprint_key,
     jobs_count,
     sigterm_as_ctrl_c,
-    write_json,
 )
+from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
-    from netwatch.runner import RunResult  # noqa: F401 - also imported at run time
+    from netwatch.findings import Finding
+    from netwatch.runner import RunResult
+    from netwatch.scan import SourceReport
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("scan", help="scan pcap/pcapng files (also .gz) offline",
-                        description="Scan capture files and report findings.")
-    sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
+                        description="Scan capture files and report findings. '-' reads a capture from standard "
+                                    "input (e.g. tcpdump -w - | netwatch scan -).")
+    sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them; '-' for stdin")
     add_common(sp)
+    add_filter_args(sp)
     sp.add_argument("--jobs", "-j", type=jobs_count, default=0, metavar="N",
                     help="local Dask worker processes for several files, or for the flow-hash shards of one file of "
                          "256 MB or more (default 0: one per core, at most 4, started only when the input is 128 MB "
@@ -48,14 +52,58 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_scan)
 
 
-def write_html(reports: list, findings: list, target: str) -> None:
+def write_html(reports: list[SourceReport], findings: list[Finding], target: str, filters: dict[str, Any] | None = None,
+               policy: object = None) -> None:
     from netwatch.report.html import render_html
 
     try:
         with open(target, "w", encoding="utf-8") as fh:
-            fh.write(render_html(reports, findings))
+            fh.write(render_html(reports, findings, policy=policy, filters=filters))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
+
+
+def write_outputs(args: argparse.Namespace, reports: list[SourceReport], findings: list[Finding], interrupted: bool,
+                  console: Console, policy: object = None) -> None:
+    """Console summary, JSON Lines (findings then the summary record) and HTML, for scan and live.
+
+    A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
+    the exit code still follows the findings."""
+    from netwatch.report.console import print_summary
+    from netwatch.report.jsonl import JsonlWriter, OutputError
+    from netwatch.report.records import finding_record, summary_record
+
+    filters = FindingFilter.from_args(args).describe() or None
+    if not args.quiet:
+        try:
+            print_summary(console, reports, findings)
+        except BrokenPipeError:
+            _silence_stdout()
+    if args.json:
+        try:
+            out = JsonlWriter(args.json)
+            out.write_all(finding_record(f) for f in findings)
+            out.write(summary_record(reports, findings, interrupted, filters))
+            out.close()
+        except OutputError as e:
+            raise UsageError(str(e)) from None
+    if args.html:
+        write_html(reports, findings, args.html, filters, policy)
+
+
+def _silence_stdout() -> None:
+    """The reader of standard output went away: send the rest (and Python's exit flush) nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _check_stdin(paths: list[str]) -> None:
+    if paths.count("-") > 1:
+        raise UsageError("'-' (standard input) can be given only once")
+    if "-" in paths and sys.stdin.isatty():
+        raise UsageError("'-' reads a capture from standard input, but that is a terminal; pipe one in "
+                         "(e.g. tcpdump -w - | netwatch scan -)")
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -68,10 +116,11 @@ def _scan(args: argparse.Namespace) -> int:
     from netwatch.runner import RunResult, ScanConfig, deferred_signals, load_config, run
 
     paths, unreadable = expand_paths(args.paths)
+    _check_stdin(paths)
     check_writable(args.json, "JSON output")
     check_writable(args.html, "HTML report")
     cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-    load_config(cfg)  # bad rules or policy fail here, before any capture work
+    policy = load_config(cfg)[1]  # bad rules or policy fail here, before any capture work
     progress = Progress(not args.no_progress and not args.quiet)
     try:
         result = run(paths, cfg, jobs=cap_jobs(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,
@@ -83,13 +132,12 @@ def _scan(args: argparse.Namespace) -> int:
     finally:
         progress.stop()
     with deferred_signals() as stop:  # a second Ctrl-C must not cut the outputs short
-        code = _report(args, result, unreadable)
+        code = _report(args, result, unreadable, policy)
     return EXIT_INTERRUPTED if stop else code
 
 
-def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[str, str]]) -> int:
+def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[str, str]], policy: object) -> int:
     """Summary, JSON Lines and HTML of what the run found; the exit code."""
-    from netwatch.report.console import print_summary
     from netwatch.scan import SourceReport, all_findings
 
     reports = ([SourceReport(source=d, error=msg) for d, msg in unreadable] + result.reports
@@ -100,13 +148,9 @@ def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[
         for r in errors:
             print(f"netwatch: {r.error}", file=sys.stderr)
         return EXIT_ERROR
-    findings = all_findings(reports)
+    findings = FindingFilter.from_args(args).apply(all_findings(reports))
     console = Console(stderr=args.json == "-", highlight=False)
-    if not args.quiet:
-        print_summary(console, reports, findings)
-    write_json(findings, args.json)
-    if args.html:
-        write_html(reports, findings, args.html)
+    write_outputs(args, reports, findings, interrupted, console, policy)
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)
     if interrupted:
@@ -120,5 +164,3 @@ def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[
     if errors and code == EXIT_OK:
         return EXIT_ERROR
     return code
-
-

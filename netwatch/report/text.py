@@ -14,3 +14,11 @@ def safe(value: object, limit: int = 200) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return escape(s)
+
+
+def endpoint(addr: str | None, port: object = None) -> str:
+    """`addr:port`, with an IPv6 address in brackets (`[2001:db8::1]:8080`); the address alone without a port."""
+    a = "" if addr is None else str(addr)
+    if port is None or port == "":
+        return a
+    return f"[{a}]:{port}" if ":" in a else f"{a}:{port}"

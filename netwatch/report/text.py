@@ -1,6 +1,9 @@
-"""Making packet-derived text safe for a terminal: no rich markup, no ANSI/control characters."""
+"""Text for people: packet-derived text safe for a terminal (no rich markup, no ANSI/control
+characters), endpoints, and capture timestamps that may lie beyond any calendar."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from rich.markup import escape
 
@@ -22,3 +25,14 @@ def endpoint(addr: str | None, port: object = None) -> str:
     if port is None or port == "":
         return a
     return f"[{a}]:{port}" if ":" in a else f"{a}:{port}"
+
+
+def utc(ts: float | None, fmt: str = "%Y-%m-%d %H:%M:%S UTC", missing: str = "-") -> str:
+    """A capture timestamp in UTC; a file's timestamps are whatever it says (up to 2^64 ticks), so
+    one beyond the calendar is shown as seconds, never raised."""
+    if ts is None:
+        return missing
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime(fmt)
+    except (OverflowError, ValueError, OSError):
+        return f"{ts:.6g} s (out of range)"

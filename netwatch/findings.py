@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.analyzers import Observation
 from netwatch.analyzers.cards import card_brand
+from netwatch.events import Event
 from netwatch.masking import mask_pan
 from netwatch.policy import Policy
 from netwatch.rules import MISSING, SEVERITY_RANK, Getter, Rule, RuleSet
@@ -96,17 +96,14 @@ class Aggregator:
         self.findings: dict[tuple, Finding] = {}
         self.observations = 0
 
-    def observe(self, obs: Observation) -> None:
+    def observe(self, event: Event) -> None:
         self.observations += 1
-        for rule, severity, get in self.rules.match(obs, self.policy):
-            self._add(rule, severity, get, obs)
+        for rule, severity, get in self.rules.match(event, self.policy):
+            self._add(rule, severity, get, event)
 
-    def _add(self, rule: Rule, severity: str, get: Getter, obs: Observation) -> None:
+    def _add(self, rule: Rule, severity: str, get: Getter, obs: Event) -> None:
         flow = obs.flow
-        src = flow.src if flow else obs.fields.get("src")
-        dst = flow.dst if flow else obs.fields.get("dst")
-        dport = flow.sport if flow else obs.fields.get("dport")
-        proto = flow.proto_name if flow else obs.fields.get("proto")
+        src, dst, dport, proto = flow.src, flow.dst, flow.server_port, flow.proto
         key = (rule.id, severity, src, dst, dport, proto) + tuple(str(get(g)) for g in rule.group_by)
         f = self.findings.get(key)
         if f is not None:
@@ -114,11 +111,11 @@ class Aggregator:
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
             for s in rule.sum:
-                v = obs.fields.get(s)
+                v = get(s)
                 if isinstance(v, (int, float)) and isinstance(f.evidence.get(s), (int, float)):
                     f.evidence[s] += v
             return
-        names = rule.evidence if rule.evidence is not None else [k for k in obs.fields if k not in FLOW_LEVEL]
+        names = rule.evidence if rule.evidence is not None else [k for k in obs.values() if k not in FLOW_LEVEL]
         evidence = {}
         for k in names:
             v = get(k)
@@ -128,7 +125,7 @@ class Aggregator:
         server_name = get("server_name")
         self.findings[key] = Finding(
             rule=rule.id, category=rule.category, severity=severity, title=rule.title, first_seen=obs.ts,
-            last_seen=obs.ts, count=1, src=src, sport=flow.cport if flow else obs.fields.get("sport"), dst=dst,
+            last_seen=obs.ts, count=1, src=src, sport=flow.client_port, dst=dst,
             dport=dport, proto=proto, app=None if app is MISSING else app,
             server_name=None if server_name is MISSING else server_name, evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,

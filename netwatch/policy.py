@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from netwatch.addresses import DEFAULT_INTERNAL
+from netwatch.events import CardData, Event, FlowEnd, FlowFacts
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -126,6 +127,85 @@ class Policy:
         m = self.match(ip, port, names, app)
         return m[0] if m else None
 
+    def scope(self, ip: str) -> str:
+        """internal, public or local (multicast, broadcast, loopback, link-local) under this policy."""
+        return self._classify(ip)[2]
+
+
+# -- the verdict --------------------------------------------------------------------------------
+NOT_POS = "(not from a POS host)"
+LOCAL = "(local)"
+LAN_INFRA = "(LAN infrastructure)"
+RESOLVER = "resolver"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The site policy's one word on a flow; the rules' `policy.*` facts, the inventory and learn read it.
+
+    The policy speaks for POS hosts, and for any host that sent card data (a host that sends card
+    numbers is in card scope whatever `pos_hosts` lists). `allowed` is None when it does not judge
+    the flow, else whether an allowed destination or an exemption covers it; `why` names which
+    (the destination's name, `resolver`, `(local)`, `(LAN infrastructure)`) or why it is not judged.
+    """
+
+    src_pos: bool
+    dst_pos: bool
+    src_scope: str
+    dst_scope: str
+    entry: str | None  # the allowed destination that matched dst, port and app
+    matched_name: str | None  # the hostname it matched by (None: by address)
+    resolver: bool
+    allowed: bool | None
+    why: str | None
+
+    def fact(self, name: str) -> bool | str | None:
+        """A `policy.NAME` fact for rules (netwatch.events.POLICY_FACTS)."""
+        facts: dict[str, bool | str | None] = {
+            "present": True, "dst_allowed": self.entry is not None, "allowed_as": self.entry,
+            "matched_name": self.matched_name, "dst_resolver": self.resolver, "src_pos": self.src_pos,
+            "dst_pos": self.dst_pos, "src_internal": self.src_scope == "internal",
+            "dst_internal": self.dst_scope == "internal", "src_public": self.src_scope == "public",
+            "dst_public": self.dst_scope == "public",
+        }
+        return facts[name]
+
+
+def exemption(dst_scope: str, app: str | None, infra: bool, resolver: bool) -> tuple[bool, str | None]:
+    """Traffic no destination entry is needed for: (exempt, label). DNS is judged by resolvers only."""
+    if app == "dns":
+        return resolver, RESOLVER if resolver else None
+    if dst_scope == "local":
+        return True, LOCAL
+    if dst_scope == "internal" and infra:
+        return True, LAN_INFRA
+    return False, None
+
+
+def judge(policy: Policy, flow: FlowFacts, infra: bool = False, cards: bool = False) -> Verdict:
+    """The verdict on one flow (its facts as of an event); `cards`: the flow carried card data."""
+    names = flow.all_names()
+    m = policy.match(flow.dst, flow.server_port, names, flow.app)
+    src_pos, _, src_scope = policy._classify(flow.src)
+    dst_pos, _, dst_scope = policy._classify(flow.dst)
+    resolver = policy.is_resolver(flow.dst, names)
+    entry = m[0].name if m else None
+    if entry is not None:
+        allowed: bool | None
+        allowed, why = True, entry
+    elif not (src_pos or cards):
+        allowed, why = None, NOT_POS
+    else:
+        allowed, why = exemption(dst_scope, flow.app, infra, resolver)
+    return Verdict(src_pos, dst_pos, src_scope, dst_scope, entry, m[1] if m else None, resolver, allowed, why)
+
+
+def judge_event(policy: Policy, event: Event) -> Verdict:
+    """The verdict on an event's flow: a flow end knows infra and its cards, card data is card data."""
+    if isinstance(event, FlowEnd):
+        return judge(policy, event.flow, event.infra, event.cards > 0)
+    return judge(policy, event.flow, cards=isinstance(event, CardData))
+
 
 # -- validation ---------------------------------------------------------------------------------
 class _Where:
@@ -145,7 +225,7 @@ class _Where:
         return PolicyError(f"{loc}: {label}: {msg}" if label else f"{loc}: {msg}")
 
 
-def _node_lines(node: Any, keys: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
+def node_lines(node: Any, keys: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
     """Map field paths (('allowed_destinations', 0, 'ports'), …) to 1-based line numbers."""
     out = {} if out is None else out
     if node is None:
@@ -155,11 +235,11 @@ def _node_lines(node: Any, keys: tuple = (), out: dict[tuple, int] | None = None
         for k, v in node.value:
             key = (*keys, str(k.value))
             out[key] = k.start_mark.line + 1
-            _node_lines(v, key, out)
+            node_lines(v, key, out)
             out[key] = k.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            _node_lines(v, (*keys, i), out)
+            node_lines(v, (*keys, i), out)
     return out
 
 
@@ -233,7 +313,7 @@ def policy_from_text(text: str, p: str = "<policy>") -> Policy:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise PolicyError(f"{p}{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
-    return policy_from_dict(doc, p, _node_lines(node))
+    return policy_from_dict(doc, p, node_lines(node))
 
 
 def policy_from_dict(doc: Any, p: str, lines: dict[tuple, int] | None = None) -> Policy:

@@ -9,7 +9,8 @@ offsets make sure each occurrence is reported once. Only masked values leave thi
 
 from __future__ import annotations
 
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch import events
+from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.analyzers.cards import card_brand
 from netwatch.analyzers.cardscan import Hit, scan, scan_dns_name
 from netwatch.analyzers.dns import parse_dns
@@ -24,27 +25,23 @@ DIRECTION = ("to_server", "to_client")
 MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
 
 
-def card_observation(flow: Flow, direction: int, hit: Hit, channel: str, ts: float, encoding: str = "") -> Observation:
-    """The `card_data` observation for one hit (masked and fingerprinted here)."""
+def card_observation(
+    flow: Flow, direction: int, hit: Hit, channel: str, ts: float, encoding: str = "",
+) -> events.CardData:
+    """The `card_data` event for one hit (masked and fingerprinted here)."""
     _s, _e, digits, kind, enc, expiry = hit
-    fields = {
-        "kind": kind,
-        "brand": card_brand(digits, True),
-        "encoding": encoding or enc,
-        "masked": mask_pan(digits),
-        "fingerprint": fingerprint(digits),
-        "channel": channel,
-        "direction": DIRECTION[direction],
-    }
-    if kind != "pan":
-        fields["expiry_present"] = expiry
+    fp = fingerprint(digits)
     fps = flow.state.get("card_fps")
     if fps is None:
         fps = flow.state["card_fps"] = set()
     if len(fps) < 10_000:
-        fps.add(fields["fingerprint"])
+        fps.add(fp)
     flow.state["cards"] = len(fps)  # distinct cards in this flow (flow_end carries it)
-    return Observation("card_data", ts, flow, fields)
+    return events.CardData(
+        ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
+        masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
+        expiry_present=None if kind == "pan" else expiry,
+    )
 
 
 class _Dir:

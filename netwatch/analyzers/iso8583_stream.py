@@ -9,7 +9,8 @@ still scanned for card data with the generic scanner, so a private field layout 
 
 from __future__ import annotations
 
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch import events
+from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.analyzers.carddata import DIRECTION, card_observation
 from netwatch.analyzers.cards import card_brand
 from netwatch.analyzers.cardscan import Hit, scan
@@ -137,25 +138,12 @@ class Iso8583(Analyzer):
             return
         hits = card_hits(msg)
         clear = sorted({int(f) for f, _ in hits})
-        emit(
-            Observation(
-                "iso8583",
-                ts,
-                flow,
-                {
-                    "mti": msg.mti,
-                    "variant": msg.variant,
-                    "header": msg.header,
-                    "fields": msg.fields_present,
-                    "clear_fields": clear,
-                    "sensitive_clear": bool(clear),
-                    "pin_block": "52" in msg.values,
-                    "expiry_field": "14" in msg.values,
-                    "complete": msg.complete,
-                    "direction": DIRECTION[direction],
-                },
-            )
-        )
+        emit(events.Iso8583(
+            ts=ts, flow=events.FlowFacts.of(flow), mti=msg.mti, variant=msg.variant, header=msg.header,
+            fields=tuple(msg.fields_present), clear_fields=tuple(clear), sensitive_clear=bool(clear),
+            pin_block="52" in msg.values, expiry_field="14" in msg.values, complete=msg.complete,
+            direction=DIRECTION[direction],
+        ))
         for _f, h in hits:
             emit(card_observation(flow, direction, h, "iso8583", ts))
         if not msg.complete:  # fields after the failing one were not read: look at the raw bytes too

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.policy import DEFAULT_INTERNAL, Policy, is_hostname, policy_from_dict
+from netwatch.policy import DEFAULT_INTERNAL, Policy, exemption, is_hostname, policy_from_dict
 
 
 @dataclass
@@ -86,14 +86,15 @@ def learn_policy(rows: Iterable[dict[str, Any]], pos_hosts: list[str] | None = N
                                 f"{row['proto']}/{row['dport']}: a policy cannot allow this; close it at the firewall")
             continue
         pos_seen.update(pos_clients)
-        internal = pol.is_internal(dst)
-        if not internal and not pol.is_public(dst):
+        dst_scope = pol.scope(dst)
+        internal = dst_scope == "internal"
+        if dst_scope == "local":
             continue  # multicast, broadcast, link-local: never judged
         if row["app"] == "dns":
             resolvers.setdefault(dst, _seen(row))
             continue
-        if internal and row.get("infra"):
-            continue  # DHCP, NTP, ICMP on the LAN: not judged as lateral movement
+        if exemption(dst_scope, row["app"], bool(row.get("infra")), resolver=False)[0]:
+            continue  # DHCP, NTP, ICMP on the LAN: the verdict (policy.judge) needs no entry for it
         names = [n for n in row["names"] if is_hostname(n)]
         key = ("name:" + _domain(names[0])) if names else "addr:" + dst
         e = entries.get(key)

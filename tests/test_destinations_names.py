@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 
-from netwatch.events import Event
 from netwatch.analyzers.dns import parse_dns
 from netwatch.analyzers.names import MAX_ADDRESSES, Names, answer_names
+from netwatch.events import Event
 from netwatch.flows import Flow
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
@@ -70,7 +70,8 @@ def test_unanswered_query_is_reported_at_flow_end() -> None:
     names.datagram(f, 0, bytes(DNS(id=3, rd=1, qd=DNSQR(qname="x.example", qtype="AAAA"))), 1.0, seen.append)
     assert seen == []
     names.flow_end(f, seen.append)
-    assert [(o.values()["qname"], o.values()["qtype"], o.values()["rcode"]) for o in seen] == [("x.example", "AAAA", None)]
+    got = [(o.values()["qname"], o.values()["qtype"], o.values()["rcode"]) for o in seen]
+    assert got == [("x.example", "AAAA", None)]
 
 
 def test_dns_over_tcp_split_across_segments() -> None:

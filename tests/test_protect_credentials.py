@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netwatch.events import Event
 from netwatch.analyzers.credentials import Credentials, clean, is_default, snmp_community
 from netwatch.decode import TCP, UDP
+from netwatch.events import Event
 from netwatch.flows import Flow
 
 ROOT = Path(__file__).resolve().parents[1]

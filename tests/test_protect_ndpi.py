@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from netwatch.analyzers import Dispatcher
-from netwatch.events import Event
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import Decoder
+from netwatch.events import Event
 from netwatch.flows import FlowTable
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ndpi"

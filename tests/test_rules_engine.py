@@ -99,8 +99,10 @@ def test_policy_rule_is_quiet_without_policy_and_fires_with_one(tmp_path: Path) 
         ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, when: {policy.bogus: 1}}",
          "unknown field 'policy.bogus' in when"),
         ("- {id: bad id, title: t, category: cleartext, severity: low, on: x}", "field 'id'"),
-        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, colour: red}", "field 'colour'"),
-        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, message: '{oops'}", "field 'message'"),
+        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, colour: red}",
+         "field 'colour'"),
+        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, message: '{oops'}",
+         "field 'message'"),
         ("- [unclosed", "not valid YAML"),
     ],
 )

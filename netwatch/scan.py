@@ -24,7 +24,7 @@ from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_n
 from netwatch.events import Event, FlowEnd
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
-from netwatch.masking import set_fingerprint_key
+from netwatch.masking import Fingerprinter
 from netwatch.policy import Policy, judge_event, load_policy
 from netwatch.rules import RuleSet
 
@@ -117,14 +117,16 @@ class Session:
         source: str,
         on_finding: Callable[[Finding], None] | None = None,
         shard: tuple[int, int] | None = None,
+        fingerprint: Fingerprinter | None = None,
     ) -> None:
         self.report = SourceReport(source=source)
+        self.fingerprint = fingerprint or Fingerprinter()  # card key: given to correlate runs, else random
 
         self.decoder = Decoder()
         self.aggregator = Aggregator(rules, policy, source)
         self.inventory = Inventory(policy)
         self.on_finding = on_finding
-        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(), self._emit)
+        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
         self._closed = False
 
@@ -271,7 +273,7 @@ GC_GEN0 = 50_000
 
 def scan_file(
     path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None,
-    shard: tuple[int, int] | None = None,
+    shard: tuple[int, int] | None = None, fingerprint: Fingerprinter | None = None,
 ) -> SourceReport:
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
@@ -279,7 +281,7 @@ def scan_file(
         reader = CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
-    session = Session(rules, policy, path, shard=shard)
+    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint)
     session.report.format = reader.format
     size = max(1, _size(path))
     tick = None
@@ -319,13 +321,12 @@ class ScanConfig:
 
 
 def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
-    set_fingerprint_key(cfg.fingerprint_key)
     rules = RuleSet.load(cfg.rule_dirs)
     policy = load_policy(cfg.policy_path) if cfg.policy_path else None
     return rules, policy
 
 
-_worker_state: tuple[RuleSet, Policy | None] | None = None
+_worker_state: tuple[RuleSet, Policy | None, Fingerprinter] | None = None  # per worker process, set once
 
 
 def _worker_init(cfg: ScanConfig, ignore_sigint: bool = True) -> None:
@@ -334,12 +335,13 @@ def _worker_init(cfg: ScanConfig, ignore_sigint: bool = True) -> None:
 
     if ignore_sigint:  # whole files: the parent handles Ctrl-C
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_state = load_config(cfg)
+    _worker_state = (*load_config(cfg), Fingerprinter(cfg.fingerprint_key))
 
 
 def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceReport:
     assert _worker_state is not None
-    return scan_file(path, *_worker_state, shard=shard)
+    rules, policy, fingerprint = _worker_state
+    return scan_file(path, rules, policy, shard=shard, fingerprint=fingerprint)
 
 
 def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -447,10 +449,11 @@ def scan_files(
             return [report], interrupted
     if jobs <= 1 or len(paths) <= 1:
         rules, policy = loaded or load_config(cfg)
+        fingerprint = Fingerprinter(cfg.fingerprint_key)
         reports = []
         for p in paths:
             prog = (lambda done, total, p=p: on_progress(p, done, total)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog)
+            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint)
             reports.append(rep)
             if on_done:
                 on_done(rep)

@@ -25,6 +25,7 @@ from netwatch.analyzers.iso8583 import (
 )
 from netwatch.decode import TCP
 from netwatch.flows import Flow
+from netwatch.masking import Fingerprinter
 
 MAX_MESSAGES = 100_000  # per flow; beyond it messages are counted, not decoded
 
@@ -93,6 +94,9 @@ class _Dir:
 class Iso8583(Analyzer):
     name = "iso8583"
 
+    def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
+        self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
+
     def wants(self, flow: Flow) -> bool:
         return flow.proto == TCP
 
@@ -107,7 +111,7 @@ class Iso8583(Analyzer):
         d = st[direction]
         if d.broken:
             for h in scan(data)[0]:
-                emit(card_observation(flow, direction, h, "iso8583", ts))
+                emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             return
         d.buf = d.buf + data if d.buf else data
         msgs, used = split_messages(d.buf)
@@ -115,7 +119,7 @@ class Iso8583(Analyzer):
         if d.buf and (len(d.buf) > MAX_MSG + 4 or (not msgs and used == 0 and _unframed(d.buf))):
             d.broken = True
             for h in scan(d.buf)[0]:
-                emit(card_observation(flow, direction, h, "iso8583", ts))
+                emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             d.buf = b""
         for body in msgs:
             self._message(flow, direction, body, ts, emit)
@@ -134,7 +138,7 @@ class Iso8583(Analyzer):
         msg = parse_message(body)
         if msg is None:
             for h in scan(body)[0]:
-                emit(card_observation(flow, direction, h, "iso8583", ts))
+                emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             return
         hits = card_hits(msg)
         clear = sorted({int(f) for f, _ in hits})
@@ -145,12 +149,12 @@ class Iso8583(Analyzer):
             direction=DIRECTION[direction],
         ))
         for _f, h in hits:
-            emit(card_observation(flow, direction, h, "iso8583", ts))
+            emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
         if not msg.complete:  # fields after the failing one were not read: look at the raw bytes too
             known = {h[2] for _f, h in hits}
             for h in scan(body)[0]:
                 if h[2] not in known:
-                    emit(card_observation(flow, direction, h, "iso8583", ts))
+                    emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
 
 
 def _unframed(buf: bytes) -> bool:

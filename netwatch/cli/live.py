@@ -66,13 +66,12 @@ def cmd_live(args: argparse.Namespace) -> int:
     from netwatch.capture.live import open_source
     from netwatch.capture.writer import CaptureWriter
     from netwatch.livescan import LiveRun, LiveSession, stop_on_signals
-    from netwatch.masking import set_fingerprint_key
+    from netwatch.masking import Fingerprinter
     from netwatch.report.console import print_summary
     from netwatch.report.live import Dashboard
     from netwatch.report.text import safe
 
     rules, policy = load_rules_and_policy(args)
-    set_fingerprint_key(fingerprint_key(args))
     iface = args.interface or likely_capture(list_interfaces())
     if not iface:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
@@ -88,8 +87,8 @@ def cmd_live(args: argparse.Namespace) -> int:
                   + (f", filter {args.bpf!r}" if args.bpf else "") + "; stop with Ctrl-C",
                   file=sys.stderr, flush=True)
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
-            session = LiveSession(rules, policy, f"live:{iface}",
-                                  on_finding=dash.finding if dash is not None else None)
+            session = LiveSession(rules, policy, f"live:{iface}", on_finding=dash.finding if dash is not None else None,
+                                  fingerprint=Fingerprinter(fingerprint_key(args)))
             run = LiveRun(source, session, writer, duration=args.duration, count=args.count)
             if dash is not None:
                 dash.start()

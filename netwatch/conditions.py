@@ -19,6 +19,7 @@ OPS = {"eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "regex", "cidr", "not
 MISSING = object()  # a field the event does not have
 Getter = Callable[[str], Any]
 Cond = Callable[[Getter], bool]
+Test = Callable[[Any], bool]  # one operator applied to a field's value
 
 Fail = Callable[[tuple[Any, ...], str], Exception]  # YAML keys within the rule, message → error with file:line
 
@@ -54,8 +55,7 @@ def compile_condition(spec: Any, ctx: Ctx) -> Cond:
             subs = [compile_condition(v, sub.at(i)) for i, v in enumerate(val)]
             parts.append(_all_of(subs) if key == "all" else _any_of(subs))
         elif key == "not":
-            inner = compile_condition(val, sub)
-            parts.append(lambda g, inner=inner: not inner(g))
+            parts.append(_not(compile_condition(val, sub)))
         else:
             unknown = ctx.schema.unknown(key, ctx.section)
             if unknown:
@@ -64,6 +64,10 @@ def compile_condition(spec: Any, ctx: Ctx) -> Cond:
     if len(parts) == 1:
         return parts[0]
     return _all_of(parts)
+
+
+def _not(inner: Cond) -> Cond:
+    return lambda g: not inner(g)
 
 
 # Plain loops, not all()/any() over generators: conditions run for every observation.
@@ -98,43 +102,14 @@ def _field_cond(name: str, val: Any, ctx: Ctx) -> Cond:
         return lambda g: g(name) in choices
     if not isinstance(val, dict):
         _check(ctx, name, "=", val)
-        return lambda g: g(name) == val and g(name) is not MISSING
-    tests: list[Callable[[Any], bool]] = []
+        return lambda g: bool(g(name) == val) and g(name) is not MISSING
+    tests: list[Test] = []
     for op, arg in val.items():
         at = ctx.at(str(op))
         if op not in OPS:
             raise at.err(f"unknown operator (known: {', '.join(sorted(OPS))})")
         _check(at, name, op, arg)
-        if op == "eq":
-            tests.append(lambda v, a=arg: v == a)
-        elif op == "ne":
-            tests.append(lambda v, a=arg: v != a)
-        elif op in ("in", "not_in"):
-            if not isinstance(arg, list):
-                raise at.err("expected a list")
-            tests.append((lambda v, a=arg: v in a) if op == "in" else (lambda v, a=arg: v not in a))
-        elif op in ("gt", "ge", "lt", "le"):
-            if not isinstance(arg, (int, float)) or isinstance(arg, bool):
-                raise at.err("expected a number")
-            cmp = {"gt": lambda v, a: v > a, "ge": lambda v, a: v >= a, "lt": lambda v, a: v < a,
-                   "le": lambda v, a: v <= a}[op]
-            tests.append(lambda v, a=arg, c=cmp: isinstance(v, (int, float)) and c(v, a))
-        elif op == "regex":
-            try:
-                rx = re.compile(str(arg))
-            except re.error as e:
-                raise at.err(f"invalid regular expression: {e}") from None
-            tests.append(lambda v, rx=rx: isinstance(v, str) and rx.search(v) is not None)
-        elif op in ("cidr", "not_cidr"):
-            nets = arg if isinstance(arg, list) else [arg]
-            try:
-                parsed = [ipaddress.ip_network(str(n), strict=False) for n in nets]
-            except ValueError as e:
-                raise at.err(str(e)) from None
-            inside = lambda v, p=parsed: _in_nets(v, p)  # noqa: E731
-            tests.append(inside if op == "cidr" else (lambda v, i=inside: v is not MISSING and not i(v)))
-        elif op == "exists":
-            tests.append(lambda v, a=bool(arg): (v is not MISSING and v is not None) == a)
+        tests.append(_op_test(str(op), arg, at))
     if len(tests) == 1:
         test = tests[0]
         return lambda g: test(g(name))
@@ -148,7 +123,46 @@ def _field_cond(name: str, val: Any, ctx: Ctx) -> Cond:
     return cond
 
 
-def _in_nets(v: Any, nets: list) -> bool:
+CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": lambda v, a: bool(v > a), "ge": lambda v, a: bool(v >= a), "lt": lambda v, a: bool(v < a),
+    "le": lambda v, a: bool(v <= a),
+}
+
+
+def _op_test(op: str, arg: Any, at: Ctx) -> Test:
+    """The test one operator applies to a field's value (its argument checked here)."""
+    if op == "eq":
+        return lambda v: bool(v == arg)
+    if op == "ne":
+        return lambda v: bool(v != arg)
+    if op in ("in", "not_in"):
+        if not isinstance(arg, list):
+            raise at.err("expected a list")
+        return (lambda v: v in arg) if op == "in" else (lambda v: v not in arg)
+    if op in CMP:
+        if not isinstance(arg, (int, float)) or isinstance(arg, bool):
+            raise at.err("expected a number")
+        c = CMP[op]
+        return lambda v: isinstance(v, (int, float)) and c(v, arg)
+    if op == "regex":
+        try:
+            rx = re.compile(str(arg))
+        except re.error as e:
+            raise at.err(f"invalid regular expression: {e}") from None
+        return lambda v: isinstance(v, str) and rx.search(v) is not None
+    if op in ("cidr", "not_cidr"):
+        try:
+            nets = [ipaddress.ip_network(str(n), strict=False) for n in (arg if isinstance(arg, list) else [arg])]
+        except ValueError as e:
+            raise at.err(str(e)) from None
+        if op == "cidr":
+            return lambda v: _in_nets(v, nets)
+        return lambda v: v is not MISSING and not _in_nets(v, nets)
+    want = bool(arg)  # exists
+    return lambda v: (v is not MISSING and v is not None) == want
+
+
+def _in_nets(v: Any, nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     try:
         a = ipaddress.ip_address(v)
     except (ValueError, TypeError):

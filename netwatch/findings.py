@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch.analyzers.cards import card_brand
+from netwatch.conditions import MISSING, Getter
 from netwatch.events import Event
 from netwatch.masking import mask_pan
 from netwatch.policy import Policy
-from netwatch.rules import MISSING, SEVERITY_RANK, Getter, Rule, RuleSet
+from netwatch.rules import SEVERITY_RANK, Rule, RuleSet
 
 JSON_ORDER = (
     "rule", "category", "severity", "title", "first_seen", "last_seen", "count", "src", "sport", "dst", "dport",
@@ -45,7 +46,7 @@ class Finding:
     references: list[str]
     source: str
     message: str = ""
-    key: tuple = field(default=(), repr=False)
+    key: tuple[Any, ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""
@@ -76,7 +77,7 @@ def scrub(value: Any) -> Any:
     return DIGIT_RUN.sub(repl, value)
 
 
-class _Fmt(dict):
+class _Fmt(dict[str, str]):
     def __init__(self, get: Getter) -> None:
         super().__init__()
         self.get_ = get
@@ -93,7 +94,7 @@ class Aggregator:
         self.rules = rules
         self.policy = policy
         self.source = source
-        self.findings: dict[tuple, Finding] = {}
+        self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
 
     def observe(self, event: Event) -> None:

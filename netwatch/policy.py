@@ -190,8 +190,9 @@ def judge(policy: Policy, flow: FlowFacts, infra: bool = False, cards: bool = Fa
     dst_pos, _, dst_scope = policy._classify(flow.dst)
     resolver = policy.is_resolver(flow.dst, names)
     entry = m[0].name if m else None
+    allowed: bool | None
+    why: str | None
     if entry is not None:
-        allowed: bool | None
         allowed, why = True, entry
     elif not (src_pos or cards):
         allowed, why = None, NOT_POS
@@ -211,11 +212,11 @@ def judge_event(policy: Policy, event: Event) -> Verdict:
 class _Where:
     """Formats error locations: file, line of the YAML node for a field path where known."""
 
-    def __init__(self, path: str, lines: dict[tuple, int]) -> None:
+    def __init__(self, path: str, lines: dict[tuple[Any, ...], int]) -> None:
         self.path = path
         self.lines = lines
 
-    def error(self, keys: tuple, label: str, msg: str) -> PolicyError:
+    def error(self, keys: tuple[Any, ...], label: str, msg: str) -> PolicyError:
         line = None
         for n in range(len(keys), -1, -1):  # the field itself, else its nearest enclosing node
             line = self.lines.get(keys[:n])
@@ -225,7 +226,10 @@ class _Where:
         return PolicyError(f"{loc}: {label}: {msg}" if label else f"{loc}: {msg}")
 
 
-def node_lines(node: Any, keys: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
+Keys = tuple[Any, ...]  # a field path in a YAML document: ('allowed_destinations', 0, 'ports')
+
+
+def node_lines(node: Any, keys: Keys = (), out: dict[Keys, int] | None = None) -> dict[Keys, int]:
     """Map field paths (('allowed_destinations', 0, 'ports'), …) to 1-based line numbers."""
     out = {} if out is None else out
     if node is None:
@@ -250,7 +254,7 @@ def is_hostname(s: str) -> bool:
         part and part.isascii() and all(c.isalnum() or c in "-_" for c in part) for part in s.split("."))
 
 
-def _networks(w: _Where, keys: tuple, values: Any) -> list[Network]:
+def _networks(w: _Where, keys: tuple[Any, ...], values: Any) -> list[Network]:
     label = ".".join(map(str, keys))
     if not isinstance(values, list):
         raise w.error(keys, label, "expected a list of IP addresses or CIDRs")
@@ -263,7 +267,7 @@ def _networks(w: _Where, keys: tuple, values: Any) -> list[Network]:
     return out
 
 
-def _hosts(w: _Where, keys: tuple, label: str, values: Any) -> tuple[list[Network], list[str]]:
+def _hosts(w: _Where, keys: tuple[Any, ...], label: str, values: Any) -> tuple[list[Network], list[str]]:
     if not isinstance(values, list) or not values:
         raise w.error(keys, label, "expected a non-empty list of IPs, CIDRs or hostnames")
     nets, names = [], []
@@ -280,7 +284,7 @@ def _hosts(w: _Where, keys: tuple, label: str, values: Any) -> tuple[list[Networ
     return nets, names
 
 
-def _ports(w: _Where, keys: tuple, label: str, values: Any) -> set[int]:
+def _ports(w: _Where, keys: tuple[Any, ...], label: str, values: Any) -> set[int]:
     ok = isinstance(values, list) and all(
         isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in values)
     if not ok:
@@ -316,7 +320,7 @@ def policy_from_text(text: str, p: str = "<policy>") -> Policy:
     return policy_from_dict(doc, p, node_lines(node))
 
 
-def policy_from_dict(doc: Any, p: str, lines: dict[tuple, int] | None = None) -> Policy:
+def policy_from_dict(doc: Any, p: str, lines: dict[tuple[Any, ...], int] | None = None) -> Policy:
     w = _Where(p, lines or {})
     if not isinstance(doc, dict):
         raise w.error((), "", f"a policy is a mapping with keys {', '.join(sorted(KNOWN_KEYS))}")

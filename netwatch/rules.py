@@ -9,7 +9,7 @@ Every error names the file and line, the rule id and the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ def _rule_from(doc: Any, path: str, index: int, lines: dict[tuple[Any, ...], int
     label = f"rule {rid}" if rid else f"rule #{index + 1}"
     fail = _locator(path, label, lines or {}, base)
 
-    def err(fieldname: str, msg: str) -> RuleError:
+    def err(fieldname: str, msg: str) -> Exception:
         return fail((fieldname.split(".")[0].split("[")[0],), f"field '{fieldname}': {msg}")
 
     if not isinstance(doc, dict):
@@ -120,7 +120,7 @@ def _rule_from(doc: Any, path: str, index: int, lines: dict[tuple[Any, ...], int
     )
 
 
-def _check_shape(doc: dict[str, Any], fail: Fail, err: Callable[[str, str], RuleError]) -> None:
+def _check_shape(doc: dict[str, Any], fail: Fail, err: Callable[[str, str], Exception]) -> None:
     """Required fields, their types, and the kind named by `on`."""
     for f in REQUIRED:
         if f not in doc:
@@ -149,8 +149,8 @@ def _check_shape(doc: dict[str, Any], fail: Fail, err: Callable[[str, str], Rule
         raise err("message", "expected a string")
     try:
         msg.format_map(_AnyFields())
-    except (ValueError, IndexError, AttributeError) as e:
-        raise err("message", f"bad template: {e}") from None
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise err("message", f"bad template: {exc}") from None
     esc = doc.get("escalate", [])
     if not isinstance(esc, list):
         raise err("escalate", "expected a list of {when, severity}")
@@ -196,12 +196,12 @@ def _needs_policy(when: Any) -> bool:
     return False
 
 
-class _AnyFields(dict):
+class _AnyFields(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""
 
 
-def load_rule_file(path: Path) -> list[Rule | dict]:
+def load_rule_file(path: Path) -> list[Rule | dict[str, Any]]:
     p = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -262,7 +262,7 @@ class RuleSet:
                     self.by_kind_no_policy.setdefault(r.on, []).append(r)
 
     @classmethod
-    def load(cls, extra_dirs: list[str | Path] = (), builtin: bool = True) -> RuleSet:
+    def load(cls, extra_dirs: Sequence[str | Path] = (), builtin: bool = True) -> RuleSet:
         rules: dict[str, Rule] = {}
         dirs = ([builtin_rules_dir()] if builtin else []) + [Path(d) for d in extra_dirs]
         for d in dirs:

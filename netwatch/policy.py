@@ -8,8 +8,9 @@ Errors name the file, the line where the YAML shows it, and the field.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class Destination:
         return False, None
 
 
+@functools.lru_cache(maxsize=4096)  # flows repeat addresses; every policy check parses them
 def _addr(ip: str) -> Address | None:
     try:
         return ipaddress.ip_address(ip)
@@ -161,14 +163,16 @@ class Verdict:
 
     def fact(self, name: str) -> bool | str | None:
         """A `policy.NAME` fact for rules (netwatch.events.POLICY_FACTS)."""
-        facts: dict[str, bool | str | None] = {
-            "present": True, "dst_allowed": self.entry is not None, "allowed_as": self.entry,
-            "matched_name": self.matched_name, "dst_resolver": self.resolver, "src_pos": self.src_pos,
-            "dst_pos": self.dst_pos, "src_internal": self.src_scope == "internal",
-            "dst_internal": self.dst_scope == "internal", "src_public": self.src_scope == "public",
-            "dst_public": self.dst_scope == "public",
-        }
-        return facts[name]
+        return _FACTS[name](self)
+
+
+_FACTS: dict[str, Callable[[Verdict], bool | str | None]] = {
+    "present": lambda v: True, "dst_allowed": lambda v: v.entry is not None, "allowed_as": lambda v: v.entry,
+    "matched_name": lambda v: v.matched_name, "dst_resolver": lambda v: v.resolver, "src_pos": lambda v: v.src_pos,
+    "dst_pos": lambda v: v.dst_pos, "src_internal": lambda v: v.src_scope == "internal",
+    "dst_internal": lambda v: v.dst_scope == "internal", "src_public": lambda v: v.src_scope == "public",
+    "dst_public": lambda v: v.dst_scope == "public",
+}
 
 
 def exemption(dst_scope: str, app: str | None, infra: bool, resolver: bool) -> tuple[bool, str | None]:

@@ -83,7 +83,7 @@ def test_ja3_ja4_match_ndpi_on_a_real_capture() -> None:
     """nDPI's result for tls-rdn-extract.pcap: JA3C 2201d8e0…, JA4 t10d120500_d94e65cdb899_c35b4a14be45."""
     from test_protect_ndpi import observations
 
-    hello = next(o.fields for o in observations(CORPUS / "tls-rdn-extract.pcap") if o.kind == "tls_hello")
+    hello = next(o.values() for o in observations(CORPUS / "tls-rdn-extract.pcap") if o.kind == "tls_hello")
     assert hello["ja3"] == "2201d8e006f8f005a6b415f61e677532"
     assert hello["ja4"] == "t10d120500_d94e65cdb899_c35b4a14be45"
     assert hello["version"] == "tls1.0"

@@ -94,6 +94,9 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]
             d["bytes"] += row["bytes"]
             d["names"] += [n for n in row["names"] if n not in d["names"]]
             d["clients"] += [c for c in row["clients"] if c not in d["clients"]]
+            if row.get("allowed") is not None:  # scanned with a policy: its verdict (policy.judge) per row
+                d["allowed"] = d.get("allowed", []) + [a for a in row["allowed"] if a not in d.get("allowed", [])]
+                d["denied"] = d.get("denied", 0) + (row.get("denied") or 0)
         return out
     for f in side.findings:
         if f.get("dst") is None:

@@ -44,8 +44,8 @@ class FlowFacts:
 
     src: str = _f("client address (the side that opened the flow)", address=True)
     dst: str = _f("server address", address=True)
-    client_port: int = _f("client port (JSON Lines and rules: `sport`)")
-    server_port: int = _f("server port (JSON Lines and rules: `dport`)")
+    client_port: int = _f("the client's port (rules and JSON Lines also call it `sport`)")
+    server_port: int = _f("the server's port (rules and JSON Lines also call it `dport`)")
     proto: str = _f("transport: tcp, udp, esp, icmp, …")
     app: str | None = _f("what the flow carries, by content (http, tls, ftp, iso8583, …)", default=None)
     encrypted: bool | None = _f("true: protected (TLS, VPN…); false: cleartext; null: unknown", default=None)

@@ -27,6 +27,12 @@ DIGIT_RUN = re.compile(r"(?<![0-9])[0-9][0-9 -]{11,30}[0-9](?![0-9])")
 
 @dataclass
 class Finding:
+    """One aggregated finding; fields named as the JSON Lines contract names them.
+
+    `src`/`sport` are the client's address and port, `dst`/`dport` the server's (inside, the flow
+    facts call the ports client_port / server_port).
+    """
+
     rule: str
     category: str
     severity: str

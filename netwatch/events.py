@@ -10,6 +10,7 @@ rules are checked against when they load, and what docs/architecture.md lists
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import types
 import typing
@@ -275,18 +276,21 @@ def _specs(cls: type[Any], rename: dict[str, str]) -> dict[str, FieldSpec]:
     return out
 
 
+@functools.cache  # the registry is fixed at import; rule loading asks once per rule
 def flow_specs() -> dict[str, FieldSpec]:
     """The flow facts under their rule names (sport/dport are aliases of client_port/server_port)."""
     base = _specs(FlowFacts, {})
     return {name: dataclasses.replace(base[attr], name=name) for name, attr in FLOW_FIELDS.items()}
 
 
+@functools.cache
 def fields_of(kind: str) -> dict[str, FieldSpec]:
     """Every field a rule on `kind` may name: the event's own, then the flow's (own ones win)."""
     own = _specs(KINDS[kind], RULE_NAMES)
     return {**flow_specs(), **own}
 
 
+@functools.cache
 def policy_specs() -> dict[str, FieldSpec]:
     return {f"policy.{k}": FieldSpec(f"policy.{k}", (t, type(None)), False, d) for k, (t, d) in POLICY_FACTS.items()}
 

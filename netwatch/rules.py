@@ -8,6 +8,7 @@ Every error names the file and line, the rule id and the field.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,24 +65,28 @@ class Rule:
 
 
 # -- loading ------------------------------------------------------------------------------------
-def _locator(path: str, label: str, lines: dict[tuple[Any, ...], int], base: tuple[Any, ...]) -> Fail:
+LineMap = Callable[[], dict[tuple[Any, ...], int]]  # YAML key paths → lines, computed only for an error
+
+
+def _locator(path: str, label: str, line_map: LineMap, base: tuple[Any, ...]) -> Fail:
     """Errors as `file:line: rule ID: message`, the line of the YAML key (or its nearest parent)."""
 
     def fail(keys: tuple[Any, ...], msg: str) -> RuleError:
         full = (*base, *keys)
+        lines = line_map()
         line = next((lines[full[:n]] for n in range(len(full), -1, -1) if full[:n] in lines), None)
         return RuleError(f"{path}:{line}: {label}: {msg}" if line else f"{path}: {label}: {msg}")
 
     return fail
 
 
-def _rule_from(doc: Any, path: str, index: int, lines: dict[tuple[Any, ...], int] | None = None,
+def _rule_from(doc: Any, path: str, index: int, line_map: LineMap = dict,
                base: tuple[Any, ...] = ()) -> Rule | dict[str, Any]:
     if isinstance(doc, dict) and True in doc and "on" not in doc:  # YAML 1.1 reads a bare `on:` as true
         doc = {("on" if k is True else k): v for k, v in doc.items()}
     rid = doc.get("id") if isinstance(doc, dict) else None
     label = f"rule {rid}" if rid else f"rule #{index + 1}"
-    fail = _locator(path, label, lines or {}, base)
+    fail = _locator(path, label, line_map, base)
 
     def err(fieldname: str, msg: str) -> Exception:
         return fail((fieldname.split(".")[0].split("[")[0],), f"field '{fieldname}': {msg}")
@@ -219,12 +224,13 @@ def load_rule_file(path: Path) -> list[Rule | dict[str, Any]]:
         doc, base = doc["rules"], ("rules",)
     if not isinstance(doc, list):
         raise RuleError(f"{p}: a rule file is a list of rules (or a mapping with a 'rules' list)")
-    lines = _yaml_lines(text)
-    return [_rule_from(d, p, i, lines, (*base, i)) for i, d in enumerate(doc)]
+    line_map = functools.cache(lambda: _yaml_lines(text))
+    return [_rule_from(d, p, i, line_map, (*base, i)) for i, d in enumerate(doc)]
 
 
 def _yaml_lines(text: str) -> dict[tuple[Any, ...], int]:
-    """Line numbers of the YAML keys, for errors (netwatch.policy.node_lines)."""
+    """Line numbers of the YAML keys, for errors (netwatch.policy.node_lines); the pure-Python
+    composer is slow, so this runs only when a rule is refused."""
     try:
         return node_lines(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError:

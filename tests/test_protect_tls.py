@@ -78,8 +78,9 @@ NAME_MARKS = (("_NULL_", "NULL"), ("_NULL", "NULL"), ("EXPORT", "EXPORT"), ("_an
 
 
 def test_weakness_from_dpkt_parts_agrees_with_the_names() -> None:
-    from netwatch.analyzers.tls import SIGNALLING, SUITES
+    from netwatch.analyzers.tls import SIGNALLING, suite_tables
 
+    SUITES = suite_tables()[0]  # noqa: N806
     assert len(SUITES) >= 280 and SUITES[0x0005] == "TLS_RSA_WITH_RC4_128_SHA"
     wrong = []
     for code, name in SUITES.items():

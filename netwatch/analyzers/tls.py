@@ -8,13 +8,12 @@ and TCP segments for one direction, with a byte cap, and notes when the handshak
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from dpkt import ssl_ciphersuites
 
 VERSIONS = {
     0x0002: "sslv2", 0x0300: "sslv3", 0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3",
@@ -58,10 +57,10 @@ def version_name(v: int | None) -> str | None:
 def cipher_name(c: int | None) -> str | None:
     if c is None:
         return None
-    return SUITES.get(c, f"0x{c:04X}")
+    return suite_tables()[0].get(c, f"0x{c:04X}")
 
 
-def _weakness(s: ssl_ciphersuites.CipherSuite) -> str | None:
+def _weakness(s: Any) -> str | None:
     """Why a suite is weak, from dpkt's parts of it (key exchange, authentication, cipher, MAC)."""
     if s.code in SIGNALLING:
         return None
@@ -74,14 +73,19 @@ def _weakness(s: ssl_ciphersuites.CipherSuite) -> str | None:
     return next((why for hit, why in checks if hit), None)
 
 
-# IANA suite names and weaknesses from dpkt's table (0xFFFF there is its "unknown" placeholder).
-SUITES: dict[int, str] = {c: s.name for c, s in ssl_ciphersuites.BY_CODE.items() if c != 0xFFFF}
-WEAK_SUITES = {c: w for c, s in ssl_ciphersuites.BY_CODE.items() if c != 0xFFFF and (w := _weakness(s)) is not None}
+@functools.cache
+def suite_tables() -> tuple[dict[int, str], dict[int, str]]:
+    """IANA suite names and weaknesses by code, from dpkt's table (0xFFFF there is its "unknown"
+    placeholder). Built on first use: importing dpkt costs ~0.1 s, which scans without TLS skip."""
+    from dpkt import ssl_ciphersuites
+
+    suites = {c: s for c, s in ssl_ciphersuites.BY_CODE.items() if c != 0xFFFF}
+    return {c: s.name for c, s in suites.items()}, {c: w for c, s in suites.items() if (w := _weakness(s))}
 
 
 def cipher_weakness(c: int | None) -> str | None:
     """Why a chosen suite is weak (NULL, EXPORT, anon, RC4, DES, 3DES, MD5…), or None."""
-    return WEAK_SUITES.get(c) if c is not None else None
+    return suite_tables()[1].get(c) if c is not None else None
 
 
 @dataclass

@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from netwatch.addresses import endpoint
 from netwatch.conditions import MISSING, Getter
 from netwatch.events import Event
 from netwatch.policy import Policy
 from netwatch.redact import EMPTY, Clean, Redacted, redact, redact_value
-from netwatch.report.text import endpoint
 from netwatch.rules import SEVERITY_RANK, Rule, RuleSet
 
 JSON_ORDER = (

@@ -7,6 +7,7 @@ import datetime as dt
 
 from rich.markup import escape
 
+from netwatch.addresses import endpoint as endpoint  # re-exported: reports format endpoints here
 from netwatch.redact import escape_controls
 
 
@@ -17,14 +18,6 @@ def safe(value: object, limit: int = 200) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return escape(s)
-
-
-def endpoint(addr: str | None, port: object = None) -> str:
-    """`addr:port`, with an IPv6 address in brackets (`[2001:db8::1]:8080`); the address alone without a port."""
-    a = "" if addr is None else str(addr)
-    if port is None or port == "":
-        return a
-    return f"[{a}]:{port}" if ":" in a else f"{a}:{port}"
 
 
 def utc(ts: float | None, fmt: str = "%Y-%m-%d %H:%M:%S UTC", missing: str = "-") -> str:

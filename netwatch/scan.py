@@ -23,6 +23,7 @@ from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
+from netwatch.inventory import Inventory, Rest, merge_inventory, merge_rest
 from netwatch.masking import set_fingerprint_key
 from netwatch.policy import Policy, load_policy
 from netwatch.rules import RuleSet
@@ -43,11 +44,14 @@ class SourceReport:
     unknown_linktypes: dict[str, int] = field(default_factory=dict)
     non_ip: dict[str, int] = field(default_factory=dict)
     tcp_gaps: int = 0
+    losses: list[dict[str, Any]] = field(default_factory=list)  # bytes a bound or hole kept from analysis
+    flows_cut: int = 0  # flows ended early because the flow table was full
     problem: str | None = None
     interrupted: bool = False
     error: str | None = None  # the source could not be read at all
     findings: list[Finding] = field(default_factory=list)
     inventory: list[dict[str, Any]] = field(default_factory=list)
+    inventory_rest: Rest | None = None  # destinations beyond the inventory's rows: totals only
     seconds: float = 0.0
 
     @property
@@ -55,72 +59,6 @@ class SourceReport:
         if self.first_ts is None or self.last_ts is None:
             return 0.0
         return self.last_ts - self.first_ts
-
-
-class Inventory:
-    """Destinations seen, keyed by (dst, dport, proto, app), built from flow_end observations.
-
-    With a policy, each row also says which allowed destination (or resolver) covered its flows
-    (`allowed`) and how many flows none did (`denied`); without one both stay None.
-    """
-
-    def __init__(self, policy: Policy | None = None) -> None:
-        self.rows: dict[tuple, dict[str, Any]] = {}
-        self.policy = policy
-
-    def add(self, obs: Observation) -> None:
-        f = obs.flow
-        if f is None:
-            return
-        key = (f.dst, f.sport, f.proto_name, obs.fields.get("app"))
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = {
-                "dst": f.dst, "dport": f.sport, "proto": f.proto_name, "app": obs.fields.get("app"),
-                "encrypted": obs.fields.get("encrypted"), "how": obs.fields.get("how"),
-                "infra": obs.fields.get("infra"), "names": [], "clients": [], "flows": 0, "bytes": 0,
-                "unnamed": 0, "allowed": None, "denied": None,
-            }
-        row["flows"] += 1
-        row["bytes"] += obs.fields.get("bytes_to_server", 0) + obs.fields.get("bytes_to_client", 0)
-        names = [n for n in (*f.names, f.server_name) if n]
-        if not names:
-            row["unnamed"] += 1  # a flow no DNS answer, SNI or Host named: a policy must list the address
-        for n in names:
-            if n not in row["names"] and len(row["names"]) < 20:
-                row["names"].append(n)
-        if f.src not in row["clients"] and len(row["clients"]) < 20:
-            row["clients"].append(f.src)
-        if self.policy is not None:
-            self._judge(row, f.src, f.dst, f.sport, names, obs.fields)
-
-    def _judge(self, row: dict[str, Any], src: str, dst: str, port: int, names: list[str], fields: dict) -> None:
-        """The label the destination rules would give this flow: the allowed destination, or None."""
-        pol = self.policy
-        assert pol is not None
-        app = fields.get("app")
-        m = pol.match(dst, port, names, app)
-        if m:
-            label: str | None = m[0].name
-        elif not pol.is_pos(src):
-            label = "(not from a POS host)"
-        elif app == "dns":
-            label = "resolver" if pol.is_resolver(dst, names) else None
-        elif not pol.is_internal(dst) and not pol.is_public(dst):
-            label = "(local)"
-        elif pol.is_internal(dst) and fields.get("infra"):
-            label = "(LAN infrastructure)"
-        else:
-            label = None
-        if row["allowed"] is None:
-            row["allowed"], row["denied"] = [], 0
-        if label is None:
-            row["denied"] += 1
-        elif label not in row["allowed"]:
-            row["allowed"].append(label)
-
-    def results(self) -> list[dict[str, Any]]:
-        return sorted(self.rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
 
 
 class Session:
@@ -149,6 +87,10 @@ class Session:
             return
         if obs.kind == "flow_end":
             self.inventory.add(obs)
+        elif obs.kind == "data_limit":  # an analyzer's bound: a counted, reported event, not a finding
+            if obs.flow is not None:
+                self.flows.losses.add(obs.flow, obs.fields["direction"], obs.fields["bytes"], obs.fields["reason"])
+            return
         before = len(self.aggregator.findings)
         self.aggregator.observe(obs)
         if self.on_finding is not None and len(self.aggregator.findings) > before:
@@ -271,11 +213,14 @@ class Session:
         d = self.decoder
         r.flows = t.flows_seen
         r.tcp_gaps = t.gap_bytes
+        r.losses = t.losses.as_list()
+        r.flows_cut = t.cap_evicted
         r.decode_errors = dict(d.stats)
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
         r.non_ip = dict(d.non_ip)
         r.findings = self.aggregator.results()
         r.inventory = self.inventory.results()
+        r.inventory_rest = self.inventory.rest_totals()
         return r
 
 
@@ -358,27 +303,6 @@ def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceRepor
     return scan_file(path, *_worker_state, shard=shard)
 
 
-def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One destination row per (dst, dport, proto, app) over several reports or shards."""
-    rows: dict[tuple, dict[str, Any]] = {}
-    for row_list in row_lists:
-        for row in row_list:
-            key = (row["dst"], row["dport"], row["proto"], row["app"])
-            m = rows.get(key)
-            if m is None:
-                rows[key] = dict(row, names=list(row["names"]), clients=list(row["clients"]),
-                                 allowed=None if row.get("allowed") is None else list(row["allowed"]))
-                continue
-            for k in ("flows", "bytes", "unnamed"):
-                m[k] = (m.get(k) or 0) + (row.get(k) or 0)
-            m["names"] += [n for n in row["names"] if n not in m["names"]]
-            m["clients"] += [c for c in row["clients"] if c not in m["clients"]]
-            if row.get("allowed") is not None:
-                m["allowed"] = (m["allowed"] or []) + [a for a in row["allowed"] if a not in (m["allowed"] or [])]
-                m["denied"] = (m.get("denied") or 0) + (row.get("denied") or 0)
-    return sorted(rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
-
-
 def merge_shards(shards: list[SourceReport]) -> SourceReport:
     """Join the shard reports of one file. Every shard read every frame, so the capture-level
     counts come from shard 0; flows, findings and destinations are each shard's own."""
@@ -386,11 +310,14 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
     for other in shards[1:]:
         r.flows += other.flows
         r.tcp_gaps += other.tcp_gaps
+        r.losses = r.losses + other.losses
+        r.flows_cut += other.flows_cut
         r.findings = r.findings + other.findings
         r.interrupted = r.interrupted or other.interrupted
         r.seconds = max(r.seconds, other.seconds)
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
+    r.inventory_rest = merge_rest(s.inventory_rest for s in shards)
     return r
 
 

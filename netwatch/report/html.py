@@ -10,6 +10,8 @@ import html
 from collections import Counter
 
 from netwatch.findings import Finding
+from netwatch.flows import loss_notes
+from netwatch.inventory import unlisted
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport
 
@@ -79,7 +81,13 @@ def render_html(reports: list[SourceReport], findings: list[Finding]) -> str:
         out.append("</table></div>")
     out.append("<h2>Captures</h2><table><tr><th>file</th><th>packets</th><th>from</th><th>notes</th></tr>")
     for r in reports:
-        notes = "; ".join(_e(x) for x in (r.error, r.problem, "interrupted" if r.interrupted else None) if x)
+        more = None
+        if r.inventory_rest is not None and r.inventory_rest.folded:
+            n, _exact = unlisted(r.inventory, r.inventory_rest)
+            more = (f"{len(r.inventory):,} destinations kept and about {n:,} more counted only "
+                    f"({r.inventory_rest.flows:,} connections, {r.inventory_rest.nbytes:,} bytes)")
+        notes = "; ".join(_e(x) for x in (r.error, r.problem, "interrupted" if r.interrupted else None, more,
+                                          *loss_notes(r.losses, r.flows_cut)) if x)
         out.append(f"<tr><td>{_e(r.source)}</td><td>{r.packets:,}</td><td>{_ts(r.first_ts)}</td><td>{notes}</td></tr>")
     out.append("</table></html>\n")
     return "\n".join(out)

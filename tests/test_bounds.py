@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from bounds_captures import CARD, CARD2, Tcp, filler, http_post, random_destinations, repeated_cards
-from pipeline_helpers import Recorder
+from pipeline_helpers import Recorder, pcap_bytes
 
 from netwatch.analyzers import Observation
 from netwatch.analyzers.cardscan import dedup, scan
@@ -212,3 +212,58 @@ def test_repeated_card_body_through_the_pipeline(tmp_path: Path) -> None:
     c.write(cap)
     cards = _card_findings(scan_file(str(cap), RuleSet.load([]), None))
     assert len(cards) == 1 and cards[0].count == 256 * 1024 // 17
+
+
+# -- Telnet without option negotiation -----------------------------------------------------------
+
+def _telnet_login(port: int, greeting: bytes) -> Tcp:
+    c = Tcp(server="10.0.0.9", port=port)
+    c.handshake()
+    c.pieces(1, greeting, 1400)
+    for ch in b"posadmin\r":
+        c.pieces(0, bytes([ch]), 1)
+    c.pieces(1, b"\r\nPassword: ", 1400)
+    for ch in b"hunter22\r":
+        c.pieces(0, bytes([ch]), 1)
+    c.pieces(1, b"\r\nstore-pos$ ", 1400)
+    c.close()
+    return c
+
+
+def _rules(report) -> dict[str, dict]:  # noqa: ANN001 - a SourceReport
+    return {f.rule: f.evidence for f in report.findings}
+
+
+def test_telnet_on_port_23_without_iac_is_telnet_with_login(tmp_path: Path) -> None:
+    cap = tmp_path / "telnet.pcap"
+    _telnet_login(23, b"Welcome\r\n\r\nlogin: ").write(cap)
+    report = scan_file(str(cap), RuleSet.load([]), None)
+    found = _rules(report)
+    assert report.inventory[0]["app"] == "telnet"
+    assert found["NW-CRED-001"]["protocol"] == "telnet" and found["NW-CRED-001"]["password_length"] == 8
+    assert found["NW-RA-003"]["tool"] == "telnet"
+
+
+def test_login_prompt_on_another_port_is_telnet(tmp_path: Path) -> None:
+    cap = tmp_path / "console.pcap"
+    _telnet_login(2601, b"\r\nUser Access Verification\r\n\r\nUsername: ").write(cap)
+    found = _rules(scan_file(str(cap), RuleSet.load([]), None))
+    assert found["NW-CRED-001"]["protocol"] == "telnet" and "NW-RA-003" in found
+
+
+def test_plain_text_elsewhere_and_binary_with_iac_bytes_are_not_telnet(tmp_path: Path) -> None:
+    c = Tcp(server="10.0.0.9", port=9000)
+    c.handshake()
+    c.pieces(0, b"STATUS terminal 7 ready\r\n", 1400)
+    c.pieces(1, b"OK 200 all good\r\n", 1400)
+    c.close()
+    d = Tcp(server="10.0.0.9", port=9001)
+    d.handshake()
+    d.pieces(0, bytes(range(0, 40)) + b"\xff\xfb\x01" + bytes(range(200, 250)), 1400)
+    d.close()
+    cap = tmp_path / "text.pcap"
+    cap.write_bytes(pcap_bytes(c.frames + d.frames))
+    report = scan_file(str(cap), RuleSet.load([]), None)
+    apps = {r["dport"]: r["app"] for r in report.inventory}
+    assert apps[9000] == "text" and apps[9001] != "telnet"
+    assert not any(f.category == "remote-access" for f in report.findings)

@@ -366,11 +366,11 @@ class FlowTable:
             self._drain(flow, direction, s, ts)
 
     def _overflow(self, flow: Flow, direction: int, s: TcpStream, delta: int, ts: float) -> None:
-        """Out-of-order buffer full. Segments arriving below the highest held one mean the stream is
-        being filled backwards (reordering): drop the highest held segments, keeping the ones the
-        stream needs next. Segments arriving past all held ones mean loss: skip the hole."""
+        """Out-of-order buffer full. A segment arriving below every held one means the stream is
+        being filled backwards (heavy reordering): drop the highest held segments, keeping the ones
+        the stream needs next. Otherwise the missing bytes are taken as lost: skip the hole."""
         ahead = [(q - s.next_seq) & 0xFFFFFFFF for q in s.pending]
-        if delta >= max(ahead):
+        if delta > min(ahead) or len(ahead) < 2:
             self._skip_gap(flow, direction, s, ts)
             return
         for d in sorted(ahead, reverse=True):

@@ -267,3 +267,16 @@ def test_plain_text_elsewhere_and_binary_with_iac_bytes_are_not_telnet(tmp_path:
     apps = {r["dport"]: r["app"] for r in report.inventory}
     assert apps[9000] == "text" and apps[9001] != "telnet"
     assert not any(f.category == "remote-access" for f in report.findings)
+
+
+def test_flow_table_cap_counts_flows_ended_early(monkeypatch) -> None:  # noqa: ANN001 - pytest fixture
+    import netwatch.flows as flows
+
+    monkeypatch.setattr(flows, "MAX_FLOWS", 100)
+    rec = Recorder()
+    t = FlowTable(rec)
+    for i in range(20_000):  # one datagram each to a new port, all within the idle time
+        t.process(Packet(1.0 + i * 1e-4, A, B, 17, 1024 + i, 53, 0, 0, b"q", 29))
+    t.close()
+    assert len(rec.ended) == 20_000 and t.cap_evicted > 10_000
+    assert flows.loss_notes([], t.cap_evicted)[-1].startswith(f"{t.cap_evicted:,} flows ended early")

@@ -14,6 +14,7 @@ from netwatch.cli import main
 from netwatch.decode import Packet
 from netwatch.flows import ACK, Flow, FlowTable
 from netwatch.inventory import Inventory, merge_rest, unlisted
+from netwatch.reassembly import loss_notes
 from netwatch.rules import RuleSet
 from netwatch.scan import scan_file
 
@@ -279,4 +280,4 @@ def test_flow_table_cap_counts_flows_ended_early(monkeypatch) -> None:  # noqa: 
         t.process(Packet(1.0 + i * 1e-4, A, B, 17, 1024 + i, 53, 0, 0, b"q", 29))
     t.close()
     assert len(rec.ended) == 20_000 and t.cap_evicted > 10_000
-    assert flows.loss_notes([], t.cap_evicted)[-1].startswith(f"{t.cap_evicted:,} flows ended early")
+    assert loss_notes([], t.cap_evicted)[-1].startswith(f"{t.cap_evicted:,} flows ended early")

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from netwatch.findings import Finding
-from netwatch.flows import loss_notes
 from netwatch.inventory import merge_rest, unlisted
+from netwatch.reassembly import loss_notes
 from netwatch.report.text import safe
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport, merge_inventory

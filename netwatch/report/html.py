@@ -10,8 +10,8 @@ import html
 from collections import Counter
 
 from netwatch.findings import Finding
-from netwatch.flows import loss_notes
 from netwatch.inventory import unlisted
+from netwatch.reassembly import loss_notes
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport
 

@@ -1,8 +1,8 @@
-"""Flow table and TCP reassembly: packets in, ordered stream data and datagrams out.
+"""Flow table: packets in, ordered stream data (see `reassembly`) and datagrams out.
 
 Sans-IO: `FlowTable.process(packet)` updates state and calls the sink (the analyzer dispatcher)
-with contiguous stream bytes per direction. State is bounded: idle flows are evicted, per-direction
-out-of-order buffers are capped (the overflow is skipped with a gap the sink is told about).
+with contiguous stream bytes per direction. State is bounded: idle flows are evicted, and when the
+table is full the least recently active flows end early (counted: `cap_evicted`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,20 @@ from hashlib import blake2b
 from typing import Any, Protocol
 
 from netwatch.decode import PROTO_NAMES, TCP, Packet
+from netwatch.reassembly import (  # noqa: F401 - flags and caps re-exported for callers and tests
+    ACK,
+    FIN,
+    HOLD_SECONDS,
+    OOO_CAP,
+    OOO_MAX_SEGMENTS,
+    OOO_TOTAL_CAP,
+    RST,
+    SYN,
+    Losses,
+    Reassembler,
+    TcpStream,
+)
 
-SYN, FIN, RST, ACK = 0x02, 0x01, 0x04, 0x10
-OOO_CAP = 256 * 1024  # bytes held out of order per direction before a gap is declared
-OOO_MAX_SEGMENTS = 512  # segments held out of order per direction (tiny segments cost more than bytes)
-OOO_TOTAL_CAP = 64 * 1024 * 1024  # out-of-order bytes held over all flows: memory stays flat
 IDLE_TCP = 600.0
 IDLE_OTHER = 120.0
 IDLE_ONE_SIDED = 30.0  # TCP heard from one side only (SYN floods, scans, dead hosts): goes sooner
@@ -95,21 +104,9 @@ class FlowSink(Protocol):
     def flow_end(self, flow: Flow) -> None: ...
 
 
-class TcpStream:
-    """Reassembly of one direction: first copy of any byte wins, out-of-order held up to a cap."""
-
-    __slots__ = ("next_seq", "pending", "pending_bytes", "gaps", "retransmits", "started")
-
-    def __init__(self) -> None:
-        self.next_seq = -1  # unknown until the SYN or first data segment
-        self.pending: dict[int, bytes] = {}
-        self.pending_bytes = 0
-        self.gaps = 0
-        self.retransmits = 0
-        self.started = False  # True once the initial sequence number is known
 
 
-class FlowTable:
+class FlowTable(Reassembler):
     """Maps packets to flows (both directions stored under their own key) and drives the sink.
 
     `tables[proto]` maps `flow_key(...)` of each direction to (flow, direction).
@@ -126,6 +123,9 @@ class FlowTable:
         self.evicted = 0
         self.gap_bytes = 0
         self.pending_total = 0  # out-of-order bytes held over all flows
+        self.holding: dict[Flow, None] = {}  # flows with a direction held at its start (no SYN seen)
+        self.losses = Losses()
+        self.cap_evicted = 0  # flows ended early because the table was full
         self._since_sweep = 0
         self._last_sweep = float("-inf")
         self.now = 0.0
@@ -217,87 +217,6 @@ class FlowTable:
         self.sink.flow_start(flow)
         return flow, direction
 
-    def _tcp(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float) -> None:
-        s = flow.streams[direction]
-        if s is None:
-            s = flow.streams[direction] = TcpStream()
-        if flags & SYN:
-            if not s.started:
-                s.next_seq = (seq + 1) & 0xFFFFFFFF
-                s.started = True
-            seq = (seq + 1) & 0xFFFFFFFF  # data on a SYN (TCP Fast Open) starts after it
-        if payload and flow.inspect:
-            self._segment(flow, direction, s, seq, payload, ts)
-        if flags & RST:
-            flow.closed = True
-        elif flags & FIN:
-            flow.fins |= 1 << direction
-            if flow.fins == 3:
-                flow.closed = True
-
-    def _segment(self, flow: Flow, direction: int, s: TcpStream, seq: int, data: bytes, ts: float) -> None:
-        if not s.started:  # capture began mid-connection: take the first data seen as the start
-            s.next_seq = seq
-            s.started = True
-        delta = (seq - s.next_seq) & 0xFFFFFFFF
-        if delta >= 0x80000000:  # starts before what was delivered: retransmit or overlap
-            old = 0x100000000 - delta
-            if old >= len(data):
-                s.retransmits += 1
-                return
-            data = data[old:]
-            delta = 0
-        if delta:
-            held = s.pending.get(seq)
-            if held is None or len(held) < len(data):
-                if held is not None:  # first copy wins for the bytes already held
-                    data = held + data[len(held) :]
-                grow = len(data) - (len(held) if held is not None else 0)
-                s.pending_bytes += grow
-                self.pending_total += grow
-                s.pending[seq] = data
-            if (s.pending_bytes > OOO_CAP or len(s.pending) > OOO_MAX_SEGMENTS
-                    or self.pending_total > OOO_TOTAL_CAP):
-                self._skip_gap(flow, direction, s, ts)
-            return
-        self.sink.stream(flow, direction, data, ts)
-        s.next_seq = (s.next_seq + len(data)) & 0xFFFFFFFF
-        if s.pending:
-            self._drain(flow, direction, s, ts)
-
-    def _drain(self, flow: Flow, direction: int, s: TcpStream, ts: float) -> None:
-        """Deliver buffered segments that have become contiguous; drop ones now fully old."""
-        while s.pending and flow.inspect:
-            best = None
-            for seq in list(s.pending):
-                delta = (seq - s.next_seq) & 0xFFFFFFFF
-                if delta >= 0x80000000 or delta == 0:
-                    seg = s.pending.pop(seq)
-                    s.pending_bytes -= len(seg)
-                    self.pending_total -= len(seg)
-                    old = (0x100000000 - delta) & 0xFFFFFFFF
-                    if old < len(seg):
-                        best = seg[old:] if best is None or len(seg) - old > len(best) else best
-            if best is None:
-                return
-            self.sink.stream(flow, direction, best, ts)
-            s.next_seq = (s.next_seq + len(best)) & 0xFFFFFFFF
-
-    def _skip_gap(self, flow: Flow, direction: int, s: TcpStream, ts: float) -> None:
-        """Buffer cap hit: give up on the missing bytes and continue at the lowest held segment."""
-        first = min(s.pending, key=lambda q: (q - s.next_seq) & 0xFFFFFFFF)
-        size = (first - s.next_seq) & 0xFFFFFFFF
-        s.gaps += 1
-        self.gap_bytes += size
-        self.sink.gap(flow, direction, size)
-        s.next_seq = first
-        self._drain(flow, direction, s, ts)
-
-    def _flush(self, flow: Flow) -> None:
-        """At the end of a flow, deliver what is still held, skipping the holes."""
-        for direction, s in enumerate(flow.streams):
-            while s is not None and s.pending and flow.inspect:
-                self._skip_gap(flow, direction, s, flow.last_ts)
 
     def _end(self, flow: Flow) -> None:
         self._flush(flow)
@@ -313,6 +232,7 @@ class FlowTable:
             if hit is not None and hit[0] is flow:
                 del table[key]
         self.live.pop(flow, None)
+        self.holding.pop(flow, None)
         if not flow.foreign:
             self.sink.flow_end(flow)
 
@@ -332,7 +252,13 @@ class FlowTable:
         if len(self.live) - len(done) > MAX_FLOWS:
             gone = set(done)
             rest = sorted((f for f in self.live if f not in gone), key=lambda f: f.last_ts)
-            done.extend(rest[: len(rest) - MAX_FLOWS + MAX_FLOWS // 10])
+            cut = rest[: len(rest) - MAX_FLOWS + MAX_FLOWS // 10]
+            self.cap_evicted += len(cut)
+            done.extend(cut)
+        for f in [f for f in self.holding if f.last_ts < now - HOLD_SECONDS]:
+            for direction, s in enumerate(f.streams):  # a held start nobody followed up: deliver it
+                if s is not None and s.held:
+                    self._release(f, direction, s)
         for f in done:
             self.evicted += 1
             self._end(f)

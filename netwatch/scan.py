@@ -23,8 +23,9 @@ from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_n
 from netwatch.events import Event, FlowEnd
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
+from netwatch.inventory import Inventory, Rest, merge_inventory, merge_rest
 from netwatch.masking import Fingerprinter
-from netwatch.policy import Policy, judge_event
+from netwatch.policy import Policy
 from netwatch.redact import redact_record
 from netwatch.rules import RuleSet
 
@@ -44,11 +45,14 @@ class SourceReport:
     unknown_linktypes: dict[str, int] = field(default_factory=dict)
     non_ip: dict[str, int] = field(default_factory=dict)
     tcp_gaps: int = 0
+    losses: list[dict[str, Any]] = field(default_factory=list)  # bytes a bound or hole kept from analysis
+    flows_cut: int = 0  # flows ended early because the flow table was full
     problem: str | None = None
     interrupted: bool = False
     error: str | None = None  # the source could not be read at all
     findings: list[Finding] = field(default_factory=list)
     inventory: list[dict[str, Any]] = field(default_factory=list)
+    inventory_rest: Rest | None = None  # destinations beyond the inventory's rows: totals only
     seconds: float = 0.0
 
     @property
@@ -56,55 +60,6 @@ class SourceReport:
         if self.first_ts is None or self.last_ts is None:
             return 0.0
         return self.last_ts - self.first_ts
-
-
-class Inventory:
-    """Destinations seen, keyed by (dst, dport, proto, app), built from flow_end observations.
-
-    With a policy, each row also says which allowed destination (or resolver) covered its flows
-    (`allowed`) and how many flows none did (`denied`); without one both stay None.
-    """
-
-    def __init__(self, policy: Policy | None = None) -> None:
-        self.rows: dict[tuple, dict[str, Any]] = {}
-        self.policy = policy
-
-    def add(self, obs: FlowEnd) -> None:
-        f = obs.flow
-        key = (f.dst, f.server_port, f.proto, obs.app)
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = {
-                "dst": f.dst, "dport": f.server_port, "proto": f.proto, "app": obs.app,
-                "encrypted": obs.encrypted, "how": obs.how,
-                "infra": obs.infra, "names": [], "clients": [], "flows": 0, "bytes": 0,
-                "unnamed": 0, "allowed": None, "denied": None,
-            }
-        row["flows"] += 1
-        row["bytes"] += obs.bytes_to_server + obs.bytes_to_client
-        names = [n for n in (*f.names, f.server_name) if n]
-        if not names:
-            row["unnamed"] += 1  # a flow no DNS answer, SNI or Host named: a policy must list the address
-        for n in names:
-            if n not in row["names"] and len(row["names"]) < 20:
-                row["names"].append(n)
-        if f.src not in row["clients"] and len(row["clients"]) < 20:
-            row["clients"].append(f.src)
-        if self.policy is not None:
-            self._judge(row, judge_event(self.policy, obs).why)
-
-    @staticmethod
-    def _judge(row: dict[str, Any], label: str | None) -> None:
-        """Count the policy's verdict on one flow (netwatch.policy.judge): the label, or None for denied."""
-        if row["allowed"] is None:
-            row["allowed"], row["denied"] = [], 0
-        if label is None:
-            row["denied"] += 1
-        elif label not in row["allowed"]:
-            row["allowed"].append(label)
-
-    def results(self) -> list[dict[str, Any]]:
-        return sorted(self.rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
 
 
 class Session:
@@ -136,6 +91,10 @@ class Session:
             return
         if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
+        elif obs.kind == "data_limit":  # an analyzer's bound: a counted, reported event, not a finding
+            if obs.flow is not None:
+                self.flows.losses.add(obs.flow, obs.fields["direction"], obs.fields["bytes"], obs.fields["reason"])
+            return
         before = len(self.aggregator.findings)
         self.aggregator.packet = self.frame_no
         self.aggregator.observe(obs)
@@ -265,11 +224,14 @@ class Session:
         d = self.decoder
         r.flows = t.flows_seen
         r.tcp_gaps = t.gap_bytes
+        r.losses = t.losses.as_list()
+        r.flows_cut = t.cap_evicted
         r.decode_errors = dict(d.stats)
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
         r.non_ip = dict(d.non_ip)
         r.findings = self.aggregator.results()
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
+        r.inventory_rest = self.inventory.rest_totals()
         return r
 
 
@@ -319,25 +281,6 @@ def _size(path: str) -> int:
         return 0
 
 
-def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One destination row per (dst, dport, proto, app) over several reports or shards."""
-    rows: dict[tuple, dict[str, Any]] = {}
-    for row_list in row_lists:
-        for row in row_list:
-            key = (row["dst"], row["dport"], row["proto"], row["app"])
-            m = rows.get(key)
-            if m is None:
-                rows[key] = dict(row, names=list(row["names"]), clients=list(row["clients"]),
-                                 allowed=None if row.get("allowed") is None else list(row["allowed"]))
-                continue
-            for k in ("flows", "bytes", "unnamed"):
-                m[k] = (m.get(k) or 0) + (row.get(k) or 0)
-            m["names"] += [n for n in row["names"] if n not in m["names"]]
-            m["clients"] += [c for c in row["clients"] if c not in m["clients"]]
-            if row.get("allowed") is not None:
-                m["allowed"] = (m["allowed"] or []) + [a for a in row["allowed"] if a not in (m["allowed"] or [])]
-                m["denied"] = (m.get("denied") or 0) + (row.get("denied") or 0)
-    return sorted(rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
 
 
 def merge_shards(shards: list[SourceReport]) -> SourceReport:
@@ -347,11 +290,14 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
     for other in shards[1:]:
         r.flows += other.flows
         r.tcp_gaps += other.tcp_gaps
+        r.losses = r.losses + other.losses
+        r.flows_cut += other.flows_cut
         r.findings = r.findings + other.findings
         r.interrupted = r.interrupted or other.interrupted
         r.seconds = max(r.seconds, other.seconds)
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
+    r.inventory_rest = merge_rest(s.inventory_rest for s in shards)
     return r
 
 

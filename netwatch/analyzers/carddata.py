@@ -14,7 +14,7 @@ from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.analyzers.cards import card_brand
 from netwatch.analyzers.cardscan import Hit, scan, scan_dns_name
 from netwatch.analyzers.dns import parse_dns
-from netwatch.analyzers.http import HttpMessage, HttpParser
+from netwatch.analyzers.http import MAX_BODY, HttpMessage, HttpParser
 from netwatch.flows import Flow
 from netwatch.masking import Fingerprinter, mask_pan
 
@@ -74,7 +74,9 @@ class CardData(Analyzer):
             if flow.app == "http":
                 d.http = HttpParser()
         if d.http is not None:
-            for msg in d.http.feed(data):
+            msgs = d.http.feed(data)
+            self._http_raw(flow, d, direction, d.http.take_beyond(), msgs, ts, emit)
+            for msg in msgs:
                 self._http(flow, direction, msg, ts, emit)
             if d.http.error is None:
                 return
@@ -107,7 +109,9 @@ class CardData(Analyzer):
             return
         for direction, d in enumerate(st):
             if d.http is not None:
-                for msg in d.http.eof():
+                msgs = d.http.eof()
+                self._http_raw(flow, d, direction, d.http.take_beyond(), msgs, flow.last_ts, emit)
+                for msg in msgs:
                     self._http(flow, direction, msg, flow.last_ts, emit)
             elif d.tail:
                 self._scan(flow, d, direction, b"", flow.last_ts, emit, True, "stream")
@@ -144,6 +148,22 @@ class CardData(Analyzer):
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
         d.tail = buf[keep_from:]
         d.base = base + keep_from
+
+    def _http_raw(self, flow: Flow, d: _Dir, direction: int, raw: bytes, msgs: list[HttpMessage], ts: float,
+                  emit: Emit) -> None:
+        """Body bytes past the parser's cap are scanned as a plain stream (no decoding); a message
+        that had such bytes ends that stream and is noted as a bound (`data_limit`)."""
+        if raw:
+            self._scan(flow, d, direction, raw, ts, emit, False, "http-body")
+        for msg in msgs:
+            if msg.beyond_cap:
+                if d.tail:
+                    self._scan(flow, d, direction, b"", ts, emit, True, "http-body")
+                d.base += len(d.tail)  # the next message's raw bytes do not join this one's
+                d.tail = b""
+                emit(Observation("data_limit", ts, flow, {
+                    "direction": direction, "bytes": msg.beyond_cap,
+                    "reason": f"HTTP body past the {MAX_BODY >> 20} MiB decoding cap: scanned raw, not decoded"}))
 
     def _http(self, flow: Flow, direction: int, msg: HttpMessage, ts: float, emit: Emit) -> None:
         head = msg.raw_head

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from bisect import bisect_right
 from urllib.parse import unquote_to_bytes
 
 from netwatch.analyzers.cards import card_brand
@@ -80,8 +81,14 @@ def _ascii(buf: bytes, hits: list[Hit], enc: str, structured: bool = False) -> N
     t = buf.translate(T_DIGITS)
     n = len(buf)
     pos = 0
+    # next occurrence of each run form; re-searched only once passed (one search per form
+    # would otherwise rescan to the end for every card: quadratic on a body full of cards)
+    nxt = [t.find(x) for x in DIGIT_RUNS]
     while pos < n:
-        found = [q for q in (t.find(x, pos) for x in DIGIT_RUNS) if q >= 0]
+        for i, q in enumerate(nxt):
+            if 0 <= q < pos:
+                nxt[i] = t.find(DIGIT_RUNS[i], pos)
+        found = [q for q in nxt if q >= 0]
         if not found:
             return
         p = min(found)
@@ -274,11 +281,20 @@ def scan(buf: bytes) -> tuple[list[Hit], int]:
 
 def dedup(hits: list[Hit]) -> list[Hit]:
     """Drop a hit whose span overlaps an earlier kept hit of the same card (first found wins:
-    plain before decoded, track before bare PAN since the ASCII regex tries tracks first)."""
+    plain before decoded, track before bare PAN since the ASCII regex tries tracks first).
+
+    The kept spans of one card never overlap each other, so sorted by start they are sorted by
+    end too: one bisection finds the only candidate overlap (n log n, not n² on a body that
+    repeats one card thousands of times)."""
     kept: list[Hit] = []
+    spans: dict[str, tuple[list[int], list[int]]] = {}  # card → (starts, ends) of kept spans, sorted
     for h in hits:
-        if any(k[2] == h[2] and k[0] < h[1] and h[0] < k[1] for k in kept):
+        starts, ends = spans.setdefault(h[2], ([], []))
+        i = bisect_right(ends, h[0])  # first kept span ending after this one starts
+        if i < len(ends) and starts[i] < h[1]:
             continue
+        starts.insert(i, h[0])
+        ends.insert(i, h[1])
         kept.append(h)
     kept.sort(key=lambda h: (h[1], h[0]))
     return kept

@@ -33,6 +33,7 @@ class HttpMessage:
     raw_head: bytes = b""  # start line and header lines as sent (without the blank line)
     content_encoding: str | None = None  # gzip | deflate when the body was decompressed
     truncated: bool = False  # body hit a cap (or decompression failed midway)
+    beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on raw (`take_beyond`)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -97,6 +98,8 @@ class HttpParser:
         self._body: list[bytes] = []
         self._kept = 0
         self._chunk_state = 0  # chunked: 0 size line, 1 data, 2 CRLF after data, 3 trailers
+        self._beyond: list[bytes] = []  # body bytes past the cap since the last take_beyond()
+        self._beyond_count = 0  # of the current message
 
     def feed(self, data: bytes) -> list[HttpMessage]:
         """Messages completed by `data`."""
@@ -111,6 +114,13 @@ class HttpParser:
                 break
             if self._msg is not None and self._mode == "done":
                 out.append(self._finish())
+        return out
+
+    def take_beyond(self) -> bytes:
+        """Body bytes past the cap (de-chunked, still content-encoded) since the last call: the cap
+        bounds what is kept and decoded, and the caller still scans these raw."""
+        out = b"".join(self._beyond)
+        self._beyond.clear()
         return out
 
     def eof(self) -> list[HttpMessage]:
@@ -166,6 +176,8 @@ class HttpParser:
     def _keep(self, part: bytes) -> None:
         room = self.max_body - self._kept
         if len(part) > room:
+            self._beyond.append(part[room:])
+            self._beyond_count += len(part) - room
             part = part[:room]
             assert self._msg is not None
             self._msg.truncated = True
@@ -247,5 +259,6 @@ class HttpParser:
             else:
                 msg.notes.append("undecodable content-encoding")
         msg.body = body
+        msg.beyond_cap, self._beyond_count = self._beyond_count, 0
         self._msg, self._body, self._kept, self._mode = None, [], 0, ""
         return msg

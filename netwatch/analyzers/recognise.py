@@ -12,12 +12,14 @@ import math
 import re
 from collections.abc import Callable
 
+from netwatch.analyzers.credentials import TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
 from netwatch.flows import Flow
 
 Verdict = tuple[str, bool | None, str | None]  # app, encrypted, how
 Recogniser = Callable[[bytes, Flow, int], Verdict | None]
 
 PRINTABLE = frozenset(b"\t\r\n" + bytes(range(32, 127)))
+PRINTABLE_BYTES = bytes(sorted(PRINTABLE))
 HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
 SMTP_HINTS = (b"SMTP", b"MAIL", b"POSTFIX", b"EXIM", b"SENDMAIL")
 FTP_PORTS, SMTP_PORTS, POP3_PORTS = {21, 990, 2121}, {25, 465, 587, 2525}, {110, 995}
@@ -79,8 +81,23 @@ def client_command(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     return None
 
 
+TELNET_PORTS = frozenset({23, 2323})
+
+
 def telnet(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """Telnet (RFC 854): option negotiation (IAC WILL/WONT/DO/DONT) first, or text that carries IAC
+    commands, or a server whose first text ends in a login or password prompt (many terminals and
+    consoles skip negotiation), or any text on the Telnet port."""
     if len(data) >= 3 and data[0] == 0xFF and 0xFB <= data[1] <= 0xFE:
+        return "telnet", False, None
+    head = data[:256]
+    text = TELNET_IAC.sub(b"", head) if b"\xff" in head else head
+    if not text or len(text.translate(None, PRINTABLE_BYTES)) > 0.05 * len(text):  # keystrokes come one by one
+        return None
+    if len(text) < len(head) or flow.sport in TELNET_PORTS:
+        return "telnet", False, None
+    tail = TELNET_IAC.sub(b"", data[-128:])
+    if direction == 1 and (TELNET_USER_PROMPT.search(tail) or TELNET_PASS_PROMPT.search(tail)):
         return "telnet", False, None
     return None
 

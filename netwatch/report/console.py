@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from netwatch.findings import Finding
+from netwatch.inventory import merge_rest, unlisted
+from netwatch.reassembly import loss_notes
 from netwatch.report.text import endpoint, safe, utc
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport, merge_inventory
@@ -50,6 +52,7 @@ def _notes(r: SourceReport) -> str:
         notes.append(f"unsupported link types: {kinds}")
     if r.tcp_gaps:
         notes.append(f"{r.tcp_gaps} bytes missing in TCP streams")
+    notes += [f"[yellow]{safe(x, 300)}[/]" for x in loss_notes(r.losses, r.flows_cut)]
     return "; ".join(notes)
 
 
@@ -136,7 +139,10 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
     if not items:
         return
     judged = any(r.get("allowed") is not None for r in items)
-    t = Table(title=f"Destinations ({len(items)})", title_justify="left", header_style="bold")
+    rest = merge_rest(r.inventory_rest for r in reports)
+    unlisted_n, exact = unlisted(items, rest)
+    total = f"{len(items) + unlisted_n:,}" if exact else f"about {len(items) + unlisted_n:,}"
+    t = Table(title=f"Destinations ({total})", title_justify="left", header_style="bold")
     cols = ["destination", "names", "proto/port", "app", "protected", "clients", "flows", "bytes"]
     for col in cols + (["policy"] if judged else []):
         t.add_column(col, overflow="fold")
@@ -151,9 +157,13 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
                  safe(", ".join(clients[:2])) + more, str(row["flows"]), f"{row['bytes']:,}"]
         t.add_row(*cells, *([_policy_cell(row)] if judged else []))
     console.print(t)
-    if len(items) > limit:
+    if len(items) > limit and exact:
         console.print(f"[dim]… and {len(items) - limit} more destinations (`netwatch learn` writes every one "
                       "into a policy file)[/]")
+    elif not exact:
+        console.print(f"[dim]… and about {len(items) - min(limit, len(items)) + unlisted_n:,} more destinations; "
+                      f"about {unlisted_n:,} of the smallest were not kept ({rest.flows:,} flows, {rest.nbytes:,} "
+                      f"bytes), so `netwatch learn` lists only the {len(items):,} largest[/]")
     if not judged:
         console.print(f"[dim]{safe(POLICY_HINT, 400)}[/]")
 

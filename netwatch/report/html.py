@@ -18,6 +18,8 @@ from markupsafe import Markup
 
 from netwatch.addresses import scope
 from netwatch.findings import Finding
+from netwatch.inventory import unlisted
+from netwatch.reassembly import loss_notes
 from netwatch.redact import escape_controls
 from netwatch.report import charts
 from netwatch.report.records import card_hosts, destination_record, destinations_more, is_destination
@@ -182,11 +184,22 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=_visible)
     env.filters["when"] = _when
+    env.filters["notes"] = capture_notes
     env.filters["span"] = _span
     env.filters["endpoint"] = endpoint
     env.filters["basename"] = lambda p: Path(str(p)).name
     env.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else ("" if n is None else n)
     return env
+
+
+def capture_notes(r: SourceReport) -> list[str]:
+    """What a person should know about one capture: errors, where it broke, what bounds dropped."""
+    notes = [x for x in (r.error, r.problem, "interrupted: partial results" if r.interrupted else None) if x]
+    if r.inventory_rest is not None and r.inventory_rest.folded:
+        n, _exact = unlisted(r.inventory, r.inventory_rest)
+        notes.append(f"{len(r.inventory):,} destinations kept and about {n:,} more counted only "
+                     f"({r.inventory_rest.flows:,} connections, {r.inventory_rest.nbytes:,} bytes)")
+    return notes + loss_notes(r.losses, r.flows_cut)
 
 
 def render_html(reports: list[SourceReport], findings: list[Finding], policy: Any = None,

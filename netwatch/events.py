@@ -216,7 +216,19 @@ class RemoteAccess(Event):
     server_scope: str = _f("internal, public or local", default="")
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataLimit(Event):
+    """An analyzer's bound dropped or skipped data of a flow (e.g. an HTTP body past the decoding cap):
+    counted and named in the summary, never a finding by itself."""
+
+    kind: ClassVar[str] = "data_limit"
+    direction: int = _f("0: client to server, 1: server to client")
+    bytes: int = _f("how many bytes the bound left out")
+    reason: str = _f("which bound, in words")
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess,
+                                        DataLimit)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
 RULE_NAMES: dict[str, str] = {"data_kind": "kind"}  # attribute → name in rules and evidence
 _OWN: dict[type[Event], tuple[str, ...]] = {

@@ -55,11 +55,16 @@ class Losses:
         self.totals: dict[str, int] = {}
 
     def add(self, flow: Flow, direction: int, size: int, reason: str) -> None:
+        self.note(flow.proto_name, (flow.src, flow.cport), (flow.dst, flow.sport), direction, size, reason)
+
+    def note(self, proto: str, client: tuple[str, int], server: tuple[str, int], direction: int, size: int,
+             reason: str) -> None:
+        """`size` bytes of one direction of a flow left out by a bound, for the summary."""
         if size <= 0:
             return
         self.totals[reason] = self.totals.get(reason, 0) + size
         way = "to server" if direction == 0 else "to client"
-        key = (f"{flow.proto_name} {_ep(flow.src, flow.cport)} → {_ep(flow.dst, flow.sport)} {way}", reason)
+        key = (f"{proto} {_ep(*client)} → {_ep(*server)} {way}", reason)
         if key in self.notes or len(self.notes) < MAX_LOSS_NOTES:
             self.notes[key] = self.notes.get(key, 0) + size
 

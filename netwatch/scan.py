@@ -20,7 +20,7 @@ from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
-from netwatch.events import Event, FlowEnd
+from netwatch.events import DataLimit, Event, FlowEnd
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
 from netwatch.inventory import Inventory, Rest, merge_inventory, merge_rest
@@ -91,9 +91,10 @@ class Session:
             return
         if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
-        elif obs.kind == "data_limit":  # an analyzer's bound: a counted, reported event, not a finding
-            if obs.flow is not None:
-                self.flows.losses.add(obs.flow, obs.fields["direction"], obs.fields["bytes"], obs.fields["reason"])
+        elif isinstance(obs, DataLimit):  # an analyzer's bound: a counted, reported event, not a finding
+            f = obs.flow
+            self.flows.losses.note(f.proto, (f.src, f.client_port), (f.dst, f.server_port), obs.direction, obs.bytes,
+                                   obs.reason)
             return
         before = len(self.aggregator.findings)
         self.aggregator.packet = self.frame_no

@@ -8,10 +8,10 @@ from pathlib import Path
 from bounds_captures import CARD, CARD2, Tcp, filler, http_post, random_destinations, repeated_cards
 from pipeline_helpers import Recorder, pcap_bytes
 
-from netwatch.analyzers import Observation
 from netwatch.analyzers.cardscan import dedup, scan
 from netwatch.cli import main
 from netwatch.decode import Packet
+from netwatch.events import FlowEnd, FlowFacts
 from netwatch.flows import ACK, Flow, FlowTable
 from netwatch.inventory import Inventory, merge_rest, unlisted
 from netwatch.reassembly import loss_notes
@@ -22,10 +22,10 @@ PSH = 0x08
 A, B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 
 
-def _flow_end(i: int, nbytes: int) -> Observation:
+def _flow_end(i: int, nbytes: int) -> FlowEnd:
     dst = bytes([198, 51, (i >> 8) & 0xFF, i & 0xFF])
     f = Flow(A, 40000, dst, 1000 + i % 50000, 17, 1.0)
-    return Observation("flow_end", 1.0, f, {"app": "opaque", "bytes_to_server": nbytes, "bytes_to_client": 0})
+    return FlowEnd(ts=1.0, flow=FlowFacts.of(f), app="opaque", bytes_to_server=nbytes)
 
 
 def test_inventory_keeps_top_rows_and_exact_totals() -> None:

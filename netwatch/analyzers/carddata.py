@@ -161,9 +161,9 @@ class CardData(Analyzer):
                     self._scan(flow, d, direction, b"", ts, emit, True, "http-body")
                 d.base += len(d.tail)  # the next message's raw bytes do not join this one's
                 d.tail = b""
-                emit(Observation("data_limit", ts, flow, {
-                    "direction": direction, "bytes": msg.beyond_cap,
-                    "reason": f"HTTP body past the {MAX_BODY >> 20} MiB decoding cap: scanned raw, not decoded"}))
+                why = f"HTTP body past the {MAX_BODY >> 20} MiB decoding cap: scanned raw, not decoded"
+                emit(events.DataLimit(ts=ts, flow=events.FlowFacts.of(flow), direction=direction,
+                                      bytes=msg.beyond_cap, reason=why))
 
     def _http(self, flow: Flow, direction: int, msg: HttpMessage, ts: float, emit: Emit) -> None:
         head = msg.raw_head

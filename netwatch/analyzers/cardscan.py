@@ -139,7 +139,7 @@ def _track2_nibbles(h: str) -> tuple[str, bool] | None:
 def _bcd_ok(d: str | None) -> bool:
     """Packed BCD outside ISO 8583 is judged strictly: real binary protocols are full of zero bytes,
     so 12-13 digit numbers, runs of six zeros and non-Luhn UnionPay numbers are not cards here."""
-    return bool(d) and len(d) >= 14 and d.isdigit() and "000000" not in d and card_brand(d) is not None
+    return d is not None and len(d) >= 14 and d.isdigit() and "000000" not in d and card_brand(d) is not None
 
 
 def _expiry_service_ok(after: str) -> bool:
@@ -322,8 +322,8 @@ def scan_dns_name(name: str) -> list[Hit]:
             hits.extend((0, len(raw), d, k, wrap("hex", e), x) for _a, _b, d, k, e, x in sub)
     out: list[Hit] = []
     seen: set[str] = set()
-    for h in hits:  # one hit per card per name
-        if h[2] not in seen:
-            seen.add(h[2])
-            out.append(h)
+    for hit in hits:  # one hit per card per name
+        if hit[2] not in seen:
+            seen.add(hit[2])
+            out.append(hit)
     return out

@@ -216,7 +216,7 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "level": level, "verdict": sentence, "fixes": top_fixes(findings, names),
         "devices": device_table(findings, inventory, cards, policy, names), "destinations": dests,
         "judged": any(d.get("policy") for d in dests), "cards": cards, "charts": svg,
-        "worrying": sorted(dests, key=concern), "more_destinations": destinations_more(inventory),
+        "worrying": sorted(dests, key=concern), "more_destinations": destinations_more(reports, inventory),
         "reports": reports, "many": len(reports) > 1, "findings": findings,
         "problems": grouped_problems(findings), "counts": Counter(f.severity for f in findings),
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},

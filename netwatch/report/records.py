@@ -17,6 +17,7 @@ import communityid
 
 from netwatch import __version__
 from netwatch.findings import Finding
+from netwatch.inventory import merge_rest, unlisted
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport, merge_inventory
 
@@ -118,9 +119,10 @@ def is_destination(row: dict[str, Any]) -> bool:
     return isinstance(row.get("dst"), str) and not row.get("more")
 
 
-def destinations_more(inventory: list[dict[str, Any]]) -> int:
-    """Destinations a bounded inventory left out (its `more` rows: "and N more destinations")."""
-    return sum(int(row.get("more") or 0) for row in inventory if row.get("more"))
+def destinations_more(reports: list[SourceReport], inventory: list[dict[str, Any]]) -> int:
+    """About how many destinations the bounded inventories left out ("and about N more destinations");
+    their flows and bytes are in the capture totals."""
+    return unlisted(inventory, merge_rest(r.inventory_rest for r in reports))[0]
 
 
 def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
@@ -171,7 +173,7 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
         "destinations": [destination_record(row) for row in inventory if is_destination(row)],
         "cards": card_hosts(findings),
     }
-    more = destinations_more(inventory)
+    more = destinations_more(reports, inventory)
     if more:
         rec["destinations_more"] = more
     if filters:

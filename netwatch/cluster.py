@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import warnings
@@ -46,23 +47,29 @@ class LocalCluster:
     """A scheduler in this process and `workers` worker processes, each in a session of its own."""
 
     def __init__(self, workers: int) -> None:
-        import dask
-        from distributed import Client, Scheduler
-
-        self.procs: list[subprocess.Popen[bytes]] = []
-        with dask.config.set({"distributed.scheduler.allowed-failures": TASK_RETRIES}):
-            self.client = Client(processes=False, n_workers=0, dashboard_address=None, scheduler_port=0, protocol="tcp",
-                                 host="127.0.0.1", set_as_default=False, silence_logs=logging.CRITICAL)
-        assert isinstance(self.client.cluster.scheduler, Scheduler)
-        address = self.client.scheduler.address
+        # The workers start first, on a port chosen here, so that their start-up (importing Dask
+        # and netwatch, ~0.5 s) overlaps this process importing Dask and starting the scheduler;
+        # they wait up to --death-timeout for it.
+        port = _free_port()
+        address = f"tcp://127.0.0.1:{port}"
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_netwatch_root(),
                                                                          os.environ.get("PYTHONPATH")])))
-        for i in range(workers):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny", "--nthreads", "1",
-                 "--no-dashboard", "--death-timeout", WORKER_DEATH_TIMEOUT, "--name", f"netwatch-{os.getpid()}-{i}"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                start_new_session=True))
+        self.procs: list[subprocess.Popen[bytes]] = [subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny", "--nthreads", "1",
+             "--no-dashboard", "--death-timeout", WORKER_DEATH_TIMEOUT, "--name", f"netwatch-{os.getpid()}-{i}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            start_new_session=True) for i in range(workers)]
+        try:
+            import dask
+            from distributed import Client
+
+            with dask.config.set({"distributed.scheduler.allowed-failures": TASK_RETRIES}):
+                self.client = Client(processes=False, n_workers=0, dashboard_address=None, scheduler_port=port,
+                                     protocol="tcp", host="127.0.0.1", set_as_default=False,
+                                     silence_logs=logging.CRITICAL)
+        except BaseException:
+            self._stop_workers()
+            raise
 
     def workers_exited(self) -> bool:
         """True when every worker process is gone (they could not start, or were killed)."""
@@ -70,6 +77,13 @@ class LocalCluster:
 
     def close(self) -> None:
         """Stop the workers (SIGTERM to their sessions, SIGKILL after a grace period), then the scheduler."""
+        self._stop_workers()
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=STOP_SECONDS / 2)
+        with contextlib.suppress(Exception):
+            self.client.cluster.close(timeout=STOP_SECONDS / 2)
+
+    def _stop_workers(self) -> None:
         for p in self.procs:
             _signal_group(p, signal.SIGTERM)
         for p in self.procs:
@@ -79,10 +93,12 @@ class LocalCluster:
                 _signal_group(p, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(timeout=STOP_SECONDS / 2)
-        with contextlib.suppress(Exception):
-            self.client.close(timeout=STOP_SECONDS / 2)
-        with contextlib.suppress(Exception):
-            self.client.cluster.close(timeout=STOP_SECONDS / 2)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:

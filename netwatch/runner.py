@@ -244,8 +244,11 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
 
         client.subscribe_topic(PROGRESS_TOPIC, on_event)
     run_id = f"netwatch-{os.getpid()}-{time.time_ns()}"
-    futures = {client.submit(scan_task, t, cfg, f"{run_id}-stop", key=f"netwatch-scan-{os.getpid()}-{i}-{t.label}",
-                             pure=False): t for i, t in enumerate(tasks)}
+    # largest first: the long tasks start early and the short ones fill in behind them
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
+    futures = {client.submit(scan_task, tasks[i], cfg, f"{run_id}-stop", key=f"netwatch-scan-{os.getpid()}-{i}-"
+                             f"{tasks[i].label}", pure=False, priority=len(tasks) - n): tasks[i]
+               for n, i in enumerate(order)}
     pending = set(futures)
     while pending and not stop:
         ready = [f for f in pending if f.done()]

@@ -80,8 +80,10 @@ class LocalCluster:
         self._stop_workers()
         with contextlib.suppress(Exception):
             self.client.close(timeout=STOP_SECONDS / 2)
-        with contextlib.suppress(Exception):
-            self.client.cluster.close(timeout=STOP_SECONDS / 2)
+        cluster = self.client.cluster
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=STOP_SECONDS / 2)
 
     def _stop_workers(self) -> None:
         for p in self.procs:

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.policy import DEFAULT_INTERNAL, Policy, exemption, is_hostname, policy_from_dict
+from netwatch.addresses import DEFAULT_INTERNAL
+from netwatch.policy import Policy, exemption, is_hostname, policy_from_dict
 from netwatch.redact import Redacted, redact, redact_lines
 
 

@@ -15,6 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from netwatch.analyzers.classify import INFRA_APPS
 from netwatch.capture import Frame
@@ -56,7 +57,7 @@ class LiveStats:
 class LiveSession(Session):
     """A Session that also keeps per-host and protected/cleartext byte totals of ended flows."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.host_bytes: Counter[str] = Counter()
         self.share = [0, 0]  # protected, cleartext payload bytes of ended flows

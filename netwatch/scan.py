@@ -115,7 +115,8 @@ class Session:
         if p is not None:
             self.flows.process(p)
 
-    def feed_all(self, frames: Iterable[Frame | tuple], tick: Callable[[], None] | None = None) -> None:
+    def feed_all(self, frames: Iterable[Frame | tuple[float, int, bytes, int]],
+                 tick: Callable[[], None] | None = None) -> None:
         """The hot loop: frames as (ts, linktype, data, wirelen); `tick` is called every 4096 frames.
 
         Most packets of a store uplink belong to flows already classified and no longer inspected

@@ -125,7 +125,7 @@ class CaptureReader:
     def position(self) -> int:
         """Bytes of the file (compressed, for .gz) consumed so far: for progress bars."""
         try:
-            return self._raw.tell()  # type: ignore[union-attr]
+            return self._raw.tell()
         except (OSError, ValueError, AttributeError):
             return 0
 

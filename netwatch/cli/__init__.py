@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
-        return args.func(args)
+        return int(args.func(args))
     except (UsageError, RuleError, PolicyError) as e:
         print(f"netwatch: {e}", file=sys.stderr)
         return EXIT_ERROR

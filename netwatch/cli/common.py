@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from netwatch.findings import Finding
 from netwatch.policy import load_policy
 from netwatch.rules import SEVERITIES, SEVERITY_RANK, RuleSet
 
@@ -149,7 +150,7 @@ def cap_jobs(requested: int, default_max: int = 4) -> int:
 
 def fingerprint_key(args: argparse.Namespace) -> bytes:
     if args.key:
-        return args.key
+        return bytes(args.key)
     env = os.environ.get("NETWATCH_KEY")
     if env:
         try:
@@ -159,26 +160,11 @@ def fingerprint_key(args: argparse.Namespace) -> bytes:
     return os.urandom(32)
 
 
-def exit_code(findings: list, fail_on: str) -> int:
+def exit_code(findings: list[Finding], fail_on: str) -> int:
     if fail_on == "none":
         return EXIT_OK
     bar = SEVERITY_RANK[fail_on]
     return EXIT_FINDINGS if any(SEVERITY_RANK[f.severity] <= bar for f in findings) else EXIT_OK
-
-
-def write_json(findings: list, target: str | None) -> None:
-    from netwatch.report.jsonl import write_jsonl
-
-    if not target:
-        return
-    if target == "-":
-        write_jsonl(findings, sys.stdout)
-        return
-    try:
-        with open(target, "w", encoding="utf-8") as fh:
-            write_jsonl(findings, fh)
-    except OSError as e:
-        raise UsageError(f"cannot write JSON output {target}: {e.strerror}") from None
 
 
 class Progress:

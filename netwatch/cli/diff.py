@@ -19,7 +19,7 @@ from netwatch.cli.common import (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser(
         "diff", help="compare a baseline scan with the current one",
         description="Compare two runs: new, changed and resolved findings and new destinations. Each input is "

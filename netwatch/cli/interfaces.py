@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("interfaces", help="list network interfaces to capture on",
                         description="List interfaces with addresses, state and packet counters; the likely "
                                     "capture interface (busiest link that is up, NICs first) is marked '*'.")

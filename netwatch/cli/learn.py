@@ -10,7 +10,7 @@ from pathlib import Path
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, expand_paths
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser(
         "learn", help="write a site policy from known-good captures",
         description="Scan known-good captures and write a commented site policy (YAML) that allows what the "

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from netwatch.findings import Finding
-from netwatch.inventory import merge_rest, unlisted
+from netwatch.inventory import merge_inventory, merge_rest, unlisted
 from netwatch.reassembly import loss_notes
 from netwatch.report.text import endpoint, safe, utc
 from netwatch.rules import SEVERITIES
-from netwatch.scan import SourceReport, merge_inventory
+from netwatch.scan import SourceReport
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                   "info": "dim"}
@@ -24,7 +25,7 @@ def _when(ts: float | None) -> str:
     return utc(ts)
 
 
-def evidence_text(evidence: dict, limit: int = 120) -> str:
+def evidence_text(evidence: dict[str, Any], limit: int = 120) -> str:
     """Evidence as `key=value, …` for a table cell (lists joined, fingerprints and byte counts left out)."""
     parts = [f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}"
              for k, v in evidence.items() if k not in EVIDENCE_SKIP and v not in (None, "", [])]
@@ -123,7 +124,7 @@ POLICY_HINT = ("No site policy given: destinations are listed, not judged. Make 
                "`--policy policy.yaml`.")
 
 
-def _policy_cell(row: dict) -> str:
+def _policy_cell(row: dict[str, Any]) -> str:
     allowed, denied = row.get("allowed"), row.get("denied") or 0
     if allowed is None:
         return ""
@@ -168,16 +169,16 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
         console.print(f"[dim]{safe(POLICY_HINT, 400)}[/]")
 
 
-def card_counts(findings: list[Finding]) -> tuple[dict[tuple, set[str]], dict[str, set[str]]]:
+def card_counts(findings: list[Finding]) -> tuple[dict[tuple[Any, ...], set[str]], dict[str, set[str]]]:
     """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host."""
-    per_flow: dict[tuple, set[str]] = {}
+    per_flow: dict[tuple[Any, ...], set[str]] = {}
     per_host: dict[str, set[str]] = {}
     for f in findings:
         fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
         if not fp:
             continue
-        per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(fp)
-        per_host.setdefault(f.src or "unknown host", set()).add(fp)
+        per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(str(fp))
+        per_host.setdefault(f.src or "unknown host", set()).add(str(fp))
     return per_flow, per_host
 
 

@@ -47,7 +47,7 @@ def print_diff(console: Console, r: DiffResult, base: str, cur: str) -> None:
     if r.new:
         _findings(console, "New findings", r.new)
     if r.changed:
-        _findings(console, "Severity changed", [c for _, c in r.changed], [o["severity"] for o, _ in r.changed])
+        _findings(console, "Severity changed", [c for _, c in r.changed], [str(o["severity"]) for o, _ in r.changed])
     if r.resolved:
         _findings(console, "Resolved findings", r.resolved)
     if r.new_destinations:

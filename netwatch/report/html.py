@@ -18,14 +18,14 @@ from markupsafe import Markup
 
 from netwatch.addresses import scope
 from netwatch.findings import Finding
-from netwatch.inventory import unlisted
+from netwatch.inventory import merge_inventory, unlisted
 from netwatch.reassembly import loss_notes
 from netwatch.redact import escape_controls
 from netwatch.report import charts
 from netwatch.report.records import card_hosts, destination_record, destinations_more, is_destination
 from netwatch.report.text import endpoint, utc
 from netwatch.rules import SEVERITIES, SEVERITY_RANK
-from netwatch.scan import SourceReport, merge_inventory
+from netwatch.scan import SourceReport
 
 TEMPLATES = Path(__file__).with_name("templates")
 FIX = {  # the fix in plain words, per category; {devices} and {dests} are filled from the findings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 from rich.console import Console, Group
 from rich.filesize import decimal
@@ -118,7 +119,7 @@ class Dashboard:
         for f in ranked[:SHOW_FINDINGS]:
             found.add_row(_clock(f.last_seen), f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule,
                           safe(f.message, 140), str(f.count))
-        parts: list = [head, grid, talkers, found]
+        parts: list[Any] = [head, grid, talkers, found]
         if len(ranked) > SHOW_FINDINGS:
             parts.append(Text(f"… and {len(ranked) - SHOW_FINDINGS} more", style="dim"))
         return Group(*parts)

@@ -17,9 +17,9 @@ import communityid
 
 from netwatch import __version__
 from netwatch.findings import Finding
-from netwatch.inventory import merge_rest, unlisted
+from netwatch.inventory import merge_inventory, merge_rest, unlisted
 from netwatch.rules import SEVERITIES
-from netwatch.scan import SourceReport, merge_inventory
+from netwatch.scan import SourceReport
 
 SCHEMA_VERSION = 1
 SCHEMA_ID = "https://netwatch.invalid/schema/netwatch-eve-v1.json"
@@ -133,8 +133,8 @@ def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
         fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
         if not fp or not f.src:
             continue
-        per_host.setdefault(f.src, set()).add(fp)
-        per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(fp)
+        per_host.setdefault(f.src, set()).add(str(fp))
+        per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(str(fp))
     out = []
     for host, fps in sorted(per_host.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         flows = [{"dst": k[1], "dport": k[2], "proto": k[3], "cards": len(v)}

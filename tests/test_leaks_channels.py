@@ -225,10 +225,10 @@ def test_live_pipeline_outputs(tmp_path: Path) -> None:
     """The capture through LiveRun/LiveSession: log lines, the terminal dashboard, the summary, the JSON."""
     from rich.console import Console
 
-    from netwatch.cli.common import write_json
     from netwatch.livescan import LiveRun, LiveSession
     from netwatch.policy import load_policy
     from netwatch.report.console import print_summary
+    from netwatch.report.jsonl import write_jsonl
     from netwatch.report.live import Dashboard
     from netwatch.rules import RuleSet
 
@@ -244,7 +244,8 @@ def test_live_pipeline_outputs(tmp_path: Path) -> None:
     summary = io.StringIO()
     print_summary(Console(file=summary, width=120, color_system=None), [report], report.findings)
     jsonl = tmp_path / "live.jsonl"
-    write_json(report.findings, str(jsonl))
+    with jsonl.open("w", encoding="utf-8") as fh:
+        write_jsonl(report.findings, fh)
     logged = [r for r in ("critical NW-EXFIL-002", "high NW-CRED-001", "high NW-DEST-003")
               if f"finding {r}" in log.getvalue()]
     expect(len(logged) == 3 and "NW-DEST-003" in jsonl.read_text(), f"findings missing from the log: {logged}")

@@ -401,7 +401,9 @@ def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str,
     return sorted(rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
 
 
-def merge_shards(shards: list[SourceReport], rules: RuleSet | None = None, policy: Policy | None = None) -> SourceReport:
+def merge_shards(
+    shards: list[SourceReport], rules: RuleSet | None = None, policy: Policy | None = None,
+) -> SourceReport:
     """Join the shard reports of one file. Every shard read every frame, so the capture-level
     counts come from shard 0; flows, findings and destinations are each shard's own. The systems
     inventory is merged, then judged with `rules` (when given) as one process would."""

@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from netwatch.addresses import scope
 from netwatch.analyzers import Observation
+from netwatch.analyzers.tls import VERSIONS
 from netwatch.flows import Flow
 from netwatch.policy import Policy
 from netwatch.rules import ID_RE, RuleError
@@ -35,6 +36,7 @@ ENTRY_KEYS = {"id", "product", "kind", "name", "min", "below", "versions", "eol"
               "enabled"}
 RELEASE = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6}){0,3})(?=$|[^0-9.]|\.(?![0-9]))")
 PROTOS = {"tcp": 6, "udp": 17}
+TLS_NAMES = frozenset(VERSIONS.values())  # tls1.2 and kin: versions, though not release numbers
 
 
 def comparable(version: str | None) -> Version | None:
@@ -194,13 +196,16 @@ def _flow(e: SystemEntry) -> Flow:
 
 
 def judge(inv: SystemInventory, table: EolTable, policy: Policy | None) -> list[Observation]:
-    """Set each entry's end-of-life status; an `outdated` observation for each one past its date."""
+    """Set each entry's end-of-life status; an `outdated` observation for each one past its date.
+
+    Status: `unknown` (no release number to compare), `not listed` (no table entry matches),
+    `supported` (an entry matches, its date is after the capture), `end-of-life`, `backdoored`."""
     out: list[Observation] = []
     for e in inv.results():
         hit = table.lookup(e.product, e.version)
-        if hit is None:
-            e.eol_status = "unknown" if comparable(e.version) is None or not table.by_product.get(
-                e.product.lower()) else "supported"
+        if hit is None:  # no claim either way: the table has no entry for this version
+            known = comparable(e.version) is not None or e.version in TLS_NAMES
+            e.eol_status = "not listed" if known else "unknown"
             continue
         e.eol, e.eol_source = hit.eol.isoformat(), hit.source
         capture_day = dt.datetime.fromtimestamp(e.last_seen, dt.UTC).date()

@@ -43,7 +43,7 @@ class SystemEntry:
     count: int = 1
     detail: str | None = None
     fingerprints: list[str] = field(default_factory=list)  # JA4 of TLS clients
-    eol_status: str = "unknown"  # unknown, supported, end-of-life, backdoored (set by netwatch.eol)
+    eol_status: str = "unknown"  # unknown, not listed, supported, end-of-life, backdoored (netwatch.eol.judge)
     eol: str | None = None  # the end-of-life date (ISO) when the table has one
     eol_source: str | None = None
 

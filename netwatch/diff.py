@@ -30,6 +30,7 @@ class Side:
     label: str
     findings: list[dict[str, Any]] = field(default_factory=list)
     inventory: list[dict[str, Any]] | None = None
+    systems: list[dict[str, Any]] | None = None  # SystemEntry.to_json() records, for scanned captures
 
 
 @dataclass
@@ -40,6 +41,7 @@ class DiffResult:
     new_destinations: list[dict[str, Any]]
     gone_destinations: list[dict[str, Any]]
     destinations_from: str  # "inventory" or "findings"
+    systems: list[dict[str, Any]] = field(default_factory=list)  # hosts whose software appeared or changed
 
 
 def is_capture(path: str | Path) -> bool:
@@ -135,7 +137,35 @@ def diff(base: Side, cur: Side) -> DiffResult:
         new_destinations=[cd[k] for k in sorted(cd, key=str) if k not in bd],
         gone_destinations=[bd[k] for k in sorted(bd, key=str) if k not in cd],
         destinations_from="inventory" if use_inv else "findings",
+        systems=system_changes(base.systems, cur.systems) if base.systems is not None and cur.systems is not None
+        else [],
     )
+
+
+def system_changes(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per host and product: a version that changed (an update, or a downgrade) or a product that appeared."""
+    def versions(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, dict[str, Any]]]:
+        out: dict[tuple, dict[str, dict[str, Any]]] = {}
+        for r in rows:
+            out.setdefault((r["host"], r["role"], r["product"]), {})[str(r.get("version"))] = r
+        return out
+
+    b, c = versions(base), versions(cur)
+    out = []
+    for key in sorted(c, key=str):
+        now, before = c[key], b.get(key)
+        if before is not None and set(now) == set(before):
+            continue
+        for v, row in sorted(now.items()):
+            if before is not None and v in before:
+                continue
+            rec = {k: row.get(k) for k in ("host", "role", "product", "name", "version", "protocol", "eol_status",
+                                           "eol")}
+            rec["change"] = "appeared" if before is None else "version-changed"
+            if before is not None:
+                rec["was"] = sorted(before)
+            out.append(rec)
+    return out
 
 
 def result_records(r: DiffResult) -> list[dict[str, Any]]:
@@ -146,6 +176,7 @@ def result_records(r: DiffResult) -> list[dict[str, Any]]:
     out += [{"diff": "resolved-finding", **f} for f in r.resolved]
     out += [{"diff": "new-destination", "from": r.destinations_from, **d} for d in r.new_destinations]
     out += [{"diff": "gone-destination", "from": r.destinations_from, **d} for d in r.gone_destinations]
+    out += [{"diff": "system-" + s["change"], **{k: v for k, v in s.items() if k != "change"}} for s in r.systems]
     return out
 
 

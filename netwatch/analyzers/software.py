@@ -59,7 +59,7 @@ class SoftwareVersions(Analyzer):
     @staticmethod
     def _emit(flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
               role: str | None = None, host: str | None = None, **extra: Any) -> None:
-        seen: set[tuple] = flow.state.setdefault("sw.seen", set())
+        seen: set[tuple[str, str, str | None]] = flow.state.setdefault("sw.seen", set())
         who = host or (flow.src if direction == 0 else flow.dst)
         for s in found:
             key = (who, s.product, s.version)

@@ -110,6 +110,7 @@ def user_agent(value: str) -> list[Software]:
 
 
 SSH_BANNER = re.compile(r"^SSH-(\d\.\d{1,2})-([!-~]{1,200})(?: ([ -~]{0,200}))?$")
+SSH_GENERIC = re.compile(r"^([A-Za-z][A-Za-z0-9.]*(?:-[A-Za-z][A-Za-z0-9.]*)*)[_-]v?([0-9][0-9.]{0,20})$")
 SSH_SOFTWARE = re.compile(r"^(OpenSSH|dropbear|libssh|libssh2|Cisco|ROSSSH|WeOnlyDo|PuTTY_Release|paramiko)"
                           r"[_-]([0-9][A-Za-z0-9.]{0,20})", re.I)
 
@@ -125,6 +126,10 @@ def ssh_banner(line: str) -> Software | None:
     if v:
         product = PRODUCT_NAMES.get(v.group(1).lower(), v.group(1))
         return Software(product, v.group(2), product, detail)
+    g = SSH_GENERIC.match(soft)
+    if g:  # e.g. APACHE-SSHD-2.5.0: a name and a release number
+        name = clean(g.group(1), 40) or "SSH"
+        return Software(name, g.group(2), name, detail)
     name = clean(soft.split("_")[0], 40) or "SSH"
     return Software(name, None, name, detail)
 

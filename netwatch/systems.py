@@ -105,6 +105,14 @@ class SystemInventory:
         f = obs.flow
         if not version or f is None:
             return
+        cur = self.entries.get((f.src, "client", TLS_CLIENT, version))
+        if cur is not None and obs.ts >= cur.first_seen:  # the common case, every handshake: count it
+            cur.count += 1
+            cur.last_seen = max(cur.last_seen, obs.ts)
+            ja4 = fl.get("ja4")
+            if ja4 and ja4 not in cur.fingerprints and len(cur.fingerprints) < 4:
+                cur.fingerprints.append(ja4)
+            return
         e = self._entry(obs, f.src, "client", TLS_CLIENT, version, "TLS client (highest version offered)",
                         f.app or "tls", fl.get("sni"))
         if fl.get("ja4"):

@@ -237,10 +237,11 @@ def test_systems_table_escapes_packet_text(pipeline):
     r.systems.merge(inv)
     from netwatch.report.console import print_systems
 
+    current = scan_file(str(CAPTURES / "outdated_current_store.pcap"), *pipeline)
     con = Console(record=True, width=200, color_system=None)
-    print_systems(con, [r])
+    print_systems(con, [r, current])  # every status: backdoored, not listed, unknown
     text = con.export_text()
-    assert "vsftpd" in text and "2.3.4" in text and "backdoored" in text
+    assert "vsftpd" in text and "2.3.4" in text and "backdoored" in text and "not listed" in text
     assert "[bold red]evil\\x1b[2J" in text and "\x1b" not in text
 
 

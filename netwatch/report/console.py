@@ -166,15 +166,15 @@ def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> N
     console.print(t)
 
 
-EOL_STYLE = {"backdoored": "bold white on red", "end-of-life": "bold red", "supported": "green", "not listed": "",
-             "unknown": "dim"}
+EOL_STYLE = {"backdoored": "bold white on red", "end-of-life": "bold red", "supported": "green", "unknown": "dim"}
 EOL_ORDER = {"backdoored": 0, "end-of-life": 1, "supported": 2, "not listed": 3, "unknown": 4}
 
 
 def _eol_cell(e: SystemEntry) -> str:
     text = e.eol_status + (f" ({e.eol})" if e.eol and e.eol_status != "supported" else
                            f" until {e.eol}" if e.eol else "")
-    return f"[{EOL_STYLE.get(e.eol_status, '')}]{safe(text, 40)}[/]"
+    style = EOL_STYLE.get(e.eol_status)
+    return f"[{style}]{safe(text, 40)}[/]" if style else safe(text, 40)
 
 
 def print_systems(console: Console, reports: list[SourceReport], limit: int = 40) -> None:

@@ -263,3 +263,62 @@ def test_diff_reports_changed_and_new_systems(tmp_path):
     changed = [r for r in recs if r["diff"] == "system-version-changed"]
     assert [(r["host"], r["version"], r["was"]) for r in changed] == [("10.20.0.10", "10.0.20348", ["6.3.9600"])]
     assert any(r["diff"] == "system-appeared" and r["host"] == "10.20.9.31" for r in recs)
+
+
+def _write(tmp_path: Path, packets: list) -> Path:
+    from scapy.utils import wrpcap
+
+    path = tmp_path / "t.pcap"
+    wrpcap(str(path), packets)
+    return path
+
+
+def test_every_source_reaches_the_inventory(tmp_path, pipeline):
+    """HTTP and SMTP NTLM, SNMP sysDescr, DHCP vendor class and host name, RDP client build, each in
+    a real capture, come out as inventory entries for the right host."""
+    sys.path.insert(0, str(CAPTURES))
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scenario_lib import Clock, TcpConversation, udp
+
+    clk = Clock()
+    neg = bytes(NTLM_NEGOTIATE(NegotiateFlags=FLAGS, ProductMajorVersion=6, ProductMinorVersion=1, ProductBuild=7601))
+    chal = bytes(NTLM_CHALLENGE(NegotiateFlags=FLAGS, ServerChallenge=b"\1" * 8, TargetName="X",
+                                ProductMajorVersion=6, ProductMinorVersion=3, ProductBuild=9600))
+    web = TcpConversation("10.20.1.40", "10.20.0.20", 49000, 80, clk)
+    web.send(0, b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: NTLM " + base64.b64encode(neg) + b"\r\n\r\n")
+    web.send(1, b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM " + base64.b64encode(chal) + b"\r\n"
+                b"Content-Length: 0\r\n\r\n")
+    smtp = TcpConversation("10.20.1.41", "10.20.0.25", 49001, 25, clk)
+    smtp.send(1, b"220 mail Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready\r\n")
+    smtp.send(0, b"AUTH NTLM " + base64.b64encode(neg) + b"\r\n")
+    smtp.send(1, b"334 " + base64.b64encode(chal) + b"\r\n")
+    rdp = TcpConversation("10.20.1.42", "10.20.0.8", 49002, 3389, clk)
+    rdp.send(0, b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x00\x00\x00\x00")
+    rdp.send(1, b"\x03\x00\x00\x13\x0e\xd0\x00\x00\x12\x34\x00\x02\x00\x08\x00\x00\x00\x00\x00")
+    core = b"\x01\xc0" + struct.pack("<HIHHHHII", 216, 0x00080004, 1024, 768, 0xCA01, 0xAA03, 0x409, 2600)
+    rdp.send(0, b"\x03\x00\x01\x00\x02\xf0\x80\x7f\x65\x82\x00\xf0" + bytes(20) + core + bytes(196))
+    descr = b"Hardware: x86 - Software: Windows Version 5.2 (Build 3790 Uniprocessor Free)"
+    oid = b"\x06\x08\x2b\x06\x01\x02\x01\x01\x01\x00"
+    vb = b"\x30" + bytes([len(oid) + 2 + len(descr) + 2]) + b"\x30" + bytes([len(oid) + 2 + len(descr)]) + oid
+    vb += b"\x04" + bytes([len(descr)]) + descr
+    pdu = b"\xa2" + bytes([9 + len(vb)]) + b"\x02\x01\x01\x02\x01\x00\x02\x01\x00" + vb
+    snmp = b"\x30" + bytes([3 + 8 + len(pdu)]) + b"\x02\x01\x01\x04\x06public" + pdu
+    opts = b"\x35\x01\x03\x32\x04\x0a\x14\x01\x2b\x0c\x0aPOS-LANE-3\x3c\x0cudhcp 1.19.4\xff"
+    bootp = b"\x01\x01\x06\x00" + bytes(8) + bytes(16) + b"\x02\x00\x00\x00\x00\x2b" + bytes(10 + 192) + \
+        b"\x63\x82\x53\x63" + opts
+    dhcp = Ether(src="02:00:00:00:00:2b", dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255") / \
+        UDP(sport=68, dport=67) / bootp
+    dhcp.time = clk()
+    packets = web.packets + smtp.packets + rdp.packets + [udp("10.20.0.30", "10.20.0.5", 161, 50161, snmp, clk), dhcp]
+    r = scan_file(str(_write(tmp_path, sorted(packets, key=lambda p: p.time))), *pipeline)
+    got = {(e.host, e.product, e.version, e.protocol) for e in r.systems.results()}
+    assert {("10.20.1.40", "Windows", "6.1.7601", "ntlmssp over http"),
+            ("10.20.0.20", "Windows", "6.3.9600", "ntlmssp over http"),
+            ("10.20.1.41", "Windows", "6.1.7601", "ntlmssp over smtp"),
+            ("10.20.0.25", "Microsoft SMTP Service", "6.0.3790.4675", "smtp banner"),
+            ("10.20.1.42", "RDP client", "2600", "rdp client core data"),
+            ("10.20.0.30", "Windows", "5.2.3790", "snmp sysDescr"),
+            ("10.20.1.43", "BusyBox udhcpc", "1.19.4", "dhcp")} <= got
+    assert r.systems.names == {"10.20.1.43": ["POS-LANE-3"]}
+    assert ("10.20.1.42", "Windows") not in {(h, p) for h, p, _v, _w in got}  # a client build is not an OS claim

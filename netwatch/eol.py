@@ -34,7 +34,7 @@ KINDS = ("os", "software", "tls")
 STATUSES = ("end-of-life", "backdoored")
 ENTRY_KEYS = {"id", "product", "kind", "name", "min", "below", "versions", "eol", "source", "status", "note",
               "enabled"}
-RELEASE = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6}){0,3})(?=$|[^0-9.]|\.(?![0-9]))")
+RELEASE = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6}){1,3})(?=$|[^0-9.]|\.(?![0-9]))")  # major.minor at least
 PROTOS = {"tcp": 6, "udp": 17}
 TLS_NAMES = frozenset(VERSIONS.values())  # tls1.2 and kin: versions, though not release numbers
 

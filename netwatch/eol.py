@@ -27,7 +27,7 @@ from netwatch.analyzers import Observation
 from netwatch.analyzers.tls import VERSIONS
 from netwatch.flows import Flow
 from netwatch.policy import Policy
-from netwatch.rules import ID_RE, RuleError
+from netwatch.rules import ID_RE, RuleError, RuleSet, builtin_rules_dir
 from netwatch.systems import SystemEntry, SystemInventory
 
 KINDS = ("os", "software", "tls")
@@ -225,3 +225,9 @@ def judge(inv: SystemInventory, table: EolTable, policy: Policy | None) -> list[
             fields["ja4"] = e.fingerprints[0]
         out.append(Observation("outdated", e.first_seen, _flow(e), fields))
     return out
+
+
+def judge_systems(systems: SystemInventory, rules: RuleSet, policy: Policy | None) -> list[Observation]:
+    """`judge` under the rule set's own end-of-life table (the built-in one for a bare RuleSet)."""
+    table = rules.eol if isinstance(rules.eol, EolTable) else load_eol([builtin_rules_dir()])
+    return judge(systems, table, policy)

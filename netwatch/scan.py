@@ -21,6 +21,7 @@ from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
+from netwatch.eol import judge_systems
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
 from netwatch.masking import set_fingerprint_key
@@ -289,16 +290,7 @@ class Session:
         return r
 
 
-SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})
-
-
-def judge_systems(systems: SystemInventory, rules: RuleSet, policy: Policy | None) -> list[Observation]:
-    """`outdated` observations for the inventory under the rule set's end-of-life table."""
-    from netwatch.eol import judge, load_eol
-    from netwatch.rules import builtin_rules_dir
-
-    table = rules.eol if rules.eol is not None else load_eol([builtin_rules_dir()])
-    return judge(systems, table, policy)
+SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})  # what the systems inventory learns from
 
 
 # The scan allocates many short-lived, mostly acyclic objects (flows, observations); the cyclic

@@ -324,3 +324,23 @@ def test_every_source_reaches_the_inventory(tmp_path, pipeline):
             ("10.20.1.43", "BusyBox udhcpc", "1.19.4", "dhcp")} <= got
     assert r.systems.names == {"10.20.1.43": ["POS-LANE-3"]}
     assert ("10.20.1.42", "Windows") not in {(h, p) for h, p, _v, _w in got}  # a client build is not an OS claim
+
+
+@pytest.mark.parametrize("prefix", [b"", b"NTLMSSP\x00", b"TlRMTVNTUA", b"\x00\x00\x00\x60\xfeSMB",
+                                    b"\x00\x00\x00\x60\xffSMBr", b"\x01\xc0\xd8\x00\x04\x00\x08\x00"])
+def test_parsers_take_any_bytes(prefix):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=300))
+    def run(tail: bytes) -> None:
+        data = prefix + tail
+        for v in ntlmssp_versions(data):
+            assert 5 <= v.major <= 10
+        smb_negotiate(data)
+        rdp_client_build(data)
+        text = data.decode("latin-1")
+        ssh_banner(text), http_server(text), user_agent(text), service_banner(text), sysdescr(text)
+
+    run()

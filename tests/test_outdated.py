@@ -64,7 +64,9 @@ def test_ntlmssp_without_version_flag_or_zeroed_says_nothing():
 def test_smb_negotiate_dialects():
     dialects = b"".join(b"\x02" + d + b"\x00" for d in (b"LANMAN1.0", b"NT LM 0.12"))
     smb1 = b"\xffSMB\x72" + bytes(4) + b"\x18" + bytes(22) + b"\x00" + struct.pack("<H", len(dialects)) + dialects
-    assert smb_negotiate(struct.pack("!I", len(smb1)) + smb1).dialects == ("1",)
+    assert smb_negotiate(struct.pack("!I", len(smb1)) + smb1).dialects == ("lanman", "1")
+    reply = b"\xffSMB\x72" + bytes(4) + b"\x98" + bytes(22) + b"\x11\x01\x00" + bytes(40)
+    assert smb_negotiate(struct.pack("!I", len(reply)) + reply) == (True, (), 1)
     hdr = b"\xfeSMB" + struct.pack("<HHIHHII", 64, 0, 0, 0, 0, 0, 0) + bytes(40)
     body = struct.pack("<HHHHI", 36, 2, 1, 0, 0) + bytes(16) + bytes(8) + struct.pack("<HH", 0x0210, 0x0311)
     neg = smb_negotiate(struct.pack("!I", len(hdr + body)) + hdr + body)
@@ -263,7 +265,8 @@ def test_diff_reports_changed_and_new_systems(tmp_path):
     assert p.returncode == 0, p.stderr
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     changed = [r for r in recs if r["diff"] == "system-version-changed"]
-    assert [(r["host"], r["version"], r["was"]) for r in changed] == [("10.20.0.10", "10.0.20348", ["6.3.9600"])]
+    assert sorted((r["host"], r["product"], r["version"], r["was"]) for r in changed) == [
+        ("10.20.0.10", "SMB", "3.1.1", ["1"]), ("10.20.0.10", "Windows", "10.0.20348", ["6.3.9600"])]
     assert any(r["diff"] == "system-appeared" and r["host"] == "10.20.9.31" for r in recs)
 
 

@@ -134,10 +134,18 @@ class SoftwareVersions(Analyzer):
 
     def _smb(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         neg = smb_negotiate(data) if data[:1] == b"\x00" else None
-        if neg is not None and neg.dialects:
-            best = max(neg.dialects, key=lambda d: [int(x) if x.isdigit() else 0 for x in d.split(".")])
+        if neg is None:
+            return
+        dialects = neg.dialects
+        if neg.index is not None:  # SMB1 reply: the index into what the request offered
+            offered = flow.state.get("sw.smb1", ())
+            dialects = (offered[neg.index],) if neg.index < len(offered) else ()
+        elif not neg.response:
+            flow.state["sw.smb1"] = dialects
+        if dialects:
+            best = max(dialects, key=lambda d: [int(x) if x.isdigit() else 0 for x in d.split(".")])
             label = "chosen" if neg.response else "offered"
-            s = Software("SMB", best, "SMB dialect", f"{label}: {', '.join(neg.dialects)}")
+            s = Software("SMB", best, "SMB dialect", f"{label}: {', '.join(dict.fromkeys(dialects))}")
             self._emit(flow, direction, ts, emit, [s], f"smb negotiate ({label})")
 
     def _ntlm(self, flow: Flow, direction: int, buf: bytes, ts: float, emit: Emit) -> None:

@@ -74,13 +74,16 @@ def ntlmssp_versions(data: bytes) -> list[NtlmVersion]:
 
 SMB2_DIALECTS = {0x0202: "2.0.2", 0x0210: "2.1", 0x0300: "3.0", 0x0302: "3.0.2", 0x0311: "3.1.1", 0x02FF: "2.???"}
 SMB1_DIALECTS = {b"NT LM 0.12": "1", b"SMB 2.002": "2.0.2", b"SMB 2.???": "2.???"}
+SMB1_OLD = "lanman"  # core, LANMAN and Windows for Workgroups dialects: older than NT LM 0.12
 
 
 class SmbNegotiate(NamedTuple):
-    """A NEGOTIATE request (dialects offered) or response (the dialect chosen)."""
+    """A NEGOTIATE request (dialects offered, in order) or response (the dialect chosen; for SMB1
+    only its `index` into the request's list)."""
 
     response: bool
     dialects: tuple[str, ...]
+    index: int | None = None
 
 
 def smb_negotiate(data: bytes) -> SmbNegotiate | None:
@@ -102,11 +105,10 @@ def smb_negotiate(data: bytes) -> SmbNegotiate | None:
         revs = struct.unpack(f"<{len(raw) // 2}H", raw[: len(raw) // 2 * 2])
         return SmbNegotiate(False, tuple(SMB2_DIALECTS.get(r, f"0x{r:04x}") for r in revs))
     if msg[:4] == b"\xffSMB" and msg[4] == 0x72 and len(msg) >= 35:
-        if msg[9] & 0x80:  # SMB_FLAGS_REPLY: the chosen index; the dialect names are in the request
-            return None
-        names = [n[1:] for n in msg[35:35 + 1024].split(b"\x00") if n.startswith(b"\x02")]
-        known = [SMB1_DIALECTS[n] for n in names if n in SMB1_DIALECTS]
-        return SmbNegotiate(False, tuple(dict.fromkeys(known))) if known else None
+        if msg[9] & 0x80:  # SMB_FLAGS_REPLY: WordCount, then DialectIndex into the request's list
+            return SmbNegotiate(True, (), struct.unpack_from("<H", msg, 33)[0]) if msg[32] else None
+        names = [n[1:] for n in msg[35:35 + 1024].split(b"\x00") if n.startswith(b"\x02")][:32]
+        return SmbNegotiate(False, tuple(SMB1_DIALECTS.get(n, SMB1_OLD) for n in names)) if names else None
     return None
 
 

@@ -137,9 +137,9 @@ class SoftwareVersions(Analyzer):
         if neg is None:
             return
         dialects = neg.dialects
-        if neg.index is not None:  # SMB1 reply: the index into what the request offered
+        if neg.chosen is not None:  # SMB1 reply: the index into what the request offered
             offered = flow.state.get("sw.smb1", ())
-            dialects = (offered[neg.index],) if neg.index < len(offered) else ()
+            dialects = (offered[neg.chosen],) if neg.chosen < len(offered) else ()
         elif not neg.response:
             flow.state["sw.smb1"] = dialects
         if dialects:

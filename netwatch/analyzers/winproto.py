@@ -79,11 +79,11 @@ SMB1_OLD = "lanman"  # core, LANMAN and Windows for Workgroups dialects: older t
 
 class SmbNegotiate(NamedTuple):
     """A NEGOTIATE request (dialects offered, in order) or response (the dialect chosen; for SMB1
-    only its `index` into the request's list)."""
+    only its index (`chosen`) into the request's list)."""
 
     response: bool
     dialects: tuple[str, ...]
-    index: int | None = None
+    chosen: int | None = None
 
 
 def smb_negotiate(data: bytes) -> SmbNegotiate | None:

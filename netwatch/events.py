@@ -216,7 +216,44 @@ class RemoteAccess(Event):
     server_scope: str = _f("internal, public or local", default="")
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Software(Event):
+    """A product and version a host showed on the wire (banner, header, NTLMSSP, SMB dialect, …)."""
+
+    kind: ClassVar[str] = "software"
+    host: str = _f("the host the software runs on", address=True)
+    role: str = _f("client or server (os for an operating system)")
+    product: str = _f("product (Windows, OpenSSH, Apache httpd, vsftpd, SMB, …; escaped)")
+    version: str | None = _f("version as shown (null: none shown)", default=None)
+    name: str = _f("readable product name (Windows 7 / Server 2008 R2, …)")
+    protocol: str = _f("where it was seen (ssh banner, http Server, ntlmssp over smb, …)")
+    detail: str | None = _f("what else the source said (dialects offered, build, …)", default=None)
+    hostname: str | None = _f("the host's own name (DHCP option 12)", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outdated(Event):
+    """A systems-inventory entry past its end of life (judged at the end of a scan; netwatch.eol)."""
+
+    kind: ClassVar[str] = "outdated"
+    host: str = _f("the host running it", address=True)
+    role: str = _f("client, server or os")
+    product: str = _f("product as inventoried")
+    version: str | None = _f("version as inventoried", default=None)
+    name: str = _f("the end-of-life table's name for it")
+    seen_in: str = _f("where it was seen (protocol)")
+    eol: str = _f("end-of-life date (ISO)")
+    eol_source: str = _f("where that date comes from")
+    status: str = _f("end-of-life or backdoored")
+    eol_kind: str = _f("os, software or tls")
+    host_store: bool = _f("an internal host (policy networks, else RFC 1918/4193)", default=False)
+    host_sends_cards: bool = _f("the same host sent card data in cleartext in this capture", default=False)
+    note: str | None = _f("the table's note on the entry", default=None)
+    ja4: str | None = _f("JA4 of a TLS client", default=None)
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess,
+                                        Software, Outdated)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
 RULE_NAMES: dict[str, str] = {"data_kind": "kind"}  # attribute → name in rules and evidence
 _OWN: dict[type[Event], tuple[str, ...]] = {

@@ -27,6 +27,7 @@ from netwatch.masking import Fingerprinter
 from netwatch.policy import Policy, judge_event
 from netwatch.redact import redact_record
 from netwatch.rules import RuleSet
+from netwatch.systems import SystemInventory, judge_systems, merge_systems
 
 
 @dataclass
@@ -49,6 +50,7 @@ class SourceReport:
     error: str | None = None  # the source could not be read at all
     findings: list[Finding] = field(default_factory=list)
     inventory: list[dict[str, Any]] = field(default_factory=list)
+    systems: SystemInventory = field(default_factory=SystemInventory)  # software and OS per host
     seconds: float = 0.0
 
     @property
@@ -125,6 +127,8 @@ class Session:
         self.decoder = Decoder()
         self.aggregator = Aggregator(rules, policy, source)
         self.inventory = Inventory(policy)
+        self.systems = SystemInventory()
+        self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
@@ -136,6 +140,8 @@ class Session:
             return
         if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
+        elif obs.kind in SYSTEM_KINDS:
+            self.systems.observe(obs)
         before = len(self.aggregator.findings)
         self.aggregator.packet = self.frame_no
         self.aggregator.observe(obs)
@@ -268,9 +274,16 @@ class Session:
         r.decode_errors = dict(d.stats)
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
         r.non_ip = dict(d.non_ip)
+        r.systems = self.systems
+        if self.shard is None:  # shards are judged once merged: a host's flows may sit in several
+            for obs in judge_systems(self.systems, self.rules, self.policy):
+                self.aggregator.observe(obs)
         r.findings = self.aggregator.results()
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         return r
+
+
+SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})  # what the systems inventory learns from
 
 
 # The scan allocates many short-lived, mostly acyclic objects (flows, observations); the cyclic
@@ -340,9 +353,12 @@ def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str,
     return sorted(rows.values(), key=lambda r: (-r["bytes"], r["dst"], r["dport"]))
 
 
-def merge_shards(shards: list[SourceReport]) -> SourceReport:
+def merge_shards(
+    shards: list[SourceReport], rules: RuleSet | None = None, policy: Policy | None = None,
+) -> SourceReport:
     """Join the shard reports of one file. Every shard read every frame, so the capture-level
-    counts come from shard 0; flows, findings and destinations are each shard's own."""
+    counts come from shard 0; flows, findings and destinations are each shard's own. The systems
+    inventory is merged, then judged with `rules` (when given) as one process would."""
     r = shards[0]
     for other in shards[1:]:
         r.flows += other.flows
@@ -350,6 +366,12 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
         r.findings = r.findings + other.findings
         r.interrupted = r.interrupted or other.interrupted
         r.seconds = max(r.seconds, other.seconds)
+    r.systems = merge_systems([s.systems for s in shards])
+    if rules is not None:
+        agg = Aggregator(rules, policy, r.source)
+        for obs in judge_systems(r.systems, rules, policy):
+            agg.observe(obs)
+        r.findings = r.findings + agg.results()
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
     return r

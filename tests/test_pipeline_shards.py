@@ -25,12 +25,14 @@ def pipeline():
 def _same(path: Path, pipeline, n: int) -> None:
     rules, policy = pipeline
     whole = scan_file(str(path), rules, policy, fingerprint=KEY)
-    merged = merge_shards([scan_file(str(path), rules, policy, shard=(k, n), fingerprint=KEY) for k in range(n)])
+    parts = [scan_file(str(path), rules, policy, shard=(k, n), fingerprint=KEY) for k in range(n)]
+    merged = merge_shards(parts, rules, policy)
     assert [f.to_json() for f in merged.findings] == [f.to_json() for f in whole.findings]
     assert (merged.packets, merged.bytes, merged.flows) == (whole.packets, whole.bytes, whole.flows)
     key = lambda r: (r["dst"], r["dport"], r["proto"], r["app"])  # noqa: E731
     assert sorted((key(r), r["flows"], r["bytes"]) for r in merged.inventory) == sorted(
         (key(r), r["flows"], r["bytes"]) for r in whole.inventory)
+    assert merged.systems.to_json() == whole.systems.to_json()
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.stem)

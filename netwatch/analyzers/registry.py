@@ -10,6 +10,7 @@ from netwatch.analyzers.ftp_data import FtpData
 from netwatch.analyzers.iso8583_stream import Iso8583
 from netwatch.analyzers.names import Names
 from netwatch.analyzers.remote_access import RemoteAccess
+from netwatch.analyzers.software import SoftwareVersions
 from netwatch.analyzers.tls_inspect import TlsInspector
 from netwatch.masking import Fingerprinter
 
@@ -30,4 +31,5 @@ def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer]:
         Credentials(),
         FtpData(),
         RemoteAccess(),
+        SoftwareVersions(),
     ]

@@ -249,7 +249,7 @@ def quic(data: bytes, flow: Flow, direction: int) -> Verdict | None:
         return None
     v = int.from_bytes(data[1:5], "big")
     known = v in QUIC_VERSIONS or v >> 8 == 0xFF0000 or v >> 4 == 0xFACEB00 or data[1:3] in (b"Q0", b"T0")
-    if known and (v == 0 or data[5] <= 20):
+    if known and (v == 0 or data[5] <= 20 or data[1:3] == b"Q0"):  # Q046: one byte of CID length nibbles
         return "quic", True, "quic"
     return None
 

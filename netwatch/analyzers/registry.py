@@ -9,6 +9,7 @@ from netwatch.analyzers.credentials import Credentials
 from netwatch.analyzers.ftp_data import FtpData
 from netwatch.analyzers.iso8583_stream import Iso8583
 from netwatch.analyzers.names import Names
+from netwatch.analyzers.quic_inspect import QuicInspector
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.tls_inspect import TlsInspector
 
@@ -24,6 +25,7 @@ def build_analyzers() -> list[Analyzer]:
         Names(),
         Upgrade(),  # before the content analyzers: a STARTTLS switch drops them for the TLS bytes
         TlsInspector(),
+        QuicInspector(),
         Iso8583(),
         CardData(),
         Credentials(),

@@ -125,6 +125,13 @@ def databases(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     return None
 
 
+def zvt(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """ZVT APDUs (class, instruction, length): exact framing; a known command unless on port 20007."""
+    from netwatch.analyzers.zvt import looks_like_zvt
+
+    return ("zvt", False, None) if looks_like_zvt(data, 20007 in (flow.sport, flow.cport)) else None
+
+
 def ldap(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """LDAPMessage: SEQUENCE { INTEGER messageID, [APPLICATION n] protocolOp } (bind, search, …)."""
     try:
@@ -326,7 +333,7 @@ def openvpn_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 TCP_RECOGNISERS: list[Recogniser] = [
-    tls_record, http, ssh_banner, banner, client_command, telnet, rdp, smb, databases, ldap, socks, openvpn_tcp,
+    tls_record, http, ssh_banner, banner, client_command, telnet, rdp, smb, zvt, databases, ldap, socks, openvpn_tcp,
     teamviewer, iso8583, dns_tcp, syslog, printable_text,
 ]
 UDP_RECOGNISERS: list[Recogniser] = [

@@ -14,6 +14,7 @@ from netwatch.analyzers.proxy import Proxy
 from netwatch.analyzers.rdp import RdpSecurity
 from netwatch.analyzers.quic_inspect import QuicInspector
 from netwatch.analyzers.remote_access import RemoteAccess
+from netwatch.analyzers.terminal import Terminal
 from netwatch.analyzers.tls_inspect import TlsInspector
 
 
@@ -31,6 +32,7 @@ def build_analyzers() -> list[Analyzer]:
         TlsInspector(),
         QuicInspector(),
         Iso8583(),
+        Terminal(),  # before CardData: it claims ZVT flows
         CardData(),
         Credentials(),
         Logins(),

@@ -15,17 +15,24 @@ import struct
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from cryptography.hazmat.primitives.hmac import HMAC
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from scenario_lib import Clock, TcpConversation, udp
-from scenarios_protect import LEGACY_CERT, _ext, _hs, app_data, blob, client_hello, record, server_hello
+from scenarios_protect import _ext, _hs, app_data, blob, client_hello, record, server_hello
 
 POS, ADMIN, LAN_SRV, PROXY = "10.20.1.15", "10.20.0.5", "10.20.1.50", "10.20.0.9"
 ACQUIRER, INTERNET, VENDOR = "203.0.113.10", "185.220.101.5", "185.220.101.7"
 VISA_PROXY = "4012888888881881"
 CARD_NUMBERS = [VISA_PROXY]
 # Self-signed, expired (2016-2021), SHA-1, RSA 1024, CN=dtls-gw.store42.example: generated once, kept as DER.
-SHA1_CERT = base64.b64decode("MIIBuTCCASKgAwIBAgICEJIwDQYJKoZIhvcNAQEFBQAwIjEgMB4GA1UEAwwXZHRscy1ndy5zdG9yZTQyLmV4YW1wbGUwHhcNMTYwMTAxMDAwMDAwWhcNMjEwMTAxMDAwMDAwWjAiMSAwHgYDVQQDDBdkdGxzLWd3LnN0b3JlNDIuZXhhbXBsZTCBnzANBgkqhkiG9w0BAQEFAAOBjQAwgYkCgYEA2ZcJ/Co4ClMgIq7/hRV3Oxx+d52Uda4UiJg0BH7onaEa1l70hKctPOQg1zrNOoFynhBGUP32g6+K5ALmylHtQSsaB3Kw4gtpRk3a8NOEL/igK0cw0+MNVhva1QIPFZ0QSbN48fc0lnq6uQBx/eRnxqRurR554YGWGmyeE2880EUCAwEAATANBgkqhkiG9w0BAQUFAAOBgQDMViEqidcmTAQBFmGp1UKPQKKl5InBgryV4Q7Uc2s+UDod37KmrhTkATX4D0z3trPGdSlTCA2opjdWkMj1dB2GLy5dt88XQBoxrMDRlidyTQwgWjZceLkXXUYMs2kz4bx0US9xyEtCIJj28qhvxd/AKNkAFVDe2z+hRtl8mkyRrg==")
+SHA1_CERT = base64.b64decode(
+    "MIIBuTCCASKgAwIBAgICEJIwDQYJKoZIhvcNAQEFBQAwIjEgMB4GA1UEAwwXZHRscy1ndy5zdG9yZTQyLmV4YW1wbGUwHhcNMTYw"
+    "MTAxMDAwMDAwWhcNMjEwMTAxMDAwMDAwWjAiMSAwHgYDVQQDDBdkdGxzLWd3LnN0b3JlNDIuZXhhbXBsZTCBnzANBgkqhkiG9w0B"
+    "AQEFAAOBjQAwgYkCgYEA2ZcJ/Co4ClMgIq7/hRV3Oxx+d52Uda4UiJg0BH7onaEa1l70hKctPOQg1zrNOoFynhBGUP32g6+K5ALm"
+    "ylHtQSsaB3Kw4gtpRk3a8NOEL/igK0cw0+MNVhva1QIPFZ0QSbN48fc0lnq6uQBx/eRnxqRurR554YGWGmyeE2880EUCAwEAATAN"
+    "BgkqhkiG9w0BAQUFAAOBgQDMViEqidcmTAQBFmGp1UKPQKKl5InBgryV4Q7Uc2s+UDod37KmrhTkATX4D0z3trPGdSlTCA2opjdW"
+    "kMj1dB2GLy5dt88XQBoxrMDRlidyTQwgWjZceLkXXUYMs2kz4bx0US9xyEtCIJj28qhvxd/AKNkAFVDe2z+hRtl8mkyRrg=="
+)
 
 
 def _b64(s: bytes) -> bytes:
@@ -53,8 +60,8 @@ def pop3_sasl() -> list:
     b.close()
     c = TcpConversation(POS, LAN_SRV, 50202, 110, clock)
     c.send(1, b"+OK POP3 ready\r\n")
-    c.send(0, b"AUTH XOAUTH2 " + _b64(b"user=reports@store42.example\x01auth=Bearer ya29.A0ARrdaM-store42-token\x01\x01")
-           + b"\r\n")
+    xoauth = b"user=reports@store42.example\x01auth=Bearer ya29.A0ARrdaM-store42-token\x01\x01"
+    c.send(0, b"AUTH XOAUTH2 " + _b64(xoauth) + b"\r\n")
     c.send(1, b"+OK\r\n")
     c.close()
     return a.packets + b.packets + c.packets
@@ -64,8 +71,8 @@ def http_auth() -> list:
     """HTTP Digest (challenge-response) and a Bearer token sent over plain HTTP."""
     c = TcpConversation(POS, LAN_SRV, 50210, 8080, Clock())
     c.send(0, b"GET /api/stock HTTP/1.1\r\nHost: stock.store42.example\r\nAuthorization: Digest username=\"pos01\", "
-           b"realm=\"stock\", nonce=\"dcd98b7102dd2f0e\", uri=\"/api/stock\", response=\"6629fae49393a05397450978507c4ef1\""
-           b"\r\n\r\n")
+           b"realm=\"stock\", nonce=\"dcd98b7102dd2f0e\", uri=\"/api/stock\", "
+           b"response=\"6629fae49393a05397450978507c4ef1\"\r\n\r\n")
     c.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
     c.send(0, b"GET /api/orders HTTP/1.1\r\nHost: stock.store42.example\r\n"
            b"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwb3MwMSJ9.c2lnbmF0dXJlLXN0b3JlNDI\r\n\r\n")
@@ -221,7 +228,8 @@ def quic() -> list:
     """QUIC v1 (ClientHello split over two Initial packets), v2 and draft-29 from the POS: names by SNI."""
     clock = Clock()
     pk = []
-    flows = [(1, ACQUIRER, "pay.acquirer.example", "h3", 2), (0x6B3343CF, VENDOR, "telemetry.pos-vendor.example", "h3", 1),
+    flows = [(1, ACQUIRER, "pay.acquirer.example", "h3", 2),
+             (0x6B3343CF, VENDOR, "telemetry.pos-vendor.example", "h3", 1),
              (0xFF00001D, "185.220.101.8", "cdn.pos-vendor.example", "h3-29", 1)]
     for k, (version, dst, sni, alpn, parts) in enumerate(flows):
         hello = client_hello(sni, [0x1301, 0x1302, 0x1303], versions=[0x0304], alpn=[alpn])[5:]
@@ -250,7 +258,8 @@ def proxies() -> list:
     s.send(1, b"\x05\x00\x00\x01" + bytes([10, 20, 0, 9]) + struct.pack("!H", 40001))
     s.send(0, client_hello("pay.acquirer.example", [0x002F, 0x0035], legacy=0x0301))
     s.send(1, record(22, server_hello(0x002F, legacy=0x0301) + _hs(14, b""), 0x0301))
-    s.send(0, record(22, _hs(16, blob("cke-p", 130)), 0x0301) + record(20, b"\x01", 0x0301) + app_data("pf", 36, 0x0301))
+    s.send(0, record(22, _hs(16, blob("cke-p", 130)), 0x0301) + record(20, b"\x01", 0x0301)
+           + app_data("pf", 36, 0x0301))
     s.close()
     h = TcpConversation(POS, PROXY, 50301, 3128, clock)
     h.send(0, b"CONNECT 185.220.101.5:3389 HTTP/1.1\r\nHost: 185.220.101.5:3389\r\nProxy-Authorization: Basic "

@@ -31,7 +31,8 @@ def test_ldap_simple_bind() -> None:
 
 
 def test_ldap_sasl_and_not_a_bind() -> None:
-    sasl = _ber(0x30, b"\x02\x01\x02" + _ber(0x60, b"\x02\x01\x03" + _ber(0x04, b"") + _ber(0xA3, _ber(0x04, b"GSSAPI"))))
+    mech = _ber(0xA3, _ber(0x04, b"GSSAPI"))
+    sasl = _ber(0x30, b"\x02\x01\x02" + _ber(0x60, b"\x02\x01\x03" + _ber(0x04, b"") + mech))
     bind = ldap_bind(sasl)
     assert bind is not None and bind[2] == "sasl:GSSAPI" and bind[3] is None
     search = _ber(0x30, b"\x02\x01\x02" + _ber(0x63, _ber(0x04, b"dc=x")))

@@ -16,7 +16,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+from cryptography.hazmat.primitives.hmac import HMAC
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 V1, V2 = 0x00000001, 0x6B3343CF
 SALT_V1 = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")
@@ -61,7 +62,9 @@ def initial_keys(dcid: bytes, version: int, server: bool = False) -> Keys | None
     if known is None:
         return None
     salt, prefix = known
-    initial = HKDF(hashes.SHA256(), 32, salt, None)._extract(dcid)  # HKDF-Extract only
+    h = HMAC(salt, hashes.SHA256())  # HKDF-Extract(salt, dcid) is HMAC-SHA256 keyed with the salt
+    h.update(dcid)
+    initial = h.finalize()
     secret = _expand_label(initial, "server in" if server else "client in", 32)
     return Keys(_expand_label(secret, prefix + "key", 16), _expand_label(secret, prefix + "iv", 12),
                 _expand_label(secret, prefix + "hp", 16))
@@ -196,7 +199,9 @@ class CryptoStream:
         return buf[0], bytes(buf[4 : 4 + n])
 
 
-def initial_crypto(data: bytes, dcid: bytes | None, server: bool = False) -> tuple[bytes | None, list[tuple[int, bytes]]]:
+def initial_crypto(
+    data: bytes, dcid: bytes | None, server: bool = False
+) -> tuple[bytes | None, list[tuple[int, bytes]]]:
     """(DCID used for the keys, CRYPTO frames) of the Initial packets in one datagram.
 
     `dcid`: the client's first Destination Connection ID when already known (later packets, and

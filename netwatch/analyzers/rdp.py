@@ -11,6 +11,8 @@ that chose no encryption at all leaves the flow cleartext.
 
 from __future__ import annotations
 
+from typing import Any
+
 from netwatch.analyzers import Analyzer, Emit, Observation, deactivate, mark_encrypted
 from netwatch.decode import TCP
 from netwatch.flows import Flow
@@ -85,7 +87,7 @@ class RdpSecurity(Analyzer):
         if st is not None and not st.get("done"):
             self._report(flow, st, None, st["ts"], emit)
 
-    def _report(self, flow: Flow, st: dict, sec: tuple[int, int] | None, ts: float, emit: Emit) -> None:
+    def _report(self, flow: Flow, st: dict[str, Any], sec: tuple[int, int] | None, ts: float, emit: Emit) -> None:
         st["done"] = True
         method, level = sec if sec is not None else (None, None)
         if method == 0:

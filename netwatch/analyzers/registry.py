@@ -11,8 +11,8 @@ from netwatch.analyzers.iso8583_stream import Iso8583
 from netwatch.analyzers.logins import Logins
 from netwatch.analyzers.names import Names
 from netwatch.analyzers.proxy import Proxy
-from netwatch.analyzers.rdp import RdpSecurity
 from netwatch.analyzers.quic_inspect import QuicInspector
+from netwatch.analyzers.rdp import RdpSecurity
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.terminal import Terminal
 from netwatch.analyzers.tls_inspect import TlsInspector

@@ -53,3 +53,28 @@ def test_narrow_ranges_come_before_wide_ones() -> None:
     order = [b for b, _r, _l in BRANDS]
     assert order.index("ukrcard") < order.index("rupay") and order.index("verve") < order.index("maestro")
     assert card_brand("6011111111111117") == "discover"  # 6011 stays Discover, not RuPay 60
+
+
+VISA = "4111111111111111"
+
+
+def scanned(buf: bytes) -> list[tuple[str, str]]:
+    from netwatch.analyzers.cardscan import scan
+
+    return [(h[3], mask_pan(h[2])) for h in scan(buf)[0]]
+
+
+@pytest.mark.parametrize("message", [
+    # APACS 30/40: STX, message type, FS-separated ASCII fields, track 2 with sentinels, ETX, LRC
+    b"\x02A\x1c0001\x1c;" + VISA.encode() + b"=28121010000000000?\x1c000000001250\x1c\x03\x5a",
+    # SPDH: FS-separated ASCII, track 2 in an optional-data subfield ('b' + track)
+    b"1234567890ABCDEF\x1c01\x1cb" + VISA.encode() + b"=2812101000000\x1c\x03",
+    # OPI (Oracle/Micros) XML
+    b"\x00\x00\x00\x52<?xml version=\"1.0\"?><TransactionRequest><PAN>" + VISA.encode()
+    + b"</PAN><ExpiryDate>2812</ExpiryDate></TransactionRequest>",
+    # nexo / ISO 20022 card payment JSON
+    b'{"SaleToPOIRequest":{"PaymentRequest":{"PaymentInstrumentData":{"CardData":{"PAN":"' + VISA.encode() + b'"}}}}}',
+])
+def test_ascii_terminal_protocols_need_no_parser(message: bytes) -> None:
+    got = scanned(message)
+    assert got and all(m == "411111******1111" for _k, m in got)

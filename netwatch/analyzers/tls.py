@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from netwatch.analyzers.dtls import dtls_messages
 from netwatch.analyzers.tls_suites import SUITES
 
 VERSIONS = {
@@ -370,7 +371,7 @@ class HandshakeReader:
     def _handshake(self, frag: bytes) -> list[tuple[int, bytes]]:
         out = []
         if self.dtls:
-            return self._dtls_handshake(frag)
+            return dtls_messages(self.frags, frag, MAX_BUFFER)
         hs = self.hs + frag
         i = 0
         while len(hs) - i >= 4:
@@ -381,39 +382,3 @@ class HandshakeReader:
             i += 4 + n
         self.hs = hs[i:]
         return out
-
-    def _dtls_handshake(self, frag: bytes) -> list[tuple[int, bytes]]:
-        """DTLS handshake fragments (a certificate chain rarely fits one datagram), reassembled by offset."""
-        out = []
-        i = 0
-        while i + 12 <= len(frag):
-            t, n = frag[i], int.from_bytes(frag[i + 1 : i + 4], "big")
-            seq = int.from_bytes(frag[i + 4 : i + 6], "big")
-            foff, flen = int.from_bytes(frag[i + 6 : i + 9], "big"), int.from_bytes(frag[i + 9 : i + 12], "big")
-            piece = frag[i + 12 : i + 12 + flen]
-            i += 12 + flen
-            if foff == 0 and flen == n:
-                out.append((t, piece))
-            elif n <= MAX_BUFFER and foff + len(piece) <= n and (len(self.frags) < 8 or (seq, t) in self.frags):
-                parts = self.frags.setdefault((seq, t), {})
-                parts[foff] = piece
-                whole = _joined(parts, n)
-                if whole is not None:
-                    out.append((t, whole))
-                    parts.clear()
-        return out
-
-
-def _joined(parts: dict[int, bytes], n: int) -> bytes | None:
-    """The message once the pieces cover 0..n, else None."""
-    pos = 0
-    for off in sorted(parts):
-        if off > pos:
-            return None
-        pos = max(pos, off + len(parts[off]))
-    if pos < n:
-        return None
-    buf = bytearray(n)
-    for off, piece in parts.items():
-        buf[off : off + len(piece)] = piece
-    return bytes(buf)

@@ -99,3 +99,18 @@ def test_bundled_quic_capture_names_every_flow() -> None:
     names = _quic_names(ROOT / "captures" / "detect_quic_initial.pcap")
     assert sorted(n or "" for n in names) == ["cdn.pos-vendor.example", "pay.acquirer.example",
                                               "telemetry.pos-vendor.example"]
+
+
+def test_site_policy_allows_quic_by_name() -> None:
+    """pay.acquirer.example is allowed by name in the store policy (its address is not listed):
+    only the two vendor QUIC flows are unexpected destinations, named by their SNI."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(ROOT / "captures" / "detect_quic_initial.pcap"),
+                          "--policy", str(ROOT / "captures" / "policies" / "store.yaml"), "--json", "-", "-q",
+                          "--fail-on", "none"], capture_output=True, cwd=ROOT, timeout=60)
+    recs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert sorted((r["rule"], r["server_name"]) for r in recs) == [
+        ("NW-DEST-001", "cdn.pos-vendor.example"), ("NW-DEST-001", "telemetry.pos-vendor.example")]

@@ -114,3 +114,30 @@ def test_site_policy_allows_quic_by_name() -> None:
     recs = [json.loads(line) for line in out.stdout.splitlines()]
     assert sorted((r["rule"], r["server_name"]) for r in recs) == [
         ("NW-DEST-001", "cdn.pos-vendor.example"), ("NW-DEST-001", "telemetry.pos-vendor.example")]
+
+
+def _scenario_initial(version: int, dcid: bytes, frames: bytes) -> bytes:
+    """An Initial packet protected by the scenario script's own RFC 9001 code (not netwatch's)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "captures"))
+    try:
+        from scenarios_detect_proto import quic_initial
+    finally:
+        sys.path.remove(str(ROOT / "captures"))
+    return quic_initial(version, dcid, b"\x01\x02", 0, frames)
+
+
+@pytest.mark.parametrize("version", [1, 0x6B3343CF, 0xFF00001D])
+def test_decrypts_independently_protected_initial(version: int) -> None:
+    from netwatch.analyzers.quic import initial_crypto
+
+    pkt = _scenario_initial(version, b"\x11" * 8, b"\x06\x00\x05hello")
+    assert initial_crypto(pkt, None) == (b"\x11" * 8, [(0, b"hello")])
+
+
+def test_initial_after_retry_uses_the_new_dcid() -> None:
+    from netwatch.analyzers.quic import initial_crypto
+
+    pkt = _scenario_initial(1, b"\x22" * 8, b"\x06\x00\x02hi")
+    assert initial_crypto(pkt, b"\x11" * 8) == (b"\x22" * 8, [(0, b"hi")])

@@ -214,10 +214,14 @@ def initial_crypto(
         if h is None:
             break
         if h.ptype == 0:
-            if dcid is None:
-                dcid = h.dcid
-            keys = initial_keys(dcid, h.version, server)
-            payload = decrypt_initial(data[start : h.end], _rebased(h, start), keys) if keys else None
+            packet, rebased = data[start : h.end], _rebased(h, start)
+            payload = None
+            for cid in dict.fromkeys(c for c in (dcid, h.dcid) if c is not None):  # after a Retry: the new DCID
+                keys = initial_keys(cid, h.version, server)
+                payload = decrypt_initial(packet, rebased, keys) if keys else None
+                if payload is not None:
+                    dcid = cid
+                    break
             if payload is not None:
                 frames.extend(crypto_frames(payload))
         start = h.end

@@ -75,3 +75,29 @@ def test_recognition() -> None:
     assert not looks_like_zvt(b"\x80\x00\x00", False)  # a bare ACK elsewhere is too weak a sign
     assert not looks_like_zvt(auth + b"\x00", False)  # framing must match exactly
     assert not looks_like_zvt(b"GET / HTTP/1.1\r\n", True)
+
+
+def test_analyzer_reports_structured_and_printed_cards_once() -> None:
+    """A PAN in BMP 0x22 and another printed in clear in a receipt line (06 D1): both found, each once,
+    on channel zvt; the generic scanner is kept off the flow (no double report)."""
+    import socket
+
+    from netwatch.analyzers import Observation
+    from netwatch.analyzers.carddata import CardData
+    from netwatch.analyzers.terminal import Terminal
+    from netwatch.decode import TCP
+    from netwatch.flows import Flow
+
+    flow = Flow(socket.inet_aton("10.0.0.1"), 50000, socket.inet_aton("10.0.0.2"), 20007, TCP, 0.0)
+    flow.app, flow.encrypted = "zvt", False
+    term = Terminal()
+    flow.active = [term, CardData()]
+    got: list[Observation] = []
+    status = b"\x27\x00\x22" + llvar(bcd(MC))
+    term.stream(flow, 1, bytes([0x04, 0x0F, len(status)]) + status, 1.0, got.append)
+    line = b"\x00Karte 3530 1113 3330 0000"
+    term.stream(flow, 1, bytes([0x06, 0xD1, len(line)]) + line, 2.0, got.append)
+    term.stream(flow, 1, bytes([0x04, 0x0F, len(status)]) + status[:5], 3.0, got.append)  # incomplete: waits
+    assert [(o.fields["masked"], o.fields["channel"]) for o in got] == [
+        ("555555******4444", "zvt"), ("353011******0000", "zvt")]
+    assert [a.name for a in flow.active] == ["terminal"]

@@ -47,9 +47,15 @@ class Terminal(Analyzer):
         st[direction] = buf
         n = flow.state["zvt.count"] = flow.state.get("zvt.count", 0) + len(apdus)
         for _cls, _instr, body in apdus:
+            known = set()
             for digits, kind, expiry, encoding in apdu_cards(body):
                 if card_brand(digits, True):
+                    known.add(digits)
                     emit(card_observation(flow, direction, (0, 0, digits, kind, encoding, expiry), "zvt", ts))
+            for h in scan(body)[0]:  # elsewhere in the APDU: a print line, a private BMP, EMV data
+                if h[2] not in known:
+                    known.add(h[2])
+                    emit(card_observation(flow, direction, h, "zvt", ts))
         if n > MAX_APDUS:
             deactivate(flow, self)
 

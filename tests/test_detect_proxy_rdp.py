@@ -91,3 +91,17 @@ def test_dtls_fragmented_handshake_reassembled() -> None:
 def test_dtls_certificate_findings() -> None:
     rules = {r["rule"] for r in _scan("detect_dtls_cert")}
     assert {"NW-TLS-003", "NW-TLS-004", "NW-TLS-005", "NW-TLS-006"} <= rules
+
+
+def test_tunnelled_flow_end_names_its_proxy(tmp_path: Path) -> None:
+    """flow_end carries via_proxy, so a site rule can judge tunnelled flows by the proxy they used."""
+    (tmp_path / "proxy.yaml").write_text(
+        "- id: SITE-PROXY-001\n  title: tunnelled\n  category: destination\n  severity: low\n  on: flow_end\n"
+        "  when: {via_proxy: {exists: true}}\n  group_by: [via_proxy]\n  evidence: [via_proxy]\n"
+        "  message: '{app} via {via_proxy}'\n  remediation: none\n")
+    out = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(ROOT / "captures" / "detect_proxies.pcap"),
+                          "--rules", str(tmp_path), "--json", "-", "-q", "--fail-on", "none"], capture_output=True,
+                         cwd=ROOT, timeout=60)
+    got = {(r["app"], r["evidence"]["via_proxy"]) for r in map(json.loads, out.stdout.splitlines())
+           if r["rule"] == "SITE-PROXY-001"}
+    assert got == {("tls", "socks5"), ("rdp", "http-connect"), ("http", "socks4")}

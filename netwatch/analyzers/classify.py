@@ -104,6 +104,7 @@ class Classifier(Analyzer):
                     "tcp": flow.proto == TCP,
                     "cards": flow.state.get("cards", 0),
                     "upgraded": bool(flow.state.get("upgraded")),
+                    "via_proxy": flow.state.get("proxy", {}).get("via"),  # socks4/socks5/http-connect tunnel
                 },
             )
         )

@@ -51,7 +51,7 @@ def test_newer_ranges(digits: str, brand: str) -> None:
 
 def test_narrow_ranges_come_before_wide_ones() -> None:
     order = [b for b, _r, _l in BRANDS]
-    assert order.index("ukrcard") < order.index("rupay") and order.index("verve") < order.index("maestro")
+    assert order.index("verve") < order.index("maestro")
     assert card_brand("6011111111111117") == "discover"  # 6011 stays Discover, not RuPay 60
 
 
@@ -78,3 +78,11 @@ def scanned(buf: bytes) -> list[tuple[str, str]]:
 def test_ascii_terminal_protocols_need_no_parser(message: bytes) -> None:
     got = scanned(message)
     assert got and all(m == "411111******1111" for _k, m in got)
+
+
+@pytest.mark.parametrize("digits", ["6006491234567891", "6035320000000008", "6364000000000007", "6390000000000005"])
+def test_gift_and_loyalty_blocks_are_not_cards(digits: str) -> None:
+    """Luhn-valid numbers in the 60/63 merchandising blocks that store gift cards use."""
+    from netwatch.analyzers.cards import luhn_ok
+
+    assert luhn_ok(digits) and card_brand(digits) is None

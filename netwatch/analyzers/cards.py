@@ -8,8 +8,10 @@ every 16–19 digit id starting with 62 would be called a card.
 Source of the table: the issuer identification ranges of the card schemes as collected in
 Wikipedia's "Payment card number" IIN table (checked November 2026), cross-checked with the schemes'
 published BIN ranges (Mastercard 2-series, Mir, RuPay, Troy). Ranges of schemes that no longer
-issue (Switch, Solo, Laser, Bankcard) are left out. Order matters: the first match names the brand,
-so narrower ranges (Bancontact 6703, Verve, UkrCard, RuPay 508) come before the wide ones.
+issue (Switch, Solo, Laser, Bankcard) are left out, and so are the wide blocks that retailers' own
+gift and loyalty cards share (RuPay is listed by its issued BIN blocks, not all of 60/65/81/82;
+InterPayment 636 and InstaPayment 637-639 are left out): a loyalty number is not a card number.
+Order matters: the first match names the brand, so narrower ranges come before wide ones.
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ BRANDS: list[tuple[str, list[tuple[str, str]], frozenset[int]]] = [
     ("unionpay", [("62", "62"), ("81", "81")], frozenset(range(16, 20))),
     ("verve", [("506099", "506198"), ("507865", "507964")], frozenset({16, 18, 19})),
     ("ukrcard", [("60400100", "60420099")], frozenset(range(16, 20))),
-    ("rupay", [("508", "508"), ("60", "60"), ("82", "82")], frozenset({16})),
-    ("interpayment", [("636", "636")], frozenset(range(16, 20))),
-    ("instapayment", [("637", "639")], frozenset({16})),
+    ("rupay", [("508500", "508999"), ("606985", "607984"), ("608001", "608500")], frozenset({16})),
     ("troy", [("9792", "9792")], frozenset({16})),
     ("humo", [("9860", "9860")], frozenset({16})),
     ("uzcard", [("8600", "8600")], frozenset({16})),

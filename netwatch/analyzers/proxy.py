@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
-from netwatch.analyzers.credentials import Credentials
+from netwatch.analyzers.credentials import Credentials, clean
 from netwatch.decode import TCP
 from netwatch.flows import Flow
 
@@ -154,14 +154,14 @@ class Proxy(Analyzer):
         if client.password is not None:
             Credentials._found(flow, ts, emit, "socks5", client.user, client.password, "username/password",
                                secret="cleartext" if client.password else "none")
-        fields = {"proxy": client.kind, "target_host": client.host[:255], "target_port": client.port,
+        fields = {"proxy": client.kind, "target_host": clean(client.host, 255), "target_port": client.port,
                   "granted": granted, "login": method or ("userid" if client.user else "none")}
         emit(Observation("proxy", ts, flow, fields))
         restore = [a for a in st["active"] if a is not self]
         deactivate(flow, self)
         if not granted:
             return
-        flow.state = {"proxy": {"via": client.kind}, "proxy.target": f"{client.host[:255]}:{client.port}"}
+        flow.state = {"proxy": {"via": client.kind}, "proxy.target": f"{clean(client.host, 255)}:{client.port}"}
         flow.app = flow.encrypted = flow.how = None  # the classifier judges the tunnelled bytes
         flow.active = restore
         flow.inspect = True

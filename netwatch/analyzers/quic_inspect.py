@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch.analyzers.credentials import clean
 from netwatch.analyzers.quic import CryptoStream, gquic_chlo, initial_crypto, long_header
 from netwatch.analyzers.tls import HS_CLIENT_HELLO, fingerprints, parse_client_hello, version_name
 from netwatch.decode import UDP
@@ -68,7 +69,7 @@ class QuicInspector(Analyzer):
         n = flow.state["quic.g"] = flow.state.get("quic.g", 0) + 1
         if not tags and n < MAX_DATAGRAMS:
             return
-        sni = tags.get("SNI", b"").decode("ascii", "replace")[:255] or None
+        sni = clean(tags.get("SNI", b""), 255) or None
         if tags:
             if sni and not flow.server_name:
                 flow.server_name = sni

@@ -100,3 +100,23 @@ def test_base64_of_secrets_never_in_output() -> None:
     out = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(ROOT / "captures" / "detect_pop3_sasl.pcap"),
                           "--json", "-", "-q", "--fail-on", "none"], capture_output=True, cwd=ROOT, timeout=60)
     assert base64.b64encode(b"admin") not in out.stdout
+
+
+def test_cram_md5_is_challenge_response() -> None:
+    """IMAP AUTHENTICATE CRAM-MD5: the client's answer after the challenge is user + digest (NW-CRED-002)."""
+    import socket
+
+    from netwatch.analyzers import Observation
+    from netwatch.analyzers.logins import Logins
+    from netwatch.decode import TCP
+    from netwatch.flows import Flow
+
+    flow = Flow(socket.inet_aton("10.0.0.1"), 50000, socket.inet_aton("10.0.0.2"), 143, TCP, 0.0)
+    flow.app, flow.encrypted = "imap", False
+    got: list[Observation] = []
+    an = Logins()
+    an.stream(flow, 0, b"a1 AUTHENTICATE CRAM-MD5\r\n", 1.0, got.append)
+    an.stream(flow, 1, b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UuZXhhbXBsZT4=\r\n", 1.1, got.append)
+    an.stream(flow, 0, base64.b64encode(b"tim b913a602c7eda7a495b4e6e7334d3890") + b"\r\n", 1.2, got.append)
+    assert [(o.fields["user"], o.fields["method"], o.fields["secret"]) for o in got] == [
+        ("tim", "AUTH CRAM-MD5", "digest")]

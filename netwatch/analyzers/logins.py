@@ -1,5 +1,6 @@
-"""More logins in clear, beside `credentials`: POP3 SASL (PLAIN, LOGIN, XOAUTH2) and XOAUTH2 in
-IMAP/SMTP, HTTP Digest and Bearer tokens, LDAP binds, Sybase/old-TDS (TDS 4.2/5.0) logins.
+"""More logins in clear, beside `credentials`: POP3 SASL (PLAIN, LOGIN, XOAUTH2), XOAUTH2 in
+IMAP/SMTP, CRAM-MD5 and DIGEST-MD5 (challenge-response) in all three, HTTP Digest and Bearer
+tokens, LDAP binds, Sybase/old-TDS (TDS 4.2/5.0) logins.
 
 Same output as `credentials` (its `_found`: protocol, user, method, secret, password length, never
 the password). `secret` says what crossed the wire: cleartext, token (a bearer token: usable as is),
@@ -18,9 +19,11 @@ from netwatch.flows import Flow
 
 HTTP_AUTH = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*(Digest|Bearer)[ \t]+([^\r\n]{1,8192})\r\n", re.I)
 DIGEST_USER = re.compile(rb'(?:^|[\s,])username\*?=[ \t]*(?:"((?:[^"\\]|\\.){0,256})"|([^\s,]{1,256}))', re.I)
-SASL_CMD = re.compile(rb"^(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN|XOAUTH2|OAUTHBEARER)(?: (\S+))?\s*$", re.I)
-SASL_APPS = {"pop3": {b"PLAIN", b"LOGIN", b"XOAUTH2", b"OAUTHBEARER"},  # credentials knows USER/PASS, APOP
-             "imap": {b"XOAUTH2", b"OAUTHBEARER"}, "smtp": {b"XOAUTH2", b"OAUTHBEARER"}}  # it knows PLAIN/LOGIN
+SASL_CMD = re.compile(
+    rb"^(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5)(?: (\S+))?\s*$", re.I)
+CHALLENGE = {b"CRAM-MD5", b"DIGEST-MD5"}  # challenge-response: the answer comes after the server's challenge
+SASL_APPS = {"pop3": {b"PLAIN", b"LOGIN", b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE,  # credentials: USER/PASS, APOP
+             "imap": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE, "smtp": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE}
 
 
 def oauth_token(raw: bytes) -> tuple[bytes | None, bytes] | None:
@@ -157,14 +160,14 @@ class Logins(Analyzer):
         if m is None or m.group(1).upper() not in SASL_APPS.get(app, ()):
             return
         mech = m.group(1).upper().decode()
-        if m.group(2):
+        if m.group(2) and m.group(1).upper() not in CHALLENGE:
             self._sasl_step(flow, st, mech, m.group(2), ts, emit)
         else:
             st["step"] = mech
 
     def _sasl_step(self, flow: Flow, st: dict[str, Any], step: str, word: bytes, ts: float, emit: Emit) -> None:
         app = flow.app or ""
-        method = "AUTH " + step.split("-")[0]
+        method = "AUTH " + step.removesuffix("-pass")
         if step == "PLAIN":
             creds = _sasl_plain(word)
             if creds:
@@ -175,6 +178,11 @@ class Logins(Analyzer):
             pw = _b64(word)
             if pw is not None:
                 self._found(flow, ts, emit, app, st.pop("user", None), pw, method, "cleartext")
+        elif step in ("CRAM-MD5", "DIGEST-MD5"):
+            raw = _b64(word)
+            if raw:  # CRAM-MD5: "user hexdigest"; DIGEST-MD5: username="user",…,response=…
+                user = raw.split(b" ", 1)[0] if step == "CRAM-MD5" else digest_user(raw)
+                self._found(flow, ts, emit, app, user, None, method, "digest")
         else:  # XOAUTH2 / OAUTHBEARER
             raw = _b64(word)
             tok = oauth_token(raw) if raw else None

@@ -43,7 +43,8 @@ def test_base32_noise_is_silent(name: str) -> None:
 @pytest.mark.parametrize(("digits", "brand"), [
     ("67030000012345677", "maestro"), ("6703444444444449", "maestro"), ("9792123456789018", "troy"),
     ("9860123456789015", "humo"), ("6080123456789015", "rupay"), ("5061000000000005", "verve"),
-    ("2205000000000009", "borica"), ("8600123456789012", "uzcard"),
+    ("2205000000000009", "borica"), ("8600123456789012", "uzcard"), ("6363680000000007", "elo"),
+    ("6062820000000003", "hipercard"),
 ])
 def test_newer_ranges(digits: str, brand: str) -> None:
     assert card_brand(digits) == brand

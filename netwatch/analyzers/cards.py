@@ -30,6 +30,8 @@ BRANDS: list[tuple[str, list[tuple[str, str]], frozenset[int]]] = [
     ("verve", [("506099", "506198"), ("507865", "507964")], frozenset({16, 18, 19})),
     ("ukrcard", [("60400100", "60420099")], frozenset(range(16, 20))),
     ("rupay", [("508500", "508999"), ("606985", "607984"), ("608001", "608500")], frozenset({16})),
+    ("elo", [("636297", "636297"), ("636368", "636368")], frozenset({16})),
+    ("hipercard", [("606282", "606282")], frozenset(range(16, 20))),  # its 3841xx IINs fall under Diners 38
     ("troy", [("9792", "9792")], frozenset({16})),
     ("humo", [("9860", "9860")], frozenset({16})),
     ("uzcard", [("8600", "8600")], frozenset({16})),

@@ -79,7 +79,8 @@ class SoftwareVersions(Analyzer):
         if app is None:
             return
         cap = CAPS.get(app)
-        if cap is None or (flow.encrypted and app != "ssh"):
+        # SSH banners and, under Standard RDP Security (RC4 inside RDP), the MCS Connect Initial come in clear
+        if cap is None or (flow.encrypted and app != "ssh" and flow.how != "rdp-standard"):
             deactivate(flow, self)
             return
         counts = flow.state.setdefault("sw.bytes", [0, 0])

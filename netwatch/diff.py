@@ -1,7 +1,7 @@
-"""What changed since the last visit: findings and destinations of a baseline run vs a current one.
+"""What changed since the last visit: findings, destinations and systems of a baseline run vs a current one.
 
-Inputs are the JSON Lines of earlier scans (findings, and the destinations inventory from the
-summary record) or the reports of captures scanned now (findings and the destinations inventory).
+Inputs are the JSON Lines of earlier scans (findings, and the destinations and systems inventories
+from the summary record) or the reports of captures scanned now (findings and the destinations inventory).
 A finding is the same across runs when its rule, endpoints (client port aside) and masked card
 number agree; fingerprints are per-run keyed, so they are not compared. Destinations come from the
 inventory when both sides have one, otherwise from the findings' endpoints on both sides (so the
@@ -35,6 +35,7 @@ class Side:
     label: str
     findings: list[dict[str, Any]] = field(default_factory=list)
     inventory: list[dict[str, Any]] | None = None
+    systems: list[dict[str, Any]] | None = None  # SystemEntry.to_json() records, for scanned captures
 
 
 @dataclass
@@ -47,6 +48,7 @@ class DiffResult:
     new_destinations: list[Record]
     gone_destinations: list[Record]
     destinations_from: str  # "inventory" or "findings"
+    systems: list[dict[str, Any]] = field(default_factory=list)  # hosts whose software appeared or changed
 
 
 def is_capture(path: str | Path) -> bool:
@@ -68,6 +70,7 @@ def load_jsonl(path: str | Path) -> Side:
     that never ends) is refused once the cap is reached, not read into memory."""
     findings: list[dict[str, Any]] = []
     inventory: list[dict[str, Any]] | None = None
+    systems: list[dict[str, Any]] | None = None
     total = 0
     try:
         with open(path, "rb") as fh:
@@ -86,13 +89,19 @@ def load_jsonl(path: str | Path) -> Side:
                 kind = rec.get("event_type", "finding") if isinstance(rec, dict) else None
                 if kind == "summary" and isinstance(rec.get("destinations"), list):
                     inventory = (inventory or []) + [d for d in rec["destinations"] if _is_destination(d)]
+                    if isinstance(rec.get("systems"), list):
+                        systems = (systems or []) + [e for e in rec["systems"] if _is_system(e)]
                     continue
                 if kind != "finding" or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
                     raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
                 findings.append(rec)
     except OSError as e:
         raise DiffError(f"{path}: cannot read: {e.strerror}") from None
-    return Side(str(path), _latest(findings), inventory)
+    return Side(str(path), _latest(findings), inventory, systems)
+
+
+def _is_system(e: object) -> bool:
+    return isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("host", "role", "product"))
 
 
 def _is_destination(d: object) -> bool:
@@ -176,7 +185,36 @@ def diff(base: Side, cur: Side) -> DiffResult:
         new_destinations=[_clean(cd[k]) for k in sorted(cd, key=str) if k not in bd],
         gone_destinations=[_clean(bd[k]) for k in sorted(bd, key=str) if k not in cd],
         destinations_from="inventory" if use_inv else "findings",
+        systems=system_changes(base.systems, cur.systems) if base.systems is not None and cur.systems is not None
+        else [],
     )
+
+
+def system_changes(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per host and product: a version that changed (an update, or a downgrade) or a product that appeared
+    (the inventory of a scanned capture, or the summary record's `systems`; every string redacted)."""
+    def versions(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, dict[str, Any]]]:
+        out: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        for r in rows:
+            out.setdefault((r["host"], r["role"], r["product"]), {})[str(r.get("version"))] = r
+        return out
+
+    b, c = versions(base), versions(cur)
+    out = []
+    for key in sorted(c, key=str):
+        now, before = c[key], b.get(key)
+        if before is not None and set(now) == set(before):
+            continue
+        for v, row in sorted(now.items()):
+            if before is not None and v in before:
+                continue
+            rec: dict[str, Any] = redact_record({k: row.get(k) for k in (
+                "host", "role", "product", "name", "version", "protocol", "eol_status", "eol")})
+            rec["change"] = "appeared" if before is None else "version-changed"
+            if before is not None:
+                rec["was"] = [redact(v) for v in sorted(before)]
+            out.append(rec)
+    return out
 
 
 def result_records(r: DiffResult) -> list[dict[str, object]]:
@@ -187,6 +225,7 @@ def result_records(r: DiffResult) -> list[dict[str, object]]:
     out += [{"diff": "resolved-finding", **f} for f in r.resolved]
     out += [{"diff": "new-destination", "from": r.destinations_from, **d} for d in r.new_destinations]
     out += [{"diff": "gone-destination", "from": r.destinations_from, **d} for d in r.gone_destinations]
+    out += [{"diff": "system-" + s["change"], **{k: v for k, v in s.items() if k != "change"}} for s in r.systems]
     return out
 
 

@@ -106,6 +106,7 @@ class FlowEnd(Event):
     tcp: bool = _f("the flow is TCP", default=False)
     cards: int = _f("distinct card numbers seen in the flow", default=0)
     upgraded: bool = _f("switched to TLS mid-way (STARTTLS and kin)", default=False)
+    via_proxy: str | None = _f("the flow was tunnelled through a proxy: socks4, socks5 or http-connect", default=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,10 +160,10 @@ class Credentials(Event):
     """A login seen outside TLS; never the password, only its length and whether it is a default."""
 
     kind: ClassVar[str] = "credentials"
-    protocol: str = _f("ftp, telnet, http, pop3, imap, smtp, snmp, mysql, postgres, tds, …")
+    protocol: str = _f("ftp, telnet, http, pop3, imap, smtp, snmp, mysql, postgres, tds, ldap, socks5, …")
     user: str | None = _f("user name (escaped, length-limited)", default=None)
-    method: str = _f("how the login was made (USER/PASS, Basic, AUTH PLAIN, community, …)")
-    secret: str = _f("cleartext, obfuscated, none, hash, digest or scram")
+    method: str = _f("how the login was made (USER/PASS, Basic, AUTH PLAIN, Digest, Bearer, simple bind, …)")
+    secret: str = _f("cleartext, obfuscated, token, none, hash, digest or scram")
     password_length: int | None = _f("length of a readable password", default=None)
     default_password: bool = _f("the password is a well-known default", default=False)
     version: str | None = _f("SNMP version", default=None)
@@ -184,6 +185,7 @@ class TlsHello(Event):
     ja3: str | None = _f("JA3 client fingerprint", default=None)
     ja4: str | None = _f("JA4 client fingerprint", default=None)
     ja3s: str | None = _f("JA3S server fingerprint", default=None)
+    quic_version: str | None = _f("QUIC: the version of the Initial packet (0x00000001, …) or gquic", default=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,8 +229,68 @@ class DataLimit(Event):
     reason: str = _f("which bound, in words")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Software(Event):
+    """A product and version a host showed on the wire (banner, header, NTLMSSP, SMB dialect, …)."""
+
+    kind: ClassVar[str] = "software"
+    host: str = _f("the host the software runs on", address=True)
+    role: str = _f("client or server (os for an operating system)")
+    product: str = _f("product (Windows, OpenSSH, Apache httpd, vsftpd, SMB, …; escaped)")
+    version: str | None = _f("version as shown (null: none shown)", default=None)
+    name: str = _f("readable product name (Windows 7 / Server 2008 R2, …)")
+    protocol: str = _f("where it was seen (ssh banner, http Server, ntlmssp over smb, …)")
+    detail: str | None = _f("what else the source said (dialects offered, build, …)", default=None)
+    hostname: str | None = _f("the host's own name (DHCP option 12)", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outdated(Event):
+    """A systems-inventory entry past its end of life (judged at the end of a scan; netwatch.eol)."""
+
+    kind: ClassVar[str] = "outdated"
+    host: str = _f("the host running it", address=True)
+    role: str = _f("client, server or os")
+    product: str = _f("product as inventoried")
+    version: str | None = _f("version as inventoried", default=None)
+    name: str = _f("the end-of-life table's name for it")
+    seen_in: str = _f("where it was seen (protocol)")
+    eol: str = _f("end-of-life date (ISO)")
+    eol_source: str = _f("where that date comes from")
+    status: str = _f("end-of-life or backdoored")
+    eol_kind: str = _f("os, software or tls")
+    host_store: bool = _f("an internal host (policy networks, else RFC 1918/4193)", default=False)
+    host_sends_cards: bool = _f("the same host sent card data in cleartext in this capture", default=False)
+    note: str | None = _f("the table's note on the entry", default=None)
+    ja4: str | None = _f("JA4 of a TLS client", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proxy(Event):
+    """A proxy handshake (SOCKS4/4a/5, HTTP CONNECT): the client asked the proxy for another destination."""
+
+    kind: ClassVar[str] = "proxy"
+    proxy: str = _f("socks4, socks5 or http-connect")
+    target_host: str = _f("the destination asked for (address or name; escaped, length-limited)")
+    target_port: int = _f("the destination port asked for")
+    granted: bool = _f("the proxy said yes (the tunnel opened)")
+    login: str = _f("how the client authenticated to the proxy (none, userid, username/password, …)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RdpSecurity(Event):
+    """An RDP session with the legacy Standard RDP Security (RC4 inside RDP, no TLS)."""
+
+    kind: ClassVar[str] = "rdp_security"
+    security: str = _f("standard (Standard RDP Security)")
+    encryption: str = _f("the encryption method the server chose (RC4 40/56/128-bit, FIPS, none)")
+    level: str | None = _f("the server's encryption level (low, client-compatible, high, fips)", default=None)
+    cleartext: bool = _f("the server chose no encryption at all", default=False)
+
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess,
-                                        DataLimit)
+                                        Software, Outdated, Proxy, RdpSecurity, DataLimit)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
 RULE_NAMES: dict[str, str] = {"data_kind": "kind"}  # attribute → name in rules and evidence
 _OWN: dict[type[Event], tuple[str, ...]] = {

@@ -23,7 +23,8 @@ from netwatch.textinput import InputError, compose_yaml, load_yaml, read_yaml_te
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # lower is worse
-CATEGORIES = ("card-data", "cleartext", "weak-tls", "credentials", "destination", "remote-access", "exfiltration")
+CATEGORIES = ("card-data", "cleartext", "weak-tls", "credentials", "destination", "remote-access", "exfiltration",
+              "outdated")
 ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 REQUIRED = ("id", "title", "category", "severity", "on")
 KNOWN = set(REQUIRED) | {
@@ -256,6 +257,7 @@ class RuleSet:
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
+        self.eol: Any = None  # netwatch.eol.EolTable from the same directories (eol/), set by load()
         self.by_kind: dict[str, list[Rule]] = {}
         self.by_kind_no_policy: dict[str, list[Rule]] = {}
         for r in rules:
@@ -284,7 +286,11 @@ class RuleSet:
                         if r.id in rules and rules[r.id].file == r.file:
                             raise RuleError(f"{r.file}: rule {r.id}: field 'id': duplicate id in the same file")
                         rules[r.id] = r
-        return cls(list(rules.values()))
+        from netwatch.eol import load_eol  # the end-of-life table travels with the rules
+
+        rs = cls(list(rules.values()))
+        rs.eol = load_eol([d for d in dirs if d.is_dir()])
+        return rs
 
     def match(self, event: Event, policy: Policy | None) -> list[tuple[Rule, str, Getter]]:
         """Rules that fire on an event, each with its severity and the field getter used."""

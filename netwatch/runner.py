@@ -143,19 +143,25 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
     return scan_file(task.path, rules, policy, tick, shard=task.shard, fingerprint=Fingerprinter(cfg.fingerprint_key))
 
 
-def _merge(tasks: list[Task], done: dict[Task, SourceReport]) -> list[SourceReport]:
-    """One report per input file, in input order; a file's shards merged."""
+def _merge(tasks: list[Task], done: dict[Task, SourceReport], cfg: ScanConfig) -> list[SourceReport]:
+    """One report per input file, in input order; a file's shards merged, then its systems judged
+    under the rules and policy (a shard cannot: a host's flows may sit in several)."""
     by_path: dict[str, list[SourceReport]] = {}
     for t in tasks:
         if t in done:
             by_path.setdefault(t.path, []).append(done[t])
     out = []
+    loaded: tuple[RuleSet, Policy | None] | None = None
     for path in dict.fromkeys(t.path for t in tasks):
         parts = by_path.get(path)
         if not parts:
             continue
         expected = sum(1 for t in tasks if t.path == path)
-        report = merge_shards(parts) if len(parts) > 1 else parts[0]
+        if any(t.shard is not None for t in tasks if t.path == path):
+            loaded = loaded or load_config(cfg)
+            report = merge_shards(parts, *loaded)
+        else:
+            report = parts[0]
         if len(parts) < expected:
             report.interrupted = True  # some shards' flows are missing
         out.append(report)
@@ -352,7 +358,7 @@ def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: st
             elif client is not None:
                 with contextlib.suppress(Exception):
                     client.close(timeout=1)
-        result = RunResult(reports=_merge(tasks, got.done), interrupted=bool(stop) or got.stopped)
+        result = RunResult(reports=_merge(tasks, got.done, cfg), interrupted=bool(stop) or got.stopped)
     for t, reason in got.failed.items():
         result.failed.setdefault(t.path, reason)
     return result

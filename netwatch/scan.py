@@ -28,6 +28,7 @@ from netwatch.masking import Fingerprinter
 from netwatch.policy import Policy
 from netwatch.redact import redact_record
 from netwatch.rules import RuleSet
+from netwatch.systems import SystemInventory, judge_systems, merge_systems
 
 
 @dataclass
@@ -53,6 +54,7 @@ class SourceReport:
     findings: list[Finding] = field(default_factory=list)
     inventory: list[dict[str, Any]] = field(default_factory=list)
     inventory_rest: Rest | None = None  # destinations beyond the inventory's rows: totals only
+    systems: SystemInventory = field(default_factory=SystemInventory)  # software and OS per host
     seconds: float = 0.0
 
     @property
@@ -80,6 +82,8 @@ class Session:
         self.decoder = Decoder()
         self.aggregator = Aggregator(rules, policy, source)
         self.inventory = Inventory(policy)
+        self.systems = SystemInventory()
+        self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
@@ -96,6 +100,8 @@ class Session:
             self.flows.losses.note(f.proto, (f.src, f.client_port), (f.dst, f.server_port), obs.direction, obs.bytes,
                                    obs.reason)
             return
+        elif obs.kind in SYSTEM_KINDS:
+            self.systems.observe(obs)
         before = len(self.aggregator.findings)
         self.aggregator.packet = self.frame_no
         self.aggregator.observe(obs)
@@ -231,10 +237,17 @@ class Session:
         r.decode_errors = dict(d.stats)
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
         r.non_ip = dict(d.non_ip)
+        r.systems = self.systems
+        if self.shard is None:  # shards are judged once merged: a host's flows may sit in several
+            for obs in judge_systems(self.systems, self.rules, self.policy):
+                self.aggregator.observe(obs)
         r.findings = self.aggregator.results()
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         r.inventory_rest = self.inventory.rest_totals()
         return r
+
+
+SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})  # what the systems inventory learns from
 
 
 # The scan allocates many short-lived, mostly acyclic objects (flows, observations); the cyclic
@@ -285,9 +298,12 @@ def _size(path: str) -> int:
 
 
 
-def merge_shards(shards: list[SourceReport]) -> SourceReport:
+def merge_shards(
+    shards: list[SourceReport], rules: RuleSet | None = None, policy: Policy | None = None,
+) -> SourceReport:
     """Join the shard reports of one file. Every shard read every frame, so the capture-level
-    counts come from shard 0; flows, findings and destinations are each shard's own."""
+    counts come from shard 0; flows, findings and destinations are each shard's own. The systems
+    inventory is merged, then judged with `rules` (when given) as one process would."""
     r = shards[0]
     for other in shards[1:]:
         r.flows += other.flows
@@ -297,6 +313,12 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
         r.findings = r.findings + other.findings
         r.interrupted = r.interrupted or other.interrupted
         r.seconds = max(r.seconds, other.seconds)
+    r.systems = merge_systems([s.systems for s in shards])
+    if rules is not None:
+        agg = Aggregator(rules, policy, r.source)
+        for obs in judge_systems(r.systems, rules, policy):
+            agg.observe(obs)
+        r.findings = r.findings + agg.results()
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
     r.inventory_rest = merge_rest(s.inventory_rest for s in shards)

@@ -25,12 +25,14 @@ def pipeline():
 def _same(path: Path, pipeline, n: int) -> None:
     rules, policy = pipeline
     whole = scan_file(str(path), rules, policy, fingerprint=KEY)
-    merged = merge_shards([scan_file(str(path), rules, policy, shard=(k, n), fingerprint=KEY) for k in range(n)])
+    parts = [scan_file(str(path), rules, policy, shard=(k, n), fingerprint=KEY) for k in range(n)]
+    merged = merge_shards(parts, rules, policy)
     assert [f.to_json() for f in merged.findings] == [f.to_json() for f in whole.findings]
     assert (merged.packets, merged.bytes, merged.flows) == (whole.packets, whole.bytes, whole.flows)
     key = lambda r: (r["dst"], r["dport"], r["proto"], r["app"])  # noqa: E731
     assert sorted((key(r), r["flows"], r["bytes"]) for r in merged.inventory) == sorted(
         (key(r), r["flows"], r["bytes"]) for r in whole.inventory)
+    assert merged.systems.to_json() == whole.systems.to_json()
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.stem)
@@ -102,3 +104,21 @@ def test_shard_of_a_pair_is_symmetric_and_stable_across_processes() -> None:
     seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
                            env=dict(os.environ, PYTHONHASHSEED=seed)).stdout.strip() for seed in ("1", "2", "3")}
     assert seen == {str(pair_shard(a, b, 7))}
+
+
+def test_runner_judges_the_systems_of_a_sharded_file_once_merged(pipeline):
+    """A shard never judges systems (a host's flows may sit in several); the runner's merge does, so
+    NW-OLD findings of a sharded file equal those of one process."""
+    from netwatch.runner import Task, _merge
+
+    path = str(ROOT / "captures" / "outdated_posready_smb.pcap")
+    rules, policy = pipeline
+    cfg = ScanConfig((), None, os.urandom(32))
+    tasks = [Task(path, 0, (k, 3)) for k in range(3)]
+    parts = {t: scan_file(path, rules, policy, shard=t.shard, fingerprint=KEY) for t in tasks}
+    assert not any(f.category == "outdated" for p in parts.values() for f in p.findings)
+    merged = _merge(tasks, parts, cfg)[0]
+    whole = scan_file(path, rules, policy, fingerprint=KEY)
+    old = sorted((f.rule, f.evidence.get("host"), f.severity) for f in merged.findings if f.category == "outdated")
+    assert old and old == sorted((f.rule, f.evidence.get("host"), f.severity) for f in whole.findings
+                                 if f.category == "outdated")

@@ -9,6 +9,8 @@ offsets make sure each occurrence is reported once. Only masked values leave thi
 
 from __future__ import annotations
 
+import re
+
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.analyzers.cards import card_brand
@@ -22,6 +24,7 @@ MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
 GUARD = 16  # a hit this close to the end waits: a track-2 expiry or more digits may follow
 DIRECTION = ("to_server", "to_client")
+LONG_LABEL = re.compile(rb"[0-9A-Za-z]{20}")  # base32 of a 12-digit number is 20 characters
 MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
 
 
@@ -180,8 +183,8 @@ class CardData(Analyzer):
                 emit(card_observation(flow, direction, h, channel, ts, self.fingerprint))
 
     def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool) -> None:
-        if len(data) - len(data.translate(None, b"0123456789")) < 12:
-            return  # fewer than 12 digits in the whole message: no card in any name (digits or hex)
+        if len(data) - len(data.translate(None, b"0123456789")) < 12 and not LONG_LABEL.search(data):
+            return  # fewer than 12 digits and no long label: no card in any name (digits, hex, base32)
         msg = parse_dns(data, tcp=tcp)
         if msg is None:
             return

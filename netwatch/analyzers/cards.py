@@ -4,6 +4,14 @@ UnionPay (prefix 62) issued cards that do not pass Luhn. They are accepted witho
 the bytes are known to be a card number (`structured=True`: ISO 8583 DE2/DE35/DE45, EMV tags 5A/57,
 track data with its separators); in free text a 62… digit run must pass Luhn like any other, or
 every 16–19 digit id starting with 62 would be called a card.
+
+Source of the table: the issuer identification ranges of the card schemes as collected in
+Wikipedia's "Payment card number" IIN table (checked November 2026), cross-checked with the schemes'
+published BIN ranges (Mastercard 2-series, Mir, RuPay, Troy). Ranges of schemes that no longer
+issue (Switch, Solo, Laser, Bankcard) are left out, and so are the wide blocks that retailers' own
+gift and loyalty cards share (RuPay is listed by its issued BIN blocks, not all of 60/65/81/82;
+InterPayment 636 and InstaPayment 637-639 are left out): a loyalty number is not a card number.
+Order matters: the first match names the brand, so narrower ranges come before wide ones.
 """
 
 from __future__ import annotations
@@ -15,12 +23,22 @@ BRANDS: list[tuple[str, list[tuple[str, str]], frozenset[int]]] = [
     ("jcb", [("3528", "3589")], frozenset(range(16, 20))),
     ("visa", [("4", "4")], frozenset({13, 16, 19})),
     ("mir", [("2200", "2204")], frozenset(range(16, 20))),
+    ("borica", [("2205", "2205")], frozenset({16})),
     ("mastercard", [("51", "55"), ("2221", "2720")], frozenset({16})),
     ("discover", [("6011", "6011"), ("644", "649"), ("65", "65"), ("622126", "622925")], frozenset(range(16, 20))),
     ("unionpay", [("62", "62"), ("81", "81")], frozenset(range(16, 20))),
+    ("verve", [("506099", "506198"), ("507865", "507964")], frozenset({16, 18, 19})),
+    ("ukrcard", [("60400100", "60420099")], frozenset(range(16, 20))),
+    ("rupay", [("508500", "508999"), ("606985", "607984"), ("608001", "608500")], frozenset({16})),
+    ("elo", [("636297", "636297"), ("636368", "636368")], frozenset({16})),
+    ("hipercard", [("606282", "606282")], frozenset(range(16, 20))),  # its 3841xx IINs fall under Diners 38
+    ("troy", [("9792", "9792")], frozenset({16})),
+    ("humo", [("9860", "9860")], frozenset({16})),
+    ("uzcard", [("8600", "8600")], frozenset({16})),
     (
         "maestro",
-        [("50", "50"), ("56", "58"), ("6304", "6304"), ("6759", "6759"), ("6761", "6763"), ("676770", "676770")],
+        [("50", "50"), ("56", "58"), ("6304", "6304"), ("6703", "6703"), ("6759", "6759"),
+         ("6761", "6763"), ("676770", "676770"), ("676774", "676774")],
         frozenset(range(12, 20)),
     ),
 ]

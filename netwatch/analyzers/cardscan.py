@@ -11,12 +11,13 @@ encodings entirely.
 
 Encodings: ascii, utf16 (LE or BE), ebcdic (cp500, digits 0xF0-0xF9), bcd (packed, only with
 context: an ISO 8583 LL length byte, EMV tag 5A/57, or a track-2 `D` separator followed by the
-expiry), base64 (standard or URL alphabet), url (percent-encoding), hex (DNS labels). Layers nest up
-to two deep and are named outermost first, e.g. `url+base64`; `ascii` is dropped once wrapped.
+expiry), base64 (standard or URL alphabet), url (percent-encoding), hex, base32 and base32hex (DNS
+labels). Layers nest up to two deep and are named outermost first, e.g. `url+base64`; `ascii` is dropped once wrapped.
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
 import re
 from bisect import bisect_right
@@ -301,10 +302,29 @@ def dedup(hits: list[Hit]) -> list[Hit]:
 
 
 HEX_LABEL_RE = re.compile(r"[0-9a-f]{24,}")
+B32_LABEL_RE = re.compile(r"[a-z2-7]{20,}")  # RFC 4648 base32: 20 characters hold 12 bytes
+B32HEX_LABEL_RE = re.compile(r"[0-9a-v]{20,}")  # base32hex (the alphabet of DNSSEC NSEC3 and of many tunnels)
+B32HEX_TO_B32 = str.maketrans("0123456789abcdefghijklmnopqrstuv", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
+def _base32_runs(label: str) -> list[tuple[str, bytes]]:
+    """(encoding, decoded bytes) for each base32 / base32hex run in a DNS label (case-insensitive)."""
+    out: list[tuple[str, bytes]] = []
+    for enc, pattern, table in (("base32", B32_LABEL_RE, None), ("base32hex", B32HEX_LABEL_RE, B32HEX_TO_B32)):
+        for m in pattern.finditer(label):
+            run = m.group()
+            run = run.translate(table) if table else run.upper()
+            while len(run) % 8 in (1, 3, 6):  # not a whole number of bytes: the last character is noise
+                run = run[:-1]
+            try:
+                out.append((enc, base64.b32decode(run + "=" * (-len(run) % 8))))
+            except (binascii.Error, ValueError):
+                continue
+    return out
 
 
 def scan_dns_name(name: str) -> list[Hit]:
-    """Card numbers in a DNS name: in any label as digits (also split over labels) or hex-encoded."""
+    """Card numbers in a DNS name: in any label as digits (also split over labels), hex, base32 or base32hex."""
     hits: list[Hit] = []
     raw = name.encode("ascii", "replace")
     _ascii(raw, hits, "ascii")
@@ -320,6 +340,10 @@ def scan_dns_name(name: str) -> list[Hit]:
             sub: list[Hit] = []
             _layers(bytes.fromhex(h), sub, 1, [])
             hits.extend((0, len(raw), d, k, wrap("hex", e), x) for _a, _b, d, k, e, x in sub)
+        for enc, data in _base32_runs(lb.lower()):
+            sub = []
+            _layers(data, sub, 1, [])
+            hits.extend((0, len(raw), d, k, wrap(enc, e), x) for _a, _b, d, k, e, x in sub)
     out: list[Hit] = []
     seen: set[str] = set()
     for hit in hits:  # one hit per card per name

@@ -93,6 +93,7 @@ class Classifier(Analyzer):
             bytes_to_server=flow.bytes[0], bytes_to_client=flow.bytes[1], packets=flow.packets[0] + flow.packets[1],
             duration=round(flow.last_ts - flow.first_ts, 6), tcp=flow.proto == TCP, cards=flow.state.get("cards", 0),
             upgraded=bool(flow.state.get("upgraded")),
+            via_proxy=flow.state.get("proxy", {}).get("via"),  # socks4/socks5/http-connect tunnel
         ))
 
 

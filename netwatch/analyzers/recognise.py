@@ -142,6 +142,39 @@ def databases(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     return None
 
 
+def zvt(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """ZVT APDUs (class, instruction, length): exact framing; a known command unless on port 20007."""
+    from netwatch.analyzers.zvt import looks_like_zvt
+
+    return ("zvt", False, None) if looks_like_zvt(data, 20007 in (flow.sport, flow.cport)) else None
+
+
+def ldap(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """LDAPMessage: SEQUENCE { INTEGER messageID, [APPLICATION n] protocolOp } (bind, search, …)."""
+    try:
+        if len(data) < 7 or data[0] != 0x30:
+            return None
+        n, i = _ber_len(data, 1)
+        if i + n > len(data) or data[i] != 0x02 or not 1 <= data[i + 1] <= 4:
+            return None
+        op = data[i + 2 + data[i + 1]]
+        return ("ldap", False, None) if 0x60 <= op <= 0x79 or op in (0x42, 0x4A, 0x50) else None
+    except (IndexError, ValueError):
+        return None
+
+
+def socks(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """A SOCKS5 greeting (version, method count, methods) or a SOCKS4/4a CONNECT/BIND request."""
+    n = len(data)
+    if n >= 3 and data[0] == 5 and 1 <= data[1] <= 16 and n == 2 + data[1] and max(data[2:]) <= 0x09:
+        return "socks", False, "socks5"
+    if n >= 9 and data[0] == 4 and data[1] in (1, 2) and data[-1] == 0:
+        end = data.find(b"\0", 8)  # user id, then the host name for SOCKS4a (address 0.0.0.x)
+        if end == n - 1 or (data[4:7] == b"\0\0\0" and data[7] and data.find(b"\0", end + 1) == n - 1):
+            return "socks", False, "socks4"
+    return None
+
+
 def openvpn_tcp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if len(data) >= 16 and int.from_bytes(data[:2], "big") == len(data) - 2 and data[2] in (0x08, 0x38, 0x50, 0x10,
                                                                                            0x40):
@@ -266,7 +299,7 @@ def quic(data: bytes, flow: Flow, direction: int) -> Verdict | None:
         return None
     v = int.from_bytes(data[1:5], "big")
     known = v in QUIC_VERSIONS or v >> 8 == 0xFF0000 or v >> 4 == 0xFACEB00 or data[1:3] in (b"Q0", b"T0")
-    if known and (v == 0 or data[5] <= 20):
+    if known and (v == 0 or data[5] <= 20 or data[1:3] == b"Q0"):  # Q046: one byte of CID length nibbles
         return "quic", True, "quic"
     return None
 
@@ -317,8 +350,8 @@ def openvpn_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 TCP_RECOGNISERS: list[Recogniser] = [
-    tls_record, http, ssh_banner, banner, client_command, telnet, rdp, smb, databases, openvpn_tcp, teamviewer,
-    iso8583, dns_tcp, syslog, printable_text,
+    tls_record, http, ssh_banner, banner, client_command, telnet, rdp, smb, zvt, databases, ldap, socks, openvpn_tcp,
+    teamviewer, iso8583, dns_tcp, syslog, printable_text,
 ]
 UDP_RECOGNISERS: list[Recogniser] = [
     name_service, udp_infra, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, rdp_udp, openvpn_udp, printable_text,

@@ -8,8 +8,14 @@ from netwatch.analyzers.classify import Classifier, Upgrade
 from netwatch.analyzers.credentials import Credentials
 from netwatch.analyzers.ftp_data import FtpData
 from netwatch.analyzers.iso8583_stream import Iso8583
+from netwatch.analyzers.logins import Logins
 from netwatch.analyzers.names import Names
+from netwatch.analyzers.proxy import Proxy
+from netwatch.analyzers.quic_inspect import QuicInspector
+from netwatch.analyzers.rdp import RdpSecurity
 from netwatch.analyzers.remote_access import RemoteAccess
+from netwatch.analyzers.software import SoftwareVersions
+from netwatch.analyzers.terminal import Terminal
 from netwatch.analyzers.tls_inspect import TlsInspector
 from netwatch.masking import Fingerprinter
 
@@ -23,11 +29,17 @@ def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer]:
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
     return [
         Names(),
+        Proxy(),  # before the rest: once a tunnel opens it hands them the flow again
         Upgrade(),  # before the content analyzers: a STARTTLS switch drops them for the TLS bytes
         TlsInspector(),
+        QuicInspector(),
         Iso8583(fingerprint),
+        Terminal(fingerprint),  # before CardData: it claims ZVT flows
         CardData(fingerprint),
         Credentials(),
+        Logins(),
         FtpData(),
         RemoteAccess(),
+        SoftwareVersions(),
+        RdpSecurity(),
     ]

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from netwatch.analyzers.dtls import dtls_messages
+
 VERSIONS = {
     0x0002: "sslv2", 0x0300: "sslv3", 0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3",
     0xFEFF: "dtls1.0", 0xFEFD: "dtls1.2", 0xFEFC: "dtls1.3", 0x0100: "dtls0.9",
@@ -331,7 +333,7 @@ class HandshakeReader:
     encrypted. `broken` means the bytes stopped looking like TLS records (or the cap was hit).
     """
 
-    __slots__ = ("dtls", "buf", "hs", "dark", "broken", "seen")
+    __slots__ = ("dtls", "buf", "hs", "dark", "broken", "seen", "frags")
 
     def __init__(self, dtls: bool = False) -> None:
         self.dtls = dtls
@@ -340,6 +342,7 @@ class HandshakeReader:
         self.dark = False
         self.broken = False
         self.seen = 0
+        self.frags: dict[tuple[int, int], dict[int, bytes]] = {}  # DTLS (message_seq, type) -> pieces
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         if self.broken or self.dark:
@@ -379,17 +382,8 @@ class HandshakeReader:
 
     def _handshake(self, frag: bytes) -> list[tuple[int, bytes]]:
         out = []
-        if self.dtls:  # one message per fragment is the common case; fragmented ones are skipped
-            i = 0
-            while i + 12 <= len(frag):
-                t = frag[i]
-                n = int.from_bytes(frag[i + 1 : i + 4], "big")
-                foff = int.from_bytes(frag[i + 6 : i + 9], "big")
-                flen = int.from_bytes(frag[i + 9 : i + 12], "big")
-                if foff == 0 and flen == n:
-                    out.append((t, frag[i + 12 : i + 12 + n]))
-                i += 12 + flen
-            return out
+        if self.dtls:
+            return dtls_messages(self.frags, frag, MAX_BUFFER)
         hs = self.hs + frag
         i = 0
         while len(hs) - i >= 4:

@@ -144,7 +144,7 @@ class TlsInspector(Analyzer):
         if sh is not None:
             flow.how = version  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
-        if st.certs and sh is not None and sh.negotiated < 0x0304:
+        if st.certs and sh is not None and certs_in_clear(sh.negotiated):
             from netwatch.analyzers.tls_cert import cert_facts
 
             leaf = cert_facts(st.certs[0], ts)
@@ -155,6 +155,11 @@ class TlsInspector(Analyzer):
         emit(TlsHello(ts=ts, flow=facts, **fields))
         if leaf is not None:
             emit(TlsCert(ts=ts, flow=facts, chain_length=len(st.certs), sni=fields["sni"], **leaf))
+
+
+def certs_in_clear(version: int) -> bool:
+    """TLS up to 1.2 and DTLS 1.0/1.2 (0xFEFF, 0xFEFD: numerically above TLS 1.3) send the chain in clear."""
+    return version < 0x0304 or version in (0xFEFF, 0xFEFD, 0x0100)
 
 
 def _anydesk(alpn: list[str], leaf: dict[str, Any] | None) -> bool:

@@ -60,7 +60,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         for i, k in enumerate(kinds):
             if k:
                 r = next(it)
-                sides[i] = Side(r.source, [finding_record(f) for f in r.findings], r.inventory)
+                sides[i] = Side(r.source, [finding_record(f) for f in r.findings], r.inventory,
+                                r.systems.to_json()["systems"])
     base, cur = sides
     assert base is not None and cur is not None
     result = diff(base, cur)

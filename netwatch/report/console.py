@@ -15,6 +15,7 @@ from netwatch.reassembly import loss_notes
 from netwatch.report.text import endpoint, safe, utc
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport
+from netwatch.systems import SystemEntry, merge_systems
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                   "info": "dim"}
@@ -200,6 +201,38 @@ def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> N
     console.print(t)
 
 
+EOL_STYLE = {"backdoored": "bold white on red", "end-of-life": "bold red", "supported": "green", "unknown": "dim"}
+EOL_ORDER = {"backdoored": 0, "end-of-life": 1, "supported": 2, "not listed": 3, "unknown": 4}
+
+
+def _eol_cell(e: SystemEntry) -> str:
+    text = e.eol_status + (f" ({e.eol})" if e.eol and e.eol_status != "supported" else
+                           f" until {e.eol}" if e.eol else "")
+    style = EOL_STYLE.get(e.eol_status)
+    return f"[{style}]{safe(text, 40)}[/]" if style else safe(text, 40)
+
+
+def print_systems(console: Console, reports: list[SourceReport], limit: int = 40) -> None:
+    """Software and OS versions per host, as the wire showed them; end-of-life ones first."""
+    inv = merge_systems([r.systems for r in reports])
+    items = sorted(inv.results(), key=lambda e: (EOL_ORDER.get(e.eol_status, 9), e.host, e.product))
+    if not items:
+        return
+    t = Table(title=f"Systems seen ({len(items)})", title_justify="left", header_style="bold")
+    for col in ("host", "product", "version", "role", "seen in", "flows", "end of life"):
+        t.add_column(col, overflow="fold")
+    for e in items[:limit]:
+        names = inv.names.get(e.host)
+        host = safe(e.host) + (f" ({safe(', '.join(names), 40)})" if names else "")
+        name = e.name if e.name != e.product else e.product
+        t.add_row(host, safe(name, 60), safe(e.version or "?", 32), e.role,
+                  f"{safe(e.protocol, 30)} {safe(e.dst)}:{e.dport}", str(e.count), _eol_cell(e))
+    console.print(t)
+    if len(items) > limit or inv.dropped:
+        console.print(f"[dim]… {max(0, len(items) - limit)} more systems not shown"
+                      + (f", {inv.dropped} not kept (inventory full)" if inv.dropped else "") + "[/]")
+
+
 def print_summary(console: Console, reports: list[SourceReport], findings: list[Finding],
                   show_destinations: bool = True) -> None:
     """With one input: what was read, where it went, then what is wrong. With several, the findings
@@ -211,6 +244,7 @@ def print_summary(console: Console, reports: list[SourceReport], findings: list[
     print_stats(console, reports)
     if show_destinations:
         print_destinations(console, reports)
+    print_systems(console, reports)
     if not many:
         print_cards(console, findings)
         print_findings(console, findings)

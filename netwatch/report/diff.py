@@ -41,6 +41,16 @@ def _destinations(console: Console, title: str, items: list[dict[str, Any]]) -> 
     console.print(t)
 
 
+def _systems(console: Console, items: list[dict[str, Any]]) -> None:
+    t = Table(title=f"Systems new or changed ({len(items)})", title_justify="left", header_style="bold")
+    for col in ("host", "product", "version", "was", "change", "end of life"):
+        t.add_column(col, overflow="fold")
+    for s in items:
+        t.add_row(safe(s.get("host")), safe(s.get("name") or s.get("product"), 60), safe(s.get("version") or "?"),
+                  safe(", ".join(s.get("was") or []), 60), s["change"], safe(s.get("eol_status")))
+    console.print(t)
+
+
 def print_diff(console: Console, r: DiffResult, base: str, cur: str) -> None:
     console.print(f"[bold]Changes[/] from {safe(base)} to {safe(cur)}: {len(r.new)} new, {len(r.changed)} changed, "
                   f"{len(r.resolved)} resolved findings; {len(r.new_destinations)} new destinations")
@@ -54,8 +64,11 @@ def print_diff(console: Console, r: DiffResult, base: str, cur: str) -> None:
         _destinations(console, "New destinations", r.new_destinations)
     if r.gone_destinations:
         _destinations(console, "Destinations no longer seen", r.gone_destinations)
+    if r.systems:
+        _systems(console, r.systems)
     if r.destinations_from == "findings":
         console.print("[dim]Destinations compared from findings only (a JSON Lines input has no summary record, "
                       "so no inventory: re-run that scan with this version, or give the capture file).[/]")
-    if not (r.new or r.changed or r.resolved or r.new_destinations or r.gone_destinations):
+    if not (r.new or r.changed or r.resolved or r.new_destinations or r.gone_destinations
+            or r.systems):
         console.print("[green]No changes.[/]")

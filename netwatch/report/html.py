@@ -22,7 +22,13 @@ from netwatch.inventory import merge_inventory, unlisted
 from netwatch.reassembly import loss_notes
 from netwatch.redact import escape_controls
 from netwatch.report import charts
-from netwatch.report.records import card_hosts, destination_record, destinations_more, is_destination
+from netwatch.report.records import (
+    card_hosts,
+    destination_record,
+    destinations_more,
+    is_destination,
+    systems_records,
+)
 from netwatch.report.text import endpoint, utc
 from netwatch.rules import SEVERITIES, SEVERITY_RANK
 from netwatch.scan import SourceReport
@@ -42,6 +48,8 @@ FIX = {  # the fix in plain words, per category; {devices} and {dests} are fille
                      "store's VPN when someone needs it.",
     "destination": "Find out why {devices} talk to {dests}, which is not on the approved list, and block it at "
                    "the router if it is not needed.",
+    "outdated": "Update or replace the out-of-date software on {devices} (talking to {dests}): it no longer gets "
+                "security fixes.",
 }
 WHAT = {
     "card-data": "Card numbers were readable on the network.",
@@ -51,7 +59,9 @@ WHAT = {
     "credentials": "Passwords were sent without encryption.",
     "remote-access": "Remote-control tools reach store computers.",
     "destination": "Store computers talk to places that are not on the approved list.",
+    "outdated": "Some computers run software that no longer gets security updates.",
 }
+EOL_ORDER = {"backdoored": 0, "end-of-life": 1, "supported": 2, "not listed": 3, "unknown": 4}
 
 
 def _visible(value: Any) -> Any:
@@ -218,6 +228,7 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "judged": any(d.get("policy") for d in dests), "cards": cards, "charts": svg,
         "worrying": sorted(dests, key=concern), "more_destinations": destinations_more(reports, inventory),
         "reports": reports, "many": len(reports) > 1, "findings": findings,
+        "systems": sorted(systems_records(reports), key=lambda e: (EOL_ORDER.get(e["eol_status"], 9), e["host"])),
         "problems": grouped_problems(findings), "counts": Counter(f.severity for f in findings),
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},
         "packets": sum(r.packets for r in reports), "flows": sum(r.flows for r in reports),

@@ -20,6 +20,7 @@ from netwatch.findings import Finding
 from netwatch.inventory import merge_inventory, merge_rest, unlisted
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport
+from netwatch.systems import merge_systems
 
 SCHEMA_VERSION = 1
 SCHEMA_ID = "https://netwatch.invalid/schema/netwatch-eve-v1.json"
@@ -154,6 +155,19 @@ def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if v is not None}
 
 
+def systems_records(reports: list[SourceReport]) -> list[dict[str, Any]]:
+    """The software and OS inventory over every input (strings passed `redact` when inventoried)."""
+    inv = merge_systems([r.systems for r in reports])
+    out = []
+    for e in inv.results():
+        row = e.to_json()
+        names = inv.names.get(e.host)
+        if names:
+            row["host_names"] = list(names)
+        out.append(row)
+    return out
+
+
 def summary_record(reports: list[SourceReport], findings: list[Finding], interrupted: bool = False,
                    filters: dict[str, Any] | None = None) -> dict[str, Any]:
     """The one `summary` record that closes a run (also after Ctrl-C): inputs, totals, destinations, cards."""
@@ -172,6 +186,7 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
         "inputs": [input_record(r, per_input.get(r.source, 0)) for r in reports],
         "destinations": [destination_record(row) for row in inventory if is_destination(row)],
         "cards": card_hosts(findings),
+        "systems": systems_records(reports),
     }
     more = destinations_more(reports, inventory)
     if more:

@@ -1,0 +1,70 @@
+"""ECR ↔ payment-terminal protocols with their own framing (ZVT): card data per decoded field.
+
+A flow the classifier calls `zvt` is taken over from the generic card scanner (no double reports):
+each direction is deframed into APDUs (`zvt.split_apdus`), and the card fields of each APDU (BMP
+0x22/0x23/0x2D, TLV container tags) are stated as `card_data` events on channel `zvt`. Bytes
+that stop framing (a private extension, a capture gap) are scanned with the generic scanner instead,
+so nothing is hidden by a layout this parser does not know. Terminal protocols that are ASCII or
+XML (APACS 30/40, SPDH, OPI, nexo) need no parser: the generic scanner reads their card fields.
+"""
+
+from __future__ import annotations
+
+from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers.carddata import card_observation
+from netwatch.analyzers.cards import card_brand
+from netwatch.analyzers.cardscan import scan
+from netwatch.analyzers.zvt import MAX_APDU, apdu_cards, split_apdus
+from netwatch.decode import TCP
+from netwatch.flows import Flow
+from netwatch.masking import Fingerprinter
+
+MAX_APDUS = 100_000  # per flow; beyond it the flow is left alone
+
+
+class Terminal(Analyzer):
+    name = "terminal"
+
+    def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
+        self.fingerprint = fingerprint or Fingerprinter()  # the session's card key, as CardData's
+
+    def wants(self, flow: Flow) -> bool:
+        return flow.proto == TCP
+
+    def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        st: list[bytes] | None = flow.state.get("zvt")
+        if st is None:
+            if flow.app is None:
+                return
+            if flow.app != "zvt":
+                deactivate(flow, self)
+                return
+            st = flow.state["zvt"] = [b"", b""]
+            flow.active = [a for a in flow.active if a.name != "carddata"]  # this analyzer reports the cards
+        buf = st[direction] + data if st[direction] else data
+        apdus, used = split_apdus(buf)
+        buf = buf[used:]
+        if len(buf) > MAX_APDU + 5:  # framing lost: scan the bytes as they are
+            for h in scan(buf)[0]:
+                emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint))
+            buf = b""
+        st[direction] = buf
+        n = flow.state["zvt.count"] = flow.state.get("zvt.count", 0) + len(apdus)
+        for _cls, _instr, body in apdus:
+            known = set()
+            for digits, kind, expiry, encoding in apdu_cards(body):
+                if card_brand(digits, True):
+                    known.add(digits)
+                    hit = (0, 0, digits, kind, encoding, expiry)
+                    emit(card_observation(flow, direction, hit, "zvt", ts, self.fingerprint))
+            for h in scan(body)[0]:  # elsewhere in the APDU: a print line, a private BMP, EMV data
+                if h[2] not in known:
+                    known.add(h[2])
+                    emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint))
+        if n > MAX_APDUS:
+            deactivate(flow, self)
+
+    def gap(self, flow: Flow, direction: int, size: int) -> None:
+        st = flow.state.get("zvt")
+        if st:
+            st[direction] = b""

@@ -19,6 +19,7 @@ from netwatch.rules import MISSING, SEVERITY_RANK, Getter, Rule, RuleSet
 JSON_ORDER = (
     "rule", "category", "severity", "title", "first_seen", "last_seen", "count", "src", "sport", "dst", "dport",
     "proto", "app", "server_name", "evidence", "remediation", "references", "source",
+    "evidence_file", "evidence_packets", "evidence_redaction",
 )
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
 DIGIT_RUN = re.compile(r"(?<![0-9])[0-9][0-9 -]{11,30}[0-9](?![0-9])")
@@ -46,6 +47,9 @@ class Finding:
     source: str
     message: str = ""
     key: tuple = field(default=(), repr=False)
+    evidence_file: str | None = None  # redacted capture backing this finding (scan --evidence)
+    evidence_packets: list[int] | None = None  # its packets' numbers in the original capture
+    evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""

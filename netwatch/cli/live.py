@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--write", metavar="FILE.pcapng",
                     help="also save the raw capture (pcapng; .pcap for classic pcap). It holds whatever was on "
                          "the wire, card data included: handle it as cardholder data")
+    sp.add_argument("--evidence", metavar="DIR",
+                    help="after stop, write one redacted capture per finding into DIR (from the --write file, "
+                         "else from a bounded in-memory copy of the live frames)")
     add_common(sp)
     sp.set_defaults(func=cmd_live)
 
@@ -77,12 +80,16 @@ def cmd_live(args: argparse.Namespace) -> int:
     if not iface:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
     console = Console(stderr=args.json == "-", highlight=False)
-    writer = source = None
+    writer = source = buffer = None
     try:
         with stop_on_signals() as stop:
             source = open_source(iface, args.backend, args.bpf)
             if args.write:
                 writer = CaptureWriter(args.write, iface, source.linktype)
+            elif args.evidence:
+                from netwatch.report.evidence import FrameBuffer
+
+                buffer = writer = FrameBuffer()  # type: ignore[assignment]
             source.start()
             print(f"netwatch: capturing on {iface} with the {source.description} backend"
                   + (f", filter {args.bpf!r}" if args.bpf else "") + "; stop with Ctrl-C",
@@ -107,6 +114,15 @@ def cmd_live(args: argparse.Namespace) -> int:
         if source is not None:
             source.close()
     findings = report.findings
+    if args.evidence:
+        from pathlib import Path
+
+        from netwatch.report.evidence import EvidenceOptions, live_evidence
+
+        try:
+            live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
+        except OSError as e:
+            raise UsageError(f"cannot write evidence to {args.evidence}: {e.strerror}") from None
     if not args.quiet:
         print_summary(console, [report], findings)
         drops = run.stats.drops

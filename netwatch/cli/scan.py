@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "flow-hash shards (default 0 = one per core, at most 4; 1 = a single process)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
+    sp.add_argument("--evidence", metavar="DIR",
+                    help="write one redacted capture per finding into DIR (card data and passwords overwritten)")
     sp.set_defaults(func=cmd_scan)
 
 
@@ -43,6 +45,17 @@ def write_html(reports: list, findings: list, target: str) -> None:
             fh.write(render_html(reports, findings))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
+
+
+def write_evidence_dir(reports: list, target: str) -> None:
+    from pathlib import Path
+
+    from netwatch.report.evidence import EvidenceOptions, evidence_for_reports
+
+    try:
+        evidence_for_reports(reports, EvidenceOptions(Path(target)))
+    except OSError as e:
+        raise UsageError(f"cannot write evidence to {target}: {e.strerror}") from None
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -64,6 +77,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print(f"netwatch: {r.error}", file=sys.stderr)
         return EXIT_ERROR
     findings = all_findings(reports)
+    if args.evidence:
+        write_evidence_dir(reports, args.evidence)
     console = Console(stderr=args.json == "-", highlight=False)
     if not args.quiet:
         print_summary(console, reports, findings)

@@ -80,8 +80,8 @@ def _ip(data: bytes, off: int) -> Loc | None:
         total, frag = struct.unpack_from("!H2xH", data, off + 2)
         if frag & 0x3FFF or ihl < 20:
             return None
-        proto = data[off + 9]
-        return _l4(data, off, False, off + ihl, proto, off + total, data[off + 12 : off + 16], data[off + 16 : off + 20])
+        src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
+        return _l4(data, off, False, off + ihl, data[off + 9], off + total, src, dst)
     if v == 6:
         plen = struct.unpack_from("!H", data, off + 4)[0]
         nxt, l4 = data[off + 6], off + 40
@@ -161,9 +161,9 @@ class EvidenceFlow:
         """Redact the kept packets in place (TCP: through the rebuilt streams; UDP: per datagram)."""
         if self.proto == 17:
             for p in self.packets:
-                payload = p.frame[p.loc.payload : p.loc.end]
-                redact_datagram(self.app, payload, self.notes)
-                p.frame[p.loc.payload : p.loc.end] = payload
+                dgram = p.frame[p.loc.payload : p.loc.end]
+                redact_datagram(self.app, dgram, self.notes)
+                p.frame[p.loc.payload : p.loc.end] = dgram
                 fix_checksums(p.frame, p.loc)
             return
         bases, streams = [], []

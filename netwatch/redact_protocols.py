@@ -10,11 +10,13 @@ import struct
 import zlib
 
 import iso8583 as pyiso
+from iso8583.specs import default as SPEC_BINMAP
+from iso8583.specs import default_ascii as SPEC_HEXMAP
 
 from netwatch.analyzers.cardscan import scan
 from netwatch.analyzers.http import METHODS, decode_content, header_value, parse_head
-from netwatch.analyzers.iso8583 import _BCD_SPECS, SPEC_BINMAP, SPEC_HEXMAP, frame_length, locate
-from netwatch.redact_packets import FILLER, TRACK2_MAX, View, hex_view, keep_mask, mask_cards
+from netwatch.analyzers.iso8583 import _BCD_SPECS, frame_length, locate
+from netwatch.redact_packets import FILLER, View, hex_view, keep_mask, mask_cards
 
 MAX_MESSAGES = 1000
 HEX_LABEL = re.compile(rb"[0-9a-fA-F]{24,}")
@@ -58,7 +60,7 @@ def _body_regions(buf: bytearray, at: int, headers: list[tuple[bytes, bytes]], i
 
 
 def _chunks(buf: bytearray, pos: int) -> tuple[list[tuple[int, int]], int]:
-    regions = []
+    regions: list[tuple[int, int]] = []
     for _ in range(100_000):
         nl = buf.find(b"\n", pos)
         if nl < 0:
@@ -263,7 +265,3 @@ def _redact_labels(buf: bytearray, labels: list[tuple[int, int]], notes: list[st
             hv = hex_view(m.group(), s + m.start())
             mask_cards(hv.text, notes)
             hv.write_back(buf)
-
-
-def track2_limit(n: int) -> int:
-    return TRACK2_MAX - n - 1

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import dpkt
 
-from netwatch.capture import CaptureError, Frame
+from netwatch.capture import CaptureError
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.evidence_frames import EvidenceFlow, Packet, flow_app, locate
 from netwatch.findings import Finding
 from netwatch.flows import addr_str
+from netwatch.scan import SourceReport
 
 MAX_FLOWS = 3  # flows per finding
 MAX_PACKETS = 200  # packets per flow
@@ -31,6 +32,7 @@ SNAPLEN = 262144
 BUFFER_FRAMES = 200_000  # live without --write: frames kept in memory for evidence...
 BUFFER_BYTES = 128 << 20  # ...and their bytes, whichever comes first
 
+Record = tuple[float, int, bytes, int]  # ts, link type, frame bytes, wire length
 FlowKey = tuple[int, bytes, int, bytes, int]  # proto, client, client port, server, server port
 Target = tuple[int, str, str, int]  # proto, client address, server address, server port
 
@@ -48,7 +50,8 @@ def _target(f: Finding) -> Target | None:
     return (6 if f.proto == "tcp" else 17, f.src, f.dst, f.dport)
 
 
-def collect(frames: Iterable[Frame], findings: list[Finding], opts: EvidenceOptions) -> dict[Target, list[EvidenceFlow]]:
+def collect(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOptions,
+            ) -> dict[Target, list[EvidenceFlow]]:
     """One pass: the first `max_flows` flows of each finding's endpoints, `max_packets` packets each."""
     wanted: dict[Target, list[EvidenceFlow]] = {}
     apps: dict[Target, str | None] = {}
@@ -69,14 +72,14 @@ def collect(frames: Iterable[Frame], findings: list[Finding], opts: EvidenceOpti
             if t not in wanted:
                 continue
         key: FlowKey = (loc.proto, *((loc.src, loc.sport, loc.dst, loc.dport) if direction == 0
-                                     else (loc.dst, loc.dport, loc.src, loc.sport)))  # type: ignore[assignment]
-        flow = flows.get(key, False)
-        if flow is False:
-            flow = None
+                                     else (loc.dst, loc.dport, loc.src, loc.sport)))
+        if key not in flows:
+            fresh = None
             if len(wanted[t]) < opts.max_flows:
-                flow = EvidenceFlow(loc.proto, (key[1], key[2]), flow_app(apps[t], key[2], key[4]))
-                wanted[t].append(flow)
-            flows[key] = flow
+                fresh = EvidenceFlow(loc.proto, (key[1], key[2]), flow_app(apps[t], key[2], key[4]))
+                wanted[t].append(fresh)
+            flows[key] = fresh
+        flow = flows[key]
         if flow is None:
             continue
         if loc.proto == 6:
@@ -89,12 +92,13 @@ def collect(frames: Iterable[Frame], findings: list[Finding], opts: EvidenceOpti
 def file_name(index: int, f: Finding) -> str:
     """e.g. 001_NW-CARD-001_10.20.1.15_to_198.51.100.77-8080_tcp.pcap (IPv6 colons become dashes)."""
     def clean(s: str) -> str:
-        return re.sub(r"[^0-9A-Za-z.]+", "-", s).strip("-")
+        return re.sub(r"[^0-9A-Za-z.]", "-", s)
 
     return f"{index:03d}_{clean(f.rule)}_{clean(f.src or '')}_to_{clean(f.dst or '')}-{f.dport}_{f.proto}.pcap"
 
 
-def write_evidence(frames: Iterable[Frame], findings: list[Finding], opts: EvidenceOptions, start: int = 1) -> int:
+def write_evidence(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOptions,
+                   start: int = 1) -> int:
     """Write one redacted capture per finding of one source and name it on the finding. Returns the
     next file index."""
     flows = collect(frames, findings, opts)
@@ -124,7 +128,7 @@ def write_evidence(frames: Iterable[Frame], findings: list[Finding], opts: Evide
     return index
 
 
-def evidence_for_reports(reports: list, opts: EvidenceOptions) -> int:
+def evidence_for_reports(reports: list[SourceReport], opts: EvidenceOptions) -> int:
     """Evidence for every scanned file (a second, bounded pass per file). Returns files written."""
     index = 1
     for r in reports:
@@ -143,12 +147,12 @@ class FrameBuffer:
     same interface as `CaptureWriter`. Holds cardholder data: dropped once evidence is written."""
 
     def __init__(self, max_frames: int = BUFFER_FRAMES, max_bytes: int = BUFFER_BYTES) -> None:
-        self.frames: list[Frame] = []
+        self.frames: list[Record] = []
         self.size = 0
         self.max_frames, self.max_bytes = max_frames, max_bytes
         self.dropped = 0
 
-    def write(self, frame: Frame) -> None:
+    def write(self, frame: Record) -> None:
         if len(self.frames) >= self.max_frames or self.size + len(frame[2]) > self.max_bytes:
             self.dropped += 1
             return
@@ -161,7 +165,7 @@ class FrameBuffer:
     def close(self, drops: int | None = None) -> None:
         """Kept for the writer interface; the frames are released by `take`."""
 
-    def take(self) -> Iterator[Frame]:
+    def take(self) -> Iterator[Record]:
         frames, self.frames = self.frames, []
         self.size = 0
         yield from frames

@@ -131,6 +131,7 @@ class Packet:
     frame: bytearray
     loc: Loc
     direction: int
+    wirelen: int
 
 
 @dataclass

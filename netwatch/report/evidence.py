@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 from pathlib import Path
 
 import dpkt
@@ -50,18 +51,26 @@ def _target(f: Finding) -> Target | None:
     return (6 if f.proto == "tcp" else 17, f.src, f.dst, f.dport)
 
 
+def _targets(f: Finding) -> list[Target]:
+    """The finding's endpoints, plus the flows a reader needs to make sense of them: an FTP data
+    connection is only known as such through its control connection (PASV/PORT), so that goes too."""
+    t = _target(f)
+    if t is None:
+        return []
+    return [t, (6, f.src or "", f.dst or "", 21)] if f.app == "ftp-data" else [t]
+
+
 def collect(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOptions,
             ) -> dict[Target, list[EvidenceFlow]]:
     """One pass: the first `max_flows` flows of each finding's endpoints, `max_packets` packets each."""
     wanted: dict[Target, list[EvidenceFlow]] = {}
     apps: dict[Target, str | None] = {}
     for f in findings:
-        t = _target(f)
-        if t is not None:
+        for i, t in enumerate(_targets(f)):
             wanted.setdefault(t, [])
-            apps[t] = apps.get(t) or f.app
+            apps[t] = apps.get(t) or (f.app if i == 0 else "ftp")
     flows: dict[FlowKey, EvidenceFlow | None] = {}
-    for n, (ts, linktype, data, _wirelen) in enumerate(frames, 1):
+    for n, (ts, linktype, data, wirelen) in enumerate(frames, 1):
         loc = locate(linktype, data)
         if loc is None:
             continue
@@ -85,8 +94,24 @@ def collect(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOpt
         if loc.proto == 6:
             flow.add_segment(direction, loc, data)
         if len(flow.packets) < opts.max_packets:
-            flow.packets.append(Packet(n, ts, linktype, bytearray(data), loc, direction))
+            flow.packets.append(Packet(n, ts, linktype, bytearray(data), loc, direction, wirelen))
     return wanted
+
+
+class PcapWriter(dpkt.pcap.Writer):  # type: ignore[misc]
+    """dpkt's pcap writer, keeping each frame's original length: a frame the capture cut short
+    (snap length) stays marked as cut, so Wireshark does not read it as a shortened datagram."""
+
+    def __init__(self, fh: BinaryIO, snaplen: int, linktype: int) -> None:
+        super().__init__(fh, snaplen=snaplen, linktype=linktype)
+        self.fh = fh
+
+    def write_frame(self, frame: bytes, ts: float, wirelen: int) -> None:
+        sec = int(ts)
+        usec = round(ts % 1 * 1_000_000)
+        if usec >= 1_000_000:
+            sec, usec = sec + 1, usec - 1_000_000
+        self.fh.write(self._pack_hdr(sec, usec, len(frame), max(wirelen, len(frame))) + frame)
 
 
 def file_name(index: int, f: Finding) -> str:
@@ -108,8 +133,7 @@ def write_evidence(frames: Iterable[Record], findings: list[Finding], opts: Evid
     opts.directory.mkdir(parents=True, exist_ok=True)
     index = start
     for f in findings:
-        t = _target(f)
-        chosen = flows.get(t, []) if t is not None else []
+        chosen = [fl for t in _targets(f) for fl in flows.get(t, [])]
         packets = sorted((p for fl in chosen for p in fl.packets), key=lambda p: p.number)
         if not packets or index > MAX_FILES:
             continue
@@ -118,9 +142,9 @@ def write_evidence(frames: Iterable[Record], findings: list[Finding], opts: Evid
         linktype = packets[0].linktype
         packets = [p for p in packets if p.linktype == linktype]  # a pcap file holds one link type
         with open(path, "wb") as fh:
-            w = dpkt.pcap.Writer(fh, snaplen=SNAPLEN, linktype=linktype)
+            w = PcapWriter(fh, snaplen=SNAPLEN, linktype=linktype)
             for p in packets:
-                w.writepkt(bytes(p.frame), ts=p.ts)
+                w.write_frame(bytes(p.frame), p.ts, p.wirelen)
         f.evidence_file = str(path)
         f.evidence_packets = [p.number for p in packets]
         notes = sorted({n for fl in chosen for n in fl.notes})

@@ -14,8 +14,8 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 import dpkt
 

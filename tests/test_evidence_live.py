@@ -13,6 +13,7 @@ from live_run import KEY, finish, load_jsonl, need_raw, rescan, start_live
 from live_traffic import FTP_PASSWORD, TEST_PAN, Servers, bpf_for, run_clients
 
 TSHARK = shutil.which("tshark")
+BAD = '_ws.malformed or tcp.checksum.status == "Bad" or ip.checksum.status == "Bad"'
 
 
 @pytest.mark.live
@@ -40,7 +41,7 @@ def test_live_evidence_is_redacted(source: str, tmp_path: Path) -> None:
         assert TEST_PAN.encode() not in data and FTP_PASSWORD.encode() not in data, f"{f.name} holds a secret"
         if TSHARK:
             bad = subprocess.run([TSHARK, "-r", str(f), "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
-                                  "-Y", "_ws.malformed or tcp.checksum.status == \"Bad\" or ip.checksum.status == \"Bad\"",
+                                  "-Y", BAD,
                                   "-T", "fields", "-e", "frame.number"], capture_output=True, text=True, timeout=60)
             assert bad.returncode == 0 and not bad.stdout.strip(), f"{f.name}: frames {bad.stdout.split()}"
     again = rescan(ev, tmp_path / "rescan.jsonl")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,16 @@ def _targets(f: Finding) -> list[Target]:
     return [t, (6, f.src or "", f.dst or "", 21)] if f.app == "ftp-data" else [t]
 
 
+def _ipv4_pairs(wanted: dict[Target, list[EvidenceFlow]]) -> set[bytes]:
+    """Source+destination address bytes (both orders) of the IPv4 targets, as an IPv4 header has them."""
+    out: set[bytes] = set()
+    for _proto, a, b, _port in wanted:
+        if ":" not in a and ":" not in b:
+            ra, rb = socket.inet_aton(a), socket.inet_aton(b)
+            out.update((ra + rb, rb + ra))
+    return out
+
+
 def collect(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOptions,
             ) -> dict[Target, list[EvidenceFlow]]:
     """One pass: the first `max_flows` flows of each finding's endpoints, `max_packets` packets each."""
@@ -70,7 +81,10 @@ def collect(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOpt
             wanted.setdefault(t, [])
             apps[t] = apps.get(t) or (f.app if i == 0 else "ftp")
     flows: dict[FlowKey, EvidenceFlow | None] = {}
+    v4 = _ipv4_pairs(wanted)
     for n, (ts, linktype, data, wirelen) in enumerate(frames, 1):
+        if linktype == 1 and data[12:14] == b"\x08\x00" and data[26:34] not in v4:
+            continue  # untagged Ethernet IPv4 between hosts no finding names: most frames stop here
         loc = locate(linktype, data)
         if loc is None:
             continue

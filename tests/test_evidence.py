@@ -228,3 +228,11 @@ def test_filler_never_forms_a_card_number():
             assert not scan(bytes(buf))[0]
     assert not chr(FILLER).isdigit() and "*".encode("cp500") == b"\x5c"
     assert keep_mask(16).count(True) == 10 and keep_mask(12).count(True) == 0
+
+
+def test_unusable_evidence_directory_is_one_line_exit_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    run = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(CAPTURES / "http_card_post.pcap"),
+                          "--evidence", str(blocker), "-q"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "evidence directory" in run.stderr

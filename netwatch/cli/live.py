@@ -75,6 +75,10 @@ def cmd_live(args: argparse.Namespace) -> int:
     from netwatch.report.text import safe
 
     rules, policy = load_rules_and_policy(args)
+    if args.evidence:
+        from netwatch.cli.scan import prepare_evidence_dir
+
+        prepare_evidence_dir(args.evidence)
     set_fingerprint_key(fingerprint_key(args))
     iface = args.interface or likely_capture(list_interfaces())
     if not iface:

@@ -47,6 +47,16 @@ def write_html(reports: list, findings: list, target: str) -> None:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
 
+def prepare_evidence_dir(target: str) -> None:
+    """Create the evidence directory before any capture work, so a bad path fails first."""
+    from pathlib import Path
+
+    try:
+        Path(target).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create evidence directory {target}: {e.strerror}") from None
+
+
 def write_evidence_dir(reports: list, target: str) -> None:
     from pathlib import Path
 
@@ -65,6 +75,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
     loaded = load_config(cfg)  # bad rules or policy fail here, before any capture work
+    if args.evidence:
+        prepare_evidence_dir(args.evidence)
     jobs = args.jobs if args.jobs > 0 else min(4, os.cpu_count() or 1)
     progress = Progress(not args.no_progress and not args.quiet, len(paths))
     try:

@@ -173,10 +173,11 @@ def evidence_for_reports(reports: list[SourceReport], opts: EvidenceOptions) -> 
         if not r.findings or r.error:
             continue
         try:
-            with CaptureReader(r.source) as reader:
-                index = write_evidence(reader.records(), r.findings, opts, index)
-        except (CaptureError, OSError):
-            continue
+            reader = CaptureReader(r.source)
+        except CaptureError:
+            continue  # gone since the scan: nothing to take evidence from
+        with reader:
+            index = write_evidence(reader.records(), r.findings, opts, index)
     return index - 1
 
 
@@ -214,10 +215,11 @@ def live_evidence(findings: list[Finding], opts: EvidenceOptions, write_path: st
     """Evidence after a live session: from the --write capture, else from the in-memory frames."""
     if write_path and os.path.exists(write_path):
         try:
-            with CaptureReader(write_path) as reader:
-                return write_evidence(reader.records(), findings, opts) - 1
+            reader = CaptureReader(write_path)
         except CaptureError:
             return 0
+        with reader:
+            return write_evidence(reader.records(), findings, opts) - 1
     if buffer is not None:
         return write_evidence(buffer.take(), findings, opts) - 1
     return 0

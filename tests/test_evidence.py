@@ -236,3 +236,69 @@ def test_unusable_evidence_directory_is_one_line_exit_2(tmp_path):
     run = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(CAPTURES / "http_card_post.pcap"),
                           "--evidence", str(blocker), "-q"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "evidence directory" in run.stderr
+
+
+def _logins(app: str, chunks: list[tuple[int, bytes]]) -> list[dict]:
+    """What the credentials analyzer reports for (direction, bytes) chunks in the order sent."""
+    from netwatch.analyzers.credentials import Credentials
+    from netwatch.flows import Flow
+
+    flow = Flow(b"\x0a\x00\x00\x01", 40000, b"\x0a\x00\x00\x02", 1, 6, 0.0)
+    flow.app = app
+    seen: list[dict] = []
+    analyzer = Credentials()
+    for d, data in chunks:
+        analyzer.stream(flow, d, data, 0.0, lambda o: seen.append(o.fields))
+    return seen
+
+
+def _mysql_login(pw: bytes) -> bytes:
+    caps = 0x200 | 0x8000 | 0x80000  # protocol 4.1, secure connection, plugin auth
+    body = caps.to_bytes(4, "little") + bytes(4) + b"\x21" + bytes(23) + b"pos\0" + bytes([len(pw)]) + pw
+    body += b"mysql_clear_password\0"
+    return len(body).to_bytes(3, "little") + b"\x01" + body
+
+
+def _tds_login(user: str, pw: str) -> bytes:
+    obf = bytes(((b << 4 | b >> 4) & 0xFF) ^ 0xA5 for b in pw.encode("utf-16-le"))
+    u = user.encode("utf-16-le")
+    fixed = bytearray(94)
+    fixed[40:42], fixed[42:44] = (94).to_bytes(2, "little"), len(user).to_bytes(2, "little")
+    fixed[44:46], fixed[46:48] = (94 + len(u)).to_bytes(2, "little"), len(pw).to_bytes(2, "little")
+    body = bytes(fixed) + u + obf
+    return b"\x10\x01" + (8 + len(body)).to_bytes(2, "big") + bytes(4) + body
+
+
+TELNET = [(1, b"login: "), (0, b"pos\r"), (1, b"Password: "), (0, b"tel-Pw-42\r")]
+
+
+@pytest.mark.parametrize("app,chunks", [
+    ("imap", [(0, b"a1 AUTHENTICATE PLAIN\r\n" + base64.b64encode(b"\0pos15\0imap-Plain-9") + b"\r\n")]),
+    ("smtp", [(0, b"AUTH PLAIN " + base64.b64encode(b"\0pos15\0smtp-Plain-9") + b"\r\n")]),
+    ("mysql", [(0, _mysql_login(b"my-Clear-pw"))]),
+    ("tds", [(0, _tds_login("sa", "Tds-Pw-1234"))]),
+    ("telnet", TELNET),
+], ids=["imap-plain", "smtp-plain", "mysql-clear", "tds-login7", "telnet"])
+def test_password_masked_login_still_seen(app: str, chunks: list[tuple[int, bytes]]):
+    """The analyzer sees the same protocol, user and password length after redaction, not the password."""
+    from netwatch.redact_creds import redact_passwords
+
+    before = _logins(app, chunks)
+    assert before and before[0]["password_length"] >= 8
+    streams = [bytearray(), bytearray()]
+    order = []
+    for d, data in chunks:
+        order.append((d, len(streams[d]), len(data)))
+        streams[d] += data
+    client = bytes(streams[0])
+    redact_passwords(app, streams[0], streams[1], order, [])
+    assert len(streams[0]) == len(client)
+    after = _logins(app, [(d, bytes(streams[d][o : o + n])) for d, o, n in order])
+    assert [(a["protocol"], a["user"], a["password_length"]) for a in after] == \
+        [(b["protocol"], b["user"], b["password_length"]) for b in before]
+    secret = {"imap": b"imap-Plain-9", "smtp": b"smtp-Plain-9", "mysql": b"my-Clear-pw", "tds": b"Tds-Pw-1234",
+              "telnet": b"tel-Pw-42"}[app]
+    forms = [secret, secret.decode().encode("utf-16-le"), *password_forms(secret).values()]
+    assert not any(f in bytes(streams[0]) for f in forms)
+    if app == "tds":
+        assert bytes(streams[0]) != client and b"\x07\xa5" in bytes(streams[0])  # '*', still obfuscated

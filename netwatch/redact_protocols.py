@@ -128,15 +128,16 @@ def redact_iso8583(buf: bytearray, notes: list[str]) -> None:
         loc = locate(body)
         if loc is not None:
             off, variant, _hdr = loc
-            for fld, (s, e) in field_spans(body[off:], variant).items():
-                _mask_iso_field(buf, pos + pre + off + s, pos + pre + off + e, fld, variant, notes)
+            for fld, (s, e, n_len) in field_spans(body[off:], variant).items():
+                _mask_iso_field(buf, pos + pre + off + s, pos + pre + off + e, fld, variant, n_len, notes)
         pos += pre + n
         if pos >= len(buf):
             return
 
 
-def field_spans(msg: bytes, variant: str) -> dict[str, tuple[int, int]]:
-    """Data span of each field in `msg` (from the MTI on), as pyiso8583 encoded it."""
+def field_spans(msg: bytes, variant: str) -> dict[str, tuple[int, int, int | None]]:
+    """Data span of each field in `msg` (from the MTI on), as pyiso8583 encoded it, and the length
+    its prefix states when that is a BCD digit count (it tells a pad nibble from a last digit)."""
     specs = [SPEC_BINMAP] if variant == "ascii" else [SPEC_HEXMAP] if variant == "ascii-hexmap" else _BCD_SPECS
     best: dict[str, dict[str, bytes]] = {}
     for spec in specs:
@@ -148,20 +149,22 @@ def field_spans(msg: bytes, variant: str) -> dict[str, tuple[int, int]]:
                 best = e.doc_enc
         except Exception:  # noqa: S112 - never raise on packet bytes
             continue
-    out: dict[str, tuple[int, int]] = {}
+    out: dict[str, tuple[int, int, int | None]] = {}
     pos = 0
     for k, v in best.items():
         ln, data = v.get("len", b""), v.get("data", b"")
-        out[k] = (pos + len(ln), pos + len(ln) + len(data))
+        stated = int(ln.hex()) if variant == "bcd" and ln and ln.hex().isdigit() else None
+        out[k] = (pos + len(ln), pos + len(ln) + len(data), stated)
         pos += len(ln) + len(data)
     return out
 
 
-def _mask_iso_field(buf: bytearray, s: int, e: int, fld: str, variant: str, notes: list[str]) -> None:
+def _mask_iso_field(buf: bytearray, s: int, e: int, fld: str, variant: str, stated: int | None,
+                    notes: list[str]) -> None:
     binary = variant == "bcd" or not all(0x20 <= b < 0x7F for b in buf[s:e])
-    if fld in ("2", "35"):
-        (mask_bcd_field if binary else mask_ascii_field)(buf, s, e)
-    elif fld == "45":
+    if fld in ("2", "35") and binary:
+        mask_bcd_field(buf, s, e, stated)
+    elif fld in ("2", "35") or fld == "45":
         mask_ascii_field(buf, s, e)
     elif fld == "52":
         hexish = all(b in b"0123456789ABCDEFabcdef" for b in buf[s:e])
@@ -171,12 +174,14 @@ def _mask_iso_field(buf: bytearray, s: int, e: int, fld: str, variant: str, note
         mask_emv(buf, s, e)
 
 
-def mask_bcd_field(buf: bytearray, s: int, e: int) -> None:
+def mask_bcd_field(buf: bytearray, s: int, e: int, digits: int | None = None) -> None:
     """A packed PAN or track 2 field: PAN digits but the first six and last four, and all track data
-    after the `D` separator, become the pad nibble F."""
+    after the `D` separator, become the pad nibble F. `digits`: the field's stated length, so a
+    trailing pad nibble is not taken for the last digit."""
     nib = list(bytes(buf[s:e]).hex())
     n = 0
-    while n < len(nib) and nib[n].isdigit():
+    limit = len(nib) if digits is None else min(len(nib), digits)
+    while n < limit and nib[n].isdigit():
         n += 1
     for i, keep in enumerate(keep_mask(n)):
         if not keep:

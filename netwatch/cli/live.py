@@ -124,9 +124,11 @@ def cmd_live(args: argparse.Namespace) -> int:
         from netwatch.report.evidence import EvidenceOptions, live_evidence
 
         try:
-            live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
+            written = live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
         except OSError as e:
             raise UsageError(f"cannot write evidence to {args.evidence}: {e.strerror}") from None
+        if not args.quiet:
+            print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
     if not args.quiet:
         print_summary(console, [report], findings)
         drops = run.stats.drops

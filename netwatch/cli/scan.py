@@ -57,13 +57,13 @@ def prepare_evidence_dir(target: str) -> None:
         raise UsageError(f"cannot create evidence directory {target}: {e.strerror}") from None
 
 
-def write_evidence_dir(reports: list, target: str) -> None:
+def write_evidence_dir(reports: list, target: str) -> int:
     from pathlib import Path
 
     from netwatch.report.evidence import EvidenceOptions, evidence_for_reports
 
     try:
-        evidence_for_reports(reports, EvidenceOptions(Path(target)))
+        return evidence_for_reports(reports, EvidenceOptions(Path(target)))
     except OSError as e:
         raise UsageError(f"cannot write evidence to {target}: {e.strerror}") from None
 
@@ -90,7 +90,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     findings = all_findings(reports)
     if args.evidence:
-        write_evidence_dir(reports, args.evidence)
+        written = write_evidence_dir(reports, args.evidence)
+        if not args.quiet:
+            print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
     console = Console(stderr=args.json == "-", highlight=False)
     if not args.quiet:
         print_summary(console, reports, findings)

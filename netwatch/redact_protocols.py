@@ -164,7 +164,7 @@ def _mask_iso_field(buf: bytearray, s: int, e: int, fld: str, variant: str, stat
     binary = variant == "bcd" or not all(0x20 <= b < 0x7F for b in buf[s:e])
     if fld in ("2", "35") and binary:
         mask_bcd_field(buf, s, e, stated)
-    elif fld in ("2", "35") or fld == "45":
+    elif fld in ("2", "35", "45"):
         mask_ascii_field(buf, s, e)
     elif fld == "52":
         hexish = all(b in b"0123456789ABCDEFabcdef" for b in buf[s:e])

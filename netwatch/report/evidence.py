@@ -166,18 +166,23 @@ def write_evidence(frames: Iterable[Record], findings: list[Finding], opts: Evid
     return index
 
 
-def evidence_for_reports(reports: list[SourceReport], opts: EvidenceOptions) -> int:
-    """Evidence for every scanned file (a second, bounded pass per file). Returns files written."""
+def evidence_for_reports(reports: list[SourceReport], opts: EvidenceOptions,
+                         only: list[Finding] | None = None) -> int:
+    """Evidence for every scanned file (a second, bounded pass per file), for its findings or those of
+    them in `only` (what a report filter kept). Returns files written. Standard input cannot be
+    read twice: it gets none."""
+    keep = None if only is None else {id(f) for f in only}
     index = 1
     for r in reports:
-        if not r.findings or r.error:
+        findings = [f for f in r.findings if keep is None or id(f) in keep]
+        if not findings or r.error or r.source == "-":
             continue
         try:
             reader = CaptureReader(r.source)
         except CaptureError:
             continue  # gone since the scan: nothing to take evidence from
         with reader:
-            index = write_evidence(reader.records(), r.findings, opts, index)
+            index = write_evidence(reader.records(), findings, opts, index)
     return index - 1
 
 

@@ -1,22 +1,27 @@
 """What changed since the last visit: findings and destinations of a baseline run vs a current one.
 
-Inputs are the JSON Lines of earlier scans (findings only) or the reports of captures scanned now
-(findings and the destinations inventory). A finding is the same across runs when its rule,
-endpoints (client port aside) and masked card number agree; fingerprints are per-run keyed, so
-they are not compared. Destinations come from the inventory when both sides have one, otherwise
-from the findings' endpoints on both sides (so the two sides are comparable).
+Inputs are the JSON Lines of earlier scans (findings, and the destinations inventory from the
+summary record) or the reports of captures scanned now (findings and the destinations inventory).
+A finding is the same across runs when its rule, endpoints (client port aside) and masked card
+number agree; fingerprints are per-run keyed, so they are not compared. Destinations come from the
+inventory when both sides have one, otherwise from the findings' endpoints on both sides (so the
+two sides are comparable).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netwatch.capture.pcapfile import is_capture as capture_magic
-from netwatch.findings import scrub
+from netwatch.redact import Clean, redact, redact_record
 from netwatch.rules import SEVERITY_RANK
+from netwatch.textinput import MAX_JSONL_BYTES, MAX_JSONL_LINE
+
+Record = dict[str, Clean]  # a finding or destination with every string redacted
 
 
 class DiffError(Exception):
@@ -34,11 +39,13 @@ class Side:
 
 @dataclass
 class DiffResult:
-    new: list[dict[str, Any]]
-    resolved: list[dict[str, Any]]
-    changed: list[tuple[dict[str, Any], dict[str, Any]]]  # (baseline, current) with another severity
-    new_destinations: list[dict[str, Any]]
-    gone_destinations: list[dict[str, Any]]
+    """What changed; every record passed `redact` (an old JSON Lines file may hold raw packet text)."""
+
+    new: list[Record]
+    resolved: list[Record]
+    changed: list[tuple[Record, Record]]  # (baseline, current) with another severity
+    new_destinations: list[Record]
+    gone_destinations: list[Record]
     destinations_from: str  # "inventory" or "findings"
 
 
@@ -52,48 +59,83 @@ def is_capture(path: str | Path) -> bool:
     return capture_magic(head)
 
 
-def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Findings from a `netwatch scan --json` file; a bad line is an error naming file and line."""
-    out = []
+def load_jsonl(path: str | Path) -> Side:
+    """A `netwatch scan --json` file: its finding records and, from its summary record, the destination
+    inventory (files written before the summary record existed give findings only). A bad line is an
+    error naming file and line.
+
+    Read in bounded pieces: a line or a file far larger than any scan writes (`/dev/zero`, a FIFO
+    that never ends) is refused once the cap is reached, not read into memory."""
+    findings: list[dict[str, Any]] = []
+    inventory: list[dict[str, Any]] | None = None
+    total = 0
     try:
-        with open(path, encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
+        with open(path, "rb") as fh:
+            for i in itertools.count(1):
+                raw = fh.readline(MAX_JSONL_LINE + 1)
+                if not raw:
+                    break
+                total += len(raw)
+                if len(raw) > MAX_JSONL_LINE:
+                    raise DiffError(f"{path}:{i}: line longer than {MAX_JSONL_LINE >> 20} MiB; not netwatch JSON Lines")
+                if total > MAX_JSONL_BYTES:
+                    raise DiffError(f"{path}:{i}: file larger than {MAX_JSONL_BYTES >> 20} MiB; refused")
+                if not raw.strip():
                     continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    raise DiffError(f"{path}:{i}: not JSON (expected netwatch JSON Lines or a capture file)") from None
-                if not isinstance(rec, dict) or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
+                rec = _json_line(path, i, raw)
+                kind = rec.get("event_type", "finding") if isinstance(rec, dict) else None
+                if kind == "summary" and isinstance(rec.get("destinations"), list):
+                    inventory = (inventory or []) + [d for d in rec["destinations"] if _is_destination(d)]
+                    continue
+                if kind != "finding" or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
                     raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
-                out.append(rec)
+                findings.append(rec)
     except OSError as e:
         raise DiffError(f"{path}: cannot read: {e.strerror}") from None
+    return Side(str(path), _latest(findings), inventory)
+
+
+def _is_destination(d: object) -> bool:
+    return isinstance(d, dict) and isinstance(d.get("dst"), str) and isinstance(d.get("names", []), list) \
+        and isinstance(d.get("clients", []), list)
+
+
+def _latest(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`live --json` writes a finding again as its count grows (`update`): keep the last copy of each."""
+    from netwatch.report.jsonl import latest_findings
+
+    return latest_findings(findings) if any(f.get("update") for f in findings) else findings
+
+
+def _json_line(path: str | Path, i: int, raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise DiffError(f"{path}: not UTF-8 text (expected netwatch JSON Lines or a capture file)") from None
-    return out
+        raise DiffError(f"{path}:{i}: not UTF-8 text (expected netwatch JSON Lines or a capture file)") from None
+    except ValueError:
+        raise DiffError(f"{path}:{i}: not JSON (expected netwatch JSON Lines or a capture file)") from None
 
 
-def finding_key(f: dict[str, Any]) -> tuple:
+def finding_key(f: dict[str, Any]) -> tuple[Any, ...]:
     ev = f.get("evidence") or {}
     return (f.get("rule"), f.get("src"), f.get("dst"), f.get("dport"), f.get("proto"), ev.get("masked"))
 
 
-def _dest_key(d: dict[str, Any]) -> tuple:
+def _dest_key(d: dict[str, Any]) -> tuple[Any, ...]:
     return (d.get("dst"), d.get("dport"), d.get("proto"))
 
 
-def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]:
-    out: dict[tuple, dict[str, Any]] = {}
+def destinations(side: Side, use_inventory: bool) -> dict[tuple[Any, ...], dict[str, Any]]:
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
     if use_inventory:
         for row in side.inventory or []:
-            d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row["dport"], "proto": row["proto"],
-                                                "app": row["app"], "names": [], "clients": [], "flows": 0,
-                                                "bytes": 0})
-            d["flows"] += row["flows"]
-            d["bytes"] += row["bytes"]
-            d["names"] += [n for n in row["names"] if n not in d["names"]]
-            d["clients"] += [c for c in row["clients"] if c not in d["clients"]]
+            d = out.setdefault(_dest_key(row), {"dst": row["dst"], "dport": row.get("dport"),
+                                                "proto": row.get("proto"), "app": row.get("app"), "names": [],
+                                                "clients": [], "flows": 0, "bytes": 0})
+            d["flows"] += row.get("flows") or 0
+            d["bytes"] += row.get("bytes") or 0
+            d["names"] += [n for n in map(redact, row.get("names") or []) if n not in d["names"]]
+            d["clients"] += [c for c in row.get("clients") or [] if c not in d["clients"]]
         return out
     for f in side.findings:
         if f.get("dst") is None:
@@ -101,23 +143,19 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple, dict[str, Any]]
         d = out.setdefault(_dest_key(f), {"dst": f["dst"], "dport": f.get("dport"), "proto": f.get("proto"),
                                           "app": f.get("app"), "names": [], "clients": []})
         names = [*((f.get("evidence") or {}).get("names") or []), f.get("server_name")]
-        d["names"] += [n for n in names if n and n not in d["names"]]
+        d["names"] += [n for n in map(redact, filter(None, names)) if n not in d["names"]]
         if f.get("src") and f["src"] not in d["clients"]:
             d["clients"].append(f["src"])
     return out
 
 
-def _clean(f: dict[str, Any]) -> dict[str, Any]:
-    """Defence in depth: nothing that looks like a full card number goes back out."""
-    ev = f.get("evidence")
-    if isinstance(ev, dict):
-        f = dict(f, evidence={k: scrub(v) if not isinstance(v, list) else [scrub(x) for x in v]
-                              for k, v in ev.items()})
-    return f
+def _clean(f: dict[str, Any]) -> Record:
+    """Every string of the record through the one redaction boundary (card data, control characters)."""
+    return redact_record(f)
 
 
-def _order(f: dict[str, Any]) -> tuple:
-    return (SEVERITY_RANK.get(f.get("severity"), 9), str(f.get("rule")), str(f.get("src")), str(f.get("dst")),
+def _order(f: Record | dict[str, Any]) -> tuple[int, str, str, str, Any]:
+    return (SEVERITY_RANK.get(str(f.get("severity")), 9), str(f.get("rule")), str(f.get("src")), str(f.get("dst")),
             f.get("dport") or 0)
 
 
@@ -132,15 +170,15 @@ def diff(base: Side, cur: Side) -> DiffResult:
     return DiffResult(
         new=sorted(new, key=_order), resolved=sorted(resolved, key=_order),
         changed=sorted(changed, key=lambda p: _order(p[1])),
-        new_destinations=[cd[k] for k in sorted(cd, key=str) if k not in bd],
-        gone_destinations=[bd[k] for k in sorted(bd, key=str) if k not in cd],
+        new_destinations=[_clean(cd[k]) for k in sorted(cd, key=str) if k not in bd],
+        gone_destinations=[_clean(bd[k]) for k in sorted(bd, key=str) if k not in cd],
         destinations_from="inventory" if use_inv else "findings",
     )
 
 
-def result_records(r: DiffResult) -> list[dict[str, Any]]:
+def result_records(r: DiffResult) -> list[dict[str, object]]:
     """The diff as JSON Lines records: a `diff` field first, then the finding or destination."""
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, object]] = []
     out += [{"diff": "new-finding", **f} for f in r.new]
     out += [{"diff": "severity-changed", "was": old["severity"], **f} for old, f in r.changed]
     out += [{"diff": "resolved-finding", **f} for f in r.resolved]
@@ -152,6 +190,7 @@ def result_records(r: DiffResult) -> list[dict[str, Any]]:
 def worse(r: DiffResult, bar: str) -> bool:
     """A new finding, or one that got worse, at or above severity `bar`."""
     rank = SEVERITY_RANK[bar]
-    return any(SEVERITY_RANK[f["severity"]] <= rank for f in r.new) or any(
-        SEVERITY_RANK[f["severity"]] <= rank and SEVERITY_RANK[f["severity"]] < SEVERITY_RANK[old["severity"]]
-        for old, f in r.changed)
+    def sev(f: Record) -> int:
+        return SEVERITY_RANK[str(f["severity"])]
+
+    return any(sev(f) <= rank for f in r.new) or any(sev(f) <= rank and sev(f) < sev(old) for old, f in r.changed)

@@ -1,7 +1,9 @@
 """Findings: a rule that matched, aggregated per rule/endpoints/evidence, masked and fingerprinted.
 
-The Aggregator is where observations meet rules; it holds only masked evidence. As a last line of
-defence every evidence string is scrubbed of anything that still looks like a full card number.
+The Aggregator is where observations meet rules; it holds only masked evidence. Every
+packet-derived value of a Finding (server name, evidence, message) is a `Redacted`: it passed
+`netwatch.redact.redact`, the one boundary that masks card data in any encoding and escapes control
+characters, before any report, diff or live view can see it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch.analyzers import Observation
-from netwatch.analyzers.cards import card_brand
-from netwatch.masking import mask_pan
 from netwatch.policy import Policy
+from netwatch.redact import EMPTY, Clean, Redacted, redact, redact_value
+from netwatch.report.text import endpoint
 from netwatch.rules import MISSING, SEVERITY_RANK, Getter, Rule, RuleSet
 
 JSON_ORDER = (
@@ -22,7 +24,6 @@ JSON_ORDER = (
     "evidence_file", "evidence_packets", "evidence_redaction",
 )
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
-DIGIT_RUN = re.compile(r"(?<![0-9])[0-9][0-9 -]{11,30}[0-9](?![0-9])")
 
 
 @dataclass
@@ -40,13 +41,15 @@ class Finding:
     dport: int | None
     proto: str | None
     app: str | None
-    server_name: str | None
-    evidence: dict[str, Any]
+    server_name: Redacted | None
+    evidence: dict[str, Clean]
     remediation: str
     references: list[str]
     source: str
-    message: str = ""
-    key: tuple = field(default=(), repr=False)
+    message: Redacted = EMPTY
+    first_packet: int | None = None  # packet numbers (1-based, as Wireshark counts) of the first and last evidence
+    last_packet: int | None = None
+    key: tuple[Any, ...] = field(default=(), repr=False)
     evidence_file: str | None = None  # redacted capture backing this finding (scan --evidence)
     evidence_packets: list[int] | None = None  # its packets' numbers in the original capture
     evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
@@ -68,26 +71,44 @@ class Finding:
         return SEVERITY_RANK[self.severity]
 
 
-def scrub(value: Any) -> Any:
-    """Mask any digit run inside a string that validates as a card number (defence in depth)."""
-    if not isinstance(value, str) or not any(c.isdigit() for c in value):
-        return value
-
-    def repl(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group())
-        return mask_pan(digits) if card_brand(digits) else m.group()
-
-    return DIGIT_RUN.sub(repl, value)
-
-
-class _Fmt(dict):
+class _Fmt(dict[str, str]):
     def __init__(self, get: Getter) -> None:
         super().__init__()
         self.get_ = get
 
     def __missing__(self, key: str) -> str:
+        if "__" in key:  # `{dst}:{dport}` in a template: one endpoint, IPv6 in brackets
+            addr, port = key.split("__", 1)
+            a, p = self.get_(addr), self.get_(port)
+            if a is MISSING or a is None:
+                raise KeyError(key)
+            return endpoint(str(a), None if p is MISSING else p)
         v = self.get_(key)
-        return "?" if v is MISSING or v is None else str(v)
+        if v is MISSING or v is None or v == "":
+            raise KeyError(key)
+        return str(v)
+
+
+ENDPOINT = re.compile(r"\{([a-z_]+)\}:\{([a-z_]+)\}")
+OPTIONAL = re.compile(r"\s*\([^()]*\)|\s+(?:over|for|to|from|at|into|of|via|with)\s+(?:[a-z]+\s+)?\{[a-z_.]+\}")
+
+
+def render_message(template: str, get: Getter, fallback: str) -> str:
+    """The rule's sentence from the event's own fields. A clause naming a field the event lacks
+    (a parenthesised aside, or a short `over {app}`-style phrase) is left out, never shown as `?`;
+    when a field the sentence cannot do without is missing, the rule's title stands in."""
+    fmt = _Fmt(get)
+    text = ENDPOINT.sub(r"{\1__\2}", template)
+    for _ in range(8):  # bounded: each round drops one clause
+        try:
+            return text.format_map(fmt)
+        except KeyError as e:
+            missing = "{" + str(e.args[0]) + "}"
+            clause = next((m for m in OPTIONAL.finditer(text) if missing in m.group()), None)
+            if clause is None:
+                return fallback
+            text = text[: clause.start()] + text[clause.end():]
+    return fallback
 
 
 class Aggregator:
@@ -97,8 +118,9 @@ class Aggregator:
         self.rules = rules
         self.policy = policy
         self.source = source
-        self.findings: dict[tuple, Finding] = {}
+        self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
+        self.packet: int | None = None  # number of the packet being processed, set by the session
 
     def observe(self, obs: Observation) -> None:
         self.observations += 1
@@ -117,26 +139,29 @@ class Aggregator:
             f.count += 1
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
+            if self.packet is not None:
+                f.last_packet = max(f.last_packet or 0, self.packet)
             for s in rule.sum:
-                v = obs.fields.get(s)
-                if isinstance(v, (int, float)) and isinstance(f.evidence.get(s), (int, float)):
-                    f.evidence[s] += v
+                v, old = obs.fields.get(s), f.evidence.get(s)
+                if isinstance(v, (int, float)) and isinstance(old, (int, float)):
+                    f.evidence[s] = old + v
             return
         names = rule.evidence if rule.evidence is not None else [k for k in obs.fields if k not in FLOW_LEVEL]
-        evidence = {}
+        evidence: dict[str, Clean] = {}
         for k in names:
             v = get(k)
             if v is not MISSING and v is not None:
-                evidence[k] = scrub(v) if not isinstance(v, list) else [scrub(x) for x in v]
+                evidence[redact(k)] = redact_value(v)
         app = get("app")
         server_name = get("server_name")
         self.findings[key] = Finding(
             rule=rule.id, category=rule.category, severity=severity, title=rule.title, first_seen=obs.ts,
             last_seen=obs.ts, count=1, src=src, sport=flow.cport if flow else obs.fields.get("sport"), dst=dst,
             dport=dport, proto=proto, app=None if app is MISSING else app,
-            server_name=None if server_name is MISSING else server_name, evidence=evidence,
+            server_name=None if server_name in (MISSING, None) else redact(str(server_name)), evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,
-            message=scrub(rule.message.format_map(_Fmt(get))) if rule.message else rule.title, key=key,
+            message=redact(render_message(rule.message, get, rule.title) if rule.message else rule.title),
+            first_packet=self.packet, last_packet=self.packet, key=key,
         )
 
     def results(self) -> list[Finding]:

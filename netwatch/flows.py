@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from hashlib import blake2b
 from typing import Any, Protocol
 
 from netwatch.decode import PROTO_NAMES, TCP, Packet
@@ -203,7 +204,7 @@ class FlowTable:
         self.live[flow] = None
         if self.shard is not None:
             k, n = self.shard
-            if (p.src[-1] ^ p.dst[-1]) % n != k:  # symmetric in the two addresses
+            if pair_shard(p.src, p.dst, n) != k:
                 flow.foreign = True
                 if p.sport != 53 and p.dport != 53:
                     flow.inspect = False  # counted only
@@ -340,6 +341,17 @@ class FlowTable:
         """End every flow (end of input or interrupt): flushes buffers, emits flow ends."""
         for f in list(self.live):
             self._end(f)
+
+
+def pair_shard(a: bytes, b: bytes, n: int) -> int:
+    """Which of n shards analyses the flows between addresses a and b (packed, either order).
+
+    The unordered address pair, not the 5-tuple: an FTP control and its data connections, a DNS
+    answer's client and the flows it names share a pair and so a shard. An unkeyed BLAKE2 digest
+    of both full addresses: stable across processes (unlike `hash()`), and it spreads hosts that
+    differ in any byte (a store's 10.1.x.5 tills all share their last octet)."""
+    lo, hi = (a, b) if a <= b else (b, a)
+    return int.from_bytes(blake2b(lo + hi, digest_size=8).digest(), "big") % n
 
 
 def _client_by_ports(sport: int, dport: int) -> bool:

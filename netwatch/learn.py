@@ -5,6 +5,10 @@ showed (DNS answers, SNI, Host) and then by address, with ports; DNS servers bec
 resolvers. Scanning the same capture with the result yields no destination findings; the comments
 say what was seen so a technician can prune before trusting it. Inbound connections from the
 internet cannot be allowed by a policy: they are listed as warnings instead.
+
+Names pass `redact` before anything else looks at them: a name that carried card data is masked,
+is then no hostname, and the destination is allowed by address instead; the policy text as a whole
+is a `Redacted` (every line through the boundary).
 """
 
 from __future__ import annotations
@@ -14,25 +18,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.policy import DEFAULT_INTERNAL, Policy, is_hostname, policy_from_dict
+from netwatch.addresses import DEFAULT_INTERNAL
+from netwatch.policy import Policy, is_hostname, policy_from_dict
+from netwatch.redact import Redacted, redact, redact_lines
 
 
 @dataclass
 class _Entry:
     name: str
     internal: bool
-    hostnames: list[str] = field(default_factory=list)
+    hostnames: list[Redacted] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
     any_port: bool = False  # a row without a port (ICMP, other IP protocols)
-    seen: list[str] = field(default_factory=list)  # comment lines
+    seen: list[Redacted] = field(default_factory=list)  # comment lines
 
 
 @dataclass
 class Learned:
     """The learnt policy as YAML text, with counts for the command's summary."""
 
-    text: str
+    text: str  # `_render`'s Redacted as a plain str: libyaml's C parser accepts no str subclass
     destinations: int
     resolvers: int
     warnings: list[str]
@@ -40,7 +46,7 @@ class Learned:
 
 def merge_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Inventory rows of several sources merged per (dst, port, proto, app)."""
-    out: dict[tuple, dict[str, Any]] = {}
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:
         key = (r["dst"], r["dport"], r["proto"], r["app"])
         m = out.get(key)
@@ -74,7 +80,7 @@ def learn_policy(rows: Iterable[dict[str, Any]], pos_hosts: list[str] | None = N
     """A policy allowing what the POS hosts did in these inventory rows. Raises PolicyError on bad pos_hosts."""
     pol: Policy = policy_from_dict({"pos_hosts": list(pos_hosts or [])}, "--pos-hosts")
     entries: dict[str, _Entry] = {}
-    resolvers: dict[str, str] = {}
+    resolvers: dict[str, Redacted] = {}
     warnings: list[str] = []
     pos_seen: set[str] = set()
     for row in merge_rows(rows):
@@ -90,33 +96,34 @@ def learn_policy(rows: Iterable[dict[str, Any]], pos_hosts: list[str] | None = N
         if not internal and not pol.is_public(dst):
             continue  # multicast, broadcast, link-local: never judged
         if row["app"] == "dns":
-            resolvers.setdefault(dst, _seen(row))
+            resolvers.setdefault(dst, redact(_seen(row)))
             continue
         if internal and row.get("infra"):
             continue  # DHCP, NTP, ICMP on the LAN: not judged as lateral movement
-        names = [n for n in row["names"] if is_hostname(n)]
+        shown = list(dict.fromkeys(map(redact, row["names"])))  # a masked name (card data) shows, unlisted
+        names = [n for n in shown if is_hostname(n)]
         key = ("name:" + _domain(names[0])) if names else "addr:" + dst
         e = entries.get(key)
         if e is None:
             e = entries[key] = _Entry(key.split(":", 1)[1], internal)
         e.hostnames += [n for n in names if n not in e.hostnames]
-        if (not names or row.get("unnamed", 0)) and dst not in e.addresses:
-            e.addresses.append(dst)  # some flows had no name: only the address can match them
+        if (not names or row.get("unnamed", 0) or len(names) < len(shown)) and dst not in e.addresses:
+            e.addresses.append(dst)  # some flows had no name, or none a policy can list: the address matches them
         if isinstance(row["dport"], int) and 0 < row["dport"] < 65536:
             e.ports.add(row["dport"])
         else:
             e.any_port = True
-        e.seen.append(_seen(row) + (f"; names: {', '.join(names[:4])}" if names else ""))
+        e.seen.append(redact(_seen(row) + (f"; names: {', '.join(shown[:4])}" if shown else "")))
     text = _render(entries, resolvers, warnings, pos_hosts or [], sorted(pos_seen), site, sources or [])
-    return Learned(text, len(entries), len(resolvers), warnings)
+    return Learned(str(text), len(entries), len(resolvers), warnings)
 
 
 def _q(s: str) -> str:
     return json.dumps(s)  # a JSON string is a valid YAML double-quoted scalar
 
 
-def _render(entries: dict[str, _Entry], resolvers: dict[str, str], warnings: list[str], pos_hosts: list[str],
-            pos_seen: list[str], site: str, sources: list[str]) -> str:
+def _render(entries: dict[str, _Entry], resolvers: dict[str, Redacted], warnings: list[str], pos_hosts: list[str],
+            pos_seen: list[str], site: str, sources: list[str]) -> Redacted:
     out = [
         "# Site policy learnt by `netwatch learn` from known-good traffic:",
         *(f"#   {_q(s)[1:-1]}" for s in sources[:20]),
@@ -151,4 +158,4 @@ def _render(entries: dict[str, _Entry], resolvers: dict[str, str], warnings: lis
                 out.append(f"    ports: [{', '.join(str(p) for p in sorted(e.ports))}]")
     for w in warnings:
         out.append(f"# WARNING: {w}")
-    return "\n".join(out) + "\n"
+    return redact_lines("\n".join(out) + "\n")

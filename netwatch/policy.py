@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from netwatch.addresses import DEFAULT_INTERNAL
+from netwatch.textinput import LOADER, InputError, compose_yaml, read_yaml_text
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -216,23 +217,21 @@ def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; raises PolicyError naming file, line and field."""
     p = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path, "policy")
     except OSError as e:
         raise PolicyError(f"{p}: cannot read policy file: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"{p}: not a text (UTF-8) file") from None
+    except InputError as e:
+        raise PolicyError(e.at(p)) from None
     return policy_from_text(text, p)
 
 
 def policy_from_text(text: str, p: str = "<policy>") -> Policy:
-    """Validate policy YAML text; `p` names it in errors."""
+    """Validate policy YAML text (no aliases, bounded nesting); `p` names it in errors."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml when present
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise PolicyError(f"{p}{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+        node = compose_yaml(text)
+        doc = yaml.load(text, Loader=LOADER)  # checked by compose_yaml already
+    except InputError as e:
+        raise PolicyError(e.at(p)) from None
     return policy_from_dict(doc, p, _node_lines(node))
 
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from netwatch.analyzers import Observation
 from netwatch.flows import Flow
 from netwatch.policy import Policy
+from netwatch.textinput import InputError, load_yaml, read_yaml_text
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # lower is worse
@@ -331,13 +330,11 @@ class _AnyFields(dict):
 def load_rule_file(path: Path) -> list[Rule | dict]:
     p = str(path)
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = load_yaml(read_yaml_text(path, "rule"))
     except OSError as e:
         raise RuleError(f"{p}: cannot read rule file: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark else ""
-        raise RuleError(f"{p}:{where} not valid YAML: {getattr(e, 'problem', e)}") from None
+    except InputError as e:
+        raise RuleError(e.at(p)) from None
     if doc is None:
         return []
     if isinstance(doc, dict) and "rules" in doc:
@@ -357,10 +354,10 @@ def builtin_rules_dir() -> Path:
 
 
 def _rule_files(d: Path) -> list[Path]:
-    if d.is_file():
-        return [d]
-    if not d.is_dir():
+    if not d.exists():
         raise RuleError(f"{d}: no such rules directory or file")
+    if not d.is_dir():  # a file, or a device or FIFO: read up to the size cap
+        return [d]
     return sorted(list(d.glob("*.yaml")) + list(d.glob("*.yml")))
 
 

@@ -1,18 +1,17 @@
 """One scan session per source: frames → decode → flows → analyzers → rules → findings.
 
-`Session` is the whole pipeline for one source (a file or a live interface); `scan_files` runs
-sessions over many files, in worker processes when asked. Everything found so far survives an
+`Session` is the whole pipeline for one source (a file or a live interface); `netwatch.runner`
+runs sessions over many files, in this process or on Dask workers. Everything found so far survives an
 interrupt or a broken input: `Session.close()` always flushes the flows and returns the report.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +22,8 @@ from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
-from netwatch.masking import set_fingerprint_key
-from netwatch.policy import Policy, load_policy
+from netwatch.policy import Policy
+from netwatch.redact import redact_record
 from netwatch.rules import RuleSet
 
 
@@ -143,6 +142,7 @@ class Session:
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
         self._closed = False
+        self.frame_no = 0  # the packet being processed (1-based): findings name their evidence packets
 
     def _emit(self, obs: Observation) -> None:
         if obs.flow is not None and obs.flow.foreign:  # another shard reports this flow
@@ -150,6 +150,7 @@ class Session:
         if obs.kind == "flow_end":
             self.inventory.add(obs)
         before = len(self.aggregator.findings)
+        self.aggregator.packet = self.frame_no
         self.aggregator.observe(obs)
         if self.on_finding is not None and len(self.aggregator.findings) > before:
             self.on_finding(next(reversed(self.aggregator.findings.values())))
@@ -157,6 +158,7 @@ class Session:
     def feed(self, frame: Frame) -> None:
         r = self.report
         r.packets += 1
+        self.frame_no = r.packets
         r.bytes += frame.wirelen
         ts = frame.ts
         if r.first_ts is None:
@@ -188,6 +190,7 @@ class Session:
         fast = ETH_IPV4_FAST.unpack_from
         since = 0
         n = 0
+        base = r.packets
         nbytes = 0
         first = r.first_ts
         ts = r.last_ts
@@ -215,6 +218,7 @@ class Session:
                                 hit = tcp_get(data[o + 26 : o + 38])
                                 if hit is not None and plen > 0 and hit[0].inspect:
                                     # payload an analyzer wants: straight to reassembly, no decode
+                                    self.frame_no = base + n
                                     tcp_segment(hit[0], hit[1], fl, seq, data[o + 34 + hl : o + end], ts)
                                     continue
                         elif proto == 17:
@@ -244,10 +248,12 @@ class Session:
                             since += 1
                             if since >= 8192:
                                 since = 0
+                                self.frame_no = base + n
                                 ft.advance(ts)
                             continue
                 if first is None:
                     first = ts
+                self.frame_no = base + n
                 p = decode(linktype, data, ts)
                 if p is not None:
                     process(p)
@@ -265,6 +271,7 @@ class Session:
         if self._closed:
             return self.report
         self._closed = True
+        self.frame_no = self.report.packets  # flows still open end with the last packet
         t = self.flows
         t.close()
         r = self.report
@@ -275,7 +282,7 @@ class Session:
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
         r.non_ip = dict(d.non_ip)
         r.findings = self.aggregator.results()
-        r.inventory = self.inventory.results()
+        r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         return r
 
 
@@ -292,7 +299,7 @@ def scan_file(
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
     try:
-        reader = CaptureReader(path)
+        reader = CaptureReader.from_stream(sys.stdin.buffer, "-") if path == "-" else CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
     session = Session(rules, policy, path, shard=shard)
@@ -323,39 +330,6 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
-
-
-@dataclass
-class ScanConfig:
-    """What a worker process needs to rebuild the pipeline (rule sets hold closures, not picklable)."""
-
-    rule_dirs: list[str]
-    policy_path: str | None
-    fingerprint_key: bytes
-
-
-def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
-    set_fingerprint_key(cfg.fingerprint_key)
-    rules = RuleSet.load(cfg.rule_dirs)
-    policy = load_policy(cfg.policy_path) if cfg.policy_path else None
-    return rules, policy
-
-
-_worker_state: tuple[RuleSet, Policy | None] | None = None
-
-
-def _worker_init(cfg: ScanConfig, ignore_sigint: bool = True) -> None:
-    global _worker_state
-    import signal
-
-    if ignore_sigint:  # whole files: the parent handles Ctrl-C
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_state = load_config(cfg)
-
-
-def _worker_scan(path: str, shard: tuple[int, int] | None = None) -> SourceReport:
-    assert _worker_state is not None
-    return scan_file(path, *_worker_state, shard=shard)
 
 
 def merge_inventory(row_lists: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -392,102 +366,6 @@ def merge_shards(shards: list[SourceReport]) -> SourceReport:
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
     return r
-
-
-def _interrupt_workers(ex: ProcessPoolExecutor) -> None:
-    """Pass a Ctrl-C that reached only this process (e.g. `kill -INT`) on to the shard workers,
-    which then stop, close their flows and return what they found."""
-    import signal
-
-    for proc in list((getattr(ex, "_processes", None) or {}).values()):
-        with contextlib.suppress(OSError, AttributeError):
-            os.kill(proc.pid, signal.SIGINT)
-
-
-SHARD_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
-
-
-def _scan_sharded(path: str, cfg: ScanConfig, jobs: int) -> tuple[SourceReport, bool]:
-    """One large file over `jobs` processes, each analysing the flows of one address-pair hash.
-
-    Ctrl-C reaches the workers too (same process group): each stops, closes its flows and
-    returns what it found, and the parent waits for those partial reports.
-    """
-    interrupted = False
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg, False)) as ex:
-        futs = [ex.submit(_worker_scan, path, (k, jobs)) for k in range(jobs)]
-        parts: list[SourceReport] = []
-        for fut in futs:
-            while True:
-                try:
-                    parts.append(fut.result())
-                    break
-                except KeyboardInterrupt:
-                    if not interrupted:
-                        _interrupt_workers(ex)
-                    interrupted = True
-                except Exception:  # a worker killed mid-way (e.g. Ctrl-C before its scan began)
-                    interrupted = True
-                    break
-    if not parts:
-        return SourceReport(source=path, interrupted=True), True
-    report = merge_shards(parts)
-    if len(parts) < jobs:
-        report.interrupted = True  # some shards' flows are missing
-    return report, interrupted or report.interrupted
-
-
-def scan_files(
-    paths: list[str],
-    cfg: ScanConfig,
-    jobs: int = 1,
-    on_progress: Callable[[str, int, int], None] | None = None,
-    on_done: Callable[[SourceReport], None] | None = None,
-    loaded: tuple[RuleSet, Policy | None] | None = None,
-) -> tuple[list[SourceReport], bool]:
-    """Scan files in input order (jobs=1) or across worker processes.
-
-    Returns the reports of every file scanned (in input order) and whether Ctrl-C cut the run
-    short; a file interrupted mid-way still has its partial report. `loaded` is the rule set and
-    policy from `load_config(cfg)` when the caller has them already (workers load their own).
-    """
-    if jobs > 1 and len(paths) == 1 and _size(paths[0]) >= SHARD_MIN_BYTES:
-        try:
-            CaptureReader(paths[0]).close()  # unreadable: report it the ordinary way
-        except CaptureError:
-            pass
-        else:
-            report, interrupted = _scan_sharded(paths[0], cfg, jobs)
-            if on_done:
-                on_done(report)
-            return [report], interrupted
-    if jobs <= 1 or len(paths) <= 1:
-        rules, policy = loaded or load_config(cfg)
-        reports = []
-        for p in paths:
-            prog = (lambda done, total, p=p: on_progress(p, done, total)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog)
-            reports.append(rep)
-            if on_done:
-                on_done(rep)
-            if rep.interrupted:
-                return reports, True
-        return reports, False
-    results: dict[str, SourceReport] = {}
-    interrupted = False
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(cfg,)) as ex:
-        futs = {ex.submit(_worker_scan, p): p for p in paths}
-        try:
-            for fut in as_completed(futs):
-                rep = fut.result()
-                results[futs[fut]] = rep
-                if on_done:
-                    on_done(rep)
-        except KeyboardInterrupt:
-            interrupted = True
-            for f in futs:
-                f.cancel()
-    return [results[p] for p in paths if p in results], interrupted
 
 
 def all_findings(reports: list[SourceReport]) -> list[Finding]:

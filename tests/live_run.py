@@ -76,14 +76,20 @@ def finish(proc: subprocess.Popen, sig: int | None = None, timeout: float = 30.0
 
 
 def load_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The findings of a JSON Lines file: the last copy of each (live writes updates), in report order."""
+    from netwatch.report.jsonl import latest_findings
+    from netwatch.rules import SEVERITY_RANK
+
+    recs = latest_findings(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return sorted(recs, key=lambda f: (SEVERITY_RANK[f["severity"]], f["rule"], f["first_seen"], f.get("src") or "",
+                                       f.get("dst") or "", f.get("dport") or 0))
 
 
 def comparable(findings: list[dict]) -> list[dict]:
     """Findings without the fields that name the run (source) or depend on the key (fingerprint)."""
     out = []
     for f in findings:
-        f = {k: v for k, v in f.items() if k != "source"}
+        f = {k: v for k, v in f.items() if k not in ("source", "flow_id", "timestamp")}  # name the run / the clock
         if isinstance(f.get("evidence"), dict):
             f["evidence"] = {k: v for k, v in f["evidence"].items() if k != "fingerprint"}
         out.append(f)

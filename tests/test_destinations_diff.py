@@ -34,7 +34,8 @@ def test_jsonl_to_jsonl(tmp_path: Path) -> None:
     kinds = {(r["diff"], r.get("rule")) for r in recs}
     assert ("new-finding", "NW-EXFIL-002") in kinds and ("new-finding", "NW-CARD-001") in kinds
     assert ("resolved-finding", "NW-DEST-003") in kinds
-    assert any(r["diff"] == "new-destination" and r["dst"] == "192.0.2.66" and r["from"] == "findings" for r in recs)
+    # the summary records carry the inventory: JSON Lines compare every destination, like captures
+    assert any(r["diff"] == "new-destination" and r["dst"] == "192.0.2.66" and r["from"] == "inventory" for r in recs)
     assert code == 1  # new findings at or above high
     assert "4111" + "1111" * 3 not in (tmp_path / "diff.jsonl").read_text()
 

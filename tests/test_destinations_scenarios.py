@@ -99,5 +99,5 @@ def test_corpus_encrypted_dns_agrees_with_ndpi(tmp_path: Path, name: str, dst: s
     pol.write_text("pos_hosts: [172.16.0.0/12, 192.168.0.0/16]\nallowed_resolvers: [192.168.1.1]\n")
     out = tmp_path / "o.jsonl"
     assert main(["scan", str(path), "--policy", str(pol), "--json", str(out), "--fail-on", "none", "-q"]) == 0
-    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    recs = [r for r in map(json.loads, out.read_text().splitlines()) if r["event_type"] == "finding"]
     assert [(r["dst"], r["dport"]) for r in recs if r["rule"] == "NW-DEST-004"] == [(dst, port)]

@@ -42,8 +42,9 @@ def test_exit_codes_follow_fail_on():
 def test_json_to_stdout_is_json_lines():
     run = nw("scan", str(CARD_CAPTURE), "--json", "-", "--fail-on", "none")
     records = [json.loads(line) for line in run.stdout.splitlines()]
-    assert {r["rule"] for r in records} >= {"NW-CARD-001", "NW-CLEAR-001"}
-    assert list(records[0])[:3] == ["rule", "category", "severity"]
+    assert {r.get("rule") for r in records} >= {"NW-CARD-001", "NW-CLEAR-001"}
+    assert list(records[0])[:2] == ["timestamp", "event_type"]
+    assert [r["event_type"] for r in records].count("summary") == 1 and records[-1]["event_type"] == "summary"
     assert "Capture" in run.stderr  # the summary moves to stderr when JSON takes stdout
 
 
@@ -101,6 +102,7 @@ def test_ctrl_c_keeps_results(tmp_path):
     assert "Traceback" not in stderr
     assert "interrupted" in stderr and "interrupted" in stdout  # message, and the summary's note
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert any(r["rule"] == "NW-CARD-001" for r in records)  # what was found before Ctrl-C is kept
+    assert any(r.get("rule") == "NW-CARD-001" for r in records)  # what was found before Ctrl-C is kept
+    assert records[-1]["event_type"] == "summary" and records[-1]["interrupted"] is True
     packets = int(next(ln for ln in stdout.splitlines() if "big.pcap" in ln).split("│")[2].strip().replace(",", ""))
     assert 0 < packets < 400_000

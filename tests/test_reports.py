@@ -25,7 +25,7 @@ def _finding(message: str, server_name: str) -> Finding:
 def test_packet_strings_are_escaped() -> None:
     page = render_html([SourceReport(source="<img src=x>")], [_finding("<script>alert(1)</script>", '"><b>')])
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert '"><b>' not in page and "&quot;&gt;&lt;b&gt;" in page
+    assert '"><b>' not in page and "&#34;&gt;&lt;b&gt;" in page
     assert "<img src=x>" not in page
     assert "fix &lt;it&gt;" in page
 

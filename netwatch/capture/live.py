@@ -62,13 +62,25 @@ def check_interface(name: str) -> None:
 
 
 def permission_help(iface: str, binary: str, backend: str) -> str:
-    other = ("or use --backend tshark as a member of the 'wireshark' group "
-             "(sudo usermod -aG wireshark $USER, then log in again)") if backend == "scapy" else (
-             "or add yourself to the 'wireshark' group (sudo dpkg-reconfigure wireshark-common; "
-             "sudo usermod -aG wireshark $USER; log in again)")
-    return (f"no permission to capture on {iface} with the {backend} backend: capturing needs root or "
-            f"CAP_NET_RAW; run with sudo, or grant it once with "
-            f"'sudo setcap cap_net_raw,cap_net_admin+eip {binary}', {other}")
+    """What to do without CAP_NET_RAW. The capability goes to dumpcap or to an interpreter copy used
+    only for netwatch, never to the system Python: every script it runs would get raw sockets."""
+    group = "the 'wireshark' group (sudo usermod -aG wireshark $USER, then log in again)"
+    if backend == "tshark":
+        return (f"no permission to capture on {iface} with the tshark backend: dumpcap needs CAP_NET_RAW; "
+                f"run with sudo, grant it to dumpcap once with 'sudo setcap cap_net_raw,cap_net_admin+eip "
+                f"{binary}', or add yourself to {group}; sudo dpkg-reconfigure wireshark-common sets this up")
+    dumpcap = find_dumpcap() or "$(command -v dumpcap)"
+    return (f"no permission to capture on {iface} with the scapy backend: a raw socket needs root or "
+            f"CAP_NET_RAW; run with sudo, or use --backend tshark and grant it to dumpcap once with "
+            f"'sudo setcap cap_net_raw,cap_net_admin+eip {dumpcap}' (or join {group}), or give it to a "
+            f"dedicated interpreter copy used only for netwatch ({python_copy_hint(binary)}), never to the "
+            "system Python")
+
+
+def python_copy_hint(python: str) -> str:
+    """Commands that make an interpreter copy for netwatch alone (a venv with --copies) and grant it the capability."""
+    return (f"{python} -m venv --copies ~/netwatch-venv; ~/netwatch-venv/bin/pip install netwatch; "
+            "sudo setcap cap_net_raw,cap_net_admin+eip ~/netwatch-venv/bin/python3")
 
 
 def find_dumpcap() -> str | None:

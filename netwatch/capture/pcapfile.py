@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,10 @@ PCAP_MAGICS = {
     b"\xa1\xb2\xcd\x34": (">", 1e-6, 24),
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+# smallest valid length of each pcapng block type: 12-byte frame plus its fixed fields
+MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
+# what a damaged file or compressed stream raises from read(): each ends that input, not the run
+READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 class _Chunked:
@@ -86,7 +91,7 @@ class CaptureReader:
             raw = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
             try:
                 head = raw.read(4)
-            except (OSError, EOFError) as e:
+            except READ_ERRORS as e:
                 raise CaptureError(f"not a readable gzip file: {path} ({e})") from None
         self._start(raw, head)
 
@@ -144,17 +149,18 @@ class CaptureReader:
         """
         return self._pcap() if self.format == "pcap" else self._pcapng()
 
-    def _read_error(self, e: Exception) -> None:
-        """A read that failed mid-file (e.g. a cut-off .gz stream): keep what was read, say why."""
-        self.problem = f"read error after packet {self.frames_read}: {e}"
+    def _read_error(self, e: Exception, r: _Chunked) -> None:
+        """A read that failed mid-file (e.g. a corrupt .gz member): keep what was read, say why and where."""
+        what = "compressed data is corrupt" if isinstance(e, zlib.error) else "read error"
+        self._broke(f"{what}: {e}", r.offset())
 
     def _broke(self, what: str, offset: int) -> None:
         self.problem = f"{what} (packet {self.frames_read + 1}, byte offset {offset})"
 
     def _pcap(self) -> Iterator[tuple[float, int, bytes, int]]:
+        order, unit, rec_len = PCAP_MAGICS[self._head]
+        r = _Chunked(self._f, self._head)
         try:
-            order, unit, rec_len = PCAP_MAGICS[self._head]
-            r = _Chunked(self._f, self._head)
             if not r.need(24):
                 self.problem = "file ends inside the pcap file header (byte offset 4)"
                 return
@@ -197,12 +203,12 @@ class CaptureReader:
                         self.frames_read += 1
                         yield sec + frac * unit, linktype, data, wirelen
                     return
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            self._read_error(e)
+        except READ_ERRORS as e:
+            self._read_error(e, r)
 
     def _pcapng(self) -> Iterator[tuple[float, int, bytes, int]]:
+        r = _Chunked(self._f, self._head)
         try:
-            r = _Chunked(self._f, self._head)
             order = "<"
             ifaces: list[tuple[int, float, int]] = []  # (linktype, seconds per tick, snaplen)
             while True:
@@ -222,8 +228,8 @@ class CaptureReader:
                         return
                     ifaces = []
                 btype, blen = struct.unpack_from(order + "II", r.buf, r.pos)
-                if blen < 12 or blen % 4 or blen > MAX_RECORD + 64:
-                    self._broke(f"block length {blen} is invalid; capture is corrupt", r.offset())
+                if blen < MIN_BLOCK.get(btype, 12) or blen % 4 or blen > MAX_RECORD + 64:
+                    self._broke(f"block type {btype:#x}: length {blen} is invalid; capture is corrupt", r.offset())
                     return
                 if not r.need(blen):
                     self._broke(f"file ends inside a block: block says {blen} bytes, {r.left()} left", r.offset())
@@ -257,8 +263,8 @@ class CaptureReader:
                     self.frames_read += 1
                     yield 0.0, linktype, buf[body + 4 : body + 4 + caplen], wirelen
                 r.pos += blen
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            self._read_error(e)
+        except READ_ERRORS as e:
+            self._read_error(e, r)
 
 
 def _tsresol(buf: bytes, at: int, end: int, order: str) -> float:

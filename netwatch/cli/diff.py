@@ -34,19 +34,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from netwatch.cli.common import load_rules_and_policy
     from netwatch.diff import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
     from netwatch.report.diff import print_diff
-    from netwatch.scan import ScanConfig, scan_files
+    from netwatch.report.records import finding_record
+    from netwatch.runner import ScanConfig, run_local
 
     try:
         kinds = [is_capture(p) for p in (args.baseline, args.current)]
-        sides = [None if k else Side(p, load_jsonl(p)) for p, k in zip((args.baseline, args.current), kinds,
+        sides = [None if k else load_jsonl(p) for p, k in zip((args.baseline, args.current), kinds,
                                                                       strict=True)]
     except DiffError as e:
         raise UsageError(str(e)) from None
     captures = [p for p, k in zip((args.baseline, args.current), kinds, strict=True) if k]
     if captures:
         load_rules_and_policy(args)
-        cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-        reports, interrupted = scan_files(captures, cfg)
+        cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
+        ran = run_local(captures, cfg)
+        reports, interrupted = ran.reports, ran.interrupted
         if interrupted:
             print("netwatch: interrupted; no diff", file=sys.stderr)
             return EXIT_INTERRUPTED
@@ -58,7 +60,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         for i, k in enumerate(kinds):
             if k:
                 r = next(it)
-                sides[i] = Side(r.source, [f.to_json() for f in r.findings], r.inventory)
+                sides[i] = Side(r.source, [finding_record(f) for f in r.findings], r.inventory)
     base, cur = sides
     assert base is not None and cur is not None
     result = diff(base, cur)

@@ -27,19 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_learn(args: argparse.Namespace) -> int:
     from netwatch.learn import learn_policy
     from netwatch.policy import policy_from_text
-    from netwatch.scan import ScanConfig, scan_files
+    from netwatch.runner import ScanConfig, run_local
+    from netwatch.scan import SourceReport
 
     out = args.output
     if out != "-" and Path(out).exists() and not args.force:
         raise UsageError(f"{out} exists; use --force to overwrite it")
-    paths = expand_paths(args.paths)
+    paths, unreadable = expand_paths(args.paths)
     learn_policy([], args.pos_hosts)  # validate --pos-hosts before any capture work
-    cfg = ScanConfig(rule_dirs=[], policy_path=None, fingerprint_key=os.urandom(32))
-    reports, interrupted = scan_files(paths, cfg)
+    cfg = ScanConfig(rule_dirs=(), policy_path=None, fingerprint_key=os.urandom(32))
+    ran = run_local(paths, cfg)
+    reports, interrupted = ran.reports, ran.interrupted
     if interrupted:
         print("netwatch: interrupted; no policy written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    errors = [r for r in reports if r.error]
+    errors = [SourceReport(source=d, error=msg) for d, msg in unreadable] + [r for r in reports if r.error]
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)
     if errors:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -20,17 +22,26 @@ from netwatch.cli.common import (
     exit_code,
     fingerprint_key,
     load_rules_and_policy,
-    write_json,
 )
+from netwatch.report.filters import FindingFilter, add_filter_args
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from netwatch.findings import Finding
+    from netwatch.livescan import LiveStats
+    from netwatch.report.jsonl import FindingStream
+    from netwatch.report.live import Dashboard
+    from netwatch.scan import SourceReport
 
 STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--count",
               "source ended": "the capture ending by itself"}
 
 
-def _positive(kind: type) -> object:
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float | int]:
     def parse(value: str) -> float | int:
         try:
-            v = kind(value)
+            v: float | int = kind(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {value!r}") from None
         if v <= 0:
@@ -40,7 +51,7 @@ def _positive(kind: type) -> object:
     return parse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser(
         "live", help="capture from an interface and report findings as they appear",
         description="Capture live traffic (e.g. the store switch's mirror port), show findings as they appear, "
@@ -48,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("-i", "--interface", metavar="IFACE",
                     help="interface to capture on (default: the likely one, see 'netwatch interfaces')")
     sp.add_argument("--backend", choices=("scapy", "tshark"),
-                    help="tshark: dumpcap, non-root in the 'wireshark' group (default when installed); "
-                         "scapy: raw socket, needs root or CAP_NET_RAW")
+                    help="tshark: dumpcap, non-root in the 'wireshark' group or with CAP_NET_RAW granted to "
+                         "dumpcap (default when installed); scapy: raw socket, needs root or CAP_NET_RAW granted to "
+                         "a dedicated interpreter copy (python -m venv --copies), never to the system Python")
     sp.add_argument("--bpf", metavar="FILTER", help="capture filter (BPF/tcpdump syntax), e.g. 'host 10.20.1.15'")
     sp.add_argument("--duration", type=_positive(float), metavar="SECONDS", help="stop after this many seconds")
     sp.add_argument("--count", type=_positive(int), metavar="N", help="stop after N packets")
@@ -60,7 +72,29 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="after stop, write one redacted capture per finding into DIR (from the --write file, "
                          "else from a bounded in-memory copy of the live frames)")
     add_common(sp)
+    add_filter_args(sp)
+    sp.add_argument("--html", metavar="FILE", help="at stop, write a plain-language HTML report for the store owner")
     sp.set_defaults(func=cmd_live)
+
+
+def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream | None:
+    """The --json stream, opened before capture starts (a bad path fails first); SIGHUP reopens it."""
+    import signal
+
+    from netwatch.report.jsonl import FindingStream, JsonlWriter, OutputError
+
+    if not args.json:
+        return None
+    try:
+        stream = FindingStream(JsonlWriter(args.json), keep.keep if keep else None)
+    except OutputError as e:
+        raise UsageError(str(e)) from None
+
+    def on_hup(signum: int, frame: object) -> None:
+        stream.hup = True  # reopened on the next tick, outside the signal handler
+
+    signal.signal(signal.SIGHUP, on_hup)
+    return stream
 
 
 def cmd_live(args: argparse.Namespace) -> int:
@@ -84,6 +118,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     if not iface:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
     console = Console(stderr=args.json == "-", highlight=False)
+    keep = FindingFilter.from_args(args)
+    stream = _json_stream(args, keep)
     writer = source = buffer = None
     try:
         with stop_on_signals() as stop:
@@ -99,13 +135,13 @@ def cmd_live(args: argparse.Namespace) -> int:
                   + (f", filter {args.bpf!r}" if args.bpf else "") + "; stop with Ctrl-C",
                   file=sys.stderr, flush=True)
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
-            session = LiveSession(rules, policy, f"live:{iface}",
-                                  on_finding=dash.finding if dash is not None else None)
+            on_finding, on_tick = _callbacks(dash, stream, keep)
+            session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding)
             run = LiveRun(source, session, writer, duration=args.duration, count=args.count)
             if dash is not None:
                 dash.start()
             try:
-                reason = run.run(dash.update if dash is not None else None, stop)
+                reason = run.run(on_tick, stop)
             finally:
                 if dash is not None:
                     dash.stop()
@@ -117,7 +153,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             writer.close()
         if source is not None:
             source.close()
-    findings = report.findings
+    findings = keep.apply(report.findings)
     if args.evidence:
         from pathlib import Path
 
@@ -125,6 +161,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 
         try:
             written = live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
+            if stream is not None:  # the records already written get a copy naming their evidence file
+                stream.evidence(findings)
         except OSError as e:
             raise UsageError(f"cannot write evidence to {args.evidence}: {e.strerror}") from None
         if not args.quiet:
@@ -136,8 +174,38 @@ def cmd_live(args: argparse.Namespace) -> int:
                       + ("unknown" if drops is None else f"{drops:,}")
                       + f"; stopped by {STOPPED_BY.get(reason, reason)}."
                       + (f" Capture written to {safe(args.write)}." if args.write else ""), soft_wrap=True)
-    write_json(findings, args.json)
+    _write_files(args, report, findings, stream, keep, policy)
     if report.problem:
         print(f"netwatch: {report.problem}", file=sys.stderr)
         return EXIT_ERROR
     return exit_code(findings, args.fail_on)
+
+
+def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[Finding],
+                 stream: FindingStream | None, keep: FindingFilter, policy: object) -> None:
+    """At stop: the JSON stream's last updates and its summary record, then the HTML report."""
+    from netwatch.cli.scan import write_html
+    from netwatch.report.records import summary_record
+
+    if stream is not None:
+        stream.finish(report.findings, summary_record([report], findings, filters=keep.describe() or None))
+    if args.html:
+        write_html([report], findings, args.html, keep.describe() or None, policy)
+
+
+def _callbacks(dash: Dashboard | None, stream: FindingStream | None, keep: FindingFilter
+               ) -> tuple[Callable[[Finding], None], Callable[[LiveStats], None]]:
+    """What the session calls on a new finding and the run on every tick: dashboard and JSON stream."""
+    def on_finding(f: Finding) -> None:
+        if dash is not None and keep.keep(f):
+            dash.finding(f)
+        if stream is not None:
+            stream.finding(f)
+
+    def on_tick(stats: LiveStats) -> None:
+        if dash is not None:
+            dash.update(stats)
+        if stream is not None:
+            stream.tick(stats.findings)
+
+    return on_finding, on_tick

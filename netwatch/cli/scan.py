@@ -1,35 +1,52 @@
-"""`netwatch scan`: offline scan of capture files."""
+"""`netwatch scan`: offline scan of capture files (or of standard input, `-`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from netwatch.cli.common import (
     EXIT_ERROR,
+    EXIT_FAILED_INPUTS,
     EXIT_INTERRUPTED,
     EXIT_OK,
     Progress,
     UsageError,
     add_common,
+    cap_jobs,
+    check_writable,
     exit_code,
     expand_paths,
     fingerprint_key,
-    write_json,
+    jobs_count,
+    sigterm_as_ctrl_c,
 )
+from netwatch.report.filters import FindingFilter, add_filter_args
+
+if TYPE_CHECKING:
+    from netwatch.findings import Finding
+    from netwatch.runner import RunResult
+    from netwatch.scan import SourceReport
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("scan", help="scan pcap/pcapng files (also .gz) offline",
-                        description="Scan capture files and report findings.")
-    sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them")
+                        description="Scan capture files and report findings. '-' reads a capture from standard "
+                                    "input (e.g. tcpdump -w - | netwatch scan -).")
+    sp.add_argument("paths", nargs="+", metavar="PCAP", help="capture files or directories of them; '-' for stdin")
     add_common(sp)
-    sp.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
-                    help="worker processes: files in parallel, or a single file of 64 MB or more split into N "
-                         "flow-hash shards (default 0 = one per core, at most 4; 1 = a single process)")
+    add_filter_args(sp)
+    sp.add_argument("--jobs", "-j", type=jobs_count, default=0, metavar="N",
+                    help="local Dask worker processes for several files, or for the flow-hash shards of one file of "
+                         "256 MB or more (default 0: one per core, at most 4, started only when the input is 128 MB "
+                         "or more; capped at the cores; 1: this process only)")
+    sp.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("NETWATCH_SCHEDULER") or None,
+                    help="run the scan on an existing Dask cluster (e.g. tcp://10.0.0.5:8786; default "
+                         "$NETWATCH_SCHEDULER); its workers must see the capture paths (a shared directory)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.add_argument("--evidence", metavar="DIR",
@@ -37,12 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(func=cmd_scan)
 
 
-def write_html(reports: list, findings: list, target: str) -> None:
+def write_html(reports: list[SourceReport], findings: list[Finding], target: str, filters: dict[str, Any] | None = None,
+               policy: object = None) -> None:
     from netwatch.report.html import render_html
 
     try:
         with open(target, "w", encoding="utf-8") as fh:
-            fh.write(render_html(reports, findings))
+            fh.write(render_html(reports, findings, policy=policy, filters=filters))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
@@ -57,58 +75,121 @@ def prepare_evidence_dir(target: str) -> None:
         raise UsageError(f"cannot create evidence directory {target}: {e.strerror}") from None
 
 
-def write_evidence_dir(reports: list, target: str) -> int:
+def write_evidence_dir(reports: list[SourceReport], target: str, findings: list[Finding]) -> int:
     from pathlib import Path
 
     from netwatch.report.evidence import EvidenceOptions, evidence_for_reports
 
     try:
-        return evidence_for_reports(reports, EvidenceOptions(Path(target)))
+        return evidence_for_reports(reports, EvidenceOptions(Path(target)), findings)
     except OSError as e:
         raise UsageError(f"cannot write evidence to {target}: {e.strerror}") from None
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    from netwatch.report.console import print_summary
-    from netwatch.scan import ScanConfig, all_findings, load_config, scan_files
+def write_outputs(args: argparse.Namespace, reports: list[SourceReport], findings: list[Finding], interrupted: bool,
+                  console: Console, policy: object = None) -> None:
+    """Console summary, JSON Lines (findings then the summary record) and HTML, for scan and live.
 
-    paths = expand_paths(args.paths)
-    cfg = ScanConfig(rule_dirs=list(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-    loaded = load_config(cfg)  # bad rules or policy fail here, before any capture work
+    A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
+    the exit code still follows the findings."""
+    from netwatch.report.console import print_summary
+    from netwatch.report.jsonl import JsonlWriter, OutputError
+    from netwatch.report.records import finding_record, summary_record
+
+    filters = FindingFilter.from_args(args).describe() or None
+    if not args.quiet:
+        try:
+            print_summary(console, reports, findings)
+        except BrokenPipeError:
+            _silence_stdout()
+    if args.json:
+        try:
+            out = JsonlWriter(args.json)
+            out.write_all(finding_record(f) for f in findings)
+            out.write(summary_record(reports, findings, interrupted, filters))
+            out.close()
+        except OutputError as e:
+            raise UsageError(str(e)) from None
+    if args.html:
+        write_html(reports, findings, args.html, filters, policy)
+
+
+def _silence_stdout() -> None:
+    """The reader of standard output went away: send the rest (and Python's exit flush) nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _check_stdin(paths: list[str]) -> None:
+    if paths.count("-") > 1:
+        raise UsageError("'-' (standard input) can be given only once")
+    if "-" in paths and sys.stdin.isatty():
+        raise UsageError("'-' reads a capture from standard input, but that is a terminal; pipe one in "
+                         "(e.g. tcpdump -w - | netwatch scan -)")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    with sigterm_as_ctrl_c():
+        return _scan(args)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from netwatch.cluster import SchedulerError
+    from netwatch.runner import RunResult, ScanConfig, deferred_signals, load_config, run
+
+    paths, unreadable = expand_paths(args.paths)
+    _check_stdin(paths)
+    check_writable(args.json, "JSON output")
+    check_writable(args.html, "HTML report")
     if args.evidence:
         prepare_evidence_dir(args.evidence)
-    jobs = args.jobs if args.jobs > 0 else min(4, os.cpu_count() or 1)
-    progress = Progress(not args.no_progress and not args.quiet, len(paths))
+    cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
+    policy = load_config(cfg)[1]  # bad rules or policy fail here, before any capture work
+    progress = Progress(not args.no_progress and not args.quiet)
     try:
-        reports, interrupted = scan_files(paths, cfg, jobs=jobs, on_progress=progress.update, loaded=loaded)
+        result = run(paths, cfg, jobs=cap_jobs(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,
+                     on_progress=progress.update, on_plan=progress.plan)
+    except SchedulerError as e:
+        raise UsageError(str(e)) from None
+    except KeyboardInterrupt:  # before any scan began: the outputs are still written, empty
+        result = RunResult(reports=[], interrupted=True)
     finally:
         progress.stop()
+    with deferred_signals() as stop:  # a second Ctrl-C must not cut the outputs short
+        code = _report(args, result, unreadable, policy)
+    return EXIT_INTERRUPTED if stop else code
+
+
+def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[str, str]], policy: object) -> int:
+    """Summary, JSON Lines and HTML of what the run found; the exit code."""
+    from netwatch.scan import SourceReport, all_findings
+
+    reports = ([SourceReport(source=d, error=msg) for d, msg in unreadable] + result.reports
+               + [SourceReport(source=p, error=f"{p}: not scanned: {why}") for p, why in result.failed.items()])
+    interrupted = result.interrupted
     errors = [r for r in reports if r.error]
-    if errors and len(errors) == len(reports) and not interrupted:
+    if errors and len(errors) == len(reports) and not interrupted and not result.failed:
         for r in errors:
             print(f"netwatch: {r.error}", file=sys.stderr)
         return EXIT_ERROR
-    findings = all_findings(reports)
+    findings = FindingFilter.from_args(args).apply(all_findings(reports))
     if args.evidence:
-        written = write_evidence_dir(reports, args.evidence)
+        written = write_evidence_dir(reports, args.evidence, findings)
         if not args.quiet:
             print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
     console = Console(stderr=args.json == "-", highlight=False)
-    if not args.quiet:
-        print_summary(console, reports, findings)
-    write_json(findings, args.json)
-    if args.html:
-        write_html(reports, findings, args.html)
+    write_outputs(args, reports, findings, interrupted, console, policy)
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)
     if interrupted:
         print("netwatch: interrupted; results above cover what was scanned so far", file=sys.stderr)
         return EXIT_INTERRUPTED
+    code = exit_code(findings, args.fail_on)
+    if result.failed:
+        return code | EXIT_FAILED_INPUTS
     if errors and len(errors) == len(reports):
         return EXIT_ERROR
-    code = exit_code(findings, args.fail_on)
     if errors and code == EXIT_OK:
         return EXIT_ERROR
     return code
-
-

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from netwatch.findings import Finding
-from netwatch.report.text import safe
+from netwatch.report.text import endpoint, safe
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport, merge_inventory
 
@@ -21,7 +22,10 @@ EVIDENCE_SKIP = {"fingerprint", "bytes_to_server", "bytes_to_client"}
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:  # a capture's timestamps are whatever the file says, up to 2^64 ticks
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{ts:.6g} s (out of range)"
 
 
 def evidence_text(evidence: dict, limit: int = 120) -> str:
@@ -35,36 +39,57 @@ def _evidence(f: Finding) -> str:
     return evidence_text(f.evidence)
 
 
-def print_stats(console: Console, reports: list[SourceReport]) -> None:
-    t = Table(title="Capture", title_justify="left", show_header=True, header_style="bold")
+def _notes(r: SourceReport) -> str:
+    notes = []
+    if r.error:
+        notes.append(f"[red]{safe(r.error)}[/]")
+    if r.problem:
+        notes.append(f"[yellow]input broke off: {safe(r.problem)}[/]")
+    if r.interrupted:
+        notes.append("[yellow]interrupted: partial results[/]")
+    errs = sum(v for k, v in r.decode_errors.items() if k != "ip datagrams reassembled")
+    if errs:
+        top = ", ".join(f"{safe(k)} {v}" for k, v in Counter(r.decode_errors).most_common(3))
+        notes.append(f"decode errors {errs} ({top})")
+    if r.unknown_linktypes:
+        kinds = ", ".join(f"{safe(k)} ({v})" for k, v in r.unknown_linktypes.items())
+        notes.append(f"unsupported link types: {kinds}")
+    if r.tcp_gaps:
+        notes.append(f"{r.tcp_gaps} bytes missing in TCP streams")
+    return "; ".join(notes)
+
+
+def screenful(console: Console) -> int:
+    """Rows that fit on one screen beside a table's title, header and borders (at least 10)."""
+    return max(10, console.size.height - 8)
+
+
+def print_stats(console: Console, reports: list[SourceReport], limit: int | None = None) -> None:
+    """One row per capture; past a screenful, captures with notes first, then a count of the rest."""
+    limit = screenful(console) if limit is None else limit
+    rows = [(r, _notes(r)) for r in reports]
+    if len(rows) > limit:
+        rows = sorted(rows, key=lambda rn: not rn[1])  # stable: inputs with problems first, else input order
+    t = Table(title=f"Capture{'s' if len(reports) > 1 else ''} ({len(reports)})" if len(reports) > 1 else "Capture",
+              title_justify="left", show_header=True, header_style="bold")
     for col in ("source", "packets", "bytes", "flows", "duration", "first packet", "notes"):
         t.add_column(col, overflow="fold")
-    for r in reports:
-        notes = []
-        if r.error:
-            notes.append(f"[red]{safe(r.error)}[/]")
-        if r.problem:
-            notes.append(f"[yellow]input broke off: {safe(r.problem)}[/]")
-        if r.interrupted:
-            notes.append("[yellow]interrupted: partial results[/]")
-        errs = sum(v for k, v in r.decode_errors.items() if k != "ip datagrams reassembled")
-        if errs:
-            top = ", ".join(f"{safe(k)} {v}" for k, v in Counter(r.decode_errors).most_common(3))
-            notes.append(f"decode errors {errs} ({top})")
-        if r.unknown_linktypes:
-            kinds = ", ".join(f"{safe(k)} ({v})" for k, v in r.unknown_linktypes.items())
-            notes.append(f"unsupported link types: {kinds}")
-        if r.tcp_gaps:
-            notes.append(f"{r.tcp_gaps} bytes missing in TCP streams")
+    for r, notes in rows[:limit]:
         t.add_row(safe(r.source), f"{r.packets:,}", f"{r.bytes:,}", f"{r.flows:,}", f"{r.duration:.1f}s",
-                  _when(r.first_ts), "; ".join(notes))
+                  _when(r.first_ts), notes)
+    rest = [r for r, _ in rows[limit:]]
+    if rest:
+        t.add_row(f"[dim]… {len(rest)} more captures[/]", f"{sum(r.packets for r in rest):,}",
+                  f"{sum(r.bytes for r in rest):,}", f"{sum(r.flows for r in rest):,}", "", "",
+                  "[dim]no notes; every capture is in --json / --html[/]")
     console.print(t)
 
 
 ROWS_PER_CATEGORY = 20  # the terminal is for reading; every finding is in --json / --html
 
 
-def print_findings(console: Console, findings: list[Finding], limit: int = ROWS_PER_CATEGORY) -> None:
+def print_findings(console: Console, findings: list[Finding], limit: int = ROWS_PER_CATEGORY,
+                   sources: bool = False) -> None:
     by_sev = Counter(f.severity for f in findings)
     line = "  ".join(f"[{SEVERITY_STYLE[s]}]{s}: {by_sev.get(s, 0)}[/]" for s in SEVERITIES)
     console.print(f"\n[bold]Findings[/] {len(findings)}   {line}")
@@ -79,15 +104,18 @@ def print_findings(console: Console, findings: list[Finding], limit: int = ROWS_
         t.add_column("severity", no_wrap=True)
         t.add_column("rule", no_wrap=True)
         t.add_column("finding", overflow="fold", ratio=1)
+        if sources:
+            t.add_column("source", overflow="fold", max_width=24)
         t.add_column("count", justify="right", no_wrap=True)
         for f in items[:limit]:
-            where = f"{safe(f.src)} → {safe(f.dst)}" + (f":{f.dport}" if f.dport else "")
+            where = f"{safe(f.src)} → {safe(endpoint(f.dst, f.dport))}"
             if f.server_name:
                 where += f" ({safe(f.server_name, 60)})"
             detail = safe(f.message, 200)
             ev = _evidence(f)
-            t.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule,
-                      f"{detail}\n[dim]{where}  app={safe(f.app)}  {ev}[/]", str(f.count))
+            app = f"  app={safe(f.app)}" if f.app else ""
+            cells = [f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule, f"{detail}\n[dim]{where}{app}  {ev}[/]"]
+            t.add_row(*cells, *([safe(Path(f.source).name, 60)] if sources else []), str(f.count))
         console.print(t)
         if len(items) > limit:
             console.print(f"[dim]… and {len(items) - limit} more {cat} findings (all in --json / --html)[/]")
@@ -121,11 +149,12 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
     for row in items[:limit]:
         enc = row["encrypted"]
         prot = (f"[green]yes ({safe(row['how'])})[/]" if enc else "[dim]infra[/]" if row["infra"]
-                else "[red]no[/]" if enc is False else "?")
+                else "[red]no[/]" if enc is False else "[dim]unknown[/]")
         clients = row["clients"]
         more = f" +{len(clients) - 2}" if len(clients) > 2 else ""
-        cells = [safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), f"{row['proto']}/{row['dport']}",
-                 safe(row["app"]), prot, safe(", ".join(clients[:2])) + more, str(row["flows"]), f"{row['bytes']:,}"]
+        port = f"{row['proto']}/{row['dport']}" if row.get("dport") is not None else str(row["proto"])
+        cells = [safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), port, safe(row["app"] or ""), prot,
+                 safe(", ".join(clients[:2])) + more, str(row["flows"]), f"{row['bytes']:,}"]
         t.add_row(*cells, *([_policy_cell(row)] if judged else []))
     console.print(t)
     if len(items) > limit:
@@ -144,7 +173,7 @@ def card_counts(findings: list[Finding]) -> tuple[dict[tuple, set[str]], dict[st
         if not fp:
             continue
         per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(fp)
-        per_host.setdefault(f.src or "?", set()).add(fp)
+        per_host.setdefault(f.src or "unknown host", set()).add(fp)
     return per_flow, per_host
 
 
@@ -158,8 +187,9 @@ def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> N
     for col in ("host", "cards", "flows (destination: cards)"):
         t.add_column(col, overflow="fold")
     for host, fps in sorted(per_host.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]:
-        flows = sorted(((k, len(v)) for k, v in per_flow.items() if (k[0] or "?") == host), key=lambda x: -x[1])
-        cells = ", ".join(f"{safe(k[1])}:{k[2]}/{safe(k[3])}: {n}" for k, n in flows[:6])
+        flows = sorted(((k, len(v)) for k, v in per_flow.items() if (k[0] or "unknown host") == host),
+                       key=lambda x: -x[1])
+        cells = ", ".join(f"{safe(endpoint(k[1], k[2]))}/{safe(k[3])}: {n}" for k, n in flows[:6])
         more = f" +{len(flows) - 6} more" if len(flows) > 6 else ""
         t.add_row(safe(host), str(len(fps)), cells + more)
     console.print(t)
@@ -167,8 +197,15 @@ def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> N
 
 def print_summary(console: Console, reports: list[SourceReport], findings: list[Finding],
                   show_destinations: bool = True) -> None:
+    """With one input: what was read, where it went, then what is wrong. With several, the findings
+    come first (with the capture each was seen in), then the per-capture table."""
+    many = len(reports) > 1
+    if many:
+        print_findings(console, findings, sources=True)
+        print_cards(console, findings)
     print_stats(console, reports)
     if show_destinations:
         print_destinations(console, reports)
-    print_cards(console, findings)
-    print_findings(console, findings)
+    if not many:
+        print_cards(console, findings)
+        print_findings(console, findings)

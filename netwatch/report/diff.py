@@ -9,11 +9,11 @@ from rich.table import Table
 
 from netwatch.diff import DiffResult
 from netwatch.report.console import SEVERITY_STYLE, evidence_text
-from netwatch.report.text import safe
+from netwatch.report.text import endpoint, safe
 
 
 def _endpoint(f: dict[str, Any]) -> str:
-    dst = f"{safe(f.get('dst'))}:{f['dport']}" if f.get("dport") else safe(f.get("dst"))
+    dst = safe(endpoint(f.get("dst"), f.get("dport")))
     if f.get("server_name"):
         dst += f" ({safe(f['server_name'], 60)})"
     return f"{safe(f.get('src'))} → {dst}"
@@ -35,7 +35,8 @@ def _destinations(console: Console, title: str, items: list[dict[str, Any]]) -> 
     for col in ("destination", "names", "proto/port", "app", "clients"):
         t.add_column(col, overflow="fold")
     for d in items:
-        t.add_row(safe(d["dst"]), safe(", ".join(d.get("names") or []), 80), f"{d.get('proto')}/{d.get('dport')}",
+        port = f"{d.get('proto')}/{d.get('dport')}" if d.get("dport") is not None else str(d.get("proto"))
+        t.add_row(safe(d["dst"]), safe(", ".join(d.get("names") or []), 80), port,
                   safe(d.get("app")), safe(", ".join(d.get("clients") or []), 60))
     console.print(t)
 
@@ -54,7 +55,7 @@ def print_diff(console: Console, r: DiffResult, base: str, cur: str) -> None:
     if r.gone_destinations:
         _destinations(console, "Destinations no longer seen", r.gone_destinations)
     if r.destinations_from == "findings":
-        console.print("[dim]Destinations compared from findings only (a JSON Lines input has no inventory; "
-                      "give capture files on both sides for every destination).[/]")
+        console.print("[dim]Destinations compared from findings only (a JSON Lines input has no summary record, "
+                      "so no inventory: re-run that scan with this version, or give the capture file).[/]")
     if not (r.new or r.changed or r.resolved or r.new_destinations or r.gone_destinations):
         console.print("[green]No changes.[/]")

@@ -19,7 +19,7 @@ from rich.text import Text
 from netwatch.findings import Finding
 from netwatch.livescan import LiveStats
 from netwatch.report.console import SEVERITY_STYLE
-from netwatch.report.text import safe
+from netwatch.report.text import endpoint, safe
 
 LOG_EVERY = 10.0  # seconds between status lines in plain mode
 SHOW_FINDINGS = 12
@@ -48,7 +48,7 @@ def _share(stats: LiveStats) -> str:
 
 def finding_line(f: Finding) -> str:
     """One finding as a log line (rich markup; packet-derived text escaped)."""
-    dst = f"{safe(f.dst)}:{f.dport}" if f.dport else safe(f.dst)
+    dst = safe(endpoint(f.dst, f.dport))
     return (f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/] {f.rule} {safe(f.message, 200)} "
             f"({safe(f.src)} → {dst})")
 

@@ -1,0 +1,114 @@
+"""Dask clusters for scans: an existing scheduler, or a local one this process starts and removes.
+
+The local cluster's scheduler runs inside this process; its workers are `dask worker` processes
+(no nanny: a worker that dies is not restarted, its task moves to another worker) started in
+sessions of their own. A terminal's Ctrl-C (or a signal sent to netwatch's process
+group) then reaches only netwatch, which cancels the work and stops the workers itself: a worker
+interrupted while it is still starting would die noisily and leave the cluster half-built.
+Workers also stop by themselves when the scheduler vanishes (`--death-timeout`), so even a
+netwatch killed with SIGKILL leaves nothing running for long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+TASK_RETRIES = 1  # a task whose worker died is tried once more, then reported failed
+WORKER_DEATH_TIMEOUT = "10s"  # a worker whose scheduler is gone this long exits
+STOP_SECONDS = 2.0
+
+
+class SchedulerError(Exception):
+    """The scheduler named by --scheduler cannot be reached, or the local cluster did not start."""
+
+
+def connect(address: str) -> Any:
+    """A Client for an existing scheduler; SchedulerError when it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="5s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SchedulerError(f"cannot reach Dask scheduler at {address}: {reason}") from None
+
+
+class LocalCluster:
+    """A scheduler in this process and `workers` worker processes, each in a session of its own."""
+
+    def __init__(self, workers: int) -> None:
+        import dask
+        from distributed import Client, Scheduler
+
+        self.procs: list[subprocess.Popen[bytes]] = []
+        with dask.config.set({"distributed.scheduler.allowed-failures": TASK_RETRIES}):
+            self.client = Client(processes=False, n_workers=0, dashboard_address=None, scheduler_port=0, protocol="tcp",
+                                 host="127.0.0.1", set_as_default=False, silence_logs=logging.CRITICAL)
+        assert isinstance(self.client.cluster.scheduler, Scheduler)
+        address = self.client.scheduler.address
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_netwatch_root(),
+                                                                         os.environ.get("PYTHONPATH")])))
+        for i in range(workers):
+            self.procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny", "--nthreads", "1",
+                 "--no-dashboard", "--death-timeout", WORKER_DEATH_TIMEOUT, "--name", f"netwatch-{os.getpid()}-{i}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                start_new_session=True))
+
+    def workers_exited(self) -> bool:
+        """True when every worker process is gone (they could not start, or were killed)."""
+        return all(p.poll() is not None for p in self.procs)
+
+    def close(self) -> None:
+        """Stop the workers (SIGTERM to their sessions, SIGKILL after a grace period), then the scheduler."""
+        for p in self.procs:
+            _signal_group(p, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=STOP_SECONDS / 2)
+            except subprocess.TimeoutExpired:
+                _signal_group(p, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=STOP_SECONDS / 2)
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=STOP_SECONDS / 2)
+        with contextlib.suppress(Exception):
+            self.client.cluster.close(timeout=STOP_SECONDS / 2)
+
+
+def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(p.pid, sig)
+
+
+def _netwatch_root() -> str:
+    """The directory netwatch is imported from, so workers run this same code."""
+    import netwatch
+
+    return str(Path(netwatch.__file__).resolve().parents[1])
+
+
+@contextlib.contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Dask logs worker deaths and cancelled tasks, and warns of busy ports; netwatch reports what matters."""
+    loggers = [logging.getLogger(n) for n in ("distributed", "distributed.scheduler", "distributed.client",
+                                              "distributed.core", "distributed.comm", "tornado")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels, strict=True):
+            lg.setLevel(lv)

@@ -1,0 +1,72 @@
+"""`--category`, `--min-severity`, `--rule`: which findings the console, JSON and HTML show (and the exit
+code counts). Filters narrow the findings only; capture statistics and destinations stay whole."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from netwatch.findings import Finding
+from netwatch.rules import SEVERITIES, SEVERITY_RANK
+
+CATEGORIES = ("card-data", "exfiltration", "cleartext", "weak-tls", "credentials", "remote-access", "destination")
+
+
+def _severity(value: str) -> str:
+    v = value.lower()
+    if v not in SEVERITIES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(SEVERITIES)}")
+    return v
+
+
+def _category(value: str) -> str:
+    v = value.lower()
+    if v not in CATEGORIES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(CATEGORIES)}")
+    return v
+
+
+def add_filter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--category", type=_category, action="append", default=[], metavar="CATEGORY",
+                   help=f"only findings of this category (may repeat): {', '.join(CATEGORIES)}")
+    p.add_argument("--min-severity", type=_severity, metavar="SEVERITY",
+                   help="only findings at least this severe")
+    p.add_argument("--rule", action="append", default=[], metavar="ID",
+                   help="only findings of this rule id (may repeat; shell wildcards: 'NW-TLS-*')")
+
+
+@dataclass
+class FindingFilter:
+    categories: list[str] = field(default_factory=list)
+    min_severity: str | None = None
+    rules: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> FindingFilter:
+        return cls(list(getattr(args, "category", []) or []), getattr(args, "min_severity", None),
+                   [r.upper() for r in getattr(args, "rule", []) or []])
+
+    def __bool__(self) -> bool:
+        return bool(self.categories or self.min_severity or self.rules)
+
+    def keep(self, f: Finding) -> bool:
+        if self.categories and f.category not in self.categories:
+            return False
+        if self.min_severity and SEVERITY_RANK[f.severity] > SEVERITY_RANK[self.min_severity]:
+            return False
+        return not self.rules or any(fnmatch.fnmatchcase(f.rule.upper(), r) for r in self.rules)
+
+    def apply(self, findings: list[Finding]) -> list[Finding]:
+        return [f for f in findings if self.keep(f)] if self else list(findings)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.categories:
+            out["category"] = self.categories
+        if self.min_severity:
+            out["min_severity"] = self.min_severity
+        if self.rules:
+            out["rule"] = self.rules
+        return out

@@ -1,0 +1,176 @@
+"""The EVE-style JSON Lines records: one `finding` per aggregated finding, one `summary` at the end.
+
+The schema is netwatch/report/schema/netwatch-eve-v1.json (README: field table and EVE/ECS
+mapping). Records are plain dicts with fields in a stable order; every string in them was masked
+and scrubbed before it got here (findings) or is an address, name or count (summary).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import communityid
+
+from netwatch import __version__
+from netwatch.findings import Finding
+from netwatch.rules import SEVERITIES
+from netwatch.scan import SourceReport, merge_inventory
+
+SCHEMA_VERSION = 1
+SCHEMA_ID = "https://netwatch.invalid/schema/netwatch-eve-v1.json"
+IP_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "esp": 50, "gre": 47}
+_CID = communityid.CommunityID()
+
+
+def iso(ts: float | None) -> str | None:
+    """ISO 8601 UTC with microseconds and a `Z`, as EVE's timestamp (`2023-11-14T22:13:20.040000Z`)."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def community_id(proto: str | None, src: str | None, sport: int | None, dst: str | None,
+                 dport: int | None) -> str | None:
+    """Community ID v1 of the flow (as Zeek and Suricata compute it); None where it is undefined
+    for what a finding holds (no addresses, or ICMP without its type and code)."""
+    num = IP_PROTO.get(proto or "")
+    if num is None or not src or not dst:
+        return None
+    try:
+        if num in (6, 17, 132):
+            if sport is None or dport is None:
+                return None
+            tpl = communityid.FlowTuple(num, src, dst, sport, dport)
+        else:
+            tpl = communityid.FlowTuple(num, src, dst)
+        return str(_CID.calc(tpl))
+    except (communityid.error.FlowTupleError, ValueError, TypeError):
+        return None
+
+
+def flow_id(proto: str | None, src: str | None, sport: int | None, dst: str | None, dport: int | None) -> int:
+    """A stable id of the finding's (first) flow: its 5-tuple hashed, so every finding of one flow shares
+    it and runs over the same capture agree (with several inputs, pair it with `source.name`).
+    Kept under 2**53 so that JavaScript and jq read it exactly."""
+    key = f"{proto}|{src}|{sport}|{dst}|{dport}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:6], "big")
+
+
+def finding_record(f: Finding) -> dict[str, Any]:
+    """The `finding` record: EVE's header fields first, then the finding's own contract fields."""
+    body = f.to_json()
+    rec: dict[str, Any] = {"timestamp": iso(f.first_seen), "event_type": "finding",
+                           "flow_id": flow_id(f.proto, f.src, f.sport, f.dst, f.dport)}
+    cid = community_id(f.proto, f.src, f.sport, f.dst, f.dport)
+    if cid:
+        rec["community_id"] = cid
+    for k, v in body.items():
+        if k == "source":
+            continue
+        rec[k] = v
+        if k == "title":
+            rec["message"] = f.message or f.title
+    src: dict[str, Any] = {"name": f.source}
+    if f.first_packet is not None:
+        src["first_packet"] = f.first_packet
+        src["last_packet"] = f.last_packet if f.last_packet is not None else f.first_packet
+    rec["source"] = src
+    return rec
+
+
+def policy_verdict(row: dict[str, Any]) -> str | None:
+    """`allowed`, `denied` or `mixed` (some flows allowed, some not); None without a policy."""
+    allowed, denied = row.get("allowed"), row.get("denied") or 0
+    if allowed is None:
+        return None
+    if not denied:
+        return "allowed"
+    return "mixed" if allowed else "denied"
+
+
+def protection(row: dict[str, Any]) -> str:
+    """How a destination's flows travel: `protected`, `cleartext`, `infrastructure` or `unknown`."""
+    if row.get("encrypted"):
+        return "protected"
+    if row.get("infra"):
+        return "infrastructure"
+    return "cleartext" if row.get("encrypted") is False else "unknown"
+
+
+def destination_record(row: dict[str, Any]) -> dict[str, Any]:
+    out = {"dst": row["dst"], "dport": row["dport"], "proto": row["proto"], "app": row.get("app"),
+           "names": list(row.get("names") or []), "protected": row.get("encrypted"),
+           "protection": protection(row), "how": row.get("how"),
+           "policy": policy_verdict(row), "allowed_by": row.get("allowed"),
+           "denied_flows": row.get("denied"), "clients": list(row.get("clients") or []),
+           "flows": row.get("flows", 0), "bytes": row.get("bytes", 0)}
+    return {k: v for k, v in out.items() if v is not None or k in ("protected", "policy")}
+
+
+def is_destination(row: dict[str, Any]) -> bool:
+    return isinstance(row.get("dst"), str) and not row.get("more")
+
+
+def destinations_more(inventory: list[dict[str, Any]]) -> int:
+    """Destinations a bounded inventory left out (its `more` rows: "and N more destinations")."""
+    return sum(int(row.get("more") or 0) for row in inventory if row.get("more"))
+
+
+def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """Distinct cards (by keyed fingerprint, never by number) per sending host and per flow."""
+    per_host: dict[str, set[str]] = {}
+    per_flow: dict[tuple[Any, ...], set[str]] = {}
+    for f in findings:
+        fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
+        if not fp or not f.src:
+            continue
+        per_host.setdefault(f.src, set()).add(fp)
+        per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(fp)
+    out = []
+    for host, fps in sorted(per_host.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        flows = [{"dst": k[1], "dport": k[2], "proto": k[3], "cards": len(v)}
+                 for k, v in sorted(per_flow.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))) if k[0] == host]
+        out.append({"host": host, "cards": len(fps), "flows": flows})
+    return out
+
+
+def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "name": r.source, "format": r.format or None, "packets": r.packets, "bytes": r.bytes, "flows": r.flows,
+        "first_seen": r.first_ts, "last_seen": r.last_ts, "start": iso(r.first_ts), "end": iso(r.last_ts),
+        "duration": round(r.duration, 6), "findings": findings, "decode_errors": dict(r.decode_errors),
+        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps, "problem": r.problem,
+        "interrupted": r.interrupted, "error": r.error,
+    }
+    return {k: v for k, v in rec.items() if v is not None}
+
+
+def summary_record(reports: list[SourceReport], findings: list[Finding], interrupted: bool = False,
+                   filters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one `summary` record that closes a run (also after Ctrl-C): inputs, totals, destinations, cards."""
+    per_input = Counter(f.source for f in findings)
+    by_sev = Counter(f.severity for f in findings)
+    last = max((r.last_ts for r in reports if r.last_ts is not None), default=None)
+    inventory = merge_inventory(r.inventory for r in reports)
+    rec: dict[str, Any] = {
+        "timestamp": iso(last) or iso(dt.datetime.now(dt.UTC).timestamp()), "event_type": "summary",
+        "schema_version": SCHEMA_VERSION, "netwatch_version": __version__,
+        "interrupted": interrupted or any(r.interrupted for r in reports),
+        "stats": {"inputs": len(reports), "inputs_failed": sum(1 for r in reports if r.error),
+                  "packets": sum(r.packets for r in reports), "bytes": sum(r.bytes for r in reports),
+                  "flows": sum(r.flows for r in reports)},
+        "findings": {"total": len(findings), **{s: by_sev.get(s, 0) for s in SEVERITIES}},
+        "inputs": [input_record(r, per_input.get(r.source, 0)) for r in reports],
+        "destinations": [destination_record(row) for row in inventory if is_destination(row)],
+        "cards": card_hosts(findings),
+    }
+    more = destinations_more(inventory)
+    if more:
+        rec["destinations_more"] = more
+    if filters:
+        rec["filters"] = filters
+    return rec

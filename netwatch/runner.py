@@ -1,0 +1,356 @@
+"""Running scans: in this process, on a local Dask cluster, or on an existing Dask scheduler.
+
+One engine for parallel work: Dask distributed. A task is one capture file, or one flow-hash
+shard of a large file; it returns a picklable `SourceReport`, and shards of one file merge to
+what one process finds. A cluster is started only when there is enough work to repay its start
+(about a second); a worker that dies has its task retried once, then the capture is reported as
+failed with the reason. Ctrl-C and SIGTERM cancel outstanding tasks, keep what finished, and
+remove the local cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netwatch.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect, quiet_dask
+from netwatch.policy import Policy, load_policy
+from netwatch.rules import RuleSet
+from netwatch.scan import SourceReport, merge_shards, scan_file
+
+# Measured on the 2-core benchmark machine (benchmarks/bench_fleet.py): a 2-worker local cluster
+# takes ~1.3 s to import and start, and a worker scans ~45 MB/s, so a cluster repays its start
+# from about 128 MB of input; below that one process is faster.
+CLUSTER_MIN_BYTES = 128 << 20
+# Every shard walks the whole file and analyses its share of the flows; sharding one file pays
+# only when that file alone is large enough to cover the cluster start and the extra walks.
+SHARD_MIN_BYTES = 256 << 20
+PROGRESS_TOPIC = "netwatch-progress"
+PROGRESS_EVERY = 0.25  # seconds between a worker's progress events and looks at the stop event
+STOP_GRACE = 1.2  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
+POLL_SECONDS = 0.05  # how often the run looks for finished tasks and for Ctrl-C/SIGTERM
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """What a worker needs to rebuild the pipeline (rule sets hold closures, not picklable)."""
+
+    rule_dirs: tuple[str, ...]
+    policy_path: str | None
+    fingerprint_key: bytes
+
+
+@functools.lru_cache(maxsize=4)
+def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
+    """Rules and policy for `cfg`, loaded once per process."""
+    from netwatch.masking import set_fingerprint_key
+
+    set_fingerprint_key(cfg.fingerprint_key)
+    rules = RuleSet.load(list(cfg.rule_dirs))
+    policy = load_policy(cfg.policy_path) if cfg.policy_path else None
+    return rules, policy
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a file, or shard `shard[0]` of `shard[1]` of it."""
+
+    path: str
+    size: int
+    shard: tuple[int, int] | None = None
+
+    @property
+    def label(self) -> str:
+        name = Path(self.path).name
+        return f"{name} [{self.shard[0] + 1}/{self.shard[1]}]" if self.shard else name
+
+
+@dataclass
+class RunResult:
+    """Reports in input order (shards merged), whether the run was cut short, failed inputs."""
+
+    reports: list[SourceReport]
+    interrupted: bool = False
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason
+
+
+ProgressFn = Callable[[str, int, int], None]  # (task label, bytes done, bytes total)
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _regular(path: str) -> bool:
+    if path == "-":
+        return False  # standard input
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # missing or unreadable: reported by the scan like any unreadable file
+
+
+def plan(paths: list[str], workers: int) -> list[Task]:
+    """Tasks for `paths`: one per file, a large file split into shards while workers would idle."""
+    tasks: list[Task] = []
+    for p in paths:
+        size = file_size(p)
+        if workers > 1 and len(paths) < workers and size >= SHARD_MIN_BYTES:
+            tasks.extend(Task(p, size, (k, workers)) for k in range(workers))
+        else:
+            tasks.append(Task(p, size))
+    return tasks
+
+
+def wants_cluster(tasks: list[Task], jobs: int, auto: bool) -> bool:
+    """A local cluster only for parallel work: with the default (`auto`) jobs, only for work large
+    enough to repay starting it; with jobs the user asked for, whenever there are several tasks."""
+    if jobs <= 1 or len(tasks) <= 1:
+        return False
+    return not auto or sum(t.size for t in tasks) >= CLUSTER_MIN_BYTES
+
+
+def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | None:
+    """Run on a worker: scan one task, publishing progress now and then and watching the run's stop
+    event, so that Ctrl-C on the client returns this task's partial report (None: never begun)."""
+    from distributed import Event, get_worker
+
+    stop = Event(stop_event)
+    if stop.is_set():
+        return None
+    rules, policy = load_config(cfg)
+    last = [0.0]
+
+    def tick(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY:
+            return
+        last[0] = now
+        if stop.is_set():
+            raise KeyboardInterrupt  # scan_file closes its flows and returns what it found
+        with contextlib.suppress(Exception):  # progress is best effort, never fails a task
+            get_worker().log_event(PROGRESS_TOPIC, {"task": task.label, "done": done, "total": total})
+
+    return scan_file(task.path, rules, policy, tick, shard=task.shard)
+
+
+def _merge(tasks: list[Task], done: dict[Task, SourceReport]) -> list[SourceReport]:
+    """One report per input file, in input order; a file's shards merged."""
+    by_path: dict[str, list[SourceReport]] = {}
+    for t in tasks:
+        if t in done:
+            by_path.setdefault(t.path, []).append(done[t])
+    out = []
+    for path in dict.fromkeys(t.path for t in tasks):
+        parts = by_path.get(path)
+        if not parts:
+            continue
+        expected = sum(1 for t in tasks if t.path == path)
+        report = merge_shards(parts) if len(parts) > 1 else parts[0]
+        if len(parts) < expected:
+            report.interrupted = True  # some shards' flows are missing
+        out.append(report)
+    return out
+
+
+def run_local(paths: list[str], cfg: ScanConfig, on_progress: ProgressFn | None = None,
+              on_done: Callable[[SourceReport], None] | None = None) -> RunResult:
+    """Scan in this process, file after file; Ctrl-C keeps the partial report of the current file."""
+    result = RunResult(reports=[])
+    try:
+        rules, policy = load_config(cfg)
+        for p in paths:
+            prog = (lambda d, t, p=p: on_progress(Path(p).name, d, t)) if on_progress else None
+            rep = scan_file(p, rules, policy, prog)
+            result.reports.append(rep)
+            if on_done:
+                on_done(rep)
+            if rep.interrupted:
+                result.interrupted = True
+                break
+    except KeyboardInterrupt:  # between two files: what was scanned is kept
+        result.interrupted = True
+    return result
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt) while the run is under way."""
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM while a cluster run is under way; the run polls it."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+
+    def __bool__(self) -> bool:
+        return self.signum != 0
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[StopFlag]:
+    """SIGINT and SIGTERM only set a flag: the run stops at the next poll, never half-way through
+    starting or stopping a cluster (which would leave processes behind)."""
+    flag = StopFlag()
+    old = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@dataclass
+class Gathered:
+    """What came back from the cluster: reports, failures (task -> reason), whether stopped early."""
+
+    done: dict[Task, SourceReport] = field(default_factory=dict)
+    failed: dict[Task, str] = field(default_factory=dict)
+    stopped: bool = False
+
+
+def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on_progress: ProgressFn | None = None,
+             on_done: Callable[[SourceReport], None] | None = None, local: LocalCluster | None = None) -> Gathered:
+    """Submit every task and gather as they finish, until all are in or `stop` is set."""
+    got = Gathered()
+    labels = {t.label for t in tasks}
+    if on_progress is not None:
+        def on_event(event: tuple[float, Any]) -> None:
+            msg = event[1]
+            if isinstance(msg, dict) and msg.get("task") in labels:
+                on_progress(str(msg["task"]), int(msg["done"]), int(msg["total"]))
+
+        client.subscribe_topic(PROGRESS_TOPIC, on_event)
+    run_id = f"netwatch-{os.getpid()}-{time.time_ns()}"
+    futures = {client.submit(scan_task, t, cfg, f"{run_id}-stop", key=f"netwatch-scan-{os.getpid()}-{i}-{t.label}",
+                             pure=False): t for i, t in enumerate(tasks)}
+    pending = set(futures)
+    while pending and not stop:
+        ready = [f for f in pending if f.done()]
+        if not ready:
+            if local is not None and local.workers_exited():
+                for fut in pending:
+                    got.failed[futures[fut]] = "the local Dask workers could not start or were all killed"
+                pending.clear()
+                break
+            time.sleep(POLL_SECONDS)
+        for fut in ready:
+            pending.discard(fut)
+            _collect(fut, futures[fut], got, on_progress, on_done)
+    if pending:
+        got.stopped = True
+        _stop_tasks(client, f"{run_id}-stop", pending, futures, got, on_progress, on_done)
+    return got
+
+
+def _stop_tasks(client: Any, stop_event: str, pending: set[Any], futures: dict[Any, Task], got: Gathered,
+                on_progress: ProgressFn | None, on_done: Callable[[SourceReport], None] | None) -> None:
+    """Ask running tasks to stop and return their partial reports; cancel what is left after a grace."""
+    from distributed import Event
+
+    with contextlib.suppress(Exception):
+        Event(stop_event, client=client).set()
+    deadline = time.monotonic() + STOP_GRACE
+    while pending and time.monotonic() < deadline:
+        for fut in [f for f in pending if f.done()]:
+            pending.discard(fut)
+            _collect(fut, futures[fut], got, on_progress, on_done)
+        time.sleep(POLL_SECONDS)
+    with contextlib.suppress(Exception):
+        client.cancel(list(pending), force=True)
+
+
+def _collect(fut: Any, task: Task, got: Gathered, on_progress: ProgressFn | None,
+             on_done: Callable[[SourceReport], None] | None) -> None:
+    try:
+        rep = fut.result()
+    except Exception as e:  # KilledWorker after the retry, or a bug in a task
+        got.failed[task] = _reason(e)
+        return
+    if rep is None:  # stopped before it began
+        return
+    got.done[task] = rep
+    if on_progress is not None:
+        on_progress(task.label, task.size, task.size)
+    if on_done:
+        on_done(rep)
+
+
+def _reason(e: BaseException) -> str:
+    name = type(e).__name__
+    if name == "KilledWorker":
+        return f"the worker scanning it died ({TASK_RETRIES + 1} tries)"
+    text = str(e).splitlines()[0] if str(e) else ""
+    return f"{name}: {text}"[:200] if text else name
+
+
+def run(paths: list[str], cfg: ScanConfig, jobs: int = 1, scheduler: str | None = None, auto: bool = False,
+        on_progress: ProgressFn | None = None, on_done: Callable[[SourceReport], None] | None = None,
+        on_plan: Callable[[list[Task]], None] | None = None) -> RunResult:
+    """Scan `paths` with `jobs` local workers or on `scheduler`; see the module docstring."""
+    streams = [p for p in paths if not _regular(p)]
+    if scheduler and streams:
+        raise SchedulerError(f"cannot send a pipe or device to a Dask cluster: {streams[0]}")
+    if streams:  # a pipe is read once, here: a worker could neither share nor interrupt that read
+        jobs = 1
+    paths = [str(Path(p).resolve()) if scheduler else p for p in paths]  # workers see absolute paths
+    tasks = plan(paths, max(jobs, 2) if scheduler else jobs)
+    if on_plan:
+        on_plan(tasks)
+    if not scheduler and not wants_cluster(tasks, jobs, auto):
+        with _stop_on_signals():
+            return run_local(paths, cfg, on_progress, on_done)
+    try:
+        with quiet_dask():
+            return _run_on_cluster(tasks, cfg, jobs, scheduler, on_progress, on_done)
+    except KeyboardInterrupt:  # before the cluster started (importing Dask): nothing ran yet
+        return RunResult(reports=[], interrupted=True)
+
+
+def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: str | None,
+                    on_progress: ProgressFn | None, on_done: Callable[[SourceReport], None] | None) -> RunResult:
+    local: LocalCluster | None = None
+    client: Any = None
+    got = Gathered()
+    with deferred_signals() as stop:
+        try:
+            if scheduler:
+                client = connect(scheduler)
+            else:
+                local = LocalCluster(jobs)
+                client = local.client
+            if not stop:
+                got = run_dask(tasks, cfg, client, stop, on_progress, on_done, local)
+        finally:
+            if local is not None:
+                local.close()
+            elif client is not None:
+                with contextlib.suppress(Exception):
+                    client.close(timeout=1)
+        result = RunResult(reports=_merge(tasks, got.done), interrupted=bool(stop) or got.stopped)
+    for t, reason in got.failed.items():
+        result.failed.setdefault(t.path, reason)
+    return result

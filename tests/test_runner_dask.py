@@ -1,0 +1,306 @@
+"""Fleet scans on Dask: a real scheduler and workers on 127.0.0.1, the local cluster, worker death.
+
+Every process a test starts runs in its own session, is bounded in time and is killed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT / "captures"
+CORPUS = ROOT.parent / "shared" / "corpus"
+ENV = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
+
+pytest.importorskip("distributed")
+
+
+def nw(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netwatch", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout, env=ENV)
+
+
+def records(path: Path) -> list[dict]:
+    """Findings without the per-run parts (fingerprints, absolute vs relative source paths)."""
+    out = []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        r["source"] = Path(r.get("source", "")).name
+        if isinstance(r.get("evidence"), dict):
+            r["evidence"].pop("fingerprint", None)
+        out.append(r)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(cmd: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+
+
+def wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
+    from distributed import Client
+
+    with Client(address, timeout="10s") as c:
+        c.wait_for_workers(n, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """`dask scheduler` and two `dask worker` processes, each in a session of its own."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [start(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"])]
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        for i in range(2):
+            procs.append(start(["dask", "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                                "--name", f"nw-test-{i}"]))
+        wait_for_workers(address, 2)
+        yield address
+    finally:
+        stop(procs)
+
+
+def test_scheduler_scan_equals_one_process(scheduler: str, tmp_path: Path) -> None:
+    one, dist = tmp_path / "one.jsonl", tmp_path / "dist.jsonl"
+    assert nw("scan", "captures", "--jobs", "1", "--json", str(one), "-q").returncode in (0, 1)
+    run = nw("scan", "captures", "--scheduler", scheduler, "--json", str(dist), "-q")
+    assert run.returncode in (0, 1), run.stderr[-500:]
+    assert records(dist) == records(one)
+    assert len(records(one)) > 20
+
+    from distributed import Client
+
+    def ran(dask_scheduler) -> list[str]:  # noqa: ANN001 - the scheduler object Dask passes in
+        return [t.key for t in dask_scheduler.transition_log if t.finish == "memory"]
+
+    with Client(scheduler, timeout="10s") as c:
+        done = [k for k in c.run_on_scheduler(ran) if str(k).startswith("netwatch-scan-")]
+    captures = sorted(p.name for p in CAPTURES.glob("*.pcap"))
+    assert sorted({str(k).rsplit("-", 1)[-1] for k in done}) >= captures  # every file ran on the cluster
+
+
+def test_scheduler_from_environment(scheduler: str, tmp_path: Path) -> None:
+    out = tmp_path / "env.jsonl"
+    run = subprocess.run([sys.executable, "-m", "netwatch", "scan", "captures/http_card_post.pcap", "--json", str(out),
+                          "-q"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env=dict(ENV, NETWATCH_SCHEDULER=scheduler))
+    assert run.returncode == 1, run.stderr[-500:]
+    assert any(r["rule"] == "NW-CARD-001" for r in records(out))
+
+
+def test_unreachable_scheduler_is_one_line_error() -> None:
+    run = nw("scan", "captures/http_card_post.pcap", "--scheduler", f"tcp://127.0.0.1:{free_port()}", timeout=60)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "cannot reach Dask scheduler" in lines[0], run.stderr
+
+
+def test_local_cluster_equals_one_process(tmp_path: Path) -> None:
+    inputs = ["captures"] + ([str(CORPUS)] if CORPUS.is_dir() else [])
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    a = nw("scan", *inputs, "--jobs", "1", "--json", str(one), "-q", "--fail-on", "none")
+    b = nw("scan", *inputs, "--jobs", "2", "--json", str(two), "-q", "--fail-on", "none")
+    assert a.returncode == b.returncode, (a.stderr[-300:], b.stderr[-300:])
+    assert "Traceback" not in b.stderr
+    assert records(two) == records(one)
+    assert sorted(a.stderr.splitlines()) == sorted(b.stderr.splitlines())  # the same unreadable inputs named
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Live processes of the scan's process group, and the local workers it named after itself."""
+    alive = []
+    marker = f"netwatch-{pgid}-".encode()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if (int(fields[2]) == pgid or marker in cmdline) and fields[0] != "Z":
+                alive.append(int(d.name))
+    return alive
+
+
+@pytest.fixture(scope="module")
+def big_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated store-mix capture over 64 MB (the benchmark's generator, fixed seed)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_scan
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    path = tmp_path_factory.mktemp("big") / "store-mix.pcap"
+    bench_scan.generate(path, 400_000, seed=11)
+    assert path.stat().st_size > 64 << 20
+    return path
+
+
+def test_killed_worker_task_is_retried(big_capture: Path, tmp_path: Path) -> None:
+    """A worker killed mid-task: its task runs again on the other worker; nothing is lost."""
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    inputs = [str(big_capture), str(CAPTURES / "http_card_post.pcap"), str(CAPTURES / "protect_ftp_vlan.pcap")]
+    nw("scan", *inputs, "--jobs", "1", "--json", str(one), "-q")
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", *inputs, "--jobs", "2", "--json", str(two),
+                             "-q"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        killed = 0
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            workers = [c for c in children(proc.pid) if b"dask_worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            if len(workers) >= 2:
+                time.sleep(1.5)  # the big file's task is under way
+                os.kill(max(workers), signal.SIGKILL)
+                killed = 1
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert killed, "no worker process was seen"
+    assert proc.returncode in (1, 5), stderr[-500:]
+    assert "Traceback" not in stderr
+    assert proc.returncode == 1, stderr[-500:]  # findings, and no failed input: the task was retried
+    assert records(two) == records(one)
+
+
+def test_all_workers_killed_reports_the_capture_failed(big_capture: Path, tmp_path: Path) -> None:
+    """Every worker killed mid-run: the unfinished captures are named as failed, the exit code says
+    so (findings code + 4), and the outputs are still written."""
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", str(big_capture), str(big_capture.with_name(
+        "copy.pcap")), "--jobs", "2", "--json", str(out), "-q"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            workers = [c for c in children(proc.pid) if b"dask_worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        time.sleep(1.0)
+        for w in workers:
+            os.kill(w, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(workers) == 2
+    assert proc.returncode in (4, 5), stderr[-500:]
+    assert "Traceback" not in stderr
+    assert "not scanned" in stderr and "store-mix.pcap" in stderr
+    for line in out.read_text().splitlines():
+        json.loads(line)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _copy(big_capture: Path) -> None:
+    """A second large input, so that two tasks run at once."""
+    copy = big_capture.with_name("copy.pcap")
+    if not copy.exists():
+        os.link(big_capture, copy)
+
+
+def reading(pid: int, path: Path) -> bool:
+    """The process has `path` open: its scan is under way."""
+    with contextlib.suppress(OSError):
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return False
+
+
+def has_workers(pid: int) -> bool:
+    return any(b"dask_worker" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children(pid))
+
+
+@pytest.mark.parametrize("moment", [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.2])
+def test_sigint_to_the_group_stops_a_default_scan(big_capture: Path, tmp_path: Path, moment: float) -> None:
+    """`moment` seconds after the scan opened the capture."""
+    _interrupt([str(big_capture)], tmp_path, lambda pid: reading(pid, big_capture), moment, signal.SIGINT,
+               must_interrupt=True)
+
+
+@pytest.mark.parametrize("moment", [0.0, 0.5, 1.5, 3.0])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_stops_a_cluster_scan(big_capture: Path, tmp_path: Path, moment: float, sig: int) -> None:
+    """`moment` seconds after the first local worker process appeared: start-up, mid-run, merge."""
+    _interrupt([str(big_capture), "captures", "--jobs", "2"], tmp_path, has_workers, moment, sig)
+
+
+def _interrupt(args: list[str], tmp_path: Path, ready: Callable[[int], bool], moment: float, sig: int,
+               must_interrupt: bool = False) -> None:
+    out, html = tmp_path / "out.jsonl", tmp_path / "out.html"
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", *args, "--json", str(out), "--html", str(html)],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(moment)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            sent = time.monotonic()
+            _, stderr = proc.communicate(timeout=30)
+            took = time.monotonic() - sent
+            assert proc.returncode == 130, stderr[-500:]
+            assert took < 10, f"took {took:.1f} s to stop"
+        else:
+            assert not must_interrupt, "the scan finished before the signal; make the capture larger"
+            _, stderr = proc.communicate()
+            assert proc.returncode in (0, 1)
+        assert "Traceback" not in stderr
+        for line in out.read_text().splitlines():
+            json.loads(line)
+        assert html.read_text().rstrip().endswith("</html>")
+        deadline = time.monotonic() + 5
+        while group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not group_alive(proc.pid), "a process of the scan outlived it"
+    finally:
+        if group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -26,3 +26,11 @@ def scope(addr: str) -> str:
     if any(a in n for n in _INTERNAL if n.version == a.version):
         return "internal"
     return "public"
+
+
+def endpoint(addr: str | None, port: object = None) -> str:
+    """`addr:port`, with an IPv6 address in brackets (`[2001:db8::1]:8080`); the address alone without a port."""
+    a = "" if addr is None else str(addr)
+    if port is None or port == "":
+        return a
+    return f"[{a}]:{port}" if ":" in a else f"{a}:{port}"

@@ -99,16 +99,14 @@ def _netwatch_root() -> str:
 
 @contextlib.contextmanager
 def quiet_dask() -> Iterator[None]:
-    """Dask logs worker deaths and cancelled tasks, and warns of busy ports; netwatch reports what matters."""
-    loggers = [logging.getLogger(n) for n in ("distributed", "distributed.scheduler", "distributed.client",
-                                              "distributed.core", "distributed.comm", "tornado")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels, strict=True):
-            lg.setLevel(lv)
+    """Dask logs worker deaths, cancelled tasks and comms closed at shutdown (with tracebacks), and
+    warns of busy ports; netwatch reports what matters itself. The levels stay raised after the run:
+    the scheduler thread may still log while it winds down, and the process is about to end."""
+    import distributed  # noqa: F401 - its logging configuration must exist before it is overridden
+
+    for name in ("distributed", "tornado", "asyncio", *[n for n in logging.root.manager.loggerDict
+                                                        if n.startswith(("distributed.", "tornado."))]):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

@@ -75,7 +75,7 @@ class Decoder:
         self.stats: Counter[str] = Counter()  # reason -> count
         self.unknown_linktypes: Counter[int] = Counter()
         self.non_ip: Counter[str] = Counter()  # e.g. arp
-        self._frags: dict[tuple, _Frag] = {}
+        self._frags: dict[tuple[object, ...], _Frag] = {}
 
     # -- link layer ---------------------------------------------------------------------------
     def decode(self, linktype: int, data: bytes, ts: float) -> Packet | None:
@@ -208,7 +208,7 @@ class Decoder:
                 return None
         return self._l4(nxt, src, dst, data, l4, ts, plen + 40, depth, end)
 
-    def _defrag(self, key: tuple, offset: int, more: bool, chunk: bytes, ts: float) -> bytes | None:
+    def _defrag(self, key: tuple[object, ...], offset: int, more: bool, chunk: bytes, ts: float) -> bytes | None:
         frags = self._frags
         f = frags.get(key)
         if f is None:

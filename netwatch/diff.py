@@ -136,6 +136,9 @@ def destinations(side: Side, use_inventory: bool) -> dict[tuple[Any, ...], dict[
             d["bytes"] += row.get("bytes") or 0
             d["names"] += [n for n in map(redact, row.get("names") or []) if n not in d["names"]]
             d["clients"] += [c for c in row.get("clients") or [] if c not in d["clients"]]
+            if row.get("allowed") is not None:  # scanned with a policy: its verdict (policy.judge) per row
+                d["allowed"] = d.get("allowed", []) + [a for a in row["allowed"] if a not in d.get("allowed", [])]
+                d["denied"] = d.get("denied", 0) + (row.get("denied") or 0)
         return out
     for f in side.findings:
         if f.get("dst") is None:

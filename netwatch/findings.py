@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.analyzers import Observation
+from netwatch.addresses import endpoint
+from netwatch.conditions import MISSING, Getter
+from netwatch.events import Event
 from netwatch.policy import Policy
 from netwatch.redact import EMPTY, Clean, Redacted, redact, redact_value
-from netwatch.report.text import endpoint
-from netwatch.rules import MISSING, SEVERITY_RANK, Getter, Rule, RuleSet
+from netwatch.rules import SEVERITY_RANK, Rule, RuleSet
 
 JSON_ORDER = (
     "rule", "category", "severity", "title", "first_seen", "last_seen", "count", "src", "sport", "dst", "dport",
@@ -28,6 +29,12 @@ FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # t
 
 @dataclass
 class Finding:
+    """One aggregated finding; fields named as the JSON Lines contract names them.
+
+    `src`/`sport` are the client's address and port, `dst`/`dport` the server's (inside, the flow
+    facts call the ports client_port / server_port).
+    """
+
     rule: str
     category: str
     severity: str
@@ -122,17 +129,14 @@ class Aggregator:
         self.observations = 0
         self.packet: int | None = None  # number of the packet being processed, set by the session
 
-    def observe(self, obs: Observation) -> None:
+    def observe(self, event: Event) -> None:
         self.observations += 1
-        for rule, severity, get in self.rules.match(obs, self.policy):
-            self._add(rule, severity, get, obs)
+        for rule, severity, get in self.rules.match(event, self.policy):
+            self._add(rule, severity, get, event)
 
-    def _add(self, rule: Rule, severity: str, get: Getter, obs: Observation) -> None:
+    def _add(self, rule: Rule, severity: str, get: Getter, obs: Event) -> None:
         flow = obs.flow
-        src = flow.src if flow else obs.fields.get("src")
-        dst = flow.dst if flow else obs.fields.get("dst")
-        dport = flow.sport if flow else obs.fields.get("dport")
-        proto = flow.proto_name if flow else obs.fields.get("proto")
+        src, dst, dport, proto = flow.src, flow.dst, flow.server_port, flow.proto
         key = (rule.id, severity, src, dst, dport, proto) + tuple(str(get(g)) for g in rule.group_by)
         f = self.findings.get(key)
         if f is not None:
@@ -142,11 +146,11 @@ class Aggregator:
             if self.packet is not None:
                 f.last_packet = max(f.last_packet or 0, self.packet)
             for s in rule.sum:
-                v, old = obs.fields.get(s), f.evidence.get(s)
+                v, old = get(s), f.evidence.get(s)
                 if isinstance(v, (int, float)) and isinstance(old, (int, float)):
                     f.evidence[s] = old + v
             return
-        names = rule.evidence if rule.evidence is not None else [k for k in obs.fields if k not in FLOW_LEVEL]
+        names = rule.evidence if rule.evidence is not None else [k for k in obs.values() if k not in FLOW_LEVEL]
         evidence: dict[str, Clean] = {}
         for k in names:
             v = get(k)
@@ -156,7 +160,7 @@ class Aggregator:
         server_name = get("server_name")
         self.findings[key] = Finding(
             rule=rule.id, category=rule.category, severity=severity, title=rule.title, first_seen=obs.ts,
-            last_seen=obs.ts, count=1, src=src, sport=flow.cport if flow else obs.fields.get("sport"), dst=dst,
+            last_seen=obs.ts, count=1, src=src, sport=flow.client_port, dst=dst,
             dport=dport, proto=proto, app=None if app is MISSING else app,
             server_name=None if server_name in (MISSING, None) else redact(str(server_name)), evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,

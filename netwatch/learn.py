@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.addresses import DEFAULT_INTERNAL
-from netwatch.policy import Policy, is_hostname, policy_from_dict
+from netwatch.policy import DEFAULT_INTERNAL, Policy, exemption, is_hostname, policy_from_dict
 from netwatch.redact import Redacted, redact, redact_lines
 
 
@@ -92,14 +91,15 @@ def learn_policy(rows: Iterable[dict[str, Any]], pos_hosts: list[str] | None = N
                                 f"{row['proto']}/{row['dport']}: a policy cannot allow this; close it at the firewall")
             continue
         pos_seen.update(pos_clients)
-        internal = pol.is_internal(dst)
-        if not internal and not pol.is_public(dst):
+        dst_scope = pol.scope(dst)
+        internal = dst_scope == "internal"
+        if dst_scope == "local":
             continue  # multicast, broadcast, link-local: never judged
         if row["app"] == "dns":
             resolvers.setdefault(dst, redact(_seen(row)))
             continue
-        if internal and row.get("infra"):
-            continue  # DHCP, NTP, ICMP on the LAN: not judged as lateral movement
+        if exemption(dst_scope, row["app"], bool(row.get("infra")), resolver=False)[0]:
+            continue  # DHCP, NTP, ICMP on the LAN: the verdict (policy.judge) needs no entry for it
         shown = list(dict.fromkeys(map(redact, row["names"])))  # a masked name (card data) shows, unlisted
         names = [n for n in shown if is_hostname(n)]
         key = ("name:" + _domain(names[0])) if names else "addr:" + dst

@@ -16,11 +16,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from netwatch.analyzers import Observation
 from netwatch.analyzers.classify import INFRA_APPS
 from netwatch.capture import Frame
 from netwatch.capture.live import LiveSource
 from netwatch.capture.writer import CaptureWriter
+from netwatch.events import Event, FlowEnd
 from netwatch.findings import Finding
 from netwatch.scan import Session, SourceReport
 
@@ -61,10 +61,10 @@ class LiveSession(Session):
         self.host_bytes: Counter[str] = Counter()
         self.share = [0, 0]  # protected, cleartext payload bytes of ended flows
 
-    def _emit(self, obs: Observation) -> None:
-        if obs.kind == "flow_end" and obs.flow is not None:
+    def _emit(self, obs: Event) -> None:
+        if isinstance(obs, FlowEnd):
             f = obs.flow
-            n = f.bytes[0] + f.bytes[1]
+            n = obs.bytes_to_server + obs.bytes_to_client
             _share(self.share, f.encrypted, f.app, n)
             for host in (f.src, f.dst):
                 if host in self.host_bytes or len(self.host_bytes) < MAX_HOSTS:

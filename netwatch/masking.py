@@ -29,16 +29,3 @@ class Fingerprinter:
         mac = hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()
         return "hmac-sha256:" + mac[:32]
 
-
-_default = Fingerprinter()
-
-
-def fingerprint(digits: str) -> str:
-    """Fingerprint under the process-wide key (see `set_fingerprint_key`)."""
-    return _default(digits)
-
-
-def set_fingerprint_key(key: bytes | None) -> None:
-    """Use a user-supplied key (to correlate runs) or a fresh random one (None)."""
-    global _default
-    _default = Fingerprinter(key)

@@ -8,8 +8,9 @@ Errors name the file, the line where the YAML shows it, and the field.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from netwatch.addresses import DEFAULT_INTERNAL
+from netwatch.events import CardData, Event, FlowEnd, FlowFacts
 from netwatch.textinput import LOADER, InputError, compose_yaml, read_yaml_text
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -50,6 +52,7 @@ class Destination:
         return False, None
 
 
+@functools.lru_cache(maxsize=4096)  # flows repeat addresses; every policy check parses them
 def _addr(ip: str) -> Address | None:
     try:
         return ipaddress.ip_address(ip)
@@ -127,16 +130,98 @@ class Policy:
         m = self.match(ip, port, names, app)
         return m[0] if m else None
 
+    def scope(self, ip: str) -> str:
+        """internal, public or local (multicast, broadcast, loopback, link-local) under this policy."""
+        return self._classify(ip)[2]
+
+
+# -- the verdict --------------------------------------------------------------------------------
+NOT_POS = "(not from a POS host)"
+LOCAL = "(local)"
+LAN_INFRA = "(LAN infrastructure)"
+RESOLVER = "resolver"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The site policy's one word on a flow; the rules' `policy.*` facts, the inventory and learn read it.
+
+    The policy speaks for POS hosts, and for any host that sent card data (a host that sends card
+    numbers is in card scope whatever `pos_hosts` lists). `allowed` is None when it does not judge
+    the flow, else whether an allowed destination or an exemption covers it; `why` names which
+    (the destination's name, `resolver`, `(local)`, `(LAN infrastructure)`) or why it is not judged.
+    """
+
+    src_pos: bool
+    dst_pos: bool
+    src_scope: str
+    dst_scope: str
+    entry: str | None  # the allowed destination that matched dst, port and app
+    matched_name: str | None  # the hostname it matched by (None: by address)
+    resolver: bool
+    allowed: bool | None
+    why: str | None
+
+    def fact(self, name: str) -> bool | str | None:
+        """A `policy.NAME` fact for rules (netwatch.events.POLICY_FACTS)."""
+        return _FACTS[name](self)
+
+
+_FACTS: dict[str, Callable[[Verdict], bool | str | None]] = {
+    "present": lambda v: True, "dst_allowed": lambda v: v.entry is not None, "allowed_as": lambda v: v.entry,
+    "matched_name": lambda v: v.matched_name, "dst_resolver": lambda v: v.resolver, "src_pos": lambda v: v.src_pos,
+    "dst_pos": lambda v: v.dst_pos, "src_internal": lambda v: v.src_scope == "internal",
+    "dst_internal": lambda v: v.dst_scope == "internal", "src_public": lambda v: v.src_scope == "public",
+    "dst_public": lambda v: v.dst_scope == "public",
+}
+
+
+def exemption(dst_scope: str, app: str | None, infra: bool, resolver: bool) -> tuple[bool, str | None]:
+    """Traffic no destination entry is needed for: (exempt, label). DNS is judged by resolvers only."""
+    if app == "dns":
+        return resolver, RESOLVER if resolver else None
+    if dst_scope == "local":
+        return True, LOCAL
+    if dst_scope == "internal" and infra:
+        return True, LAN_INFRA
+    return False, None
+
+
+def judge(policy: Policy, flow: FlowFacts, infra: bool = False, cards: bool = False) -> Verdict:
+    """The verdict on one flow (its facts as of an event); `cards`: the flow carried card data."""
+    names = flow.all_names()
+    m = policy.match(flow.dst, flow.server_port, names, flow.app)
+    src_pos, _, src_scope = policy._classify(flow.src)
+    dst_pos, _, dst_scope = policy._classify(flow.dst)
+    resolver = policy.is_resolver(flow.dst, names)
+    entry = m[0].name if m else None
+    allowed: bool | None
+    why: str | None
+    if entry is not None:
+        allowed, why = True, entry
+    elif not (src_pos or cards):
+        allowed, why = None, NOT_POS
+    else:
+        allowed, why = exemption(dst_scope, flow.app, infra, resolver)
+    return Verdict(src_pos, dst_pos, src_scope, dst_scope, entry, m[1] if m else None, resolver, allowed, why)
+
+
+def judge_event(policy: Policy, event: Event) -> Verdict:
+    """The verdict on an event's flow: a flow end knows infra and its cards, card data is card data."""
+    if isinstance(event, FlowEnd):
+        return judge(policy, event.flow, event.infra, event.cards > 0)
+    return judge(policy, event.flow, cards=isinstance(event, CardData))
+
 
 # -- validation ---------------------------------------------------------------------------------
 class _Where:
     """Formats error locations: file, line of the YAML node for a field path where known."""
 
-    def __init__(self, path: str, lines: dict[tuple, int]) -> None:
+    def __init__(self, path: str, lines: dict[tuple[Any, ...], int]) -> None:
         self.path = path
         self.lines = lines
 
-    def error(self, keys: tuple, label: str, msg: str) -> PolicyError:
+    def error(self, keys: tuple[Any, ...], label: str, msg: str) -> PolicyError:
         line = None
         for n in range(len(keys), -1, -1):  # the field itself, else its nearest enclosing node
             line = self.lines.get(keys[:n])
@@ -146,7 +231,10 @@ class _Where:
         return PolicyError(f"{loc}: {label}: {msg}" if label else f"{loc}: {msg}")
 
 
-def _node_lines(node: Any, keys: tuple = (), out: dict[tuple, int] | None = None) -> dict[tuple, int]:
+Keys = tuple[Any, ...]  # a field path in a YAML document: ('allowed_destinations', 0, 'ports')
+
+
+def node_lines(node: Any, keys: Keys = (), out: dict[Keys, int] | None = None) -> dict[Keys, int]:
     """Map field paths (('allowed_destinations', 0, 'ports'), …) to 1-based line numbers."""
     out = {} if out is None else out
     if node is None:
@@ -156,11 +244,11 @@ def _node_lines(node: Any, keys: tuple = (), out: dict[tuple, int] | None = None
         for k, v in node.value:
             key = (*keys, str(k.value))
             out[key] = k.start_mark.line + 1
-            _node_lines(v, key, out)
+            node_lines(v, key, out)
             out[key] = k.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            _node_lines(v, (*keys, i), out)
+            node_lines(v, (*keys, i), out)
     return out
 
 
@@ -171,7 +259,7 @@ def is_hostname(s: str) -> bool:
         part and part.isascii() and all(c.isalnum() or c in "-_" for c in part) for part in s.split("."))
 
 
-def _networks(w: _Where, keys: tuple, values: Any) -> list[Network]:
+def _networks(w: _Where, keys: tuple[Any, ...], values: Any) -> list[Network]:
     label = ".".join(map(str, keys))
     if not isinstance(values, list):
         raise w.error(keys, label, "expected a list of IP addresses or CIDRs")
@@ -184,7 +272,7 @@ def _networks(w: _Where, keys: tuple, values: Any) -> list[Network]:
     return out
 
 
-def _hosts(w: _Where, keys: tuple, label: str, values: Any) -> tuple[list[Network], list[str]]:
+def _hosts(w: _Where, keys: tuple[Any, ...], label: str, values: Any) -> tuple[list[Network], list[str]]:
     if not isinstance(values, list) or not values:
         raise w.error(keys, label, "expected a non-empty list of IPs, CIDRs or hostnames")
     nets, names = [], []
@@ -201,7 +289,7 @@ def _hosts(w: _Where, keys: tuple, label: str, values: Any) -> tuple[list[Networ
     return nets, names
 
 
-def _ports(w: _Where, keys: tuple, label: str, values: Any) -> set[int]:
+def _ports(w: _Where, keys: tuple[Any, ...], label: str, values: Any) -> set[int]:
     ok = isinstance(values, list) and all(
         isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in values)
     if not ok:
@@ -232,10 +320,10 @@ def policy_from_text(text: str, p: str = "<policy>") -> Policy:
         doc = yaml.load(text, Loader=LOADER)  # checked by compose_yaml already
     except InputError as e:
         raise PolicyError(e.at(p)) from None
-    return policy_from_dict(doc, p, _node_lines(node))
+    return policy_from_dict(doc, p, node_lines(node))
 
 
-def policy_from_dict(doc: Any, p: str, lines: dict[tuple, int] | None = None) -> Policy:
+def policy_from_dict(doc: Any, p: str, lines: dict[tuple[Any, ...], int] | None = None) -> Policy:
     w = _Where(p, lines or {})
     if not isinstance(doc, dict):
         raise w.error((), "", f"a policy is a mapping with keys {', '.join(sorted(KNOWN_KEYS))}")

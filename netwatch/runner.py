@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from netwatch.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect, quiet_dask
+from netwatch.masking import Fingerprinter
 from netwatch.policy import Policy, load_policy
 from netwatch.rules import RuleSet
 from netwatch.scan import SourceReport, merge_shards, scan_file
@@ -51,9 +52,6 @@ class ScanConfig:
 @functools.lru_cache(maxsize=4)
 def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
     """Rules and policy for `cfg`, loaded once per process."""
-    from netwatch.masking import set_fingerprint_key
-
-    set_fingerprint_key(cfg.fingerprint_key)
     rules = RuleSet.load(list(cfg.rule_dirs))
     policy = load_policy(cfg.policy_path) if cfg.policy_path else None
     return rules, policy
@@ -142,7 +140,7 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
         with contextlib.suppress(Exception):  # progress is best effort, never fails a task
             get_worker().log_event(PROGRESS_TOPIC, {"task": task.label, "done": done, "total": total})
 
-    return scan_file(task.path, rules, policy, tick, shard=task.shard)
+    return scan_file(task.path, rules, policy, tick, shard=task.shard, fingerprint=Fingerprinter(cfg.fingerprint_key))
 
 
 def _merge(tasks: list[Task], done: dict[Task, SourceReport]) -> list[SourceReport]:
@@ -170,9 +168,10 @@ def run_local(paths: list[str], cfg: ScanConfig, on_progress: ProgressFn | None 
     result = RunResult(reports=[])
     try:
         rules, policy = load_config(cfg)
+        fingerprint = Fingerprinter(cfg.fingerprint_key)
         for p in paths:
             prog = (lambda d, t, p=p: on_progress(Path(p).name, d, t)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog)
+            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint)
             result.reports.append(rep)
             if on_done:
                 on_done(rep)

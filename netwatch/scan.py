@@ -15,14 +15,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.analyzers import Dispatcher, Observation
+from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
+from netwatch.events import Event, FlowEnd
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
-from netwatch.policy import Policy
+from netwatch.masking import Fingerprinter
+from netwatch.policy import Policy, judge_event
 from netwatch.redact import redact_record
 from netwatch.rules import RuleSet
 
@@ -67,21 +69,19 @@ class Inventory:
         self.rows: dict[tuple, dict[str, Any]] = {}
         self.policy = policy
 
-    def add(self, obs: Observation) -> None:
+    def add(self, obs: FlowEnd) -> None:
         f = obs.flow
-        if f is None:
-            return
-        key = (f.dst, f.sport, f.proto_name, obs.fields.get("app"))
+        key = (f.dst, f.server_port, f.proto, obs.app)
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = {
-                "dst": f.dst, "dport": f.sport, "proto": f.proto_name, "app": obs.fields.get("app"),
-                "encrypted": obs.fields.get("encrypted"), "how": obs.fields.get("how"),
-                "infra": obs.fields.get("infra"), "names": [], "clients": [], "flows": 0, "bytes": 0,
+                "dst": f.dst, "dport": f.server_port, "proto": f.proto, "app": obs.app,
+                "encrypted": obs.encrypted, "how": obs.how,
+                "infra": obs.infra, "names": [], "clients": [], "flows": 0, "bytes": 0,
                 "unnamed": 0, "allowed": None, "denied": None,
             }
         row["flows"] += 1
-        row["bytes"] += obs.fields.get("bytes_to_server", 0) + obs.fields.get("bytes_to_client", 0)
+        row["bytes"] += obs.bytes_to_server + obs.bytes_to_client
         names = [n for n in (*f.names, f.server_name) if n]
         if not names:
             row["unnamed"] += 1  # a flow no DNS answer, SNI or Host named: a policy must list the address
@@ -91,26 +91,11 @@ class Inventory:
         if f.src not in row["clients"] and len(row["clients"]) < 20:
             row["clients"].append(f.src)
         if self.policy is not None:
-            self._judge(row, f.src, f.dst, f.sport, names, obs.fields)
+            self._judge(row, judge_event(self.policy, obs).why)
 
-    def _judge(self, row: dict[str, Any], src: str, dst: str, port: int, names: list[str], fields: dict) -> None:
-        """The label the destination rules would give this flow: the allowed destination, or None."""
-        pol = self.policy
-        assert pol is not None
-        app = fields.get("app")
-        m = pol.match(dst, port, names, app)
-        if m:
-            label: str | None = m[0].name
-        elif not pol.is_pos(src):
-            label = "(not from a POS host)"
-        elif app == "dns":
-            label = "resolver" if pol.is_resolver(dst, names) else None
-        elif not pol.is_internal(dst) and not pol.is_public(dst):
-            label = "(local)"
-        elif pol.is_internal(dst) and fields.get("infra"):
-            label = "(LAN infrastructure)"
-        else:
-            label = None
+    @staticmethod
+    def _judge(row: dict[str, Any], label: str | None) -> None:
+        """Count the policy's verdict on one flow (netwatch.policy.judge): the label, or None for denied."""
         if row["allowed"] is None:
             row["allowed"], row["denied"] = [], 0
         if label is None:
@@ -132,22 +117,24 @@ class Session:
         source: str,
         on_finding: Callable[[Finding], None] | None = None,
         shard: tuple[int, int] | None = None,
+        fingerprint: Fingerprinter | None = None,
     ) -> None:
         self.report = SourceReport(source=source)
+        self.fingerprint = fingerprint or Fingerprinter()  # card key: given to correlate runs, else random
 
         self.decoder = Decoder()
         self.aggregator = Aggregator(rules, policy, source)
         self.inventory = Inventory(policy)
         self.on_finding = on_finding
-        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(), self._emit)
+        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
         self._closed = False
         self.frame_no = 0  # the packet being processed (1-based): findings name their evidence packets
 
-    def _emit(self, obs: Observation) -> None:
-        if obs.flow is not None and obs.flow.foreign:  # another shard reports this flow
+    def _emit(self, obs: Event) -> None:
+        if obs.flow.foreign:  # another shard reports this flow
             return
-        if obs.kind == "flow_end":
+        if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
         before = len(self.aggregator.findings)
         self.aggregator.packet = self.frame_no
@@ -294,7 +281,7 @@ GC_GEN0 = 50_000
 
 def scan_file(
     path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None,
-    shard: tuple[int, int] | None = None,
+    shard: tuple[int, int] | None = None, fingerprint: Fingerprinter | None = None,
 ) -> SourceReport:
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
@@ -302,7 +289,7 @@ def scan_file(
         reader = CaptureReader.from_stream(sys.stdin.buffer, "-") if path == "-" else CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
-    session = Session(rules, policy, path, shard=shard)
+    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint)
     session.report.format = reader.format
     size = max(1, _size(path))
     tick = None

@@ -53,9 +53,12 @@ def test_captures_compare_full_inventory(tmp_path: Path) -> None:
     new_dest = [r for r in recs if r["diff"] == "new-destination"]
     assert [(r["dst"], r["dport"]) for r in new_dest] == [("192.0.2.66", 80)]
     assert new_dest[0]["from"] == "inventory" and new_dest[0]["names"] == ["collect.badhost.example"]
-    gone = {(r["dst"], r["dport"]) for r in recs if r["diff"] == "gone-destination"}
+    gone = {(r["dst"], r["dport"]): r for r in recs if r["diff"] == "gone-destination"}
     assert ("203.0.113.10", 443) in gone
     assert code == 1
+    # the policy's verdict (policy.judge, through the inventory) travels with each destination
+    assert (new_dest[0]["allowed"], new_dest[0]["denied"]) == ([], 1)
+    assert gone[("203.0.113.10", 443)]["allowed"] == ["acquirer"] and gone[("203.0.113.10", 443)]["denied"] == 0
 
 
 def test_console_table(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

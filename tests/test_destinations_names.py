@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 
-from netwatch.analyzers import Observation
 from netwatch.analyzers.dns import parse_dns
 from netwatch.analyzers.names import MAX_ADDRESSES, Names, answer_names
+from netwatch.events import Event
 from netwatch.flows import Flow
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
@@ -45,16 +45,16 @@ def test_cname_loop_ends() -> None:
 
 def test_names_fill_later_flows_and_dns_observation_is_emitted() -> None:
     names = Names()
-    seen: list[Observation] = []
+    seen: list[Event] = []
     dns_flow = flow("10.20.0.53", 53)
     assert names.wants(dns_flow)
     names.datagram(dns_flow, 0, bytes(DNS(id=9, rd=1, qd=DNSQR(qname="pay.acquirer.example"))), 1.0, seen.append)
     names.datagram(dns_flow, 1, response("pay.acquirer.example", [("pay.acquirer.example", "A", "203.0.113.10")], 9),
                    1.1, seen.append)
     assert [o.kind for o in seen] == ["dns"]
-    f = seen[0].fields
+    f = seen[0].values()
     assert (f["qname"], f["qtype"], f["resolver"], f["rcode"]) == ("pay.acquirer.example", "A", "10.20.0.53", 0)
-    assert f["answers"] == ["A 203.0.113.10"]
+    assert f["answers"] == ("A 203.0.113.10",)
     later = flow("203.0.113.10", 443, 6)
     assert not names.wants(later)  # not a DNS flow: the analyzer stays off it
     assert later.names == ["pay.acquirer.example"]
@@ -65,17 +65,18 @@ def test_names_fill_later_flows_and_dns_observation_is_emitted() -> None:
 
 def test_unanswered_query_is_reported_at_flow_end() -> None:
     names = Names()
-    seen: list[Observation] = []
+    seen: list[Event] = []
     f = flow("8.8.8.8", 53)
     names.datagram(f, 0, bytes(DNS(id=3, rd=1, qd=DNSQR(qname="x.example", qtype="AAAA"))), 1.0, seen.append)
     assert seen == []
     names.flow_end(f, seen.append)
-    assert [(o.fields["qname"], o.fields["qtype"], o.fields["rcode"]) for o in seen] == [("x.example", "AAAA", None)]
+    got = [(o.values()["qname"], o.values()["qtype"], o.values()["rcode"]) for o in seen]
+    assert got == [("x.example", "AAAA", None)]
 
 
 def test_dns_over_tcp_split_across_segments() -> None:
     names = Names()
-    seen: list[Observation] = []
+    seen: list[Event] = []
     f = flow("10.20.0.53", 53, 6)
     msg = response("tcp.example", [("tcp.example", "A", "192.0.2.7")], 5)
     framed = len(msg).to_bytes(2, "big") + msg
@@ -96,7 +97,7 @@ def test_address_map_is_bounded() -> None:
 @given(st.binary(max_size=600), st.binary(max_size=600))
 def test_never_raises_on_arbitrary_bytes(a: bytes, b: bytes) -> None:
     names = Names()
-    sink: list[Observation] = []
+    sink: list[Event] = []
     u, t = flow("10.20.0.53", 53), flow("10.20.0.53", 53, 6)
     names.datagram(u, 0, a, 1.0, sink.append)
     names.datagram(u, 1, b, 1.0, sink.append)
@@ -107,14 +108,14 @@ def test_never_raises_on_arbitrary_bytes(a: bytes, b: bytes) -> None:
     names.flow_end(t, sink.append)
 
 
-def observations(path: Path) -> tuple[list[Observation], Names]:
+def observations(path: Path) -> tuple[list[Event], Names]:
     from netwatch.analyzers import Dispatcher
     from netwatch.analyzers.classify import Classifier
     from netwatch.capture.pcapfile import CaptureReader
     from netwatch.decode import Decoder
     from netwatch.flows import FlowTable
 
-    out: list[Observation] = []
+    out: list[Event] = []
     names = Names()
     table = FlowTable(Dispatcher(Classifier(), [names], out.append))
     dec = Decoder()
@@ -138,7 +139,7 @@ def test_corpus_dns_captures_yield_names() -> None:
         obs, names = observations(path)
         dns = [o for o in obs if o.kind == "dns"]
         assert dns, name
-        assert all(isinstance(o.fields["qname"], str) for o in dns)
+        assert all(isinstance(o.values()["qname"], str) for o in dns)
         if name == "dns.pcap":
-            assert any(o.fields["answers"] for o in dns)
+            assert any(o.values()["answers"] for o in dns)
             assert names.by_addr, "answers with addresses name them"

@@ -97,7 +97,7 @@ def test_diff_jsonl_total_size_is_capped(tmp_path: Path, monkeypatch: pytest.Mon
     line = b'{"rule": "NW-X-001", "severity": "low"}\n'
     f = tmp_path / "many.jsonl"
     f.write_bytes(line * 100)
-    assert len(load_jsonl(f)) == 100
+    assert len(load_jsonl(f).findings) == 100
     monkeypatch.setattr(diffmod, "MAX_JSONL_BYTES", len(line) * 50)
     with pytest.raises(DiffError, match=r"many.jsonl:51: file larger than"):
         load_jsonl(f)

@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until_reading
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD_CAPTURE = ROOT / "captures" / "http_card_post.pcap"
@@ -94,7 +94,7 @@ def test_ctrl_c_keeps_results(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", str(big), "--json", str(out)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, COLUMNS="200"))
-    time.sleep(2.5)
+    wait_until_reading(proc.pid, big)
     assert proc.poll() is None, "the scan finished before it could be interrupted; make the capture larger"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.masking import Fingerprinter
 from netwatch.runner import ScanConfig, load_config
 from netwatch.scan import merge_shards, scan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
 BENCH = ROOT / "benchmarks" / ".cache" / "store-mix-v3-300000.pcap"
+KEY = Fingerprinter(os.urandom(32))  # one run's card key, shared by its shards as `scan` does
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,8 @@ def pipeline():
 
 def _same(path: Path, pipeline, n: int) -> None:
     rules, policy = pipeline
-    whole = scan_file(str(path), rules, policy)
-    merged = merge_shards([scan_file(str(path), rules, policy, shard=(k, n)) for k in range(n)])
+    whole = scan_file(str(path), rules, policy, fingerprint=KEY)
+    merged = merge_shards([scan_file(str(path), rules, policy, shard=(k, n), fingerprint=KEY) for k in range(n)])
     assert [f.to_json() for f in merged.findings] == [f.to_json() for f in whole.findings]
     assert (merged.packets, merged.bytes, merged.flows) == (whole.packets, whole.bytes, whole.flows)
     key = lambda r: (r["dst"], r["dport"], r["proto"], r["app"])  # noqa: E731

@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netwatch.analyzers import Observation
 from netwatch.analyzers.credentials import Credentials, clean, is_default, snmp_community
 from netwatch.decode import TCP, UDP
+from netwatch.events import Event
 from netwatch.flows import Flow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,13 +23,13 @@ SECRET = "Xq7-wombat-Secret"
 def run(app: str, steps: list[tuple[int, bytes]], proto: int = TCP) -> list[dict]:
     f = Flow(bytes([10, 0, 0, 1]), 40000, bytes([10, 0, 0, 2]), 21, proto, 0.0)
     f.app, f.encrypted = app, False
-    out: list[Observation] = []
+    out: list[Event] = []
     c = Credentials()
     f.active = [c]
     for d, data in steps:
         (c.stream if proto == TCP else c.datagram)(f, d, data, 0.0, out.append)
-    assert all(SECRET not in repr(o.fields) for o in out), "a password reached an observation"
-    return [o.fields for o in out]
+    assert all(SECRET not in repr(o.values()) for o in out), "a password reached an observation"
+    return [{k: v for k, v in o.values().items() if v is not None} for o in out]
 
 
 def b64(s: str) -> bytes:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.analyzers import Dispatcher, Observation
+from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import Decoder
+from netwatch.events import Event
 from netwatch.flows import FlowTable
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ndpi"
@@ -82,9 +83,9 @@ def expected(name: str) -> tuple[str | tuple[str, ...], bool] | None:
     return NDPI_MAP.get(name.split(".")[0])
 
 
-def observations(path: Path) -> list[Observation]:
+def observations(path: Path) -> list[Event]:
     """Run the real pipeline (decode, flows, analyzers) over a capture and keep every observation."""
-    obs: list[Observation] = []
+    obs: list[Event] = []
     table = FlowTable(Dispatcher(build_classifier(), build_analyzers(), obs.append))
     dec = Decoder()
     with CaptureReader(path) as reader:
@@ -96,17 +97,17 @@ def observations(path: Path) -> list[Observation]:
     return obs
 
 
-def scan_flows(path: Path) -> list[Observation]:
+def scan_flows(path: Path) -> list[Event]:
     return [o for o in observations(path) if o.kind == "flow_end"]
 
 
 def compare(capture: Path) -> list[tuple[str, str, str, str, bool]]:
     """(flow, nDPI verdict, netwatch verdict, key, agree) for every flow nDPI names with a mapped protocol."""
     out = capture.with_name(capture.name + ".out")
-    ours: dict[frozenset, list[Observation]] = {}
+    ours: dict[frozenset, list[Event]] = {}
     for o in scan_flows(capture):
         f = o.flow
-        ours.setdefault(frozenset({(f.src, f.cport), (f.dst, f.sport)}), []).append(o)
+        ours.setdefault(frozenset({(f.src, f.client_port), (f.dst, f.server_port)}), []).append(o)
     rows = []
     for proto, ends, name, enc in ndpi_flows(out):
         want = expected(name)
@@ -119,7 +120,7 @@ def compare(capture: Path) -> list[tuple[str, str, str, str, bool]]:
             rows.append((key, f"{name} {'enc' if enc else 'clear'}", "no flow", name, False))
             continue
         o = got[0]
-        app, ours_enc = o.fields["app"], o.fields["encrypted"]
+        app, ours_enc = o.app, o.encrypted
         apps = want[0] if isinstance(want[0], tuple) else (want[0],)
         agree = app in apps and ours_enc == want[1]
         rows.append((key, f"{name} {'enc' if enc else 'clear'}", f"{app} {ours_enc}", name, agree))

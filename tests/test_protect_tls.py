@@ -71,6 +71,25 @@ def test_cipher_weakness(suite: int, why: str | None) -> None:
     assert cipher_weakness(suite) == why
 
 
+# The former hand-copied table judged weakness by name; dpkt's parts (kx, auth, cipher, MAC) must agree.
+NAME_MARKS = (("_NULL_", "NULL"), ("_NULL", "NULL"), ("EXPORT", "EXPORT"), ("_anon_", "anon"), ("RC4", "RC4"),
+              ("3DES", "3DES"), ("_DES_", "DES"), ("DES40", "DES"), ("_DES_CBC_40", "DES"), ("_MD5", "MD5"),
+              ("RC2", "RC2"), ("IDEA", "IDEA"))
+
+
+def test_weakness_from_dpkt_parts_agrees_with_the_names() -> None:
+    from netwatch.analyzers.tls import SIGNALLING, suite_tables
+
+    SUITES = suite_tables()[0]  # noqa: N806
+    assert len(SUITES) >= 280 and SUITES[0x0005] == "TLS_RSA_WITH_RC4_128_SHA"
+    wrong = []
+    for code, name in SUITES.items():
+        by_name = None if code in SIGNALLING else next((why for m, why in NAME_MARKS if m in name), None)
+        if cipher_weakness(code) != by_name:
+            wrong.append((hex(code), name, cipher_weakness(code), by_name))
+    assert wrong == []
+
+
 def test_certificate_facts() -> None:
     facts = cert_facts(LEGACY_CERT, 1_700_000_000.0)
     assert facts is not None
@@ -83,7 +102,7 @@ def test_ja3_ja4_match_ndpi_on_a_real_capture() -> None:
     """nDPI's result for tls-rdn-extract.pcap: JA3C 2201d8e0…, JA4 t10d120500_d94e65cdb899_c35b4a14be45."""
     from test_protect_ndpi import observations
 
-    hello = next(o.fields for o in observations(CORPUS / "tls-rdn-extract.pcap") if o.kind == "tls_hello")
+    hello = next(o.values() for o in observations(CORPUS / "tls-rdn-extract.pcap") if o.kind == "tls_hello")
     assert hello["ja3"] == "2201d8e006f8f005a6b415f61e677532"
     assert hello["ja4"] == "t10d120500_d94e65cdb899_c35b4a14be45"
     assert hello["version"] == "tls1.0"

@@ -8,14 +8,15 @@ from pathlib import Path
 from rich.console import Console
 
 from netwatch.report.console import print_summary
-from netwatch.scan import ScanConfig, all_findings, scan_files
+from netwatch.runner import ScanConfig, run_local
+from netwatch.scan import all_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
 
 
 def _summary(paths: list[Path], height: int = 30) -> str:
-    reports, _ = scan_files([str(p) for p in paths], ScanConfig([], None, bytes(16)))
+    reports = run_local([str(p) for p in paths], ScanConfig((), None, bytes(16))).reports
     buf = io.StringIO()
     print_summary(Console(file=buf, width=220, height=height), reports, all_findings(reports))
     return buf.getvalue()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import communityid
 import pytest
+from conftest import wait_until_reading
 from jsonschema import Draft202012Validator
 
 from netwatch.cli import main
@@ -168,9 +169,10 @@ def test_closed_output_pipe_exits_by_findings() -> None:
 
 
 def test_stream_writes_as_it_goes_and_reopens_after_rotation(tmp_path: Path) -> None:
-    from netwatch.scan import ScanConfig, all_findings, scan_files
+    from netwatch.runner import ScanConfig, run_local
+    from netwatch.scan import all_findings
 
-    reports, _ = scan_files([str(CAPTURES / "http_card_post.pcap")], ScanConfig([], None, bytes(16)))
+    reports = run_local([str(CAPTURES / "http_card_post.pcap")], ScanConfig((), None, bytes(16))).reports
     f = all_findings(reports)[0]
     path = tmp_path / "live.jsonl"
     stream = FindingStream(JsonlWriter(str(path)))
@@ -244,7 +246,6 @@ def test_live_json_is_written_as_it_goes_and_follows_rotation(tmp_path: Path) ->
 def test_sigterm_still_writes_the_summary(tmp_path: Path) -> None:
     import importlib.util
     import signal
-    import time
 
     spec = importlib.util.spec_from_file_location("bench_scan", ROOT / "benchmarks" / "bench_scan.py")
     assert spec is not None and spec.loader is not None
@@ -254,7 +255,7 @@ def test_sigterm_still_writes_the_summary(tmp_path: Path) -> None:
     bench.generate(big, 400_000, seed=5)
     proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", str(big), "--json", str(out), "-q"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+    wait_until_reading(proc.pid, big)
     assert proc.poll() is None, "the scan finished before it could be stopped; make the capture larger"
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)

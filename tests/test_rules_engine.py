@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.analyzers import Observation
+from netwatch.events import Credentials, FlowFacts
 from netwatch.policy import policy_from_dict
 from netwatch.rules import RuleError, RuleSet, load_rule_file
 
@@ -23,40 +23,48 @@ RULE = """
   title: test
   category: cleartext
   severity: low
-  on: thing
+  on: credentials
   when: {when}
   escalate:
-    - when: {{n: {{ge: 10}}}}
+    - when: {{password_length: {{ge: 10}}}}
       severity: high
 """
 
 
+def _event(**fields: object) -> Credentials:
+    """A real credentials event; `dst` goes to the flow facts, the rest to the event's own fields."""
+    flow = FlowFacts(src="10.0.0.1", dst=str(fields.pop("dst", "192.0.2.1")), client_port=40000, server_port=21,
+                     proto="tcp")
+    own: dict = {"protocol": "ftp", "method": "USER/PASS", "secret": "cleartext", **fields}
+    return Credentials(ts=0.0, flow=flow, **own)
+
+
 def _ids(rs: RuleSet, policy=None, **fields) -> list[tuple[str, str]]:
-    return [(r.id, sev) for r, sev, _ in rs.match(Observation("thing", 0.0, None, fields), policy)]
+    return [(r.id, sev) for r, sev, _ in rs.match(_event(**fields), policy)]
 
 
 @pytest.mark.parametrize(
     ("when", "fields", "fires"),
     [
-        ("{a: x}", {"a": "x"}, True),
-        ("{a: x}", {"a": "y"}, False),
-        ("{a: x}", {}, False),
-        ("{a: [x, y]}", {"a": "y"}, True),
-        ("{a: [x, y]}", {"a": "z"}, False),
-        ("{n: {gt: 3, le: 5}}", {"n": 5}, True),
-        ("{n: {gt: 3, le: 5}}", {"n": 6}, False),
-        ("{n: {gt: 3}}", {"n": "7"}, False),
-        ("{s: {regex: '^ab+c$'}}", {"s": "abbbc"}, True),
-        ("{s: {regex: '^ab+c$'}}", {"s": "ac"}, False),
-        ("{ip: {cidr: 10.0.0.0/8}}", {"ip": "10.1.2.3"}, True),
-        ("{ip: {cidr: 10.0.0.0/8}}", {"ip": "11.1.2.3"}, False),
-        ("{ip: {not_cidr: [10.0.0.0/8, '::1/128']}}", {"ip": "8.8.8.8"}, True),
-        ("{a: {exists: true}}", {"a": 0}, True),
-        ("{a: {exists: false}}", {}, True),
-        ("{not: {a: x}}", {"a": "y"}, True),
-        ("{any: [{a: x}, {b: y}]}", {"b": "y"}, True),
-        ("{all: [{a: x}, {b: y}]}", {"a": "x", "b": "z"}, False),
-        ("{a: {ne: x}}", {}, True),
+        ("{user: x}", {"user": "x"}, True),
+        ("{user: x}", {"user": "y"}, False),
+        ("{user: x}", {}, False),
+        ("{user: [x, y]}", {"user": "y"}, True),
+        ("{user: [x, y]}", {"user": "z"}, False),
+        ("{password_length: {gt: 3, le: 5}}", {"password_length": 5}, True),
+        ("{password_length: {gt: 3, le: 5}}", {"password_length": 6}, False),
+        ("{password_length: {gt: 3}}", {}, False),
+        ("{protocol: {regex: '^ab+c$'}}", {"protocol": "abbbc"}, True),
+        ("{protocol: {regex: '^ab+c$'}}", {"protocol": "ac"}, False),
+        ("{dst: {cidr: 10.0.0.0/8}}", {"dst": "10.1.2.3"}, True),
+        ("{dst: {cidr: 10.0.0.0/8}}", {"dst": "11.1.2.3"}, False),
+        ("{dst: {not_cidr: [10.0.0.0/8, '::1/128']}}", {"dst": "8.8.8.8"}, True),
+        ("{password_length: {exists: true}}", {"password_length": 0}, True),
+        ("{user: {exists: false}}", {}, True),
+        ("{not: {user: x}}", {"user": "y"}, True),
+        ("{any: [{user: x}, {method: y}]}", {"method": "y"}, True),
+        ("{all: [{user: x}, {method: y}]}", {"user": "x", "method": "z"}, False),
+        ("{user: {ne: x}}", {}, True),
     ],
 )
 def test_condition_vocabulary(tmp_path: Path, when: str, fields: dict, fires: bool) -> None:
@@ -65,9 +73,9 @@ def test_condition_vocabulary(tmp_path: Path, when: str, fields: dict, fires: bo
 
 
 def test_escalation_raises_severity(tmp_path: Path) -> None:
-    rs = _rules(tmp_path, RULE.format(when="{a: x}"))
-    assert _ids(rs, a="x", n=3) == [("T-X-001", "low")]
-    assert _ids(rs, a="x", n=12) == [("T-X-001", "high")]
+    rs = _rules(tmp_path, RULE.format(when="{user: x}"))
+    assert _ids(rs, user="x", password_length=3) == [("T-X-001", "low")]
+    assert _ids(rs, user="x", password_length=12) == [("T-X-001", "high")]
 
 
 def test_policy_rule_is_quiet_without_policy_and_fires_with_one(tmp_path: Path) -> None:
@@ -84,15 +92,17 @@ def test_policy_rule_is_quiet_without_policy_and_fires_with_one(tmp_path: Path) 
         ("- {id: T-X-002, title: t, category: nope, severity: low, on: x}", "rule T-X-002: field 'category'"),
         ("- {id: T-X-002, title: t, category: cleartext, severity: dire, on: x}", "rule T-X-002: field 'severity'"),
         ("- {id: T-X-002, title: t, category: cleartext, severity: low}", "rule T-X-002: missing field 'on'"),
-        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: x, when: {a: {regex: '('}}}",
-         "field 'when.a.regex'"),
-        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: x, when: {a: {like: 1}}}",
-         "field 'when.a.like'"),
-        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: x, when: {policy.bogus: 1}}",
-         "field 'when.policy.bogus'"),
+        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, when: {user: {regex: '('}}}",
+         "field 'when.user.regex'"),
+        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, when: {user: {like: 1}}}",
+         "field 'when.user.like'"),
+        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, when: {policy.bogus: 1}}",
+         "unknown field 'policy.bogus' in when"),
         ("- {id: bad id, title: t, category: cleartext, severity: low, on: x}", "field 'id'"),
-        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: x, colour: red}", "field 'colour'"),
-        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: x, message: '{oops'}", "field 'message'"),
+        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, colour: red}",
+         "field 'colour'"),
+        ("- {id: T-X-002, title: t, category: cleartext, severity: low, on: credentials, message: '{oops'}",
+         "field 'message'"),
         ("- [unclosed", "not valid YAML"),
     ],
 )

@@ -5,7 +5,6 @@ Every process a test starts runs in its own session, is bounded in time and is k
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import reading
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -36,7 +36,9 @@ def records(path: Path) -> list[dict]:
     out = []
     for line in path.read_text().splitlines():
         r = json.loads(line)
-        r["source"] = Path(r.get("source", "")).name
+        if r.get("event_type") != "finding":
+            continue
+        r["source"]["name"] = Path(r["source"]["name"]).name
         if isinstance(r.get("evidence"), dict):
             r["evidence"].pop("fingerprint", None)
         out.append(r)
@@ -244,13 +246,6 @@ def _copy(big_capture: Path) -> None:
     copy = big_capture.with_name("copy.pcap")
     if not copy.exists():
         os.link(big_capture, copy)
-
-
-def reading(pid: int, path: Path) -> bool:
-    """The process has `path` open: its scan is under way."""
-    with contextlib.suppress(OSError):
-        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
-    return False
 
 
 def has_workers(pid: int) -> bool:

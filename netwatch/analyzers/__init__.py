@@ -1,4 +1,4 @@
-"""Analyzers: sans-IO consumers of stream data and datagrams that state facts (observations).
+"""Analyzers: sans-IO consumers of stream data and datagrams that state facts (events).
 
 Analyzers never decide severity; the rules do. Each analyzer is one concern. The `Dispatcher` is
 the flow table's sink: it runs `classify` first and then the others, and drops content analyzers
@@ -8,23 +8,11 @@ from a flow once it is known to be encrypted, so protected traffic is counted, n
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
+from netwatch.events import Event
 from netwatch.flows import Flow
 
-
-@dataclass(slots=True)
-class Observation:
-    """A fact about traffic: `kind` (e.g. card_data, flow_end, tls_hello) and its fields."""
-
-    kind: str
-    ts: float
-    flow: Flow | None
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-Emit = Callable[[Observation], None]
+Emit = Callable[[Event], None]  # events are typed and hold a snapshot of the flow (netwatch.events)
 
 
 class Analyzer:
@@ -52,7 +40,7 @@ class Analyzer:
 
 
 class Dispatcher:
-    """FlowSink that fans flow events out to analyzers and observations out to `emit`."""
+    """FlowSink that fans flow events out to analyzers and their events out to `emit`."""
 
     def __init__(self, classifier: Analyzer, analyzers: list[Analyzer], emit: Emit) -> None:
         self.classifier = classifier

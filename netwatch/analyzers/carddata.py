@@ -9,13 +9,14 @@ offsets make sure each occurrence is reported once. Only masked values leave thi
 
 from __future__ import annotations
 
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch import events
+from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.analyzers.cards import card_brand
 from netwatch.analyzers.cardscan import Hit, scan, scan_dns_name
 from netwatch.analyzers.dns import parse_dns
 from netwatch.analyzers.http import HttpMessage, HttpParser
 from netwatch.flows import Flow
-from netwatch.masking import fingerprint, mask_pan
+from netwatch.masking import Fingerprinter, mask_pan
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
@@ -24,27 +25,23 @@ DIRECTION = ("to_server", "to_client")
 MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
 
 
-def card_observation(flow: Flow, direction: int, hit: Hit, channel: str, ts: float, encoding: str = "") -> Observation:
-    """The `card_data` observation for one hit (masked and fingerprinted here)."""
+def card_observation(
+    flow: Flow, direction: int, hit: Hit, channel: str, ts: float, fingerprint: Fingerprinter, encoding: str = "",
+) -> events.CardData:
+    """The `card_data` event for one hit (masked and fingerprinted here, with the session's key)."""
     _s, _e, digits, kind, enc, expiry = hit
-    fields = {
-        "kind": kind,
-        "brand": card_brand(digits, True),
-        "encoding": encoding or enc,
-        "masked": mask_pan(digits),
-        "fingerprint": fingerprint(digits),
-        "channel": channel,
-        "direction": DIRECTION[direction],
-    }
-    if kind != "pan":
-        fields["expiry_present"] = expiry
+    fp = fingerprint(digits)
     fps = flow.state.get("card_fps")
     if fps is None:
         fps = flow.state["card_fps"] = set()
     if len(fps) < 10_000:
-        fps.add(fields["fingerprint"])
+        fps.add(fp)
     flow.state["cards"] = len(fps)  # distinct cards in this flow (flow_end carries it)
-    return Observation("card_data", ts, flow, fields)
+    return events.CardData(
+        ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
+        masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
+        expiry_present=None if kind == "pan" else expiry,
+    )
 
 
 class _Dir:
@@ -61,6 +58,9 @@ class _Dir:
 
 class CardData(Analyzer):
     name = "carddata"
+
+    def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
+        self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -90,7 +90,7 @@ class CardData(Analyzer):
             return
         hits, _ = scan(data)
         for h in hits:
-            emit(card_observation(flow, direction, h, "datagram", ts))
+            emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint))
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = flow.state.get("carddata")
@@ -140,7 +140,7 @@ class CardData(Analyzer):
             d.recent.append((key, start, end))
             if len(d.recent) > 32:
                 del d.recent[0]
-            emit(card_observation(flow, direction, h, channel, ts))
+            emit(card_observation(flow, direction, h, channel, ts, self.fingerprint))
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
         d.tail = buf[keep_from:]
         d.base = base + keep_from
@@ -153,9 +153,11 @@ class CardData(Analyzer):
         for h in scan(head + b"\n\n" + msg.body if msg.body else head)[0]:
             if h[0] >= body_start:
                 enc = f"{msg.content_encoding}+{h[4]}" if msg.content_encoding else h[4]
-                emit(card_observation(flow, direction, h, "http-body", ts, enc.removesuffix("+ascii")))
+                enc = enc.removesuffix("+ascii")
+                emit(card_observation(flow, direction, h, "http-body", ts, self.fingerprint, enc))
             else:
-                emit(card_observation(flow, direction, h, "http-url" if h[0] < url_end else "http-header", ts))
+                channel = "http-url" if h[0] < url_end else "http-header"
+                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint))
 
     def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool) -> None:
         if len(data) - len(data.translate(None, b"0123456789")) < 12:
@@ -172,4 +174,4 @@ class CardData(Analyzer):
             if len(seen) < MAX_DNS_NAMES:
                 seen.add(name)
             for h in scan_dns_name(name):
-                emit(card_observation(flow, direction, h, "dns", ts))
+                emit(card_observation(flow, direction, h, "dns", ts, self.fingerprint))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate, mark_encrypted
+from netwatch.analyzers import Analyzer, Emit, deactivate, mark_encrypted
 from netwatch.analyzers.recognise import TCP_RECOGNISERS, UDP_RECOGNISERS, Recogniser, opaque_or_unknown
 from netwatch.decode import ESP, ICMP, ICMP6, TCP, UDP
+from netwatch.events import FlowEnd, FlowFacts
 from netwatch.flows import Flow
 
 INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp"}
@@ -86,27 +87,13 @@ class Classifier(Analyzer):
                 flow.app, flow.encrypted = "icmp", False
             elif payload and "classify.sample" in flow.state:
                 self._give_up(flow)
-        emit(
-            Observation(
-                "flow_end",
-                flow.last_ts,
-                flow,
-                {
-                    "app": flow.app or ("none" if not payload else "unknown"),
-                    "encrypted": flow.encrypted,
-                    "how": flow.how,
-                    "infra": (flow.app or "") in INFRA_APPS,
-                    "payload": payload > 0,
-                    "bytes_to_server": flow.bytes[0],
-                    "bytes_to_client": flow.bytes[1],
-                    "packets": flow.packets[0] + flow.packets[1],
-                    "duration": round(flow.last_ts - flow.first_ts, 6),
-                    "tcp": flow.proto == TCP,
-                    "cards": flow.state.get("cards", 0),
-                    "upgraded": bool(flow.state.get("upgraded")),
-                },
-            )
-        )
+        emit(FlowEnd(
+            ts=flow.last_ts, flow=FlowFacts.of(flow), app=flow.app or ("none" if not payload else "unknown"),
+            encrypted=flow.encrypted, how=flow.how, infra=(flow.app or "") in INFRA_APPS, payload=payload > 0,
+            bytes_to_server=flow.bytes[0], bytes_to_client=flow.bytes[1], packets=flow.packets[0] + flow.packets[1],
+            duration=round(flow.last_ts - flow.first_ts, 6), tcp=flow.proto == TCP, cards=flow.state.get("cards", 0),
+            upgraded=bool(flow.state.get("upgraded")),
+        ))
 
 
 def _tls_client_hello(data: bytes) -> bool:

@@ -15,7 +15,8 @@ import binascii
 import re
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch import events
+from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.flows import Flow
 
 DEFAULT_PASSWORDS = frozenset({
@@ -82,7 +83,7 @@ class Credentials(Analyzer):
         else:
             fields["default_password"] = False
         fields.update(extra)
-        emit(Observation("credentials", ts, flow, fields))
+        emit(events.Credentials(ts=ts, flow=events.FlowFacts.of(flow), **fields))
 
     # -- dispatch -------------------------------------------------------------------------------
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:

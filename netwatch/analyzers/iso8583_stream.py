@@ -9,7 +9,8 @@ still scanned for card data with the generic scanner, so a private field layout 
 
 from __future__ import annotations
 
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch import events
+from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.analyzers.carddata import DIRECTION, card_observation
 from netwatch.analyzers.cards import card_brand
 from netwatch.analyzers.cardscan import Hit, scan
@@ -24,6 +25,7 @@ from netwatch.analyzers.iso8583 import (
 )
 from netwatch.decode import TCP
 from netwatch.flows import Flow
+from netwatch.masking import Fingerprinter
 
 MAX_MESSAGES = 100_000  # per flow; beyond it messages are counted, not decoded
 
@@ -92,6 +94,9 @@ class _Dir:
 class Iso8583(Analyzer):
     name = "iso8583"
 
+    def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
+        self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
+
     def wants(self, flow: Flow) -> bool:
         return flow.proto == TCP
 
@@ -106,7 +111,7 @@ class Iso8583(Analyzer):
         d = st[direction]
         if d.broken:
             for h in scan(data)[0]:
-                emit(card_observation(flow, direction, h, "iso8583", ts))
+                emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             return
         d.buf = d.buf + data if d.buf else data
         msgs, used = split_messages(d.buf)
@@ -114,7 +119,7 @@ class Iso8583(Analyzer):
         if d.buf and (len(d.buf) > MAX_MSG + 4 or (not msgs and used == 0 and _unframed(d.buf))):
             d.broken = True
             for h in scan(d.buf)[0]:
-                emit(card_observation(flow, direction, h, "iso8583", ts))
+                emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             d.buf = b""
         for body in msgs:
             self._message(flow, direction, body, ts, emit)
@@ -133,36 +138,23 @@ class Iso8583(Analyzer):
         msg = parse_message(body)
         if msg is None:
             for h in scan(body)[0]:
-                emit(card_observation(flow, direction, h, "iso8583", ts))
+                emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             return
         hits = card_hits(msg)
         clear = sorted({int(f) for f, _ in hits})
-        emit(
-            Observation(
-                "iso8583",
-                ts,
-                flow,
-                {
-                    "mti": msg.mti,
-                    "variant": msg.variant,
-                    "header": msg.header,
-                    "fields": msg.fields_present,
-                    "clear_fields": clear,
-                    "sensitive_clear": bool(clear),
-                    "pin_block": "52" in msg.values,
-                    "expiry_field": "14" in msg.values,
-                    "complete": msg.complete,
-                    "direction": DIRECTION[direction],
-                },
-            )
-        )
+        emit(events.Iso8583(
+            ts=ts, flow=events.FlowFacts.of(flow), mti=msg.mti, variant=msg.variant, header=msg.header,
+            fields=tuple(msg.fields_present), clear_fields=tuple(clear), sensitive_clear=bool(clear),
+            pin_block="52" in msg.values, expiry_field="14" in msg.values, complete=msg.complete,
+            direction=DIRECTION[direction],
+        ))
         for _f, h in hits:
-            emit(card_observation(flow, direction, h, "iso8583", ts))
+            emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
         if not msg.complete:  # fields after the failing one were not read: look at the raw bytes too
             known = {h[2] for _f, h in hits}
             for h in scan(body)[0]:
                 if h[2] not in known:
-                    emit(card_observation(flow, direction, h, "iso8583", ts))
+                    emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
 
 
 def _unframed(buf: bytes) -> bool:

@@ -8,8 +8,9 @@ Sans-IO and bounded: the address map and the per-flow query table are capped.
 
 from __future__ import annotations
 
-from netwatch.analyzers import Analyzer, Emit, Observation
+from netwatch.analyzers import Analyzer, Emit
 from netwatch.analyzers.dns import TYPE_NAMES, DnsMessage, parse_dns
+from netwatch.events import Dns, FlowFacts
 from netwatch.flows import Flow
 
 DNS_PORT = 53
@@ -86,11 +87,9 @@ class Names(Analyzer):
         answers = [f"{TYPE_NAMES.get(t, t)} {v}" for _n, t, v in msg.answers[:MAX_ANSWERS]]
         emit(self._obs(flow, asked[0] if asked else ts, q, msg.rcode, answers))
 
-    def _obs(self, flow: Flow, ts: float, q: tuple[str, int], rcode: int | None, answers: list[str]) -> Observation:
-        return Observation("dns", ts, flow, {
-            "qname": q[0], "qtype": TYPE_NAMES.get(q[1], str(q[1])), "resolver": flow.dst,
-            "rcode": rcode, "answers": answers,
-        })
+    def _obs(self, flow: Flow, ts: float, q: tuple[str, int], rcode: int | None, answers: list[str]) -> Dns:
+        return Dns(ts=ts, flow=FlowFacts.of(flow), qname=q[0], qtype=TYPE_NAMES.get(q[1], str(q[1])),
+                   resolver=flow.dst, rcode=rcode, answers=tuple(answers))
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         msg = parse_dns(data)

@@ -11,21 +11,22 @@ from netwatch.analyzers.iso8583_stream import Iso8583
 from netwatch.analyzers.names import Names
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.tls_inspect import TlsInspector
+from netwatch.masking import Fingerprinter
 
 
 def build_classifier() -> Analyzer:
     return Classifier()
 
 
-def build_analyzers() -> list[Analyzer]:
-    """Fresh instances (analyzers may hold per-run state)."""
+def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer]:
+    """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key."""
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
     return [
         Names(),
         Upgrade(),  # before the content analyzers: a STARTTLS switch drops them for the TLS bytes
         TlsInspector(),
-        Iso8583(),
-        CardData(),
+        Iso8583(fingerprint),
+        CardData(fingerprint),
         Credentials(),
         FtpData(),
         RemoteAccess(),

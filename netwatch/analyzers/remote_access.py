@@ -8,8 +8,9 @@ relay or server), internal, or external. Then it leaves the flow: remote session
 
 from __future__ import annotations
 
+from netwatch import events
 from netwatch.addresses import scope
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.flows import Flow
 
 TOOLS = {"rdp", "vnc", "teamviewer", "anydesk", "ssh", "telnet"}
@@ -40,12 +41,10 @@ class RemoteAccess(Analyzer):
     def report(flow: Flow, ts: float, emit: Emit) -> None:
         """Emit the observation if the flow's app is a remote-access tool (also called by the TLS inspector)."""
         if flow.app in TOOLS:
-            emit(Observation("remote_access", ts, flow, {
-                "tool": flow.app,
-                "direction": direction_of(flow.src, flow.dst),
-                "client_scope": scope(flow.src),
-                "server_scope": scope(flow.dst),
-            }))
+            emit(events.RemoteAccess(
+                ts=ts, flow=events.FlowFacts.of(flow), tool=flow.app, direction=direction_of(flow.src, flow.dst),
+                client_scope=scope(flow.src), server_scope=scope(flow.dst),
+            ))
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         self._check(flow, ts, emit)

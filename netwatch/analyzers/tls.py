@@ -8,13 +8,12 @@ and TCP segments for one direction, with a byte cap, and notes when the handshak
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from netwatch.analyzers.tls_suites import SUITES
 
 VERSIONS = {
     0x0002: "sslv2", 0x0300: "sslv3", 0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3",
@@ -25,8 +24,7 @@ JA4_VERSIONS = {0x0002: "s2", 0x0300: "s3", 0x0301: "10", 0x0302: "11", 0x0303: 
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE, HS_SERVER_DONE = 1, 2, 11, 14
 EXT_SNI, EXT_GROUPS, EXT_POINTS, EXT_SIGALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
 MAX_BUFFER = 96 * 1024  # handshake bytes held per direction (a long certificate chain fits)
-WEAK_MARKS = (("_NULL_", "NULL"), ("_NULL", "NULL"), ("EXPORT", "EXPORT"), ("_anon_", "anon"), ("RC4", "RC4"),
-              ("3DES", "3DES"), ("_DES_", "DES"), ("DES40", "DES"), ("_MD5", "MD5"), ("RC2", "RC2"), ("IDEA", "IDEA"))
+SIGNALLING = {0x00FF, 0x5600}  # TLS_EMPTY_RENEGOTIATION_INFO_SCSV, TLS_FALLBACK_SCSV: flags, never chosen
 
 
 GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
@@ -59,22 +57,35 @@ def version_name(v: int | None) -> str | None:
 def cipher_name(c: int | None) -> str | None:
     if c is None:
         return None
-    return SUITES.get(c, f"0x{c:04X}")
+    return suite_tables()[0].get(c, f"0x{c:04X}")
 
 
-def _weakness(name: str) -> str | None:
-    for mark, why in WEAK_MARKS:
-        if mark in name:
-            return why
-    return None
+def _weakness(s: Any) -> str | None:
+    """Why a suite is weak, from dpkt's parts of it (key exchange, authentication, cipher, MAC)."""
+    if s.code in SIGNALLING:
+        return None
+    checks = (
+        (s.cipher == "NULL" or s.kx == "NULL", "NULL"), ("EXPORT" in s.kx or "EXPORT" in s.auth, "EXPORT"),
+        (s.auth.startswith("anon"), "anon"), (s.cipher.startswith("RC4"), "RC4"), (s.cipher == "3DES_EDE", "3DES"),
+        (s.cipher in ("DES", "DES40"), "DES"), (s.mac == "MD5", "MD5"), (s.cipher.startswith("RC2"), "RC2"),
+        (s.cipher == "IDEA", "IDEA"),
+    )
+    return next((why for hit, why in checks if hit), None)
 
 
-WEAK_SUITES = {c: w for c, n in SUITES.items() if (w := _weakness(n)) is not None}
+@functools.cache
+def suite_tables() -> tuple[dict[int, str], dict[int, str]]:
+    """IANA suite names and weaknesses by code, from dpkt's table (0xFFFF there is its "unknown"
+    placeholder). Built on first use: importing dpkt costs ~0.1 s, which scans without TLS skip."""
+    from dpkt import ssl_ciphersuites
+
+    suites = {c: s for c, s in ssl_ciphersuites.BY_CODE.items() if c != 0xFFFF}
+    return {c: s.name for c, s in suites.items()}, {c: w for c, s in suites.items() if (w := _weakness(s))}
 
 
 def cipher_weakness(c: int | None) -> str | None:
     """Why a chosen suite is weak (NULL, EXPORT, anon, RC4, DES, 3DES, MD5…), or None."""
-    return WEAK_SUITES.get(c) if c is not None else None
+    return suite_tables()[1].get(c) if c is not None else None
 
 
 @dataclass

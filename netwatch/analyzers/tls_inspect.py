@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, Observation, deactivate
+from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.analyzers.classify import UPGRADABLE
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.tls import (
@@ -33,6 +33,7 @@ from netwatch.analyzers.tls import (
     version_name,
 )
 from netwatch.decode import TCP, UDP
+from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows import Flow
 
 TLS_APPS = {"tls", "dtls"}
@@ -150,11 +151,10 @@ class TlsInspector(Analyzer):
         if flow.app == "tls" and _anydesk(alpn, leaf):
             flow.app = "anydesk"
             RemoteAccess.report(flow, ts, emit)  # named only now, by the handshake
-        emit(Observation("tls_hello", ts, flow, fields))
+        facts = FlowFacts.of(flow)
+        emit(TlsHello(ts=ts, flow=facts, **fields))
         if leaf is not None:
-            leaf["chain_length"] = len(st.certs)
-            leaf["sni"] = fields["sni"]
-            emit(Observation("tls_cert", ts, flow, leaf))
+            emit(TlsCert(ts=ts, flow=facts, chain_length=len(st.certs), sni=fields["sni"], **leaf))
 
 
 def _anydesk(alpn: list[str], leaf: dict[str, Any] | None) -> bool:

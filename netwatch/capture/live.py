@@ -2,9 +2,9 @@
 
 Two backends yield the same `Frame`s, so the pipeline finds the same things whichever runs:
 
-- `tshark` runs dumpcap (Wireshark's capture engine, found the way pyshark finds it) writing pcap
-  to a pipe, read with netwatch's own capture reader. Not pyshark's packet objects: those are
-  dissected fields (~1k packets/s) and would need the raw bytes re-encoded as hex JSON; dumpcap's
+- `tshark` runs dumpcap (Wireshark's capture engine) writing pcap to a pipe, read with netwatch's
+  own capture reader. Not pyshark: its packets are dissected fields with the raw bytes re-encoded as
+  hex JSON (1.1k packets/s measured, against 0.8M for the reader; see README); dumpcap's
   output is the bytes as captured, it buffers in the kernel ring (fewer drops in bursts), reports the
   kernel's drop count on exit, and runs for a non-root user in the `wireshark` group.
 - `scapy` reads a PF_PACKET socket through scapy's L2ListenSocket (VLAN tags restored, BPF via
@@ -83,14 +83,12 @@ def python_copy_hint(python: str) -> str:
             "sudo setcap cap_net_raw,cap_net_admin+eip ~/netwatch-venv/bin/python3")
 
 
-def find_dumpcap() -> str | None:
-    """dumpcap as pyshark would find it (its config, PATH, the usual install places)."""
-    try:
-        from pyshark.tshark.tshark import get_process_path
+DUMPCAP_PLACES = ("/Applications/Wireshark.app/Contents/MacOS/dumpcap", r"C:\Program Files\Wireshark\dumpcap.exe")
 
-        return get_process_path(process_name="dumpcap")
-    except Exception:  # noqa: BLE001 - pyshark missing or dumpcap not found: try PATH ourselves
-        return shutil.which("dumpcap")
+
+def find_dumpcap() -> str | None:
+    """dumpcap on PATH, else where the Wireshark installers put it outside PATH (macOS, Windows)."""
+    return shutil.which("dumpcap") or next((p for p in DUMPCAP_PLACES if os.access(p, os.X_OK)), None)
 
 
 def default_backend() -> str:

@@ -103,7 +103,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from netwatch.capture.live import open_source
     from netwatch.capture.writer import CaptureWriter
     from netwatch.livescan import LiveRun, LiveSession, stop_on_signals
-    from netwatch.masking import set_fingerprint_key
+    from netwatch.masking import Fingerprinter
     from netwatch.report.console import print_summary
     from netwatch.report.live import Dashboard
     from netwatch.report.text import safe
@@ -113,7 +113,6 @@ def cmd_live(args: argparse.Namespace) -> int:
         from netwatch.cli.scan import prepare_evidence_dir
 
         prepare_evidence_dir(args.evidence)
-    set_fingerprint_key(fingerprint_key(args))
     iface = args.interface or likely_capture(list_interfaces())
     if not iface:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
@@ -136,7 +135,8 @@ def cmd_live(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
             on_finding, on_tick = _callbacks(dash, stream, keep)
-            session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding)
+            session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding,
+                                  fingerprint=Fingerprinter(fingerprint_key(args)))
             run = LiveRun(source, session, writer, duration=args.duration, count=args.count)
             if dash is not None:
                 dash.start()

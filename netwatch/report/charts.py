@@ -118,7 +118,10 @@ def _buckets(times: list[float]) -> tuple[float, float, int]:
 
 
 def _label(ts: float, span: float) -> str:
-    t = dt.datetime.fromtimestamp(ts, dt.UTC)
+    try:
+        t = dt.datetime.fromtimestamp(ts, dt.UTC)
+    except (OverflowError, ValueError, OSError):  # a damaged capture's clock: no date to show
+        return f"{ts:.6g} s"
     if span >= 180 * 86400:
         return t.strftime("%Y-%m-%d")
     if span >= 86400:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from netwatch.findings import Finding
-from netwatch.report.text import endpoint, safe
+from netwatch.report.text import endpoint, safe, utc
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport, merge_inventory
 
@@ -20,12 +19,7 @@ EVIDENCE_SKIP = {"fingerprint", "bytes_to_server", "bytes_to_client"}
 
 
 def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    try:  # a capture's timestamps are whatever the file says, up to 2^64 ticks
-        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, ValueError, OSError):
-        return f"{ts:.6g} s (out of range)"
+    return utc(ts)
 
 
 def evidence_text(evidence: dict, limit: int = 120) -> str:

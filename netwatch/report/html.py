@@ -21,7 +21,7 @@ from netwatch.findings import Finding
 from netwatch.redact import escape_controls
 from netwatch.report import charts
 from netwatch.report.records import card_hosts, destination_record, destinations_more, is_destination
-from netwatch.report.text import endpoint
+from netwatch.report.text import endpoint, utc
 from netwatch.rules import SEVERITIES, SEVERITY_RANK
 from netwatch.scan import SourceReport, merge_inventory
 
@@ -58,10 +58,7 @@ def _visible(value: Any) -> Any:
 
 
 def _when(ts: float | None) -> str:
-    try:  # a capture's timestamps are whatever the file says, up to 2^64 ticks
-        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
-    except (OverflowError, ValueError, OSError):
-        return f"{ts:.6g} s (out of range)"
+    return utc(ts) if ts else "-"
 
 
 def _span(seconds: float) -> str:

@@ -30,7 +30,10 @@ def iso(ts: float | None) -> str | None:
     """ISO 8601 UTC with microseconds and a `Z`, as EVE's timestamp (`2023-11-14T22:13:20.040000Z`)."""
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:  # a timestamp beyond the calendar (a damaged capture) has no ISO form; the epoch field keeps it
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def community_id(proto: str | None, src: str | None, sport: int | None, dst: str | None,

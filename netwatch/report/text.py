@@ -1,9 +1,13 @@
-"""Making packet-derived text safe for a terminal: no rich markup, no ANSI/control characters."""
+"""Text for people: packet-derived text safe for a terminal (no rich markup, no ANSI/control
+characters), endpoints, and capture timestamps that may lie beyond any calendar."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from rich.markup import escape
 
+from netwatch.addresses import endpoint as endpoint  # re-exported: reports format endpoints here
 from netwatch.redact import escape_controls
 
 
@@ -16,9 +20,12 @@ def safe(value: object, limit: int = 200) -> str:
     return escape(s)
 
 
-def endpoint(addr: str | None, port: object = None) -> str:
-    """`addr:port`, with an IPv6 address in brackets (`[2001:db8::1]:8080`); the address alone without a port."""
-    a = "" if addr is None else str(addr)
-    if port is None or port == "":
-        return a
-    return f"[{a}]:{port}" if ":" in a else f"{a}:{port}"
+def utc(ts: float | None, fmt: str = "%Y-%m-%d %H:%M:%S UTC", missing: str = "-") -> str:
+    """A capture timestamp in UTC; a file's timestamps are whatever it says (up to 2^64 ticks), so
+    one beyond the calendar is shown as seconds, never raised."""
+    if ts is None:
+        return missing
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime(fmt)
+    except (OverflowError, ValueError, OSError):
+        return f"{ts:.6g} s (out of range)"

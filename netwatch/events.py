@@ -1,0 +1,345 @@
+"""The event vocabulary: one frozen class per kind of fact an analyzer states, and their registry.
+
+Analyzers emit events; rules select them by `kind` and read their fields (plus the flow facts and
+the policy facts). An event carries a `FlowFacts` snapshot taken when it was emitted, never the live
+flow, so a rule sees the flow as it was at that moment. The registry (`KINDS`, `fields_of`) is what
+rules are checked against when they load, and what docs/architecture.md lists
+(`python -m netwatch.events --markdown` regenerates that section).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+
+class FlowLike(Protocol):
+    """What a snapshot reads from a live flow (netwatch.flows.Flow)."""
+
+    src: str
+    dst: str
+    cport: int
+    sport: int
+    proto_name: str
+    app: str | None
+    encrypted: bool | None
+    how: str | None
+    server_name: str | None
+    names: list[str]
+    foreign: bool
+
+
+def _f(doc: str, address: bool = False, default: Any = dataclasses.MISSING) -> Any:
+    """A documented field; `address` marks an IP address (valid for `cidr` conditions)."""
+    return field(default=default, metadata={"doc": doc, "address": address})
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFacts:
+    """The flow as it was when an event was emitted: endpoints and classification, no state."""
+
+    src: str = _f("client address (the side that opened the flow)", address=True)
+    dst: str = _f("server address", address=True)
+    client_port: int = _f("the client's port (rules and JSON Lines also call it `sport`)")
+    server_port: int = _f("the server's port (rules and JSON Lines also call it `dport`)")
+    proto: str = _f("transport: tcp, udp, esp, icmp, …")
+    app: str | None = _f("what the flow carries, by content (http, tls, ftp, iso8583, …)", default=None)
+    encrypted: bool | None = _f("true: protected (TLS, VPN…); false: cleartext; null: unknown", default=None)
+    how: str | None = _f("how it is protected or what it is (tls1.2, ssh, esp, smb1, …)", default=None)
+    server_name: str | None = _f("TLS SNI or HTTP Host, when seen", default=None)
+    names: tuple[str, ...] = _f("hostnames DNS answers tied to dst before the flow started", default=())
+    foreign: bool = field(default=False, metadata={"doc": "", "internal": True})  # another shard reports it
+
+    @classmethod
+    def of(cls, flow: FlowLike) -> FlowFacts:
+        return cls(flow.src, flow.dst, flow.cport, flow.sport, flow.proto_name, flow.app, flow.encrypted,
+                   flow.how, flow.server_name, tuple(flow.names), flow.foreign)
+
+    def all_names(self) -> list[str]:
+        """The names the capture showed for the server: DNS answers, then SNI/Host."""
+        names = list(self.names)
+        if self.server_name and self.server_name not in names:
+            names.append(self.server_name)
+        return names
+
+
+# Flow facts as rules name them: JSON Lines names for the ports (`sport` is the client's port).
+FLOW_FIELDS: dict[str, str] = {
+    "src": "src", "dst": "dst", "sport": "client_port", "dport": "server_port", "client_port": "client_port",
+    "server_port": "server_port", "proto": "proto", "app": "app", "encrypted": "encrypted", "how": "how",
+    "server_name": "server_name", "names": "names",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event: when, and on which flow."""
+
+    kind: ClassVar[str] = ""
+    ts: float
+    flow: FlowFacts
+
+    def values(self) -> dict[str, Any]:
+        """The kind's own fields, in declaration order (evidence keeps this order)."""
+        return {RULE_NAMES.get(k, k): getattr(self, k) for k in _OWN[type(self)]}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowEnd(Event):
+    """A flow ended (closed, idle or end of input): what it carried and whether it was protected."""
+
+    kind: ClassVar[str] = "flow_end"
+    app: str = _f("what the flow carried (none: no payload, unknown/opaque: not recognised)")
+    encrypted: bool | None = _f("true: protected; false: cleartext; null: unknown", default=None)
+    how: str | None = _f("protocol version or protection (tls1.2, ssh, esp, smb1, starttls…)", default=None)
+    infra: bool = _f("infrastructure protocol with no application data (DNS, DHCP, NTP…)", default=False)
+    payload: bool = _f("any payload byte was seen", default=False)
+    bytes_to_server: int = _f("payload bytes client → server", default=0)
+    bytes_to_client: int = _f("payload bytes server → client", default=0)
+    packets: int = _f("packets both ways", default=0)
+    duration: float = _f("seconds from first to last packet", default=0.0)
+    tcp: bool = _f("the flow is TCP", default=False)
+    cards: int = _f("distinct card numbers seen in the flow", default=0)
+    upgraded: bool = _f("switched to TLS mid-way (STARTTLS and kin)", default=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardData(Event):
+    """A card number or track data in the clear (already masked and fingerprinted)."""
+
+    kind: ClassVar[str] = "card_data"
+    # `kind` as a field name would shadow the event kind: the card-data kind is `kind` in rules and
+    # evidence, stored here as `data_kind` and exposed under its rule name by `RULE_NAMES`.
+    data_kind: str = _f("pan, track1 or track2")
+    brand: str | None = _f("card brand by issuer prefix (visa, mastercard, …)", default=None)
+    encoding: str = _f("how the digits were encoded, outermost first (ascii, gzip+base64, bcd, …)")
+    masked: str = _f("the number masked: at most first 6 and last 4 digits")
+    fingerprint: str = _f("keyed HMAC of the number (counts distinct cards)")
+    channel: str = _f("where it was found (http-body, http-url, http-header, dns, iso8583, datagram, …)")
+    direction: str = _f("to_server or to_client")
+    expiry_present: bool | None = _f("track data: an expiry date follows the number", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dns(Event):
+    """A DNS query with its answer (or none), by the names analyzer."""
+
+    kind: ClassVar[str] = "dns"
+    qname: str = _f("the name asked")
+    qtype: str = _f("record type (A, AAAA, TXT, …)")
+    resolver: str = _f("the address the query went to", address=True)
+    rcode: int | None = _f("response code (null: no answer in the capture)", default=None)
+    answers: tuple[str, ...] = _f("answers as 'TYPE value'", default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Iso8583(Event):
+    """An ISO 8583 payment message and which card fields it carried readable."""
+
+    kind: ClassVar[str] = "iso8583"
+    mti: str = _f("message type indicator (e.g. 0200)")
+    variant: str = _f("ascii, ascii-hexmap or bcd")
+    header: str = _f("none, tpdu or tpdu+cup")
+    fields: tuple[int, ...] = _f("data elements present", default=())
+    clear_fields: tuple[int, ...] = _f("card-bearing data elements readable in clear", default=())
+    sensitive_clear: bool = _f("any card-bearing element in clear", default=False)
+    pin_block: bool = _f("DE52 (PIN block) present", default=False)
+    expiry_field: bool = _f("DE14 (expiry) present", default=False)
+    complete: bool = _f("the message parsed to its end", default=False)
+    direction: str = _f("to_server or to_client")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credentials(Event):
+    """A login seen outside TLS; never the password, only its length and whether it is a default."""
+
+    kind: ClassVar[str] = "credentials"
+    protocol: str = _f("ftp, telnet, http, pop3, imap, smtp, snmp, mysql, postgres, tds, …")
+    user: str | None = _f("user name (escaped, length-limited)", default=None)
+    method: str = _f("how the login was made (USER/PASS, Basic, AUTH PLAIN, community, …)")
+    secret: str = _f("cleartext, obfuscated, none, hash, digest or scram")
+    password_length: int | None = _f("length of a readable password", default=None)
+    default_password: bool = _f("the password is a well-known default", default=False)
+    version: str | None = _f("SNMP version", default=None)
+    pdu: str | None = _f("SNMP PDU type", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsHello(Event):
+    """One TLS (or DTLS/SSL) handshake: what was offered and what was chosen."""
+
+    kind: ClassVar[str] = "tls_hello"
+    version: str | None = _f("version negotiated (sslv3, tls1.0, …, tls1.3)", default=None)
+    client_version: str | None = _f("highest version the client offered", default=None)
+    cipher: str | None = _f("cipher suite chosen (IANA name)", default=None)
+    cipher_weak: str | None = _f("why the chosen suite is weak (rc4, export, null, …), else null", default=None)
+    ciphers_offered: int | None = _f("number of suites the client offered", default=None)
+    sni: str | None = _f("server name the client asked for", default=None)
+    alpn: str | None = _f("application protocol (chosen, else offered)", default=None)
+    ja3: str | None = _f("JA3 client fingerprint", default=None)
+    ja4: str | None = _f("JA4 client fingerprint", default=None)
+    ja3s: str | None = _f("JA3S server fingerprint", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsCert(Event):
+    """The server's leaf certificate, where the handshake shows it (TLS ≤ 1.2)."""
+
+    kind: ClassVar[str] = "tls_cert"
+    subject: str = _f("subject DN (RFC 4514)")
+    issuer: str = _f("issuer DN (RFC 4514)")
+    self_signed: bool = _f("issuer == subject and its own key verifies it")
+    not_before: str = _f("start of validity (ISO 8601)")
+    not_after: str = _f("end of validity (ISO 8601)")
+    sig_hash: str | None = _f("signature hash (sha256, sha1, md5, …)", default=None)
+    key_type: str = _f("rsa, ec, dsa or other")
+    key_bits: int | None = _f("key size in bits", default=None)
+    expired: bool = _f("expired at capture time", default=False)
+    not_yet_valid: bool = _f("not yet valid at capture time", default=False)
+    chain_length: int = _f("certificates the server sent", default=1)
+    sni: str | None = _f("server name the client asked for", default=None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteAccess(Event):
+    """A remote-access tool session (RDP, VNC, TeamViewer, AnyDesk, SSH, Telnet) and its direction."""
+
+    kind: ClassVar[str] = "remote_access"
+    tool: str = _f("rdp, vnc, teamviewer, anydesk, ssh or telnet")
+    direction: str = _f("inbound, outbound, internal or external")
+    client_scope: str = _f("internal, public or local", default="")
+    server_scope: str = _f("internal, public or local", default="")
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess)
+KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
+RULE_NAMES: dict[str, str] = {"data_kind": "kind"}  # attribute → name in rules and evidence
+_OWN: dict[type[Event], tuple[str, ...]] = {
+    c: tuple(f.name for f in dataclasses.fields(c) if f.name not in ("ts", "flow")) for c in EVENT_TYPES
+}
+ATTR_OF: dict[type[Event], dict[str, str]] = {  # rule name → attribute, per kind
+    c: {RULE_NAMES.get(a, a): a for a in names} for c, names in _OWN.items()
+}
+
+# Facts under the site policy (netwatch.policy.facts); all null without a policy except `present`.
+POLICY_FACTS: dict[str, tuple[type, str]] = {
+    "present": (bool, "a site policy was given"),
+    "dst_allowed": (bool, "an allowed destination matches dst (address or name), port and app"),
+    "allowed_as": (str, "the name of that allowed destination"),
+    "matched_name": (str, "the hostname that matched (null when matched by address)"),
+    "dst_resolver": (bool, "dst is one of the store's resolvers"),
+    "src_pos": (bool, "src is a POS host"),
+    "dst_pos": (bool, "dst is a POS host"),
+    "src_internal": (bool, "src is inside the internal networks"),
+    "dst_internal": (bool, "dst is inside the internal networks"),
+    "src_public": (bool, "src is public (not internal, multicast, loopback or link-local)"),
+    "dst_public": (bool, "dst is public"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A field as rules see it: its value type(s), whether it is an address, and what it means."""
+
+    name: str
+    types: tuple[type, ...]  # accepted value types (NoneType when it may be null)
+    address: bool
+    doc: str
+    is_list: bool = False
+
+
+def _spec(name: str, f: dataclasses.Field[Any], hint: Any) -> FieldSpec:
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    is_list = any(typing.get_origin(a) is tuple for a in args)
+    flat: list[type] = []
+    for a in args:
+        if typing.get_origin(a) is tuple:
+            flat.append(typing.get_args(a)[0])
+        elif isinstance(a, type):
+            flat.append(a)
+    return FieldSpec(name, tuple(flat), bool(f.metadata.get("address")), str(f.metadata.get("doc", "")), is_list)
+
+
+def _specs(cls: type[Any], rename: dict[str, str]) -> dict[str, FieldSpec]:
+    hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.name in ("ts", "flow") or f.metadata.get("internal"):
+            continue
+        name = rename.get(f.name, f.name)
+        out[name] = _spec(name, f, hints[f.name])
+    return out
+
+
+@functools.cache  # the registry is fixed at import; rule loading asks once per rule
+def flow_specs() -> dict[str, FieldSpec]:
+    """The flow facts under their rule names (sport/dport are aliases of client_port/server_port)."""
+    base = _specs(FlowFacts, {})
+    return {name: dataclasses.replace(base[attr], name=name) for name, attr in FLOW_FIELDS.items()}
+
+
+@functools.cache
+def fields_of(kind: str) -> dict[str, FieldSpec]:
+    """Every field a rule on `kind` may name: the event's own, then the flow's (own ones win)."""
+    own = _specs(KINDS[kind], RULE_NAMES)
+    return {**flow_specs(), **own}
+
+
+@functools.cache
+def policy_specs() -> dict[str, FieldSpec]:
+    return {f"policy.{k}": FieldSpec(f"policy.{k}", (t, type(None)), False, d) for k, (t, d) in POLICY_FACTS.items()}
+
+
+def _type_name(s: FieldSpec) -> str:
+    names = [t.__name__ for t in s.types if t is not type(None)]
+    base = " | ".join(names)
+    if s.is_list:
+        base = f"list of {base}"
+    if s.address:
+        base = "address"
+    return base + (" or null" if type(None) in s.types else "")
+
+
+def markdown() -> str:
+    """The event vocabulary as Markdown, for docs/architecture.md."""
+    lines = ["Flow facts (every kind):", "", "| field | type | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{s.name}` | {_type_name(s)} | {s.doc} |" for s in flow_specs().values()]
+    lines += ["", "Policy facts (every kind; null without a policy):", "", "| field | type | meaning |",
+              "| --- | --- | --- |"]
+    lines += [f"| `{s.name}` | {_type_name(s)} | {s.doc} |" for s in policy_specs().values()]
+    for kind, cls in KINDS.items():
+        lines += ["", f"### `{kind}` ({cls.__name__})", "", (cls.__doc__ or "").strip(), "",
+                  "| field | type | meaning |", "| --- | --- | --- |"]
+        lines += [f"| `{s.name}` | {_type_name(s)} | {s.doc} |" for s in _specs(cls, RULE_NAMES).values()]
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- events:begin (generated: python -m netwatch.events --markdown) -->", "<!-- events:end -->"
+
+
+def write_doc(path: str) -> bool:
+    """Replace the generated section of `path`; True when it changed."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    new = f"{head}{BEGIN}\n{markdown()}{END}{tail}"
+    if new == text:
+        return False
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(new)
+    return True
+
+
+if __name__ == "__main__":
+    if "--markdown" in sys.argv[1:]:
+        target = sys.argv[sys.argv.index("--markdown") + 1:] or []
+        if target:
+            write_doc(target[0])
+        else:
+            sys.stdout.write(markdown())

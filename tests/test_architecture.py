@@ -1,0 +1,68 @@
+"""docs/architecture.md stays true: its event vocabulary is the registry's, and the layers hold."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from netwatch.events import BEGIN, END, markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "architecture.md"
+# Lower number = lower layer; a module may import its own layer and lower ones (see the doc's table),
+# and judgement (3: policy, rules) only the base layer: it knows events, not flows or analyzers.
+LAYERS = {
+    "netwatch.addresses": 0, "netwatch.masking": 0, "netwatch.events": 0, "netwatch.decode": 0,
+    "netwatch.capture": 0, "netwatch.flows": 1, "netwatch.analyzers": 2, "netwatch.policy": 3,
+    "netwatch.rule_schema": 3, "netwatch.conditions": 3, "netwatch.rules": 3, "netwatch.findings": 4,
+    "netwatch.redact": 2, "netwatch.scan": 5, "netwatch.livescan": 5, "netwatch.learn": 5, "netwatch.cluster": 5,
+    "netwatch.runner": 6, "netwatch.diff": 6, "netwatch.report": 6, "netwatch.textinput": 0,
+    "netwatch.cli": 7, "netwatch.__main__": 7, "netwatch": 0,
+}
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        hit = LAYERS.get(".".join(parts[:n]))
+        if hit is not None:
+            return hit
+    raise AssertionError(f"{module} has no layer in docs/architecture.md")
+
+
+def test_event_vocabulary_in_the_doc_is_generated_from_the_registry() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert section == "\n" + markdown(), "run: python -m netwatch.events --markdown docs/architecture.md"
+
+
+def test_markdown_command_prints_the_vocabulary() -> None:
+    r = subprocess.run([sys.executable, "-m", "netwatch.events", "--markdown"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == markdown()
+    assert "### `card_data`" in r.stdout and "| `brand` |" in r.stdout
+
+
+def test_modules_import_only_their_layer_and_below() -> None:
+    bad = []
+    for path in sorted((ROOT / "netwatch").rglob("*.py")):
+        rel = path.relative_to(ROOT).with_suffix("")
+        module = ".".join(p for p in rel.parts if p != "__init__")
+        own = _layer(module)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"netwatch.{a.name}" for a in node.names] if node.module == "netwatch" else [node.module]
+            for name in names:
+                if name.split(".")[0] != "netwatch":
+                    continue
+                if _layer(name) > own or (own == 3 and _layer(name) in (1, 2)):
+                    bad.append(f"{module} imports {name}")
+    assert bad == []
+
+
+def test_readme_links_the_architecture_doc() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docs/architecture.md" in readme and "shared/DESIGN.md" not in readme

@@ -23,7 +23,7 @@ import pytest
 
 from netwatch.analyzers.cards import luhn_ok
 from netwatch.analyzers.cardscan import scan
-from netwatch.redact_packets import FILLER, keep_mask, mask_cards
+from netwatch.report.redact_packets import FILLER, keep_mask, mask_cards
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -253,8 +253,16 @@ def _logins(app: str, chunks: list[tuple[int, bytes]]) -> list[dict]:
     seen: list[dict] = []
     analyzer = Credentials()
     for d, data in chunks:
-        analyzer.stream(flow, d, data, 0.0, lambda o: seen.append(o.fields))
+        analyzer.stream(flow, d, data, 0.0, lambda o: seen.append(_fields(o)))
     return seen
+
+
+def _fields(obs: object) -> dict:
+    """The facts of an emitted observation (a dict of fields, or a typed event's attributes)."""
+    fields = getattr(obs, "fields", None)
+    if isinstance(fields, dict):
+        return fields
+    return {k: getattr(obs, k, None) for k in ("protocol", "user", "password_length")}
 
 
 def _mysql_login(pw: bytes) -> bytes:
@@ -286,7 +294,7 @@ TELNET = [(1, b"login: "), (0, b"pos\r"), (1, b"Password: "), (0, b"tel-Pw-42\r"
 ], ids=["imap-plain", "smtp-plain", "mysql-clear", "tds-login7", "telnet"])
 def test_password_masked_login_still_seen(app: str, chunks: list[tuple[int, bytes]]):
     """The analyzer sees the same protocol, user and password length after redaction, not the password."""
-    from netwatch.redact_creds import redact_passwords
+    from netwatch.report.redact_creds import redact_passwords
 
     before = _logins(app, chunks)
     assert before and before[0]["password_length"] >= 8

@@ -1,5 +1,5 @@
 """Redacted evidence captures: one pcap per finding holding its flows' packets, card data and
-passwords overwritten in place (`netwatch.evidence_frames`), written with dpkt's pcap writer.
+passwords overwritten in place (`netwatch.report.evidence_frames`), written with dpkt's pcap writer.
 
 How the packets are got: a second pass over the capture after the scan, keeping only the flows that
 back findings (the first MAX_FLOWS per finding, the first MAX_PACKETS packets of each). The scan's
@@ -22,9 +22,9 @@ import dpkt
 
 from netwatch.capture import CaptureError
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.evidence_frames import EvidenceFlow, Packet, flow_app, locate
 from netwatch.findings import Finding
 from netwatch.flows import addr_str
+from netwatch.report.evidence_frames import EvidenceFlow, Packet, flow_app, locate
 from netwatch.scan import SourceReport
 
 MAX_FLOWS = 3  # flows per finding

@@ -16,7 +16,7 @@ from iso8583.specs import default_ascii as SPEC_HEXMAP
 from netwatch.analyzers.cardscan import scan
 from netwatch.analyzers.http import METHODS, decode_content, header_value, parse_head
 from netwatch.analyzers.iso8583 import _BCD_SPECS, frame_length, locate
-from netwatch.redact_packets import FILLER, View, hex_view, keep_mask, mask_cards
+from netwatch.report.redact_packets import FILLER, View, hex_view, keep_mask, mask_cards
 
 MAX_MESSAGES = 1000
 HEX_LABEL = re.compile(rb"[0-9a-fA-F]{24,}")

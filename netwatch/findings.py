@@ -22,6 +22,7 @@ from netwatch.rules import SEVERITY_RANK, Rule, RuleSet
 JSON_ORDER = (
     "rule", "category", "severity", "title", "first_seen", "last_seen", "count", "src", "sport", "dst", "dport",
     "proto", "app", "server_name", "evidence", "remediation", "references", "source",
+    "evidence_file", "evidence_packets", "evidence_redaction",
 )
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
 
@@ -56,6 +57,9 @@ class Finding:
     first_packet: int | None = None  # packet numbers (1-based, as Wireshark counts) of the first and last evidence
     last_packet: int | None = None
     key: tuple[Any, ...] = field(default=(), repr=False)
+    evidence_file: str | None = None  # redacted capture backing this finding (scan --evidence)
+    evidence_packets: list[int] | None = None  # its packets' numbers in the original capture
+    evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""

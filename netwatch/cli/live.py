@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--write", metavar="FILE.pcapng",
                     help="also save the raw capture (pcapng; .pcap for classic pcap). It holds whatever was on "
                          "the wire, card data included: handle it as cardholder data")
+    sp.add_argument("--evidence", metavar="DIR",
+                    help="after stop, write one redacted capture per finding into DIR (from the --write file, "
+                         "else from a bounded in-memory copy of the live frames)")
     add_common(sp)
     add_filter_args(sp)
     sp.add_argument("--html", metavar="FILE", help="at stop, write a plain-language HTML report for the store owner")
@@ -106,18 +109,26 @@ def cmd_live(args: argparse.Namespace) -> int:
     from netwatch.report.text import safe
 
     rules, policy = load_rules_and_policy(args)
+    if args.evidence:
+        from netwatch.cli.scan import prepare_evidence_dir
+
+        prepare_evidence_dir(args.evidence)
     iface = args.interface or likely_capture(list_interfaces())
     if not iface:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
     console = Console(stderr=args.json == "-", highlight=False)
     keep = FindingFilter.from_args(args)
     stream = _json_stream(args, keep)
-    writer = source = None
+    writer = source = buffer = None
     try:
         with stop_on_signals() as stop:
             source = open_source(iface, args.backend, args.bpf)
             if args.write:
                 writer = CaptureWriter(args.write, iface, source.linktype)
+            elif args.evidence:
+                from netwatch.report.evidence import FrameBuffer
+
+                buffer = writer = FrameBuffer()  # type: ignore[assignment]
             source.start()
             print(f"netwatch: capturing on {iface} with the {source.description} backend"
                   + (f", filter {args.bpf!r}" if args.bpf else "") + "; stop with Ctrl-C",
@@ -143,6 +154,19 @@ def cmd_live(args: argparse.Namespace) -> int:
         if source is not None:
             source.close()
     findings = keep.apply(report.findings)
+    if args.evidence:
+        from pathlib import Path
+
+        from netwatch.report.evidence import EvidenceOptions, live_evidence
+
+        try:
+            written = live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
+            if stream is not None:  # the records already written get a copy naming their evidence file
+                stream.evidence(findings)
+        except OSError as e:
+            raise UsageError(f"cannot write evidence to {args.evidence}: {e.strerror}") from None
+        if not args.quiet:
+            print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
     if not args.quiet:
         print_summary(console, [report], findings)
         drops = run.stats.drops

@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          "$NETWATCH_SCHEDULER); its workers must see the capture paths (a shared directory)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
+    sp.add_argument("--evidence", metavar="DIR",
+                    help="write one redacted capture per finding into DIR (card data and passwords overwritten)")
     sp.set_defaults(func=cmd_scan)
 
 
@@ -61,6 +63,27 @@ def write_html(reports: list[SourceReport], findings: list[Finding], target: str
             fh.write(render_html(reports, findings, policy=policy, filters=filters))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
+
+
+def prepare_evidence_dir(target: str) -> None:
+    """Create the evidence directory before any capture work, so a bad path fails first."""
+    from pathlib import Path
+
+    try:
+        Path(target).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create evidence directory {target}: {e.strerror}") from None
+
+
+def write_evidence_dir(reports: list[SourceReport], target: str, findings: list[Finding]) -> int:
+    from pathlib import Path
+
+    from netwatch.report.evidence import EvidenceOptions, evidence_for_reports
+
+    try:
+        return evidence_for_reports(reports, EvidenceOptions(Path(target)), findings)
+    except OSError as e:
+        raise UsageError(f"cannot write evidence to {target}: {e.strerror}") from None
 
 
 def write_outputs(args: argparse.Namespace, reports: list[SourceReport], findings: list[Finding], interrupted: bool,
@@ -119,6 +142,8 @@ def _scan(args: argparse.Namespace) -> int:
     _check_stdin(paths)
     check_writable(args.json, "JSON output")
     check_writable(args.html, "HTML report")
+    if args.evidence:
+        prepare_evidence_dir(args.evidence)
     cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
     policy = load_config(cfg)[1]  # bad rules or policy fail here, before any capture work
     progress = Progress(not args.no_progress and not args.quiet)
@@ -149,6 +174,10 @@ def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[
             print(f"netwatch: {r.error}", file=sys.stderr)
         return EXIT_ERROR
     findings = FindingFilter.from_args(args).apply(all_findings(reports))
+    if args.evidence:
+        written = write_evidence_dir(reports, args.evidence, findings)
+        if not args.quiet:
+            print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
     console = Console(stderr=args.json == "-", highlight=False)
     write_outputs(args, reports, findings, interrupted, console, policy)
     for r in errors:

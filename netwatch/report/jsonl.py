@@ -130,6 +130,12 @@ class FindingStream:
                 self.written[id(f)] = f.count
                 self.writer.write({**finding_record(f), "update": True})
 
+    def evidence(self, findings: Iterable[Finding]) -> None:
+        """At stop, after `--evidence`: an `update` copy of each written finding that names its file."""
+        for f in findings:
+            if id(f) in self.written and f.evidence_file:
+                self.writer.write({**finding_record(f), "update": True})
+
     def finish(self, findings: Iterable[Finding], summary: dict[str, Any]) -> None:
         self.tick(findings)
         self.writer.write(summary)

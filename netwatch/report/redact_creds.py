@@ -1,0 +1,172 @@
+"""In-place redaction of cleartext passwords, protocol by protocol, with the same recognisers as
+`analyzers.credentials`: FTP/POP3 PASS, IMAP LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and
+LOGIN, HTTP Basic, Telnet keystrokes after a password prompt, SNMP communities, PostgreSQL password
+messages, MySQL clear-text auth, TDS Login7. The user name stays (it is evidence); the password
+becomes FILLER of the same length, re-encoded where it was encoded (base64, TDS obfuscation), so a
+re-scan still sees the same login protocol, user and password length, never the password.
+"""
+
+from __future__ import annotations
+
+import re
+
+from netwatch.analyzers.credentials import HTTP_BASIC, TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
+from netwatch.report.redact_packets import FILLER, redact_base64_field
+
+PASS_LINE = re.compile(rb"(?:^|\n)PASS ([^\r\n]*)", re.I)
+IMAP_LOGIN = re.compile(rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)
+SASL_START = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN)(?: ([A-Za-z0-9+/=]+))?\r?\n", re.I)
+B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
+TDS_OBFUSCATED_STAR = b"\x07\xa5"  # '*' in UTF-16LE, nibble-swapped and XORed with 0xA5
+Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
+
+
+def _fill(buf: bytearray, s: int, e: int) -> None:
+    buf[s:e] = bytes([FILLER]) * (e - s)
+
+
+def redact_passwords(app: str | None, client: bytearray, server: bytearray, order: Order, notes: list[str]) -> None:
+    """Passwords in the client → server stream of a flow whose application is `app`."""
+    if app in ("ftp", "pop3"):
+        for m in PASS_LINE.finditer(client):
+            _fill(client, *m.span(1))
+    if app == "imap":
+        for m in IMAP_LOGIN.finditer(client):
+            g = 1 if m.group(1) is not None else 2
+            _fill(client, *m.span(g))
+    if app in ("imap", "smtp", "pop3"):
+        _sasl(client)
+    if app == "http" or HTTP_BASIC.search(client):
+        for m in HTTP_BASIC.finditer(client):
+            redact_base64_field(client, *m.span(1), fix=_after_colon)
+    if app == "telnet":
+        _telnet(client, server, order)
+    if app == "postgres":
+        _postgres(client)
+    if app == "mysql":
+        _mysql_clear(client)
+    if app == "tds":
+        _tds(client)
+
+
+def _after_colon(raw: bytearray) -> None:
+    i = raw.find(b":")
+    if i >= 0:
+        _fill(raw, i + 1, len(raw))
+
+
+def _after_second_nul(raw: bytearray) -> None:
+    i = raw.find(b"\0", raw.find(b"\0") + 1)
+    if i >= 0:
+        _fill(raw, i + 1, len(raw))
+
+
+def _all(raw: bytearray) -> None:
+    _fill(raw, 0, len(raw))
+
+
+def _sasl(buf: bytearray) -> None:
+    """AUTH PLAIN [initial] (authzid NUL user NUL password) and AUTH LOGIN (user line, password line)."""
+    for m in SASL_START.finditer(buf):
+        mech, initial = m.group(1).upper(), m.group(2)
+        nxt = B64_LINE.match(buf, m.end())
+        if mech == b"PLAIN":
+            span = m.span(2) if initial else nxt.span(1) if nxt else None
+            if span:
+                redact_base64_field(buf, *span, fix=_after_second_nul)
+            continue
+        if not initial and nxt:  # AUTH LOGIN, then the user line, then the password line
+            nxt = B64_LINE.match(buf, nxt.end())
+        if nxt:
+            redact_base64_field(buf, *nxt.span(1), fix=_all)
+
+
+def _telnet(client: bytearray, server: bytearray, order: Order) -> None:
+    """Keystrokes the client typed after the server's password prompt, up to the end of the line."""
+    screen = b""
+    typing = False
+    for direction, off, n in order:
+        if direction == 1:
+            screen = (screen + TELNET_IAC.sub(b"", bytes(server[off : off + n])))[-128:]
+            if TELNET_PASS_PROMPT.search(screen):
+                typing = True
+            elif TELNET_USER_PROMPT.search(screen):
+                typing = False
+            continue
+        i = off
+        while typing and i < off + n:
+            b = client[i]
+            if b == 0xFF:  # IAC command: leave it, skip its option byte(s)
+                i += 3 if i + 1 < off + n and 0xFB <= client[i + 1] <= 0xFE else 2
+                continue
+            if b in (0x0D, 0x0A, 0x00):
+                typing = False
+                screen = b""
+                break
+            client[i] = FILLER
+            i += 1
+
+
+def _postgres(buf: bytearray) -> None:
+    """Every PasswordMessage ('p') after the startup packet."""
+    if len(buf) < 8:
+        return
+    pos = int.from_bytes(buf[0:4], "big")
+    for _ in range(10_000):
+        if pos + 5 > len(buf):
+            return
+        t, n = buf[pos], int.from_bytes(buf[pos + 1 : pos + 5], "big")
+        if n < 4:
+            return
+        if t == ord("p"):
+            end = min(len(buf), pos + 1 + n)
+            _fill(buf, pos + 5, end - 1 if buf[end - 1 : end] == b"\0" else end)
+        pos += 1 + n
+
+
+def _mysql_clear(buf: bytearray) -> None:
+    """HandshakeResponse41 whose auth plugin is mysql_clear_password: the auth data is the password."""
+    if len(buf) < 37 or buf[3] != 1 or b"mysql_clear_password" not in buf[: 4 + int.from_bytes(buf[0:3], "little")]:
+        return
+    caps = int.from_bytes(buf[4:8], "little")
+    end = buf.find(b"\0", 36)
+    if end < 0:
+        return
+    i = end + 1
+    if caps & 0x200000 or caps & 0x8000:
+        n = buf[i] if i < len(buf) else 0
+        _fill(buf, i + 1, min(len(buf), i + 1 + n))
+    else:
+        z = buf.find(b"\0", i)
+        _fill(buf, i, z if z >= 0 else len(buf))
+
+
+def _tds(buf: bytearray) -> None:
+    """Login7: the password field, re-obfuscated as '*' characters."""
+    if len(buf) < 8 + 94 or buf[0] != 0x10:
+        return
+    poff = 8 + int.from_bytes(buf[8 + 44 : 8 + 46], "little")
+    plen = int.from_bytes(buf[8 + 46 : 8 + 48], "little")
+    for k in range(plen):
+        if poff + 2 * k + 2 <= len(buf):
+            buf[poff + 2 * k : poff + 2 * k + 2] = TDS_OBFUSCATED_STAR
+
+
+def snmp_community_span(data: bytes | bytearray) -> tuple[int, int] | None:
+    """Where the community string of an SNMP v1/v2c message is, or None."""
+    try:
+        if len(data) < 8 or data[0] != 0x30:
+            return None
+        i = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
+        if data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1) or data[i + 3] != 0x04:
+            return None
+        n = data[i + 4]
+        return (i + 5, i + 5 + n) if n < 0x80 and i + 5 + n <= len(data) else None
+    except IndexError:
+        return None
+
+
+def redact_snmp(buf: bytearray, notes: list[str]) -> None:
+    span = snmp_community_span(buf)
+    if span is not None:
+        _fill(buf, *span)

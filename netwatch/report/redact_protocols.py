@@ -1,0 +1,272 @@
+"""Protocol-aware in-place redaction where a plain byte scan is not enough: HTTP bodies (chunked,
+gzip/deflate), ISO 8583 card fields and PIN blocks (DE2, DE35, DE45, DE52, DE55 EMV tags), DNS
+names (digits split over labels, hex labels). Same length always; see `redact_packets`.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+import iso8583 as pyiso
+from iso8583.specs import default as SPEC_BINMAP
+from iso8583.specs import default_ascii as SPEC_HEXMAP
+
+from netwatch.analyzers.cardscan import scan
+from netwatch.analyzers.http import METHODS, decode_content, header_value, parse_head
+from netwatch.analyzers.iso8583 import _BCD_SPECS, frame_length, locate
+from netwatch.report.redact_packets import FILLER, View, hex_view, keep_mask, mask_cards
+
+MAX_MESSAGES = 1000
+HEX_LABEL = re.compile(rb"[0-9a-fA-F]{24,}")
+EMV_TRACK_TAGS = {0x57, 0x9F6B}  # track 2 equivalent data (contact, contactless)
+EMV_PAN_TAGS = {0x5A}
+
+
+# -- HTTP -------------------------------------------------------------------------------------------
+
+def redact_http(buf: bytearray, notes: list[str]) -> None:
+    """Walk the HTTP/1.x messages of one direction; mask card data inside each body's decoded form."""
+    pos = 0
+    for _ in range(MAX_MESSAGES):
+        while pos < len(buf) and buf[pos] in b"\r\n":
+            pos += 1
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return
+        start, headers = parse_head(bytes(buf[pos:end]))
+        is_request = not start.startswith(b"HTTP/")
+        if is_request and start.split(b" ", 1)[0] not in METHODS:
+            return
+        regions, pos = _body_regions(buf, end + 4, headers, is_request, start)
+        if regions:
+            _redact_body(buf, regions, header_value(headers, b"content-encoding"), notes)
+
+
+def _body_regions(buf: bytearray, at: int, headers: list[tuple[bytes, bytes]], is_request: bool,
+                  start: bytes) -> tuple[list[tuple[int, int]], int]:
+    """Where the body's payload bytes are (chunk data only, for chunked), and where the message ends."""
+    te = (header_value(headers, b"transfer-encoding") or b"").lower()
+    cl = header_value(headers, b"content-length")
+    if b"chunked" in te:
+        return _chunks(buf, at)
+    if cl is not None and cl.strip().isdigit():
+        e = min(len(buf), at + int(cl))
+        return [(at, e)], e
+    if is_request or start[9:10] == b"1" or start[9:12] in (b"204", b"304"):
+        return [], at
+    return [(at, len(buf))], len(buf)
+
+
+def _chunks(buf: bytearray, pos: int) -> tuple[list[tuple[int, int]], int]:
+    regions: list[tuple[int, int]] = []
+    for _ in range(100_000):
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            break
+        try:
+            size = int(bytes(buf[pos:nl]).split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            break
+        pos = nl + 1
+        if size == 0:
+            end = buf.find(b"\r\n\r\n", pos - 2)
+            return regions, len(buf) if end < 0 else end + 4
+        regions.append((pos, min(len(buf), pos + size)))
+        pos = min(len(buf), pos + size + 2)
+    return regions, len(buf)
+
+
+def _redact_body(buf: bytearray, regions: list[tuple[int, int]], coding: bytes | None, notes: list[str]) -> None:
+    spans = [(i, i + 1) for s, e in regions for i in range(s, e)]
+    raw = bytes(buf[i] for i, _ in spans) if len(regions) > 1 else bytes(buf[regions[0][0] : regions[0][1]])
+    if coding and coding.strip().lower() in (b"gzip", b"x-gzip", b"deflate"):
+        dec = decode_content(raw, coding)
+        if dec is None or not scan(dec[0])[0]:
+            return
+        rep = stored_compressed(len(raw), coding.strip().lower() != b"deflate")
+        for (i, _), b in zip(spans, rep, strict=True):
+            buf[i] = b
+        notes.append(f"{coding.strip().decode('ascii', 'replace')} body overwritten whole")
+        return
+    view = View(raw, spans, lambda c, _n: bytes([c]))
+    mask_cards(view.text, notes)
+    view.write_back(buf)
+
+
+def stored_compressed(n: int, gzip: bool) -> bytes:
+    """An n-byte gzip (or zlib) stream of stored deflate blocks holding only FILLER: a valid body of
+    the original length that decompresses to nothing sensitive. Too short for the framing: FILLER."""
+    head = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" if gzip else b"\x78\x01"
+    tail = 8 if gzip else 4
+    for blocks in range(1, n // 65535 + 2):
+        size = n - len(head) - tail - 5 * blocks
+        if size < 0 or size > 65535 * blocks:
+            continue
+        data = bytes([FILLER]) * size
+        out = bytearray(head)
+        for k in range(blocks):
+            part = data[k * 65535 : (k + 1) * 65535]
+            out += struct.pack("<BHH", 1 if k == blocks - 1 else 0, len(part), len(part) ^ 0xFFFF) + part
+        out += struct.pack("<II", zlib.crc32(data), size) if gzip else struct.pack(">I", zlib.adler32(data))
+        return bytes(out)
+    return bytes([FILLER]) * n
+
+
+# -- ISO 8583 ---------------------------------------------------------------------------------------
+
+def redact_iso8583(buf: bytearray, notes: list[str]) -> None:
+    """Framed ISO 8583 messages: card fields masked, PIN block (DE52) overwritten."""
+    pos = 0
+    for _ in range(MAX_MESSAGES):
+        fr = frame_length(bytes(buf[pos : pos + 4]))
+        if fr is None:
+            return
+        pre, n = fr
+        body = bytes(buf[pos + pre : pos + pre + n])
+        loc = locate(body)
+        if loc is not None:
+            off, variant, _hdr = loc
+            for fld, (s, e, n_len) in field_spans(body[off:], variant).items():
+                _mask_iso_field(buf, pos + pre + off + s, pos + pre + off + e, fld, variant, n_len, notes)
+        pos += pre + n
+        if pos >= len(buf):
+            return
+
+
+def field_spans(msg: bytes, variant: str) -> dict[str, tuple[int, int, int | None]]:
+    """Data span of each field in `msg` (from the MTI on), as pyiso8583 encoded it, and the length
+    its prefix states when that is a BCD digit count (it tells a pad nibble from a last digit)."""
+    specs = [SPEC_BINMAP] if variant == "ascii" else [SPEC_HEXMAP] if variant == "ascii-hexmap" else _BCD_SPECS
+    best: dict[str, dict[str, bytes]] = {}
+    for spec in specs:
+        try:
+            best = pyiso.decode(msg, spec)[1]
+            break
+        except pyiso.DecodeError as e:
+            if len(e.doc_enc) > len(best):
+                best = e.doc_enc
+        except Exception:  # noqa: S112 - never raise on packet bytes
+            continue
+    out: dict[str, tuple[int, int, int | None]] = {}
+    pos = 0
+    for k, v in best.items():
+        ln, data = v.get("len", b""), v.get("data", b"")
+        stated = int(ln.hex()) if variant == "bcd" and ln and ln.hex().isdigit() else None
+        out[k] = (pos + len(ln), pos + len(ln) + len(data), stated)
+        pos += len(ln) + len(data)
+    return out
+
+
+def _mask_iso_field(buf: bytearray, s: int, e: int, fld: str, variant: str, stated: int | None,
+                    notes: list[str]) -> None:
+    binary = variant == "bcd" or not all(0x20 <= b < 0x7F for b in buf[s:e])
+    if fld in ("2", "35") and binary:
+        mask_bcd_field(buf, s, e, stated)
+    elif fld in ("2", "35", "45"):
+        mask_ascii_field(buf, s, e)
+    elif fld == "52":
+        hexish = all(b in b"0123456789ABCDEFabcdef" for b in buf[s:e])
+        buf[s:e] = (b"F" if hexish else b"\xff") * (e - s)
+        notes.append("PIN block (DE52) overwritten")
+    elif fld == "55":
+        mask_emv(buf, s, e)
+
+
+def mask_bcd_field(buf: bytearray, s: int, e: int, digits: int | None = None) -> None:
+    """A packed PAN or track 2 field: PAN digits but the first six and last four, and all track data
+    after the `D` separator, become the pad nibble F. `digits`: the field's stated length, so a
+    trailing pad nibble is not taken for the last digit."""
+    nib = list(bytes(buf[s:e]).hex())
+    n = 0
+    limit = len(nib) if digits is None else min(len(nib), digits)
+    while n < limit and nib[n].isdigit():
+        n += 1
+    for i, keep in enumerate(keep_mask(n)):
+        if not keep:
+            nib[i] = "f"
+    if n < len(nib) and nib[n] == "d":
+        for j in range(n + 1, len(nib)):
+            if nib[j].isdigit():
+                nib[j] = "f"
+    buf[s:e] = bytes.fromhex("".join(nib))
+
+
+def mask_ascii_field(buf: bytearray, s: int, e: int) -> None:
+    """An ASCII PAN, track 2 (`PAN=...`) or track 1 (`BPAN^NAME^...`) field, masked to its end."""
+    i = s
+    while i < e and not 0x30 <= buf[i] <= 0x39:
+        i += 1
+    j = i
+    while j < e and 0x30 <= buf[j] <= 0x39:
+        j += 1
+    for k, keep in enumerate(keep_mask(j - i)):
+        if not keep:
+            buf[i + k] = FILLER
+    for k in range(j, e):
+        if buf[k] not in b"^=D?":
+            buf[k] = FILLER
+
+
+def mask_emv(buf: bytearray, s: int, e: int) -> None:
+    """BER-TLV walk of DE55: the PAN (5A) and track 2 equivalent (57, 9F6B) are masked."""
+    i = s
+    for _ in range(256):
+        if i >= e:
+            return
+        tag = buf[i]
+        i += 1
+        if tag & 0x1F == 0x1F and i < e:
+            tag = tag << 8 | buf[i]
+            i += 1
+        if i >= e:
+            return
+        ln = buf[i]
+        i += 1
+        if ln & 0x80:
+            k = ln & 0x7F
+            ln = int.from_bytes(buf[i : i + k], "big")
+            i += k
+        if tag in EMV_PAN_TAGS or tag in EMV_TRACK_TAGS:
+            mask_bcd_field(buf, i, min(e, i + ln))
+        if tag & 0x20 and tag < 0x100:  # constructed: descend
+            continue
+        i += ln
+
+
+# -- DNS --------------------------------------------------------------------------------------------
+
+def redact_dns(buf: bytearray, notes: list[str], offset: int = 0) -> None:
+    """Question names of a DNS message: digits split over labels and hex-encoded labels."""
+    if len(buf) < offset + 12:
+        return
+    qd = int.from_bytes(buf[offset + 4 : offset + 6], "big")
+    pos = offset + 12
+    for _ in range(min(qd, 16)):
+        labels = []
+        for _ in range(128):
+            if pos >= len(buf):
+                return
+            n = buf[pos]
+            if n == 0 or n >= 0xC0:
+                pos += 1 if n == 0 else 2
+                break
+            labels.append((pos + 1, pos + 1 + n))
+            pos += 1 + n
+        pos += 4
+        _redact_labels(buf, labels, notes)
+
+
+def _redact_labels(buf: bytearray, labels: list[tuple[int, int]], notes: list[str]) -> None:
+    digits = [(s, e) for s, e in labels if bytes(buf[s:e]).isdigit()]
+    if digits:
+        spans = [(i, i + 1) for s, e in digits for i in range(s, e)]
+        view = View(bytes(buf[i] for i, _ in spans), spans, lambda c, _n: bytes([c]))
+        mask_cards(view.text, notes)
+        view.write_back(buf)
+    for s, e in labels:
+        for m in HEX_LABEL.finditer(bytes(buf[s:e])):
+            hv = hex_view(m.group(), s + m.start())
+            mask_cards(hv.text, notes)
+            hv.write_back(buf)

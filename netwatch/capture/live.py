@@ -19,6 +19,7 @@ gives the kernel's drop count so far (None where the backend cannot tell yet), `
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import logging
 import os
@@ -100,13 +101,13 @@ def find_dumpcap() -> str | None:
         return None
     try:
         return str(get_process_path(process_name="dumpcap"))
-    except TSharkNotFoundException:
+    except (TSharkNotFoundException, configparser.Error):  # a ./config.ini that is not pyshark's
         return None
 
 
 def default_backend() -> str:
     """tshark (pyshark + dumpcap) where installed: kernel ring buffer, non-root capture; scapy otherwise."""
-    return "tshark" if find_dumpcap() and shutil.which("tshark") else "scapy"
+    return "tshark" if shutil.which("tshark") and (find_dumpcap() or shutil.which("dumpcap")) else "scapy"
 
 
 def open_source(iface: str, backend: str | None = None, bpf: str | None = None) -> LiveSource:

@@ -12,6 +12,7 @@ that command (`DumpcapSource`) and reads the pcap from the pipe with its own rea
 from __future__ import annotations
 
 import asyncio
+import configparser
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ def plan_dumpcap(iface: str, bpf: str | None) -> DumpcapPlan:
             raise LiveError(permission_help(name, str(exe), "tshark")) from None
         raise LiveError(f"no such interface: {iface}; available: {_available(tshark.get_tshark_interfaces)} "
                         "(see 'netwatch interfaces')") from None
+    except configparser.Error as e:  # pyshark reads ./config.ini whatever it is
+        raise LiveError(f"pyshark reads config.ini in the current directory, and this one is not pyshark's ({e}); "
+                        "run netwatch from another directory, or give it [tshark] tshark_path and [dumpcap] "
+                        "dumpcap_path") from None
     except tshark.TSharkVersionException as e:
         raise LiveError(f"pyshark cannot use this tshark: {e}") from None
     except AttributeError as e:  # LiveCapture's planning methods are pyshark 0.6's (pinned in pyproject)

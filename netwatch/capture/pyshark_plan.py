@@ -83,7 +83,8 @@ def plan_dumpcap(iface: str, bpf: str | None) -> DumpcapPlan:
 
 
 def _by_number(number: str, listing: Callable[[], list[str]]) -> str:
-    """`tshark -D` numbers name interfaces in Wireshark's order (dumpcap -i N may count differently)."""
+    """A `tshark -D` number as its name, resolved once (numbers shift as interfaces come and go), so that the
+    link type, the banner and the drop report name the interface."""
     names = listing()
     n = int(number)
     if not 1 <= n <= len(names):

@@ -2,11 +2,13 @@
 
 Two backends yield the same `Frame`s, so the pipeline finds the same things whichever runs:
 
-- `tshark` runs dumpcap (Wireshark's capture engine) writing pcap to a pipe, read with netwatch's
-  own capture reader. Not pyshark: its packets are dissected fields with the raw bytes re-encoded as
-  hex JSON (1.1k packets/s measured, against 0.8M for the reader; see README); dumpcap's
-  output is the bytes as captured, it buffers in the kernel ring (fewer drops in bursts), reports the
-  kernel's drop count on exit, and runs for a non-root user in the `wireshark` group.
+- `tshark` is driven by pyshark: pyshark finds tshark and dumpcap (its config.ini, PATH, the
+  installers' places), checks the Wireshark version, resolves the interface against `tshark -D`
+  (names, aliases, numbers) and builds dumpcap's command line (`LiveCapture`'s own); netwatch runs
+  that command and reads the pcap it writes to the pipe with its own reader. pyshark's dissected
+  packets stay out of the path: measured on lo they deliver 2.5-6k packets/s and lose 23% of a
+  10k packets/s stream (benchmarks/bench_live_pyshark.py, README). dumpcap buffers in the kernel
+  ring, reports the kernel's drop count on exit, and runs for a non-root user in `wireshark`.
 - `scapy` reads a PF_PACKET socket through scapy's L2ListenSocket (VLAN tags restored, BPF via
   libpcap) without building scapy packets; needs root or CAP_NET_RAW; drop counts as it goes.
 
@@ -17,6 +19,7 @@ gives the kernel's drop count so far (None where the backend cannot tell yet), `
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import logging
 import os
@@ -31,10 +34,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.interfaces import ARPHRD_LINKTYPE, ARPHRD_LOOPBACK, arphrd, interface_names
 from netwatch.capture.pcapfile import CaptureReader
+
+if TYPE_CHECKING:
+    from netwatch.capture.pyshark_plan import DumpcapPlan
 
 BACKENDS = ("tshark", "scapy")
 SOL_PACKET, PACKET_STATISTICS, PACKET_AUXDATA, PACKET_OUTGOING = 263, 6, 8, 4
@@ -83,26 +90,36 @@ def python_copy_hint(python: str) -> str:
             "sudo setcap cap_net_raw,cap_net_admin+eip ~/netwatch-venv/bin/python3")
 
 
-DUMPCAP_PLACES = ("/Applications/Wireshark.app/Contents/MacOS/dumpcap", r"C:\Program Files\Wireshark\dumpcap.exe")
-
-
 def find_dumpcap() -> str | None:
-    """dumpcap on PATH, else where the Wireshark installers put it outside PATH (macOS, Windows)."""
-    return shutil.which("dumpcap") or next((p for p in DUMPCAP_PLACES if os.access(p, os.X_OK)), None)
+    """dumpcap where pyshark looks for it: its config.ini, PATH, the macOS and Windows installers' places."""
+    try:
+        from pyshark.tshark.tshark import (  # type: ignore[import-untyped]
+            TSharkNotFoundException,
+            get_process_path,
+        )
+    except ImportError:
+        return None
+    try:
+        return str(get_process_path(process_name="dumpcap"))
+    except (TSharkNotFoundException, configparser.Error):  # a ./config.ini that is not pyshark's
+        return None
 
 
 def default_backend() -> str:
-    """tshark (dumpcap) where installed: kernel ring buffer, non-root capture; scapy otherwise."""
-    return "tshark" if find_dumpcap() else "scapy"
+    """tshark (pyshark + dumpcap) where installed: kernel ring buffer, non-root capture; scapy otherwise."""
+    return "tshark" if shutil.which("tshark") and (find_dumpcap() or shutil.which("dumpcap")) else "scapy"
 
 
 def open_source(iface: str, backend: str | None = None, bpf: str | None = None) -> LiveSource:
-    check_interface(iface)
+    """The backend's source for `iface`; the tshark backend asks pyshark to plan the capture here."""
     backend = backend or default_backend()
     if backend == "scapy":
+        check_interface(iface)
         return ScapySource(iface, bpf)
     if backend == "tshark":
-        return DumpcapSource(iface, bpf)
+        from netwatch.capture.pyshark_plan import plan_dumpcap
+
+        return DumpcapSource(plan_dumpcap(iface, bpf), bpf)
     raise LiveError(f"unknown backend {backend}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -175,6 +192,7 @@ class ScapySource(LiveSource):
     def run(self, put: Put, stop: threading.Event) -> None:
         ins = self.sock.ins
         linktype = self.linktype
+        assert linktype is not None  # start() refused an interface without one
         skip_outgoing = self.arphrd == ARPHRD_LOOPBACK  # lo shows each packet twice, as libpcap knows
         recvmsg = ins.recvmsg
         cmsg_room = socket.CMSG_SPACE(64) * 2
@@ -225,43 +243,42 @@ class ScapySource(LiveSource):
 
 
 class DumpcapSource(LiveSource):
-    """dumpcap writing pcap to a pipe, read back as frames; stopped with SIGINT so it flushes and reports."""
+    """dumpcap run as pyshark planned it, writing pcap to a pipe read back as frames; stopped with SIGINT
+    so it flushes and reports its drop count (pyshark's own clean-up kills it, losing both)."""
 
     backend = "tshark"
 
+    def __init__(self, plan: DumpcapPlan, bpf: str | None) -> None:
+        super().__init__(plan.iface, bpf)
+        self.plan = plan
+        self.exe = plan.exe
+
     def start(self) -> None:
-        exe = find_dumpcap()
-        if exe is None:
-            raise LiveError(f"the tshark backend needs dumpcap (installed with tshark), which was not found; "
-                            f"{INSTALL_TSHARK}")
-        self.exe = exe
-        # -P: classic pcap, microsecond timestamps as the scapy backend gives them (pcapng would carry
-        # nanoseconds that a float cannot hold exactly), so both backends agree to the microsecond
-        cmd = [exe, "-i", self.iface, "-P", "-w", "-", "-q"]
-        if self.bpf:
-            cmd += ["-f", self.bpf]
         try:
             # its own session: the terminal's Ctrl-C reaches netwatch, which stops dumpcap in order
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            self.proc = subprocess.Popen(self.plan.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
         except OSError as e:
-            raise LiveError(f"cannot run {exe}: {e.strerror}") from None
+            raise LiveError(f"cannot run {self.exe}: {e.strerror}") from None
         self._stderr: list[str] = []
         self._stopping = False
         self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
         self._err_thread.start()
         # dumpcap writes the pcap header once the interface is open and the filter set: that is "ready"
-        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
+        out = self.proc.stdout
+        assert out is not None
+        ready, _, _ = select.select([out], [], [], START_TIMEOUT)
         try:
             if not ready:
                 raise CaptureError("no capture header from dumpcap")
-            self.reader = CaptureReader.from_stream(self.proc.stdout, f"dumpcap on {self.iface}")
+            self.reader = CaptureReader.from_stream(out, f"dumpcap on {self.iface}")  # type: ignore[arg-type]
         except CaptureError:
             self._wait_exit()
             msg = self._failure()
             self.close()
             raise LiveError(msg) from None
-        self.description = f"tshark (dumpcap {exe})"
+        self.description = (f"tshark (pyshark {self.plan.pyshark} running {self.exe}, "
+                            f"Wireshark {self.plan.wireshark})")
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None

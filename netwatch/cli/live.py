@@ -59,8 +59,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("-i", "--interface", metavar="IFACE",
                     help="interface to capture on (default: the likely one, see 'netwatch interfaces')")
     sp.add_argument("--backend", choices=("scapy", "tshark"),
-                    help="tshark: dumpcap, non-root in the 'wireshark' group or with CAP_NET_RAW granted to "
-                         "dumpcap (default when installed); scapy: raw socket, needs root or CAP_NET_RAW granted to "
+                    help="tshark: pyshark finds tshark and dumpcap, resolves -i (a name or a 'tshark -D' number) "
+                         "and builds the dumpcap command netwatch reads from; non-root in the 'wireshark' group or "
+                         "with CAP_NET_RAW granted to dumpcap (default when installed); "
+                         "scapy: raw socket, needs root or CAP_NET_RAW granted to "
                          "a dedicated interpreter copy (python -m venv --copies), never to the system Python")
     sp.add_argument("--bpf", metavar="FILTER", help="capture filter (BPF/tcpdump syntax), e.g. 'host 10.20.1.15'")
     sp.add_argument("--duration", type=_positive(float), metavar="SECONDS", help="stop after this many seconds")
@@ -123,6 +125,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     try:
         with stop_on_signals() as stop:
             source = open_source(iface, args.backend, args.bpf)
+            iface = source.iface  # a 'tshark -D' number resolved to its name
             if args.write:
                 writer = CaptureWriter(args.write, iface, source.linktype)
             elif args.evidence:

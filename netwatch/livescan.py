@@ -24,6 +24,7 @@ from netwatch.capture.writer import CaptureWriter
 from netwatch.events import Event, FlowEnd
 from netwatch.findings import Finding
 from netwatch.scan import Session, SourceReport
+from netwatch.signals import handling
 
 TICK = 0.25  # seconds between dashboard updates: at most 4 refreshes a second
 QUEUE_MAX = 20_000  # frames between the reader thread and the pipeline
@@ -239,9 +240,5 @@ def stop_on_signals() -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         stop.set()
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling(handler):
         yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from netwatch.masking import Fingerprinter
 from netwatch.policy import Policy, load_policy
 from netwatch.rules import RuleSet
 from netwatch.scan import SourceReport, merge_shards, scan_file
+from netwatch.signals import handling
 
 # Measured on the 2-core benchmark machine (benchmarks/bench_fleet.py): a 2-worker local cluster
 # takes ~1.3 s to import and start, and a worker scans ~45 MB/s, so a cluster repays its start
@@ -36,7 +36,7 @@ CLUSTER_MIN_BYTES = 128 << 20
 SHARD_MIN_BYTES = 256 << 20
 PROGRESS_TOPIC = "netwatch-progress"
 PROGRESS_EVERY = 0.25  # seconds between a worker's progress events and looks at the stop event
-STOP_GRACE = 1.2  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
+STOP_GRACE = 1.5  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
 POLL_SECONDS = 0.05  # how often the run looks for finished tasks and for Ctrl-C/SIGTERM
 
 
@@ -189,19 +189,6 @@ def run_local(paths: list[str], cfg: ScanConfig, on_progress: ProgressFn | None 
     return result
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt) while the run is under way."""
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 class StopFlag:
     """Set by SIGINT/SIGTERM while a cluster run is under way; the run polls it."""
 
@@ -220,12 +207,8 @@ def deferred_signals() -> Iterator[StopFlag]:
     """SIGINT and SIGTERM only set a flag: the run stops at the next poll, never half-way through
     starting or stopping a cluster (which would leave processes behind)."""
     flag = StopFlag()
-    old = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling(flag):
         yield flag
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 @dataclass
@@ -329,8 +312,7 @@ def run(paths: list[str], cfg: ScanConfig, jobs: int = 1, scheduler: str | None 
     if on_plan:
         on_plan(tasks)
     if not scheduler and not wants_cluster(tasks, jobs, auto):
-        with _stop_on_signals():
-            return run_local(paths, cfg, on_progress, on_done)
+        return run_local(paths, cfg, on_progress, on_done)
     try:
         with quiet_dask():
             return _run_on_cluster(tasks, cfg, jobs, scheduler, on_progress, on_done)

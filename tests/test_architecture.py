@@ -20,7 +20,7 @@ LAYERS = {
     "netwatch.rule_schema": 3, "netwatch.conditions": 3, "netwatch.rules": 3, "netwatch.eol": 3, "netwatch.findings": 4,
     "netwatch.systems": 4,
     "netwatch.redact": 2, "netwatch.scan": 5, "netwatch.livescan": 5, "netwatch.learn": 5, "netwatch.cluster": 5,
-    "netwatch.runner": 6, "netwatch.diff": 6, "netwatch.report": 6, "netwatch.textinput": 0,
+    "netwatch.runner": 6, "netwatch.diff": 6, "netwatch.report": 6, "netwatch.textinput": 0, "netwatch.signals": 0,
     "netwatch.cli": 7, "netwatch.__main__": 7, "netwatch": 0,
 }
 

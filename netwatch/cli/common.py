@@ -17,6 +17,7 @@ from rich.console import Console
 from netwatch.findings import Finding
 from netwatch.policy import load_policy
 from netwatch.rules import SEVERITIES, SEVERITY_RANK, RuleSet
+from netwatch.signals import handling, raise_interrupt
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_FAILED_INPUTS = 4  # added to the findings' code when a capture could not be scanned (a worker died)
@@ -106,14 +107,8 @@ def _walk_captures(top: str) -> tuple[list[str], list[tuple[str, str]]]:
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (`kill`, a service stop, a container shutdown) ends a scan exactly like Ctrl-C:
     the summary, JSON and HTML of what was found so far, exit 130."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
+    with handling(raise_interrupt, (signal.SIGTERM,)):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def available_cores() -> int:

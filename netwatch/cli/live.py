@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -102,8 +102,6 @@ def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream
 def cmd_live(args: argparse.Namespace) -> int:
     from netwatch.capture import CaptureError
     from netwatch.capture.interfaces import likely_capture, list_interfaces
-    from netwatch.capture.live import open_source
-    from netwatch.capture.writer import CaptureWriter
     from netwatch.livescan import LiveRun, LiveSession, stop_on_signals
     from netwatch.masking import Fingerprinter
     from netwatch.report.console import print_summary
@@ -124,18 +122,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     writer = source = buffer = None
     try:
         with stop_on_signals() as stop:
-            source = open_source(iface, args.backend, args.bpf)
+            source, writer, buffer = _open(args, iface)
             iface = source.iface  # a 'tshark -D' number resolved to its name
-            if args.write:
-                writer = CaptureWriter(args.write, iface, source.linktype)
-            elif args.evidence:
-                from netwatch.report.evidence import FrameBuffer
-
-                buffer = writer = FrameBuffer()  # type: ignore[assignment]
-            source.start()
-            print(f"netwatch: capturing on {iface} with the {source.description} backend"
-                  + (f", filter {args.bpf!r}" if args.bpf else "") + "; stop with Ctrl-C",
-                  file=sys.stderr, flush=True)
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
             on_finding, on_tick = _callbacks(dash, stream, keep)
             session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding,
@@ -158,18 +146,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             source.close()
     findings = keep.apply(report.findings)
     if args.evidence:
-        from pathlib import Path
-
-        from netwatch.report.evidence import EvidenceOptions, live_evidence
-
-        try:
-            written = live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
-            if stream is not None:  # the records already written get a copy naming their evidence file
-                stream.evidence(findings)
-        except OSError as e:
-            raise UsageError(f"cannot write evidence to {args.evidence}: {e.strerror}") from None
-        if not args.quiet:
-            print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
+        _write_evidence(args, findings, buffer, stream)
     if not args.quiet:
         print_summary(console, [report], findings)
         drops = run.stats.drops
@@ -182,6 +159,44 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(f"netwatch: {report.problem}", file=sys.stderr)
         return EXIT_ERROR
     return exit_code(findings, args.fail_on)
+
+
+def _open(args: argparse.Namespace, iface: str) -> tuple[Any, Any, Any]:
+    """The started capture source, and where its frames are kept: the --write file, or (for
+    --evidence without --write) a bounded in-memory buffer; else neither."""
+    from netwatch.capture.live import open_source
+    from netwatch.capture.writer import CaptureWriter
+
+    source = open_source(iface, args.backend, args.bpf)
+    writer: Any = None
+    buffer: Any = None
+    if args.write:
+        writer = CaptureWriter(args.write, source.iface, source.linktype)
+    elif args.evidence:
+        from netwatch.report.evidence import FrameBuffer
+
+        buffer = writer = FrameBuffer()
+    source.start()
+    print(f"netwatch: capturing on {source.iface} with the {source.description} backend"
+          + (f", filter {args.bpf!r}" if args.bpf else "") + "; stop with Ctrl-C", file=sys.stderr, flush=True)
+    return source, writer, buffer
+
+
+def _write_evidence(args: argparse.Namespace, findings: list[Finding], buffer: Any,
+                    stream: FindingStream | None) -> None:
+    """Redacted evidence captures of the findings, from the --write file or the in-memory frames."""
+    from pathlib import Path
+
+    from netwatch.report.evidence import EvidenceOptions, live_evidence
+
+    try:
+        written = live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
+        if stream is not None:  # the records already written get a copy naming their evidence file
+            stream.evidence(findings)
+    except OSError as e:
+        raise UsageError(f"cannot write evidence to {args.evidence}: {e.strerror}") from None
+    if not args.quiet:
+        print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
 
 
 def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[Finding],

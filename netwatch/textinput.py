@@ -80,7 +80,11 @@ def _line(ev: yaml.Event) -> int | None:
 
 def _yaml_problem(e: yaml.YAMLError) -> InputError:
     mark = getattr(e, "problem_mark", None)
-    return InputError(f"not valid YAML: {getattr(e, 'problem', None) or e}", mark.line + 1 if mark else None)
+    line = mark.line + 1 if mark else None
+    problem = str(getattr(e, "problem", None) or e)
+    if "nesting depth" in problem:  # libyaml 0.2.6+ (PyYAML 6.0.4) stops deep nesting before our own check
+        return InputError(f"nested deeper than {MAX_YAML_DEPTH} levels", line)
+    return InputError(f"not valid YAML: {problem}", line)
 
 
 def load_yaml(text: str) -> Any:

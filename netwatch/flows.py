@@ -129,6 +129,7 @@ class FlowTable(Reassembler):
         self._since_sweep = 0
         self._last_sweep = float("-inf")
         self.now = 0.0
+        self.deferred = False  # True while the fast path has counts pending: no flow may end yet
 
     def __len__(self) -> int:
         return len(self.live)
@@ -151,21 +152,26 @@ class FlowTable(Reassembler):
                 flow, direction = self._new(p, table, key)
         if p.proto == TCP:
             self.tcp_segment(flow, direction, p.flags, p.seq, p.payload, ts)
-            return
+        else:
+            self.datagram(flow, direction, p.payload, ts)
+
+    def datagram(self, flow: Flow, direction: int, payload: bytes, ts: float) -> None:
+        """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
+        if ts > self.now:
+            self.now = ts
         flow.last_ts = ts
         flow.packets[direction] += 1
-        payload = p.payload
         flow.bytes[direction] += len(payload)
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
         self._since_sweep += 1
-        if self._since_sweep >= SWEEP_EVERY:
+        if self._since_sweep >= SWEEP_EVERY and not self.deferred:
             self.advance(self.now)
 
     def tcp_segment(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float) -> None:
         """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST.
 
-        `process` ends here for TCP; the scan's fast path calls it directly (no SYN, flow known)."""
+        `process` ends here for TCP; `netwatch.fastpath` calls it directly (no SYN, flow known)."""
         if ts > self.now:
             self.now = ts
         flow.last_ts = ts
@@ -173,11 +179,17 @@ class FlowTable(Reassembler):
         flow.bytes[direction] += len(payload)
         self._tcp(flow, direction, flags, seq, payload, ts)
         self._since_sweep += 1
+        if self._since_sweep >= SWEEP_EVERY and not self.deferred:
+            self.advance(self.now)
+
+    def counted(self, n: int) -> None:
+        """`n` packets were counted by the fast path (netwatch.fastpath): they pace the sweeps too."""
+        self._since_sweep += n
         if self._since_sweep >= SWEEP_EVERY:
             self.advance(self.now)
 
     def advance(self, now: float) -> None:
-        """Capture time moved on (also called by the scan's count-only fast path): sweep when due."""
+        """Capture time moved on: sweep when due."""
         if now > self.now:
             self.now = now
         self._since_sweep = 0

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from netwatch.capture.blocks import FrameBlock, Ints
 from netwatch.decode import ESP, TCP, UDP, VXLAN_PORT, Decoder
-from netwatch.flows import FIN, RST, SYN, Flow, FlowTable
+from netwatch.flows import FIN, RST, SYN, Flow, FlowTable, count
 
 SMALL = 32  # blocks with fewer frames go packet by packet: numpy's per-call cost would dominate
 RAW_IP = (12, 14, 101, 228)  # link types whose frames start with the IP header
@@ -190,13 +190,13 @@ class FastPath:
         ft.deferred = True
         try:
             self._count(pl, h, block, bulk)
-            self._rest(block, base, h, np.flatnonzero(~bulk))
+            settled = self._rest(block, base, h, np.flatnonzero(~bulk))
         finally:
             ft.deferred = False
         now = float(block.ts.max())
         if now > ft.now:
             ft.now = now
-        ft.counted(int(np.count_nonzero(bulk)))
+        ft.counted(int(np.count_nonzero(bulk)) + settled)
 
     def _count(self, pl: Plan, h: Headers, block: FrameBlock, bulk: Bools) -> None:
         """Count-only frames: packets, payload bytes, last time, FIN/RST per flow direction at once."""
@@ -208,15 +208,13 @@ class FastPath:
         nbytes = np.bincount(u, weights=h.plen[bulk], minlength=size)
         fins = np.bincount(u, weights=h.flags[bulk] & FIN, minlength=size)
         rsts = np.bincount(u, weights=h.flags[bulk] & RST, minlength=size)
-        last = np.full(size, -np.inf)
-        np.maximum.at(last, u, block.ts[bulk])
+        last = np.zeros(size, np.int64)
+        np.maximum.at(last, u, np.flatnonzero(bulk))  # each key's last frame: its time is the flow's last
+        last_ts = block.ts[last]
         hits = pl.hits
         for k in np.flatnonzero(packets).tolist():
             flow, d = hits[k]  # type: ignore[misc] - count-only keys always have a flow
-            flow.packets[d] += int(packets[k])
-            flow.bytes[d] += int(nbytes[k])
-            if last[k] > flow.last_ts:
-                flow.last_ts = float(last[k])
+            count(flow, d, int(packets[k]), int(nbytes[k]), float(last_ts[k]))
             if fins[k]:
                 flow.fins |= 1 << d
                 if flow.fins == 3:
@@ -224,13 +222,14 @@ class FastPath:
             if rsts[k]:
                 flow.closed = True
 
-    def _rest(self, block: FrameBlock, base: int, h: Headers, rows: Ints) -> None:
+    def _rest(self, block: FrameBlock, base: int, h: Headers, rows: Ints) -> int:
         """Frames that need Python, in capture order. A TCP segment (no SYN), UDP datagram or ESP
         packet of a flow in the table goes straight to it, with the payload sliced from the header
         fields already read; anything else, or a flow not known yet, takes the full path."""
         tcp_segment, datagram = self.flows.tcp_segment, self.flows.datagram
         decode, process, tables = self.decoder.decode, self.flows.process, self.flows.tables
         buf = block.buf
+        settled = 0
         cols = (block.start, block.caplen, block.linktype, block.ts, h.l3, h.proto, h.data_at, h.plen, h.flags,
                 h.seq, h.countable)
         for i, s, c, lt, ts, l3, proto, at, plen, fl, seq, countable in zip(
@@ -240,6 +239,11 @@ class FastPath:
                 k = s + l3 + 12
                 hit = tables[proto].get(buf[k : k + 12] if proto != ESP else buf[k : k + 8] + NO_PORTS)
                 if hit is not None:
+                    flow = hit[0]
+                    if not flow.inspect and not fl & 7:  # settled, no SYN/FIN/RST: count only
+                        count(flow, hit[1], 1, plen, ts)
+                        settled += 1
+                        continue
                     payload = buf[s + at : s + at + plen]
                     if proto == TCP:
                         tcp_segment(hit[0], hit[1], fl, seq, payload, ts)
@@ -249,3 +253,4 @@ class FastPath:
             p = decode(lt, buf[s : s + c], ts)
             if p is not None:
                 process(p)
+        return settled

@@ -96,6 +96,13 @@ class Flow:
         return f"Flow({self.proto_name} {self.src}:{self.cport} -> {self.dst}:{self.sport})"
 
 
+def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float) -> None:
+    """The per-flow counters, for one packet or (from `netwatch.fastpath`) many of one direction."""
+    flow.last_ts = last_ts
+    flow.packets[direction] += packets
+    flow.bytes[direction] += nbytes
+
+
 class FlowSink(Protocol):
     def flow_start(self, flow: Flow) -> None: ...
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None: ...
@@ -159,9 +166,7 @@ class FlowTable(Reassembler):
         """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
         if ts > self.now:
             self.now = ts
-        flow.last_ts = ts
-        flow.packets[direction] += 1
-        flow.bytes[direction] += len(payload)
+        count(flow, direction, 1, len(payload), ts)
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
         self._since_sweep += 1
@@ -174,10 +179,9 @@ class FlowTable(Reassembler):
         `process` ends here for TCP; `netwatch.fastpath` calls it directly (no SYN, flow known)."""
         if ts > self.now:
             self.now = ts
-        flow.last_ts = ts
-        flow.packets[direction] += 1
-        flow.bytes[direction] += len(payload)
-        self._tcp(flow, direction, flags, seq, payload, ts)
+        count(flow, direction, 1, len(payload), ts)
+        if flow.inspect or flags & (SYN | FIN | RST):  # a flow only counted has no stream to follow
+            self._tcp(flow, direction, flags, seq, payload, ts)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY and not self.deferred:
             self.advance(self.now)

@@ -19,7 +19,7 @@ from netwatch.capture import Frame
 Ints = npt.NDArray[np.int64]
 # frames per block: smaller blocks see more flows already settled when they start (a flow's packets are
 # spread over a few thousand frames), larger ones spread numpy's per-call cost over more frames
-BLOCK = 4096
+BLOCK = 2048
 Floats = npt.NDArray[np.float64]
 
 

@@ -24,7 +24,8 @@ import numpy.typing as npt
 
 from netwatch.capture.blocks import FrameBlock, Ints
 from netwatch.decode import ESP, TCP, UDP, VXLAN_PORT, Decoder
-from netwatch.flows import FIN, RST, SYN, Flow, FlowTable, count
+from netwatch.flows import Flow, FlowTable, count
+from netwatch.reassembly import FIN, RST, SYN
 
 SMALL = 32  # blocks with fewer frames go packet by packet: numpy's per-call cost would dominate
 RAW_IP = (12, 14, 101, 228)  # link types whose frames start with the IP header
@@ -48,7 +49,8 @@ class Headers(NamedTuple):
 
 def _gather(raw: U8, at: Ints, width: int) -> U8:
     """`width` bytes from each offset (reads past the buffer are clamped; callers mask them out)."""
-    return raw[np.minimum(at[:, None] + np.arange(width), len(raw) - 1)]
+    out: U8 = raw[np.minimum(at[:, None] + np.arange(width), len(raw) - 1)]
+    return out
 
 
 def _be16(m: U8, col: int) -> Ints:
@@ -148,7 +150,7 @@ class FastPath:
 
     def feed(self, block: FrameBlock) -> None:
         """Count the block's frames and run them through the flows."""
-        n = len(block)
+        n = block.size
         if not n:
             return
         base = self.packets
@@ -171,7 +173,7 @@ class FastPath:
         buf = block.buf
         cols = (block.ts, block.linktype, block.start, block.caplen)
         if rows is None:
-            rows = np.arange(len(block))
+            rows = np.arange(block.size)
             lists = [c.tolist() for c in cols]
         else:
             lists = [c[rows].tolist() for c in cols]
@@ -213,7 +215,9 @@ class FastPath:
         last_ts = block.ts[last]
         hits = pl.hits
         for k in np.flatnonzero(packets).tolist():
-            flow, d = hits[k]  # type: ignore[misc] - count-only keys always have a flow
+            hit = hits[k]
+            assert hit is not None  # count-only keys always have a flow
+            flow, d = hit
             count(flow, d, int(packets[k]), int(nbytes[k]), float(last_ts[k]))
             if fins[k]:
                 flow.fins |= 1 << d

@@ -18,8 +18,8 @@ from typing import Any
 from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
-from netwatch.capture.pcapfile import CaptureReader
 from netwatch.capture.blocks import FrameBlock, batches, block_of
+from netwatch.capture.pcapfile import CaptureReader
 from netwatch.decode import Decoder, linktype_name
 from netwatch.events import DataLimit, Event, FlowEnd
 from netwatch.fastpath import FastPath

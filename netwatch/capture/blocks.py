@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,9 @@ class FrameBlock(NamedTuple):
     ts: Floats
     linktype: Ints
 
-    def __len__(self) -> int:  # type: ignore[override] - the number of frames, not of fields
+    @property
+    def size(self) -> int:
+        """The number of frames."""
         return len(self.start)
 
     def frames(self) -> Iterator[tuple[float, int, bytes, int]]:
@@ -75,7 +77,7 @@ def batches(records: Iterable[tuple[float, int, bytes, int]], size: int = BLOCK)
 class PcapLayout(NamedTuple):
     """How a classic pcap file lays out its record headers."""
 
-    order: str  # struct byte order of the headers
+    order: Literal["<", ">"]  # struct byte order of the headers
     unit: float  # seconds per fraction tick (µs or ns)
     rec_len: int  # header bytes per record (16, or 24 in Kuznetzov's modified pcap)
     linktype: int

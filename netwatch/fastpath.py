@@ -47,28 +47,33 @@ class Headers(NamedTuple):
     keyed: Bools  # countable, or a SYN (which takes its flow off the count-only path for the block)
 
 
+# big-endian header fields, read through a structured view of the gathered header bytes
+LINK = np.dtype({"names": ["sll2", "ether", "sll", "inner"], "formats": [">u2"] * 4,
+                 "offsets": [0, 12, 14, 16], "itemsize": 18})
+IPV4 = np.dtype({"names": ["vihl", "total", "frag", "proto", "dport", "seq", "doff", "flags"],
+                 "formats": ["u1", ">u2", ">u2", "u1", ">u2", ">u4", "u1", "u1"],
+                 "offsets": [0, 2, 6, 9, 22, 24, 32, 33], "itemsize": 40})
+
+
 def _gather(raw: U8, at: Ints, width: int) -> U8:
     """`width` bytes from each offset (reads past the buffer are clamped; callers mask them out)."""
-    out: U8 = raw[np.minimum(at[:, None] + np.arange(width), len(raw) - 1)]
+    out: U8 = np.take(raw, at[:, None] + np.arange(width), mode="clip")
     return out
-
-
-def _be16(m: U8, col: int) -> Ints:
-    return (m[:, col].astype(np.int64) << 8) | m[:, col + 1]
 
 
 def _ip_offset(raw: U8, block: FrameBlock) -> tuple[Ints, Bools]:
     """Where the IPv4 header starts per frame, and which frames carry IPv4 there at all."""
     lt = block.linktype
-    head = _gather(raw, block.start, 18)
-    et = _be16(head, 12)
+    head = _gather(raw, block.start, 18).view(LINK).ravel()
+    et = head["ether"]
     vlan = et == 0x8100  # one 802.1Q tag; QinQ and others take the full decoder
-    et = np.where(vlan, _be16(head, 16), et)
-    eth = lt == 1
+    ok = np.where(vlan, head["inner"], et) == 0x0800
     l3 = np.where(vlan, 18, 14)
-    ok = eth & (et == 0x0800)
+    if lt[0] == 1 and (lt == 1).all():  # the usual capture: Ethernet throughout
+        return l3, ok
+    ok &= lt == 1
     sll, sll2, raw_ip = lt == 113, lt == 276, np.isin(lt, RAW_IP)
-    ok |= (sll & (_be16(head, 14) == 0x0800)) | (sll2 & (_be16(head, 0) == 0x0800)) | raw_ip
+    ok |= (sll & (head["sll"] == 0x0800)) | (sll2 & (head["sll2"] == 0x0800)) | raw_ip
     l3 = np.where(sll, 16, np.where(sll2, 20, np.where(raw_ip, 0, l3)))
     return l3, ok
 
@@ -78,24 +83,26 @@ def headers(raw: U8, block: FrameBlock) -> tuple[Headers, U8]:
     l3, ok = _ip_offset(raw, block)
     cap = block.caplen
     ip = _gather(raw, block.start + l3, 40)
-    total = _be16(ip, 2)
-    proto = ip[:, 9].astype(np.int64)
-    ok &= (cap >= l3 + 20) & (ip[:, 0] == 0x45) & ((_be16(ip, 6) & 0x3FFF) == 0) & (total >= 20)
+    f = ip.view(IPV4).ravel()
+    total = f["total"].astype(np.int64)
+    proto = f["proto"].astype(np.int64)
+    doff = f["doff"]
+    ok &= (cap >= l3 + 20) & (f["vihl"] == 0x45) & ((f["frag"] & 0x3FFF) == 0) & (total >= 20)
     end = np.minimum(l3 + total, cap)
-    tcp = ok & (proto == TCP) & (end >= l3 + 40) & (ip[:, 32] >= 0x50)
-    flags = np.where(tcp, ip[:, 33], 0).astype(np.int64)
+    tcp = ok & (proto == TCP) & (end >= l3 + 40) & (doff >= 0x50)
+    flags = np.where(tcp, f["flags"], 0).astype(np.int64)
     syn = tcp & ((flags & SYN) != 0)
-    udp = ok & (proto == UDP) & (end >= l3 + 28) & (_be16(ip, 22) != VXLAN_PORT)
+    udp = ok & (proto == UDP) & (end >= l3 + 28) & (f["dport"] != VXLAN_PORT)
     esp = ok & (proto == ESP) & (end >= l3 + 20)
-    hl = np.where(tcp, 20 + (ip[:, 32] >> 4).astype(np.int64) * 4, np.where(udp, 28, 20))
+    hl = np.where(tcp, 20 + (doff >> 4).astype(np.int64) * 4, np.where(udp, 28, 20))
     data_at = l3 + hl
-    seq = (_be16(ip, 24) << 16) | _be16(ip, 26)
     keys = np.empty((len(ip), 13), np.uint8)
     keys[:, 0] = ip[:, 9]
     keys[:, 1:] = ip[:, 12:24]
     keys[esp, 9:] = 0  # ESP flows are keyed by the address pair alone, as the decoder leaves ports 0
     countable = (tcp & ~syn) | udp | esp
-    h = Headers(l3, proto, flags, seq, data_at, np.maximum(end - data_at, 0), countable, countable | syn)
+    h = Headers(l3, proto, flags, f["seq"].astype(np.int64), data_at, np.maximum(end - data_at, 0), countable,
+                countable | syn)
     return h, keys
 
 

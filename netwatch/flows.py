@@ -29,6 +29,9 @@ from netwatch.reassembly import (  # noqa: F401 - flags and caps re-exported for
 
 IDLE_TCP = 600.0
 IDLE_OTHER = 120.0
+# A DNS exchange is a query and its answer, and clients take a fresh source port per query (RFC 5452):
+# a port-53 UDP flow idle this long is over. Flows of a busy resolver then stay bounded by this window.
+IDLE_DNS = 30.0
 IDLE_ONE_SIDED = 30.0  # TCP heard from one side only (SYN floods, scans, dead hosts): goes sooner
 MAX_FLOWS = 100_000
 SWEEP_EVERY = 8192  # packets between idle sweeps...
@@ -260,9 +263,11 @@ class FlowTable(Reassembler):
         tcp_before = now - IDLE_TCP
         one_sided_before = now - IDLE_ONE_SIDED
         other_before = now - IDLE_OTHER
+        dns_before = now - IDLE_DNS
         done = [
             f for f in self.live
-            if f.last_ts < (closed_before if f.closed else other_before if f.proto != TCP
+            if f.last_ts < (closed_before if f.closed
+                            else (dns_before if f.sport == 53 else other_before) if f.proto != TCP
                             else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
         ]
         if len(self.live) - len(done) > MAX_FLOWS:

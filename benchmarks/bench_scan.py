@@ -355,12 +355,17 @@ def table(path: Path, got: dict[str, list[tuple[float, int]]]) -> None:
 
 
 def scaling(small: Path, big: Path, runs: int) -> None:
-    """netwatch --jobs 1 on both sizes, interleaved: time per packet should stay flat, peak RSS too."""
+    """netwatch --jobs 1 (and ndpiReader) on both sizes, interleaved: time per packet and peak RSS
+    should stay flat."""
     per: dict[Path, list[tuple[float, int]]] = {small: [], big: []}
+    ndpi: dict[Path, list[float]] = {small: [], big: []}
     for _ in range(runs):
         for p in per:
-            secs, _, rss = run_timed(commands(p)["netwatch --jobs 1"])
+            cmds = commands(p)
+            secs, _, rss = run_timed(cmds["netwatch --jobs 1"])
             per[p].append((secs, rss))
+            if "ndpiReader -q -i" in cmds:
+                ndpi[p].append(run_timed(cmds["ndpiReader -q -i"])[0])
     print("\nscaling, netwatch --jobs 1 (median [range]):")
     base: tuple[float, float] | None = None
     for p, rows in per.items():
@@ -368,8 +373,10 @@ def scaling(small: Path, big: Path, runs: int) -> None:
         us = [s / n * 1e6 for s, _ in rows]
         rss = statistics.median(r for _, r in rows) / 1024
         base = base or (statistics.median(us), rss)
+        vs = (f", {statistics.median(s for s, _ in rows) / statistics.median(ndpi[p]):.2f}x ndpiReader"
+              if ndpi[p] else "")
         print(f"  {n:>9,} packets: {statistics.median(us):.2f} µs/packet [{min(us):.2f}-{max(us):.2f}] "
-              f"(x{statistics.median(us) / base[0]:.2f}), peak RSS {rss:.0f} MB (x{rss / base[1]:.2f})")
+              f"(x{statistics.median(us) / base[0]:.2f}), peak RSS {rss:.0f} MB (x{rss / base[1]:.2f}){vs}")
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.blocks import BLOCK, FrameBlock, PcapLayout, batches, pcap_block, walk_records
 
-CHUNK = 1 << 22
+CHUNK = 1 << 20
 MAX_RECORD = 1 << 18  # no link type has frames near 256 KiB; larger means a corrupt length
 
 PCAP_MAGICS = {

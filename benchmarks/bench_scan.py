@@ -1,6 +1,6 @@
-"""Benchmark: netwatch scan vs tshark vs a bare record walk on a generated store-mix capture.
+"""Benchmark: netwatch scan vs nDPI's ndpiReader, tshark and a bare record walk on a store-mix capture.
 
-Usage: python benchmarks/bench_scan.py [--packets 300000] [--runs 1] [--memory-packets 1000000]
+Usage: python benchmarks/bench_scan.py [--packets 300000] [--runs 5] [--scale 1200000]
 
 The capture (cached in benchmarks/.cache/, not in git) mimics a store uplink: 40 hosts, ~80% of
 packets in TLS flows to a dozen servers (ClientHello with SNI, ServerHello and a real CA-signed
@@ -9,7 +9,10 @@ numbers, ~6% DNS queries and answers, ~10% ESP between two VPN gateways; 64 flow
 handful of template frames are built with scapy; the 300k packets are written by patching
 addresses, ports, sequence numbers and lengths into copies of them with struct, which takes
 seconds instead of scapy's minutes. Timings are wall-clock of the whole command (start-up
-included), best of --runs, in the same run; peak RSS is measured from a small wrapper process.
+included), each tool run --runs times interleaved in the same run, shown as median [range], with
+the ratio to ndpiReader (Debian's libndpi-bin; skipped with a note if absent); peak RSS is measured
+from a small wrapper process. `--scale 1200000` checks that netwatch's time per packet and peak
+RSS stay flat from --packets to that size.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -306,52 +310,87 @@ def run_timed(cmd: list[str]) -> tuple[float, int, int]:
     return float(secs), int(rc), int(rss)
 
 
-def netwatch_cmd(path: Path) -> list[str]:
-    return [sys.executable, "-m", "netwatch", "scan", str(path), "--json", "/dev/null", "-q", "--fail-on", "none"]
+def commands(path: Path) -> dict[str, list[str]]:
+    """The tools timed, by label (a tool not installed is left out, with a note)."""
+    nw = [sys.executable, "-m", "netwatch", "scan", str(path), "-q", "--fail-on", "none"]
+    cmds = {"ndpiReader -q -i": ["ndpiReader", "-q", "-i", str(path)],
+            "tshark -q -z conv,tcp": ["tshark", "-r", str(path), "-q", "-z", "conv,tcp"],
+            "netwatch --jobs 1": [*nw, "--jobs", "1", "--json", "/dev/null"],
+            "netwatch (default)": nw}
+    for label, cmd in list(cmds.items()):
+        if not shutil.which(cmd[0]):
+            print(f"{cmd[0]} not found: skipping it" + (" (Debian: apt-get install libndpi-bin)"
+                                                         if cmd[0] == "ndpiReader" else ""))
+            del cmds[label]
+    return cmds
+
+
+def measure(path: Path, runs: int) -> dict[str, list[tuple[float, int]]]:
+    """Each tool `runs` times, interleaved (a load spike on a shared machine hits all of them):
+    (seconds, peak RSS KiB) per run; the bare walk runs in this process."""
+    cmds = commands(path)
+    got: dict[str, list[tuple[float, int]]] = {"bare record walk": [], **{k: [] for k in cmds}}
+    for _ in range(runs):
+        got["bare record walk"].append((_time(lambda: bare_walk(path)), 0))
+        for label, cmd in cmds.items():
+            secs, _, rss = run_timed(cmd)
+            got[label].append((secs, rss))
+    return got
+
+
+def table(path: Path, got: dict[str, list[tuple[float, int]]]) -> None:
+    pkts, size = bare_walk(path), path.stat().st_size
+    ndpi = statistics.median(s for s, _ in got["ndpiReader -q -i"]) if "ndpiReader -q -i" in got else None
+    print(f"\n{path.name}: {pkts:,} packets, {size / 1e6:.1f} MB; median of {len(got['bare record walk'])} "
+          "runs [range]")
+    print(f"{'':22} {'seconds':>17} {'packets/s':>11} {'MB/s':>7} {'µs/pkt':>7} {'/ nDPI':>15} {'peak RSS':>9}")
+    for label, rows in got.items():
+        secs = [s for s, _ in rows]
+        med = statistics.median(secs)
+        ratio = (f"{med / ndpi:.2f} [{min(secs) / ndpi:.2f}-{max(secs) / ndpi:.2f}]" if ndpi else "-")
+        rss = max(r for _, r in rows)
+        print(f"{label:22} {med:6.2f} [{min(secs):4.2f}-{max(secs):4.2f}] {pkts / med:11,.0f} "
+              f"{size / 1e6 / med:7.1f} {med / pkts * 1e6:7.2f} {ratio:>15} "
+              f"{(f'{rss / 1024:.0f} MB' if rss else '-'):>9}")
+
+
+def scaling(small: Path, big: Path, runs: int) -> None:
+    """netwatch --jobs 1 (and ndpiReader) on both sizes, interleaved: time per packet and peak RSS
+    should stay flat."""
+    per: dict[Path, list[tuple[float, int]]] = {small: [], big: []}
+    ndpi: dict[Path, list[float]] = {small: [], big: []}
+    for _ in range(runs):
+        for p in per:
+            cmds = commands(p)
+            secs, _, rss = run_timed(cmds["netwatch --jobs 1"])
+            per[p].append((secs, rss))
+            if "ndpiReader -q -i" in cmds:
+                ndpi[p].append(run_timed(cmds["ndpiReader -q -i"])[0])
+    print("\nscaling, netwatch --jobs 1 (median [range]):")
+    base: tuple[float, float] | None = None
+    for p, rows in per.items():
+        n = bare_walk(p)
+        us = [s / n * 1e6 for s, _ in rows]
+        rss = statistics.median(r for _, r in rows) / 1024
+        base = base or (statistics.median(us), rss)
+        vs = (f", {statistics.median(s for s, _ in rows) / statistics.median(ndpi[p]):.2f}x ndpiReader"
+              if ndpi[p] else "")
+        print(f"  {n:>9,} packets: {statistics.median(us):.2f} µs/packet [{min(us):.2f}-{max(us):.2f}] "
+              f"(x{statistics.median(us) / base[0]:.2f}), peak RSS {rss:.0f} MB (x{rss / base[1]:.2f}){vs}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=300_000)
-    ap.add_argument("--runs", type=int, default=1, help="repeat each timing, keep the best")
-    ap.add_argument("--memory-packets", type=int, default=0,
-                    help="also measure netwatch's peak RSS on a capture this large (e.g. 1000000)")
+    ap.add_argument("--runs", type=int, default=5, help="interleaved runs of each tool; medians and ranges shown")
+    ap.add_argument("--scale", type=int, default=0, metavar="PACKETS",
+                    help="also compare netwatch's time per packet and peak RSS with a capture this large "
+                         "(e.g. 1200000): both should stay flat")
     args = ap.parse_args()
     path = capture(args.packets)
-    size = path.stat().st_size
-    rows: list[tuple[str, float, int]] = []
-
-    best = min(_time(lambda: bare_walk(path)) for _ in range(args.runs))
-    pkts = bare_walk(path)
-    rows.append(("bare record walk", best, 0))
-    tshark = shutil.which("tshark")
-    if not tshark:
-        print("tshark not found: skipping it")
-    nw_runs, ts_runs = [], []
-    for _ in range(args.runs):  # interleaved, so that a load spike on a shared machine hits both
-        if tshark:
-            ts_runs.append(run_timed([tshark, "-r", str(path), "-q", "-z", "conv,tcp"]))
-        nw_runs.append(run_timed(netwatch_cmd(path)))
-    if tshark:
-        rows.append(("tshark -q -z conv,tcp", min(r[0] for r in ts_runs), max(r[2] for r in ts_runs)))
-    rows.append(("netwatch scan --json", min(r[0] for r in nw_runs), max(r[2] for r in nw_runs)))
-
-    print(f"\n{path.name}: {pkts:,} packets, {size / 1e6:.1f} MB")
-    print(f"{'':24} {'seconds':>8} {'packets/s':>11} {'MB/s':>7} {'peak RSS':>9}")
-    for name, secs, rss in rows:
-        print(f"{name:24} {secs:8.2f} {pkts / secs:11,.0f} {size / 1e6 / secs:7.1f} "
-              f"{(f'{rss / 1024:.0f} MB' if rss else '-'):>9}")
-    nw = rows[-1][1]
-    if tshark:
-        ts = rows[1][1]
-        print(f"\nnetwatch / tshark time: {nw / ts:.2f}  (≤ 1.00 is the bar; netwatch is {ts / nw:.2f}x tshark)")
-    print(f"netwatch / bare walk time: {nw / rows[0][1]:.1f}")
-
-    if args.memory_packets:
-        big = capture(args.memory_packets)
-        secs, _, rss = run_timed(netwatch_cmd(big))
-        print(f"\n{big.name}: netwatch {secs:.1f}s, {args.memory_packets / secs:,.0f} packets/s, "
-              f"peak RSS {rss / 1024:.0f} MB (bar: 300 MB)")
+    table(path, measure(path, args.runs))
+    if args.scale:
+        scaling(path, capture(args.scale), args.runs)
     return 0
 
 

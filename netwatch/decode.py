@@ -38,7 +38,6 @@ ETH_VLAN = (0x8100, 0x88A8, 0x9100)
 ETH_PPPOE_SESSION = 0x8864
 IPV6_EXT = {0, 43, 60, 135, 139, 140}
 VXLAN_PORT = 4789
-VXLAN_PORT_BYTES = VXLAN_PORT.to_bytes(2, "big")
 FRAG_MAX_PENDING = 1024
 FRAG_MAX_BYTES = 65535
 FRAG_TIMEOUT = 30.0
@@ -47,10 +46,6 @@ _u16 = struct.Struct("!H").unpack_from
 _ipv4 = struct.Struct("!BBHHHBBH4s4s").unpack_from
 _ports_seq = struct.Struct("!HHIIBB").unpack_from
 _ports = struct.Struct("!HH").unpack_from
-
-# Ethernet + option-less IPv4 + TCP header fields in one unpack, for the scan's fast path: ethertype,
-# version/ihl, total length, flags/fragment offset, protocol, TCP sequence, data offset, flags.
-ETH_IPV4_FAST = struct.Struct("!12xHBxH2xHxB14xI4xBB")
 
 
 class Packet(NamedTuple):

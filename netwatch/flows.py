@@ -29,6 +29,9 @@ from netwatch.reassembly import (  # noqa: F401 - flags and caps re-exported for
 
 IDLE_TCP = 600.0
 IDLE_OTHER = 120.0
+# A DNS exchange is a query and its answer, and clients take a fresh source port per query (RFC 5452):
+# a port-53 UDP flow idle this long is over. Flows of a busy resolver then stay bounded by this window.
+IDLE_DNS = 30.0
 IDLE_ONE_SIDED = 30.0  # TCP heard from one side only (SYN floods, scans, dead hosts): goes sooner
 MAX_FLOWS = 100_000
 SWEEP_EVERY = 8192  # packets between idle sweeps...
@@ -96,6 +99,13 @@ class Flow:
         return f"Flow({self.proto_name} {self.src}:{self.cport} -> {self.dst}:{self.sport})"
 
 
+def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float) -> None:
+    """The per-flow counters, for one packet or (from `netwatch.fastpath`) many of one direction."""
+    flow.last_ts = last_ts
+    flow.packets[direction] += packets
+    flow.bytes[direction] += nbytes
+
+
 class FlowSink(Protocol):
     def flow_start(self, flow: Flow) -> None: ...
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None: ...
@@ -129,6 +139,7 @@ class FlowTable(Reassembler):
         self._since_sweep = 0
         self._last_sweep = float("-inf")
         self.now = 0.0
+        self.deferred = False  # True while the fast path has counts pending: no flow may end yet
 
     def __len__(self) -> int:
         return len(self.live)
@@ -151,33 +162,41 @@ class FlowTable(Reassembler):
                 flow, direction = self._new(p, table, key)
         if p.proto == TCP:
             self.tcp_segment(flow, direction, p.flags, p.seq, p.payload, ts)
-            return
-        flow.last_ts = ts
-        flow.packets[direction] += 1
-        payload = p.payload
-        flow.bytes[direction] += len(payload)
+        else:
+            self.datagram(flow, direction, p.payload, ts)
+
+    def datagram(self, flow: Flow, direction: int, payload: bytes, ts: float) -> None:
+        """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
+        if ts > self.now:
+            self.now = ts
+        count(flow, direction, 1, len(payload), ts)
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
         self._since_sweep += 1
-        if self._since_sweep >= SWEEP_EVERY:
+        if self._since_sweep >= SWEEP_EVERY and not self.deferred:
             self.advance(self.now)
 
     def tcp_segment(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float) -> None:
         """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST.
 
-        `process` ends here for TCP; the scan's fast path calls it directly (no SYN, flow known)."""
+        `process` ends here for TCP; `netwatch.fastpath` calls it directly (no SYN, flow known)."""
         if ts > self.now:
             self.now = ts
-        flow.last_ts = ts
-        flow.packets[direction] += 1
-        flow.bytes[direction] += len(payload)
-        self._tcp(flow, direction, flags, seq, payload, ts)
+        count(flow, direction, 1, len(payload), ts)
+        if flow.inspect or flags & (SYN | FIN | RST):  # a flow only counted has no stream to follow
+            self._tcp(flow, direction, flags, seq, payload, ts)
         self._since_sweep += 1
+        if self._since_sweep >= SWEEP_EVERY and not self.deferred:
+            self.advance(self.now)
+
+    def counted(self, n: int) -> None:
+        """`n` packets were counted by the fast path (netwatch.fastpath): they pace the sweeps too."""
+        self._since_sweep += n
         if self._since_sweep >= SWEEP_EVERY:
             self.advance(self.now)
 
     def advance(self, now: float) -> None:
-        """Capture time moved on (also called by the scan's count-only fast path): sweep when due."""
+        """Capture time moved on: sweep when due."""
         if now > self.now:
             self.now = now
         self._since_sweep = 0
@@ -244,9 +263,11 @@ class FlowTable(Reassembler):
         tcp_before = now - IDLE_TCP
         one_sided_before = now - IDLE_ONE_SIDED
         other_before = now - IDLE_OTHER
+        dns_before = now - IDLE_DNS
         done = [
             f for f in self.live
-            if f.last_ts < (closed_before if f.closed else other_before if f.proto != TCP
+            if f.last_ts < (closed_before if f.closed
+                            else (dns_before if f.sport == 53 else other_before) if f.proto != TCP
                             else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
         ]
         if len(self.live) - len(done) > MAX_FLOWS:

@@ -18,9 +18,11 @@ from typing import Any
 from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
+from netwatch.capture.blocks import FrameBlock, batches, block_of
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.decode import ETH_IPV4_FAST, VXLAN_PORT_BYTES, Decoder, linktype_name
+from netwatch.decode import Decoder, linktype_name
 from netwatch.events import DataLimit, Event, FlowEnd
+from netwatch.fastpath import FastPath
 from netwatch.findings import Aggregator, Finding, sort_findings
 from netwatch.flows import FlowTable
 from netwatch.inventory import Inventory, Rest, merge_inventory, merge_rest
@@ -87,8 +89,8 @@ class Session:
         self.on_finding = on_finding
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
+        self.fast = FastPath(self.decoder, self.flows)  # capture counters, frame number, the hot loop
         self._closed = False
-        self.frame_no = 0  # the packet being processed (1-based): findings name their evidence packets
 
     def _emit(self, obs: Event) -> None:
         if obs.flow.foreign:  # another shard reports this flow
@@ -103,129 +105,37 @@ class Session:
         elif obs.kind in SYSTEM_KINDS:
             self.systems.observe(obs)
         before = len(self.aggregator.findings)
-        self.aggregator.packet = self.frame_no
+        self.aggregator.packet = self.fast.frame_no
         self.aggregator.observe(obs)
         if self.on_finding is not None and len(self.aggregator.findings) > before:
             self.on_finding(next(reversed(self.aggregator.findings.values())))
 
     def feed(self, frame: Frame) -> None:
-        r = self.report
-        r.packets += 1
-        self.frame_no = r.packets
-        r.bytes += frame.wirelen
-        ts = frame.ts
-        if r.first_ts is None:
-            r.first_ts = ts
-        r.last_ts = ts
-        p = self.decoder.decode(frame.linktype, frame.data, ts)
-        if p is not None:
-            self.flows.process(p)
+        """One frame: the same path and counters as a block (`netwatch.fastpath`)."""
+        self.feed_blocks((block_of((frame,)),))
 
     def feed_all(self, frames: Iterable[Frame | tuple[float, int, bytes, int]],
                  tick: Callable[[], None] | None = None) -> None:
-        """The hot loop: frames as (ts, linktype, data, wirelen); `tick` is called every 4096 frames.
+        """Frames as (ts, linktype, data, wirelen), in batches; `tick` is called after each batch."""
+        self.feed_blocks(batches(frames), tick)
 
-        Most packets of a store uplink belong to flows already classified and no longer inspected
-        (TLS, VPN), or are bare TCP ACKs. Such a frame (untagged or 802.1Q Ethernet, option-less
-        unfragmented IPv4, TCP/UDP/ESP, existing flow) is counted here straight from its header: one
-        unpack, one dict lookup, a few counter updates, the same bookkeeping `FlowTable.process`
-        would do. TCP payload of a known flow that analyzers still inspect goes straight to
-        `FlowTable.tcp_segment`. Anything else (new flows, SYNs, fragments, other link types) takes
-        the full decode → flows path.
-        """
-        r = self.report
-        decode = self.decoder.decode
-        ft = self.flows
-        process = ft.process
-        tcp_segment = ft.tcp_segment
-        tcp_get = ft.tables[6].get
-        udp_get = ft.tables[17].get
-        esp_get = ft.tables[50].get
-        fast = ETH_IPV4_FAST.unpack_from
-        since = 0
-        n = 0
-        base = r.packets
-        nbytes = 0
-        first = r.first_ts
-        ts = r.last_ts
+    def feed_blocks(self, blocks: Iterable[FrameBlock], tick: Callable[[], None] | None = None) -> None:
+        """The hot loop (`netwatch.fastpath`): blocks of frames; `tick` is called after each block."""
+        fast = self.fast
         try:
-            for ts, linktype, data, wirelen in frames:
-                n += 1
-                nbytes += wirelen
-                if not n & 4095 and tick is not None:
+            for block in blocks:
+                fast.feed(block)
+                if tick is not None:
                     tick()
-                if linktype == 1 and len(data) >= 54:  # Ethernet + IPv4 + TCP headers at least
-                    o = 0
-                    et, vihl, total, frag, proto, seq, doff, fl = fast(data, 0)
-                    if et == 0x8100 and len(data) >= 58:  # one 802.1Q tag
-                        o = 4
-                        et, vihl, total, frag, proto, seq, doff, fl = fast(data, 4)
-                    if et == 0x0800 and vihl == 0x45 and not frag & 0x3FFF:
-                        end = 14 + total
-                        if end > len(data) - o:
-                            end = len(data) - o
-                        hit = None
-                        if proto == 6:
-                            if not fl & 2 and doff >= 0x50 and end >= 54:  # whole TCP header, not a SYN
-                                hl = (doff >> 2) & 0x3C
-                                plen = end - 34 - hl
-                                hit = tcp_get(data[o + 26 : o + 38])
-                                if hit is not None and plen > 0 and hit[0].inspect:
-                                    # payload an analyzer wants: straight to reassembly, no decode
-                                    self.frame_no = base + n
-                                    tcp_segment(hit[0], hit[1], fl, seq, data[o + 34 + hl : o + end], ts)
-                                    continue
-                        elif proto == 17:
-                            if end >= 42 and data[o + 36 : o + 38] != VXLAN_PORT_BYTES:
-                                plen = end - 42
-                                hit = udp_get(data[o + 26 : o + 38])
-                                if hit is not None and hit[0].inspect:
-                                    hit = None
-                        elif proto == 50 and end >= 34:
-                            plen = end - 34
-                            hit = esp_get(data[o + 26 : o + 34] + b"\0\0\0\0")
-                            if hit is not None and hit[0].inspect:
-                                hit = None
-                        if hit is not None:
-                            flow, d = hit
-                            flow.last_ts = ts
-                            flow.packets[d] += 1
-                            if plen > 0:
-                                flow.bytes[d] += plen
-                            if fl & 5 and proto == 6:  # RST or FIN, as FlowTable._tcp
-                                if fl & 4:
-                                    flow.closed = True
-                                else:
-                                    flow.fins |= 1 << d
-                                    if flow.fins == 3:
-                                        flow.closed = True
-                            since += 1
-                            if since >= 8192:
-                                since = 0
-                                self.frame_no = base + n
-                                ft.advance(ts)
-                            continue
-                if first is None:
-                    first = ts
-                self.frame_no = base + n
-                p = decode(linktype, data, ts)
-                if p is not None:
-                    process(p)
         finally:
-            if first is None and n:
-                first = ts
-            if ts is not None and ts > ft.now:
-                ft.now = ts
-            r.packets += n
-            r.bytes += nbytes
-            r.first_ts = first
-            r.last_ts = ts
+            r = self.report
+            r.packets, r.bytes, r.first_ts, r.last_ts = fast.packets, fast.bytes, fast.first_ts, fast.last_ts
 
     def close(self) -> SourceReport:
         if self._closed:
             return self.report
         self._closed = True
-        self.frame_no = self.report.packets  # flows still open end with the last packet
+        self.fast.frame_no = self.report.packets  # flows still open end with the last packet
         t = self.flows
         t.close()
         r = self.report
@@ -277,7 +187,7 @@ def scan_file(
     gc.set_threshold(GC_GEN0, *thresholds[1:])
     try:
         with reader:
-            session.feed_all(reader.records(), tick)
+            session.feed_blocks(reader.blocks(), tick)
         report = session.close()
     except KeyboardInterrupt:
         session.report.interrupted = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pipeline_helpers import Recorder
+from pipeline_helpers import Recorder, ip4
 
 from netwatch.decode import Packet
 from netwatch.flows import ACK, FIN, OOO_CAP, RST, SYN, FlowTable
@@ -227,3 +227,19 @@ def test_one_sided_tcp_goes_sooner_than_established():
     assert [f.sport for f in rec.ended] == [22]
     t.advance(700.0)
     assert len(rec.ended) == 2
+
+
+def test_dns_flows_end_after_a_shorter_idle():
+    """A port-53 exchange idle for IDLE_DNS ends at the next sweep; other UDP waits for IDLE_OTHER."""
+    from netwatch.flows import IDLE_DNS, IDLE_OTHER
+
+    sink = Recorder()
+    table = FlowTable(sink)
+    for sport, dport in ((40001, 53), (40002, 5000)):
+        table.process(Packet(1.0, ip4("10.0.0.1"), ip4("10.0.0.2"), 17, sport, dport, 0, 0, b"q", 29))
+    table.now = 1.0 + IDLE_DNS + 1
+    table.sweep()
+    assert [f.sport for f in sink.ended] == [53]
+    table.now = 1.0 + IDLE_OTHER + 1
+    table.sweep()
+    assert [f.sport for f in sink.ended] == [53, 5000]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from netwatch.capture import CaptureError, Frame
+from netwatch.capture.blocks import BLOCK, FrameBlock, PcapLayout, batches, pcap_block, walk_records
 
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 18  # no link type has frames near 256 KiB; larger means a corrupt length
@@ -157,7 +158,15 @@ class CaptureReader:
     def _broke(self, what: str, offset: int) -> None:
         self.problem = f"{what} (packet {self.frames_read + 1}, byte offset {offset})"
 
+    def blocks(self) -> Iterator[FrameBlock]:
+        """The frames in blocks (`netwatch.capture.blocks`): a pcap read window at a time, else batches."""
+        return self._pcap_blocks() if self.format == "pcap" else batches(self._pcapng())
+
     def _pcap(self) -> Iterator[tuple[float, int, bytes, int]]:
+        for block in self._pcap_blocks():
+            yield from block.frames()
+
+    def _pcap_blocks(self) -> Iterator[FrameBlock]:
         order, unit, rec_len = PCAP_MAGICS[self._head]
         r = _Chunked(self._f, self._head)
         try:
@@ -165,30 +174,20 @@ class CaptureReader:
                 self.problem = "file ends inside the pcap file header (byte offset 4)"
                 return
             (linktype,) = struct.unpack_from(order + "I", r.buf, 20)
-            linktype &= 0xFFFF
+            layout = PcapLayout(order, unit, rec_len, linktype & 0xFFFF)
             r.pos = 24
             unpack = struct.Struct(order + "IIII").unpack_from
             while True:
-                # every whole record in the window, without a bounds call per record
-                buf, pos, n = r.buf, r.pos, self.frames_read
-                end = len(buf) - rec_len
-                try:
-                    while pos <= end:
-                        sec, frac, caplen, wirelen = unpack(buf, pos)
-                        start = pos + rec_len
-                        stop = start + caplen
-                        if stop > end + rec_len or caplen > MAX_RECORD:
-                            break
-                        pos = stop
-                        n += 1
-                        yield sec + frac * unit, linktype, buf[start:stop], wirelen
-                finally:
-                    r.pos, self.frames_read = pos, n
+                offsets, r.pos = walk_records(r.buf, r.pos, layout, MAX_RECORD)  # every whole record in the window
+                for i in range(0, len(offsets), BLOCK):
+                    part = offsets[i : i + BLOCK]
+                    self.frames_read += len(part)
+                    yield pcap_block(r.buf, part, layout)
                 if not r.need(rec_len):
                     if r.left():
                         self._broke("file ends inside a record header", r.offset())
                     return
-                sec, frac, caplen, wirelen = unpack(r.buf, r.pos)
+                caplen = unpack(r.buf, r.pos)[2]
                 if caplen > MAX_RECORD:
                     self._broke(f"record length {caplen} is impossible; capture is corrupt", r.offset())
                     return
@@ -197,11 +196,11 @@ class CaptureReader:
                         f"file ends inside a packet: record says {caplen} bytes, {r.left() - rec_len} left",
                         r.offset(),
                     )
-                    data = r.buf[r.pos + rec_len :]
-                    r.pos = len(r.buf)
-                    if data:
+                    tail = r.left() - rec_len
+                    if tail > 0:
                         self.frames_read += 1
-                        yield sec + frac * unit, linktype, data, wirelen
+                        yield pcap_block(r.buf, [r.pos], layout, tail)
+                    r.pos = len(r.buf)
                     return
         except READ_ERRORS as e:
             self._read_error(e, r)

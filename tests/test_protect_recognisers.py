@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netwatch.analyzers import notes
 from netwatch.analyzers import recognise as r
 from netwatch.analyzers.classify import Classifier, Upgrade, _http_host
 from netwatch.decode import TCP, UDP
@@ -96,7 +97,7 @@ def test_starttls_marks_flow_encrypted_from_the_upgrade() -> None:
     u.stream(f, 0, b"STARTTLS\r\n", 0.0, emit)
     assert f.encrypted is False
     u.stream(f, 0, b"\x16\x03\x01\x00\x50\x01\x00\x00\x4c\x03\x03", 0.0, emit)
-    assert f.encrypted is True and f.state["upgraded"] and u not in f.active
+    assert f.encrypted is True and notes(f).upgraded and u not in f.active
 
 
 def test_http_host_variants() -> None:

@@ -10,7 +10,7 @@ still scanned for card data with the generic scanner, so a private field layout 
 from __future__ import annotations
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
 from netwatch.analyzers.carddata import DIRECTION, card_observation
 from netwatch.analyzers.cards import card_brand
 from netwatch.analyzers.cardscan import Hit, scan
@@ -91,8 +91,19 @@ class _Dir:
         self.broken = False  # framing lost: the rest is scanned as opaque bytes
 
 
-class Iso8583(Analyzer):
+class _Flow:
+    __slots__ = ("dirs", "messages")
+
+    def __init__(self) -> None:
+        self.dirs = (_Dir(), _Dir())
+        self.messages = 0  # messages read so far
+
+
+class Iso8583(Analyzer[_Flow]):
     name = "iso8583"
+
+    def new_state(self, flow: Flow) -> _Flow:
+        return _Flow()
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
@@ -101,14 +112,14 @@ class Iso8583(Analyzer):
         return flow.proto == TCP
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        st: list[_Dir] | None = flow.state.get("iso8583")
+        st = self.peek(flow)
         if st is None:
             if flow.app != "iso8583" and not looks_like_iso8583(data):
-                flow.state["iso8583"] = False
                 deactivate(flow, self)
                 return
-            st = flow.state["iso8583"] = [_Dir(), _Dir()]
-        d = st[direction]
+            st = self.state(flow)
+            claim_cards(flow, self.name)  # this analyzer reports the cards
+        d = st.dirs[direction]
         if d.broken:
             for h in scan(data)[0]:
                 emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
@@ -122,18 +133,17 @@ class Iso8583(Analyzer):
                 emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             d.buf = b""
         for body in msgs:
-            self._message(flow, direction, body, ts, emit)
+            self._message(flow, st, direction, body, ts, emit)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = flow.state.get("iso8583")
-        if st:
-            st[direction].buf = b""
-            st[direction].broken = True
+        st = self.peek(flow)
+        if st is not None:
+            st.dirs[direction].buf = b""
+            st.dirs[direction].broken = True
 
-    def _message(self, flow: Flow, direction: int, body: bytes, ts: float, emit: Emit) -> None:
-        n = flow.state.get("iso8583.count", 0) + 1
-        flow.state["iso8583.count"] = n
-        if n > MAX_MESSAGES:
+    def _message(self, flow: Flow, st: _Flow, direction: int, body: bytes, ts: float, emit: Emit) -> None:
+        st.messages += 1
+        if st.messages > MAX_MESSAGES:
             return
         msg = parse_message(body)
         if msg is None:

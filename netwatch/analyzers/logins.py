@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.analyzers.credentials import MAX_BYTES, MAX_LINE, Credentials, _b64, _sasl_plain
+from netwatch.analyzers.credentials import MAX_BYTES, MAX_LINE, Credentials, LoginState, _b64, _sasl_plain
 from netwatch.flows import Flow
 
 HTTP_AUTH = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*(Digest|Bearer)[ \t]+([^\r\n]{1,8192})\r\n", re.I)
@@ -112,30 +112,31 @@ def tds_login(data: bytes) -> tuple[bytes, bytes] | None:
     return body[31 : 31 + ul], body[62 : 62 + pl]
 
 
-class Logins(Analyzer):
+class Logins(Analyzer[LoginState]):
     """Emits `credentials` observations for the logins `Credentials` does not parse."""
 
     name = "logins"
+
+    def new_state(self, flow: Flow) -> LoginState:
+        return LoginState()
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         app = flow.app
         if app is None:
             return
-        st: dict[str, Any] | None = flow.state.get("logins")
-        if st is None:
-            st = flow.state["logins"] = {"buf": b"", "seen": 0}
+        st = self.state(flow)
         handler = HANDLERS.get(app)
-        if handler is None or st["seen"] > MAX_BYTES:
+        if handler is None or st.seen > MAX_BYTES:
             deactivate(flow, self)
             return
         if direction == 0:
-            st["seen"] += len(data)
+            st.seen += len(data)
             handler(self, flow, st, data, ts, emit)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = flow.state.get("logins")
+        st = self.peek(flow)
         if st is not None:
-            st["buf"] = b""
+            st.buf = b""
 
     @staticmethod
     def _found(flow: Flow, ts: float, emit: Emit, protocol: str, user: Any, secret_bytes: bytes | None,
@@ -143,16 +144,16 @@ class Logins(Analyzer):
         Credentials._found(flow, ts, emit, protocol, user, secret_bytes, method, secret=secret)
 
     # -- SASL on line protocols ------------------------------------------------------------------
-    def _lines(self, flow: Flow, st: dict[str, Any], data: bytes, ts: float, emit: Emit) -> None:
-        buf = st["buf"] + data
+    def _lines(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
+        buf = st.buf + data
         *lines, rest = buf.split(b"\n")
-        st["buf"] = rest if len(rest) <= MAX_LINE else b""
+        st.buf = rest if len(rest) <= MAX_LINE else b""
         for line in lines[:256]:
             self._sasl_line(flow, st, line.strip(), ts, emit)
 
-    def _sasl_line(self, flow: Flow, st: dict[str, Any], line: bytes, ts: float, emit: Emit) -> None:
+    def _sasl_line(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
         app = flow.app or ""
-        step = st.pop("step", None)
+        step, st.mode = st.mode, None
         if step is not None and line != b"*":
             self._sasl_step(flow, st, step, line, ts, emit)
             return
@@ -163,9 +164,9 @@ class Logins(Analyzer):
         if m.group(2) and m.group(1).upper() not in CHALLENGE:
             self._sasl_step(flow, st, mech, m.group(2), ts, emit)
         else:
-            st["step"] = mech
+            st.mode = mech
 
-    def _sasl_step(self, flow: Flow, st: dict[str, Any], step: str, word: bytes, ts: float, emit: Emit) -> None:
+    def _sasl_step(self, flow: Flow, st: LoginState, step: str, word: bytes, ts: float, emit: Emit) -> None:
         app = flow.app or ""
         method = "AUTH " + step.removesuffix("-pass")
         if step == "PLAIN":
@@ -173,11 +174,11 @@ class Logins(Analyzer):
             if creds:
                 self._found(flow, ts, emit, app, creds[0], creds[1], method, "cleartext")
         elif step == "LOGIN":
-            st["user"], st["step"] = _b64(word) or word, "LOGIN-pass"
+            st.user, st.mode = _b64(word) or word, "LOGIN-pass"
         elif step == "LOGIN-pass":
             pw = _b64(word)
             if pw is not None:
-                self._found(flow, ts, emit, app, st.pop("user", None), pw, method, "cleartext")
+                self._found(flow, ts, emit, app, st.take_user(), pw, method, "cleartext")
         elif step in ("CRAM-MD5", "DIGEST-MD5"):
             raw = _b64(word)
             if raw:  # CRAM-MD5: "user hexdigest"; DIGEST-MD5: username="user",…,response=…
@@ -190,8 +191,8 @@ class Logins(Analyzer):
                 self._found(flow, ts, emit, app, tok[0], tok[1], method, "token")
 
     # -- HTTP Digest and Bearer -------------------------------------------------------------------
-    def _http(self, flow: Flow, st: dict[str, Any], data: bytes, ts: float, emit: Emit) -> None:
-        buf = st["buf"] + data
+    def _http(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
+        buf = st.buf + data
         for m in HTTP_AUTH.finditer(buf):
             scheme, value = m.group(1).lower(), m.group(2).strip()
             if scheme == b"digest":
@@ -200,10 +201,10 @@ class Logins(Analyzer):
                 self._found(flow, ts, emit, "http", None, value, "Bearer", "token")
         cut = buf.rfind(b"\r\n")
         tail = buf[cut:] if cut >= 0 else b""
-        st["buf"] = tail if len(tail) <= MAX_LINE * 4 else b""
+        st.buf = tail if len(tail) <= MAX_LINE * 4 else b""
 
     # -- LDAP ----------------------------------------------------------------------------------------
-    def _ldap(self, flow: Flow, st: dict[str, Any], data: bytes, ts: float, emit: Emit) -> None:
+    def _ldap(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
         bind = ldap_bind(data)
         if bind is None:
             return
@@ -221,7 +222,7 @@ class Logins(Analyzer):
             self._found(flow, ts, emit, "ldap", digest_user(secret) or name or None, None, kind[5:], "digest")
 
     # -- Sybase / TDS 5.0 --------------------------------------------------------------------------------
-    def _tds(self, flow: Flow, st: dict[str, Any], data: bytes, ts: float, emit: Emit) -> None:
+    def _tds(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
         creds = tds_login(data)
         if creds is None:
             return

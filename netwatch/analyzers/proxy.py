@@ -12,10 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Analyzer, Emit, deactivate, tunnel_opened
 from netwatch.analyzers.credentials import Credentials, clean
 from netwatch.decode import TCP
 from netwatch.flows import Flow
@@ -116,28 +115,37 @@ def server_handshake(kind: str, data: bytes) -> tuple[bool, int, str | None] | N
         return None
 
 
-class Proxy(Analyzer):
-    """Watches SOCKS and HTTP CONNECT flows; reopens classification once the tunnel is up."""
+@dataclass(slots=True)
+class _Handshake:
+    bufs: list[bytes]  # each direction's bytes so far (bounded)
+    client: ClientSide | None = None  # the client's side, once complete
+
+
+class Proxy(Analyzer[_Handshake]):
+    """Watches SOCKS and HTTP CONNECT flows; has the Dispatcher reopen classification once the tunnel is up."""
 
     name = "proxy"
+
+    def new_state(self, flow: Flow) -> _Handshake:
+        return _Handshake([b"", b""])
 
     def wants(self, flow: Flow) -> bool:
         return flow.proto == TCP
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        st: dict[str, Any] | None = flow.state.get("proxy")
+        st = self.peek(flow)
         if st is None:
             if flow.app is None:
                 return
             if not (flow.app == "socks" or (flow.app == "http" and direction == 0 and data[:8].upper() == b"CONNECT ")):
                 deactivate(flow, self)
                 return
-            st = flow.state["proxy"] = {"bufs": [b"", b""], "client": None, "active": list(flow.active)}
-        bufs = st["bufs"]
+            st = self.state(flow)
+        bufs = st.bufs
         bufs[direction] = (bufs[direction] + data)[:MAX_HANDSHAKE]
-        if st["client"] is None:
-            st["client"] = client_handshake(bufs[0])
-        client: ClientSide | None = st["client"]
+        if st.client is None:
+            st.client = client_handshake(bufs[0])
+        client = st.client
         if client is None:
             if len(bufs[0]) >= MAX_HANDSHAKE:
                 deactivate(flow, self)
@@ -147,9 +155,9 @@ class Proxy(Analyzer):
             if len(bufs[1]) >= MAX_HANDSHAKE:
                 deactivate(flow, self)
             return
-        self._tunnel(flow, st, client, answer, ts, emit)
+        self._tunnel(flow, client, answer, ts, emit)
 
-    def _tunnel(self, flow: Flow, st: dict[str, Any], client: ClientSide, answer: tuple[bool, int, str | None],
+    def _tunnel(self, flow: Flow, client: ClientSide, answer: tuple[bool, int, str | None],
                 ts: float, emit: Emit) -> None:
         granted, _used, method = answer
         if client.password is not None:
@@ -158,11 +166,6 @@ class Proxy(Analyzer):
         emit(events.Proxy(ts=ts, flow=events.FlowFacts.of(flow), proxy=client.kind,
                           target_host=clean(client.host, 255) or "", target_port=client.port, granted=granted,
                           login=method or ("userid" if client.user else "none")))
-        restore = [a for a in st["active"] if a is not self]
         deactivate(flow, self)
-        if not granted:
-            return
-        flow.state = {"proxy": {"via": client.kind}, "proxy.target": f"{clean(client.host, 255)}:{client.port}"}
-        flow.app = flow.encrypted = flow.how = None  # the classifier judges the tunnelled bytes
-        flow.active = restore
-        flow.inspect = True
+        if granted:  # the classifier judges the tunnelled bytes
+            tunnel_opened(flow, client.kind, f"{clean(client.host, 255)}:{client.port}", self)

@@ -11,10 +11,10 @@ that chose no encryption at all leaves the flow cleartext.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate, mark_encrypted
+from netwatch.analyzers import Analyzer, Emit, cleartext_after_all, deactivate, encrypted_from_here
 from netwatch.decode import TCP
 from netwatch.flows import Flow
 
@@ -52,9 +52,19 @@ def server_security(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-class RdpSecurity(Analyzer):
+@dataclass(slots=True)
+class _Standard:
+    ts: float = 0.0  # when the server chose Standard RDP Security
+    pdus: int = 0  # server PDUs looked at since
+    done: bool = False  # reported
+
+
+class RdpSecurity(Analyzer[_Standard]):
     name = "rdp_security"
     plaintext_only = False
+
+    def new_state(self, flow: Flow) -> _Standard:
+        return _Standard()
 
     def wants(self, flow: Flow) -> bool:
         return flow.proto == TCP
@@ -67,7 +77,7 @@ class RdpSecurity(Analyzer):
             return
         if direction != 1:
             return
-        st = flow.state.get("rdp")
+        st = self.peek(flow)
         if st is None:
             proto = selected_protocol(data)
             if proto is None:
@@ -75,24 +85,24 @@ class RdpSecurity(Analyzer):
             if proto != 0:
                 deactivate(flow, self)  # TLS / CredSSP: the upgrade is seen by `Upgrade`
                 return
-            flow.state["rdp"] = {"pdus": 0, "ts": ts}
-            mark_encrypted(flow, "rdp-standard")  # weak, but not cleartext
+            self.state(flow).ts = ts
+            encrypted_from_here(flow, "rdp-standard")  # weak, but not cleartext
             return
-        st["pdus"] += 1
+        st.pdus += 1
         sec = server_security(data)
-        if sec is not None or st["pdus"] >= MAX_PDUS:
+        if sec is not None or st.pdus >= MAX_PDUS:
             self._report(flow, st, sec, ts, emit)
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
-        st = flow.state.get("rdp")
-        if st is not None and not st.get("done"):
-            self._report(flow, st, None, st["ts"], emit)
+        st = self.peek(flow)
+        if st is not None and not st.done:
+            self._report(flow, st, None, st.ts, emit)
 
-    def _report(self, flow: Flow, st: dict[str, Any], sec: tuple[int, int] | None, ts: float, emit: Emit) -> None:
-        st["done"] = True
+    def _report(self, flow: Flow, st: _Standard, sec: tuple[int, int] | None, ts: float, emit: Emit) -> None:
+        st.done = True
         method, level = sec if sec is not None else (None, None)
         if method == 0:
-            flow.encrypted, flow.how = False, "rdp-security-none"
+            cleartext_after_all(flow, "rdp-security-none")
         emit(events.RdpSecurity(
             ts=ts, flow=events.FlowFacts.of(flow), security="standard",
             encryption=METHODS[method] if method is not None else "RC4 (method not seen)",

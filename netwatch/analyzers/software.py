@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch import events
@@ -49,18 +50,29 @@ def _text(b: bytes) -> str:
     return b.decode("latin-1")
 
 
-class SoftwareVersions(Analyzer):
+@dataclass(slots=True)
+class _Seen:
+    reported: set[tuple[str, str, str | None]] = field(default_factory=set)  # (host, product, version)
+    looked: list[int] = field(default_factory=lambda: [0, 0])  # bytes looked at per direction
+    tails: list[bytes] = field(default_factory=lambda: [b"", b""])  # the end of each direction so far
+    ssh: list[bool] = field(default_factory=lambda: [False, False])  # each side's SSH banner read
+    smb1_offered: tuple[str, ...] = ()  # the SMB1 dialects the client offered (the reply picks one)
+
+
+class SoftwareVersions(Analyzer[_Seen]):
     name = "software"
     plaintext_only = False  # SSH banners come before the encrypted part; other encrypted flows are left
+
+    def new_state(self, flow: Flow) -> _Seen:
+        return _Seen()
 
     def wants(self, flow: Flow) -> bool:
         return flow.proto in (TCP, UDP)
 
     # -- output ---------------------------------------------------------------------------------
-    @staticmethod
-    def _emit(flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
+    def _emit(self, flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
               role: str | None = None, host: str | None = None, **extra: Any) -> None:
-        seen: set[tuple[str, str, str | None]] = flow.state.setdefault("sw.seen", set())
+        seen = self.state(flow).reported
         who = host or (flow.src if direction == 0 else flow.dst)
         for s in found:
             key = (who, s.product, s.version)
@@ -83,8 +95,8 @@ class SoftwareVersions(Analyzer):
         if cap is None or (flow.encrypted and app != "ssh" and flow.how != "rdp-standard"):
             deactivate(flow, self)
             return
-        counts = flow.state.setdefault("sw.bytes", [0, 0])
-        tails = flow.state.setdefault("sw.tail", [b"", b""])
+        st = self.state(flow)
+        counts, tails = st.looked, st.tails
         if counts[direction] >= cap:
             if counts[1 - direction] >= cap:
                 deactivate(flow, self)
@@ -112,7 +124,7 @@ class SoftwareVersions(Analyzer):
 
     def _ssh(self, flow: Flow, direction: int, buf: bytes, ts: float, emit: Emit, counts: list[int],
              cap: int) -> None:
-        done: list[bool] = flow.state.setdefault("sw.ssh", [False, False])
+        done = self.state(flow).ssh
         if not done[direction]:
             for m in LINE.finditer(buf):
                 line = _text(m.group(1))
@@ -141,10 +153,10 @@ class SoftwareVersions(Analyzer):
             return
         dialects = neg.dialects
         if neg.chosen is not None:  # SMB1 reply: the index into what the request offered
-            offered = flow.state.get("sw.smb1", ())
+            offered = self.state(flow).smb1_offered
             dialects = (offered[neg.chosen],) if neg.chosen < len(offered) else ()
         elif not neg.response:
-            flow.state["sw.smb1"] = dialects
+            self.state(flow).smb1_offered = tuple(dialects)
         if dialects:
             best = max(dialects, key=lambda d: [int(x) if x.isdigit() else 0 for x in d.split(".")])
             label = "chosen" if neg.response else "offered"

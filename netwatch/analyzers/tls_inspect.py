@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
 from netwatch.analyzers.classify import UPGRADABLE
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.tls import (
@@ -53,20 +53,22 @@ class _State:
         self.reported = False
 
 
-class TlsInspector(Analyzer):
+class TlsInspector(Analyzer[_State]):
     name = "tls"
     plaintext_only = False
+
+    def new_state(self, flow: Flow) -> _State:
+        return _State(flow.app == "dtls")
 
     def wants(self, flow: Flow) -> bool:
         return flow.proto in (TCP, UDP)
 
     def _state(self, flow: Flow) -> _State | None:
-        st = flow.state.get("tls")
+        st = self.peek(flow)
         if st is not None:
             return st
-        if flow.app in TLS_APPS or flow.state.get("upgraded"):
-            st = flow.state["tls"] = _State(flow.app == "dtls")
-            return st
+        if flow.app in TLS_APPS or notes(flow).upgraded:
+            return self.state(flow)
         if flow.app is not None and not (flow.encrypted is False and flow.app in UPGRADABLE):
             deactivate(flow, self)  # not TLS, and cannot become TLS
         return None
@@ -91,8 +93,8 @@ class TlsInspector(Analyzer):
                 st.ts = ts
             elif t == -4 and st.sh is None:  # SSLv2 SERVER-HELLO: SSLv2 negotiated
                 st.sh = ServerHello(0x0002, None)
-        if st.ch is not None and st.sh is None and not flow.server_name and st.ch.sni:
-            flow.server_name = st.ch.sni
+        if st.ch is not None and st.sh is None:
+            server_named(flow, st.ch.sni)
         if self._done(st):
             self._report(flow, st, emit)
             deactivate(flow, self)
@@ -114,7 +116,7 @@ class TlsInspector(Analyzer):
         return client and server
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
-        st = flow.state.get("tls")
+        st = self.peek(flow)
         if st is not None and not st.reported:
             self._report(flow, st, emit)
 
@@ -139,17 +141,17 @@ class TlsInspector(Analyzer):
             "ja4": ja4,
             "ja3s": ja3s(sh) if sh and sh.cipher is not None else None,
         }
-        if ch is not None and ch.sni and not flow.server_name:
-            flow.server_name = ch.sni
+        if ch is not None:
+            server_named(flow, ch.sni)
         if sh is not None:
-            flow.how = version  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
+            negotiated(flow, version)  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
         if st.certs and sh is not None and certs_in_clear(sh.negotiated):
             from netwatch.analyzers.tls_cert import cert_facts
 
             leaf = cert_facts(st.certs[0], ts)
         if flow.app == "tls" and _anydesk(alpn, leaf):
-            flow.app = "anydesk"
+            app_named(flow, "anydesk")
             RemoteAccess.report(flow, ts, emit)  # named only now, by the handshake
         facts = FlowFacts.of(flow)
         emit(TlsHello(ts=ts, flow=facts, **fields))

@@ -26,8 +26,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
-from netwatch.analyzers.cardscan import scan, wrap
 from netwatch.masking import mask_pan
+from netwatch.protocols.card_search import scan, wrap
 
 
 class Redacted(str):

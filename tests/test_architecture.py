@@ -15,7 +15,7 @@ DOC = ROOT / "docs" / "architecture.md"
 # and judgement (3: policy, rules) only the base layer: it knows events, not flows or analyzers.
 LAYERS = {
     "netwatch.addresses": 0, "netwatch.masking": 0, "netwatch.events": 0, "netwatch.decode": 0,
-    "netwatch.capture": 0, "netwatch.flows": 1,
+    "netwatch.capture": 0, "netwatch.protocols": 0, "netwatch.flows": 1,
     "netwatch.reassembly": 1, "netwatch.inventory": 5, "netwatch.analyzers": 2, "netwatch.policy": 3,
     "netwatch.rule_schema": 3, "netwatch.conditions": 3, "netwatch.rules": 3, "netwatch.eol": 3, "netwatch.findings": 4,
     "netwatch.systems": 4,

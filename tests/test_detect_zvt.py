@@ -3,8 +3,8 @@ in BMP 0x22/0x23 and the TLV container. Assertions compare masked values only.""
 
 from __future__ import annotations
 
-from netwatch.analyzers.zvt import apdu_cards, bmps, card_value, looks_like_zvt, split_apdus, tlv, unstuff
 from netwatch.masking import mask_pan
+from netwatch.protocols.zvt import apdu_cards, bmps, card_value, looks_like_zvt, split_apdus, tlv, unstuff
 
 BANCONTACT = "67030000012345677"  # 17 digits: BCD with an F pad
 MC = "5555555555554444"
@@ -83,7 +83,7 @@ def test_analyzer_reports_structured_and_printed_cards_once() -> None:
     import socket
 
     from netwatch.analyzers import notes
-    from netwatch.analyzers.carddata import CardData
+    from netwatch.analyzers.cleartext_cards import CardData
     from netwatch.analyzers.terminal import Terminal
     from netwatch.decode import TCP
     from netwatch.events import CardData as CardEvent

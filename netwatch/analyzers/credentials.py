@@ -19,6 +19,7 @@ from typing import Any
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.flows import Flow
+from netwatch.protocols.text import clean
 
 DEFAULT_PASSWORDS = frozenset({
     "public", "private", "admin", "administrator", "password", "passw0rd", "root", "toor", "guest", "default",
@@ -28,8 +29,6 @@ DEFAULT_PASSWORDS = frozenset({
 })
 MAX_BYTES = 64 * 1024  # client bytes looked at per flow
 MAX_LINE = 2048
-USER_LIMIT = 64
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 HTTP_BASIC = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*\r\n", re.I)
 IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.I)
 IMAP_AUTH_PLAIN = re.compile(rb"^\S+ AUTHENTICATE PLAIN(?: (\S+))?\s*$", re.I)
@@ -38,15 +37,6 @@ TELNET_PASS_PROMPT = re.compile(rb"(?:password|passcode|pin)\s*:\s*$", re.I)
 TELNET_IAC = re.compile(rb"\xff(?:[\xfb-\xfe].|\xfa.*?\xff\xf0|[\xf0-\xfa])", re.S)
 SNMP_PDUS = {0xA0: "get", 0xA1: "getnext", 0xA2: "response", 0xA3: "set", 0xA4: "trap", 0xA5: "getbulk",
              0xA6: "inform", 0xA7: "trapv2", 0xA8: "report"}
-
-
-def clean(value: bytes | str | None, limit: int = USER_LIMIT) -> str | None:
-    """A packet-derived name made safe to store and print: control bytes escaped, length limited."""
-    if value is None:
-        return None
-    s = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    s = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def is_default(password: bytes | str) -> bool:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate, tunnel_opened
-from netwatch.analyzers.credentials import Credentials, clean
+from netwatch.analyzers.credentials import Credentials
 from netwatch.decode import TCP
 from netwatch.flows import Flow
+from netwatch.protocols.text import clean
 
 MAX_HANDSHAKE = 4096  # bytes per direction before the handshake is given up
 CONNECT_RE = re.compile(rb"^CONNECT ([^\s]{1,300}) HTTP/1\.[01]\r\n", re.I)

@@ -144,7 +144,7 @@ def databases(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def zvt(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """ZVT APDUs (class, instruction, length): exact framing; a known command unless on port 20007."""
-    from netwatch.analyzers.zvt import looks_like_zvt
+    from netwatch.protocols.zvt import looks_like_zvt
 
     return ("zvt", False, None) if looks_like_zvt(data, 20007 in (flow.sport, flow.cport)) else None
 
@@ -194,7 +194,7 @@ def iso8583(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     global ISO_ISO
     if ISO_ISO is None:
         try:
-            from netwatch.analyzers.iso8583 import looks_like_iso8583
+            from netwatch.protocols.iso8583 import looks_like_iso8583
         except ImportError:  # pragma: no cover - optional until the card-data parser lands
             looks_like_iso8583 = lambda d: False  # noqa: E731
         ISO_ISO = looks_like_iso8583

@@ -18,8 +18,9 @@ from typing import Any
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.analyzers.credentials import clean
-from netwatch.analyzers.versions import (
+from netwatch.decode import TCP, UDP
+from netwatch.flows import Flow
+from netwatch.protocols.software_versions import (
     Software,
     dhcp_vendor_class,
     http_server,
@@ -30,9 +31,8 @@ from netwatch.analyzers.versions import (
     user_agent,
     windows,
 )
-from netwatch.analyzers.winproto import ntlmssp_versions, rdp_client_build, smb_negotiate
-from netwatch.decode import TCP, UDP
-from netwatch.flows import Flow
+from netwatch.protocols.text import clean
+from netwatch.protocols.windows import ntlmssp_versions, rdp_client_build, smb_negotiate
 
 CAPS = {"ssh": 1024, "http": 32 * 1024, "ftp": 8192, "smtp": 16 * 1024, "pop3": 8192, "imap": 16 * 1024,
         "telnet": 8192, "smb": 64 * 1024, "rdp": 8192}

@@ -17,7 +17,7 @@ import binascii
 import re
 from collections.abc import Callable
 
-from netwatch.analyzers.cardscan import Hit, scan
+from netwatch.protocols.card_search import Hit, scan
 
 FILLER = ord("*")
 EBCDIC_FILLER = 0x5C  # '*' in cp500

@@ -11,76 +11,21 @@ from __future__ import annotations
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
-from netwatch.analyzers.carddata import DIRECTION, card_observation
-from netwatch.analyzers.cards import card_brand
-from netwatch.analyzers.cardscan import Hit, scan
-from netwatch.analyzers.iso8583 import (
+from netwatch.analyzers.cleartext_cards import DIRECTION, card_observation
+from netwatch.decode import TCP
+from netwatch.flows import Flow
+from netwatch.masking import Fingerprinter
+from netwatch.protocols.card_search import scan
+from netwatch.protocols.iso8583 import (
     MAX_MSG,
-    IsoMessage,
-    emv_tags,
+    card_hits,
     frame_length,
     looks_like_iso8583,
     parse_message,
     split_messages,
 )
-from netwatch.decode import TCP
-from netwatch.flows import Flow
-from netwatch.masking import Fingerprinter
 
 MAX_MESSAGES = 100_000  # per flow; beyond it messages are counted, not decoded
-
-
-def _track2(value: str) -> tuple[str, bool] | None:
-    v = value.upper()
-    for sep in ("=", "D"):
-        i = v.find(sep)
-        if 12 <= i <= 19:
-            exp = v[i + 1 : i + 5]
-            return v[:i], len(exp) == 4 and exp.isdigit()
-    return None
-
-
-def _track1(value: str) -> tuple[str, bool] | None:
-    parts = value.lstrip("%").removeprefix("B").split("^")
-    if len(parts) < 2:
-        return None
-    exp = parts[2][:4] if len(parts) > 2 else ""
-    return parts[0], len(exp) == 4 and exp.isdigit()
-
-
-def _hexbytes(value: str) -> bytes:
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return value.encode("latin-1", "replace")
-
-
-def card_hits(msg: IsoMessage) -> list[tuple[str, Hit]]:
-    """(field, hit) per card in the message's card fields; a card is reported once per kind."""
-    enc = "bcd" if msg.variant == "bcd" else "ascii"
-    out: list[tuple[str, Hit]] = []
-    seen: set[tuple[str, str]] = set()
-
-    def add(fld: str, digits: str, kind: str, encoding: str, expiry: bool) -> None:
-        if (digits, kind) in seen or not card_brand(digits, True):
-            return
-        seen.add((digits, kind))
-        out.append((fld, (0, 0, digits, kind, encoding, expiry)))
-
-    v = msg.values
-    if "35" in v and (t := _track2(v["35"])):
-        add("35", t[0], "track2", enc, t[1])
-    if "45" in v and (t := _track1(v["45"])):
-        add("45", t[0], "track1", "ascii", t[1])
-    if "2" in v:
-        add("2", v["2"], "pan", enc, False)
-    if "55" in v:
-        tags = emv_tags(_hexbytes(v["55"]))
-        if 0x57 in tags and (t := _track2(tags[0x57].hex())):
-            add("55", t[0], "track2", "bcd", t[1])
-        if 0x5A in tags:
-            add("55", tags[0x5A].hex().rstrip("f"), "pan", "bcd", False)
-    return out
 
 
 class _Dir:

@@ -13,12 +13,12 @@ import re
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
-from netwatch.analyzers.cards import card_brand
-from netwatch.analyzers.cardscan import Hit, scan, scan_dns_name
-from netwatch.analyzers.dns import parse_dns
-from netwatch.analyzers.http import MAX_BODY, HttpMessage, HttpParser
 from netwatch.flows import Flow
 from netwatch.masking import Fingerprinter, mask_pan
+from netwatch.protocols.card_numbers import card_brand
+from netwatch.protocols.card_search import Hit, scan, scan_dns_name
+from netwatch.protocols.dns import parse_dns
+from netwatch.protocols.http import MAX_BODY, HttpMessage, HttpParser
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces

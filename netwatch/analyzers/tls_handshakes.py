@@ -14,7 +14,10 @@ from typing import Any
 from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
 from netwatch.analyzers.classify import UPGRADABLE
 from netwatch.analyzers.remote_access import RemoteAccess
-from netwatch.analyzers.tls import (
+from netwatch.decode import TCP, UDP
+from netwatch.events import FlowFacts, TlsCert, TlsHello
+from netwatch.flows import Flow
+from netwatch.protocols.tls import (
     HS_CERTIFICATE,
     HS_CLIENT_HELLO,
     HS_SERVER_DONE,
@@ -32,9 +35,6 @@ from netwatch.analyzers.tls import (
     parse_sslv2_client_hello,
     version_name,
 )
-from netwatch.decode import TCP, UDP
-from netwatch.events import FlowFacts, TlsCert, TlsHello
-from netwatch.flows import Flow
 
 TLS_APPS = {"tls", "dtls"}
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
@@ -147,7 +147,7 @@ class TlsInspector(Analyzer[_State]):
             negotiated(flow, version)  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
         if st.certs and sh is not None and certs_in_clear(sh.negotiated):
-            from netwatch.analyzers.tls_cert import cert_facts
+            from netwatch.protocols.x509 import cert_facts
 
             leaf = cert_facts(st.certs[0], ts)
         if flow.app == "tls" and _anydesk(alpn, leaf):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netwatch.analyzers import Analyzer, Emit, names_known
-from netwatch.analyzers.dns import TYPE_NAMES, DnsMessage, parse_dns
 from netwatch.events import Dns, FlowFacts
 from netwatch.flows import Flow
+from netwatch.protocols.dns import TYPE_NAMES, DnsMessage, parse_dns
 
 DNS_PORT = 53
 MAX_ADDRESSES = 65536  # address → names entries kept (oldest dropped first)

@@ -288,7 +288,6 @@ class RdpSecurity(Event):
     cleartext: bool = _f("the server chose no encryption at all", default=False)
 
 
-
 EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess,
                                         Software, Outdated, Proxy, RdpSecurity, DataLimit)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}

@@ -11,10 +11,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netwatch.analyzers.credentials import Credentials, is_default, snmp_community
+from netwatch.analyzers.credentials import Credentials
 from netwatch.decode import TCP, UDP
 from netwatch.events import Event
 from netwatch.flows import Flow
+from netwatch.protocols.auth import is_default
+from netwatch.protocols.snmp import snmp_community
 from netwatch.protocols.text import clean
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -38,6 +38,7 @@ class Analyzer(Generic[S]):
     name = "analyzer"
     plaintext_only = True
     shared = False  # True: its state serves every flow, so it also runs on other shards' DNS flows
+    transports: tuple[int, ...] = ()  # IP protocols it reads (decode.TCP, …); empty: every flow
 
     def new_state(self, flow: Flow) -> S:
         """A fresh per-flow state (analyzers that keep one override this)."""
@@ -56,7 +57,17 @@ class Analyzer(Generic[S]):
 
     def wants(self, flow: Flow) -> bool:
         """Called at flow start: False keeps the analyzer off this flow entirely."""
-        return True
+        return not self.transports or flow.proto in self.transports
+
+    def stays_for(self, flow: Flow, *apps: str) -> bool:
+        """True when the flow is classified as one of `apps`; once it is classified as anything else
+        the analyzer leaves it (False until the classifier has spoken)."""
+        if flow.app is None:
+            return False
+        if flow.app in apps:
+            return True
+        deactivate(flow, self)
+        return False
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """Contiguous TCP bytes of one direction, in order."""
@@ -107,12 +118,11 @@ class Dispatcher:
         notes(flow).wanted = list(flow.active)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
-        emit = self.emit
         if (flow.app is None or flow.encrypted is None) and not flow.foreign:
-            self.classifier.stream(flow, direction, data, ts, emit)
+            self.classifier.stream(flow, direction, data, ts, self.emit)
             _settle(flow)
         for a in list(flow.active):
-            a.stream(flow, direction, data, ts, emit)
+            a.stream(flow, direction, data, ts, self.emit)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         self.classifier.gap(flow, direction, size)
@@ -120,10 +130,10 @@ class Dispatcher:
             a.gap(flow, direction, size)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
-        emit = self.emit
-        if (flow.app is None or flow.encrypted is None) and not flow.foreign:
-            self.classifier.datagram(flow, direction, data, ts, emit)
+        if not flow.foreign and (flow.app is None or flow.encrypted is None):
+            self.classifier.datagram(flow, direction, data, ts, self.emit)
             _settle(flow)
+        emit = self.emit
         for a in list(flow.active):
             a.datagram(flow, direction, data, ts, emit)
 

@@ -128,10 +128,8 @@ class Upgrade(Analyzer[None]):
     """Marks a cleartext flow encrypted when it switches to TLS in place (STARTTLS and kin)."""
 
     name = "upgrade"
+    transports = (TCP,)
     plaintext_only = False
-
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == TCP
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         app = flow.app

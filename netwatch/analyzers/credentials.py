@@ -10,54 +10,29 @@ upgrade this analyzer is off the flow. Bounded: it stops after the first MAX_BYT
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.flows import Flow
+from netwatch.protocols.auth import (
+    HTTP_BASIC,
+    IMAP_AUTH_PLAIN,
+    IMAP_LOGIN,
+    TELNET_IAC,
+    TELNET_PASS_PROMPT,
+    TELNET_USER_PROMPT,
+    b64,
+    is_default,
+    sasl_plain,
+)
+from netwatch.protocols.snmp import snmp_community
 from netwatch.protocols.text import clean
 
-DEFAULT_PASSWORDS = frozenset({
-    "public", "private", "admin", "administrator", "password", "passw0rd", "root", "toor", "guest", "default",
-    "changeme", "1234", "12345", "123456", "0000", "letmein", "test", "manager", "cisco", "support", "user",
-    "secret", "community", "monitor", "write", "read", "sysadmin", "system", "service", "pos", "posadmin",
-    "micros", "aloha", "radiant", "166816", "z66831", "sa", "ncr", "tech", "enable",
-})
 MAX_BYTES = 64 * 1024  # client bytes looked at per flow
 MAX_LINE = 2048
-HTTP_BASIC = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*\r\n", re.I)
-IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.I)
-IMAP_AUTH_PLAIN = re.compile(rb"^\S+ AUTHENTICATE PLAIN(?: (\S+))?\s*$", re.I)
-TELNET_USER_PROMPT = re.compile(rb"(?:login|user ?name|user(?: ?id)?)\s*:\s*$", re.I)
-TELNET_PASS_PROMPT = re.compile(rb"(?:password|passcode|pin)\s*:\s*$", re.I)
-TELNET_IAC = re.compile(rb"\xff(?:[\xfb-\xfe].|\xfa.*?\xff\xf0|[\xf0-\xfa])", re.S)
-SNMP_PDUS = {0xA0: "get", 0xA1: "getnext", 0xA2: "response", 0xA3: "set", 0xA4: "trap", 0xA5: "getbulk",
-             0xA6: "inform", 0xA7: "trapv2", 0xA8: "report"}
-
-
-def is_default(password: bytes | str) -> bool:
-    p = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
-    return p.strip().lower() in DEFAULT_PASSWORDS
-
-
-def _b64(s: bytes) -> bytes | None:
-    try:
-        return base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _sasl_plain(blob: bytes | None) -> tuple[bytes, bytes] | None:
-    """SASL PLAIN: authzid NUL authcid NUL password."""
-    raw = _b64(blob) if blob else None
-    if raw is None or raw.count(b"\0") != 2:
-        return None
-    _authz, user, pw = raw.split(b"\0")
-    return user, pw
 
 
 @dataclass(slots=True)
@@ -78,11 +53,35 @@ class LoginState:
         return user
 
 
-class Credentials(Analyzer[LoginState]):
-    name = "credentials"
+class LoginWatcher(Analyzer[LoginState]):
+    """What `Credentials` and `Logins` share: a login state per flow, a budget of client bytes and
+    a handler per application."""
 
     def new_state(self, flow: Flow) -> LoginState:
         return LoginState()
+
+    def _budget(self, flow: Flow, direction: int, data: bytes, apps: Container[str]) -> LoginState | None:
+        """The flow's state while its application is one of `apps` and the budget lasts; else None
+        (and the analyzer leaves the flow)."""
+        app = flow.app
+        if app is None:
+            return None
+        st = self.state(flow)
+        if app not in apps or st.seen > MAX_BYTES:
+            deactivate(flow, self)
+            return None
+        if direction == 0:
+            st.seen += len(data)
+        return st
+
+    def gap(self, flow: Flow, direction: int, size: int) -> None:
+        st = self.peek(flow)
+        if st is not None:
+            st.buf = b""
+
+
+class Credentials(LoginWatcher):
+    name = "credentials"
 
     # -- output ---------------------------------------------------------------------------------
     @staticmethod
@@ -99,30 +98,13 @@ class Credentials(Analyzer[LoginState]):
 
     # -- dispatch -------------------------------------------------------------------------------
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        app = flow.app
-        if app is None:
-            return
-        handler = STREAM_HANDLERS.get(app)
-        st = self.state(flow)
-        if handler is None or st.seen > MAX_BYTES:
-            deactivate(flow, self)
-            return
-        if direction == 0:
-            st.seen += len(data)
-        handler(self, flow, st, direction, data, ts, emit)
+        st = self._budget(flow, direction, data, STREAM_HANDLERS)
+        if st is not None:
+            STREAM_HANDLERS[flow.app or ""](self, flow, st, direction, data, ts, emit)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        if flow.app is None:
-            return
-        if flow.app != "snmp":
-            deactivate(flow, self)
-            return
-        self._snmp(flow, data, ts, emit)
-
-    def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = self.peek(flow)
-        if st is not None:
-            st.buf = b""
+        if self.stays_for(flow, "snmp"):
+            self._snmp(flow, data, ts, emit)
 
     # -- line protocols: FTP, POP3, IMAP, SMTP --------------------------------------------------
     def _lines(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -131,7 +113,7 @@ class Credentials(Analyzer[LoginState]):
         buf = st.buf + data
         *lines, rest = buf.split(b"\n")
         st.buf = rest if len(rest) <= MAX_LINE else b""
-        handle = LINE_HANDLERS[flow.app]
+        handle = LINE_HANDLERS[flow.app or ""]
         for line in lines[:256]:
             handle(self, flow, st, line.rstrip(b"\r"), ts, emit)
 
@@ -149,7 +131,7 @@ class Credentials(Analyzer[LoginState]):
     def _imap(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
         if st.mode == "plain":
             st.mode = None
-            creds = _sasl_plain(line.strip())
+            creds = sasl_plain(line.strip())
             if creds:
                 self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
             return
@@ -161,7 +143,7 @@ class Credentials(Analyzer[LoginState]):
             return
         m = IMAP_AUTH_PLAIN.match(line)
         if m:
-            creds = _sasl_plain(m.group(1)) if m.group(1) else None
+            creds = sasl_plain(m.group(1)) if m.group(1) else None
             if creds:
                 self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
             else:
@@ -172,22 +154,22 @@ class Credentials(Analyzer[LoginState]):
         word = line.strip()
         if mode == "plain":
             st.mode = None
-            creds = _sasl_plain(word)
+            creds = sasl_plain(word)
             if creds:
                 self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
             return
         if mode == "login-user":
-            st.user, st.mode = _b64(word) or word, "login-pass"
+            st.user, st.mode = b64(word) or word, "login-pass"
             return
         if mode == "login-pass":
             st.mode = None
-            pw = _b64(word)
+            pw = b64(word)
             if pw is not None and word != b"*":
                 self._found(flow, ts, emit, "smtp", st.take_user(), pw, "AUTH LOGIN")
             return
         upper = word.upper()
         if upper.startswith(b"AUTH PLAIN"):
-            creds = _sasl_plain(word[10:].strip()) if len(word) > 11 else None
+            creds = sasl_plain(word[10:].strip()) if len(word) > 11 else None
             if creds:
                 self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
             else:
@@ -195,7 +177,7 @@ class Credentials(Analyzer[LoginState]):
         elif upper.startswith(b"AUTH LOGIN"):
             initial = word[10:].strip()
             if initial:
-                st.user, st.mode = _b64(initial) or initial, "login-pass"
+                st.user, st.mode = b64(initial) or initial, "login-pass"
             else:
                 st.mode = "login-user"
 
@@ -205,7 +187,7 @@ class Credentials(Analyzer[LoginState]):
             return
         buf = st.buf + data
         for m in HTTP_BASIC.finditer(buf):
-            raw = _b64(m.group(1))
+            raw = b64(m.group(1))
             if raw is None or b":" not in raw:
                 continue
             user, pw = raw.split(b":", 1)
@@ -328,28 +310,6 @@ class Credentials(Analyzer[LoginState]):
         if user or plen:
             self._found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
         deactivate(flow, self)
-
-
-def snmp_community(data: bytes) -> tuple[str, bytes, str] | None:
-    """(version, community, pdu name) of an SNMP v1/v2c message, or None."""
-    try:
-        if len(data) < 8 or data[0] != 0x30:
-            return None
-        i = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
-        if data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1):
-            return None
-        version = "v1" if data[i + 2] == 0 else "v2c"
-        i += 3
-        if data[i] != 0x04:
-            return None
-        n = data[i + 1]
-        if n >= 0x80:
-            return None
-        community = data[i + 2 : i + 2 + n]
-        pdu = SNMP_PDUS.get(data[i + 2 + n], "other") if i + 2 + n < len(data) else "other"
-        return version, community, pdu
-    except IndexError:
-        return None
 
 
 LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "imap": Credentials._imap,

@@ -46,15 +46,13 @@ class _Flow:
 
 class Iso8583(Analyzer[_Flow]):
     name = "iso8583"
+    transports = (TCP,)
 
     def new_state(self, flow: Flow) -> _Flow:
         return _Flow()
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
-
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == TCP
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         st = self.peek(flow)

@@ -31,21 +31,14 @@ class _State:
 
 class QuicInspector(Analyzer[_State]):
     name = "quic"
+    transports = (UDP,)
     plaintext_only = False
 
     def new_state(self, flow: Flow) -> _State:
         return _State()
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == UDP
-
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        if flow.app is None:
-            return
-        if flow.app != "quic":
-            deactivate(flow, self)
-            return
-        if direction != 0:
+        if not self.stays_for(flow, "quic") or direction != 0:
             return
         if flow.how == "gquic" or data[1:3] == b"Q0":
             self._gquic(flow, data, ts, emit)

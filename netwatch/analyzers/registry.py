@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from netwatch.analyzers import Analyzer
 from netwatch.analyzers.classify import Classifier, Upgrade
 from netwatch.analyzers.cleartext_cards import CardData
@@ -20,11 +22,11 @@ from netwatch.analyzers.tls_handshakes import TlsInspector
 from netwatch.masking import Fingerprinter
 
 
-def build_classifier() -> Analyzer:
+def build_classifier() -> Analyzer[Any]:
     return Classifier()
 
 
-def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer]:
+def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[Any]]:
     """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key."""
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
     return [

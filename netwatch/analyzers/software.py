@@ -20,6 +20,7 @@ from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.decode import TCP, UDP
 from netwatch.flows import Flow
+from netwatch.protocols.snmp import sysdescr_value
 from netwatch.protocols.software_versions import (
     Software,
     dhcp_vendor_class,
@@ -40,7 +41,6 @@ TAIL = 2048  # bytes carried over between chunks so a header or token split by a
 MAX_SEEN = 64  # distinct facts per flow
 HEADER = re.compile(rb"\r?\n(Server|User-Agent):[ \t]*([^\r\n]{1,400})\r?\n", re.I)
 LINE = re.compile(rb"(?m)^([^\r\n]{3,400})\r?\n")
-SNMP_SYSDESCR = b"\x06\x08\x2b\x06\x01\x02\x01\x01\x01\x00\x04"
 SSDP_HEADER = re.compile(rb"(?im)^(?:SERVER|USER-AGENT):[ \t]*([^\r\n]{1,300})\r?$")
 HOSTNAME_ONLY = "DHCP host name"  # a product value that only names the host (no software claim)
 NTLM_APPS = {"http", "smtp", "imap", "pop3", "smb"}
@@ -61,13 +61,11 @@ class _Seen:
 
 class SoftwareVersions(Analyzer[_Seen]):
     name = "software"
+    transports = (TCP, UDP)
     plaintext_only = False  # SSH banners come before the encrypted part; other encrypted flows are left
 
     def new_state(self, flow: Flow) -> _Seen:
         return _Seen()
-
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto in (TCP, UDP)
 
     # -- output ---------------------------------------------------------------------------------
     def _emit(self, flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
@@ -185,18 +183,7 @@ class SoftwareVersions(Analyzer[_Seen]):
             deactivate(flow, self)
 
     def _snmp(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        i = data.find(SNMP_SYSDESCR)
-        if i < 0 or i + len(SNMP_SYSDESCR) >= len(data):
-            return
-        j = i + len(SNMP_SYSDESCR)
-        n = data[j]
-        if n & 0x80:  # long form length
-            k = n & 0x7F
-            if k > 2:
-                return
-            n = int.from_bytes(data[j + 1 : j + 1 + k], "big")
-            j += k
-        value = data[j + 1 : j + 1 + min(n, 512)]
+        value = sysdescr_value(data)
         if value:
             self._emit(flow, direction, ts, emit, [sysdescr(_text(value))], "snmp sysDescr", "server")
 

@@ -32,6 +32,7 @@ class _Zvt:
 
 class Terminal(Analyzer[_Zvt]):
     name = "terminal"
+    transports = (TCP,)
 
     def new_state(self, flow: Flow) -> _Zvt:
         return _Zvt()
@@ -39,16 +40,10 @@ class Terminal(Analyzer[_Zvt]):
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's card key, as CardData's
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == TCP
-
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         st = self.peek(flow)
         if st is None:
-            if flow.app is None:
-                return
-            if flow.app != "zvt":
-                deactivate(flow, self)
+            if not self.stays_for(flow, "zvt"):
                 return
             st = self.state(flow)
             claim_cards(flow, self.name)  # this analyzer reports the cards

@@ -55,13 +55,11 @@ class _State:
 
 class TlsInspector(Analyzer[_State]):
     name = "tls"
+    transports = (TCP, UDP)
     plaintext_only = False
 
     def new_state(self, flow: Flow) -> _State:
         return _State(flow.app == "dtls")
-
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto in (TCP, UDP)
 
     def _state(self, flow: Flow) -> _State | None:
         st = self.peek(flow)

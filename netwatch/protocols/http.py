@@ -68,6 +68,7 @@ def header_value(headers: Headers, name: bytes) -> bytes | None:
 def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[bytes, bool] | None:
     """Decompress a gzip/deflate body to at most `cap` bytes: (data, truncated), or None if not compressed."""
     coding = coding.strip().lower()
+    tries: tuple[int, ...]
     if coding in (b"gzip", b"x-gzip"):
         tries = (47,)
     elif coding == b"deflate":

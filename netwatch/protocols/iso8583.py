@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import iso8583 as pyiso
 from iso8583.specs import default as SPEC_BINMAP
@@ -39,9 +39,10 @@ def _bcd_spec(left: str, right: str) -> dict[str, dict[str, Any]]:
         if not key.isdigit() or key == "1":
             continue
         n = int(key)
-        if fs["len_type"]:
+        len_type = cast(int, fs["len_type"])
+        if len_type:
             fs["len_enc"] = "bcd"
-            fs["len_type"] = 1 if fs["len_type"] <= 2 else 2
+            fs["len_type"] = 1 if len_type <= 2 else 2
         if n in _NUMERIC:
             fs["data_enc"] = "b"
             fs["len_count"] = "nibbles"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netwatch.events import BEGIN, END, markdown
+from netwatch.event_doc import BEGIN, END, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"

@@ -31,18 +31,21 @@ MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
 class Analyzer(Generic[S]):
     """Base class; override what the analyzer needs. `plaintext_only` analyzers skip encrypted flows.
 
-    An analyzer with per-flow state overrides `new_state` (a small declared dataclass) and reaches
-    it with `state(flow)` / `peek(flow)`; no other analyzer sees it.
+    An analyzer with per-flow state names its type in `state_type` (a small declared dataclass; or
+    overrides `new_state`) and reaches it with `state(flow)` / `peek(flow)`; no other analyzer sees it.
     """
 
     name = "analyzer"
     plaintext_only = True
     shared = False  # True: its state serves every flow, so it also runs on other shards' DNS flows
     transports: tuple[int, ...] = ()  # IP protocols it reads (decode.TCP, …); empty: every flow
+    state_type: Callable[[], Any] | None = None  # the per-flow state, made empty
 
     def new_state(self, flow: Flow) -> S:
-        """A fresh per-flow state (analyzers that keep one override this)."""
-        raise NotImplementedError(self.name)
+        """A fresh per-flow state: an empty `state_type` (analyzers whose state depends on the flow override this)."""
+        if self.state_type is None:
+            raise NotImplementedError(f"{self.name} keeps no per-flow state")
+        return cast(S, self.state_type())
 
     def state(self, flow: Flow) -> S:
         """This analyzer's state for `flow`, made on first use."""

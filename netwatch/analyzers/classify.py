@@ -48,8 +48,7 @@ class Classifier(Analyzer[_Tries]):
     name = "classify"
     plaintext_only = False
 
-    def new_state(self, flow: Flow) -> _Tries:
-        return _Tries()
+    state_type = _Tries
 
     def _decide(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> None:
         if flow.app is not None:

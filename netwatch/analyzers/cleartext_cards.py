@@ -65,8 +65,7 @@ class _Flow:
 class CardData(Analyzer[_Flow]):
     name = "carddata"
 
-    def new_state(self, flow: Flow) -> _Flow:
-        return _Flow()
+    state_type = _Flow
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)

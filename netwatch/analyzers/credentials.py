@@ -57,8 +57,7 @@ class LoginWatcher(Analyzer[LoginState]):
     """What `Credentials` and `Logins` share: a login state per flow, a budget of client bytes and
     a handler per application."""
 
-    def new_state(self, flow: Flow) -> LoginState:
-        return LoginState()
+    state_type = LoginState
 
     def _budget(self, flow: Flow, direction: int, data: bytes, apps: Container[str]) -> LoginState | None:
         """The flow's state while its application is one of `apps` and the budget lasts; else None

@@ -64,8 +64,7 @@ class Names(Analyzer[_Dns]):
     def __init__(self) -> None:
         self.by_addr: dict[str, list[str]] = {}
 
-    def new_state(self, flow: Flow) -> _Dns:
-        return _Dns()
+    state_type = _Dns
 
     def learn(self, addr: str, names: list[str]) -> None:
         known = self.by_addr.pop(addr, None)  # re-insert: most recently seen last

@@ -32,8 +32,7 @@ class _Seen:
 class FtpData(Analyzer[_Seen]):
     name = "ftp_data"
 
-    def new_state(self, flow: Flow) -> _Seen:
-        return _Seen()
+    state_type = _Seen
 
     def __init__(self) -> None:
         self.expected: dict[tuple[str, int], None] = {}

@@ -48,8 +48,7 @@ class Iso8583(Analyzer[_Flow]):
     name = "iso8583"
     transports = (TCP,)
 
-    def new_state(self, flow: Flow) -> _Flow:
-        return _Flow()
+    state_type = _Flow
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)

@@ -10,7 +10,7 @@ tunnelled bytes are judged like a direct flow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate, tunnel_opened
@@ -25,7 +25,7 @@ MAX_HANDSHAKE = 4096  # bytes per direction before the handshake is given up
 
 @dataclass(slots=True)
 class _Handshake:
-    bufs: list[bytes]  # each direction's bytes so far (bounded)
+    bufs: list[bytes] = field(default_factory=lambda: [b"", b""])  # each direction's bytes so far (bounded)
     client: ClientSide | None = None  # the client's side, once complete
 
 
@@ -35,8 +35,7 @@ class Proxy(Analyzer[_Handshake]):
     name = "proxy"
     transports = (TCP,)
 
-    def new_state(self, flow: Flow) -> _Handshake:
-        return _Handshake([b"", b""])
+    state_type = _Handshake
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         st = self.peek(flow)

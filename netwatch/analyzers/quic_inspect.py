@@ -34,8 +34,7 @@ class QuicInspector(Analyzer[_State]):
     transports = (UDP,)
     plaintext_only = False
 
-    def new_state(self, flow: Flow) -> _State:
-        return _State()
+    state_type = _State
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if not self.stays_for(flow, "quic") or direction != 0:

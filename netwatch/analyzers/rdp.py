@@ -34,8 +34,7 @@ class RdpSecurity(Analyzer[_Standard]):
     transports = (TCP,)
     plaintext_only = False
 
-    def new_state(self, flow: Flow) -> _Standard:
-        return _Standard()
+    state_type = _Standard
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if not self.stays_for(flow, "rdp") or direction != 1:

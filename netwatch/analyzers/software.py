@@ -64,8 +64,7 @@ class SoftwareVersions(Analyzer[_Seen]):
     transports = (TCP, UDP)
     plaintext_only = False  # SSH banners come before the encrypted part; other encrypted flows are left
 
-    def new_state(self, flow: Flow) -> _Seen:
-        return _Seen()
+    state_type = _Seen
 
     # -- output ---------------------------------------------------------------------------------
     def _emit(self, flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,

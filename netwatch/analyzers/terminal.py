@@ -34,8 +34,7 @@ class Terminal(Analyzer[_Zvt]):
     name = "terminal"
     transports = (TCP,)
 
-    def new_state(self, flow: Flow) -> _Zvt:
-        return _Zvt()
+    state_type = _Zvt
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's card key, as CardData's

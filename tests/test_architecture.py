@@ -68,3 +68,28 @@ def test_modules_import_only_their_layer_and_below() -> None:
 def test_readme_links_the_architecture_doc() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/architecture.md" in readme and "shared/DESIGN.md" not in readme
+
+
+FLOW_SET_BY_DISPATCHER = {"app", "encrypted", "how", "server_name", "names", "inspect", "active", "state"}
+
+
+def test_only_the_dispatcher_touches_classification_and_analyzer_state() -> None:
+    """Analyzers keep their own state (Analyzer.state) and tell the Dispatcher what others need:
+    none writes a flow's classification, its active list or `flow.state` itself, nor reads `flow.state`."""
+    bad = []
+    for path in sorted((ROOT / "netwatch" / "analyzers").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = [t for tgt in node.targets for t in (tgt.elts if isinstance(tgt, ast.Tuple) else [tgt])]
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            for t in targets:
+                if isinstance(t, ast.Attribute) and t.attr in FLOW_SET_BY_DISPATCHER:
+                    bad.append(f"{path.name}:{node.lineno} sets .{t.attr}")
+            if isinstance(node, ast.Attribute) and node.attr == "state" and isinstance(node.value, ast.Name) \
+                    and node.value.id == "flow":
+                bad.append(f"{path.name}:{node.lineno} reads flow.state")
+    assert bad == []

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from netwatch.analyzers import notes
 from netwatch.analyzers import recognise as r
-from netwatch.analyzers.classify import Classifier, Upgrade, _http_host
+from netwatch.analyzers.classify import Classifier, Upgrade
 from netwatch.decode import TCP, UDP
 from netwatch.flows import Flow
+from netwatch.protocols.http import request_host
 
 
 def flow(proto: int = TCP, cport: int = 40000, sport: int = 9999) -> Flow:
@@ -101,8 +102,8 @@ def test_starttls_marks_flow_encrypted_from_the_upgrade() -> None:
 
 
 def test_http_host_variants() -> None:
-    assert _http_host(b"GET / HTTP/1.1\r\nhost: [2001:db8::1]:8080\r\n\r\n") == "2001:db8::1"
-    assert _http_host(b"GET / HTTP/1.1\r\nX: y\r\n\r\n") is None
+    assert request_host(b"GET / HTTP/1.1\r\nhost: [2001:db8::1]:8080\r\n\r\n") == "2001:db8::1"
+    assert request_host(b"GET / HTTP/1.1\r\nX: y\r\n\r\n") is None
 
 
 @settings(max_examples=400, deadline=None)

@@ -10,7 +10,6 @@ AUTH TLS, PostgreSQL/MySQL SSL requests, RDP, TDS) and marks the flow encrypted 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from netwatch.analyzers import Analyzer, Emit, classified, deactivate, encrypted_from_here, notes, server_named
@@ -18,22 +17,14 @@ from netwatch.analyzers.recognise import TCP_RECOGNISERS, UDP_RECOGNISERS, Recog
 from netwatch.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.events import FlowEnd, FlowFacts
 from netwatch.flows import Flow
+from netwatch.protocols.http import request_host
 
 INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp"}
 UPGRADABLE = {"smtp", "imap", "pop3", "ftp", "postgres", "mysql", "rdp", "tds", "text", "ldap", "xmpp"}
 TRIES = 4  # payloads looked at before a flow is called opaque/unknown
 SAMPLE = 256
-HOST_RE = re.compile(rb"\r\nHost:[ \t]*([A-Za-z0-9.\-_\[\]:]{1,255})", re.I)
 
 
-def _http_host(data: bytes) -> str | None:
-    m = HOST_RE.search(data, 0, 8192)
-    if m is None:
-        return None
-    host = m.group(1).decode("ascii").lower()
-    if host.startswith("["):  # [v6]:port
-        return host[1 : host.find("]")] if "]" in host else None
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 @dataclass(slots=True)
@@ -58,7 +49,7 @@ class Classifier(Analyzer[_Tries]):
             if v is not None:
                 classified(flow, *v)
                 if v[0] == "http" and direction == 0:
-                    server_named(flow, _http_host(data))
+                    server_named(flow, request_host(data))
                 return
         st = self.state(flow)
         if st.sample is None:

@@ -154,16 +154,24 @@ def _extensions(data: bytes, off: int) -> list[tuple[int, bytes]]:
 
 
 def _alpn_list(b: bytes) -> list[str]:
+    return [name.decode("latin-1") for name in _vectors(b, 2, 1, 16)]
+
+
+def _vectors(data: bytes, outer: int, inner: int, limit: int) -> list[bytes]:
+    """The items of a vector (length in `outer` bytes) of vectors (lengths in `inner` bytes), at most
+    `limit`; an item that runs past the end ends the list."""
     try:
-        lst, _ = _vec(b, 0, 2)
+        block, _ = _vec(data, 0, outer)
     except ValueError:
         return []
-    out: list[str] = []
+    out: list[bytes] = []
     i = 0
-    while i < len(lst) and len(out) < 16:
-        n = lst[i]
-        out.append(lst[i + 1 : i + 1 + n].decode("latin-1"))
-        i += 1 + n
+    while i + inner <= len(block) and len(out) < limit:
+        try:
+            item, i = _vec(block, i, inner)
+        except ValueError:
+            break
+        out.append(item)
     return out
 
 
@@ -234,19 +242,7 @@ def _parse_server_hello(body: bytes) -> ServerHello | None:
 
 def parse_certificates(body: bytes) -> list[bytes]:
     """DER certificates of a TLS ≤ 1.2 Certificate message, leaf first."""
-    try:
-        chain, _ = _vec(body, 0, 3)
-    except ValueError:
-        return []
-    out: list[bytes] = []
-    i = 0
-    while i + 3 <= len(chain) and len(out) < 10:
-        try:
-            der, i = _vec(chain, i, 3)
-        except ValueError:
-            break
-        out.append(der)
-    return out
+    return _vectors(body, 3, 3, 10)
 
 
 def parse_sslv2_client_hello(rec: bytes) -> ClientHello | None:

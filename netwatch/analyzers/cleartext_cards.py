@@ -1,7 +1,7 @@
 """Card numbers and track data in cleartext flows, per channel: HTTP URL/headers/body, DNS names,
 raw TCP streams and datagrams. ISO 8583 flows are left to the `iso8583` analyzer.
 
-HTTP is parsed (sans-IO, `analyzers.http`) so bodies are de-chunked and decompressed before the
+HTTP is parsed (sans-IO, `protocols.http`) so bodies are de-chunked and decompressed before the
 scan. Other streams are scanned chunk by chunk with a carried-over tail: a hit that touches the end
 of the data, or an encoded run that may go on, is held back until the next chunk, and stream
 offsets make sure each occurrence is reported once. Only masked values leave this module.

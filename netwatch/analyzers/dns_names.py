@@ -1,8 +1,9 @@
 """Names for server addresses, learnt from the DNS answers the capture shows (CNAME chains included).
 
-Runs first at every flow start: copies the names DNS tied to the flow's server address, before the
-flow began, into `flow.names`, so policy hostnames can match. It stays only on DNS flows (port 53),
-where it parses each message and emits a `dns` observation per query: name, type, resolver, answers.
+Runs first at every flow start: gives the Dispatcher (`names_known`) the names DNS tied to the
+flow's server address before the flow began, so policy hostnames can match. It stays only on DNS
+flows (port 53), where it reads each message and emits a `dns` observation per query: name, type,
+resolver, answers.
 Sans-IO and bounded: the address map and the per-flow query table are capped.
 """
 
@@ -55,7 +56,8 @@ class _Dns:
 
 
 class Names(Analyzer[_Dns]):
-    """Per-run map of server address → DNS names; fills `flow.names`; emits `dns` observations."""
+    """Per-run map of server address → DNS names; names each new flow's server (through the
+    Dispatcher); emits `dns` observations."""
 
     name = "names"
     plaintext_only = False

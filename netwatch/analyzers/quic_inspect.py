@@ -1,4 +1,4 @@
-"""QUIC handshake facts: the client's ClientHello read from its Initial packets (`quic` module).
+"""QUIC handshake facts: the client's ClientHello read from its Initial packets (`protocols.quic`).
 
 Emits one `tls_hello` per QUIC flow (SNI, ALPN, JA3, JA4 with the `q` transport prefix, the QUIC
 version) and names the flow (flow.server_name) so the site policy can allow QUIC destinations by

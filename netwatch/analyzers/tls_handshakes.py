@@ -1,10 +1,10 @@
 """TLS/DTLS handshake facts per flow: `tls_hello` (versions, suites, SNI, ALPN, JA3/JA4) and `tls_cert`.
 
 Runs on encrypted flows (plaintext_only = False) but only until the handshake has been read, then
-deactivates itself, so the rest of a TLS flow is counted, never parsed. Sets flow.server_name from
-the SNI and flow.how to the negotiated version; a TLS flow whose ALPN or certificate names AnyDesk
-becomes app `anydesk` (a remote-access tool that rides on TLS) and its `remote_access` observation
-is emitted from here.
+deactivates itself, so the rest of a TLS flow is counted, never parsed. Tells the Dispatcher the
+SNI (`server_named`) and the negotiated version (`negotiated`); a TLS flow whose ALPN or certificate
+names AnyDesk becomes app `anydesk` (`app_named`: a remote-access tool that rides on TLS) and its
+`remote_access` observation is emitted from here.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ def keep_mask(n: int) -> list[bool]:
 
 
 def mask_cards(buf: bytearray, notes: list[str], depth: int = 0) -> int:
-    """Mask every card hit `cardscan.scan` finds in `buf`, repeated until none is left. Returns hits masked."""
+    """Mask every card hit `protocols.card_search.scan` finds in `buf`, repeated until none is left.
+    Returns hits masked."""
     total = 0
     for _ in range(ROUNDS):
         hits = scan(bytes(buf))[0]

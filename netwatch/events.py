@@ -288,7 +288,6 @@ class RdpSecurity(Event):
     cleartext: bool = _f("the server chose no encryption at all", default=False)
 
 
-
 EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess,
                                         Software, Outdated, Proxy, RdpSecurity, DataLimit)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
@@ -339,7 +338,8 @@ def _spec(name: str, f: dataclasses.Field[Any], hint: Any) -> FieldSpec:
     return FieldSpec(name, tuple(flat), bool(f.metadata.get("address")), str(f.metadata.get("doc", "")), is_list)
 
 
-def _specs(cls: type[Any], rename: dict[str, str]) -> dict[str, FieldSpec]:
+def own_specs(cls: type[Any], rename: dict[str, str]) -> dict[str, FieldSpec]:
+    """A kind's own fields (not ts, flow or internal ones) under their rule names."""
     hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
     out = {}
     for f in dataclasses.fields(cls):
@@ -353,14 +353,14 @@ def _specs(cls: type[Any], rename: dict[str, str]) -> dict[str, FieldSpec]:
 @functools.cache  # the registry is fixed at import; rule loading asks once per rule
 def flow_specs() -> dict[str, FieldSpec]:
     """The flow facts under their rule names (sport/dport are aliases of client_port/server_port)."""
-    base = _specs(FlowFacts, {})
+    base = own_specs(FlowFacts, {})
     return {name: dataclasses.replace(base[attr], name=name) for name, attr in FLOW_FIELDS.items()}
 
 
 @functools.cache
 def fields_of(kind: str) -> dict[str, FieldSpec]:
     """Every field a rule on `kind` may name: the event's own, then the flow's (own ones win)."""
-    own = _specs(KINDS[kind], RULE_NAMES)
+    own = own_specs(KINDS[kind], RULE_NAMES)
     return {**flow_specs(), **own}
 
 
@@ -369,51 +369,7 @@ def policy_specs() -> dict[str, FieldSpec]:
     return {f"policy.{k}": FieldSpec(f"policy.{k}", (t, type(None)), False, d) for k, (t, d) in POLICY_FACTS.items()}
 
 
-def _type_name(s: FieldSpec) -> str:
-    names = [t.__name__ for t in s.types if t is not type(None)]
-    base = " | ".join(names)
-    if s.is_list:
-        base = f"list of {base}"
-    if s.address:
-        base = "address"
-    return base + (" or null" if type(None) in s.types else "")
+if __name__ == "__main__":  # python -m netwatch.events --markdown [FILE]: the vocabulary (netwatch.event_doc)
+    from netwatch.event_doc import main
 
-
-def markdown() -> str:
-    """The event vocabulary as Markdown, for docs/architecture.md."""
-    lines = ["Flow facts (every kind):", "", "| field | type | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{s.name}` | {_type_name(s)} | {s.doc} |" for s in flow_specs().values()]
-    lines += ["", "Policy facts (every kind; null without a policy):", "", "| field | type | meaning |",
-              "| --- | --- | --- |"]
-    lines += [f"| `{s.name}` | {_type_name(s)} | {s.doc} |" for s in policy_specs().values()]
-    for kind, cls in KINDS.items():
-        lines += ["", f"### `{kind}` ({cls.__name__})", "", (cls.__doc__ or "").strip(), "",
-                  "| field | type | meaning |", "| --- | --- | --- |"]
-        lines += [f"| `{s.name}` | {_type_name(s)} | {s.doc} |" for s in _specs(cls, RULE_NAMES).values()]
-    return "\n".join(lines) + "\n"
-
-
-BEGIN, END = "<!-- events:begin (generated: python -m netwatch.events --markdown) -->", "<!-- events:end -->"
-
-
-def write_doc(path: str) -> bool:
-    """Replace the generated section of `path`; True when it changed."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    new = f"{head}{BEGIN}\n{markdown()}{END}{tail}"
-    if new == text:
-        return False
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(new)
-    return True
-
-
-if __name__ == "__main__":
-    if "--markdown" in sys.argv[1:]:
-        target = sys.argv[sys.argv.index("--markdown") + 1:] or []
-        if target:
-            write_doc(target[0])
-        else:
-            sys.stdout.write(markdown())
+    main(sys.argv[1:])

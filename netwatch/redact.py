@@ -6,7 +6,7 @@ paths, messages built from them) becomes a `Redacted` before it reaches a report
 with it (Finding, inventory rows, learn's policy text, diff records) cannot hold a raw `str`:
 mypy says so.
 
-Card numbers are found by the card scanner itself (`analyzers.cardscan.scan`: ASCII with
+Card numbers are found by the card scanner itself (`protocols.card_search.scan`: ASCII with
 separators, track 1/2, base64, percent-encoding, UTF-16, EBCDIC, BCD), run over the text as it
 stands, over the text with `.`/`-`/`_` separators taken out (numbers split over DNS labels), and over
 what hex, base32/base32hex and case-folded base64 (DNS names, Host) runs decode to. A found number
@@ -26,8 +26,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
-from netwatch.analyzers.cardscan import scan, wrap
 from netwatch.masking import mask_pan
+from netwatch.protocols.card_search import scan, wrap
 
 
 class Redacted(str):

@@ -16,10 +16,10 @@ from typing import Any
 
 from netwatch.addresses import scope
 from netwatch.analyzers.software import HOSTNAME_ONLY
-from netwatch.analyzers.tls import VERSIONS
 from netwatch.eol import EolTable, comparable, load_eol
 from netwatch.events import CardData, Event, FlowFacts, Outdated, Software, TlsHello
 from netwatch.policy import Policy
+from netwatch.protocols.tls import VERSIONS
 from netwatch.redact import redact
 from netwatch.rules import RuleSet, builtin_rules_dir
 

@@ -9,6 +9,7 @@ the validators recurse). The libyaml parser does the work when it is installed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,19 +88,20 @@ def _yaml_problem(e: yaml.YAMLError) -> InputError:
     return InputError(f"not valid YAML: {problem}", line)
 
 
-def load_yaml(text: str) -> Any:
-    """Checked (see `check_yaml`), then loaded with the safe loader."""
+def _checked(text: str, read: Callable[..., Any]) -> Any:
+    """`read` (yaml.load or yaml.compose) on checked text; a YAML error becomes an InputError."""
     check_yaml(text)
     try:
-        return yaml.load(text, Loader=LOADER)
+        return read(text, Loader=LOADER)
     except yaml.YAMLError as e:
         raise _yaml_problem(e) from None
+
+
+def load_yaml(text: str) -> Any:
+    """Checked (see `check_yaml`), then loaded with the safe loader."""
+    return _checked(text, yaml.load)
 
 
 def compose_yaml(text: str) -> Any:
     """The node tree (with line marks) of checked YAML text."""
-    check_yaml(text)
-    try:
-        return yaml.compose(text, Loader=LOADER)
-    except yaml.YAMLError as e:
-        raise _yaml_problem(e) from None
+    return _checked(text, yaml.compose)

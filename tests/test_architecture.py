@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netwatch.events import BEGIN, END, markdown
+from netwatch.event_doc import BEGIN, END, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"
@@ -15,7 +15,7 @@ DOC = ROOT / "docs" / "architecture.md"
 # and judgement (3: policy, rules) only the base layer: it knows events, not flows or analyzers.
 LAYERS = {
     "netwatch.addresses": 0, "netwatch.masking": 0, "netwatch.events": 0, "netwatch.decode": 0,
-    "netwatch.capture": 0, "netwatch.flows": 1, "netwatch.fastpath": 1,
+    "netwatch.capture": 0, "netwatch.protocols": 0, "netwatch.flows": 1, "netwatch.fastpath": 1,
     "netwatch.reassembly": 1, "netwatch.inventory": 5, "netwatch.analyzers": 2, "netwatch.policy": 3,
     "netwatch.rule_schema": 3, "netwatch.conditions": 3, "netwatch.rules": 3, "netwatch.eol": 3, "netwatch.findings": 4,
     "netwatch.systems": 4,
@@ -68,3 +68,28 @@ def test_modules_import_only_their_layer_and_below() -> None:
 def test_readme_links_the_architecture_doc() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/architecture.md" in readme and "shared/DESIGN.md" not in readme
+
+
+FLOW_SET_BY_DISPATCHER = {"app", "encrypted", "how", "server_name", "names", "inspect", "active", "state"}
+
+
+def test_only_the_dispatcher_touches_classification_and_analyzer_state() -> None:
+    """Analyzers keep their own state (Analyzer.state) and tell the Dispatcher what others need:
+    none writes a flow's classification, its active list or `flow.state` itself, nor reads `flow.state`."""
+    bad = []
+    for path in sorted((ROOT / "netwatch" / "analyzers").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = [t for tgt in node.targets for t in (tgt.elts if isinstance(tgt, ast.Tuple) else [tgt])]
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets = [node.target]
+            for t in targets:
+                if isinstance(t, ast.Attribute) and t.attr in FLOW_SET_BY_DISPATCHER:
+                    bad.append(f"{path.name}:{node.lineno} sets .{t.attr}")
+            if isinstance(node, ast.Attribute) and node.attr == "state" and isinstance(node.value, ast.Name) \
+                    and node.value.id == "flow":
+                bad.append(f"{path.name}:{node.lineno} reads flow.state")
+    assert bad == []

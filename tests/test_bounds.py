@@ -8,12 +8,12 @@ from pathlib import Path
 from bounds_captures import CARD, CARD2, Tcp, filler, http_post, random_destinations, repeated_cards
 from pipeline_helpers import Recorder, pcap_bytes
 
-from netwatch.analyzers.cardscan import dedup, scan
 from netwatch.cli import main
 from netwatch.decode import Packet
 from netwatch.events import FlowEnd, FlowFacts
 from netwatch.flows import ACK, Flow, FlowTable
 from netwatch.inventory import Inventory, merge_rest, unlisted
+from netwatch.protocols.card_search import dedup, scan
 from netwatch.reassembly import loss_notes
 from netwatch.rules import RuleSet
 from netwatch.scan import scan_file

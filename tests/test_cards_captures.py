@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import scan_bundled
 
-from netwatch.analyzers.cards import card_brand, luhn_ok
 from netwatch.cli import main
+from netwatch.protocols.card_numbers import card_brand, luhn_ok
 
 ROOT = Path(__file__).parents[1]
 CAPTURES = ROOT / "captures"

@@ -13,12 +13,18 @@ import zlib
 import iso8583 as pyiso
 import pytest
 
-from netwatch.analyzers.cards import card_brand
-from netwatch.analyzers.cardscan import scan, scan_dns_name
-from netwatch.analyzers.http import HttpParser, decode_content
-from netwatch.analyzers.iso8583 import _BCD_SPECS, SPEC_BINMAP, SPEC_HEXMAP, looks_like_iso8583, parse_message
-from netwatch.analyzers.iso8583_stream import card_hits
 from netwatch.masking import mask_pan
+from netwatch.protocols.card_numbers import card_brand
+from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.http import HttpParser, decode_content
+from netwatch.protocols.iso8583 import (
+    _BCD_SPECS,
+    SPEC_BINMAP,
+    SPEC_HEXMAP,
+    card_hits,
+    looks_like_iso8583,
+    parse_message,
+)
 
 VISA = "4111111111111111"
 MC2 = "2223000048400011"

@@ -16,12 +16,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netwatch.analyzers.cards import BRANDS, card_brand
-from netwatch.analyzers.cardscan import scan, scan_dns_name
-from netwatch.analyzers.http import HttpParser
-from netwatch.analyzers.iso8583 import emv_tags, looks_like_iso8583, parse_message
 from netwatch.capture import Frame
 from netwatch.masking import mask_pan
+from netwatch.protocols.card_numbers import BRANDS, card_brand
+from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.http import HttpParser
+from netwatch.protocols.iso8583 import emv_tags, looks_like_iso8583, parse_message
 from netwatch.rules import RuleSet
 from netwatch.scan import Session
 

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 
-from netwatch.analyzers.dns import parse_dns
-from netwatch.analyzers.names import MAX_ADDRESSES, Names, answer_names
+from netwatch.analyzers.dns_names import MAX_ADDRESSES, Names, answer_names
 from netwatch.events import Event
 from netwatch.flows import Flow
+from netwatch.protocols.dns import parse_dns
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
 

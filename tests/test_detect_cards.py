@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from netwatch.analyzers.cards import BRANDS, card_brand
-from netwatch.analyzers.cardscan import scan_dns_name
 from netwatch.masking import mask_pan
+from netwatch.protocols.card_numbers import BRANDS, card_brand
+from netwatch.protocols.card_search import scan_dns_name
 
 AMEX = "378282246310005"
 DISCOVER = "6011111111111117"
@@ -60,7 +60,7 @@ VISA = "4111111111111111"
 
 
 def scanned(buf: bytes) -> list[tuple[str, str]]:
-    from netwatch.analyzers.cardscan import scan
+    from netwatch.protocols.card_search import scan
 
     return [(h[3], mask_pan(h[2])) for h in scan(buf)[0]]
 
@@ -84,6 +84,6 @@ def test_ascii_terminal_protocols_need_no_parser(message: bytes) -> None:
 @pytest.mark.parametrize("digits", ["6006491234567891", "6035320000000008", "6364000000000007", "6390000000000005"])
 def test_gift_and_loyalty_blocks_are_not_cards(digits: str) -> None:
     """Luhn-valid numbers in the 60/63 merchandising blocks that store gift cards use."""
-    from netwatch.analyzers.cards import luhn_ok
+    from netwatch.protocols.card_numbers import luhn_ok
 
     assert luhn_ok(digits) and card_brand(digits) is None

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.analyzers.logins import digest_user, ldap_bind, oauth_token, tds_login
-from netwatch.analyzers.proxy import client_handshake
+from netwatch.protocols.auth import digest_user, ldap_bind, oauth_token, tds_login
+from netwatch.protocols.proxy_handshake import client_handshake
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRETS = [b"Sommer2024", b"Kasse2024", b"Kasse!2024", b"Proxy123", b"ya29.A0ARrdaM-store42-token",

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netwatch.analyzers.proxy import client_handshake, server_handshake
-from netwatch.analyzers.rdp import selected_protocol, server_security
-from netwatch.analyzers.tls import HandshakeReader
-from netwatch.analyzers.tls_inspect import certs_in_clear
+from netwatch.analyzers.tls_handshakes import certs_in_clear
+from netwatch.protocols.proxy_handshake import client_handshake, server_handshake
+from netwatch.protocols.rdp import selected_protocol, server_security
+from netwatch.protocols.tls import HandshakeReader
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.analyzers.quic import CryptoStream, crypto_frames, gquic_chlo, initial_keys, long_header, salt_for
+from netwatch.protocols.quic import CryptoStream, crypto_frames, gquic_chlo, initial_keys, long_header, salt_for
 from netwatch.rules import RuleSet
 from netwatch.scan import scan_file
 
@@ -130,14 +130,14 @@ def _scenario_initial(version: int, dcid: bytes, frames: bytes) -> bytes:
 
 @pytest.mark.parametrize("version", [1, 0x6B3343CF, 0xFF00001D])
 def test_decrypts_independently_protected_initial(version: int) -> None:
-    from netwatch.analyzers.quic import initial_crypto
+    from netwatch.protocols.quic import initial_crypto
 
     pkt = _scenario_initial(version, b"\x11" * 8, b"\x06\x00\x05hello")
     assert initial_crypto(pkt, None) == (b"\x11" * 8, [(0, b"hello")])
 
 
 def test_initial_after_retry_uses_the_new_dcid() -> None:
-    from netwatch.analyzers.quic import initial_crypto
+    from netwatch.protocols.quic import initial_crypto
 
     pkt = _scenario_initial(1, b"\x22" * 8, b"\x06\x00\x02hi")
     assert initial_crypto(pkt, b"\x11" * 8) == (b"\x22" * 8, [(0, b"hi")])

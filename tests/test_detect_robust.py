@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 
-from netwatch.analyzers.dtls import dtls_messages
-from netwatch.analyzers.logins import ldap_bind, oauth_token, tds_login
-from netwatch.analyzers.proxy import client_handshake, server_handshake
-from netwatch.analyzers.quic import CryptoStream, crypto_frames, gquic_chlo, initial_crypto, long_header
-from netwatch.analyzers.rdp import selected_protocol, server_security
-from netwatch.analyzers.zvt import apdu_cards, looks_like_zvt, split_apdus
+from netwatch.protocols.auth import ldap_bind, oauth_token, tds_login
+from netwatch.protocols.dtls import dtls_messages
+from netwatch.protocols.proxy_handshake import client_handshake, server_handshake
+from netwatch.protocols.quic import CryptoStream, crypto_frames, gquic_chlo, initial_crypto, long_header
+from netwatch.protocols.rdp import selected_protocol, server_security
+from netwatch.protocols.zvt import apdu_cards, looks_like_zvt, split_apdus
 
 
 def _inputs() -> list[bytes]:

@@ -3,8 +3,8 @@ in BMP 0x22/0x23 and the TLV container. Assertions compare masked values only.""
 
 from __future__ import annotations
 
-from netwatch.analyzers.zvt import apdu_cards, bmps, card_value, looks_like_zvt, split_apdus, tlv, unstuff
 from netwatch.masking import mask_pan
+from netwatch.protocols.zvt import apdu_cards, bmps, card_value, looks_like_zvt, split_apdus, tlv, unstuff
 
 BANCONTACT = "67030000012345677"  # 17 digits: BCD with an F pad
 MC = "5555555555554444"
@@ -82,7 +82,8 @@ def test_analyzer_reports_structured_and_printed_cards_once() -> None:
     on channel zvt; the generic scanner is kept off the flow (no double report)."""
     import socket
 
-    from netwatch.analyzers.carddata import CardData
+    from netwatch.analyzers import notes
+    from netwatch.analyzers.cleartext_cards import CardData
     from netwatch.analyzers.terminal import Terminal
     from netwatch.decode import TCP
     from netwatch.events import CardData as CardEvent
@@ -102,4 +103,7 @@ def test_analyzer_reports_structured_and_printed_cards_once() -> None:
     assert all(isinstance(o, CardEvent) for o in got)
     assert [(o.masked, o.channel) for o in got if isinstance(o, CardEvent)] == [
         ("555555******4444", "zvt"), ("353011******0000", "zvt")]
-    assert [a.name for a in flow.active] == ["terminal"]
+    assert notes(flow).cards_claimed_by == "terminal"  # the generic scanner stands down on its next call
+    card = flow.active[1]
+    card.stream(flow, 1, b"Karte 3530 1113 3330 0000", 4.0, got.append)
+    assert [a.name for a in flow.active] == ["terminal"] and len(got) == 2

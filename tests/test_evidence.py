@@ -21,8 +21,8 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from netwatch.analyzers.cards import luhn_ok
-from netwatch.analyzers.cardscan import scan
+from netwatch.protocols.card_numbers import luhn_ok
+from netwatch.protocols.card_search import scan
 from netwatch.report.redact_packets import FILLER, keep_mask, mask_cards
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,10 +15,17 @@ import pytest
 from rich.console import Console
 from scapy.layers.ntlm import NTLM_CHALLENGE, NTLM_NEGOTIATE
 
-from netwatch.analyzers.versions import http_server, service_banner, ssdp_server, ssh_banner, sysdescr, user_agent
-from netwatch.analyzers.winproto import NtlmVersion, ntlmssp_versions, rdp_client_build, smb_negotiate
 from netwatch.eol import comparable, load_eol
 from netwatch.events import FlowFacts, Software
+from netwatch.protocols.software_versions import (
+    http_server,
+    service_banner,
+    ssdp_server,
+    ssh_banner,
+    sysdescr,
+    user_agent,
+)
+from netwatch.protocols.windows import NtlmVersion, ntlmssp_versions, rdp_client_build, smb_negotiate
 from netwatch.rules import RuleSet, builtin_rules_dir
 from netwatch.runner import ScanConfig, load_config
 from netwatch.scan import scan_file

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.analyzers.versions import http_server, user_agent
+from netwatch.protocols.software_versions import http_server, user_agent
 from netwatch.runner import ScanConfig, load_config
 from netwatch.scan import scan_file
 

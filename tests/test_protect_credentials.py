@@ -11,10 +11,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netwatch.analyzers.credentials import Credentials, clean, is_default, snmp_community
+from netwatch.analyzers.credentials import Credentials
 from netwatch.decode import TCP, UDP
 from netwatch.events import Event
 from netwatch.flows import Flow
+from netwatch.protocols.auth import is_default
+from netwatch.protocols.snmp import snmp_community
+from netwatch.protocols.text import clean
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "Xq7-wombat-Secret"

@@ -8,10 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netwatch.analyzers import notes
 from netwatch.analyzers import recognise as r
-from netwatch.analyzers.classify import Classifier, Upgrade, _http_host
+from netwatch.analyzers.classify import Classifier, Upgrade
 from netwatch.decode import TCP, UDP
 from netwatch.flows import Flow
+from netwatch.protocols.http import request_host
 
 
 def flow(proto: int = TCP, cport: int = 40000, sport: int = 9999) -> Flow:
@@ -96,12 +98,12 @@ def test_starttls_marks_flow_encrypted_from_the_upgrade() -> None:
     u.stream(f, 0, b"STARTTLS\r\n", 0.0, emit)
     assert f.encrypted is False
     u.stream(f, 0, b"\x16\x03\x01\x00\x50\x01\x00\x00\x4c\x03\x03", 0.0, emit)
-    assert f.encrypted is True and f.state["upgraded"] and u not in f.active
+    assert f.encrypted is True and notes(f).upgraded and u not in f.active
 
 
 def test_http_host_variants() -> None:
-    assert _http_host(b"GET / HTTP/1.1\r\nhost: [2001:db8::1]:8080\r\n\r\n") == "2001:db8::1"
-    assert _http_host(b"GET / HTTP/1.1\r\nX: y\r\n\r\n") is None
+    assert request_host(b"GET / HTTP/1.1\r\nhost: [2001:db8::1]:8080\r\n\r\n") == "2001:db8::1"
+    assert request_host(b"GET / HTTP/1.1\r\nX: y\r\n\r\n") is None
 
 
 @settings(max_examples=400, deadline=None)

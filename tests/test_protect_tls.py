@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netwatch.analyzers.tls import (
+from netwatch.protocols.tls import (
     HandshakeReader,
     cipher_weakness,
     ja3,
@@ -19,7 +19,7 @@ from netwatch.analyzers.tls import (
     parse_server_hello,
     version_name,
 )
-from netwatch.analyzers.tls_cert import cert_facts
+from netwatch.protocols.x509 import cert_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "captures"))
 from scenarios_protect import LEGACY_CERT, certificate, client_hello, record, server_hello  # noqa: E402
@@ -78,7 +78,7 @@ NAME_MARKS = (("_NULL_", "NULL"), ("_NULL", "NULL"), ("EXPORT", "EXPORT"), ("_an
 
 
 def test_weakness_from_dpkt_parts_agrees_with_the_names() -> None:
-    from netwatch.analyzers.tls import SIGNALLING, suite_tables
+    from netwatch.protocols.tls import SIGNALLING, suite_tables
 
     SUITES = suite_tables()[0]  # noqa: N806
     assert len(SUITES) >= 280 and SUITES[0x0005] == "TLS_RSA_WITH_RC4_128_SHA"

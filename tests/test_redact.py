@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.analyzers.cards import luhn_ok
 from netwatch.masking import mask_pan
+from netwatch.protocols.card_numbers import luhn_ok
 from netwatch.redact import Redacted, escape_controls, redact, redact_lines, redact_value
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,30 +1,76 @@
 """Analyzers: sans-IO consumers of stream data and datagrams that state facts (events).
 
-Analyzers never decide severity; the rules do. Each analyzer is one concern. The `Dispatcher` is
-the flow table's sink: it runs `classify` first and then the others, and drops content analyzers
-from a flow once it is known to be encrypted, so protected traffic is counted, not scanned.
+Analyzers never decide severity; the rules do. Each analyzer is one concern with its own typed
+per-flow state (`Analyzer.state(flow)`: a slot of the flow that only that analyzer touches). The
+`Dispatcher` is the flow table's sink: it runs `classify` first and then the others, and drops
+content analyzers from a flow once it is known to be encrypted, so protected traffic is counted,
+not scanned.
+
+What one analyzer learns that another needs goes through the functions below, the Dispatcher's
+API: they alone set a flow's classification (app / encrypted / how / server name / names) and which
+analyzers stay on it, and they keep the declared facts (`FlowNotes`) any analyzer may read:
+a STARTTLS upgrade, a framing that claims the flow's card data (ISO 8583, ZVT), a proxy tunnel,
+the distinct cards seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
 
 from netwatch.events import Event
 from netwatch.flows import Flow
 
 Emit = Callable[[Event], None]  # events are typed and hold a snapshot of the flow (netwatch.events)
+S = TypeVar("S")
+NOTES = "@dispatch"  # the Dispatcher's slot in flow.state; analyzers' slots are their names
+MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
 
 
-class Analyzer:
-    """Base class; override what the analyzer needs. `plaintext_only` analyzers skip encrypted flows."""
+class Analyzer(Generic[S]):
+    """Base class; override what the analyzer needs. `plaintext_only` analyzers skip encrypted flows.
+
+    An analyzer with per-flow state names its type in `state_type` (a small declared dataclass; or
+    overrides `new_state`) and reaches it with `state(flow)` / `peek(flow)`; no other analyzer sees it.
+    """
 
     name = "analyzer"
     plaintext_only = True
     shared = False  # True: its state serves every flow, so it also runs on other shards' DNS flows
+    transports: tuple[int, ...] = ()  # IP protocols it reads (decode.TCP, …); empty: every flow
+    state_type: Callable[[], Any] | None = None  # the per-flow state, made empty
+
+    def new_state(self, flow: Flow) -> S:
+        """A fresh per-flow state: an empty `state_type` (analyzers whose state depends on the flow override this)."""
+        if self.state_type is None:
+            raise NotImplementedError(f"{self.name} keeps no per-flow state")
+        return cast(S, self.state_type())
+
+    def state(self, flow: Flow) -> S:
+        """This analyzer's state for `flow`, made on first use."""
+        st = flow.state.get(self.name)
+        if st is None:
+            st = flow.state[self.name] = self.new_state(flow)
+        return cast(S, st)
+
+    def peek(self, flow: Flow) -> S | None:
+        """This analyzer's state for `flow`, or None when it has none yet."""
+        return cast("S | None", flow.state.get(self.name))
 
     def wants(self, flow: Flow) -> bool:
         """Called at flow start: False keeps the analyzer off this flow entirely."""
-        return True
+        return not self.transports or flow.proto in self.transports
+
+    def stays_for(self, flow: Flow, *apps: str) -> bool:
+        """True when the flow is classified as one of `apps`; once it is classified as anything else
+        the analyzer leaves it (False until the classifier has spoken)."""
+        if flow.app is None:
+            return False
+        if flow.app in apps:
+            return True
+        deactivate(flow, self)
+        return False
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """Contiguous TCP bytes of one direction, in order."""
@@ -39,10 +85,30 @@ class Analyzer:
         """The flow ended (closed, idle, or end of input)."""
 
 
+@dataclass(slots=True)
+class FlowNotes:
+    """Facts analyzers declared about one flow, kept by the Dispatcher; any analyzer may read them."""
+
+    upgraded: bool = False  # switched to TLS in place (STARTTLS and kin)
+    cards_claimed_by: str | None = None  # a framing analyzer (iso8583, terminal) reports the flow's cards
+    via_proxy: str | None = None  # socks4, socks5 or http-connect: the flow is a proxy tunnel
+    proxy_target: str | None = None  # host:port the proxy was asked for
+    card_fps: set[str] = field(default_factory=set)  # distinct card fingerprints (flow_end `cards`)
+    wanted: list[Analyzer[Any]] = field(default_factory=list)  # the analyzers that wanted the flow at start
+
+
+def notes(flow: Flow) -> FlowNotes:
+    """The declared facts of `flow` (made empty on first use)."""
+    n = flow.state.get(NOTES)
+    if n is None:
+        n = flow.state[NOTES] = FlowNotes()
+    return cast(FlowNotes, n)
+
+
 class Dispatcher:
     """FlowSink that fans flow events out to analyzers and their events out to `emit`."""
 
-    def __init__(self, classifier: Analyzer, analyzers: list[Analyzer], emit: Emit) -> None:
+    def __init__(self, classifier: Analyzer[Any], analyzers: list[Analyzer[Any]], emit: Emit) -> None:
         self.classifier = classifier
         self.analyzers = analyzers
         self.emit = emit
@@ -50,22 +116,16 @@ class Dispatcher:
     def flow_start(self, flow: Flow) -> None:
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
             flow.active = [a for a in self.analyzers if a.shared and a.wants(flow)]
-            return
-        flow.active = [a for a in self.analyzers if a.wants(flow)]
-
-    def _after_classify(self, flow: Flow) -> None:
-        if flow.encrypted:
-            flow.active = [a for a in flow.active if not a.plaintext_only]
-        if not flow.active and flow.app is not None:
-            flow.inspect = False  # nothing left to learn from payload: count only
+        else:
+            flow.active = [a for a in self.analyzers if a.wants(flow)]
+        notes(flow).wanted = list(flow.active)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
-        emit = self.emit
         if (flow.app is None or flow.encrypted is None) and not flow.foreign:
-            self.classifier.stream(flow, direction, data, ts, emit)
-            self._after_classify(flow)
+            self.classifier.stream(flow, direction, data, ts, self.emit)
+            _settle(flow)
         for a in list(flow.active):
-            a.stream(flow, direction, data, ts, emit)
+            a.stream(flow, direction, data, ts, self.emit)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         self.classifier.gap(flow, direction, size)
@@ -73,10 +133,10 @@ class Dispatcher:
             a.gap(flow, direction, size)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
+        if not flow.foreign and (flow.app is None or flow.encrypted is None):
+            self.classifier.datagram(flow, direction, data, ts, self.emit)
+            _settle(flow)
         emit = self.emit
-        if (flow.app is None or flow.encrypted is None) and not flow.foreign:
-            self.classifier.datagram(flow, direction, data, ts, emit)
-            self._after_classify(flow)
         for a in list(flow.active):
             a.datagram(flow, direction, data, ts, emit)
 
@@ -86,7 +146,17 @@ class Dispatcher:
         self.classifier.flow_end(flow, self.emit)
 
 
-def deactivate(flow: Flow, analyzer: Analyzer) -> None:
+def _settle(flow: Flow) -> None:
+    """After a classification: an encrypted flow keeps only the analyzers that read protected bytes."""
+    if flow.encrypted:
+        flow.active = [a for a in flow.active if not a.plaintext_only]
+    if not flow.active and flow.app is not None:
+        flow.inspect = False  # nothing left to learn from payload: count only
+
+
+# -- the Dispatcher's API: declared facts ---------------------------------------------------------
+
+def deactivate(flow: Flow, analyzer: Analyzer[Any]) -> None:
     """An analyzer is done with a flow (e.g. TLS after the handshake)."""
     if analyzer in flow.active:
         flow.active.remove(analyzer)
@@ -94,10 +164,63 @@ def deactivate(flow: Flow, analyzer: Analyzer) -> None:
         flow.inspect = False
 
 
-def mark_encrypted(flow: Flow, how: str) -> None:
+def classified(flow: Flow, app: str, encrypted: bool | None, how: str | None = None) -> None:
+    """What the flow carries and whether it is protected (the classifier's verdict)."""
+    flow.app, flow.encrypted, flow.how = app, encrypted, how
+
+
+def app_named(flow: Flow, app: str) -> None:
+    """A handshake names the application better than the first bytes did (AnyDesk over TLS)."""
+    flow.app = app
+
+
+def encrypted_from_here(flow: Flow, how: str, upgraded: bool = False) -> None:
     """The flow switched to encryption mid-way (STARTTLS and kin): plaintext-only analyzers stop here."""
+    if upgraded:
+        notes(flow).upgraded = True
     flow.encrypted = True
     flow.how = how
-    flow.active = [a for a in flow.active if not a.plaintext_only]
-    if not flow.active and flow.app is not None:
-        flow.inspect = False
+    _settle(flow)
+
+
+def cleartext_after_all(flow: Flow, how: str) -> None:
+    """The protection the flow announced turned out to be none (RDP Standard Security, method 0)."""
+    flow.encrypted, flow.how = False, how
+
+
+def negotiated(flow: Flow, how: str | None) -> None:
+    """The protocol version the handshake settled on (tls1.2, …)."""
+    flow.how = how
+
+
+def server_named(flow: Flow, name: str | None) -> None:
+    """The name the client asked the server by (SNI, HTTP Host); the first one seen stays."""
+    if name and not flow.server_name:
+        flow.server_name = name
+
+
+def names_known(flow: Flow, names: list[str]) -> None:
+    """Hostnames DNS answers tied to the server before the flow began."""
+    flow.names = list(names)
+
+
+def claim_cards(flow: Flow, by: str) -> None:
+    """A framing analyzer (ISO 8583, ZVT) reports this flow's card data; the generic scanner stands down."""
+    notes(flow).cards_claimed_by = by
+
+
+def card_seen(flow: Flow, fingerprint: str) -> None:
+    """One card number (by its keyed fingerprint) was seen in the flow: `flow_end` counts them."""
+    fps = notes(flow).card_fps
+    if len(fps) < MAX_CARDS:
+        fps.add(fingerprint)
+
+
+def tunnel_opened(flow: Flow, via: str, target: str, by: Analyzer[Any]) -> None:
+    """A proxy granted a tunnel: the tunnelled bytes are classified afresh and every analyzer that
+    wanted the flow at its start (but the proxy's) starts again with empty state."""
+    wanted = [a for a in notes(flow).wanted if a is not by]
+    flow.state = {NOTES: FlowNotes(via_proxy=via, proxy_target=target, wanted=wanted)}
+    flow.app = flow.encrypted = flow.how = None
+    flow.active = list(wanted)
+    flow.inspect = True

@@ -10,36 +10,36 @@ AUTH TLS, PostgreSQL/MySQL SSL requests, RDP, TDS) and marks the flow encrypted 
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
-from netwatch.analyzers import Analyzer, Emit, deactivate, mark_encrypted
+from netwatch.analyzers import Analyzer, Emit, classified, deactivate, encrypted_from_here, notes, server_named
 from netwatch.analyzers.recognise import TCP_RECOGNISERS, UDP_RECOGNISERS, Recogniser, opaque_or_unknown
 from netwatch.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.events import FlowEnd, FlowFacts
 from netwatch.flows import Flow
+from netwatch.protocols.http import request_host
 
 INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp"}
 UPGRADABLE = {"smtp", "imap", "pop3", "ftp", "postgres", "mysql", "rdp", "tds", "text", "ldap", "xmpp"}
 TRIES = 4  # payloads looked at before a flow is called opaque/unknown
 SAMPLE = 256
-HOST_RE = re.compile(rb"\r\nHost:[ \t]*([A-Za-z0-9.\-_\[\]:]{1,255})", re.I)
 
 
-def _http_host(data: bytes) -> str | None:
-    m = HOST_RE.search(data, 0, 8192)
-    if m is None:
-        return None
-    host = m.group(1).decode("ascii").lower()
-    if host.startswith("["):  # [v6]:port
-        return host[1 : host.find("]")] if "]" in host else None
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-class Classifier(Analyzer):
-    """Sets flow.app / flow.encrypted / flow.how from the first payloads; emits `flow_end`."""
+@dataclass(slots=True)
+class _Tries:
+    sample: bytes | None = None  # the first unrecognised payload
+    tries: int = 0
+
+
+class Classifier(Analyzer[_Tries]):
+    """Tells the Dispatcher what the flow carries from the first payloads; emits `flow_end`."""
 
     name = "classify"
     plaintext_only = False
+
+    state_type = _Tries
 
     def _decide(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> None:
         if flow.app is not None:
@@ -47,21 +47,20 @@ class Classifier(Analyzer):
         for r in recognisers:
             v = r(data, flow, direction)
             if v is not None:
-                flow.app, flow.encrypted, flow.how = v
-                if flow.app == "http" and direction == 0 and flow.server_name is None:
-                    flow.server_name = _http_host(data)
+                classified(flow, *v)
+                if v[0] == "http" and direction == 0:
+                    server_named(flow, request_host(data))
                 return
-        st = flow.state
-        if "classify.sample" not in st:
-            st["classify.sample"] = data[:SAMPLE]
-        n = st["classify.tries"] = st.get("classify.tries", 0) + 1
-        if n >= TRIES:  # several payloads and still nothing known: opaque or unknown, not cleartext
+        st = self.state(flow)
+        if st.sample is None:
+            st.sample = data[:SAMPLE]
+        st.tries += 1
+        if st.tries >= TRIES:  # several payloads and still nothing known: opaque or unknown, not cleartext
             self._give_up(flow)
 
-    @staticmethod
-    def _give_up(flow: Flow) -> None:
-        flow.app = opaque_or_unknown(flow.state.get("classify.sample", b""))
-        flow.encrypted = None
+    def _give_up(self, flow: Flow) -> None:
+        st = self.peek(flow)
+        classified(flow, opaque_or_unknown((st.sample or b"") if st else b""), None, flow.how)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         self._decide(flow, direction, data, TCP_RECOGNISERS)
@@ -72,28 +71,28 @@ class Classifier(Analyzer):
         if flow.proto == UDP:
             self._decide(flow, direction, data, UDP_RECOGNISERS)
         elif flow.proto == ESP:
-            flow.app, flow.encrypted, flow.how = "esp", True, "esp"
+            classified(flow, "esp", True, "esp")
         elif flow.proto in (ICMP, ICMP6):
-            flow.app, flow.encrypted = "icmp", False
+            classified(flow, "icmp", False, flow.how)
         else:
-            flow.app, flow.encrypted = flow.proto_name, None
+            classified(flow, flow.proto_name, None, flow.how)
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
         payload = flow.bytes[0] + flow.bytes[1]
         if flow.app is None:
             if flow.proto == ESP:
-                flow.app, flow.encrypted, flow.how = "esp", True, "esp"
+                classified(flow, "esp", True, "esp")
             elif flow.proto in (ICMP, ICMP6):
-                flow.app, flow.encrypted = "icmp", False
-            elif payload and "classify.sample" in flow.state:
+                classified(flow, "icmp", False, flow.how)
+            elif payload and (st := self.peek(flow)) is not None and st.sample is not None:
                 self._give_up(flow)
+        facts = notes(flow)
         emit(FlowEnd(
             ts=flow.last_ts, flow=FlowFacts.of(flow), app=flow.app or ("none" if not payload else "unknown"),
             encrypted=flow.encrypted, how=flow.how, infra=(flow.app or "") in INFRA_APPS, payload=payload > 0,
             bytes_to_server=flow.bytes[0], bytes_to_client=flow.bytes[1], packets=flow.packets[0] + flow.packets[1],
-            duration=round(flow.last_ts - flow.first_ts, 6), tcp=flow.proto == TCP, cards=flow.state.get("cards", 0),
-            upgraded=bool(flow.state.get("upgraded")),
-            via_proxy=flow.state.get("proxy", {}).get("via"),  # socks4/socks5/http-connect tunnel
+            duration=round(flow.last_ts - flow.first_ts, 6), tcp=flow.proto == TCP, cards=len(facts.card_fps),
+            upgraded=facts.upgraded, via_proxy=facts.via_proxy,  # socks4/socks5/http-connect tunnel
         ))
 
 
@@ -115,14 +114,12 @@ def _tds_encrypts(data: bytes) -> bool:
     return False
 
 
-class Upgrade(Analyzer):
+class Upgrade(Analyzer[None]):
     """Marks a cleartext flow encrypted when it switches to TLS in place (STARTTLS and kin)."""
 
     name = "upgrade"
+    transports = (TCP,)
     plaintext_only = False
-
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == TCP
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         app = flow.app
@@ -132,6 +129,5 @@ class Upgrade(Analyzer):
             deactivate(flow, self)
             return
         if (direction == 0 and _tls_client_hello(data)) or (app == "tds" and direction == 1 and _tds_encrypts(data)):
-            flow.state["upgraded"] = True
-            mark_encrypted(flow, "tls")
+            encrypted_from_here(flow, "tls", upgraded=True)
             deactivate(flow, self)

@@ -10,66 +10,76 @@ upgrade this analyzer is off the flow. Bounded: it stops after the first MAX_BYT
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
+from collections.abc import Container
+from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.flows import Flow
+from netwatch.protocols.auth import (
+    HTTP_BASIC,
+    IMAP_AUTH_PLAIN,
+    IMAP_LOGIN,
+    TELNET_IAC,
+    TELNET_PASS_PROMPT,
+    TELNET_USER_PROMPT,
+    b64,
+    is_default,
+    sasl_plain,
+)
+from netwatch.protocols.snmp import snmp_community
+from netwatch.protocols.text import clean
 
-DEFAULT_PASSWORDS = frozenset({
-    "public", "private", "admin", "administrator", "password", "passw0rd", "root", "toor", "guest", "default",
-    "changeme", "1234", "12345", "123456", "0000", "letmein", "test", "manager", "cisco", "support", "user",
-    "secret", "community", "monitor", "write", "read", "sysadmin", "system", "service", "pos", "posadmin",
-    "micros", "aloha", "radiant", "166816", "z66831", "sa", "ncr", "tech", "enable",
-})
 MAX_BYTES = 64 * 1024  # client bytes looked at per flow
 MAX_LINE = 2048
-USER_LIMIT = 64
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
-HTTP_BASIC = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*\r\n", re.I)
-IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.I)
-IMAP_AUTH_PLAIN = re.compile(rb"^\S+ AUTHENTICATE PLAIN(?: (\S+))?\s*$", re.I)
-TELNET_USER_PROMPT = re.compile(rb"(?:login|user ?name|user(?: ?id)?)\s*:\s*$", re.I)
-TELNET_PASS_PROMPT = re.compile(rb"(?:password|passcode|pin)\s*:\s*$", re.I)
-TELNET_IAC = re.compile(rb"\xff(?:[\xfb-\xfe].|\xfa.*?\xff\xf0|[\xf0-\xfa])", re.S)
-SNMP_PDUS = {0xA0: "get", 0xA1: "getnext", 0xA2: "response", 0xA3: "set", 0xA4: "trap", 0xA5: "getbulk",
-             0xA6: "inform", 0xA7: "trapv2", 0xA8: "report"}
 
 
-def clean(value: bytes | str | None, limit: int = USER_LIMIT) -> str | None:
-    """A packet-derived name made safe to store and print: control bytes escaped, length limited."""
-    if value is None:
-        return None
-    s = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    s = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+@dataclass(slots=True)
+class LoginState:
+    """One flow's login dialogue so far (a line buffer, the step it is at, the user named)."""
+
+    buf: bytes = b""  # an unfinished line (or HTTP header tail)
+    seen: int = 0  # client bytes looked at
+    user: bytes | str | None = None  # the user named, until the password comes
+    mode: str | None = None  # the step a multi-line login is at (plain, login-user, user, pass, …)
+    screen: bytes = b""  # Telnet: the end of what the server printed (for its prompts)
+    typed: bytearray = field(default_factory=bytearray)  # Telnet: keystrokes since the prompt
+    auth: int | None = None  # PostgreSQL: the authentication type the server asked for
+    communities: set[int] = field(default_factory=set)  # SNMP: hashes of the communities reported
+
+    def take_user(self) -> bytes | str | None:
+        user, self.user = self.user, None
+        return user
 
 
-def is_default(password: bytes | str) -> bool:
-    p = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
-    return p.strip().lower() in DEFAULT_PASSWORDS
+class LoginWatcher(Analyzer[LoginState]):
+    """What `Credentials` and `Logins` share: a login state per flow, a budget of client bytes and
+    a handler per application."""
+
+    state_type = LoginState
+
+    def _budget(self, flow: Flow, direction: int, data: bytes, apps: Container[str]) -> LoginState | None:
+        """The flow's state while its application is one of `apps` and the budget lasts; else None
+        (and the analyzer leaves the flow)."""
+        app = flow.app
+        if app is None:
+            return None
+        st = self.state(flow)
+        if app not in apps or st.seen > MAX_BYTES:
+            deactivate(flow, self)
+            return None
+        if direction == 0:
+            st.seen += len(data)
+        return st
+
+    def gap(self, flow: Flow, direction: int, size: int) -> None:
+        st = self.peek(flow)
+        if st is not None:
+            st.buf = b""
 
 
-def _b64(s: bytes) -> bytes | None:
-    try:
-        return base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _sasl_plain(blob: bytes | None) -> tuple[bytes, bytes] | None:
-    """SASL PLAIN: authzid NUL authcid NUL password."""
-    raw = _b64(blob) if blob else None
-    if raw is None or raw.count(b"\0") != 2:
-        return None
-    _authz, user, pw = raw.split(b"\0")
-    return user, pw
-
-
-class Credentials(Analyzer):
+class Credentials(LoginWatcher):
     name = "credentials"
 
     # -- output ---------------------------------------------------------------------------------
@@ -87,59 +97,40 @@ class Credentials(Analyzer):
 
     # -- dispatch -------------------------------------------------------------------------------
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        app = flow.app
-        if app is None:
-            return
-        handler = STREAM_HANDLERS.get(app)
-        st = flow.state.get("cred")
-        if st is None:
-            st = flow.state["cred"] = {"buf": b"", "seen": 0}
-        if handler is None or st["seen"] > MAX_BYTES:
-            deactivate(flow, self)
-            return
-        if direction == 0:
-            st["seen"] += len(data)
-        handler(self, flow, st, direction, data, ts, emit)
+        st = self._budget(flow, direction, data, STREAM_HANDLERS)
+        if st is not None:
+            STREAM_HANDLERS[flow.app or ""](self, flow, st, direction, data, ts, emit)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        if flow.app is None:
-            return
-        if flow.app != "snmp":
-            deactivate(flow, self)
-            return
-        self._snmp(flow, data, ts, emit)
-
-    def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = flow.state.get("cred")
-        if st is not None:
-            st["buf"] = b""
+        if self.stays_for(flow, "snmp"):
+            self._snmp(flow, data, ts, emit)
 
     # -- line protocols: FTP, POP3, IMAP, SMTP --------------------------------------------------
-    def _lines(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+    def _lines(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if direction != 0:
             return
-        buf = st["buf"] + data
+        buf = st.buf + data
         *lines, rest = buf.split(b"\n")
-        st["buf"] = rest if len(rest) <= MAX_LINE else b""
-        handle = LINE_HANDLERS[flow.app]
+        st.buf = rest if len(rest) <= MAX_LINE else b""
+        handle = LINE_HANDLERS[flow.app or ""]
         for line in lines[:256]:
             handle(self, flow, st, line.rstrip(b"\r"), ts, emit)
 
-    def _ftp_pop3(self, flow: Flow, st: dict, line: bytes, ts: float, emit: Emit) -> None:
+    def _ftp_pop3(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
         cmd = line[:5].upper()
         proto = flow.app or "ftp"
         if cmd == b"USER ":
-            st["user"] = line[5:].strip()
+            st.user = line[5:].strip()
         elif cmd == b"PASS ":
-            self._found(flow, ts, emit, proto, st.pop("user", None), line[5:], "USER/PASS")
+            self._found(flow, ts, emit, proto, st.take_user(), line[5:], "USER/PASS")
         elif cmd == b"APOP " and proto == "pop3":
             user = line[5:].split(b" ", 1)[0]
             self._found(flow, ts, emit, proto, user, None, "APOP", secret="digest")
 
-    def _imap(self, flow: Flow, st: dict, line: bytes, ts: float, emit: Emit) -> None:
-        if st.get("mode") == "plain":
-            st["mode"] = None
-            creds = _sasl_plain(line.strip())
+    def _imap(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
+        if st.mode == "plain":
+            st.mode = None
+            creds = sasl_plain(line.strip())
             if creds:
                 self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
             return
@@ -151,83 +142,83 @@ class Credentials(Analyzer):
             return
         m = IMAP_AUTH_PLAIN.match(line)
         if m:
-            creds = _sasl_plain(m.group(1)) if m.group(1) else None
+            creds = sasl_plain(m.group(1)) if m.group(1) else None
             if creds:
                 self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
             else:
-                st["mode"] = "plain"
+                st.mode = "plain"
 
-    def _smtp(self, flow: Flow, st: dict, line: bytes, ts: float, emit: Emit) -> None:
-        mode = st.get("mode")
+    def _smtp(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
+        mode = st.mode
         word = line.strip()
         if mode == "plain":
-            st["mode"] = None
-            creds = _sasl_plain(word)
+            st.mode = None
+            creds = sasl_plain(word)
             if creds:
                 self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
             return
         if mode == "login-user":
-            st["user"], st["mode"] = _b64(word) or word, "login-pass"
+            st.user, st.mode = b64(word) or word, "login-pass"
             return
         if mode == "login-pass":
-            st["mode"] = None
-            pw = _b64(word)
+            st.mode = None
+            pw = b64(word)
             if pw is not None and word != b"*":
-                self._found(flow, ts, emit, "smtp", st.pop("user", None), pw, "AUTH LOGIN")
+                self._found(flow, ts, emit, "smtp", st.take_user(), pw, "AUTH LOGIN")
             return
         upper = word.upper()
         if upper.startswith(b"AUTH PLAIN"):
-            creds = _sasl_plain(word[10:].strip()) if len(word) > 11 else None
+            creds = sasl_plain(word[10:].strip()) if len(word) > 11 else None
             if creds:
                 self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
             else:
-                st["mode"] = "plain"
+                st.mode = "plain"
         elif upper.startswith(b"AUTH LOGIN"):
             initial = word[10:].strip()
             if initial:
-                st["user"], st["mode"] = _b64(initial) or initial, "login-pass"
+                st.user, st.mode = b64(initial) or initial, "login-pass"
             else:
-                st["mode"] = "login-user"
+                st.mode = "login-user"
 
     # -- HTTP Basic -----------------------------------------------------------------------------
-    def _http(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+    def _http(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if direction != 0:
             return
-        buf = st["buf"] + data
+        buf = st.buf + data
         for m in HTTP_BASIC.finditer(buf):
-            raw = _b64(m.group(1))
+            raw = b64(m.group(1))
             if raw is None or b":" not in raw:
                 continue
             user, pw = raw.split(b":", 1)
             self._found(flow, ts, emit, "http", user, pw, "Basic")
         cut = buf.rfind(b"\r\n")
         tail = buf[cut:] if cut >= 0 else b""
-        st["buf"] = tail if len(tail) <= MAX_LINE else b""
+        st.buf = tail if len(tail) <= MAX_LINE else b""
 
     # -- Telnet: prompts from the server, keystrokes from the client -----------------------------
-    def _telnet(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+    def _telnet(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         text = TELNET_IAC.sub(b"", data)
         if direction == 1:
-            screen = (st.get("screen", b"") + text)[-128:]
-            st["screen"] = screen
+            screen = (st.screen + text)[-128:]
+            st.screen = screen
             if TELNET_PASS_PROMPT.search(screen):
-                st["mode"], st["typed"] = "pass", bytearray()
+                st.mode, st.typed = "pass", bytearray()
             elif TELNET_USER_PROMPT.search(screen):
-                st["mode"], st["typed"] = "user", bytearray()
+                st.mode, st.typed = "user", bytearray()
             return
-        mode = st.get("mode")
+        mode = st.mode
         if mode is None:
             return
-        typed: bytearray = st["typed"]
+        typed = st.typed
         for b in text:
             if b in (0x0D, 0x0A, 0x00):
                 if mode == "user" and typed:
-                    st["user"] = bytes(typed)
+                    st.user = bytes(typed)
                 elif mode == "pass":
-                    self._found(flow, ts, emit, "telnet", st.pop("user", None), bytes(typed), "login prompt")
+                    self._found(flow, ts, emit, "telnet", st.take_user(), bytes(typed), "login prompt")
                 typed.clear()
-                st["mode"] = None
-                st["screen"] = b""
+                st.mode = None
+                st.screen = b""
                 return
             if b in (0x08, 0x7F):
                 if typed:
@@ -241,7 +232,7 @@ class Credentials(Analyzer):
         if parsed is None:
             return
         version, community, pdu = parsed
-        seen: set = flow.state.setdefault("cred.snmp", set())
+        seen = self.state(flow).communities
         key = hash(community)
         if key in seen or len(seen) >= 8:
             return
@@ -249,7 +240,7 @@ class Credentials(Analyzer):
         self._found(flow, ts, emit, "snmp", None, community, "community", version=version, pdu=pdu)
 
     # -- databases ------------------------------------------------------------------------------
-    def _mysql(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+    def _mysql(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if direction != 0 or len(data) < 36 or data[3] != 1:
             return
         caps = int.from_bytes(data[4:8], "little")
@@ -283,27 +274,27 @@ class Credentials(Analyzer):
             self._found(flow, ts, emit, "mysql", user, None, method, secret="hash")
         deactivate(flow, self)
 
-    def _postgres(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+    def _postgres(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         n = len(data)
         if direction == 0 and n >= 8 and data[4:8] == b"\x00\x03\x00\x00":
             parts = data[8:].split(b"\0")
             for k, v in zip(parts[::2], parts[1::2], strict=False):
                 if k == b"user":
-                    st["user"] = v
+                    st.user = v
         elif direction == 1 and n >= 9 and data[0:1] == b"R":
-            st["auth"] = int.from_bytes(data[5:9], "big")  # 3 cleartext, 5 md5, 10 SASL
-        elif direction == 0 and n >= 6 and data[0:1] == b"p" and "auth" in st:
+            st.auth = int.from_bytes(data[5:9], "big")  # 3 cleartext, 5 md5, 10 SASL
+        elif direction == 0 and n >= 6 and data[0:1] == b"p" and st.auth is not None:
             body = data[5 : 1 + int.from_bytes(data[1:5], "big")].rstrip(b"\0")
-            auth = st.pop("auth")
+            auth, st.auth = st.auth, None
             if auth == 3:
-                self._found(flow, ts, emit, "postgres", st.get("user"), body, "password")
+                self._found(flow, ts, emit, "postgres", st.user, body, "password")
             elif auth == 5:
-                self._found(flow, ts, emit, "postgres", st.get("user"), None, "md5", secret="hash")
+                self._found(flow, ts, emit, "postgres", st.user, None, "md5", secret="hash")
             elif auth == 10:
-                self._found(flow, ts, emit, "postgres", st.get("user"), None, "scram", secret="scram")
+                self._found(flow, ts, emit, "postgres", st.user, None, "scram", secret="scram")
             deactivate(flow, self)
 
-    def _tds(self, flow: Flow, st: dict, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+    def _tds(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """Login7: user name in UTF-16, password only XOR/nibble-swapped, i.e. readable by anyone."""
         if direction != 0 or len(data) < 8 + 94 or data[0] != 0x10:
             return
@@ -318,28 +309,6 @@ class Credentials(Analyzer):
         if user or plen:
             self._found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
         deactivate(flow, self)
-
-
-def snmp_community(data: bytes) -> tuple[str, bytes, str] | None:
-    """(version, community, pdu name) of an SNMP v1/v2c message, or None."""
-    try:
-        if len(data) < 8 or data[0] != 0x30:
-            return None
-        i = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
-        if data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1):
-            return None
-        version = "v1" if data[i + 2] == 0 else "v2c"
-        i += 3
-        if data[i] != 0x04:
-            return None
-        n = data[i + 1]
-        if n >= 0x80:
-            return None
-        community = data[i + 2 : i + 2 + n]
-        pdu = SNMP_PDUS.get(data[i + 2 + n], "other") if i + 2 + n < len(data) else "other"
-        return version, community, pdu
-    except IndexError:
-        return None
 
 
 LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "imap": Credentials._imap,

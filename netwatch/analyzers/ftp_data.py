@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Analyzer, Emit, classified, deactivate
 from netwatch.decode import TCP
 from netwatch.flows import Flow
 
@@ -22,8 +22,17 @@ EPRT = re.compile(rb"EPRT \|[12]\|([0-9a-fA-F.:]+)\|(\d{1,5})\|", re.I)
 MAX_CONTROL = 16 * 1024  # control-channel bytes looked at per direction
 
 
-class FtpData(Analyzer):
+class _Seen:
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 0  # control-channel bytes looked at
+
+
+class FtpData(Analyzer[_Seen]):
     name = "ftp_data"
+
+    state_type = _Seen
 
     def __init__(self) -> None:
         self.expected: dict[tuple[str, int], None] = {}
@@ -32,7 +41,7 @@ class FtpData(Analyzer):
         if flow.proto != TCP or not self.expected:
             return flow.proto == TCP
         if (flow.dst, flow.sport) in self.expected or (flow.src, flow.cport) in self.expected:
-            flow.app, flow.encrypted = "ftp-data", False
+            classified(flow, "ftp-data", False, flow.how)
             return False
         return True
 
@@ -44,9 +53,9 @@ class FtpData(Analyzer):
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if flow.app is None:
             return
-        seen = flow.state.get("ftp_data.seen", 0) + len(data)
-        flow.state["ftp_data.seen"] = seen
-        if flow.app != "ftp" or seen > MAX_CONTROL:
+        st = self.state(flow)
+        st.bytes += len(data)
+        if flow.app != "ftp" or st.bytes > MAX_CONTROL:
             deactivate(flow, self)
             return
         if direction == 1:

@@ -1,4 +1,4 @@
-"""QUIC handshake facts: the client's ClientHello read from its Initial packets (`quic` module).
+"""QUIC handshake facts: the client's ClientHello read from its Initial packets (`protocols.quic`).
 
 Emits one `tls_hello` per QUIC flow (SNI, ALPN, JA3, JA4 with the `q` transport prefix, the QUIC
 version) and names the flow (flow.server_name) so the site policy can allow QUIC destinations by
@@ -8,47 +8,41 @@ name. Looks at no more than MAX_DATAGRAMS client datagrams, then leaves the flow
 from __future__ import annotations
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.analyzers.credentials import clean
-from netwatch.analyzers.quic import CryptoStream, gquic_chlo, initial_crypto, long_header
-from netwatch.analyzers.tls import HS_CLIENT_HELLO, fingerprints, parse_client_hello, version_name
+from netwatch.analyzers import Analyzer, Emit, deactivate, server_named
 from netwatch.decode import UDP
 from netwatch.flows import Flow
+from netwatch.protocols.quic import CryptoStream, gquic_chlo, initial_crypto, long_header
+from netwatch.protocols.text import clean
+from netwatch.protocols.tls import HS_CLIENT_HELLO, fingerprints, parse_client_hello, version_name
 
 MAX_DATAGRAMS = 8
 
 
 class _State:
-    __slots__ = ("dcid", "stream", "seen", "version")
+    __slots__ = ("dcid", "stream", "seen", "version", "gquic")
 
     def __init__(self) -> None:
         self.dcid: bytes | None = None
         self.stream = CryptoStream()
         self.seen = 0
         self.version = 0
+        self.gquic = 0  # Google QUIC datagrams looked at
 
 
-class QuicInspector(Analyzer):
+class QuicInspector(Analyzer[_State]):
     name = "quic"
+    transports = (UDP,)
     plaintext_only = False
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == UDP
+    state_type = _State
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        if flow.app is None:
-            return
-        if flow.app != "quic":
-            deactivate(flow, self)
-            return
-        if direction != 0:
+        if not self.stays_for(flow, "quic") or direction != 0:
             return
         if flow.how == "gquic" or data[1:3] == b"Q0":
             self._gquic(flow, data, ts, emit)
             return
-        st: _State | None = flow.state.get("quic")
-        if st is None:
-            st = flow.state["quic"] = _State()
+        st = self.state(flow)
         st.seen += 1
         h = long_header(data)
         if h is not None and not st.version:
@@ -65,13 +59,13 @@ class QuicInspector(Analyzer):
     def _gquic(self, flow: Flow, data: bytes, ts: float, emit: Emit) -> None:
         """Google QUIC up to Q046 sends its client hello (CHLO) in clear: the SNI is read from its tag table."""
         tags = gquic_chlo(data)
-        n = flow.state["quic.g"] = flow.state.get("quic.g", 0) + 1
-        if not tags and n < MAX_DATAGRAMS:
+        st = self.state(flow)
+        st.gquic += 1
+        if not tags and st.gquic < MAX_DATAGRAMS:
             return
         sni = clean(tags.get("SNI", b""), 255) or None
         if tags:
-            if sni and not flow.server_name:
-                flow.server_name = sni
+            server_named(flow, sni)
             emit(events.TlsHello(ts=ts, flow=events.FlowFacts.of(flow), sni=sni, quic_version="gquic"))
         deactivate(flow, self)
 
@@ -81,8 +75,7 @@ class QuicInspector(Analyzer):
         if ch is None:
             return
         ja3, ja4 = fingerprints(ch, "q")
-        if ch.sni and not flow.server_name:
-            flow.server_name = ch.sni
+        server_named(flow, ch.sni)
         emit(events.TlsHello(
             ts=ts, flow=events.FlowFacts.of(flow), client_version=version_name(ch.max_version),
             ciphers_offered=len(ch.ciphers), sni=ch.sni, alpn=",".join(ch.alpn[:4]) if ch.alpn else None, ja3=ja3,

@@ -11,63 +11,38 @@ that chose no encryption at all leaves the flow cleartext.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate, mark_encrypted
+from netwatch.analyzers import Analyzer, Emit, cleartext_after_all, deactivate, encrypted_from_here
 from netwatch.decode import TCP
 from netwatch.flows import Flow
+from netwatch.protocols.rdp import LEVELS, METHODS, selected_protocol, server_security
 
-PROTOCOLS = {0: "rdp", 1: "tls", 2: "credssp", 4: "rdstls", 8: "credssp-early-auth"}
-METHODS = {0: "none", 1: "40-bit RC4", 2: "128-bit RC4", 8: "56-bit RC4", 0x10: "FIPS 3DES"}
-LEVELS = {0: "none", 1: "low", 2: "client-compatible", 3: "high", 4: "fips"}
 MAX_PDUS = 4  # server PDUs looked at after the Connection Confirm
 
 
-def selected_protocol(data: bytes) -> int | None:
-    """The security protocol an X.224 Connection Confirm selects (0 = Standard RDP Security when
-    there is no negotiation response), or None if `data` is not a Connection Confirm (or a failure)."""
-    if len(data) < 11 or data[0] != 3 or data[1] != 0 or data[5] != 0xD0:
-        return None
-    li = data[4]
-    if li <= 6 or len(data) < 5 + li:
-        return 0  # no RDP_NEG_* structure: legacy Standard RDP Security
-    neg = data[11 : 5 + li]
-    if len(neg) >= 8 and neg[0] == 0x02:
-        return int.from_bytes(neg[4:8], "little")
-    return None  # RDP_NEG_FAILURE
+@dataclass(slots=True)
+class _Standard:
+    ts: float = 0.0  # when the server chose Standard RDP Security
+    pdus: int = 0  # server PDUs looked at since
+    done: bool = False  # reported
 
 
-def server_security(data: bytes) -> tuple[int, int] | None:
-    """(encryptionMethod, encryptionLevel) from the Server Security Data block of an MCS Connect
-    Response (TS_UD_SC_SEC1: type 0x0C02, length, method, level), or None."""
-    i = data.find(b"\x02\x0c")
-    while 0 <= i <= len(data) - 12:
-        n = int.from_bytes(data[i + 2 : i + 4], "little")
-        method = int.from_bytes(data[i + 4 : i + 8], "little")
-        level = int.from_bytes(data[i + 8 : i + 12], "little")
-        if n >= 12 and method in METHODS and level in LEVELS:
-            return method, level
-        i = data.find(b"\x02\x0c", i + 1)
-    return None
-
-
-class RdpSecurity(Analyzer):
+class RdpSecurity(Analyzer[_Standard]):
     name = "rdp_security"
+    transports = (TCP,)
     plaintext_only = False
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == TCP
+    state_type = _Standard
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        if flow.app is None:
+        if not self.stays_for(flow, "rdp") or direction != 1:
             return
-        if flow.app != "rdp" or flow.how == "rdpeudp":
+        if flow.how == "rdpeudp":
             deactivate(flow, self)
             return
-        if direction != 1:
-            return
-        st = flow.state.get("rdp")
+        st = self.peek(flow)
         if st is None:
             proto = selected_protocol(data)
             if proto is None:
@@ -75,24 +50,24 @@ class RdpSecurity(Analyzer):
             if proto != 0:
                 deactivate(flow, self)  # TLS / CredSSP: the upgrade is seen by `Upgrade`
                 return
-            flow.state["rdp"] = {"pdus": 0, "ts": ts}
-            mark_encrypted(flow, "rdp-standard")  # weak, but not cleartext
+            self.state(flow).ts = ts
+            encrypted_from_here(flow, "rdp-standard")  # weak, but not cleartext
             return
-        st["pdus"] += 1
+        st.pdus += 1
         sec = server_security(data)
-        if sec is not None or st["pdus"] >= MAX_PDUS:
+        if sec is not None or st.pdus >= MAX_PDUS:
             self._report(flow, st, sec, ts, emit)
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
-        st = flow.state.get("rdp")
-        if st is not None and not st.get("done"):
-            self._report(flow, st, None, st["ts"], emit)
+        st = self.peek(flow)
+        if st is not None and not st.done:
+            self._report(flow, st, None, st.ts, emit)
 
-    def _report(self, flow: Flow, st: dict[str, Any], sec: tuple[int, int] | None, ts: float, emit: Emit) -> None:
-        st["done"] = True
+    def _report(self, flow: Flow, st: _Standard, sec: tuple[int, int] | None, ts: float, emit: Emit) -> None:
+        st.done = True
         method, level = sec if sec is not None else (None, None)
         if method == 0:
-            flow.encrypted, flow.how = False, "rdp-security-none"
+            cleartext_after_all(flow, "rdp-security-none")
         emit(events.RdpSecurity(
             ts=ts, flow=events.FlowFacts.of(flow), security="standard",
             encryption=METHODS[method] if method is not None else "RC4 (method not seen)",

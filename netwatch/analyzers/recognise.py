@@ -12,8 +12,11 @@ import math
 import re
 from collections.abc import Callable
 
-from netwatch.analyzers.credentials import TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
 from netwatch.flows import Flow
+from netwatch.protocols.auth import TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
+from netwatch.protocols.ber import ber_length
+from netwatch.protocols.iso8583 import looks_like_iso8583
+from netwatch.protocols.zvt import looks_like_zvt
 
 Verdict = tuple[str, bool | None, str | None]  # app, encrypted, how
 Recogniser = Callable[[bytes, Flow, int], Verdict | None]
@@ -26,7 +29,6 @@ FTP_PORTS, SMTP_PORTS, POP3_PORTS = {21, 990, 2121}, {25, 465, 587, 2525}, {110,
 IMAP_CMD = re.compile(rb"^[A-Za-z0-9.]{1,12} (?:CAPABILITY|LOGIN|STARTTLS|AUTHENTICATE|SELECT|NOOP|ID)\b", re.I)
 SYSLOG = re.compile(rb"^(?:[0-9]{1,5} )?<[0-9]{1,3}>")
 TDS_TYPES = frozenset({0x01, 0x02, 0x03, 0x04, 0x06, 0x07, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x17})
-ISO_ISO = None  # the ISO 8583 recogniser, imported on first use
 
 
 def tls_record(data: bytes, flow: Flow, direction: int) -> Verdict | None:
@@ -144,8 +146,6 @@ def databases(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def zvt(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """ZVT APDUs (class, instruction, length): exact framing; a known command unless on port 20007."""
-    from netwatch.analyzers.zvt import looks_like_zvt
-
     return ("zvt", False, None) if looks_like_zvt(data, 20007 in (flow.sport, flow.cport)) else None
 
 
@@ -154,7 +154,7 @@ def ldap(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     try:
         if len(data) < 7 or data[0] != 0x30:
             return None
-        n, i = _ber_len(data, 1)
+        n, i = ber_length(data, 1, 3)
         if i + n > len(data) or data[i] != 0x02 or not 1 <= data[i + 1] <= 4:
             return None
         op = data[i + 2 + data[i + 1]]
@@ -191,14 +191,7 @@ def teamviewer(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def iso8583(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    global ISO_ISO
-    if ISO_ISO is None:
-        try:
-            from netwatch.analyzers.iso8583 import looks_like_iso8583
-        except ImportError:  # pragma: no cover - optional until the card-data parser lands
-            looks_like_iso8583 = lambda d: False  # noqa: E731
-        ISO_ISO = looks_like_iso8583
-    return ("iso8583", False, None) if ISO_ISO(data) else None
+    return ("iso8583", False, None) if looks_like_iso8583(data) else None
 
 
 def syslog(data: bytes, flow: Flow, direction: int) -> Verdict | None:
@@ -242,22 +235,12 @@ def udp_infra(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     return None
 
 
-def _ber_len(data: bytes, i: int) -> tuple[int, int]:
-    n = data[i]
-    if n < 0x80:
-        return n, i + 1
-    k = n & 0x7F
-    if not 1 <= k <= 3:
-        raise ValueError("BER length")
-    return int.from_bytes(data[i + 1 : i + 1 + k], "big"), i + 1 + k
-
-
 def snmp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """BER SEQUENCE { INTEGER version, … }: v1/v2c are cleartext; v3 by its privacy flag."""
     try:
         if len(data) < 12 or data[0] != 0x30:
             return None
-        n, i = _ber_len(data, 1)
+        n, i = ber_length(data, 1, 3)
         if n != len(data) - i or data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1, 3):
             return None
         version = data[i + 2]
@@ -266,15 +249,15 @@ def snmp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
             return ("snmp", False, "snmpv1" if version == 0 else "snmpv2c") if data[i] == 0x04 else None
         if data[i] != 0x30:  # msgGlobalData: msgID, msgMaxSize, msgFlags, msgSecurityModel
             return None
-        _, i = _ber_len(data, i + 1)
+        _, i = ber_length(data, i + 1, 3)
         for _ in range(2):
             if data[i] != 0x02:
                 return None
-            m, i = _ber_len(data, i + 1)
+            m, i = ber_length(data, i + 1, 3)
             i += m
         if data[i] != 0x04:
             return None
-        m, i = _ber_len(data, i + 1)
+        m, i = ber_length(data, i + 1, 3)
         priv = bool(m and data[i] & 0x02)
         return "snmp", priv, "snmpv3-priv" if priv else "snmpv3"
     except (IndexError, ValueError):

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from netwatch.analyzers import Analyzer
-from netwatch.analyzers.carddata import CardData
 from netwatch.analyzers.classify import Classifier, Upgrade
+from netwatch.analyzers.cleartext_cards import CardData
 from netwatch.analyzers.credentials import Credentials
+from netwatch.analyzers.dns_names import Names
 from netwatch.analyzers.ftp_data import FtpData
-from netwatch.analyzers.iso8583_stream import Iso8583
+from netwatch.analyzers.iso8583_messages import Iso8583
 from netwatch.analyzers.logins import Logins
-from netwatch.analyzers.names import Names
 from netwatch.analyzers.proxy import Proxy
 from netwatch.analyzers.quic_inspect import QuicInspector
 from netwatch.analyzers.rdp import RdpSecurity
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.software import SoftwareVersions
 from netwatch.analyzers.terminal import Terminal
-from netwatch.analyzers.tls_inspect import TlsInspector
+from netwatch.analyzers.tls_handshakes import TlsInspector
 from netwatch.masking import Fingerprinter
 
 
-def build_classifier() -> Analyzer:
+def build_classifier() -> Analyzer[Any]:
     return Classifier()
 
 
-def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer]:
+def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[Any]]:
     """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key."""
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
     return [

@@ -27,7 +27,7 @@ def direction_of(client: str, server: str) -> str:
     return "internal"
 
 
-class RemoteAccess(Analyzer):
+class RemoteAccess(Analyzer[None]):
     name = "remote_access"
     plaintext_only = False
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.analyzers.credentials import clean
-from netwatch.analyzers.versions import (
+from netwatch.decode import TCP, UDP
+from netwatch.flows import Flow
+from netwatch.protocols.snmp import sysdescr_value
+from netwatch.protocols.software_versions import (
     Software,
     dhcp_vendor_class,
     http_server,
@@ -29,9 +32,8 @@ from netwatch.analyzers.versions import (
     user_agent,
     windows,
 )
-from netwatch.analyzers.winproto import ntlmssp_versions, rdp_client_build, smb_negotiate
-from netwatch.decode import TCP, UDP
-from netwatch.flows import Flow
+from netwatch.protocols.text import clean
+from netwatch.protocols.windows import ntlmssp_versions, rdp_client_build, smb_negotiate
 
 CAPS = {"ssh": 1024, "http": 32 * 1024, "ftp": 8192, "smtp": 16 * 1024, "pop3": 8192, "imap": 16 * 1024,
         "telnet": 8192, "smb": 64 * 1024, "rdp": 8192}
@@ -39,7 +41,6 @@ TAIL = 2048  # bytes carried over between chunks so a header or token split by a
 MAX_SEEN = 64  # distinct facts per flow
 HEADER = re.compile(rb"\r?\n(Server|User-Agent):[ \t]*([^\r\n]{1,400})\r?\n", re.I)
 LINE = re.compile(rb"(?m)^([^\r\n]{3,400})\r?\n")
-SNMP_SYSDESCR = b"\x06\x08\x2b\x06\x01\x02\x01\x01\x01\x00\x04"
 SSDP_HEADER = re.compile(rb"(?im)^(?:SERVER|USER-AGENT):[ \t]*([^\r\n]{1,300})\r?$")
 HOSTNAME_ONLY = "DHCP host name"  # a product value that only names the host (no software claim)
 NTLM_APPS = {"http", "smtp", "imap", "pop3", "smb"}
@@ -49,18 +50,26 @@ def _text(b: bytes) -> str:
     return b.decode("latin-1")
 
 
-class SoftwareVersions(Analyzer):
+@dataclass(slots=True)
+class _Seen:
+    reported: set[tuple[str, str, str | None]] = field(default_factory=set)  # (host, product, version)
+    looked: list[int] = field(default_factory=lambda: [0, 0])  # bytes looked at per direction
+    tails: list[bytes] = field(default_factory=lambda: [b"", b""])  # the end of each direction so far
+    ssh: list[bool] = field(default_factory=lambda: [False, False])  # each side's SSH banner read
+    smb1_offered: tuple[str, ...] = ()  # the SMB1 dialects the client offered (the reply picks one)
+
+
+class SoftwareVersions(Analyzer[_Seen]):
     name = "software"
+    transports = (TCP, UDP)
     plaintext_only = False  # SSH banners come before the encrypted part; other encrypted flows are left
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto in (TCP, UDP)
+    state_type = _Seen
 
     # -- output ---------------------------------------------------------------------------------
-    @staticmethod
-    def _emit(flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
+    def _emit(self, flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
               role: str | None = None, host: str | None = None, **extra: Any) -> None:
-        seen: set[tuple[str, str, str | None]] = flow.state.setdefault("sw.seen", set())
+        seen = self.state(flow).reported
         who = host or (flow.src if direction == 0 else flow.dst)
         for s in found:
             key = (who, s.product, s.version)
@@ -83,8 +92,8 @@ class SoftwareVersions(Analyzer):
         if cap is None or (flow.encrypted and app != "ssh" and flow.how != "rdp-standard"):
             deactivate(flow, self)
             return
-        counts = flow.state.setdefault("sw.bytes", [0, 0])
-        tails = flow.state.setdefault("sw.tail", [b"", b""])
+        st = self.state(flow)
+        counts, tails = st.looked, st.tails
         if counts[direction] >= cap:
             if counts[1 - direction] >= cap:
                 deactivate(flow, self)
@@ -112,7 +121,7 @@ class SoftwareVersions(Analyzer):
 
     def _ssh(self, flow: Flow, direction: int, buf: bytes, ts: float, emit: Emit, counts: list[int],
              cap: int) -> None:
-        done: list[bool] = flow.state.setdefault("sw.ssh", [False, False])
+        done = self.state(flow).ssh
         if not done[direction]:
             for m in LINE.finditer(buf):
                 line = _text(m.group(1))
@@ -141,10 +150,10 @@ class SoftwareVersions(Analyzer):
             return
         dialects = neg.dialects
         if neg.chosen is not None:  # SMB1 reply: the index into what the request offered
-            offered = flow.state.get("sw.smb1", ())
+            offered = self.state(flow).smb1_offered
             dialects = (offered[neg.chosen],) if neg.chosen < len(offered) else ()
         elif not neg.response:
-            flow.state["sw.smb1"] = dialects
+            self.state(flow).smb1_offered = tuple(dialects)
         if dialects:
             best = max(dialects, key=lambda d: [int(x) if x.isdigit() else 0 for x in d.split(".")])
             label = "chosen" if neg.response else "offered"
@@ -173,18 +182,7 @@ class SoftwareVersions(Analyzer):
             deactivate(flow, self)
 
     def _snmp(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        i = data.find(SNMP_SYSDESCR)
-        if i < 0 or i + len(SNMP_SYSDESCR) >= len(data):
-            return
-        j = i + len(SNMP_SYSDESCR)
-        n = data[j]
-        if n & 0x80:  # long form length
-            k = n & 0x7F
-            if k > 2:
-                return
-            n = int.from_bytes(data[j + 1 : j + 1 + k], "big")
-            j += k
-        value = data[j + 1 : j + 1 + min(n, 512)]
+        value = sysdescr_value(data)
         if value:
             self._emit(flow, direction, ts, emit, [sysdescr(_text(value))], "snmp sysDescr", "server")
 

@@ -10,46 +10,52 @@ XML (APACS 30/40, SPDH, OPI, nexo) need no parser: the generic scanner reads the
 
 from __future__ import annotations
 
-from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.analyzers.carddata import card_observation
-from netwatch.analyzers.cards import card_brand
-from netwatch.analyzers.cardscan import scan
-from netwatch.analyzers.zvt import MAX_APDU, apdu_cards, split_apdus
+from dataclasses import dataclass, field
+
+from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
+from netwatch.analyzers.cleartext_cards import card_observation
 from netwatch.decode import TCP
 from netwatch.flows import Flow
 from netwatch.masking import Fingerprinter
+from netwatch.protocols.card_numbers import card_brand
+from netwatch.protocols.card_search import scan
+from netwatch.protocols.zvt import MAX_APDU, apdu_cards, split_apdus
 
 MAX_APDUS = 100_000  # per flow; beyond it the flow is left alone
 
 
-class Terminal(Analyzer):
+@dataclass(slots=True)
+class _Zvt:
+    bufs: list[bytes] = field(default_factory=lambda: [b"", b""])  # unframed bytes per direction
+    apdus: int = 0  # APDUs read so far
+
+
+class Terminal(Analyzer[_Zvt]):
     name = "terminal"
+    transports = (TCP,)
+
+    state_type = _Zvt
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's card key, as CardData's
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == TCP
-
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        st: list[bytes] | None = flow.state.get("zvt")
+        st = self.peek(flow)
         if st is None:
-            if flow.app is None:
+            if not self.stays_for(flow, "zvt"):
                 return
-            if flow.app != "zvt":
-                deactivate(flow, self)
-                return
-            st = flow.state["zvt"] = [b"", b""]
-            flow.active = [a for a in flow.active if a.name != "carddata"]  # this analyzer reports the cards
-        buf = st[direction] + data if st[direction] else data
+            st = self.state(flow)
+            claim_cards(flow, self.name)  # this analyzer reports the cards
+        bufs = st.bufs
+        buf = bufs[direction] + data if bufs[direction] else data
         apdus, used = split_apdus(buf)
         buf = buf[used:]
         if len(buf) > MAX_APDU + 5:  # framing lost: scan the bytes as they are
             for h in scan(buf)[0]:
                 emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint))
             buf = b""
-        st[direction] = buf
-        n = flow.state["zvt.count"] = flow.state.get("zvt.count", 0) + len(apdus)
+        bufs[direction] = buf
+        st.apdus += len(apdus)
         for _cls, _instr, body in apdus:
             known = set()
             for digits, kind, expiry, encoding in apdu_cards(body):
@@ -61,10 +67,10 @@ class Terminal(Analyzer):
                 if h[2] not in known:
                     known.add(h[2])
                     emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint))
-        if n > MAX_APDUS:
+        if st.apdus > MAX_APDUS:
             deactivate(flow, self)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = flow.state.get("zvt")
-        if st:
-            st[direction] = b""
+        st = self.peek(flow)
+        if st is not None:
+            st.bufs[direction] = b""

@@ -93,7 +93,7 @@ def python_copy_hint(python: str) -> str:
 def find_dumpcap() -> str | None:
     """dumpcap where pyshark looks for it: its config.ini, PATH, the macOS and Windows installers' places."""
     try:
-        from pyshark.tshark.tshark import (  # type: ignore[import-untyped]
+        from pyshark.tshark.tshark import (
             TSharkNotFoundException,
             get_process_path,
         )

@@ -13,7 +13,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.blocks import BLOCK, FrameBlock, PcapLayout, batches, pcap_block, walk_records
@@ -21,7 +21,7 @@ from netwatch.capture.blocks import BLOCK, FrameBlock, PcapLayout, batches, pcap
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 18  # no link type has frames near 256 KiB; larger means a corrupt length
 
-PCAP_MAGICS = {
+PCAP_MAGICS: dict[bytes, tuple[Literal["<", ">"], float, int]] = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6, 16),
     b"\xa1\xb2\xc3\xd4": (">", 1e-6, 16),
     b"\x4d\x3c\xb2\xa1": ("<", 1e-9, 16),

@@ -39,9 +39,9 @@ class DumpcapPlan:
 def plan_dumpcap(iface: str, bpf: str | None) -> DumpcapPlan:
     """Ask pyshark for the capture; LiveError with what to do when it cannot be planned."""
     try:
-        import pyshark  # type: ignore[import-untyped]
-        from pyshark.capture.live_capture import UnknownInterfaceException  # type: ignore[import-untyped]
-        from pyshark.tshark import tshark  # type: ignore[import-untyped]
+        import pyshark
+        from pyshark.capture.live_capture import UnknownInterfaceException
+        from pyshark.tshark import tshark
     except ImportError as e:
         raise LiveError(f"the tshark backend is driven by pyshark, which cannot be imported ({e}); "
                         "pip install pyshark, or use --backend scapy") from None

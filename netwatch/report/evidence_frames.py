@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import dpkt
 
-from netwatch.analyzers.iso8583 import looks_like_iso8583
+from netwatch.protocols.iso8583 import looks_like_iso8583
 from netwatch.report.redact_creds import redact_passwords, redact_snmp
 from netwatch.report.redact_packets import FILLER, mask_cards
 from netwatch.report.redact_protocols import redact_dns, redact_http, redact_iso8583

@@ -17,7 +17,7 @@ import binascii
 import re
 from collections.abc import Callable
 
-from netwatch.analyzers.cardscan import Hit, scan
+from netwatch.protocols.card_search import Hit, scan
 
 FILLER = ord("*")
 EBCDIC_FILLER = 0x5C  # '*' in cp500
@@ -57,7 +57,8 @@ def keep_mask(n: int) -> list[bool]:
 
 
 def mask_cards(buf: bytearray, notes: list[str], depth: int = 0) -> int:
-    """Mask every card hit `cardscan.scan` finds in `buf`, repeated until none is left. Returns hits masked."""
+    """Mask every card hit `protocols.card_search.scan` finds in `buf`, repeated until none is left.
+    Returns hits masked."""
     total = 0
     for _ in range(ROUNDS):
         hits = scan(bytes(buf))[0]

@@ -13,9 +13,9 @@ import iso8583 as pyiso
 from iso8583.specs import default as SPEC_BINMAP
 from iso8583.specs import default_ascii as SPEC_HEXMAP
 
-from netwatch.analyzers.cardscan import scan
-from netwatch.analyzers.http import METHODS, decode_content, header_value, parse_head
-from netwatch.analyzers.iso8583 import _BCD_SPECS, frame_length, locate
+from netwatch.protocols.card_search import scan
+from netwatch.protocols.http import METHODS, decode_content, header_value, parse_head
+from netwatch.protocols.iso8583 import _BCD_SPECS, frame_length, locate
 from netwatch.report.redact_packets import FILLER, View, hex_view, keep_mask, mask_cards
 
 MAX_MESSAGES = 1000

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import iso8583 as pyiso
 from iso8583.specs import default as SPEC_BINMAP
 from iso8583.specs import default_ascii as SPEC_HEXMAP
+
+from netwatch.protocols.card_numbers import card_brand, split_track1, split_track2
+from netwatch.protocols.card_search import Hit
 
 MIN_MSG, MAX_MSG = 12, 8192
 SENSITIVE = {"2": "pan", "35": "track2", "45": "track1", "52": "pin_block", "55": "icc"}
@@ -36,9 +39,10 @@ def _bcd_spec(left: str, right: str) -> dict[str, dict[str, Any]]:
         if not key.isdigit() or key == "1":
             continue
         n = int(key)
-        if fs["len_type"]:
+        len_type = cast(int, fs["len_type"])
+        if len_type:
             fs["len_enc"] = "bcd"
-            fs["len_type"] = 1 if fs["len_type"] <= 2 else 2
+            fs["len_type"] = 1 if len_type <= 2 else 2
         if n in _NUMERIC:
             fs["data_enc"] = "b"
             fs["len_count"] = "nibbles"
@@ -204,4 +208,39 @@ def emv_tags(data: bytes, wanted: frozenset[int] = frozenset({0x5A, 0x57, 0x5F24
                 stack.append(val)
             elif tag in wanted:
                 out.setdefault(tag, val)
+    return out
+
+
+def _hexbytes(value: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return value.encode("latin-1", "replace")
+
+
+def card_hits(msg: IsoMessage) -> list[tuple[str, Hit]]:
+    """(field, hit) per card in the message's card fields; a card is reported once per kind."""
+    enc = "bcd" if msg.variant == "bcd" else "ascii"
+    out: list[tuple[str, Hit]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(fld: str, digits: str, kind: str, encoding: str, expiry: bool) -> None:
+        if (digits, kind) in seen or not card_brand(digits, True):
+            return
+        seen.add((digits, kind))
+        out.append((fld, (0, 0, digits, kind, encoding, expiry)))
+
+    v = msg.values
+    if "35" in v and (t := split_track2(v["35"])):
+        add("35", t[0], "track2", enc, t[1])
+    if "45" in v and (t := split_track1(v["45"])):
+        add("45", t[0], "track1", "ascii", t[1])
+    if "2" in v:
+        add("2", v["2"], "pan", enc, False)
+    if "55" in v:
+        tags = emv_tags(_hexbytes(v["55"]))
+        if 0x57 in tags and (t := split_track2(tags[0x57].hex())):
+            add("55", t[0], "track2", "bcd", t[1])
+        if 0x5A in tags:
+            add("55", tags[0x5A].hex().rstrip("f"), "pan", "bcd", False)
     return out

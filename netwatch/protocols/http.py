@@ -68,6 +68,7 @@ def header_value(headers: Headers, name: bytes) -> bytes | None:
 def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[bytes, bool] | None:
     """Decompress a gzip/deflate body to at most `cap` bytes: (data, truncated), or None if not compressed."""
     coding = coding.strip().lower()
+    tries: tuple[int, ...]
     if coding in (b"gzip", b"x-gzip"):
         tries = (47,)
     elif coding == b"deflate":
@@ -262,3 +263,17 @@ class HttpParser:
         msg.beyond_cap, self._beyond_count = self._beyond_count, 0
         self._msg, self._body, self._kept, self._mode = None, [], 0, ""
         return msg
+
+
+HOST_RE = re.compile(rb"\r\nHost:[ \t]*([A-Za-z0-9.\-_\[\]:]{1,255})", re.I)
+
+
+def request_host(data: bytes) -> str | None:
+    """The Host header of a request head (without port or IPv6 brackets, lowercased), or None."""
+    m = HOST_RE.search(data, 0, 8192)
+    if m is None:
+        return None
+    host = m.group(1).decode("ascii").lower()
+    if host.startswith("["):  # [v6]:port
+        return host[1 : host.find("]")] if "]" in host else None
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

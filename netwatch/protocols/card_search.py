@@ -23,7 +23,7 @@ import re
 from bisect import bisect_right
 from urllib.parse import unquote_to_bytes
 
-from netwatch.analyzers.cards import card_brand
+from netwatch.protocols.card_numbers import card_brand, split_track2
 
 Hit = tuple[int, int, str, str, str, bool]  # start, end, digits, kind, encoding, expiry_present
 
@@ -126,17 +126,6 @@ def _bcd_digits(nibbles: str) -> str | None:
     return s if s.isdigit() else None
 
 
-def _track2_nibbles(h: str) -> tuple[str, bool] | None:
-    """(PAN, expiry present) from hex nibbles 'PAN d YYMM…'."""
-    i = h.find("d")
-    if i < 12 or i > 19 or not h[:i].isdigit():
-        return None
-    rest = h[i + 1 : i + 5]
-    return h[:i], len(rest) == 4 and rest.isdigit()
-
-
-
-
 def _bcd_ok(d: str | None) -> bool:
     """Packed BCD outside ISO 8583 is judged strictly: real binary protocols are full of zero bytes,
     so 12-13 digit numbers, runs of six zeros and non-Luhn UnionPay numbers are not cards here."""
@@ -160,7 +149,7 @@ def _bcd(buf: bytes, hits: list[Hit]) -> None:
             if d and _bcd_ok(d):
                 hits.append((m.start(), m.end() + ln, d, "pan", "bcd", False))
         elif tag == 0x57:
-            t = _track2_nibbles(h)
+            t = split_track2(h)
             if t and _bcd_ok(t[0]) and _expiry_service_ok(h[len(t[0]) + 1 :]):
                 hits.append((m.start(), m.end() + ln, t[0], "track2", "bcd", t[1]))
     for m in BCD_LL_RE.finditer(buf):
@@ -181,7 +170,7 @@ def _bcd(buf: bytes, hits: list[Hit]) -> None:
         if s < last_end:
             continue
         h = buf[s : s + 16].hex()
-        t = _track2_nibbles(h)
+        t = split_track2(h)
         if t is None or not _bcd_ok(t[0]) or not _expiry_service_ok(h[len(t[0]) + 1 :]):
             continue
         end = s + (len(t[0]) + 5) // 2 + 2

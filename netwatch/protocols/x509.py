@@ -17,8 +17,9 @@ _cache: dict[bytes, tuple[dict[str, Any], float, float] | None] = {}
 
 
 def cert_facts(der: bytes, ts: float) -> dict[str, Any] | None:
-    hit = _cache.get(der, False)
-    if hit is False:
+    if der in _cache:
+        hit = _cache[der]
+    else:
         hit = _parse(der)
         if len(_cache) >= CACHE_SIZE:
             del _cache[next(iter(_cache))]

@@ -13,9 +13,9 @@ import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from netwatch.analyzers.dtls import dtls_messages
+from netwatch.protocols.dtls import dtls_messages
 
 VERSIONS = {
     0x0002: "sslv2", 0x0300: "sslv3", 0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3",
@@ -30,23 +30,25 @@ SIGNALLING = {0x00FF, 0x5600}  # TLS_EMPTY_RENEGOTIATION_INFO_SCSV, TLS_FALLBACK
 
 
 GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
-_hello_cache: dict[tuple, ClientHello | ServerHello | None] = {}
+_hello_cache: dict[tuple[Any, ...], ClientHello | ServerHello | None] = {}
 HELLO_CACHE = 1024
+H = TypeVar("H", "ClientHello | None", "ServerHello | None")
 
 
 def is_grease(v: int) -> bool:
     return v in GREASE
 
 
-def _cached(key: tuple, parse: Callable[[], Any]) -> Any:
+def _cached(key: tuple[Any, ...], parse: Callable[[], H]) -> H:
     """Hellos repeat per client/server; everything after the random and session id is the cache key."""
     try:
-        return _hello_cache[key]
+        return cast(H, _hello_cache[key])
     except KeyError:
         pass
     if len(_hello_cache) >= HELLO_CACHE:
         _hello_cache.clear()
-    v = _hello_cache[key] = parse()
+    v = parse()
+    _hello_cache[key] = v
     return v
 
 
@@ -142,7 +144,8 @@ def _extensions(data: bytes, off: int) -> list[tuple[int, bytes]]:
     if off + 2 > len(data):
         return []
     block, _ = _vec(data, off, 2)
-    out, i = [], 0
+    out: list[tuple[int, bytes]] = []
+    i = 0
     while i + 4 <= len(block) and len(out) < 128:
         t, n = struct.unpack_from("!HH", block, i)
         out.append((t, block[i + 4 : i + 4 + n]))
@@ -151,15 +154,24 @@ def _extensions(data: bytes, off: int) -> list[tuple[int, bytes]]:
 
 
 def _alpn_list(b: bytes) -> list[str]:
+    return [name.decode("latin-1") for name in _vectors(b, 2, 1, 16)]
+
+
+def _vectors(data: bytes, outer: int, inner: int, limit: int) -> list[bytes]:
+    """The items of a vector (length in `outer` bytes) of vectors (lengths in `inner` bytes), at most
+    `limit`; an item that runs past the end ends the list."""
     try:
-        lst, _ = _vec(b, 0, 2)
+        block, _ = _vec(data, 0, outer)
     except ValueError:
         return []
-    out, i = [], 0
-    while i < len(lst) and len(out) < 16:
-        n = lst[i]
-        out.append(lst[i + 1 : i + 1 + n].decode("latin-1"))
-        i += 1 + n
+    out: list[bytes] = []
+    i = 0
+    while i + inner <= len(block) and len(out) < limit:
+        try:
+            item, i = _vec(block, i, inner)
+        except ValueError:
+            break
+        out.append(item)
     return out
 
 
@@ -230,18 +242,7 @@ def _parse_server_hello(body: bytes) -> ServerHello | None:
 
 def parse_certificates(body: bytes) -> list[bytes]:
     """DER certificates of a TLS ≤ 1.2 Certificate message, leaf first."""
-    try:
-        chain, _ = _vec(body, 0, 3)
-    except ValueError:
-        return []
-    out, i = [], 0
-    while i + 3 <= len(chain) and len(out) < 10:
-        try:
-            der, i = _vec(chain, i, 3)
-        except ValueError:
-            break
-        out.append(der)
-    return out
+    return _vectors(body, 3, 3, 10)
 
 
 def parse_sslv2_client_hello(rec: bytes) -> ClientHello | None:
@@ -271,7 +272,7 @@ def ja3(ch: ClientHello) -> str:
     return hashlib.md5(ja3_string(ch).encode(), usedforsecurity=False).hexdigest()
 
 
-_ja3s_cache: dict[tuple, str] = {}
+_ja3s_cache: dict[tuple[Any, ...], str] = {}
 
 
 def ja3s(sh: ServerHello) -> str:
@@ -289,7 +290,7 @@ def _h12(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()[:12] if s else "000000000000"
 
 
-_fp_cache: dict[tuple, tuple[str, str]] = {}
+_fp_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
 def fingerprints(ch: ClientHello, transport: str = "t") -> tuple[str, str]:

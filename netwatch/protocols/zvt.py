@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netwatch.analyzers.iso8583_stream import _track1, _track2
+from netwatch.protocols.card_numbers import split_track1, split_track2
 
 CLASSES = {0x04, 0x05, 0x06, 0x08, 0x0F, 0x80, 0x84}
 FIXED = {0x01: 1, 0x02: 1, 0x03: 1, 0x04: 6, 0x05: 1, 0x0B: 3, 0x0C: 3, 0x0D: 2, 0x0E: 2, 0x17: 2, 0x19: 1,
@@ -180,15 +180,15 @@ def card_value(value: bytes, kind: str) -> Card | None:
     nibbles = value.hex().rstrip("f")
     if kind == "pan" and nibbles.isdigit() and len(nibbles) <= 19:
         return nibbles, "pan", False, "bcd"
-    if kind == "track2" and (parsed := _track2(nibbles)) and parsed[0].isdigit():
+    if kind == "track2" and (parsed := split_track2(nibbles)) and parsed[0].isdigit():
         return parsed[0], "track2", parsed[1], "bcd"
     if not value or not all(0x20 <= b < 0x7F for b in value):
         return None
     text = value.decode("ascii")
     if kind == "track1":
-        parsed = _track1(text)
+        parsed = split_track1(text)
     elif kind == "track2":
-        parsed = _track2(text.strip(";?"))
+        parsed = split_track2(text.strip(";?"))
     else:
         parsed = (text, False) if text.isdigit() else None
     return (parsed[0], kind, parsed[1], "ascii") if parsed else None

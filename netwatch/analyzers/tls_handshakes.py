@@ -1,20 +1,23 @@
 """TLS/DTLS handshake facts per flow: `tls_hello` (versions, suites, SNI, ALPN, JA3/JA4) and `tls_cert`.
 
 Runs on encrypted flows (plaintext_only = False) but only until the handshake has been read, then
-deactivates itself, so the rest of a TLS flow is counted, never parsed. Sets flow.server_name from
-the SNI and flow.how to the negotiated version; a TLS flow whose ALPN or certificate names AnyDesk
-becomes app `anydesk` (a remote-access tool that rides on TLS) and its `remote_access` observation
-is emitted from here.
+deactivates itself, so the rest of a TLS flow is counted, never parsed. Tells the Dispatcher the
+SNI (`server_named`) and the negotiated version (`negotiated`); a TLS flow whose ALPN or certificate
+names AnyDesk becomes app `anydesk` (`app_named`: a remote-access tool that rides on TLS) and its
+`remote_access` observation is emitted from here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
 from netwatch.analyzers.classify import UPGRADABLE
 from netwatch.analyzers.remote_access import RemoteAccess
-from netwatch.analyzers.tls import (
+from netwatch.decode import TCP, UDP
+from netwatch.events import FlowFacts, TlsCert, TlsHello
+from netwatch.flows import Flow
+from netwatch.protocols.tls import (
     HS_CERTIFICATE,
     HS_CLIENT_HELLO,
     HS_SERVER_DONE,
@@ -32,9 +35,6 @@ from netwatch.analyzers.tls import (
     parse_sslv2_client_hello,
     version_name,
 )
-from netwatch.decode import TCP, UDP
-from netwatch.events import FlowFacts, TlsCert, TlsHello
-from netwatch.flows import Flow
 
 TLS_APPS = {"tls", "dtls"}
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
@@ -53,20 +53,20 @@ class _State:
         self.reported = False
 
 
-class TlsInspector(Analyzer):
+class TlsInspector(Analyzer[_State]):
     name = "tls"
+    transports = (TCP, UDP)
     plaintext_only = False
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto in (TCP, UDP)
+    def new_state(self, flow: Flow) -> _State:
+        return _State(flow.app == "dtls")
 
     def _state(self, flow: Flow) -> _State | None:
-        st = flow.state.get("tls")
+        st = self.peek(flow)
         if st is not None:
             return st
-        if flow.app in TLS_APPS or flow.state.get("upgraded"):
-            st = flow.state["tls"] = _State(flow.app == "dtls")
-            return st
+        if flow.app in TLS_APPS or notes(flow).upgraded:
+            return self.state(flow)
         if flow.app is not None and not (flow.encrypted is False and flow.app in UPGRADABLE):
             deactivate(flow, self)  # not TLS, and cannot become TLS
         return None
@@ -91,8 +91,8 @@ class TlsInspector(Analyzer):
                 st.ts = ts
             elif t == -4 and st.sh is None:  # SSLv2 SERVER-HELLO: SSLv2 negotiated
                 st.sh = ServerHello(0x0002, None)
-        if st.ch is not None and st.sh is None and not flow.server_name and st.ch.sni:
-            flow.server_name = st.ch.sni
+        if st.ch is not None and st.sh is None:
+            server_named(flow, st.ch.sni)
         if self._done(st):
             self._report(flow, st, emit)
             deactivate(flow, self)
@@ -114,7 +114,7 @@ class TlsInspector(Analyzer):
         return client and server
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
-        st = flow.state.get("tls")
+        st = self.peek(flow)
         if st is not None and not st.reported:
             self._report(flow, st, emit)
 
@@ -139,17 +139,17 @@ class TlsInspector(Analyzer):
             "ja4": ja4,
             "ja3s": ja3s(sh) if sh and sh.cipher is not None else None,
         }
-        if ch is not None and ch.sni and not flow.server_name:
-            flow.server_name = ch.sni
+        if ch is not None:
+            server_named(flow, ch.sni)
         if sh is not None:
-            flow.how = version  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
+            negotiated(flow, version)  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
         if st.certs and sh is not None and certs_in_clear(sh.negotiated):
-            from netwatch.analyzers.tls_cert import cert_facts
+            from netwatch.protocols.x509 import cert_facts
 
             leaf = cert_facts(st.certs[0], ts)
         if flow.app == "tls" and _anydesk(alpn, leaf):
-            flow.app = "anydesk"
+            app_named(flow, "anydesk")
             RemoteAccess.report(flow, ts, emit)  # named only now, by the handshake
         facts = FlowFacts.of(flow)
         emit(TlsHello(ts=ts, flow=facts, **fields))

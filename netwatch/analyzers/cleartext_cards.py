@@ -1,7 +1,7 @@
 """Card numbers and track data in cleartext flows, per channel: HTTP URL/headers/body, DNS names,
 raw TCP streams and datagrams. ISO 8583 flows are left to the `iso8583` analyzer.
 
-HTTP is parsed (sans-IO, `analyzers.http`) so bodies are de-chunked and decompressed before the
+HTTP is parsed (sans-IO, `protocols.http`) so bodies are de-chunked and decompressed before the
 scan. Other streams are scanned chunk by chunk with a carried-over tail: a hit that touches the end
 of the data, or an encoded run that may go on, is held back until the next chunk, and stream
 offsets make sure each occurrence is reported once. Only masked values leave this module.
@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.analyzers.cards import card_brand
-from netwatch.analyzers.cardscan import Hit, scan, scan_dns_name
-from netwatch.analyzers.dns import parse_dns
-from netwatch.analyzers.http import MAX_BODY, HttpMessage, HttpParser
+from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
 from netwatch.flows import Flow
 from netwatch.masking import Fingerprinter, mask_pan
+from netwatch.protocols.card_numbers import card_brand
+from netwatch.protocols.card_search import Hit, scan, scan_dns_name
+from netwatch.protocols.dns import parse_dns
+from netwatch.protocols.http import MAX_BODY, HttpMessage, HttpParser
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
@@ -34,12 +34,7 @@ def card_observation(
     """The `card_data` event for one hit (masked and fingerprinted here, with the session's key)."""
     _s, _e, digits, kind, enc, expiry = hit
     fp = fingerprint(digits)
-    fps = flow.state.get("card_fps")
-    if fps is None:
-        fps = flow.state["card_fps"] = set()
-    if len(fps) < 10_000:
-        fps.add(fp)
-    flow.state["cards"] = len(fps)  # distinct cards in this flow (flow_end carries it)
+    card_seen(flow, fp)  # distinct cards in this flow (flow_end carries the count)
     return events.CardData(
         ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
         masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
@@ -59,8 +54,18 @@ class _Dir:
         self.http: HttpParser | None = None
 
 
-class CardData(Analyzer):
+class _Flow:
+    __slots__ = ("dirs", "dns_names")
+
+    def __init__(self) -> None:
+        self.dirs = (_Dir(), _Dir())
+        self.dns_names: set[str] = set()  # DNS names scanned (a response repeats the query's)
+
+
+class CardData(Analyzer[_Flow]):
     name = "carddata"
+
+    state_type = _Flow
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
@@ -68,10 +73,10 @@ class CardData(Analyzer):
     # -- entry points ---------------------------------------------------------------------------
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        if flow.state.get("iso8583"):
+        if notes(flow).cards_claimed_by:  # ISO 8583 / ZVT framing: that analyzer reports the cards
             deactivate(flow, self)
             return
-        d = self._dir(flow, direction)
+        d = self.state(flow).dirs[direction]
         if not d.started:
             d.started = True
             if flow.app == "http":
@@ -98,19 +103,19 @@ class CardData(Analyzer):
             emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint))
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = flow.state.get("carddata")
+        st = self.peek(flow)
         if st is not None:  # bytes are missing: nothing may join across the hole
-            d = st[direction]
+            d = st.dirs[direction]
             d.base += len(d.tail) + size
             d.tail = b""
             d.reported_to = max(d.reported_to, d.base)
             d.http = None
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
-        st = flow.state.get("carddata")
+        st = self.peek(flow)
         if st is None:
             return
-        for direction, d in enumerate(st):
+        for direction, d in enumerate(st.dirs):
             if d.http is not None:
                 msgs = d.http.eof()
                 self._http_raw(flow, d, direction, d.http.take_beyond(), msgs, flow.last_ts, emit)
@@ -120,13 +125,6 @@ class CardData(Analyzer):
                 self._scan(flow, d, direction, b"", flow.last_ts, emit, True, "stream")
 
     # -- channels -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _dir(flow: Flow, direction: int) -> _Dir:
-        st: list[_Dir] | None = flow.state.get("carddata")
-        if st is None:
-            st = flow.state["carddata"] = [_Dir(), _Dir()]
-        return st[direction]
 
     def _scan(
         self, flow: Flow, d: _Dir, direction: int, data: bytes, ts: float, emit: Emit, final: bool, channel: str
@@ -188,9 +186,7 @@ class CardData(Analyzer):
         msg = parse_dns(data, tcp=tcp)
         if msg is None:
             return
-        seen: set[str] | None = flow.state.get("carddata.dns")
-        if seen is None:
-            seen = flow.state["carddata.dns"] = set()
+        seen = self.state(flow).dns_names
         for name, _qtype in msg.questions:
             if name in seen:
                 continue  # the response repeats the query's question

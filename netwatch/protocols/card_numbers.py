@@ -1,4 +1,5 @@
-"""Card number validation: issuer prefix, length per brand, Luhn. Pure functions over digit strings.
+"""Card number validation: issuer prefix, length per brand, Luhn; track 1 / track 2 split into
+number and expiry. Pure functions over digit strings.
 
 UnionPay (prefix 62) issued cards that do not pass Luhn. They are accepted without Luhn only where
 the bytes are known to be a card number (`structured=True`: ISO 8583 DE2/DE35/DE45, EMV tags 5A/57,
@@ -82,3 +83,23 @@ def card_brand(digits: str, structured: bool = False) -> str | None:
     if not luhn_ok(digits) and not (structured and brand == "unionpay"):
         return None
     return brand
+
+
+def split_track2(text: str) -> tuple[str, bool] | None:
+    """(number, expiry present) of track 2 data ('PAN=YYMM…', or 'PAN D YYMM…' as BCD nibbles), else None."""
+    v = text.upper()
+    for sep in ("=", "D"):
+        i = v.find(sep)
+        if 12 <= i <= 19:
+            exp = v[i + 1 : i + 5]
+            return v[:i], len(exp) == 4 and exp.isdigit()
+    return None
+
+
+def split_track1(text: str) -> tuple[str, bool] | None:
+    """(number, expiry present) of track 1 data ('%B PAN ^ NAME ^ YYMM…'), else None."""
+    parts = text.lstrip("%").removeprefix("B").split("^")
+    if len(parts) < 2:
+        return None
+    exp = parts[2][:4] if len(parts) > 2 else ""
+    return parts[0], len(exp) == 4 and exp.isdigit()

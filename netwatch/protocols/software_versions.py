@@ -4,7 +4,7 @@ Each parser takes one header value, banner line or descriptor (str) and returns 
 values: what product, which version string as sent (None when the wire shows none), and a display
 name. Nothing is inferred beyond what the string says: a banner without a version stays without
 one, and version strings are kept as sent (comparison happens later, in `netwatch.eol`).
-Packet-derived text is escaped and length-limited here (`credentials.clean`).
+Packet-derived text is escaped and length-limited here (`protocols.text.clean`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from netwatch.analyzers.credentials import clean
+from netwatch.protocols.text import clean
 
 TEXT_LIMIT = 120  # characters of a raw banner kept as detail
 

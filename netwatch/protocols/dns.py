@@ -1,27 +1,29 @@
 """Sans-IO DNS message parser: questions and answers (A, AAAA, CNAME, PTR, TXT) from one datagram.
 
 Never raises: a message that does not parse returns None. Compression pointers are followed with
-a hop limit, so crafted loops end.
+a hop limit, so crafted loops end. Messages are immutable and the last few parses are cached, so the
+analyzers that read the same packet (names, card data) parse it once.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV",
               65: "HTTPS", 255: "ANY"}
 MAX_RECORDS = 64
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class DnsMessage:
     id: int
     response: bool
     rcode: int
-    questions: list[tuple[str, int]] = field(default_factory=list)  # (name, qtype)
-    answers: list[tuple[str, int, str]] = field(default_factory=list)  # (name, rtype, value as text)
+    questions: tuple[tuple[str, int], ...] = ()  # (name, qtype)
+    answers: tuple[tuple[str, int, str], ...] = ()  # (name, rtype, value as text)
 
 
 def read_name(data: bytes, off: int) -> tuple[str, int]:
@@ -57,6 +59,7 @@ def read_name(data: bytes, off: int) -> tuple[str, int]:
     return ".".join(labels).lower(), (end if end >= 0 else off)
 
 
+@functools.lru_cache(maxsize=64)
 def parse_dns(data: bytes, tcp: bool = False) -> DnsMessage | None:
     """Parse one DNS message (`tcp=True`: skip the 2-byte length prefix)."""
     try:
@@ -67,13 +70,14 @@ def parse_dns(data: bytes, tcp: bool = False) -> DnsMessage | None:
         ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
         if qd > MAX_RECORDS or an > MAX_RECORDS * 4:
             return None
-        msg = DnsMessage(ident, bool(flags & 0x8000), flags & 0xF)
+        questions: list[tuple[str, int]] = []
+        answers: list[tuple[str, int, str]] = []
         off = 12
         for _ in range(qd):
             name, off = read_name(data, off)
             if off + 4 > len(data):
                 return None
-            msg.questions.append((name, struct.unpack_from("!H", data, off)[0]))
+            questions.append((name, struct.unpack_from("!H", data, off)[0]))
             off += 4
         for _ in range(an):
             name, off = read_name(data, off)
@@ -86,9 +90,9 @@ def parse_dns(data: bytes, tcp: bool = False) -> DnsMessage | None:
                 break
             value = _rdata(data, off, rtype, rdata)
             if value is not None:
-                msg.answers.append((name, rtype, value))
+                answers.append((name, rtype, value))
             off += rdlen
-        return msg
+        return DnsMessage(ident, bool(flags & 0x8000), flags & 0xF, tuple(questions), tuple(answers))
     except (ValueError, struct.error, IndexError):
         return None
 

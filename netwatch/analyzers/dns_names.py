@@ -1,17 +1,20 @@
 """Names for server addresses, learnt from the DNS answers the capture shows (CNAME chains included).
 
-Runs first at every flow start: copies the names DNS tied to the flow's server address, before the
-flow began, into `flow.names`, so policy hostnames can match. It stays only on DNS flows (port 53),
-where it parses each message and emits a `dns` observation per query: name, type, resolver, answers.
+Runs first at every flow start: gives the Dispatcher (`names_known`) the names DNS tied to the
+flow's server address before the flow began, so policy hostnames can match. It stays only on DNS
+flows (port 53), where it reads each message and emits a `dns` observation per query: name, type,
+resolver, answers.
 Sans-IO and bounded: the address map and the per-flow query table are capped.
 """
 
 from __future__ import annotations
 
-from netwatch.analyzers import Analyzer, Emit
-from netwatch.analyzers.dns import TYPE_NAMES, DnsMessage, parse_dns
+from dataclasses import dataclass, field
+
+from netwatch.analyzers import Analyzer, Emit, names_known
 from netwatch.events import Dns, FlowFacts
 from netwatch.flows import Flow
+from netwatch.protocols.dns import TYPE_NAMES, DnsMessage, parse_dns
 
 DNS_PORT = 53
 MAX_ADDRESSES = 65536  # address → names entries kept (oldest dropped first)
@@ -46,8 +49,15 @@ def answer_names(msg: DnsMessage) -> dict[str, list[str]]:
     return out
 
 
-class Names(Analyzer):
-    """Per-run map of server address → DNS names; fills `flow.names`; emits `dns` observations."""
+@dataclass(slots=True)
+class _Dns:
+    pending: dict[int, tuple[float, tuple[str, int]]] = field(default_factory=dict)  # id → (ts, question)
+    tcp: list[bytes] = field(default_factory=lambda: [b"", b""])  # DNS over TCP: bytes of a message
+
+
+class Names(Analyzer[_Dns]):
+    """Per-run map of server address → DNS names; names each new flow's server (through the
+    Dispatcher); emits `dns` observations."""
 
     name = "names"
     plaintext_only = False
@@ -55,6 +65,8 @@ class Names(Analyzer):
 
     def __init__(self) -> None:
         self.by_addr: dict[str, list[str]] = {}
+
+    state_type = _Dns
 
     def learn(self, addr: str, names: list[str]) -> None:
         known = self.by_addr.pop(addr, None)  # re-insert: most recently seen last
@@ -70,12 +82,12 @@ class Names(Analyzer):
     def wants(self, flow: Flow) -> bool:
         names = self.by_addr.get(flow.dst)
         if names:
-            flow.names = list(names)
+            names_known(flow, names)
         return flow.sport == DNS_PORT
 
     # -- DNS messages ---------------------------------------------------------------------------
     def _message(self, flow: Flow, direction: int, msg: DnsMessage, ts: float, emit: Emit) -> None:
-        pending: dict[int, tuple] = flow.state.setdefault("names.pending", {})
+        pending = self.state(flow).pending
         if not msg.response:
             if msg.questions and len(pending) < MAX_PENDING:
                 pending[msg.id] = (ts, msg.questions[0])
@@ -98,7 +110,7 @@ class Names(Analyzer):
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """DNS over TCP: 2-byte length-prefixed messages, possibly split across segments."""
-        bufs: list[bytes] = flow.state.setdefault("names.tcp", [b"", b""])
+        bufs = self.state(flow).tcp
         buf = bufs[direction] + data
         for _ in range(64):
             if len(buf) < 2:
@@ -113,11 +125,11 @@ class Names(Analyzer):
         bufs[direction] = buf if len(buf) <= MAX_TCP_BUFFER else b""
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
-        bufs = flow.state.get("names.tcp")
-        if bufs is not None:
-            bufs[direction] = b""  # message boundaries are lost across a hole
+        st = self.peek(flow)
+        if st is not None:
+            st.tcp[direction] = b""  # message boundaries are lost across a hole
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
-        pending = flow.state.get("names.pending")
-        for ts, q in (pending or {}).values():  # queries that got no answer in the capture
+        st = self.peek(flow)
+        for ts, q in (st.pending if st else {}).values():  # queries that got no answer in the capture
             emit(self._obs(flow, ts, q, None, []))

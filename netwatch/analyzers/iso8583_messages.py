@@ -10,77 +10,22 @@ still scanned for card data with the generic scanner, so a private field layout 
 from __future__ import annotations
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.analyzers.carddata import DIRECTION, card_observation
-from netwatch.analyzers.cards import card_brand
-from netwatch.analyzers.cardscan import Hit, scan
-from netwatch.analyzers.iso8583 import (
+from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
+from netwatch.analyzers.cleartext_cards import DIRECTION, card_observation
+from netwatch.decode import TCP
+from netwatch.flows import Flow
+from netwatch.masking import Fingerprinter
+from netwatch.protocols.card_search import scan
+from netwatch.protocols.iso8583 import (
     MAX_MSG,
-    IsoMessage,
-    emv_tags,
+    card_hits,
     frame_length,
     looks_like_iso8583,
     parse_message,
     split_messages,
 )
-from netwatch.decode import TCP
-from netwatch.flows import Flow
-from netwatch.masking import Fingerprinter
 
 MAX_MESSAGES = 100_000  # per flow; beyond it messages are counted, not decoded
-
-
-def _track2(value: str) -> tuple[str, bool] | None:
-    v = value.upper()
-    for sep in ("=", "D"):
-        i = v.find(sep)
-        if 12 <= i <= 19:
-            exp = v[i + 1 : i + 5]
-            return v[:i], len(exp) == 4 and exp.isdigit()
-    return None
-
-
-def _track1(value: str) -> tuple[str, bool] | None:
-    parts = value.lstrip("%").removeprefix("B").split("^")
-    if len(parts) < 2:
-        return None
-    exp = parts[2][:4] if len(parts) > 2 else ""
-    return parts[0], len(exp) == 4 and exp.isdigit()
-
-
-def _hexbytes(value: str) -> bytes:
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return value.encode("latin-1", "replace")
-
-
-def card_hits(msg: IsoMessage) -> list[tuple[str, Hit]]:
-    """(field, hit) per card in the message's card fields; a card is reported once per kind."""
-    enc = "bcd" if msg.variant == "bcd" else "ascii"
-    out: list[tuple[str, Hit]] = []
-    seen: set[tuple[str, str]] = set()
-
-    def add(fld: str, digits: str, kind: str, encoding: str, expiry: bool) -> None:
-        if (digits, kind) in seen or not card_brand(digits, True):
-            return
-        seen.add((digits, kind))
-        out.append((fld, (0, 0, digits, kind, encoding, expiry)))
-
-    v = msg.values
-    if "35" in v and (t := _track2(v["35"])):
-        add("35", t[0], "track2", enc, t[1])
-    if "45" in v and (t := _track1(v["45"])):
-        add("45", t[0], "track1", "ascii", t[1])
-    if "2" in v:
-        add("2", v["2"], "pan", enc, False)
-    if "55" in v:
-        tags = emv_tags(_hexbytes(v["55"]))
-        if 0x57 in tags and (t := _track2(tags[0x57].hex())):
-            add("55", t[0], "track2", "bcd", t[1])
-        if 0x5A in tags:
-            add("55", tags[0x5A].hex().rstrip("f"), "pan", "bcd", False)
-    return out
 
 
 class _Dir:
@@ -91,24 +36,32 @@ class _Dir:
         self.broken = False  # framing lost: the rest is scanned as opaque bytes
 
 
-class Iso8583(Analyzer):
+class _Flow:
+    __slots__ = ("dirs", "messages")
+
+    def __init__(self) -> None:
+        self.dirs = (_Dir(), _Dir())
+        self.messages = 0  # messages read so far
+
+
+class Iso8583(Analyzer[_Flow]):
     name = "iso8583"
+    transports = (TCP,)
+
+    state_type = _Flow
 
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
 
-    def wants(self, flow: Flow) -> bool:
-        return flow.proto == TCP
-
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        st: list[_Dir] | None = flow.state.get("iso8583")
+        st = self.peek(flow)
         if st is None:
             if flow.app != "iso8583" and not looks_like_iso8583(data):
-                flow.state["iso8583"] = False
                 deactivate(flow, self)
                 return
-            st = flow.state["iso8583"] = [_Dir(), _Dir()]
-        d = st[direction]
+            st = self.state(flow)
+            claim_cards(flow, self.name)  # this analyzer reports the cards
+        d = st.dirs[direction]
         if d.broken:
             for h in scan(data)[0]:
                 emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
@@ -122,18 +75,17 @@ class Iso8583(Analyzer):
                 emit(card_observation(flow, direction, h, "iso8583", ts, self.fingerprint))
             d.buf = b""
         for body in msgs:
-            self._message(flow, direction, body, ts, emit)
+            self._message(flow, st, direction, body, ts, emit)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = flow.state.get("iso8583")
-        if st:
-            st[direction].buf = b""
-            st[direction].broken = True
+        st = self.peek(flow)
+        if st is not None:
+            st.dirs[direction].buf = b""
+            st.dirs[direction].broken = True
 
-    def _message(self, flow: Flow, direction: int, body: bytes, ts: float, emit: Emit) -> None:
-        n = flow.state.get("iso8583.count", 0) + 1
-        flow.state["iso8583.count"] = n
-        if n > MAX_MESSAGES:
+    def _message(self, flow: Flow, st: _Flow, direction: int, body: bytes, ts: float, emit: Emit) -> None:
+        st.messages += 1
+        if st.messages > MAX_MESSAGES:
             return
         msg = parse_message(body)
         if msg is None:

@@ -1,0 +1,140 @@
+"""Authentication exchanges sent in clear, as grammars: SASL (PLAIN, XOAUTH2/OAUTHBEARER, Digest
+user names), HTTP Basic/Digest/Bearer headers, IMAP LOGIN, Telnet prompts, LDAP simple and SASL
+binds, Sybase/old-TDS login records, and the list of well-known default passwords. Pure functions:
+bytes in, values out; the analyzers (`credentials`, `logins`) decide what to report.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from netwatch.protocols.ber import ber_length
+
+DEFAULT_PASSWORDS = frozenset({
+    "public", "private", "admin", "administrator", "password", "passw0rd", "root", "toor", "guest", "default",
+    "changeme", "1234", "12345", "123456", "0000", "letmein", "test", "manager", "cisco", "support", "user",
+    "secret", "community", "monitor", "write", "read", "sysadmin", "system", "service", "pos", "posadmin",
+    "micros", "aloha", "radiant", "166816", "z66831", "sa", "ncr", "tech", "enable",
+})
+
+
+HTTP_BASIC = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*\r\n", re.I)
+
+
+IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.I)
+
+
+IMAP_AUTH_PLAIN = re.compile(rb"^\S+ AUTHENTICATE PLAIN(?: (\S+))?\s*$", re.I)
+
+
+TELNET_USER_PROMPT = re.compile(rb"(?:login|user ?name|user(?: ?id)?)\s*:\s*$", re.I)
+
+
+TELNET_PASS_PROMPT = re.compile(rb"(?:password|passcode|pin)\s*:\s*$", re.I)
+
+
+TELNET_IAC = re.compile(rb"\xff(?:[\xfb-\xfe].|\xfa.*?\xff\xf0|[\xf0-\xfa])", re.S)
+
+
+def is_default(password: bytes | str) -> bool:
+    p = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
+    return p.strip().lower() in DEFAULT_PASSWORDS
+
+
+def b64(s: bytes) -> bytes | None:
+    try:
+        return base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def sasl_plain(blob: bytes | None) -> tuple[bytes, bytes] | None:
+    """SASL PLAIN: authzid NUL authcid NUL password."""
+    raw = b64(blob) if blob else None
+    if raw is None or raw.count(b"\0") != 2:
+        return None
+    _authz, user, pw = raw.split(b"\0")
+    return user, pw
+
+
+HTTP_AUTH = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*(Digest|Bearer)[ \t]+([^\r\n]{1,8192})\r\n", re.I)
+
+
+DIGEST_USER = re.compile(rb'(?:^|[\s,])username\*?=[ \t]*(?:"((?:[^"\\]|\\.){0,256})"|([^\s,]{1,256}))', re.I)
+
+
+def oauth_token(raw: bytes) -> tuple[bytes | None, bytes] | None:
+    """(user, bearer token) of a decoded XOAUTH2 / OAUTHBEARER initial response."""
+    user = None
+    token = None
+    for part in raw.split(b"\x01"):
+        if part.startswith(b"user="):
+            user = part[5:]
+        elif part.lower().startswith(b"auth=bearer "):
+            token = part[12:]
+        elif part.startswith(b"n,a="):  # OAUTHBEARER GS2 header: n,a=user,
+            user = part[4:].split(b",", 1)[0]
+    return (user, token) if token is not None else None
+
+
+def digest_user(params: bytes) -> bytes | None:
+    m = DIGEST_USER.search(params)
+    if m is None:
+        return None
+    return m.group(1) if m.group(1) is not None else m.group(2)
+
+
+def ldap_bind(data: bytes) -> tuple[int, bytes, str, bytes | None] | None:
+    """(version, name, kind, secret) of an LDAP BindRequest: kind 'simple' (secret = the password)
+    or 'sasl:MECH' (secret = the SASL credentials or None). None if `data` is not one."""
+    try:
+        if data[0] != 0x30:
+            return None
+        _, i = ber_length(data, 1)
+        if data[i] != 0x02:
+            return None
+        n, i = ber_length(data, i + 1)
+        i += n  # messageID
+        if data[i] != 0x60:  # [APPLICATION 0] BindRequest
+            return None
+        _, i = ber_length(data, i + 1)
+        if data[i] != 0x02:
+            return None
+        n, i = ber_length(data, i + 1)
+        version = int.from_bytes(data[i : i + n], "big")
+        i += n
+        if data[i] != 0x04:
+            return None
+        n, i = ber_length(data, i + 1)
+        name = data[i : i + n]
+        i += n
+        if data[i] == 0x80:  # simple
+            n, i = ber_length(data, i + 1)
+            return version, name, "simple", data[i : i + n]
+        if data[i] == 0xA3:  # sasl: mechanism, credentials OPTIONAL
+            _, i = ber_length(data, i + 1)
+            n, i = ber_length(data, i + 1)
+            mech = data[i : i + n].decode("latin-1")[:32]
+            i += n
+            cred = None
+            if i < len(data) and data[i] == 0x04:
+                n, i = ber_length(data, i + 1)
+                cred = data[i : i + n]
+            return version, name, "sasl:" + mech, cred
+        return None
+    except IndexError:
+        return None
+
+
+def tds_login(data: bytes) -> tuple[bytes, bytes] | None:
+    """(user, password) of a TDS 4.2/5.0 login record (Sybase ASE, old SQL Server): packet type 2,
+    then host[30]+len, user[30]+len, password[30]+len, all in clear."""
+    if len(data) < 8 + 93 or data[0] != 0x02:
+        return None
+    body = data[8:]
+    hl, ul, pl = body[30], body[61], body[92]
+    if hl > 30 or ul > 30 or pl > 30:
+        return None
+    return body[31 : 31 + ul], body[62 : 62 + pl]

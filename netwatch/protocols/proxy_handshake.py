@@ -1,0 +1,107 @@
+"""Proxy handshakes (SOCKS4/4a, SOCKS5 with its RFC 1929 login, HTTP CONNECT), read from each
+direction's first bytes: what the client asked for, and whether the proxy granted it. Pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+CONNECT_RE = re.compile(rb"^CONNECT ([^\s]{1,300}) HTTP/1\.[01]\r\n", re.I)
+
+
+STATUS_RE = re.compile(rb"^HTTP/1\.[01] (\d{3})")
+
+
+SOCKS5_METHODS = {0: "none", 1: "gssapi", 2: "username/password"}
+
+
+@dataclass(slots=True)
+class ClientSide:
+    kind: str  # socks4, socks5, http-connect
+    host: str
+    port: int
+    user: bytes | None = None
+    password: bytes | None = None
+    used: int = 0  # bytes of the handshake
+
+
+def _addr(data: bytes, i: int, atyp: int) -> tuple[str, int]:
+    """A SOCKS5 address and port at i: (host, offset after the port); IndexError when short."""
+    if atyp == 1:
+        host, i = str(ipaddress.IPv4Address(data[i : i + 4])), i + 4
+    elif atyp == 4:
+        host, i = str(ipaddress.IPv6Address(data[i : i + 16])), i + 16
+    elif atyp == 3:
+        n = data[i]
+        host, i = data[i + 1 : i + 1 + n].decode("latin-1"), i + 1 + n
+    else:
+        raise IndexError("address type")
+    if i + 2 > len(data):
+        raise IndexError("port")
+    return host, i + 2
+
+
+def _port(data: bytes, i: int) -> int:
+    return int.from_bytes(data[i - 2 : i], "big")
+
+
+def client_handshake(data: bytes) -> ClientSide | None:
+    """The client's handshake once complete (greeting, optional RFC 1929 login, request), else None."""
+    try:
+        if data[:8].upper() == b"CONNECT ":
+            m = CONNECT_RE.match(data)
+            end = data.find(b"\r\n\r\n")
+            if m is None or end < 0:
+                return None
+            target = m.group(1).decode("latin-1")
+            host, _, port = target.rpartition(":")
+            return ClientSide("http-connect", host.strip("[]"), int(port) if port.isdigit() else 0, used=end + 4)
+        if data[0] == 4:
+            end = data.index(b"\0", 8)
+            host = str(ipaddress.IPv4Address(data[4:8]))
+            if data[4:7] == b"\0\0\0" and data[7]:  # SOCKS4a: host name after the user id
+                e2 = data.index(b"\0", end + 1)
+                host, end = data[end + 1 : e2].decode("latin-1"), e2
+            return ClientSide("socks4", host, int.from_bytes(data[2:4], "big"), user=data[8 : data.index(b"\0", 8)],
+                              used=end + 1)
+        if data[0] != 5:
+            return None
+        i = 2 + data[1]
+        user = password = None
+        if data[i] == 1:  # RFC 1929: VER=1, ULEN, UNAME, PLEN, PASSWD
+            ulen = data[i + 1]
+            user = data[i + 2 : i + 2 + ulen]
+            plen = data[i + 2 + ulen]
+            password = data[i + 3 + ulen : i + 3 + ulen + plen]
+            if len(password) != plen:
+                return None
+            i += 3 + ulen + plen
+        if data[i] != 5 or data[i + 2] != 0:
+            return None
+        host, j = _addr(data, i + 4, data[i + 3])
+        return ClientSide("socks5", host, _port(data, j), user, password, used=j)
+    except (IndexError, ValueError):
+        return None
+
+
+def server_handshake(kind: str, data: bytes) -> tuple[bool, int, str | None] | None:
+    """(granted, bytes used, SOCKS5 method chosen) once the server's answer is complete, else None."""
+    try:
+        if kind == "http-connect":
+            end = data.find(b"\r\n\r\n")
+            m = STATUS_RE.match(data)
+            return (m is not None and m.group(1).startswith(b"2"), end + 4, None) if end >= 0 else None
+        if kind == "socks4":
+            return (data[1] == 0x5A, 8, None) if len(data) >= 8 else None
+        method = data[1]
+        i = 2
+        if method == 2:
+            if len(data) < 4:
+                return None
+            i = 4  # RFC 1929 status
+        _host, j = _addr(data, i + 4, data[i + 3])
+        return data[i + 1] == 0, j, SOCKS5_METHODS.get(method, f"{method:#04x}")
+    except (IndexError, ValueError):
+        return None

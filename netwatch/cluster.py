@@ -56,7 +56,8 @@ class LocalCluster:
                                                                          os.environ.get("PYTHONPATH")])))
         self.procs: list[subprocess.Popen[bytes]] = [subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny", "--nthreads", "1",
-             "--no-dashboard", "--death-timeout", WORKER_DEATH_TIMEOUT, "--name", f"netwatch-{os.getpid()}-{i}"],
+             "--no-dashboard", "--preload", "netwatch.runner",  # imported while the scheduler starts
+             "--death-timeout", WORKER_DEATH_TIMEOUT, "--name", f"netwatch-{os.getpid()}-{i}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             start_new_session=True) for i in range(workers)]
         try:

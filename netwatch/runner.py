@@ -35,7 +35,8 @@ CLUSTER_MIN_BYTES = 128 << 20
 # only when that file alone is large enough to cover the cluster start and the extra walks.
 SHARD_MIN_BYTES = 256 << 20
 PROGRESS_TOPIC = "netwatch-progress"
-PROGRESS_EVERY = 0.25  # seconds between a worker's progress events and looks at the stop event
+PROGRESS_EVERY = 1.0  # seconds between a worker's progress events (each is a message to the scheduler)
+STOP_POLL = 0.25  # seconds between a running task's looks at the run's stop event
 STOP_GRACE = 1.5  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
 POLL_SECONDS = 0.05  # how often the run looks for finished tasks and for Ctrl-C/SIGTERM
 
@@ -128,17 +129,18 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
     if stop.is_set():
         return None
     rules, policy = load_config(cfg)
-    last = [0.0]
+    last = [0.0, 0.0]  # when the stop event and the progress were last looked at / sent
 
     def tick(done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] < PROGRESS_EVERY:
-            return
-        last[0] = now
-        if stop.is_set():
-            raise KeyboardInterrupt  # scan_file closes its flows and returns what it found
-        with contextlib.suppress(Exception):  # progress is best effort, never fails a task
-            get_worker().log_event(PROGRESS_TOPIC, {"task": task.label, "done": done, "total": total})
+        if now - last[0] >= STOP_POLL:
+            last[0] = now
+            if stop.is_set():
+                raise KeyboardInterrupt  # scan_file closes its flows and returns what it found
+        if now - last[1] >= PROGRESS_EVERY:
+            last[1] = now
+            with contextlib.suppress(Exception):  # progress is best effort, never fails a task
+                get_worker().log_event(PROGRESS_TOPIC, {"task": task.label, "done": done, "total": total})
 
     return scan_file(task.path, rules, policy, tick, shard=task.shard, fingerprint=Fingerprinter(cfg.fingerprint_key))
 

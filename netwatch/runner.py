@@ -24,7 +24,7 @@ from netwatch.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect
 from netwatch.masking import Fingerprinter
 from netwatch.policy import Policy, load_policy
 from netwatch.rules import RuleSet
-from netwatch.scan import SourceReport, merge_shards, scan_file
+from netwatch.scan import SourceReport, file_size, merge_shards, scan_file
 from netwatch.signals import handling
 
 # Measured on the 2-core benchmark machine (benchmarks/bench_fleet.py): a 2-worker local cluster
@@ -82,13 +82,6 @@ class RunResult:
 
 
 ProgressFn = Callable[[str, int, int], None]  # (task label, bytes done, bytes total)
-
-
-def file_size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def _regular(path: str) -> bool:

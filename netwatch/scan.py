@@ -178,7 +178,7 @@ def scan_file(
         return SourceReport(source=path, error=str(e))
     session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint)
     session.report.format = reader.format
-    size = max(1, _size(path))
+    size = max(1, file_size(path))
     tick = None
     if progress is not None:
         def tick() -> None:
@@ -199,7 +199,8 @@ def scan_file(
     return report
 
 
-def _size(path: str) -> int:
+def file_size(path: str) -> int:
+    """A file's size for progress and planning; 0 when it cannot be known (a pipe, an unreadable path)."""
     try:
         return os.path.getsize(path)
     except OSError:

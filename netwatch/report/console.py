@@ -12,6 +12,7 @@ from rich.table import Table
 from netwatch.findings import Finding
 from netwatch.inventory import merge_inventory, merge_rest, unlisted
 from netwatch.reassembly import loss_notes
+from netwatch.report.records import UNKNOWN_HOST, card_counts
 from netwatch.report.text import endpoint, safe, utc
 from netwatch.rules import SEVERITIES
 from netwatch.scan import SourceReport
@@ -170,19 +171,6 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
         console.print(f"[dim]{safe(POLICY_HINT, 400)}[/]")
 
 
-def card_counts(findings: list[Finding]) -> tuple[dict[tuple[Any, ...], set[str]], dict[str, set[str]]]:
-    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host."""
-    per_flow: dict[tuple[Any, ...], set[str]] = {}
-    per_host: dict[str, set[str]] = {}
-    for f in findings:
-        fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
-        if not fp:
-            continue
-        per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(str(fp))
-        per_host.setdefault(f.src or "unknown host", set()).add(str(fp))
-    return per_flow, per_host
-
-
 def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> None:
     """Distinct cards seen per flow and per host (counted by keyed fingerprint, never by number)."""
     per_flow, per_host = card_counts(findings)
@@ -193,7 +181,7 @@ def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> N
     for col in ("host", "cards", "flows (destination: cards)"):
         t.add_column(col, overflow="fold")
     for host, fps in sorted(per_host.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]:
-        flows = sorted(((k, len(v)) for k, v in per_flow.items() if (k[0] or "unknown host") == host),
+        flows = sorted(((k, len(v)) for k, v in per_flow.items() if (k[0] or UNKNOWN_HOST) == host),
                        key=lambda x: -x[1])
         cells = ", ".join(f"{safe(endpoint(k[1], k[2]))}/{safe(k[3])}: {n}" for k, n in flows[:6])
         more = f" +{len(flows) - 6} more" if len(flows) > 6 else ""

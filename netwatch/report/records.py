@@ -126,16 +126,27 @@ def destinations_more(reports: list[SourceReport], inventory: list[dict[str, Any
     return unlisted(inventory, merge_rest(r.inventory_rest for r in reports))[0]
 
 
-def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
-    """Distinct cards (by keyed fingerprint, never by number) per sending host and per flow."""
-    per_host: dict[str, set[str]] = {}
+UNKNOWN_HOST = "unknown host"  # the sender of a finding without a source address
+
+
+def card_counts(findings: Iterable[Finding]) -> tuple[dict[tuple[Any, ...], set[str]], dict[str, set[str]]]:
+    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host."""
     per_flow: dict[tuple[Any, ...], set[str]] = {}
+    per_host: dict[str, set[str]] = {}
     for f in findings:
         fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
-        if not fp or not f.src:
+        if not fp:
             continue
-        per_host.setdefault(f.src, set()).add(str(fp))
         per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(str(fp))
+        per_host.setdefault(f.src or UNKNOWN_HOST, set()).add(str(fp))
+    return per_flow, per_host
+
+
+def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """Distinct cards (by keyed fingerprint, never by number) per sending host and per flow; only
+    senders with an address (a record names a host)."""
+    per_flow, per_host = card_counts(findings)
+    per_host.pop(UNKNOWN_HOST, None)
     out = []
     for host, fps in sorted(per_host.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         flows = [{"dst": k[1], "dport": k[2], "proto": k[3], "cards": len(v)}

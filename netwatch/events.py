@@ -23,8 +23,8 @@ class FlowLike(Protocol):
 
     src: str
     dst: str
-    cport: int
-    sport: int
+    client_port: int
+    server_port: int
     proto_name: str
     app: str | None
     encrypted: bool | None
@@ -57,7 +57,7 @@ class FlowFacts:
 
     @classmethod
     def of(cls, flow: FlowLike) -> FlowFacts:
-        return cls(flow.src, flow.dst, flow.cport, flow.sport, flow.proto_name, flow.app, flow.encrypted,
+        return cls(flow.src, flow.dst, flow.client_port, flow.server_port, flow.proto_name, flow.app, flow.encrypted,
                    flow.how, flow.server_name, tuple(flow.names), flow.foreign)
 
     def all_names(self) -> list[str]:

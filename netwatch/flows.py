@@ -65,13 +65,14 @@ class Flow:
     """One conversation. Direction 0 is client → server, 1 is server → client."""
 
     __slots__ = (
-        "client", "server", "cport", "sport", "proto", "src", "dst", "proto_name",
+        "client", "server", "client_port", "server_port", "proto", "src", "dst", "proto_name",
         "first_ts", "last_ts", "packets", "bytes", "app", "encrypted", "how", "server_name",
         "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign",
     )
 
-    def __init__(self, client: bytes, cport: int, server: bytes, sport: int, proto: int, ts: float) -> None:
-        self.client, self.cport, self.server, self.sport, self.proto = client, cport, server, sport, proto
+    def __init__(self, client: bytes, client_port: int, server: bytes, server_port: int, proto: int, ts: float) -> None:
+        self.client, self.client_port, self.server, self.server_port = client, client_port, server, server_port
+        self.proto = proto
         self.src = addr_str(client)
         self.dst = addr_str(server)
         self.proto_name = PROTO_NAMES.get(proto, str(proto))
@@ -91,12 +92,8 @@ class Flow:
         self.names: list[str] = []  # hostnames the capture tied to the server (DNS, SNI, Host)
         self.foreign = False  # another shard's flow: counted here, analysed there
 
-    @property
-    def dport(self) -> int:
-        return self.sport
-
     def __repr__(self) -> str:
-        return f"Flow({self.proto_name} {self.src}:{self.cport} -> {self.dst}:{self.sport})"
+        return f"Flow({self.proto_name} {self.src}:{self.client_port} -> {self.dst}:{self.server_port})"
 
 
 def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float) -> None:
@@ -245,8 +242,8 @@ class FlowTable(Reassembler):
                 s.pending.clear()
                 s.pending_bytes = 0
         table = self.tables[flow.proto]
-        for key in (flow_key(flow.client, flow.server, flow.cport, flow.sport),
-                    flow_key(flow.server, flow.client, flow.sport, flow.cport)):
+        for key in (flow_key(flow.client, flow.server, flow.client_port, flow.server_port),
+                    flow_key(flow.server, flow.client, flow.server_port, flow.client_port)):
             hit = table.get(key)
             if hit is not None and hit[0] is flow:
                 del table[key]
@@ -267,7 +264,7 @@ class FlowTable(Reassembler):
         done = [
             f for f in self.live
             if f.last_ts < (closed_before if f.closed
-                            else (dns_before if f.sport == 53 else other_before) if f.proto != TCP
+                            else (dns_before if f.server_port == 53 else other_before) if f.proto != TCP
                             else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
         ]
         if len(self.live) - len(done) > MAX_FLOWS:

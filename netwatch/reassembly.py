@@ -55,7 +55,7 @@ class Losses:
         self.totals: dict[str, int] = {}
 
     def add(self, flow: Flow, direction: int, size: int, reason: str) -> None:
-        self.note(flow.proto_name, (flow.src, flow.cport), (flow.dst, flow.sport), direction, size, reason)
+        self.note(flow.proto_name, (flow.src, flow.client_port), (flow.dst, flow.server_port), direction, size, reason)
 
     def note(self, proto: str, client: tuple[str, int], server: tuple[str, int], direction: int, size: int,
              reason: str) -> None:

@@ -41,7 +41,7 @@ def test_roles_from_syn():
     t, rec = table()
     t.process(seg(B, 80, A, 40000, 1, SYN))  # the SYN comes from B: B is the client even on port 80
     f = rec.started[0]
-    assert (f.src, f.cport, f.dst, f.sport) == ("10.0.0.2", 80, "10.0.0.1", 40000)
+    assert (f.src, f.client_port, f.dst, f.server_port) == ("10.0.0.2", 80, "10.0.0.1", 40000)
 
 
 def test_roles_from_syn_ack_and_ports():
@@ -49,8 +49,8 @@ def test_roles_from_syn_ack_and_ports():
     t.process(s2c(5000, flags=SYN | ACK))  # only the SYN-ACK was captured: its receiver is the client
     t.process(seg(A, 5353, B, 53, 0, 0, b"q", proto=17))  # no SYN: the lower port is the service
     tcp, udp = rec.started
-    assert (tcp.src, tcp.sport) == ("10.0.0.1", 80)
-    assert (udp.src, udp.cport, udp.sport) == ("10.0.0.1", 5353, 53)
+    assert (tcp.src, tcp.server_port) == ("10.0.0.1", 80)
+    assert (udp.src, udp.client_port, udp.server_port) == ("10.0.0.1", 5353, 53)
     assert len(t) == 2
 
 
@@ -105,7 +105,7 @@ def test_capture_starting_mid_connection():
     t.process(c2s(777_016, b"Host: x\r\n\r\n"))
     t.process(s2c(99, b"HTTP/1.1 200 OK\r\n"))
     f = rec.started[0]
-    assert f.src == "10.0.0.1" and f.sport == 80  # roles from ports
+    assert f.src == "10.0.0.1" and f.server_port == 80  # roles from ports
     assert rec.stream_of(f) == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"  # released when the server spoke
     assert rec.stream_of(f, 1) == b""  # the server's start is still held (no SYN: order unknown yet)
     t.close()
@@ -224,7 +224,7 @@ def test_one_sided_tcp_goes_sooner_than_established():
     handshake(t)  # established: both sides heard
     t.process(seg(A, 41000, B, 22, 1, SYN, ts=1.0))  # a SYN nobody answered
     t.advance(100.0)
-    assert [f.sport for f in rec.ended] == [22]
+    assert [f.server_port for f in rec.ended] == [22]
     t.advance(700.0)
     assert len(rec.ended) == 2
 
@@ -239,7 +239,7 @@ def test_dns_flows_end_after_a_shorter_idle():
         table.process(Packet(1.0, ip4("10.0.0.1"), ip4("10.0.0.2"), 17, sport, dport, 0, 0, b"q", 29))
     table.now = 1.0 + IDLE_DNS + 1
     table.sweep()
-    assert [f.sport for f in sink.ended] == [53]
+    assert [f.server_port for f in sink.ended] == [53]
     table.now = 1.0 + IDLE_OTHER + 1
     table.sweep()
-    assert [f.sport for f in sink.ended] == [53, 5000]
+    assert [f.server_port for f in sink.ended] == [53, 5000]

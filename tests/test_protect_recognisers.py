@@ -16,8 +16,8 @@ from netwatch.flows import Flow
 from netwatch.protocols.http import request_host
 
 
-def flow(proto: int = TCP, cport: int = 40000, sport: int = 9999) -> Flow:
-    return Flow(bytes([10, 0, 0, 1]), cport, bytes([10, 0, 0, 2]), sport, proto, 0.0)
+def flow(proto: int = TCP, client_port: int = 40000, server_port: int = 9999) -> Flow:
+    return Flow(bytes([10, 0, 0, 1]), client_port, bytes([10, 0, 0, 2]), server_port, proto, 0.0)
 
 
 CASES = [
@@ -57,7 +57,7 @@ CASES = [
 
 @pytest.mark.parametrize(("fn", "data", "proto", "port", "want"), CASES, ids=lambda v: getattr(v, "__name__", None))
 def test_recogniser(fn, data: bytes, proto: int, port: int, want) -> None:
-    assert fn(data, flow(proto, sport=port), 0) == want
+    assert fn(data, flow(proto, server_port=port), 0) == want
 
 
 def test_wireguard_sizes_are_exact() -> None:
@@ -67,10 +67,10 @@ def test_wireguard_sizes_are_exact() -> None:
 def test_port_is_not_the_answer() -> None:
     """TLS on port 80 is TLS; HTTP on port 443 is cleartext HTTP."""
     c = Classifier()
-    f = flow(TCP, sport=80)
+    f = flow(TCP, server_port=80)
     c.stream(f, 0, b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00", 0.0, lambda o: None)
     assert (f.app, f.encrypted) == ("tls", True)
-    g = flow(TCP, sport=443)
+    g = flow(TCP, server_port=443)
     c.stream(g, 0, b"GET / HTTP/1.1\r\nHost: Pay.Example:443\r\n\r\n", 0.0, lambda o: None)
     assert (g.app, g.encrypted, g.server_name) == ("http", False, "pay.example")
 
@@ -89,7 +89,7 @@ def test_unknown_random_payload_is_opaque_not_cleartext() -> None:
 
 
 def test_starttls_marks_flow_encrypted_from_the_upgrade() -> None:
-    f = flow(TCP, sport=25)
+    f = flow(TCP, server_port=25)
     c, u = Classifier(), Upgrade()
     f.active = [u]
     emit = lambda o: None  # noqa: E731
@@ -110,7 +110,7 @@ def test_http_host_variants() -> None:
 @given(st.binary(max_size=300), st.sampled_from([21, 25, 53, 161, 443, 500, 3389, 4500, 5353, 40000]))
 def test_recognisers_never_raise(data: bytes, port: int) -> None:
     for proto, lst in ((TCP, r.TCP_RECOGNISERS), (UDP, r.UDP_RECOGNISERS)):
-        f = flow(proto, sport=port)
+        f = flow(proto, server_port=port)
         for fn in lst:
             fn(data, f, 0)
             fn(data, f, 1)

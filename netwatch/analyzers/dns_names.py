@@ -83,7 +83,7 @@ class Names(Analyzer[_Dns]):
         names = self.by_addr.get(flow.dst)
         if names:
             names_known(flow, names)
-        return flow.sport == DNS_PORT
+        return flow.server_port == DNS_PORT
 
     # -- DNS messages ---------------------------------------------------------------------------
     def _message(self, flow: Flow, direction: int, msg: DnsMessage, ts: float, emit: Emit) -> None:

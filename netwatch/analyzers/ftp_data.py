@@ -40,7 +40,7 @@ class FtpData(Analyzer[_Seen]):
     def wants(self, flow: Flow) -> bool:
         if flow.proto != TCP or not self.expected:
             return flow.proto == TCP
-        if (flow.dst, flow.sport) in self.expected or (flow.src, flow.cport) in self.expected:
+        if (flow.dst, flow.server_port) in self.expected or (flow.src, flow.client_port) in self.expected:
             classified(flow, "ftp-data", False, flow.how)
             return False
         return True

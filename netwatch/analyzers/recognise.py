@@ -53,9 +53,9 @@ def banner(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """Server-first text protocols: FTP/SMTP (220), POP3 (+OK), IMAP (* OK), VNC (RFB)."""
     if data[:3] == b"220" and data[3:4] in (b" ", b"-"):
         line = data[:200].upper()
-        if b"FTP" in line or flow.sport in FTP_PORTS:
+        if b"FTP" in line or flow.server_port in FTP_PORTS:
             return "ftp", False, None
-        if any(h in line for h in SMTP_HINTS) or flow.sport in SMTP_PORTS:
+        if any(h in line for h in SMTP_HINTS) or flow.server_port in SMTP_PORTS:
             return "smtp", False, None
         return "ftp", False, None
     if data.startswith(b"+OK"):
@@ -75,7 +75,7 @@ def client_command(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if head.startswith((b"CAPA\r", b"STLS\r", b"APOP ")):
         return "pop3", False, None
     if head.startswith((b"USER ", b"PASS ")):
-        return ("pop3" if flow.sport in POP3_PORTS else "ftp"), False, None
+        return ("pop3" if flow.server_port in POP3_PORTS else "ftp"), False, None
     if head.startswith((b"AUTH TLS", b"AUTH SSL", b"FEAT\r", b"SYST\r")):
         return "ftp", False, None
     if IMAP_CMD.match(data):
@@ -96,7 +96,7 @@ def telnet(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     text = TELNET_IAC.sub(b"", head) if b"\xff" in head else head
     if not text or len(text.translate(None, PRINTABLE_BYTES)) > 0.05 * len(text):  # keystrokes come one by one
         return None
-    if len(text) < len(head) or flow.sport in TELNET_PORTS:
+    if len(text) < len(head) or flow.server_port in TELNET_PORTS:
         return "telnet", False, None
     tail = TELNET_IAC.sub(b"", data[-128:])
     if direction == 1 and (TELNET_USER_PROMPT.search(tail) or TELNET_PASS_PROMPT.search(tail)):
@@ -146,7 +146,7 @@ def databases(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def zvt(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """ZVT APDUs (class, instruction, length): exact framing; a known command unless on port 20007."""
-    return ("zvt", False, None) if looks_like_zvt(data, 20007 in (flow.sport, flow.cport)) else None
+    return ("zvt", False, None) if looks_like_zvt(data, 20007 in (flow.server_port, flow.client_port)) else None
 
 
 def ldap(data: bytes, flow: Flow, direction: int) -> Verdict | None:
@@ -210,20 +210,21 @@ NAME_PORTS = {53: "dns", 5353: "mdns", 5355: "llmnr", 137: "netbios-ns"}
 
 
 def name_service(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    app = NAME_PORTS.get(flow.sport) or NAME_PORTS.get(flow.cport)
+    app = NAME_PORTS.get(flow.server_port) or NAME_PORTS.get(flow.client_port)
     if app and len(data) >= 12 and int.from_bytes(data[4:6], "big") <= 16 and data[2] & 0x78 in (0, 0x28, 0x30):
         return app, False, None
     return None
 
 
 def dns_tcp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    if 53 in (flow.sport, flow.cport) and len(data) >= 14 and int.from_bytes(data[:2], "big") <= len(data) + 2:
+    ports = (flow.server_port, flow.client_port)
+    if 53 in ports and len(data) >= 14 and int.from_bytes(data[:2], "big") <= len(data) + 2:
         return "dns", False, None
     return None
 
 
 def udp_infra(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    ports = (flow.sport, flow.cport)
+    ports = (flow.server_port, flow.client_port)
     if (67 in ports or 68 in ports) and len(data) >= 240 and data[236:240] == b"\x63\x82\x53\x63":
         return "dhcp", False, None
     if 123 in ports and len(data) >= 48 and 1 <= (data[0] >> 3) & 7 <= 4:
@@ -301,7 +302,7 @@ def wireguard(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def ike(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """IKE on 500/4500; on 4500 a zero non-ESP marker precedes IKE, anything else is ESP in UDP."""
-    ports = (flow.sport, flow.cport)
+    ports = (flow.server_port, flow.client_port)
     if 4500 in ports:
         if data == b"\xff":
             return "ike", True, "nat-t-keepalive"
@@ -320,7 +321,7 @@ def rdp_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     """RDP's UDP transport (MS-RDPEUDP): a SYN datagram (snSourceAck all ones, SYN flag); it carries TLS/DTLS."""
     if len(data) >= 8 and data[:4] == b"\xff\xff\xff\xff" and data[7] & 0x01 and data[4:6] == b"\x00\x40":
         return "rdp", True, "rdpeudp"
-    if 3389 in (flow.sport, flow.cport) and (b"\x16\x03" in data[:48] or b"\x16\xfe\xff" in data[:48]):
+    if 3389 in (flow.server_port, flow.client_port) and (b"\x16\x03" in data[:48] or b"\x16\xfe\xff" in data[:48]):
         return "rdp", True, "rdpeudp"  # mid-session: TLS/DTLS records behind the RDPEUDP header
     return None
 

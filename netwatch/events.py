@@ -76,8 +76,19 @@ FLOW_FIELDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
+@typing.dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field, _f))
+class _EventType(type):
+    """Every event class is a frozen, slotted, keyword-only dataclass; `class X(Event, kind="x")`
+    says so once for all of them and names the kind rules select it by."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any], kind: str = "") -> _EventType:
+        cls = super().__new__(mcs, name, bases, {**ns, "kind": kind} if kind else ns)
+        if "__slots__" in ns:  # dataclass(slots=True) builds the class again: nothing more to do
+            return cls
+        return typing.cast(_EventType, dataclass(frozen=True, slots=True, kw_only=True)(cls))
+
+
+class Event(metaclass=_EventType):
     """Base of every event: when, and on which flow."""
 
     kind: ClassVar[str] = ""
@@ -89,11 +100,9 @@ class Event:
         return {RULE_NAMES.get(k, k): getattr(self, k) for k in _OWN[type(self)]}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FlowEnd(Event):
+class FlowEnd(Event, kind="flow_end"):
     """A flow ended (closed, idle or end of input): what it carried and whether it was protected."""
 
-    kind: ClassVar[str] = "flow_end"
     app: str = _f("what the flow carried (none: no payload, unknown/opaque: not recognised)")
     encrypted: bool | None = _f("true: protected; false: cleartext; null: unknown", default=None)
     how: str | None = _f("protocol version or protection (tls1.2, ssh, esp, smb1, starttls…)", default=None)
@@ -109,11 +118,9 @@ class FlowEnd(Event):
     via_proxy: str | None = _f("the flow was tunnelled through a proxy: socks4, socks5 or http-connect", default=None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CardData(Event):
+class CardData(Event, kind="card_data"):
     """A card number or track data in the clear (already masked and fingerprinted)."""
 
-    kind: ClassVar[str] = "card_data"
     # `kind` as a field name would shadow the event kind: the card-data kind is `kind` in rules and
     # evidence, stored here as `data_kind` and exposed under its rule name by `RULE_NAMES`.
     data_kind: str = _f("pan, track1 or track2")
@@ -126,11 +133,9 @@ class CardData(Event):
     expiry_present: bool | None = _f("track data: an expiry date follows the number", default=None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dns(Event):
+class Dns(Event, kind="dns"):
     """A DNS query with its answer (or none), by the names analyzer."""
 
-    kind: ClassVar[str] = "dns"
     qname: str = _f("the name asked")
     qtype: str = _f("record type (A, AAAA, TXT, …)")
     resolver: str = _f("the address the query went to", address=True)
@@ -138,11 +143,9 @@ class Dns(Event):
     answers: tuple[str, ...] = _f("answers as 'TYPE value'", default=())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Iso8583(Event):
+class Iso8583(Event, kind="iso8583"):
     """An ISO 8583 payment message and which card fields it carried readable."""
 
-    kind: ClassVar[str] = "iso8583"
     mti: str = _f("message type indicator (e.g. 0200)")
     variant: str = _f("ascii, ascii-hexmap or bcd")
     header: str = _f("none, tpdu or tpdu+cup")
@@ -155,11 +158,9 @@ class Iso8583(Event):
     direction: str = _f("to_server or to_client")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Credentials(Event):
+class Credentials(Event, kind="credentials"):
     """A login seen outside TLS; never the password, only its length and whether it is a default."""
 
-    kind: ClassVar[str] = "credentials"
     protocol: str = _f("ftp, telnet, http, pop3, imap, smtp, snmp, mysql, postgres, tds, ldap, socks5, …")
     user: str | None = _f("user name (escaped, length-limited)", default=None)
     method: str = _f("how the login was made (USER/PASS, Basic, AUTH PLAIN, Digest, Bearer, simple bind, …)")
@@ -170,11 +171,9 @@ class Credentials(Event):
     pdu: str | None = _f("SNMP PDU type", default=None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsHello(Event):
+class TlsHello(Event, kind="tls_hello"):
     """One TLS (or DTLS/SSL) handshake: what was offered and what was chosen."""
 
-    kind: ClassVar[str] = "tls_hello"
     version: str | None = _f("version negotiated (sslv3, tls1.0, …, tls1.3)", default=None)
     client_version: str | None = _f("highest version the client offered", default=None)
     cipher: str | None = _f("cipher suite chosen (IANA name)", default=None)
@@ -188,11 +187,9 @@ class TlsHello(Event):
     quic_version: str | None = _f("QUIC: the version of the Initial packet (0x00000001, …) or gquic", default=None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TlsCert(Event):
+class TlsCert(Event, kind="tls_cert"):
     """The server's leaf certificate, where the handshake shows it (TLS ≤ 1.2)."""
 
-    kind: ClassVar[str] = "tls_cert"
     subject: str = _f("subject DN (RFC 4514)")
     issuer: str = _f("issuer DN (RFC 4514)")
     self_signed: bool = _f("issuer == subject and its own key verifies it")
@@ -207,52 +204,45 @@ class TlsCert(Event):
     sni: str | None = _f("server name the client asked for", default=None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RemoteAccess(Event):
+class RemoteAccess(Event, kind="remote_access"):
     """A remote-access tool session (RDP, VNC, TeamViewer, AnyDesk, SSH, Telnet) and its direction."""
 
-    kind: ClassVar[str] = "remote_access"
     tool: str = _f("rdp, vnc, teamviewer, anydesk, ssh or telnet")
     direction: str = _f("inbound, outbound, internal or external")
     client_scope: str = _f("internal, public or local", default="")
     server_scope: str = _f("internal, public or local", default="")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DataLimit(Event):
+class DataLimit(Event, kind="data_limit"):
     """An analyzer's bound dropped or skipped data of a flow (e.g. an HTTP body past the decoding cap):
     counted and named in the summary, never a finding by itself."""
 
-    kind: ClassVar[str] = "data_limit"
     direction: int = _f("0: client to server, 1: server to client")
     bytes: int = _f("how many bytes the bound left out")
     reason: str = _f("which bound, in words")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Software(Event):
-    """A product and version a host showed on the wire (banner, header, NTLMSSP, SMB dialect, …)."""
+class _OnHost(Event):
+    """Software on a host: what `software` states and `outdated` judges (not a kind of its own)."""
 
-    kind: ClassVar[str] = "software"
     host: str = _f("the host the software runs on", address=True)
     role: str = _f("client or server (os for an operating system)")
     product: str = _f("product (Windows, OpenSSH, Apache httpd, vsftpd, SMB, …; escaped)")
     version: str | None = _f("version as shown (null: none shown)", default=None)
+
+
+class Software(_OnHost, kind="software"):
+    """A product and version a host showed on the wire (banner, header, NTLMSSP, SMB dialect, …)."""
+
     name: str = _f("readable product name (Windows 7 / Server 2008 R2, …)")
     protocol: str = _f("where it was seen (ssh banner, http Server, ntlmssp over smb, …)")
     detail: str | None = _f("what else the source said (dialects offered, build, …)", default=None)
     hostname: str | None = _f("the host's own name (DHCP option 12)", default=None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outdated(Event):
+class Outdated(_OnHost, kind="outdated"):
     """A systems-inventory entry past its end of life (judged at the end of a scan; netwatch.eol)."""
 
-    kind: ClassVar[str] = "outdated"
-    host: str = _f("the host running it", address=True)
-    role: str = _f("client, server or os")
-    product: str = _f("product as inventoried")
-    version: str | None = _f("version as inventoried", default=None)
     name: str = _f("the end-of-life table's name for it")
     seen_in: str = _f("where it was seen (protocol)")
     eol: str = _f("end-of-life date (ISO)")
@@ -265,11 +255,9 @@ class Outdated(Event):
     ja4: str | None = _f("JA4 of a TLS client", default=None)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Proxy(Event):
+class Proxy(Event, kind="proxy"):
     """A proxy handshake (SOCKS4/4a/5, HTTP CONNECT): the client asked the proxy for another destination."""
 
-    kind: ClassVar[str] = "proxy"
     proxy: str = _f("socks4, socks5 or http-connect")
     target_host: str = _f("the destination asked for (address or name; escaped, length-limited)")
     target_port: int = _f("the destination port asked for")
@@ -277,11 +265,9 @@ class Proxy(Event):
     login: str = _f("how the client authenticated to the proxy (none, userid, username/password, …)")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RdpSecurity(Event):
+class RdpSecurity(Event, kind="rdp_security"):
     """An RDP session with the legacy Standard RDP Security (RC4 inside RDP, no TLS)."""
 
-    kind: ClassVar[str] = "rdp_security"
     security: str = _f("standard (Standard RDP Security)")
     encryption: str = _f("the encryption method the server chose (RC4 40/56/128-bit, FIPS, none)")
     level: str | None = _f("the server's encryption level (low, client-compatible, high, fips)", default=None)

@@ -134,22 +134,25 @@ def ssh_banner(line: str) -> Software | None:
     return Software(name, None, name, detail)
 
 
-# Service banners (FTP, SMTP, POP3, IMAP, Telnet): (regex, product); group 1 is the version if any.
-BANNERS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\(vsFTPd ([0-9][0-9A-Za-z.]{0,15})\)"), "vsftpd"),
-    (re.compile(r"ProFTPD ([0-9][0-9A-Za-z.]{0,15})"), "ProFTPD"),
-    (re.compile(r"FileZilla Server(?: version)? ([0-9][0-9A-Za-z.]{0,15})"), "FileZilla Server"),
-    (re.compile(r"Serv-U FTP Server v([0-9][0-9A-Za-z.]{0,15})"), "Serv-U"),
-    (re.compile(r"Pure-FTPd()"), "Pure-FTPd"),
-    (re.compile(r"Microsoft FTP Service()"), "Microsoft FTP Service"),
-    (re.compile(r"Microsoft ESMTP MAIL Service, Version: ([0-9][0-9.]{0,20})"), "Microsoft SMTP Service"),
-    (re.compile(r"ESMTP Exim ([0-9][0-9A-Za-z.]{0,15})"), "Exim"),
-    (re.compile(r"ESMTP Sendmail ([0-9][0-9A-Za-z.]{0,15})"), "Sendmail"),
-    (re.compile(r"ESMTP Postfix()"), "Postfix"),
-    (re.compile(r"Dovecot()"), "Dovecot"),
-    (re.compile(r"Microsoft Exchange Server (\d{4})"), "Microsoft Exchange Server"),
-    (re.compile(r"BusyBox v([0-9][0-9A-Za-z.]{0,15})"), "BusyBox"),
-]
+def _table(patterns: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
+    """(regex, product) pairs from `product: pattern`, in order (the first match wins); `{v}` in a
+    pattern stands for a version as banners write it, the pattern's one group is the version if any."""
+    return [(re.compile(p.replace("{v}", r"([0-9][0-9A-Za-z.]{0,15})")), product) for product, p in patterns.items()]
+
+
+def _version(m: re.Match[str]) -> str | None:
+    """The version a `_table` pattern caught; None where the product shows none."""
+    return (m.group(1) or None) if m.re.groups else None
+
+
+# Service banners (FTP, SMTP, POP3, IMAP, Telnet).
+BANNERS = _table({
+    "vsftpd": r"\(vsFTPd {v}\)", "ProFTPD": "ProFTPD {v}", "FileZilla Server": "FileZilla Server(?: version)? {v}",
+    "Serv-U": "Serv-U FTP Server v{v}", "Pure-FTPd": "Pure-FTPd", "Microsoft FTP Service": "Microsoft FTP Service",
+    "Microsoft SMTP Service": r"Microsoft ESMTP MAIL Service, Version: ([0-9][0-9.]{0,20})",
+    "Exim": "ESMTP Exim {v}", "Sendmail": "ESMTP Sendmail {v}", "Postfix": "ESMTP Postfix", "Dovecot": "Dovecot",
+    "Microsoft Exchange Server": r"Microsoft Exchange Server (\d{4})", "BusyBox": "BusyBox v{v}",
+})
 
 
 def service_banner(line: str) -> Software | None:
@@ -157,8 +160,7 @@ def service_banner(line: str) -> Software | None:
     for rx, product in BANNERS:
         m = rx.search(line)
         if m:
-            version = m.group(1) or None
-            return Software(product, version, product, clean(line.strip(), TEXT_LIMIT))
+            return Software(product, _version(m), product, clean(line.strip(), TEXT_LIMIT))
     return None
 
 
@@ -203,12 +205,10 @@ def ssdp_server(value: str) -> list[Software]:
     return out + product_tokens(value)
 
 
-DHCP_VENDOR = [
-    (re.compile(r"^udhcp ([0-9][0-9.]{0,15})$"), "BusyBox udhcpc"),
-    (re.compile(r"^dhcpcd-([0-9][0-9.]{0,15})"), "dhcpcd"),
-    (re.compile(r"^android-dhcp-([0-9][0-9.]{0,8})$"), "Android"),
-    (re.compile(r"^MSFT 5\.0()$"), "Windows (DHCP client)"),
-]
+DHCP_VENDOR = _table({
+    "BusyBox udhcpc": r"^udhcp ([0-9][0-9.]{0,15})$", "dhcpcd": r"^dhcpcd-([0-9][0-9.]{0,15})",
+    "Android": r"^android-dhcp-([0-9][0-9.]{0,8})$", "Windows (DHCP client)": r"^MSFT 5\.0$",
+})
 
 
 def dhcp_vendor_class(value: str) -> Software:
@@ -216,6 +216,6 @@ def dhcp_vendor_class(value: str) -> Software:
     for rx, product in DHCP_VENDOR:
         m = rx.match(value)
         if m:
-            return Software(product, m.group(1) or None, product, clean(value, TEXT_LIMIT))
+            return Software(product, _version(m), product, clean(value, TEXT_LIMIT))
     text = clean(value, 60) or "?"
     return Software("DHCP vendor class", None, "DHCP vendor class", text)

@@ -15,6 +15,7 @@ the distinct cards seen.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
@@ -29,17 +30,31 @@ MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
 
 
 class Analyzer(Generic[S]):
-    """Base class; override what the analyzer needs. `plaintext_only` analyzers skip encrypted flows.
+    """Base class; override what the analyzer needs. Its class line says what it is, e.g.
+    `class Mine(Analyzer[MyState], name="mine", transports=(TCP,), plaintext_only=False)`.
 
-    An analyzer with per-flow state names its type in `state_type` (a small declared dataclass; or
-    overrides `new_state`) and reaches it with `state(flow)` / `peek(flow)`; no other analyzer sees it.
+    `Analyzer[MyState]` names its per-flow state (a small declared dataclass, made empty; or override
+    `new_state`; `Analyzer[None]`: none), reached with `state(flow)` / `peek(flow)`; no other analyzer sees it.
     """
 
-    name = "analyzer"
-    plaintext_only = True
+    name = "analyzer"  # also its slot in flow.state
+    plaintext_only = True  # True: it skips encrypted flows
     shared = False  # True: its state serves every flow, so it also runs on other shards' DNS flows
     transports: tuple[int, ...] = ()  # IP protocols it reads (decode.TCP, …); empty: every flow
     state_type: Callable[[], Any] | None = None  # the per-flow state, made empty
+
+    def __init_subclass__(cls, name: str | None = None, transports: tuple[int, ...] | None = None,
+                          plaintext_only: bool | None = None, shared: bool | None = None, **kw: Any) -> None:
+        """The class line's keywords set the attributes above (unset ones are inherited)."""
+        super().__init_subclass__(**kw)
+        given = {"name": name, "transports": transports, "plaintext_only": plaintext_only, "shared": shared}
+        for attr, value in given.items():
+            if value is not None:
+                setattr(cls, attr, value)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            state = typing.get_args(base)[0] if typing.get_origin(base) is Analyzer else None
+            if isinstance(state, type) and state is not type(None):
+                cls.state_type = state
 
     def new_state(self, flow: Flow) -> S:
         """A fresh per-flow state: an empty `state_type` (analyzers whose state depends on the flow override this)."""

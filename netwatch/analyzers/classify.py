@@ -33,13 +33,8 @@ class _Tries:
     tries: int = 0
 
 
-class Classifier(Analyzer[_Tries]):
+class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
     """Tells the Dispatcher what the flow carries from the first payloads; emits `flow_end`."""
-
-    name = "classify"
-    plaintext_only = False
-
-    state_type = _Tries
 
     def _decide(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> None:
         if flow.app is not None:
@@ -114,12 +109,8 @@ def _tds_encrypts(data: bytes) -> bool:
     return False
 
 
-class Upgrade(Analyzer[None]):
+class Upgrade(Analyzer[None], name="upgrade", transports=(TCP,), plaintext_only=False):
     """Marks a cleartext flow encrypted when it switches to TLS in place (STARTTLS and kin)."""
-
-    name = "upgrade"
-    transports = (TCP,)
-    plaintext_only = False
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         app = flow.app

@@ -62,11 +62,7 @@ class _Flow:
         self.dns_names: set[str] = set()  # DNS names scanned (a response repeats the query's)
 
 
-class CardData(Analyzer[_Flow]):
-    name = "carddata"
-
-    state_type = _Flow
-
+class CardData(Analyzer[_Flow], name="carddata"):
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
 

@@ -57,8 +57,6 @@ class LoginWatcher(Analyzer[LoginState]):
     """What `Credentials` and `Logins` share: a login state per flow, a budget of client bytes and
     a handler per application."""
 
-    state_type = LoginState
-
     def _budget(self, flow: Flow, direction: int, data: bytes, apps: Container[str]) -> LoginState | None:
         """The flow's state while its application is one of `apps` and the budget lasts; else None
         (and the analyzer leaves the flow)."""
@@ -79,9 +77,7 @@ class LoginWatcher(Analyzer[LoginState]):
             st.buf = b""
 
 
-class Credentials(LoginWatcher):
-    name = "credentials"
-
+class Credentials(LoginWatcher, name="credentials"):
     # -- output ---------------------------------------------------------------------------------
     @staticmethod
     def _found(flow: Flow, ts: float, emit: Emit, protocol: str, user: Any, password: bytes | str | None,

@@ -55,18 +55,12 @@ class _Dns:
     tcp: list[bytes] = field(default_factory=lambda: [b"", b""])  # DNS over TCP: bytes of a message
 
 
-class Names(Analyzer[_Dns]):
+class Names(Analyzer[_Dns], name="names", plaintext_only=False, shared=True):
     """Per-run map of server address → DNS names; names each new flow's server (through the
     Dispatcher); emits `dns` observations."""
 
-    name = "names"
-    plaintext_only = False
-    shared = True
-
     def __init__(self) -> None:
         self.by_addr: dict[str, list[str]] = {}
-
-    state_type = _Dns
 
     def learn(self, addr: str, names: list[str]) -> None:
         known = self.by_addr.pop(addr, None)  # re-insert: most recently seen last

@@ -29,11 +29,7 @@ class _Seen:
         self.bytes = 0  # control-channel bytes looked at
 
 
-class FtpData(Analyzer[_Seen]):
-    name = "ftp_data"
-
-    state_type = _Seen
-
+class FtpData(Analyzer[_Seen], name="ftp_data"):
     def __init__(self) -> None:
         self.expected: dict[tuple[str, int], None] = {}
 

@@ -44,12 +44,7 @@ class _Flow:
         self.messages = 0  # messages read so far
 
 
-class Iso8583(Analyzer[_Flow]):
-    name = "iso8583"
-    transports = (TCP,)
-
-    state_type = _Flow
-
+class Iso8583(Analyzer[_Flow], name="iso8583", transports=(TCP,)):
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's key (random per run by default)
 

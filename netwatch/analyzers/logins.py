@@ -25,10 +25,8 @@ SASL_APPS = {"pop3": {b"PLAIN", b"LOGIN", b"XOAUTH2", b"OAUTHBEARER"} | CHALLENG
              "imap": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE, "smtp": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE}
 
 
-class Logins(LoginWatcher):
+class Logins(LoginWatcher, name="logins"):
     """Emits `credentials` observations for the logins `Credentials` does not parse."""
-
-    name = "logins"
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         st = self._budget(flow, direction, data, HANDLERS)

@@ -29,13 +29,8 @@ class _Handshake:
     client: ClientSide | None = None  # the client's side, once complete
 
 
-class Proxy(Analyzer[_Handshake]):
+class Proxy(Analyzer[_Handshake], name="proxy", transports=(TCP,)):
     """Watches SOCKS and HTTP CONNECT flows; has the Dispatcher reopen classification once the tunnel is up."""
-
-    name = "proxy"
-    transports = (TCP,)
-
-    state_type = _Handshake
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         st = self.peek(flow)

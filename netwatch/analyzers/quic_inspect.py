@@ -29,13 +29,7 @@ class _State:
         self.gquic = 0  # Google QUIC datagrams looked at
 
 
-class QuicInspector(Analyzer[_State]):
-    name = "quic"
-    transports = (UDP,)
-    plaintext_only = False
-
-    state_type = _State
-
+class QuicInspector(Analyzer[_State], name="quic", transports=(UDP,), plaintext_only=False):
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if not self.stays_for(flow, "quic") or direction != 0:
             return

@@ -29,13 +29,7 @@ class _Standard:
     done: bool = False  # reported
 
 
-class RdpSecurity(Analyzer[_Standard]):
-    name = "rdp_security"
-    transports = (TCP,)
-    plaintext_only = False
-
-    state_type = _Standard
-
+class RdpSecurity(Analyzer[_Standard], name="rdp_security", transports=(TCP,), plaintext_only=False):
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if not self.stays_for(flow, "rdp") or direction != 1:
             return

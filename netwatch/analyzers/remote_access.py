@@ -27,10 +27,7 @@ def direction_of(client: str, server: str) -> str:
     return "internal"
 
 
-class RemoteAccess(Analyzer[None]):
-    name = "remote_access"
-    plaintext_only = False
-
+class RemoteAccess(Analyzer[None], name="remote_access", plaintext_only=False):
     def _check(self, flow: Flow, ts: float, emit: Emit) -> None:
         if flow.app is None:
             return

@@ -30,12 +30,7 @@ class _Zvt:
     apdus: int = 0  # APDUs read so far
 
 
-class Terminal(Analyzer[_Zvt]):
-    name = "terminal"
-    transports = (TCP,)
-
-    state_type = _Zvt
-
+class Terminal(Analyzer[_Zvt], name="terminal", transports=(TCP,)):
     def __init__(self, fingerprint: Fingerprinter | None = None) -> None:
         self.fingerprint = fingerprint or Fingerprinter()  # the session's card key, as CardData's
 

@@ -53,11 +53,7 @@ class _State:
         self.reported = False
 
 
-class TlsInspector(Analyzer[_State]):
-    name = "tls"
-    transports = (TCP, UDP)
-    plaintext_only = False
-
+class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
     def new_state(self, flow: Flow) -> _State:
         return _State(flow.app == "dtls")
 

@@ -79,7 +79,8 @@ FLOW_FIELDS: dict[str, str] = {
 @typing.dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field, _f))
 class _EventType(type):
     """Every event class is a frozen, slotted, keyword-only dataclass; `class X(Event, kind="x")`
-    says so once for all of them and names the kind rules select it by."""
+    says so once for all of them and names the kind rules select it by. A metaclass, because
+    `slots=True` makes a new class object, which `__init_subclass__` could not hand back."""
 
     def __new__(mcs, name: str, bases: tuple[type, ...], ns: dict[str, Any], kind: str = "") -> _EventType:
         cls = super().__new__(mcs, name, bases, {**ns, "kind": kind} if kind else ns)

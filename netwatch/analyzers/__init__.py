@@ -15,10 +15,9 @@ the distinct cards seen.
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, get_args, get_origin
 
 from netwatch.events import Event
 from netwatch.flows import Flow
@@ -52,7 +51,7 @@ class Analyzer(Generic[S]):
             if value is not None:
                 setattr(cls, attr, value)
         for base in cls.__dict__.get("__orig_bases__", ()):
-            state = typing.get_args(base)[0] if typing.get_origin(base) is Analyzer else None
+            state = get_args(base)[0] if get_origin(base) is Analyzer else None
             if isinstance(state, type) and state is not type(None):
                 cls.state_type = state
 

@@ -59,8 +59,9 @@ class _Seen:
     smb1_offered: tuple[str, ...] = ()  # the SMB1 dialects the client offered (the reply picks one)
 
 
-# plaintext_only=False: SSH banners come before the encrypted part; other encrypted flows are left
 class SoftwareVersions(Analyzer[_Seen], name="software", transports=(TCP, UDP), plaintext_only=False):
+    """Sees encrypted flows too: SSH banners come before the encrypted part; other encrypted flows are left."""
+
     # -- output ---------------------------------------------------------------------------------
     def _emit(self, flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
               role: str | None = None, host: str | None = None, **extra: Any) -> None:

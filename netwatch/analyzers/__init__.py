@@ -21,10 +21,13 @@ from typing import Any, Generic, TypeVar, cast
 
 from netwatch.events import Event
 from netwatch.flows import Flow
+from netwatch.protocols.http import HttpPart
+from netwatch.protocols.http_stream import HttpStream
 
 Emit = Callable[[Event], None]  # events are typed and hold a snapshot of the flow (netwatch.events)
 S = TypeVar("S")
 NOTES = "@dispatch"  # the Dispatcher's slot in flow.state; analyzers' slots are their names
+HTTP = "@http"  # the Dispatcher's HTTP streams of a flow (one per direction)
 MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
 
 
@@ -81,6 +84,11 @@ class Analyzer(Generic[S]):
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """One UDP (or other non-TCP) payload."""
 
+    def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
+        """One part of an http flow's direction, in stream order, just before `stream` gets the bytes it
+        came in: a message head as soon as it is complete, the whole message (body de-chunked and
+        decoded up to the cap) when it ends, bytes in no message (`Unparsed`). Parsed once by the Dispatcher."""
+
     def flow_end(self, flow: Flow, emit: Emit) -> None:
         """The flow ended (closed, idle, or end of input)."""
 
@@ -112,6 +120,7 @@ class Dispatcher:
         self.classifier = classifier
         self.analyzers = analyzers
         self.emit = emit
+        self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
 
     def flow_start(self, flow: Flow) -> None:
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
@@ -124,11 +133,32 @@ class Dispatcher:
         if (flow.app is None or flow.encrypted is None) and not flow.foreign:
             self.classifier.stream(flow, direction, data, ts, self.emit)
             _settle(flow)
+        parts = self._http_parts(flow, direction, data) if flow.app == "http" else None
+        streams = flow.state.get(HTTP)
         for a in list(flow.active):
+            # an analyzer that left the flow, or a tunnel that opened, ends the parts' delivery
+            if parts and a in self.http_readers and a in flow.active and flow.state.get(HTTP) is streams:
+                for part in parts:
+                    a.http(flow, direction, part, ts, self.emit)
             a.stream(flow, direction, data, ts, self.emit)
+
+    def _http_parts(self, flow: Flow, direction: int, data: bytes) -> list[HttpPart] | None:
+        """This chunk of an http flow's direction, parsed once for every analyzer that reads HTTP (None: none does)."""
+        if not any(a in self.http_readers for a in flow.active):
+            flow.state.pop(HTTP, None)
+            return None
+        streams: list[HttpStream | None] = flow.state.setdefault(HTTP, [None, None])
+        s = streams[direction]
+        if s is None:
+            s = streams[direction] = HttpStream()
+        return s.feed(data)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         self.classifier.gap(flow, direction, size)
+        streams: list[HttpStream | None] | None = flow.state.get(HTTP)
+        s = streams[direction] if streams else None
+        if s is not None:
+            s.gap(size)
         for a in flow.active:
             a.gap(flow, direction, size)
 
@@ -141,7 +171,12 @@ class Dispatcher:
             a.datagram(flow, direction, data, ts, emit)
 
     def flow_end(self, flow: Flow) -> None:
-        for a in flow.active:
+        streams: list[HttpStream | None] | None = flow.state.get(HTTP)
+        ends = [(d, part) for d, s in enumerate(streams) if s is not None for part in s.eof()] if streams else []
+        for a in list(flow.active):
+            if ends and a in self.http_readers:
+                for d, part in ends:
+                    a.http(flow, d, part, flow.last_ts, self.emit)
             a.flow_end(flow, self.emit)
         self.classifier.flow_end(flow, self.emit)
 

@@ -157,9 +157,11 @@ class Dispatcher:
         self.classifier.gap(flow, direction, size)
         streams: list[HttpStream | None] | None = flow.state.get(HTTP)
         s = streams[direction] if streams else None
-        if s is not None:
-            s.gap(size)
-        for a in flow.active:
+        parts = s.gap(size) if s is not None else []  # what the hole cut off, as far as it went
+        for a in list(flow.active):
+            if parts and a in self.http_readers:
+                for part in parts:
+                    a.http(flow, direction, part, flow.last_ts, self.emit)
             a.gap(flow, direction, size)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:

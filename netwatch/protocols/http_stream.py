@@ -3,9 +3,9 @@ message), parsed once for every reader.
 
 A direction may not be HTTP all the way: the capture began mid-message, the parser gave up on bytes
 that are not HTTP (a protocol switch, a body sent without a length), bytes were lost. Those bytes
-come out as `Unparsed` up to the next line that begins a request or a response, where a fresh
-`HttpParser` takes over, so a later request's headers are read again. Sans-IO and bounded: one
-parser, at most 8 held-back bytes.
+come out as `Unparsed` up to the next request or status line (anywhere: a body need not end in a
+newline), where a fresh `HttpParser` takes over, so a later request's headers are read again.
+Sans-IO and bounded: one parser, at most one unfinished start line held back.
 """
 
 from __future__ import annotations
@@ -14,9 +14,26 @@ import re
 
 from netwatch.protocols.http import HttpParser, HttpPart, Unparsed
 
-MESSAGE_START = re.compile(rb"\n(?=(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) |HTTP/1\.)")
-LONGEST_START = 8  # "\nOPTIONS" or "\nCONNECT" before its space: what may be cut at a chunk's end
+CANDIDATE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) |HTTP/1\.")
+REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]{1,8192} HTTP/1\.[01]\r?\n")
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][ \r\n]")
+MAX_LINE = 8192 + 32  # a request line longer than this is not waited for
+HOLD = 7  # bytes at the end that may be the first bytes of a candidate ("OPTIONS", "HTTP/1")
 MAX_RESTARTS = 1000  # fresh parsers per fed chunk; past that the chunk's rest is handed on unparsed
+
+
+def find_start(buf: bytes, pos: int = 0) -> tuple[bool, int]:
+    """(True, i): a request or status line begins at buf[i] (i >= pos). (False, i): none does, and
+    buf[i:] may be the first bytes of one still coming (i == len(buf): nothing to wait for)."""
+    for m in CANDIDATE.finditer(buf, pos):
+        i = m.start()
+        status = m.group().startswith(b"HTTP/")
+        if (STATUS_LINE if status else REQUEST_LINE).match(buf, i):
+            return True, i
+        rest = len(buf) - i
+        if (rest < 13 if status else rest <= MAX_LINE and buf.find(b"\n", i) < 0):
+            return False, i
+    return False, max(len(buf) - HOLD, pos, 0)
 
 
 class HttpStream:
@@ -25,29 +42,33 @@ class HttpStream:
     def __init__(self) -> None:
         self.parser: HttpParser | None = HttpParser()  # None: between messages, looking for the next start
         self.end = 0  # stream offset just past the bytes fed (holes counted)
-        self._hold = b""  # the end of unparsed bytes: may be the first bytes of a message start
+        self._hold = b""  # the end of unparsed bytes: may be the first bytes of a start line
 
     def feed(self, data: bytes) -> list[HttpPart]:
         """The parts `data` completes, in stream order."""
         self.end += len(data)
         out: list[HttpPart] = []
+        after_error = False
         for _ in range(MAX_RESTARTS):
             if self.parser is None:
-                data = self._resync(data, out)
+                data = self._resync(data, out, after_error)
                 if self.parser is None:
                     return out
             out += self.parser.feed_parts(data)
             if self.parser.error is None:
                 return out
-            data, self.parser = self.parser.buf, None  # not HTTP from here: find the next message start
+            data, self.parser, after_error = self.parser.buf, None, True  # not HTTP from here
         if data:
             out.append(Unparsed(data))
         return out
 
-    def gap(self, size: int) -> None:
-        """`size` bytes were lost: nothing parsed so far continues across the hole."""
-        self.parser, self._hold = None, b""
+    def gap(self, size: int) -> list[HttpPart]:
+        """`size` bytes were lost: a message cut by the hole ends as far as it went, held bytes come
+        out, and nothing continues across the hole."""
+        out = self.eof()
+        self.parser = None
         self.end += size
+        return out
 
     def eof(self) -> list[HttpPart]:
         """The stream ended: a close-delimited or cut-off message as far as it goes, and held bytes."""
@@ -57,21 +78,18 @@ class HttpStream:
             self._hold = b""
         return out
 
-    def _resync(self, data: bytes, out: list[HttpPart]) -> bytes:
-        """Unparsed bytes up to the next line that starts a message (appended to `out`); from there a
-        fresh parser and the bytes it is to read (none found: no parser, b'')."""
+    def _resync(self, data: bytes, out: list[HttpPart], after_error: bool) -> bytes:
+        """Unparsed bytes up to the next start line (appended to `out`); from there a fresh parser and
+        the bytes it is to read (none found: no parser, b''). After a parser error the start it
+        failed on (data[0]) is not taken again."""
         buf = self._hold + data if self._hold else data
-        m = MESSAGE_START.search(buf)
-        if m is None:
-            nl = buf.rfind(b"\n", max(0, len(buf) - LONGEST_START))
-            cut = nl if nl >= 0 else len(buf)
-            self._hold = buf[cut:]
-            if cut:
-                out.append(Unparsed(buf[:cut]))
+        found, i = find_start(buf, 1 if after_error else 0)
+        if i:
+            out.append(Unparsed(buf[:i]))
+        if not found:
+            self._hold = buf[i:]
             return b""
-        cut = m.end()
-        out.append(Unparsed(buf[:cut]))
         self._hold = b""
-        rest = buf[cut:]
+        rest = buf[i:]
         self.parser = HttpParser(offset=self.end - len(rest))
         return rest

@@ -136,6 +136,16 @@ def test_server_header_after_100_continue(tmp_path: Path) -> None:
     assert APACHE in found(events(tmp_path, c))
 
 
+def test_a_response_body_is_no_service_banner(tmp_path: Path) -> None:
+    """Only the parsed headers of an http flow name software: a greeting-like line in a body does not."""
+    body = b"log:\r\n220 (vsFTPd 2.3.4)\r\nServer: Apache/2.0.40\r\n"
+    c = Tcp(port=80)
+    c.handshake()
+    c.pieces(0, request(), 1400)
+    c.pieces(1, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body, 1400)
+    assert not [g for g in found(events(tmp_path, c)) if g[0] == "software"]
+
+
 def test_digest_bearer_and_proxy_authorization(tmp_path: Path) -> None:
     c = Tcp(port=80)
     c.handshake()

@@ -105,7 +105,9 @@ class SoftwareVersions(Analyzer[_Seen]):
         if app == "ssh":
             self._ssh(flow, direction, buf, ts, emit, counts, cap)
             return
-        if app == "smb":
+        if app == "http":
+            pass  # Server / User-Agent come parsed (`http`); NTLMSSP below
+        elif app == "smb":
             self._smb(flow, direction, data, ts, emit)
         elif app == "rdp" and direction == 0:
             build = rdp_client_build(buf)

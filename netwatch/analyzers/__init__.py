@@ -134,10 +134,18 @@ class Dispatcher:
             self.classifier.stream(flow, direction, data, ts, self.emit)
             _settle(flow)
         parts = self._http_parts(flow, direction, data) if flow.app == "http" else None
+        if parts:
+            self._stream_http(flow, direction, data, ts, parts)
+            return
+        for a in list(flow.active):
+            a.stream(flow, direction, data, ts, self.emit)
+
+    def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
+        """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
         streams = flow.state.get(HTTP)
         for a in list(flow.active):
             # an analyzer that left the flow, or a tunnel that opened, ends the parts' delivery
-            if parts and a in self.http_readers and a in flow.active and flow.state.get(HTTP) is streams:
+            if a in self.http_readers and a in flow.active and flow.state.get(HTTP) is streams:
                 for part in parts:
                     a.http(flow, direction, part, ts, self.emit)
             a.stream(flow, direction, data, ts, self.emit)

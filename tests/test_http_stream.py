@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 from bounds_captures import CARD, CARD2, Tcp, filler
+from pipeline_helpers import replay
 
 from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
-from netwatch.capture.pcapfile import CaptureReader
-from netwatch.decode import Decoder
 from netwatch.events import CardData, Credentials, Event, Software
-from netwatch.flows import FlowTable
 from netwatch.masking import mask_pan
 from netwatch.protocols.http import HttpHead, HttpMessage, HttpParser, Unparsed
 from netwatch.protocols.http_stream import HttpStream, find_start
@@ -43,14 +41,7 @@ def events(tmp_path: Path, c: Tcp) -> list[Event]:
     path = tmp_path / "http.pcap"
     c.write(path)
     out: list[Event] = []
-    table = FlowTable(Dispatcher(build_classifier(), build_analyzers(), out.append))
-    dec = Decoder()
-    with CaptureReader(str(path)) as reader:
-        for ts, linktype, data, _wirelen in reader:
-            p = dec.decode(linktype, data, ts)
-            if p is not None:
-                table.process(p)
-    table.close()
+    replay(path, Dispatcher(build_classifier(), build_analyzers(), out.append))
     leaked = any(SECRET.decode() in repr(e) for e in out)
     assert not leaked, "a password reached an event"
     return out

@@ -22,7 +22,7 @@ from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.events import CardData, Credentials, Event, Software
 from netwatch.masking import mask_pan
 from netwatch.protocols.http import HttpHead, HttpMessage, HttpParser, Unparsed
-from netwatch.protocols.http_stream import HttpStream, find_start
+from netwatch.protocols.http_stream import HttpConnection, HttpStream, find_start
 
 SECRET = b"Wombat-77x"
 BASIC = b"Authorization: Basic " + base64.b64encode(b"clerk:" + SECRET) + b"\r\n"
@@ -137,6 +137,23 @@ def test_a_response_body_is_no_service_banner(tmp_path: Path) -> None:
     assert not [g for g in found(events(tmp_path, c)) if g[0] == "software"]
 
 
+def test_response_to_head_has_no_body(tmp_path: Path) -> None:
+    """The HEAD response names a length it does not send: the next response's head is read as a head."""
+    c = Tcp(port=80)
+    c.handshake()
+    c.pieces(0, request(method=b"HEAD") + request(UA), 1400)
+    c.pieces(1, b"HTTP/1.1 200 OK\r\nServer: nginx/1.0.15\r\nContent-Length: 5000\r\n\r\n" + OK, 1400)
+    got = found(events(tmp_path, c))
+    assert {APACHE, ("software", "server", "nginx", "1.0.15", "http Server")} <= got
+
+
+def test_a_head_cut_by_the_end_of_the_capture_is_still_scanned(tmp_path: Path) -> None:
+    c = Tcp(port=80)
+    c.handshake()
+    c.pieces(0, request() + b"GET /pay?pan=" + CARD + b" HTTP/1.1\r\nHost: gw.exa", 1400)
+    assert ("card", mask_pan(CARD.decode()), "stream", "to_server") in found(events(tmp_path, c))
+
+
 def test_digest_bearer_and_proxy_authorization(tmp_path: Path) -> None:
     c = Tcp(port=80)
     c.handshake()
@@ -248,6 +265,16 @@ def test_bytes_held_back_while_looking_for_a_start_come_out() -> None:
     assert parts[0] == Unparsed(b"data ") and parts[3] == Unparsed(b"mor")  # "e bytes" may begin a start line
     assert s.gap(100) == [Unparsed(b"e bytes")]  # a hole: what was held comes out
     assert s.feed(b"abc") == [] and s.eof() == [Unparsed(b"abc")]
+
+
+def test_connection_pairs_responses_with_request_methods() -> None:
+    conn = HttpConnection()
+    conn.feed(0, request(method=b"HEAD") + request(b"Host: a\r\n", b"/x", method=b"CONNECT") + request())
+    parts = conn.feed(1, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+                         b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01")
+    assert [type(p) for p in parts] == [HttpHead, HttpMessage] * 3
+    assert [p.body for p in parts if isinstance(p, HttpMessage)] == [b"", b"", b""]
+    assert conn.eof() == [(1, Unparsed(b"\x16\x03\x01"))]  # after the tunnel opened: not HTTP
 
 
 def test_find_start() -> None:

@@ -22,12 +22,12 @@ from typing import Any, Generic, TypeVar, cast
 from netwatch.events import Event
 from netwatch.flows import Flow
 from netwatch.protocols.http import HttpPart
-from netwatch.protocols.http_stream import HttpStream
+from netwatch.protocols.http_stream import HttpConnection
 
 Emit = Callable[[Event], None]  # events are typed and hold a snapshot of the flow (netwatch.events)
 S = TypeVar("S")
 NOTES = "@dispatch"  # the Dispatcher's slot in flow.state; analyzers' slots are their names
-HTTP = "@http"  # the Dispatcher's HTTP streams of a flow (one per direction)
+HTTP = "@http"  # the Dispatcher's slot for the HTTP parse of a flow (HttpConnection)
 MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
 
 
@@ -142,10 +142,10 @@ class Dispatcher:
 
     def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
         """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
-        streams = flow.state.get(HTTP)
+        conn = flow.state.get(HTTP)
         for a in list(flow.active):
             # an analyzer that left the flow, or a tunnel that opened, ends the parts' delivery
-            if a in self.http_readers and a in flow.active and flow.state.get(HTTP) is streams:
+            if a in self.http_readers and a in flow.active and flow.state.get(HTTP) is conn:
                 for part in parts:
                     a.http(flow, direction, part, ts, self.emit)
             a.stream(flow, direction, data, ts, self.emit)
@@ -155,17 +155,15 @@ class Dispatcher:
         if not any(a in self.http_readers for a in flow.active):
             flow.state.pop(HTTP, None)
             return None
-        streams: list[HttpStream | None] = flow.state.setdefault(HTTP, [None, None])
-        s = streams[direction]
-        if s is None:
-            s = streams[direction] = HttpStream()
-        return s.feed(data)
+        conn: HttpConnection | None = flow.state.get(HTTP)
+        if conn is None:
+            conn = flow.state[HTTP] = HttpConnection()
+        return conn.feed(direction, data)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         self.classifier.gap(flow, direction, size)
-        streams: list[HttpStream | None] | None = flow.state.get(HTTP)
-        s = streams[direction] if streams else None
-        parts = s.gap(size) if s is not None else []  # what the hole cut off, as far as it went
+        conn: HttpConnection | None = flow.state.get(HTTP)
+        parts = conn.gap(direction, size) if conn is not None else []  # what the hole cut off, as far as it went
         for a in list(flow.active):
             if parts and a in self.http_readers:
                 for part in parts:
@@ -181,8 +179,8 @@ class Dispatcher:
             a.datagram(flow, direction, data, ts, emit)
 
     def flow_end(self, flow: Flow) -> None:
-        streams: list[HttpStream | None] | None = flow.state.get(HTTP)
-        ends = [(d, part) for d, s in enumerate(streams) if s is not None for part in s.eof()] if streams else []
+        conn: HttpConnection | None = flow.state.get(HTTP)
+        ends = conn.eof() if conn is not None else []
         for a in list(flow.active):
             if ends and a in self.http_readers:
                 for d, part in ends:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -129,11 +130,15 @@ def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[
 class HttpParser:
     """Incremental parser for one direction of an HTTP/1.x connection."""
 
-    def __init__(self, max_head: int = MAX_HEAD, max_body: int = MAX_BODY, offset: int = 0) -> None:
+    def __init__(self, max_head: int = MAX_HEAD, max_body: int = MAX_BODY, offset: int = 0,
+                 methods: deque[bytes] | None = None) -> None:
         self.buf = b""
         self.max_head = max_head
         self.max_body = max_body
         self.offset = offset  # stream offset just past the bytes fed so far
+        # the methods of requests not yet answered, shared with the other direction's parser (a
+        # response to HEAD has no body; a 2xx to CONNECT is followed by the tunnel, not by HTTP)
+        self.methods = methods
         self.error: str | None = None
         self._cur: HttpHead | None = None  # head of the message whose body is being read
         self._mode = ""  # length | chunked | close
@@ -222,7 +227,9 @@ class HttpParser:
         te = (head.header(b"transfer-encoding") or b"").lower()
         cl = head.header(b"content-length")
         status = start[9:12] if not is_request else b""
-        if b"chunked" in te:
+        if self._bodiless(start, status):
+            self._mode, self._left = "length", 0
+        elif b"chunked" in te:
             self._mode = "chunked"
         elif cl is not None and cl.strip().isdigit():
             self._mode, self._left = "length", int(cl)
@@ -233,6 +240,18 @@ class HttpParser:
         if self._mode == "length" and self._left == 0:
             self._mode = "done"
         return True
+
+    def _bodiless(self, start: bytes, status: bytes) -> bool:
+        """Keeps the methods of requests in order; True for a response to HEAD or a 2xx to CONNECT."""
+        if self.methods is None:
+            return False
+        if not status:
+            self.methods.append(start.split(b" ", 1)[0])
+            return False
+        if status[:1] == b"1" or not self.methods:
+            return False
+        asked = self.methods.popleft()
+        return asked == b"HEAD" or (asked == b"CONNECT" and status[:1] == b"2")
 
     def _keep(self, part: bytes) -> None:
         room = self.max_body - self._kept

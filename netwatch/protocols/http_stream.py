@@ -11,6 +11,7 @@ Sans-IO and bounded: one parser, at most one unfinished start line held back.
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from netwatch.protocols.http import HttpParser, HttpPart, Unparsed
 
@@ -20,6 +21,7 @@ STATUS_LINE = re.compile(rb"HTTP/1\.[01] [1-5][0-9][0-9][ \r\n]")
 MAX_LINE = 8192 + 32  # a request line longer than this is not waited for
 HOLD = 7  # bytes at the end that may be the first bytes of a candidate ("OPTIONS", "HTTP/1")
 MAX_RESTARTS = 1000  # fresh parsers per fed chunk; past that the chunk's rest is handed on unparsed
+MAX_PENDING = 64  # request methods remembered until their responses come
 
 
 def find_start(buf: bytes, pos: int = 0) -> tuple[bool, int]:
@@ -39,8 +41,9 @@ def find_start(buf: bytes, pos: int = 0) -> tuple[bool, int]:
 class HttpStream:
     """The parts of one direction, fed chunk by chunk (contiguous bytes; `gap` for a hole)."""
 
-    def __init__(self) -> None:
-        self.parser: HttpParser | None = HttpParser()  # None: between messages, looking for the next start
+    def __init__(self, methods: deque[bytes] | None = None) -> None:
+        self.methods = methods  # requests not yet answered, shared with the other direction (HttpParser)
+        self.parser: HttpParser | None = HttpParser(methods=methods)  # None: looking for the next start
         self.end = 0  # stream offset just past the bytes fed (holes counted)
         self._hold = b""  # the end of unparsed bytes: may be the first bytes of a start line
 
@@ -71,8 +74,14 @@ class HttpStream:
         return out
 
     def eof(self) -> list[HttpPart]:
-        """The stream ended: a close-delimited or cut-off message as far as it goes, and held bytes."""
-        out = self.parser.eof_parts() if self.parser is not None else []
+        """The stream ended: a close-delimited or cut-off message as far as it goes, then the bytes in
+        no message (an unfinished head, held bytes)."""
+        out: list[HttpPart] = []
+        if self.parser is not None:
+            out += self.parser.eof_parts()
+            rest, self.parser.buf = self.parser.buf, b""
+            if rest:
+                out.append(Unparsed(rest))
         if self._hold:
             out.append(Unparsed(self._hold))
             self._hold = b""
@@ -91,5 +100,30 @@ class HttpStream:
             return b""
         self._hold = b""
         rest = buf[i:]
-        self.parser = HttpParser(offset=self.end - len(rest))
+        self.parser = HttpParser(offset=self.end - len(rest), methods=self.methods)
         return rest
+
+
+class HttpConnection:
+    """Both directions of an http flow: a stream each, sharing the methods of the requests not yet
+    answered (so a response to HEAD is read without a body)."""
+
+    def __init__(self) -> None:
+        self.methods: deque[bytes] = deque(maxlen=MAX_PENDING)
+        self.streams: list[HttpStream | None] = [None, None]
+
+    def feed(self, direction: int, data: bytes) -> list[HttpPart]:
+        """The parts of `direction` that `data` completes."""
+        s = self.streams[direction]
+        if s is None:
+            s = self.streams[direction] = HttpStream(self.methods)
+        return s.feed(data)
+
+    def gap(self, direction: int, size: int) -> list[HttpPart]:
+        """A hole in `direction` (HttpStream.gap)."""
+        s = self.streams[direction]
+        return s.gap(size) if s is not None else []
+
+    def eof(self) -> list[tuple[int, HttpPart]]:
+        """The flow ended: (direction, part) of what each direction still held."""
+        return [(d, part) for d, s in enumerate(self.streams) if s is not None for part in s.eof()]

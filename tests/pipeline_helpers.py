@@ -9,7 +9,7 @@ import ipaddress
 import struct
 from pathlib import Path
 
-from netwatch.flows import Flow
+from netwatch.flows import Flow, FlowSink
 
 MAC = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
 
@@ -126,3 +126,19 @@ def scan_bundled(tmp_path: Path, capture: Path, *extra: str) -> list[dict]:
     records = [json.loads(line) for line in out.read_text().splitlines()]
     return [r for r in records if r["event_type"] == "finding"]  # the summary record closes the file
 
+
+
+def replay(path: Path, sink: FlowSink) -> None:
+    """Every frame of the capture at `path` through the real decoder and a flow table over `sink`."""
+    from netwatch.capture.pcapfile import CaptureReader
+    from netwatch.decode import Decoder
+    from netwatch.flows import FlowTable
+
+    table = FlowTable(sink)
+    dec = Decoder()
+    with CaptureReader(str(path)) as reader:
+        for ts, linktype, data, _wirelen in reader:
+            p = dec.decode(linktype, data, ts)
+            if p is not None:
+                table.process(p)
+    table.close()

@@ -109,22 +109,14 @@ def test_never_raises_on_arbitrary_bytes(a: bytes, b: bytes) -> None:
 
 
 def observations(path: Path) -> tuple[list[Event], Names]:
+    from pipeline_helpers import replay
+
     from netwatch.analyzers import Dispatcher
     from netwatch.analyzers.classify import Classifier
-    from netwatch.capture.pcapfile import CaptureReader
-    from netwatch.decode import Decoder
-    from netwatch.flows import FlowTable
 
     out: list[Event] = []
     names = Names()
-    table = FlowTable(Dispatcher(Classifier(), [names], out.append))
-    dec = Decoder()
-    with CaptureReader(str(path)) as reader:
-        for ts, linktype, data, _wirelen in reader:
-            p = dec.decode(linktype, data, ts)
-            if p is not None:
-                table.process(p)
-    table.close()
+    replay(path, Dispatcher(Classifier(), [names], out.append))
     return out, names
 
 

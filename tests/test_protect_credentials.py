@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netwatch.analyzers import Analyzer, Dispatcher
 from netwatch.analyzers.credentials import Credentials
 from netwatch.decode import TCP, UDP
 from netwatch.events import Event
@@ -24,13 +25,15 @@ SECRET = "Xq7-wombat-Secret"
 
 
 def run(app: str, steps: list[tuple[int, bytes]], proto: int = TCP) -> list[dict]:
+    """The steps through a Dispatcher (it parses HTTP for the analyzer) with the flow already classified."""
     f = Flow(bytes([10, 0, 0, 1]), 40000, bytes([10, 0, 0, 2]), 21, proto, 0.0)
     f.app, f.encrypted = app, False
     out: list[Event] = []
     c = Credentials()
+    dispatcher = Dispatcher(Analyzer[None](), [c], out.append)  # the flow is classified: no classifier runs
     f.active = [c]
     for d, data in steps:
-        (c.stream if proto == TCP else c.datagram)(f, d, data, 0.0, out.append)
+        (dispatcher.stream if proto == TCP else dispatcher.datagram)(f, d, data, 0.0)
     assert all(SECRET not in repr(o.values()) for o in out), "a password reached an observation"
     return [{k: v for k, v in o.values().items() if v is not None} for o in out]
 

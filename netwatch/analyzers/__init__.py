@@ -21,10 +21,13 @@ from typing import Any, Generic, TypeVar, cast, get_args, get_origin
 
 from netwatch.events import Event
 from netwatch.flows import Flow
+from netwatch.protocols.http import HttpPart
+from netwatch.protocols.http_stream import HttpConnection
 
 Emit = Callable[[Event], None]  # events are typed and hold a snapshot of the flow (netwatch.events)
 S = TypeVar("S")
 NOTES = "@dispatch"  # the Dispatcher's slot in flow.state; analyzers' slots are their names
+HTTP = "@http"  # the Dispatcher's slot for the HTTP parse of a flow (HttpConnection)
 MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
 
 
@@ -95,6 +98,11 @@ class Analyzer(Generic[S]):
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """One UDP (or other non-TCP) payload."""
 
+    def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
+        """One part of an http flow's direction, in stream order, just before `stream` gets the bytes it
+        came in: a message head as soon as it is complete, the whole message (body de-chunked and
+        decoded up to the cap) when it ends, bytes in no message (`Unparsed`). Parsed once by the Dispatcher."""
+
     def flow_end(self, flow: Flow, emit: Emit) -> None:
         """The flow ended (closed, idle, or end of input)."""
 
@@ -126,6 +134,7 @@ class Dispatcher:
         self.classifier = classifier
         self.analyzers = analyzers
         self.emit = emit
+        self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
 
     def flow_start(self, flow: Flow) -> None:
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
@@ -138,12 +147,41 @@ class Dispatcher:
         if (flow.app is None or flow.encrypted is None) and not flow.foreign:
             self.classifier.stream(flow, direction, data, ts, self.emit)
             _settle(flow)
+        parts = self._http_parts(flow, direction, data) if flow.app == "http" else None
+        if parts:
+            self._stream_http(flow, direction, data, ts, parts)
+            return
         for a in list(flow.active):
             a.stream(flow, direction, data, ts, self.emit)
 
+    def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
+        """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
+        conn = flow.state.get(HTTP)
+        for a in list(flow.active):
+            # an analyzer that left the flow, or a tunnel that opened, ends the parts' delivery
+            if a in self.http_readers and a in flow.active and flow.state.get(HTTP) is conn:
+                for part in parts:
+                    a.http(flow, direction, part, ts, self.emit)
+            a.stream(flow, direction, data, ts, self.emit)
+
+    def _http_parts(self, flow: Flow, direction: int, data: bytes) -> list[HttpPart] | None:
+        """This chunk of an http flow's direction, parsed once for every analyzer that reads HTTP (None: none does)."""
+        if not any(a in self.http_readers for a in flow.active):
+            flow.state.pop(HTTP, None)
+            return None
+        conn: HttpConnection | None = flow.state.get(HTTP)
+        if conn is None:
+            conn = flow.state[HTTP] = HttpConnection()
+        return conn.feed(direction, data)
+
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         self.classifier.gap(flow, direction, size)
-        for a in flow.active:
+        conn: HttpConnection | None = flow.state.get(HTTP)
+        parts = conn.gap(direction, size) if conn is not None else []  # what the hole cut off, as far as it went
+        for a in list(flow.active):
+            if parts and a in self.http_readers:
+                for part in parts:
+                    a.http(flow, direction, part, flow.last_ts, self.emit)
             a.gap(flow, direction, size)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
@@ -155,7 +193,12 @@ class Dispatcher:
             a.datagram(flow, direction, data, ts, emit)
 
     def flow_end(self, flow: Flow) -> None:
-        for a in flow.active:
+        conn: HttpConnection | None = flow.state.get(HTTP)
+        ends = conn.eof() if conn is not None else []
+        for a in list(flow.active):
+            if ends and a in self.http_readers:
+                for d, part in ends:
+                    a.http(flow, d, part, flow.last_ts, self.emit)
             a.flow_end(flow, self.emit)
         self.classifier.flow_end(flow, self.emit)
 

@@ -1,10 +1,11 @@
 """Card numbers and track data in cleartext flows, per channel: HTTP URL/headers/body, DNS names,
 raw TCP streams and datagrams. ISO 8583 flows are left to the `iso8583` analyzer.
 
-HTTP is parsed (sans-IO, `protocols.http`) so bodies are de-chunked and decompressed before the
-scan. Other streams are scanned chunk by chunk with a carried-over tail: a hit that touches the end
-of the data, or an encoded run that may go on, is held back until the next chunk, and stream
-offsets make sure each occurrence is reported once. Only masked values leave this module.
+HTTP comes parsed from the Dispatcher (`http`): each message once it ends, its body de-chunked and
+decompressed before the scan; body bytes past the cap and bytes that are not HTTP come raw. Raw
+bytes are scanned chunk by chunk with a carried-over tail: a hit that touches the end of the data,
+or an encoded run that may go on, is held back until the next chunk, and stream offsets make sure
+each occurrence is reported once. Only masked values leave this module.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from netwatch.masking import Fingerprinter, mask_pan
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import Hit, scan, scan_dns_name
 from netwatch.protocols.dns import parse_dns
-from netwatch.protocols.http import MAX_BODY, HttpMessage, HttpParser
+from netwatch.protocols.http import MAX_BODY, HttpMessage, HttpPart, Unparsed
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
@@ -43,15 +44,14 @@ def card_observation(
 
 
 class _Dir:
-    __slots__ = ("tail", "base", "reported_to", "http", "started", "recent")
+    __slots__ = ("tail", "base", "reported_to", "channel", "recent")
 
     def __init__(self) -> None:
-        self.started = False
         self.recent: list[tuple[int, int, int]] = []  # (hash of the number, stream start, end) reported lately
         self.tail = b""
         self.base = 0  # stream offset of tail[0]
         self.reported_to = 0  # stream offset up to which hits were reported
-        self.http: HttpParser | None = None
+        self.channel = "stream"  # where the tail's bytes came from
 
 
 class _Flow:
@@ -72,23 +72,25 @@ class CardData(Analyzer[_Flow], name="carddata"):
         if notes(flow).cards_claimed_by:  # ISO 8583 / ZVT framing: that analyzer reports the cards
             deactivate(flow, self)
             return
+        if flow.app == "http":  # parsed by the Dispatcher: the bytes came as parts (`http`)
+            return
         d = self.state(flow).dirs[direction]
-        if not d.started:
-            d.started = True
-            if flow.app == "http":
-                d.http = HttpParser()
-        if d.http is not None:
-            msgs = d.http.feed(data)
-            self._http_raw(flow, d, direction, d.http.take_beyond(), msgs, ts, emit)
-            for msg in msgs:
-                self._http(flow, direction, msg, ts, emit)
-            if d.http.error is None:
-                return
-            data, d.http = d.http.buf, None  # not HTTP after all: scan the rest as a plain stream
         if flow.app == "dns":
             self._dns(flow, direction, data, ts, emit, tcp=True)
             return
         self._scan(flow, d, direction, data, ts, emit, False, "stream")
+
+    def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
+        if isinstance(part, Unparsed):  # past the body cap: still encoded; or not HTTP
+            d = self.state(flow).dirs[direction]
+            self._scan(flow, d, direction, part.data, ts, emit, False, "http-body" if part.past_cap else "stream")
+        elif isinstance(part, HttpMessage):
+            self._end_raw(flow, self.state(flow).dirs[direction], direction, ts, emit)
+            if part.beyond_cap:
+                why = f"HTTP body past the {MAX_BODY >> 20} MiB decoding cap: scanned raw, not decoded"
+                emit(events.DataLimit(ts=ts, flow=events.FlowFacts.of(flow), direction=direction,
+                                      bytes=part.beyond_cap, reason=why))
+            self._http(flow, direction, part, ts, emit)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if flow.app == "dns" or flow.app in ("mdns", "llmnr"):
@@ -105,20 +107,14 @@ class CardData(Analyzer[_Flow], name="carddata"):
             d.base += len(d.tail) + size
             d.tail = b""
             d.reported_to = max(d.reported_to, d.base)
-            d.http = None
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
         st = self.peek(flow)
         if st is None:
             return
         for direction, d in enumerate(st.dirs):
-            if d.http is not None:
-                msgs = d.http.eof()
-                self._http_raw(flow, d, direction, d.http.take_beyond(), msgs, flow.last_ts, emit)
-                for msg in msgs:
-                    self._http(flow, direction, msg, flow.last_ts, emit)
-            elif d.tail:
-                self._scan(flow, d, direction, b"", flow.last_ts, emit, True, "stream")
+            if d.tail:
+                self._scan(flow, d, direction, b"", flow.last_ts, emit, True, d.channel)
 
     # -- channels -------------------------------------------------------------------------------
 
@@ -127,6 +123,7 @@ class CardData(Analyzer[_Flow], name="carddata"):
     ) -> None:
         buf = d.tail + data if d.tail else data
         base = d.base
+        d.channel = channel
         hits, hold = scan(buf)
         cutoff = len(buf) if final else len(buf) - GUARD
         reported = d.reported_to
@@ -146,25 +143,17 @@ class CardData(Analyzer[_Flow], name="carddata"):
         d.tail = buf[keep_from:]
         d.base = base + keep_from
 
-    def _http_raw(self, flow: Flow, d: _Dir, direction: int, raw: bytes, msgs: list[HttpMessage], ts: float,
-                  emit: Emit) -> None:
-        """Body bytes past the parser's cap are scanned as a plain stream (no decoding); a message
-        that had such bytes ends that stream and is noted as a bound (`data_limit`)."""
-        if raw:
-            self._scan(flow, d, direction, raw, ts, emit, False, "http-body")
-        for msg in msgs:
-            if msg.beyond_cap:
-                if d.tail:
-                    self._scan(flow, d, direction, b"", ts, emit, True, "http-body")
-                d.base += len(d.tail)  # the next message's raw bytes do not join this one's
-                d.tail = b""
-                why = f"HTTP body past the {MAX_BODY >> 20} MiB decoding cap: scanned raw, not decoded"
-                emit(events.DataLimit(ts=ts, flow=events.FlowFacts.of(flow), direction=direction,
-                                      bytes=msg.beyond_cap, reason=why))
+    def _end_raw(self, flow: Flow, d: _Dir, direction: int, ts: float, emit: Emit) -> None:
+        """Raw bytes (past a body cap, or not HTTP) end where a message ends: what they held back is
+        reported now, and the next raw bytes do not join them."""
+        if d.tail:
+            self._scan(flow, d, direction, b"", ts, emit, True, d.channel)
+        d.base += len(d.tail)
+        d.tail = b""
 
     def _http(self, flow: Flow, direction: int, msg: HttpMessage, ts: float, emit: Emit) -> None:
-        head = msg.raw_head
-        url_end = len(msg.start_line) if msg.is_request else -1
+        head = msg.head.raw_head
+        url_end = len(msg.head.start_line) if msg.head.is_request else -1
         body_start = len(head) + 2
         # one scan over head and (decoded) body; the blank line keeps them apart, the offset names the channel
         for h in scan(head + b"\n\n" + msg.body if msg.body else head)[0]:

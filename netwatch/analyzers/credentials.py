@@ -1,5 +1,8 @@
 """Logins sent in clear: FTP, POP3 (USER/PASS, APOP), IMAP, SMTP AUTH, HTTP Basic, Telnet, SNMP, databases.
 
+HTTP comes parsed from the Dispatcher (`http`: each request head, once); the rest are read from
+the stream here.
+
 Emits `credentials` observations with protocol, user (escaped, length-limited), method, secret
 (cleartext / hash / digest / obfuscated / scram), password_length and default_password. The
 password itself is looked at only to measure it and compare it with a small list of well-known
@@ -18,16 +21,18 @@ from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.flows import Flow
 from netwatch.protocols.auth import (
-    HTTP_BASIC,
     IMAP_AUTH_PLAIN,
     IMAP_LOGIN,
     TELNET_IAC,
     TELNET_PASS_PROMPT,
     TELNET_USER_PROMPT,
     b64,
+    basic_login,
+    http_authorizations,
     is_default,
     sasl_plain,
 )
+from netwatch.protocols.http import HttpHead, HttpPart
 from netwatch.protocols.snmp import snmp_community
 from netwatch.protocols.text import clean
 
@@ -39,7 +44,7 @@ MAX_LINE = 2048
 class LoginState:
     """One flow's login dialogue so far (a line buffer, the step it is at, the user named)."""
 
-    buf: bytes = b""  # an unfinished line (or HTTP header tail)
+    buf: bytes = b""  # an unfinished line
     seen: int = 0  # client bytes looked at
     user: bytes | str | None = None  # the user named, until the password comes
     mode: str | None = None  # the step a multi-line login is at (plain, login-user, user, pass, …)
@@ -71,6 +76,14 @@ class LoginWatcher(Analyzer[LoginState]):
             st.seen += len(data)
         return st
 
+    def _request_head(self, flow: Flow, direction: int, part: HttpPart) -> HttpHead | None:
+        """`part` when it is a request head within the budget (the Dispatcher hands them over just
+        before `stream` counts the bytes they came in), else None."""
+        if direction != 0 or not isinstance(part, HttpHead):
+            return None
+        st = self.peek(flow)
+        return part if st is None or st.seen <= MAX_BYTES else None
+
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = self.peek(flow)
         if st is not None:
@@ -93,9 +106,20 @@ class Credentials(LoginWatcher, name="credentials"):
 
     # -- dispatch -------------------------------------------------------------------------------
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        st = self._budget(flow, direction, data, STREAM_HANDLERS)
-        if st is not None:
-            STREAM_HANDLERS[flow.app or ""](self, flow, st, direction, data, ts, emit)
+        st = self._budget(flow, direction, data, STREAM_APPS)
+        handle = STREAM_HANDLERS.get(flow.app or "")
+        if st is not None and handle is not None:
+            handle(self, flow, st, direction, data, ts, emit)
+
+    def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
+        """HTTP Basic in a request's Authorization and Proxy-Authorization headers."""
+        head = self._request_head(flow, direction, part)
+        if head is None:
+            return
+        for scheme, token in http_authorizations(head.headers):
+            login = basic_login(token) if scheme == b"basic" else None
+            if login is not None:
+                self._found(flow, ts, emit, "http", login[0], login[1], "Basic")
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if self.stays_for(flow, "snmp"):
@@ -175,21 +199,6 @@ class Credentials(LoginWatcher, name="credentials"):
                 st.user, st.mode = b64(initial) or initial, "login-pass"
             else:
                 st.mode = "login-user"
-
-    # -- HTTP Basic -----------------------------------------------------------------------------
-    def _http(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        if direction != 0:
-            return
-        buf = st.buf + data
-        for m in HTTP_BASIC.finditer(buf):
-            raw = b64(m.group(1))
-            if raw is None or b":" not in raw:
-                continue
-            user, pw = raw.split(b":", 1)
-            self._found(flow, ts, emit, "http", user, pw, "Basic")
-        cut = buf.rfind(b"\r\n")
-        tail = buf[cut:] if cut >= 0 else b""
-        st.buf = tail if len(tail) <= MAX_LINE else b""
 
     # -- Telnet: prompts from the server, keystrokes from the client -----------------------------
     def _telnet(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -310,5 +319,6 @@ class Credentials(LoginWatcher, name="credentials"):
 LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "imap": Credentials._imap,
                  "smtp": Credentials._smtp}
 STREAM_HANDLERS = {"ftp": Credentials._lines, "pop3": Credentials._lines, "imap": Credentials._lines,
-                   "smtp": Credentials._lines, "http": Credentials._http, "telnet": Credentials._telnet,
+                   "smtp": Credentials._lines, "telnet": Credentials._telnet,
                    "mysql": Credentials._mysql, "postgres": Credentials._postgres, "tds": Credentials._tds}
+STREAM_APPS = {*STREAM_HANDLERS, "http"}  # http: its heads come parsed (`http`)

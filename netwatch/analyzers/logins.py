@@ -1,6 +1,6 @@
 """More logins in clear, beside `credentials`: POP3 SASL (PLAIN, LOGIN, XOAUTH2), XOAUTH2 in
 IMAP/SMTP, CRAM-MD5 and DIGEST-MD5 (challenge-response) in all three, HTTP Digest and Bearer
-tokens, LDAP binds, Sybase/old-TDS (TDS 4.2/5.0) logins.
+tokens (from the request heads the Dispatcher parsed), LDAP binds, Sybase/old-TDS (TDS 4.2/5.0) logins.
 
 Same output as `credentials` (its `_found`: protocol, user, method, secret, password length, never
 the password). `secret` says what crossed the wire: cleartext, token (a bearer token: usable as is),
@@ -16,7 +16,8 @@ from typing import Any
 from netwatch.analyzers import Emit, deactivate
 from netwatch.analyzers.credentials import MAX_LINE, Credentials, LoginState, LoginWatcher
 from netwatch.flows import Flow
-from netwatch.protocols.auth import HTTP_AUTH, b64, digest_user, ldap_bind, oauth_token, sasl_plain, tds_login
+from netwatch.protocols.auth import b64, digest_user, http_authorizations, ldap_bind, oauth_token, sasl_plain, tds_login
+from netwatch.protocols.http import HttpPart
 
 SASL_CMD = re.compile(
     rb"^(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5)(?: (\S+))?\s*$", re.I)
@@ -29,9 +30,21 @@ class Logins(LoginWatcher, name="logins"):
     """Emits `credentials` observations for the logins `Credentials` does not parse."""
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
-        st = self._budget(flow, direction, data, HANDLERS)
-        if st is not None and direction == 0:
-            HANDLERS[flow.app or ""](self, flow, st, data, ts, emit)
+        st = self._budget(flow, direction, data, APPS)
+        handle = HANDLERS.get(flow.app or "")
+        if st is not None and direction == 0 and handle is not None:
+            handle(self, flow, st, data, ts, emit)
+
+    def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
+        """HTTP Digest and Bearer in a request's Authorization and Proxy-Authorization headers."""
+        head = self._request_head(flow, direction, part)
+        if head is None:
+            return
+        for scheme, value in http_authorizations(head.headers):
+            if scheme == b"digest":
+                self._found(flow, ts, emit, "http", digest_user(value), None, "Digest", "digest")
+            elif scheme == b"bearer":
+                self._found(flow, ts, emit, "http", None, value, "Bearer", "token")
 
     @staticmethod
     def _found(flow: Flow, ts: float, emit: Emit, protocol: str, user: Any, secret_bytes: bytes | None,
@@ -85,19 +98,6 @@ class Logins(LoginWatcher, name="logins"):
             if tok:
                 self._found(flow, ts, emit, app, tok[0], tok[1], method, "token")
 
-    # -- HTTP Digest and Bearer -------------------------------------------------------------------
-    def _http(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
-        buf = st.buf + data
-        for m in HTTP_AUTH.finditer(buf):
-            scheme, value = m.group(1).lower(), m.group(2).strip()
-            if scheme == b"digest":
-                self._found(flow, ts, emit, "http", digest_user(value), None, "Digest", "digest")
-            else:
-                self._found(flow, ts, emit, "http", None, value, "Bearer", "token")
-        cut = buf.rfind(b"\r\n")
-        tail = buf[cut:] if cut >= 0 else b""
-        st.buf = tail if len(tail) <= MAX_LINE * 4 else b""
-
     # -- LDAP ----------------------------------------------------------------------------------------
     def _ldap(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
         bind = ldap_bind(data)
@@ -126,5 +126,6 @@ class Logins(LoginWatcher, name="logins"):
         deactivate(flow, self)
 
 
-HANDLERS = {"pop3": Logins._lines, "imap": Logins._lines, "smtp": Logins._lines, "http": Logins._http,
-            "ldap": Logins._ldap, "tds": Logins._tds}
+HANDLERS = {"pop3": Logins._lines, "imap": Logins._lines, "smtp": Logins._lines, "ldap": Logins._ldap,
+            "tds": Logins._tds}
+APPS = {*HANDLERS, "http"}  # http: its heads come parsed (`http`)

@@ -1,12 +1,12 @@
 """Software and OS versions that hosts show on the wire: one `software` event per host,
 product and version a flow reveals (host, role, product, version, name, protocol, detail).
 
-Sources: SSH banners, HTTP `Server`/`User-Agent`, FTP/SMTP/POP3/IMAP/Telnet greetings, NTLMSSP
-VERSION fields (SMB, HTTP, SMTP, IMAP), SMB dialects, the RDP client build, SNMP sysDescr, DHCP
-vendor class and host name, SSDP `SERVER`. TLS client versions come from the `tls_hello`
-event (`TlsInspector`), not from here. Bounded: each flow is looked at for its first
-`CAPS[app]` bytes per direction, then the analyzer leaves it; encrypted flows are left at once
-(SSH after its banners). Facts only: judging versions is `netwatch.eol`'s job.
+Sources: SSH banners, HTTP `Server`/`User-Agent` (from the heads the Dispatcher parsed),
+FTP/SMTP/POP3/IMAP/Telnet greetings, NTLMSSP VERSION fields (SMB, HTTP, SMTP, IMAP), SMB dialects,
+the RDP client build, SNMP sysDescr, DHCP vendor class and host name, SSDP `SERVER`. TLS client
+versions come from the `tls_hello` event (`TlsInspector`), not from here. Bounded: each flow is
+looked at for its first `CAPS[app]` bytes per direction, then the analyzer leaves it; encrypted
+flows are left at once (SSH after its banners). Facts only: judging versions is `netwatch.eol`'s job.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
 from netwatch.decode import TCP, UDP
 from netwatch.flows import Flow
+from netwatch.protocols.http import HttpHead, HttpPart
 from netwatch.protocols.snmp import sysdescr_value
 from netwatch.protocols.software_versions import (
     Software,
@@ -39,7 +40,7 @@ CAPS = {"ssh": 1024, "http": 32 * 1024, "ftp": 8192, "smtp": 16 * 1024, "pop3": 
         "telnet": 8192, "smb": 64 * 1024, "rdp": 8192}
 TAIL = 2048  # bytes carried over between chunks so a header or token split by a segment is found
 MAX_SEEN = 64  # distinct facts per flow
-HEADER = re.compile(rb"\r?\n(Server|User-Agent):[ \t]*([^\r\n]{1,400})\r?\n", re.I)
+MAX_VALUE = 400  # bytes of a Server / User-Agent value looked at
 LINE = re.compile(rb"(?m)^([^\r\n]{3,400})\r?\n")
 SSDP_HEADER = re.compile(rb"(?im)^(?:SERVER|USER-AGENT):[ \t]*([^\r\n]{1,300})\r?$")
 HOSTNAME_ONLY = "DHCP host name"  # a product value that only names the host (no software claim)
@@ -101,7 +102,7 @@ class SoftwareVersions(Analyzer[_Seen], name="software", transports=(TCP, UDP), 
             self._ssh(flow, direction, buf, ts, emit, counts, cap)
             return
         if app == "http":
-            self._http(flow, direction, buf, ts, emit)
+            pass  # Server / User-Agent come parsed (`http`); NTLMSSP below
         elif app == "smb":
             self._smb(flow, direction, data, ts, emit)
         elif app == "rdp" and direction == 0:
@@ -132,13 +133,16 @@ class SoftwareVersions(Analyzer[_Seen], name="software", transports=(TCP, UDP), 
         if all(done):
             deactivate(flow, self)
 
-    def _http(self, flow: Flow, direction: int, buf: bytes, ts: float, emit: Emit) -> None:
-        for m in HEADER.finditer(buf):
-            name, value = m.group(1).lower(), _text(m.group(2))
-            if name == b"server" and direction == 1:
-                self._emit(flow, 1, ts, emit, http_server(value), "http Server", "server")
-            elif name == b"user-agent" and direction == 0:
-                self._emit(flow, 0, ts, emit, user_agent(value), "http User-Agent", "client")
+    def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
+        """`Server` of a response, `User-Agent` of a request, in the heads within the first CAPS['http'] bytes."""
+        if not isinstance(part, HttpHead) or part.offset >= CAPS["http"]:
+            return
+        if direction == 1:
+            for value in part.values(b"server"):
+                self._emit(flow, 1, ts, emit, http_server(_text(value[:MAX_VALUE])), "http Server", "server")
+        else:
+            for value in part.values(b"user-agent"):
+                self._emit(flow, 0, ts, emit, user_agent(_text(value[:MAX_VALUE])), "http User-Agent", "client")
 
     def _smb(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         neg = smb_negotiate(data) if data[:1] == b"\x00" else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 
 from netwatch.protocols.ber import ber_length
 
@@ -21,6 +22,9 @@ DEFAULT_PASSWORDS = frozenset({
 
 
 HTTP_BASIC = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*\r\n", re.I)
+AUTH_HEADERS = (b"authorization", b"proxy-authorization")
+MAX_BASIC = 1024  # base64 bytes of an HTTP Basic token looked at
+MAX_CREDENTIALS = 8192  # bytes of an HTTP Digest or Bearer header value looked at
 
 
 IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.I)
@@ -59,7 +63,25 @@ def sasl_plain(blob: bytes | None) -> tuple[bytes, bytes] | None:
     return user, pw
 
 
-HTTP_AUTH = re.compile(rb"\r\n(?:Proxy-)?Authorization:[ \t]*(Digest|Bearer)[ \t]+([^\r\n]{1,8192})\r\n", re.I)
+def http_authorizations(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """(scheme in lower case, credentials) of each Authorization and Proxy-Authorization header of a
+    parsed HTTP head (lower-case names), in order; values longer than MAX_CREDENTIALS are left out."""
+    out = []
+    for name, value in headers:
+        if name in AUTH_HEADERS and len(value) <= MAX_CREDENTIALS:
+            parts = value.split(None, 1)
+            if len(parts) == 2:
+                out.append((parts[0].lower(), parts[1].strip()))
+    return out
+
+
+def basic_login(token: bytes) -> tuple[bytes, bytes] | None:
+    """(user, password) of an HTTP Basic token (base64 of user:password), or None."""
+    raw = b64(token) if len(token) <= MAX_BASIC else None
+    if raw is None or b":" not in raw:
+        return None
+    user, pw = raw.split(b":", 1)
+    return user, pw
 
 
 DIGEST_USER = re.compile(rb'(?:^|[\s,])username\*?=[ \t]*(?:"((?:[^"\\]|\\.){0,256})"|([^\s,]{1,256}))', re.I)

@@ -1,40 +1,40 @@
 """Sans-IO HTTP/1.x message parser: start line, headers, Content-Length / chunked / close-delimited
 bodies, gzip/deflate decoding with a size cap (so a compression bomb costs at most the cap).
 
-Bytes in, `HttpMessage` values out; no sockets, no files. One parser per stream direction. It never
-raises on bad bytes: it sets `error` and stops, and the caller falls back to treating the rest of
-the stream as opaque bytes. Memory is bounded by `max_head` and `max_body`.
+Bytes in, immutable values out (`HttpHead`, `HttpMessage`, `Unparsed`); no sockets, no files. One
+parser per stream direction. It never raises on bad bytes: it sets `error` and stops; `http_stream`
+(one direction of an http flow) then hands the bytes on as `Unparsed` and starts a fresh parser at
+the next line that begins a request or a response. Memory is bounded by `max_head` and `max_body`.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024  # raw (still encoded) body bytes kept per message
 MAX_DECODED = 4 * 1024 * 1024  # decompressed bytes kept per message
-HEADER_RE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\r\n]*)")
+HEADER_RE = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\r\n]*)", re.M)
+OBS_FOLD = re.compile(rb"\r?\n[ \t]+")  # a header line continued on the next (RFC 9112 obs-fold)
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE")
 
 Headers = list[tuple[bytes, bytes]]  # (lower-case name, value) in order
 
 
-@dataclass
-class HttpMessage:
-    """One request or response. `body` is de-chunked and, where possible, decompressed."""
+@dataclass(frozen=True, slots=True)
+class HttpHead:
+    """A request's or response's start line and headers, complete (its body may still be on its way)."""
 
     start_line: bytes
-    headers: Headers
+    headers: tuple[tuple[bytes, bytes], ...]  # (lower-case name, value) in order, folded lines joined
+    raw_head: bytes  # start line and header lines as sent (without the blank line)
     head_len: int  # bytes of start line + headers + blank line
     is_request: bool
-    body: bytes = b""
-    raw_head: bytes = b""  # start line and header lines as sent (without the blank line)
-    content_encoding: str | None = None  # gzip | deflate when the body was decompressed
-    truncated: bool = False  # body hit a cap (or decompression failed midway)
-    beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on raw (`take_beyond`)
-    notes: list[str] = field(default_factory=list)
+    offset: int = 0  # where the message starts in its direction's stream (bytes since the parsing began)
 
     @property
     def target(self) -> bytes:
@@ -43,7 +43,46 @@ class HttpMessage:
         return parts[1] if self.is_request and len(parts) >= 2 else b""
 
     def header(self, name: bytes) -> bytes | None:
+        """The last value of a header."""
         return header_value(self.headers, name)
+
+    def values(self, name: bytes) -> list[bytes]:
+        """Every value of a header, in order (a name may repeat)."""
+        name = name.lower()
+        return [v for n, v in self.headers if n == name]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpMessage:
+    """One whole request or response: its head and its body, de-chunked and, where possible, decompressed."""
+
+    head: HttpHead
+    body: bytes = b""
+    content_encoding: str | None = None  # gzip | deflate when the body was decompressed
+    truncated: bool = False  # body hit a cap (or decompression failed midway)
+    beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on as `Unparsed(past_cap=True)`
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_request(self) -> bool:
+        return self.head.is_request
+
+    @property
+    def target(self) -> bytes:
+        return self.head.target
+
+
+@dataclass(frozen=True, slots=True)
+class Unparsed:
+    """Bytes of a direction that are in no message: body bytes past the cap (`past_cap`: de-chunked,
+    still content-encoded) or bytes that are not HTTP (the stream began mid-message, the parser gave
+    up, bytes were lost before them). Readers still scan them raw."""
+
+    data: bytes
+    past_cap: bool = False
+
+
+HttpPart = HttpHead | HttpMessage | Unparsed  # what a direction yields, in stream order
 
 
 def parse_head(head: bytes) -> tuple[bytes, Headers]:
@@ -52,11 +91,14 @@ def parse_head(head: bytes) -> tuple[bytes, Headers]:
     if line_end < 0:
         return head.rstrip(b"\r"), []
     start = head[:line_end].rstrip(b"\r")
-    headers = [(n.lower(), v.rstrip()) for n, v in HEADER_RE.findall(head, line_end + 1)]
+    fields = head[line_end + 1 :]
+    if b"\n " in fields or b"\n\t" in fields:
+        fields = OBS_FOLD.sub(b" ", fields)
+    headers = [(n.lower(), v.rstrip()) for n, v in HEADER_RE.findall(fields)]
     return start, headers
 
 
-def header_value(headers: Headers, name: bytes) -> bytes | None:
+def header_value(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     """Last value of a header (names compared lower-case)."""
     name = name.lower()
     for n, v in reversed(headers):
@@ -88,54 +130,76 @@ def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[
 class HttpParser:
     """Incremental parser for one direction of an HTTP/1.x connection."""
 
-    def __init__(self, max_head: int = MAX_HEAD, max_body: int = MAX_BODY) -> None:
+    def __init__(self, max_head: int = MAX_HEAD, max_body: int = MAX_BODY, offset: int = 0,
+                 methods: deque[bytes] | None = None) -> None:
         self.buf = b""
         self.max_head = max_head
         self.max_body = max_body
+        self.offset = offset  # stream offset just past the bytes fed so far
+        # the methods of requests not yet answered, shared with the other direction's parser (a
+        # response to HEAD has no body; a 2xx to CONNECT is followed by the tunnel, not by HTTP)
+        self.methods = methods
         self.error: str | None = None
-        self._msg: HttpMessage | None = None  # message whose body is being read
+        self._cur: HttpHead | None = None  # head of the message whose body is being read
         self._mode = ""  # length | chunked | close
         self._left = 0
         self._body: list[bytes] = []
         self._kept = 0
+        self._truncated = False
         self._chunk_state = 0  # chunked: 0 size line, 1 data, 2 CRLF after data, 3 trailers
-        self._beyond: list[bytes] = []  # body bytes past the cap since the last take_beyond()
+        self._parts: list[HttpPart] = []  # completed since the last feed
+        self._beyond: list[bytes] = []  # body bytes past the cap not yet handed on
         self._beyond_count = 0  # of the current message
 
-    def feed(self, data: bytes) -> list[HttpMessage]:
-        """Messages completed by `data`."""
+    def feed_parts(self, data: bytes) -> list[HttpPart]:
+        """Heads, messages and body bytes past the cap that `data` completes, in stream order."""
         if self.error is not None:
             return []
+        self.offset += len(data)
         self.buf = self.buf + data if self.buf else data
-        out: list[HttpMessage] = []
         for _ in range(10_000):  # bounded: each round consumes bytes or stops
-            if self._msg is None and not self._head():
+            if self._cur is None and not self._head():
                 break
-            if self._msg is not None and not self._body_step():
+            if self._cur is not None and not self._body_step():
                 break
-            if self._msg is not None and self._mode == "done":
-                out.append(self._finish())
-        return out
+            if self._cur is not None and self._mode == "done":
+                self._finish()
+        return self._take()
 
-    def take_beyond(self) -> bytes:
-        """Body bytes past the cap (de-chunked, still content-encoded) since the last call: the cap
-        bounds what is kept and decoded, and the caller still scans these raw."""
-        out = b"".join(self._beyond)
-        self._beyond.clear()
-        return out
+    def feed(self, data: bytes) -> list[HttpMessage]:
+        """Messages completed by `data` (the other parts are dropped)."""
+        return [p for p in self.feed_parts(data) if isinstance(p, HttpMessage)]
 
-    def eof(self) -> list[HttpMessage]:
+    def eof_parts(self) -> list[HttpPart]:
         """The stream ended: a close-delimited (or cut-off) body is complete as far as it goes."""
-        if self._msg is None or self.error is not None:
+        if self._cur is None or self.error is not None:
             return []
         if self._mode != "close":
-            self._msg.truncated = True
+            self._truncated = True
         if self.buf and self._mode == "close":
             self._keep(self.buf)
             self.buf = b""
-        return [self._finish()]
+        self._finish()
+        return self._take()
+
+    def eof(self) -> list[HttpMessage]:
+        return [p for p in self.eof_parts() if isinstance(p, HttpMessage)]
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _add(self, part: HttpHead | HttpMessage) -> None:
+        """A part in stream order: body bytes past the cap read so far come before it."""
+        if self._beyond:
+            self._parts.append(Unparsed(b"".join(self._beyond), past_cap=True))
+            self._beyond.clear()
+        self._parts.append(part)
+
+    def _take(self) -> list[HttpPart]:
+        if self._beyond:
+            self._parts.append(Unparsed(b"".join(self._beyond), past_cap=True))
+            self._beyond.clear()
+        out, self._parts = self._parts, []
+        return out
 
     def _head(self) -> bool:
         buf = self.buf.lstrip(b"\r\n")
@@ -156,13 +220,16 @@ class HttpParser:
         if is_request and start.split(b" ", 1)[0] not in METHODS:
             self.error = "not an HTTP request line"
             return False
-        msg = HttpMessage(start, headers, end + sep, is_request, raw_head=buf[:end])
+        head = HttpHead(start, tuple(headers), buf[:end], end + sep, is_request, self.offset - len(buf))
         self.buf = buf[end + sep :]
-        self._msg, self._body, self._kept, self._chunk_state = msg, [], 0, 0
-        te = (msg.header(b"transfer-encoding") or b"").lower()
-        cl = msg.header(b"content-length")
+        self._cur, self._body, self._kept, self._chunk_state, self._truncated = head, [], 0, 0, False
+        self._add(head)
+        te = (head.header(b"transfer-encoding") or b"").lower()
+        cl = head.header(b"content-length")
         status = start[9:12] if not is_request else b""
-        if b"chunked" in te:
+        if self._bodiless(start, status):
+            self._mode, self._left = "length", 0
+        elif b"chunked" in te:
             self._mode = "chunked"
         elif cl is not None and cl.strip().isdigit():
             self._mode, self._left = "length", int(cl)
@@ -174,14 +241,25 @@ class HttpParser:
             self._mode = "done"
         return True
 
+    def _bodiless(self, start: bytes, status: bytes) -> bool:
+        """Keeps the methods of requests in order; True for a response to HEAD or a 2xx to CONNECT."""
+        if self.methods is None:
+            return False
+        if not status:
+            self.methods.append(start.split(b" ", 1)[0])
+            return False
+        if status[:1] == b"1" or not self.methods:
+            return False
+        asked = self.methods.popleft()
+        return asked == b"HEAD" or (asked == b"CONNECT" and status[:1] == b"2")
+
     def _keep(self, part: bytes) -> None:
         room = self.max_body - self._kept
         if len(part) > room:
             self._beyond.append(part[room:])
             self._beyond_count += len(part) - room
             part = part[:room]
-            assert self._msg is not None
-            self._msg.truncated = True
+            self._truncated = True
         if part:
             self._body.append(part)
             self._kept += len(part)
@@ -246,23 +324,24 @@ class HttpParser:
                     return True
         return False
 
-    def _finish(self) -> HttpMessage:
-        msg = self._msg
-        assert msg is not None
+    def _finish(self) -> None:
+        head = self._cur
+        assert head is not None
         body = b"".join(self._body)
-        coding = msg.header(b"content-encoding")
+        coding = head.header(b"content-encoding")
+        truncated, encoding = self._truncated, None
+        notes: tuple[str, ...] = ()
         if coding and body:
             dec = decode_content(body, coding)
             if dec is not None:
                 body, cut = dec
-                msg.content_encoding = coding.strip().lower().decode("ascii", "replace").removeprefix("x-")
-                msg.truncated = msg.truncated or cut
+                encoding = coding.strip().lower().decode("ascii", "replace").removeprefix("x-")
+                truncated = truncated or cut
             else:
-                msg.notes.append("undecodable content-encoding")
-        msg.body = body
-        msg.beyond_cap, self._beyond_count = self._beyond_count, 0
-        self._msg, self._body, self._kept, self._mode = None, [], 0, ""
-        return msg
+                notes = ("undecodable content-encoding",)
+        self._add(HttpMessage(head, body, encoding, truncated, self._beyond_count, notes))
+        self._beyond_count = 0
+        self._cur, self._body, self._kept, self._mode = None, [], 0, ""
 
 
 HOST_RE = re.compile(rb"\r\nHost:[ \t]*([A-Za-z0-9.\-_\[\]:]{1,255})", re.I)

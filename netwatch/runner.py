@@ -216,7 +216,7 @@ class Gathered:
 
 
 def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on_progress: ProgressFn | None = None,
-             on_done: Callable[[SourceReport], None] | None = None, local: LocalCluster | None = None) -> Gathered:
+             on_done: Callable[[SourceReport], None] | None = None) -> Gathered:
     """Submit every task and gather as they finish, until all are in or `stop` is set."""
     got = Gathered()
     labels = {t.label for t in tasks}
@@ -237,11 +237,6 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
     while pending and not stop:
         ready = [f for f in pending if f.done()]
         if not ready:
-            if local is not None and local.workers_exited():
-                for fut in pending:
-                    got.failed[futures[fut]] = "the local Dask workers could not start or were all killed"
-                pending.clear()
-                break
             time.sleep(POLL_SECONDS)
         for fut in ready:
             pending.discard(fut)
@@ -328,7 +323,7 @@ def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: st
                 local = LocalCluster(jobs)
                 client = local.client
             if not stop:
-                got = run_dask(tasks, cfg, client, stop, on_progress, on_done, local)
+                got = run_dask(tasks, cfg, client, stop, on_progress, on_done)
         finally:
             if local is not None:
                 local.close()

@@ -209,7 +209,8 @@ def test_killed_worker_task_is_retried(big_capture: Path, tmp_path: Path) -> Non
     inside netwatch; nothing is lost and no input is reported failed."""
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     copy = big_capture.with_name("copy.pcap")
-    inputs = [str(big_capture), str(copy), *(str(CAPTURES / n) for n in ("http_card_post.pcap", "protect_ftp_vlan.pcap"))]
+    small = [str(CAPTURES / "http_card_post.pcap"), str(CAPTURES / "protect_ftp_vlan.pcap")]
+    inputs = [str(big_capture), str(copy), *small]
     nw("scan", *inputs, "--jobs", "1", "--json", str(one), "-q")
     proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", *inputs, "--jobs", "2", "--json", str(two),
                              "-q"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

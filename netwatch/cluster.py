@@ -84,14 +84,17 @@ class LocalCluster:
             raise
 
     def close(self) -> None:
-        """Stop the workers (SIGTERM to their sessions, SIGKILL after a grace period), then the scheduler."""
-        self._stop_workers()
+        """Stop the workers (SIGTERM to their sessions, SIGKILL after a grace period) and, while they
+        wind down, the worker and scheduler in this process."""
+        for p in self.procs:
+            _signal_group(p, signal.SIGTERM)
         with contextlib.suppress(Exception):
             self.client.close(timeout=STOP_SECONDS / 2)
         cluster = self.client.cluster
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=STOP_SECONDS / 2)
+        self._stop_workers()
 
     def _stop_workers(self) -> None:
         for p in self.procs:

@@ -1,12 +1,13 @@
 """Dask clusters for scans: an existing scheduler, or a local one this process starts and removes.
 
-The local cluster's scheduler runs inside this process; its workers are `dask worker` processes
-(no nanny: a worker that dies is not restarted, its task moves to another worker) started in
-sessions of their own. A terminal's Ctrl-C (or a signal sent to netwatch's process
-group) then reaches only netwatch, which cancels the work and stops the workers itself: a worker
-interrupted while it is still starting would die noisily and leave the cluster half-built.
-Workers also stop by themselves when the scheduler vanishes (`--death-timeout`), so even a
-netwatch killed with SIGKILL leaves nothing running for long.
+The local cluster's scheduler and one of its workers run inside this process, which would
+otherwise sit idle while the workers scan (the worker here needs no start-up: netwatch is already
+imported). The others are `dask worker` processes (no nanny: a worker that dies is not restarted,
+its task moves to another worker) started in sessions of their own. A terminal's Ctrl-C (or a
+signal sent to netwatch's process group) then reaches only netwatch, which cancels the work and
+stops the workers itself: a worker interrupted while it is still starting would die noisily and
+leave the cluster half-built. Workers also stop by themselves when the scheduler vanishes
+(`--death-timeout`), so even a netwatch killed with SIGKILL leaves nothing running for long.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from typing import Any
 TASK_RETRIES = 1  # a task whose worker died is tried once more, then reported failed
 WORKER_DEATH_TIMEOUT = "10s"  # a worker whose scheduler is gone this long exits
 STOP_SECONDS = 2.0
+# Dask workers sample every thread's stack every 10 ms for their dashboard's profile; nobody looks at
+# it here, and on the fleet benchmark it cost 4-6% of every task's time (benchmarks/bench_fleet.py).
+# Nor do they get a memory limit (`--memory-limit 0`): a scan's state is bounded by netwatch itself,
+# and Dask's memory manager would only pause or spill a worker.
+# A scan task is long and its length unknown: a worker holds one at a time (saturation 1.0, not
+# 1.1, which queues a second task on a busy worker while another may soon idle).
+CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False, "distributed.scheduler.worker-saturation": 1.0,
+                  "distributed.scheduler.allowed-failures": TASK_RETRIES}
+WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 
 
 class SchedulerError(Exception):
@@ -44,7 +54,8 @@ def connect(address: str) -> Any:
 
 
 class LocalCluster:
-    """A scheduler in this process and `workers` worker processes, each in a session of its own."""
+    """A scheduler and one worker in this process, and `workers - 1` worker processes, each in a
+    session of its own."""
 
     def __init__(self, workers: int) -> None:
         # The workers start first, on a port chosen here, so that their start-up (importing Dask
@@ -52,39 +63,38 @@ class LocalCluster:
         # they wait up to --death-timeout for it.
         port = _free_port()
         address = f"tcp://127.0.0.1:{port}"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_netwatch_root(),
-                                                                         os.environ.get("PYTHONPATH")])))
+        env = dict(os.environ, **WORKER_ENV, PYTHONPATH=os.pathsep.join(filter(None, [
+            _netwatch_root(), os.environ.get("PYTHONPATH")])))
         self.procs: list[subprocess.Popen[bytes]] = [subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny", "--nthreads", "1",
-             "--no-dashboard", "--preload", "netwatch.runner",  # imported while the scheduler starts
+             "--no-dashboard", "--memory-limit", "0", "--preload", "netwatch.runner",  # imported meanwhile
              "--death-timeout", WORKER_DEATH_TIMEOUT, "--name", f"netwatch-{os.getpid()}-{i}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            start_new_session=True) for i in range(workers)]
+            start_new_session=True) for i in range(1, workers)]
         try:
             import dask
             from distributed import Client
 
-            with dask.config.set({"distributed.scheduler.allowed-failures": TASK_RETRIES}):
-                self.client = Client(processes=False, n_workers=0, dashboard_address=None, scheduler_port=port,
-                                     protocol="tcp", host="127.0.0.1", set_as_default=False,
-                                     silence_logs=logging.CRITICAL)
+            with dask.config.set(CLUSTER_CONFIG):
+                self.client = Client(processes=False, n_workers=1, threads_per_worker=1, memory_limit=0,
+                                     dashboard_address=None, scheduler_port=port, protocol="tcp", host="127.0.0.1",
+                                     set_as_default=False, silence_logs=logging.CRITICAL)
         except BaseException:
             self._stop_workers()
             raise
 
-    def workers_exited(self) -> bool:
-        """True when every worker process is gone (they could not start, or were killed)."""
-        return all(p.poll() is not None for p in self.procs)
-
     def close(self) -> None:
-        """Stop the workers (SIGTERM to their sessions, SIGKILL after a grace period), then the scheduler."""
-        self._stop_workers()
+        """Stop the workers (SIGTERM to their sessions, SIGKILL after a grace period) and, while they
+        wind down, the worker and scheduler in this process."""
+        for p in self.procs:
+            _signal_group(p, signal.SIGTERM)
         with contextlib.suppress(Exception):
             self.client.close(timeout=STOP_SECONDS / 2)
         cluster = self.client.cluster
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=STOP_SECONDS / 2)
+        self._stop_workers()
 
     def _stop_workers(self) -> None:
         for p in self.procs:

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ CLUSTER_MIN_BYTES = 128 << 20
 SHARD_MIN_BYTES = 256 << 20
 PROGRESS_TOPIC = "netwatch-progress"
 PROGRESS_EVERY = 1.0  # seconds between a worker's progress events (each is a message to the scheduler)
-STOP_POLL = 0.25  # seconds between a running task's looks at the run's stop event
+STOP_WAIT = 1.0  # seconds a task's stop watcher waits at the scheduler before it looks again
 STOP_GRACE = 1.5  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
 POLL_SECONDS = 0.05  # how often the run looks for finished tasks and for Ctrl-C/SIGTERM
 
@@ -122,20 +123,37 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
     if stop.is_set():
         return None
     rules, policy = load_config(cfg)
-    last = [0.0, 0.0]  # when the stop event and the progress were last looked at / sent
+    stopped, finished = threading.Event(), threading.Event()
+    threading.Thread(target=_watch, args=(stop, stopped, finished), daemon=True, name="netwatch-stop").start()
+    last_progress = [0.0]
 
     def tick(done: int, total: int) -> None:
+        if stopped.is_set():
+            raise KeyboardInterrupt  # scan_file closes its flows and returns what it found
         now = time.monotonic()
-        if now - last[0] >= STOP_POLL:
-            last[0] = now
-            if stop.is_set():
-                raise KeyboardInterrupt  # scan_file closes its flows and returns what it found
-        if now - last[1] >= PROGRESS_EVERY:
-            last[1] = now
+        if now - last_progress[0] >= PROGRESS_EVERY:
+            last_progress[0] = now
             with contextlib.suppress(Exception):  # progress is best effort, never fails a task
                 get_worker().log_event(PROGRESS_TOPIC, {"task": task.label, "done": done, "total": total})
 
-    return scan_file(task.path, rules, policy, tick, shard=task.shard, fingerprint=Fingerprinter(cfg.fingerprint_key))
+    try:
+        return scan_file(task.path, rules, policy, tick, shard=task.shard,
+                         fingerprint=Fingerprinter(cfg.fingerprint_key))
+    finally:
+        finished.set()
+
+
+def _watch(stop: Any, stopped: threading.Event, finished: threading.Event) -> None:
+    """Mirror the run's stop event into `stopped` until the task has finished: a long wait at the
+    scheduler, so the scan itself never stops to ask (a round trip each time it looked cost its
+    thread a few milliseconds, four times a second)."""
+    while not finished.is_set():
+        try:
+            if stop.wait(timeout=STOP_WAIT):
+                stopped.set()
+                return
+        except Exception:  # the scheduler is gone: the task ends with the cluster
+            return
 
 
 def _merge(tasks: list[Task], done: dict[Task, SourceReport], cfg: ScanConfig) -> list[SourceReport]:
@@ -216,7 +234,7 @@ class Gathered:
 
 
 def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on_progress: ProgressFn | None = None,
-             on_done: Callable[[SourceReport], None] | None = None, local: LocalCluster | None = None) -> Gathered:
+             on_done: Callable[[SourceReport], None] | None = None) -> Gathered:
     """Submit every task and gather as they finish, until all are in or `stop` is set."""
     got = Gathered()
     labels = {t.label for t in tasks}
@@ -237,11 +255,6 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
     while pending and not stop:
         ready = [f for f in pending if f.done()]
         if not ready:
-            if local is not None and local.workers_exited():
-                for fut in pending:
-                    got.failed[futures[fut]] = "the local Dask workers could not start or were all killed"
-                pending.clear()
-                break
             time.sleep(POLL_SECONDS)
         for fut in ready:
             pending.discard(fut)
@@ -328,7 +341,7 @@ def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: st
                 local = LocalCluster(jobs)
                 client = local.client
             if not stop:
-                got = run_dask(tasks, cfg, client, stop, on_progress, on_done, local)
+                got = run_dask(tasks, cfg, client, stop, on_progress, on_done)
         finally:
             if local is not None:
                 local.close()

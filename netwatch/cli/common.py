@@ -131,7 +131,7 @@ def jobs_count(value: str) -> int:
 
 
 def cap_jobs(requested: int, default_max: int = 4) -> int:
-    """Worker processes for --jobs: 0 means one per core (at most `default_max`); more than the
+    """Workers for --jobs: 0 means one per core (at most `default_max`); more than the
     cores available buys nothing but memory and start-up time, so it is capped with a note."""
     cores = available_cores()
     if requested == 0:

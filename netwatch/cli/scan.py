@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common(sp)
     add_filter_args(sp)
     sp.add_argument("--jobs", "-j", type=jobs_count, default=0, metavar="N",
-                    help="local Dask worker processes for several files, or for the flow-hash shards of one file of "
+                    help="local Dask workers (this process and N-1 worker processes) for several files, or for the "
+                         "flow-hash shards of one file of "
                          "256 MB or more (default 0: one per core, at most 4, started only when the input is 128 MB "
                          "or more; capped at the cores; 1: this process only)")
     sp.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("NETWATCH_SCHEDULER") or None,

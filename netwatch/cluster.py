@@ -19,14 +19,16 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 TASK_RETRIES = 1  # a task whose worker died is tried once more, then reported failed
 WORKER_DEATH_TIMEOUT = "10s"  # a worker whose scheduler is gone this long exits
 STOP_SECONDS = 2.0
+JOIN_SECONDS = 10.0  # at most this long waiting for the worker processes to join, when it matters
 # Dask workers sample every thread's stack every 10 ms for their dashboard's profile; nobody looks at
 # it here, and on the fleet benchmark it cost 4-6% of every task's time (benchmarks/bench_fleet.py).
 # Nor do they get a memory limit (`--memory-limit 0`): a scan's state is bounded by netwatch itself,
@@ -58,11 +60,11 @@ class LocalCluster:
     session of its own."""
 
     def __init__(self, workers: int) -> None:
-        # The workers start first, on a port chosen here, so that their start-up (importing Dask
-        # and netwatch, ~0.5 s) overlaps this process importing Dask and starting the scheduler;
-        # they wait up to --death-timeout for it.
-        port = _free_port()
-        address = f"tcp://127.0.0.1:{port}"
+        """Start the worker processes only: their start-up (importing Dask and netwatch, ~0.7 s)
+        overlaps this process importing Dask and starting the scheduler (`start`); they wait up to
+        --death-timeout for it, on the port chosen here."""
+        self.port = _free_port()
+        address = f"tcp://127.0.0.1:{self.port}"
         env = dict(os.environ, **WORKER_ENV, PYTHONPATH=os.pathsep.join(filter(None, [
             _netwatch_root(), os.environ.get("PYTHONPATH")])))
         self.procs: list[subprocess.Popen[bytes]] = [subprocess.Popen(
@@ -71,23 +73,38 @@ class LocalCluster:
              "--death-timeout", WORKER_DEATH_TIMEOUT, "--name", f"netwatch-{os.getpid()}-{i}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
             start_new_session=True) for i in range(1, workers)]
-        try:
-            import dask
-            from distributed import Client
+        self.client: Any = None
 
-            with dask.config.set(CLUSTER_CONFIG):
-                self.client = Client(processes=False, n_workers=1, threads_per_worker=1, memory_limit=0,
-                                     dashboard_address=None, scheduler_port=port, protocol="tcp", host="127.0.0.1",
-                                     set_as_default=False, silence_logs=logging.CRITICAL)
-        except BaseException:
-            self._stop_workers()
-            raise
+    def start(self) -> Any:
+        """The scheduler and the worker in this process; the client that submits to them."""
+        import dask
+        from distributed import Client
+
+        with dask.config.set(CLUSTER_CONFIG):
+            self.client = Client(processes=False, n_workers=1, threads_per_worker=1, memory_limit=0,
+                                 dashboard_address=None, scheduler_port=self.port, protocol="tcp", host="127.0.0.1",
+                                 set_as_default=False, silence_logs=logging.CRITICAL)
+        return self.client
+
+    def join(self, stopped: Callable[[], bool], timeout: float = JOIN_SECONDS) -> None:
+        """Wait until every worker process has joined (or `stopped()`, or `timeout`). Dask hands a
+        task group no larger than twice the threads it knows out at once, to the workers it knows;
+        submitted while only the worker here is up, two captures would run one after the other."""
+        deadline = time.monotonic() + timeout
+        while not stopped() and time.monotonic() < deadline and any(p.poll() is None for p in self.procs):
+            with contextlib.suppress(Exception):
+                if len(self.client.nthreads()) > len(self.procs):
+                    return
+            time.sleep(0.05)
 
     def close(self) -> None:
         """Stop the workers (SIGTERM to their sessions, SIGKILL after a grace period) and, while they
         wind down, the worker and scheduler in this process."""
         for p in self.procs:
             _signal_group(p, signal.SIGTERM)
+        if self.client is None:  # stopped before the scheduler started
+            self._stop_workers()
+            return
         with contextlib.suppress(Exception):
             self.client.close(timeout=STOP_SECONDS / 2)
         cluster = self.client.cluster

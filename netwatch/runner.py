@@ -259,19 +259,23 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
         for fut in ready:
             pending.discard(fut)
             _collect(fut, futures[fut], got, on_progress, on_done)
+    _set_event(client, f"{run_id}-stop")  # stops what runs; a finished task's watcher ends at once
     if pending:
         got.stopped = True
-        _stop_tasks(client, f"{run_id}-stop", pending, futures, got, on_progress, on_done)
+        _stop_tasks(client, pending, futures, got, on_progress, on_done)
     return got
 
 
-def _stop_tasks(client: Any, stop_event: str, pending: set[Any], futures: dict[Any, Task], got: Gathered,
-                on_progress: ProgressFn | None, on_done: Callable[[SourceReport], None] | None) -> None:
-    """Ask running tasks to stop and return their partial reports; cancel what is left after a grace."""
+def _set_event(client: Any, name: str) -> None:
     from distributed import Event
 
     with contextlib.suppress(Exception):
-        Event(stop_event, client=client).set()
+        Event(name, client=client).set()
+
+
+def _stop_tasks(client: Any, pending: set[Any], futures: dict[Any, Task], got: Gathered,
+                on_progress: ProgressFn | None, on_done: Callable[[SourceReport], None] | None) -> None:
+    """Running tasks have been asked to stop: gather their partial reports; cancel what is left after a grace."""
     deadline = time.monotonic() + STOP_GRACE
     while pending and time.monotonic() < deadline:
         for fut in [f for f in pending if f.done()]:
@@ -321,11 +325,7 @@ def run(paths: list[str], cfg: ScanConfig, jobs: int = 1, scheduler: str | None 
         on_plan(tasks)
     if not scheduler and not wants_cluster(tasks, jobs, auto):
         return run_local(paths, cfg, on_progress, on_done)
-    try:
-        with quiet_dask():
-            return _run_on_cluster(tasks, cfg, jobs, scheduler, on_progress, on_done)
-    except KeyboardInterrupt:  # before the cluster started (importing Dask): nothing ran yet
-        return RunResult(reports=[], interrupted=True)
+    return _run_on_cluster(tasks, cfg, jobs, scheduler, on_progress, on_done)
 
 
 def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: str | None,
@@ -333,14 +333,18 @@ def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: st
     local: LocalCluster | None = None
     client: Any = None
     got = Gathered()
-    with deferred_signals() as stop:
+    with deferred_signals() as stop, contextlib.ExitStack() as quiet:
         try:
-            if scheduler:
-                client = connect(scheduler)
-            else:
+            if not scheduler:  # the worker processes first: they start while Dask is imported here
                 local = LocalCluster(jobs)
-                client = local.client
-            if not stop:
+            quiet.enter_context(quiet_dask())
+            if scheduler and not stop:  # (not after a Ctrl-C while Dask was imported)
+                client = connect(scheduler)
+            elif local is not None and not stop:
+                client = local.start()
+                if len(tasks) <= 2:  # see LocalCluster.join: only a group this small goes out at once
+                    local.join(lambda: bool(stop))
+            if client is not None and not stop:
                 got = run_dask(tasks, cfg, client, stop, on_progress, on_done)
         finally:
             if local is not None:

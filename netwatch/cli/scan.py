@@ -150,7 +150,7 @@ def _scan(args: argparse.Namespace) -> int:
     progress = Progress(not args.no_progress and not args.quiet)
     try:
         result = run(paths, cfg, jobs=cap_jobs(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,
-                     on_progress=progress.update, on_plan=progress.plan)
+                     on_progress=progress.update if progress.enabled else None, on_plan=progress.plan)
     except SchedulerError as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt:  # before any scan began: the outputs are still written, empty

@@ -39,6 +39,7 @@ PROGRESS_TOPIC = "netwatch-progress"
 PROGRESS_EVERY = 1.0  # seconds between a worker's progress events (each is a message to the scheduler)
 STOP_WAIT = 1.0  # seconds a task's stop watcher waits at the scheduler before it looks again
 STOP_GRACE = 1.5  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
+NO_WORKER_SECONDS = 30.0  # a scheduler without any worker this long fails the pending tasks
 POLL_SECONDS = 0.05  # how often the run looks for finished tasks and for Ctrl-C/SIGTERM
 
 
@@ -234,7 +235,7 @@ class Gathered:
 
 
 def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on_progress: ProgressFn | None = None,
-             on_done: Callable[[SourceReport], None] | None = None) -> Gathered:
+             on_done: Callable[[SourceReport], None] | None = None, local: LocalCluster | None = None) -> Gathered:
     """Submit every task and gather as they finish, until all are in or `stop` is set."""
     got = Gathered()
     labels = {t.label for t in tasks}
@@ -252,9 +253,16 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
                              f"{tasks[i].label}", pure=False, priority=len(tasks) - n): tasks[i]
                for n, i in enumerate(order)}
     pending = set(futures)
+    watch = [time.monotonic(), time.monotonic()]  # last look at the cluster's workers, last time one was there
     while pending and not stop:
         ready = [f for f in pending if f.done()]
         if not ready:
+            lost = _workers_lost(client, local, watch)
+            if lost:
+                for fut in pending:
+                    got.failed[futures[fut]] = lost
+                pending.clear()
+                break
             time.sleep(POLL_SECONDS)
         for fut in ready:
             pending.discard(fut)
@@ -264,6 +272,22 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
         got.stopped = True
         _stop_tasks(client, pending, futures, got, on_progress, on_done)
     return got
+
+
+def _workers_lost(client: Any, local: LocalCluster | None, watch: list[float]) -> str | None:
+    """Why the pending tasks cannot run any more, if so: the local workers are all gone, or the
+    scheduler has had no worker for `NO_WORKER_SECONDS` (looked at once a second)."""
+    if local is not None:
+        return "the local Dask workers could not start or were all killed" if local.workers_exited() else None
+    now = time.monotonic()
+    if now - watch[0] >= 1.0:
+        watch[0] = now
+        with contextlib.suppress(Exception):
+            if client.nthreads():
+                watch[1] = now
+    if now - watch[1] >= NO_WORKER_SECONDS:
+        return f"the Dask scheduler had no worker for {NO_WORKER_SECONDS:.0f} s"
+    return None
 
 
 def _set_event(client: Any, name: str) -> None:
@@ -335,17 +359,15 @@ def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: st
     got = Gathered()
     with deferred_signals() as stop, contextlib.ExitStack() as quiet:
         try:
-            if not scheduler:  # the worker processes first: they start while Dask is imported here
-                local = LocalCluster(jobs)
             quiet.enter_context(quiet_dask())
             if scheduler and not stop:  # (not after a Ctrl-C while Dask was imported)
                 client = connect(scheduler)
-            elif local is not None and not stop:
+            elif not stop:
+                local = LocalCluster(jobs)
                 client = local.start()
-                if len(tasks) <= 2:  # see LocalCluster.join: only a group this small goes out at once
-                    local.join(lambda: bool(stop))
+                local.join(lambda: bool(stop))
             if client is not None and not stop:
-                got = run_dask(tasks, cfg, client, stop, on_progress, on_done)
+                got = run_dask(tasks, cfg, client, stop, on_progress, on_done, local)
         finally:
             if local is not None:
                 local.close()

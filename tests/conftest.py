@@ -21,3 +21,18 @@ def wait_until_reading(pid: int, path: Path, settle: float = 0.5, timeout: float
     while not reading(pid, path) and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(settle)
+
+
+def local_workers(pid: int) -> list[int]:
+    """The local Dask worker processes of netwatch process `pid`, by their name (`nww-<pid>-<n>`),
+    whether or not netwatch is still their parent."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                named = (d / "comm").read_text().startswith(f"nww-{pid}-")
+                if named and (d / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out

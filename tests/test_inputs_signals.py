@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+from conftest import local_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "captures" / "http_card_post.pcap"
@@ -139,16 +140,15 @@ def _bench() -> object:
 
 
 def _workers(pid: int) -> set[int]:
-    return {c for c in _children(pid) if b"dask_worker" in Path(f"/proc/{c}/cmdline").read_bytes()}
+    return set(local_workers(pid))
 
 
 def _interrupt_reading_workers(proc: subprocess.Popen, size: int, group: bool) -> set[int]:
-    """SIGTERM once both workers (the worker process, and the one inside netwatch) have read a quarter
-    of `size` bytes (the card POSTs are spread through it)."""
-    _wait(lambda: len(_workers(proc.pid)) >= 1, "the worker process")
+    """SIGTERM once both workers have read a quarter of `size` bytes (the card POSTs are spread
+    through it)."""
+    _wait(lambda: len(_workers(proc.pid)) >= 2, "the workers")
     workers = _workers(proc.pid)
-    _wait(lambda: all(_read_bytes(w) > size // 4 for w in {proc.pid, *workers}) or proc.poll() is not None,
-          "the workers to scan")
+    _wait(lambda: all(_read_bytes(w) > size // 4 for w in workers) or proc.poll() is not None, "the workers to scan")
     assert proc.poll() is None, "the scan finished before it could be interrupted; make the capture larger"
     os.killpg(proc.pid, signal.SIGTERM) if group else proc.send_signal(signal.SIGTERM)
     return workers
@@ -163,8 +163,7 @@ def _packets(out: Path, name: str) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("group", [False, True], ids=["to-parent", "to-group"])
 def test_sigterm_with_worker_processes(tmp_path: Path, group: bool) -> None:
-    """Two files on two local workers (a worker process and the one in netwatch): each returns its
-    partial report."""
+    """Two files on two local workers: each returns its partial report."""
     a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
     _bench().generate(a, 300_000, seed=5)  # type: ignore[attr-defined]
     os.link(a, b)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import reading
+from conftest import local_workers, reading
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -139,32 +139,16 @@ def test_local_cluster_equals_one_process(tmp_path: Path) -> None:
     assert sorted(a.stderr.splitlines()) == sorted(b.stderr.splitlines())  # the same unreadable inputs named
 
 
-def children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (from /proc)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(d.name))
-    return out
-
-
 def group_alive(pgid: int) -> list[int]:
     """Live processes of the scan's process group, and the local workers it named after itself."""
-    alive = []
-    marker = f"netwatch-{pgid}-".encode()
+    alive = list(local_workers(pgid))
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
                 fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                cmdline = (d / "cmdline").read_bytes()
             except OSError:
                 continue
-            if (int(fields[2]) == pgid or marker in cmdline) and fields[0] != "Z":
+            if int(fields[2]) == pgid and fields[0] != "Z":
                 alive.append(int(d.name))
     return alive
 
@@ -184,14 +168,7 @@ def big_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def worker_processes(pid: int) -> list[int]:
-    out = []
-    for c in children(pid):
-        try:
-            if b"dask_worker" in Path(f"/proc/{c}/cmdline").read_bytes():
-                out.append(c)
-        except OSError:  # it has just ended
-            continue
-    return out
+    return local_workers(pid)
 
 
 def wait_for(what: Callable[[], object], timeout: float = 60) -> object:
@@ -205,8 +182,8 @@ def wait_for(what: Callable[[], object], timeout: float = 60) -> object:
 
 
 def test_killed_worker_task_is_retried(big_capture: Path, tmp_path: Path) -> None:
-    """The local worker process killed while it scans a capture: the task runs again on the worker
-    inside netwatch; nothing is lost and no input is reported failed."""
+    """A local worker process killed while it scans a capture: the task runs again on the other
+    worker; nothing is lost and no input is reported failed."""
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     copy = big_capture.with_name("copy.pcap")
     small = [str(CAPTURES / "http_card_post.pcap"), str(CAPTURES / "protect_ftp_vlan.pcap")]
@@ -229,6 +206,34 @@ def test_killed_worker_task_is_retried(big_capture: Path, tmp_path: Path) -> Non
     assert records(two) == records(one)
 
 
+def test_all_workers_killed_reports_the_capture_failed(big_capture: Path, tmp_path: Path) -> None:
+    """Every worker killed mid-run: the unfinished captures are named as failed, the exit code says
+    so (findings code + 4), and the outputs are still written."""
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", str(big_capture), str(big_capture.with_name(
+        "copy.pcap")), "--jobs", "2", "--json", str(out), "-q"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            workers = local_workers(proc.pid)
+        time.sleep(1.0)
+        for w in workers:
+            os.kill(w, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert len(workers) == 2
+    assert proc.returncode in (4, 5), stderr[-500:]
+    assert "Traceback" not in stderr
+    assert "not scanned" in stderr and "store-mix.pcap" in stderr
+    for line in out.read_text().splitlines():
+        json.loads(line)
+
+
 def test_capture_whose_workers_keep_dying_is_reported_failed(big_capture: Path, tmp_path: Path) -> None:
     """On a cluster, the worker scanning a capture killed, then the one that retried it: that capture
     is named as not scanned, the exit code says so (findings code + 4), the other input's findings and
@@ -236,7 +241,8 @@ def test_capture_whose_workers_keep_dying_is_reported_failed(big_capture: Path, 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = [start(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                   DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1")]  # the operator's choice: one retry
+                   DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1",  # the operator's choice: one retry
+                   DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")]  # as the README recommends
     out = tmp_path / "out.jsonl"
     proc = None
     try:
@@ -273,7 +279,7 @@ def _copy(big_capture: Path) -> None:
 
 
 def has_workers(pid: int) -> bool:
-    return any(b"dask_worker" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children(pid))
+    return bool(local_workers(pid))
 
 
 @pytest.mark.parametrize("moment", [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.2])

@@ -71,13 +71,12 @@ def start_cluster() -> tuple[str, list[subprocess.Popen[bytes]]]:
         port = s.getsockname()[1]
     # the settings the README recommends for a netwatch cluster (the local cluster uses the same)
     env = dict(os.environ, PYTHONPATH=str(ROOT), DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False",
-               DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0",
-               DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_="33554432")
+               DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")
     addr = f"tcp://127.0.0.1:{port}"
     procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    procs += [subprocess.Popen(["dask", "worker", addr, "--nthreads", "1", "--memory-limit", "0", "--preload",
-                                "netwatch.runner", "--no-dashboard"], env=env,
+    procs += [subprocess.Popen(["dask", "worker", addr, "--no-nanny", "--nthreads", "1", "--memory-limit", "0",
+                                "--preload", "netwatch.runner", "--no-dashboard"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
               for _ in range(2)]
     from distributed import Client

@@ -234,42 +234,6 @@ def test_all_workers_killed_reports_the_capture_failed(big_capture: Path, tmp_pa
         json.loads(line)
 
 
-def test_capture_whose_workers_keep_dying_is_reported_failed(big_capture: Path, tmp_path: Path) -> None:
-    """On a cluster, the worker scanning a capture killed, then the one that retried it: that capture
-    is named as not scanned, the exit code says so (findings code + 4), the other input's findings and
-    the outputs are kept."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [start(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                   DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1",  # the operator's choice: one retry
-                   DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")]  # as the README recommends
-    out = tmp_path / "out.jsonl"
-    proc = None
-    try:
-        procs += [start(["dask", "worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard"])
-                  for _ in range(2)]
-        wait_for_workers(address, 2)
-        proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", str(big_capture),
-                                 str(CAPTURES / "http_card_post.pcap"), "--scheduler", address, "--json", str(out),
-                                 "-q"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        for _ in range(2):  # the first try, then the retry
-            scanning = wait_for(lambda: [w for w in procs[1:] if w.poll() is None and reading(w.pid, big_capture)])
-            assert scanning, "no worker scanned the capture"
-            os.killpg(scanning[0].pid, signal.SIGKILL)  # type: ignore[index]
-            scanning[0].wait(timeout=10)  # type: ignore[index]
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        stop(procs)
-    assert proc.returncode == 5, stderr[-500:]  # 1 (findings) + 4 (an input not scanned)
-    assert "Traceback" not in stderr
-    assert "not scanned" in stderr and "store-mix.pcap" in stderr and "died" in stderr
-    found = [json.loads(line) for line in out.read_text().splitlines()]
-    assert any(r.get("rule") == "NW-CARD-001" and r["source"]["name"].endswith("http_card_post.pcap") for r in found)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _copy(big_capture: Path) -> None:
     """A second large input, so that two tasks run at once."""

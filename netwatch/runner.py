@@ -357,9 +357,8 @@ def _run_on_cluster(tasks: list[Task], cfg: ScanConfig, jobs: int, scheduler: st
     local: LocalCluster | None = None
     client: Any = None
     got = Gathered()
-    with deferred_signals() as stop, contextlib.ExitStack() as quiet:
+    with deferred_signals() as stop, quiet_dask():
         try:
-            quiet.enter_context(quiet_dask())
             if scheduler and not stop:  # (not after a Ctrl-C while Dask was imported)
                 client = connect(scheduler)
             elif not stop:

@@ -167,10 +167,6 @@ def big_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def worker_processes(pid: int) -> list[int]:
-    return local_workers(pid)
-
-
 def wait_for(what: Callable[[], object], timeout: float = 60) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -193,7 +189,7 @@ def test_killed_worker_task_is_retried(big_capture: Path, tmp_path: Path) -> Non
                              "-q"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        scanning = wait_for(lambda: [w for w in worker_processes(proc.pid)
+        scanning = wait_for(lambda: [w for w in local_workers(proc.pid)
                                      if reading(w, big_capture) or reading(w, copy)])
         assert scanning, "no worker process scanned a large capture"
         os.kill(scanning[0], signal.SIGKILL)  # type: ignore[index]

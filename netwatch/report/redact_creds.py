@@ -1,9 +1,10 @@
 """In-place redaction of cleartext passwords, protocol by protocol, with the same recognisers as
 `analyzers.credentials`: FTP/POP3 PASS, IMAP LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and
 LOGIN, HTTP Basic, Telnet keystrokes after a password prompt, SNMP communities, PostgreSQL password
-messages, MySQL clear-text auth, TDS Login7. The user name stays (it is evidence); the password
-becomes FILLER of the same length, re-encoded where it was encoded (base64, TDS obfuscation), so a
-re-scan still sees the same login protocol, user and password length, never the password.
+messages, MySQL clear-text auth, TDS Login7; and password fields of HTTP queries, forms and
+cookies. The user name stays (it is evidence); the password becomes FILLER of the same length,
+re-encoded where it was encoded (base64, TDS obfuscation), so a re-scan still sees the same login
+protocol, user and password length, never the password.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ PASS_LINE = re.compile(rb"(?:^|\n)PASS ([^\r\n]*)", re.I)
 IMAP_LOGIN = re.compile(rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)
 SASL_START = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN)(?: ([A-Za-z0-9+/=]+))?\r?\n", re.I)
 B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
+# A secret in an HTTP query string, form body or cookie (`password=…`, `pw=…; `): no analyzer
+# reports these as logins, but the evidence keeps the bytes, so they are blanked all the same.
+HTTP_SECRET_FIELD = re.compile(rb"(?:^|[?&;\s])(?:pass(?:word|wd|code)?|pwd|pw|pin|secret)=([^&;\s]*)", re.I)
 TDS_OBFUSCATED_STAR = b"\x07\xa5"  # '*' in UTF-16LE, nibble-swapped and XORed with 0xA5
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
 
@@ -39,6 +43,9 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
     if app == "http" or HTTP_BASIC.search(client):
         for m in HTTP_BASIC.finditer(client):
             redact_base64_field(client, *m.span(1), fix=_after_colon)
+    if app == "http":
+        for m in HTTP_SECRET_FIELD.finditer(client):
+            _fill(client, *m.span(1))
     if app == "telnet":
         _telnet(client, server, order)
     if app == "postgres":

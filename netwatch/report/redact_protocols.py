@@ -13,7 +13,7 @@ import iso8583 as pyiso
 from iso8583.specs import default as SPEC_BINMAP
 from iso8583.specs import default_ascii as SPEC_HEXMAP
 
-from netwatch.protocols.card_search import scan
+from netwatch.protocols.card_search import scan, scan_dns_name
 from netwatch.protocols.http import METHODS, decode_content, header_value, parse_head
 from netwatch.protocols.iso8583 import _BCD_SPECS, frame_length, locate
 from netwatch.report.redact_packets import FILLER, View, hex_view, keep_mask, mask_cards
@@ -259,9 +259,10 @@ def redact_dns(buf: bytearray, notes: list[str], offset: int = 0) -> None:
 
 
 def _redact_labels(buf: bytearray, labels: list[tuple[int, int]], notes: list[str]) -> None:
-    digits = [(s, e) for s, e in labels if bytes(buf[s:e]).isdigit()]
-    if digits:
-        spans = [(i, i + 1) for s, e in digits for i in range(s, e)]
+    # the name as the DNS analyzer reads it, labels joined: digits split over labels, and base32 or
+    # hex text that runs across them
+    if labels:
+        spans = [(i, i + 1) for s, e in labels for i in range(s, e)]
         view = View(bytes(buf[i] for i, _ in spans), spans, lambda c, _n: bytes([c]))
         mask_cards(view.text, notes)
         view.write_back(buf)
@@ -270,3 +271,17 @@ def _redact_labels(buf: bytearray, labels: list[tuple[int, int]], notes: list[st
             hv = hex_view(m.group(), s + m.start())
             mask_cards(hv.text, notes)
             hv.write_back(buf)
+    # What the DNS analyzer still reads as a card (base32/base32hex labels, hex or digits run across
+    # labels): every label with a digit goes whole (no run is left half, whose middle digits the
+    # finding's masked form would complete), then labels from the left until none is left.
+    def carries_card() -> bool:
+        return bool(scan_dns_name(".".join(bytes(buf[s:e]).decode("ascii", "replace") for s, e in labels)))
+
+    if not carries_card():
+        return
+    with_digit = [(s, e) for s, e in labels if any(0x30 <= c <= 0x39 for c in buf[s:e])]
+    for s, e in [*with_digit, *labels]:
+        if (s, e) not in with_digit and not carries_card():
+            break
+        buf[s:e] = bytes([FILLER]) * (e - s)
+    notes.append("dns labels overwritten whole")

@@ -76,7 +76,7 @@ def start_cluster() -> tuple[str, list[subprocess.Popen[bytes]]]:
     procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
     procs += [subprocess.Popen(["dask", "worker", addr, "--no-nanny", "--nthreads", "1", "--memory-limit", "0",
-                                "--preload", "netwatch.runner", "--no-dashboard"], env=env,
+                                "--preload", "netwatch.pipeline.runner", "--no-dashboard"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
               for _ in range(2)]
     from distributed import Client

@@ -77,8 +77,8 @@ def finish(proc: subprocess.Popen, sig: int | None = None, timeout: float = 30.0
 
 def load_jsonl(path: Path) -> list[dict]:
     """The findings of a JSON Lines file: the last copy of each (live writes updates), in report order."""
+    from netwatch.judge.rules import SEVERITY_RANK
     from netwatch.report.jsonl import latest_findings
-    from netwatch.rules import SEVERITY_RANK
 
     recs = latest_findings(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     return sorted(recs, key=lambda f: (SEVERITY_RANK[f["severity"]], f["rule"], f["first_seen"], f.get("src") or "",

@@ -9,7 +9,7 @@ import ipaddress
 import struct
 from pathlib import Path
 
-from netwatch.flows import Flow, FlowSink
+from netwatch.flows.table import Flow, FlowSink
 
 MAC = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
 
@@ -131,8 +131,8 @@ def scan_bundled(tmp_path: Path, capture: Path, *extra: str) -> list[dict]:
 def replay(path: Path, sink: FlowSink) -> None:
     """Every frame of the capture at `path` through the real decoder and a flow table over `sink`."""
     from netwatch.capture.pcapfile import CaptureReader
-    from netwatch.decode import Decoder
-    from netwatch.flows import FlowTable
+    from netwatch.flows.table import FlowTable
+    from netwatch.packets.decode import Decoder
 
     table = FlowTable(sink)
     dec = Decoder()

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from netwatch.analyzers import Analyzer
 from netwatch.analyzers.registry import build_analyzers, build_classifier
-from netwatch.decode import TCP, UDP
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP, UDP
 
 
 @dataclass(slots=True)

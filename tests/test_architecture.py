@@ -7,22 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netwatch.event_doc import BEGIN, END, markdown
+from netwatch.events.doc import BEGIN, END, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"
-# Lower number = lower layer; a module may import its own layer and lower ones (see the doc's table),
-# and judgement (3: policy, rules) only the base layer: it knows events, not flows or analyzers.
+# Lower number = lower layer, one folder per layer (data-path order but for redaction, which every
+# output layer uses); a module may import its own layer and lower ones (see the doc's table), and
+# judgement (4) only base and redaction: it knows events, not flows or analyzers.
 LAYERS = {
-    "netwatch.addresses": 0, "netwatch.masking": 0, "netwatch.events": 0, "netwatch.decode": 0,
-    "netwatch.capture": 0, "netwatch.protocols": 0, "netwatch.flows": 1, "netwatch.fastpath": 1,
-    "netwatch.reassembly": 1, "netwatch.inventory": 5, "netwatch.analyzers": 2, "netwatch.policy": 3,
-    "netwatch.rule_schema": 3, "netwatch.conditions": 3, "netwatch.rules": 3, "netwatch.eol": 3, "netwatch.findings": 4,
-    "netwatch.systems": 4,
-    "netwatch.redact": 2, "netwatch.scan": 5, "netwatch.livescan": 5, "netwatch.learn": 5, "netwatch.cluster": 5,
-    "netwatch.runner": 6, "netwatch.diff": 6, "netwatch.report": 6, "netwatch.textinput": 0, "netwatch.signals": 0,
-    "netwatch.cli": 7, "netwatch.__main__": 7, "netwatch": 0,
+    "netwatch": 0, "netwatch.capture": 0, "netwatch.packets": 0, "netwatch.protocols": 0, "netwatch.events": 0,
+    "netwatch.redaction": 1, "netwatch.flows": 2, "netwatch.analyzers": 3, "netwatch.judge": 4,
+    "netwatch.findings": 5, "netwatch.pipeline": 6, "netwatch.report": 7, "netwatch.cli": 8, "netwatch.__main__": 8,
 }
+JUDGE, NOT_FOR_JUDGE = 4, (2, 3)
 
 
 def _layer(module: str) -> int:
@@ -60,7 +57,7 @@ def test_modules_import_only_their_layer_and_below() -> None:
             for name in names:
                 if name.split(".")[0] != "netwatch":
                     continue
-                if _layer(name) > own or (own == 3 and _layer(name) in (1, 2)):
+                if _layer(name) > own or (own == JUDGE and _layer(name) in NOT_FOR_JUDGE):
                     bad.append(f"{module} imports {name}")
     assert bad == []
 

@@ -9,14 +9,14 @@ from bounds_captures import CARD, CARD2, Tcp, filler, http_post, random_destinat
 from pipeline_helpers import Recorder, pcap_bytes
 
 from netwatch.cli import main
-from netwatch.decode import Packet
 from netwatch.events import FlowEnd, FlowFacts
-from netwatch.flows import ACK, Flow, FlowTable
-from netwatch.inventory import Inventory, merge_rest, unlisted
+from netwatch.findings.destinations import Inventory, merge_rest, unlisted
+from netwatch.flows.table import ACK, Flow, FlowTable
+from netwatch.flows.tcp import loss_notes
+from netwatch.judge.rules import RuleSet
+from netwatch.packets.decode import Packet
+from netwatch.pipeline.session import scan_file
 from netwatch.protocols.card_search import dedup, scan
-from netwatch.reassembly import loss_notes
-from netwatch.rules import RuleSet
-from netwatch.scan import scan_file
 
 PSH = 0x08
 A, B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
@@ -271,7 +271,7 @@ def test_plain_text_elsewhere_and_binary_with_iac_bytes_are_not_telnet(tmp_path:
 
 
 def test_flow_table_cap_counts_flows_ended_early(monkeypatch) -> None:  # noqa: ANN001 - pytest fixture
-    import netwatch.flows as flows
+    import netwatch.flows.table as flows
 
     monkeypatch.setattr(flows, "MAX_FLOWS", 100)
     rec = Recorder()

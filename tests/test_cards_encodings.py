@@ -13,7 +13,6 @@ import zlib
 import iso8583 as pyiso
 import pytest
 
-from netwatch.masking import mask_pan
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import scan, scan_dns_name
 from netwatch.protocols.http import HttpParser, decode_content
@@ -25,6 +24,7 @@ from netwatch.protocols.iso8583 import (
     looks_like_iso8583,
     parse_message,
 )
+from netwatch.redaction.masking import mask_pan
 
 VISA = "4111111111111111"
 MC2 = "2223000048400011"

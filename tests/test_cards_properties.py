@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netwatch.capture import Frame
-from netwatch.masking import mask_pan
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.session import Session
 from netwatch.protocols.card_numbers import BRANDS, card_brand
 from netwatch.protocols.card_search import scan, scan_dns_name
 from netwatch.protocols.http import HttpParser
 from netwatch.protocols.iso8583 import emv_tags, looks_like_iso8583, parse_message
-from netwatch.rules import RuleSet
-from netwatch.scan import Session
+from netwatch.redaction.masking import mask_pan
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "captures"))
 from scenario_lib import Clock, TcpConversation  # noqa: E402

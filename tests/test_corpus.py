@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.rules import RuleSet
-from netwatch.scan import scan_file
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.session import scan_file
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")

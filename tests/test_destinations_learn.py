@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from netwatch.cli import main
-from netwatch.learn import learn_policy
-from netwatch.policy import load_policy
+from netwatch.judge.learn import learn_policy
+from netwatch.judge.policy import load_policy
 
 CAPTURES = Path(__file__).parents[1] / "captures"
 ALL = sorted(str(p) for p in CAPTURES.glob("dest_*.pcap"))
@@ -63,7 +63,7 @@ def test_learn_groups_names_and_lists_addresses_without_names() -> None:
     ]
     learned = learn_policy(rows, ["10.20.1.0/24"])
     assert learned.destinations == 1  # one entry for acquirer.example, multicast skipped
-    from netwatch.policy import policy_from_text
+    from netwatch.judge.policy import policy_from_text
 
     pol = policy_from_text(learned.text)
     (d,) = pol.allowed

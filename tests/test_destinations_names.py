@@ -11,7 +11,7 @@ from scapy.layers.dns import DNS, DNSQR, DNSRR
 
 from netwatch.analyzers.dns_names import MAX_ADDRESSES, Names, answer_names
 from netwatch.events import Event
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
 from netwatch.protocols.dns import parse_dns
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"

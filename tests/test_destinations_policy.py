@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.policy import PolicyError, load_policy, policy_from_text
+from netwatch.judge.policy import PolicyError, load_policy, policy_from_text
 
 GOOD = """\
 site: store-0042

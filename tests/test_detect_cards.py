@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from netwatch.masking import mask_pan
 from netwatch.protocols.card_numbers import BRANDS, card_brand
 from netwatch.protocols.card_search import scan_dns_name
+from netwatch.redaction.masking import mask_pan
 
 AMEX = "378282246310005"
 DISCOVER = "6011111111111117"

@@ -109,9 +109,9 @@ def test_cram_md5_is_challenge_response() -> None:
     import socket
 
     from netwatch.analyzers.logins import Logins
-    from netwatch.decode import TCP
     from netwatch.events import Credentials, Event
-    from netwatch.flows import Flow
+    from netwatch.flows.table import Flow
+    from netwatch.packets.decode import TCP
 
     flow = Flow(socket.inet_aton("10.0.0.1"), 50000, socket.inet_aton("10.0.0.2"), 143, TCP, 0.0)
     flow.app, flow.encrypted = "imap", False

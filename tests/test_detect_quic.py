@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.session import scan_file
 from netwatch.protocols.quic import CryptoStream, crypto_frames, gquic_chlo, initial_keys, long_header, salt_for
-from netwatch.rules import RuleSet
-from netwatch.scan import scan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -67,7 +67,7 @@ def test_gquic_chlo_tags() -> None:
 
 
 def _quic_names(path: Path) -> list[str | None]:
-    import netwatch.scan as S
+    import netwatch.pipeline.session as S
 
     names: list[str | None] = []
     orig = S.Session._emit

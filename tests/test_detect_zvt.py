@@ -3,8 +3,8 @@ in BMP 0x22/0x23 and the TLV container. Assertions compare masked values only.""
 
 from __future__ import annotations
 
-from netwatch.masking import mask_pan
 from netwatch.protocols.zvt import apdu_cards, bmps, card_value, looks_like_zvt, split_apdus, tlv, unstuff
+from netwatch.redaction.masking import mask_pan
 
 BANCONTACT = "67030000012345677"  # 17 digits: BCD with an F pad
 MC = "5555555555554444"
@@ -85,10 +85,10 @@ def test_analyzer_reports_structured_and_printed_cards_once() -> None:
     from netwatch.analyzers import notes
     from netwatch.analyzers.cleartext_cards import CardData
     from netwatch.analyzers.terminal import Terminal
-    from netwatch.decode import TCP
     from netwatch.events import CardData as CardEvent
     from netwatch.events import Event
-    from netwatch.flows import Flow
+    from netwatch.flows.table import Flow
+    from netwatch.packets.decode import TCP
 
     flow = Flow(socket.inet_aton("10.0.0.1"), 50000, socket.inet_aton("10.0.0.2"), 20007, TCP, 0.0)
     flow.app, flow.encrypted = "zvt", False

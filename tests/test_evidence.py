@@ -23,7 +23,7 @@ import pytest
 
 from netwatch.protocols.card_numbers import luhn_ok
 from netwatch.protocols.card_search import scan
-from netwatch.report.redact_packets import FILLER, keep_mask, mask_cards
+from netwatch.redaction.packets import FILLER, keep_mask, mask_cards
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -246,7 +246,7 @@ def test_unusable_evidence_directory_is_one_line_exit_2(tmp_path):
 def _logins(app: str, chunks: list[tuple[int, bytes]]) -> list[dict]:
     """What the credentials analyzer reports for (direction, bytes) chunks in the order sent."""
     from netwatch.analyzers.credentials import Credentials
-    from netwatch.flows import Flow
+    from netwatch.flows.table import Flow
 
     flow = Flow(b"\x0a\x00\x00\x01", 40000, b"\x0a\x00\x00\x02", 1, 6, 0.0)
     flow.app = app
@@ -294,7 +294,7 @@ TELNET = [(1, b"login: "), (0, b"pos\r"), (1, b"Password: "), (0, b"tel-Pw-42\r"
 ], ids=["imap-plain", "smtp-plain", "mysql-clear", "tds-login7", "telnet"])
 def test_password_masked_login_still_seen(app: str, chunks: list[tuple[int, bytes]]):
     """The analyzer sees the same protocol, user and password length after redaction, not the password."""
-    from netwatch.report.redact_creds import redact_passwords
+    from netwatch.redaction.creds import redact_passwords
 
     before = _logins(app, chunks)
     assert before and before[0]["password_length"] >= 8

@@ -1,4 +1,4 @@
-"""netwatch.fastpath: the block path (numpy headers, settled flows counted per block) must give the
+"""netwatch.flows.fastpath: the block path (numpy headers, settled flows counted per block) must give the
 same report as the same frames fed one at a time, whatever the link layer and wherever blocks end."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from test_pipeline_scan import _bench, _summary
 
 from netwatch.capture.blocks import batches
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.fastpath import SMALL
-from netwatch.masking import Fingerprinter
-from netwatch.rules import RuleSet
-from netwatch.scan import Session, scan_file
+from netwatch.flows.fastpath import SMALL
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.session import Session, scan_file
+from netwatch.redaction.masking import Fingerprinter
 
 RULES = RuleSet.load([])
 KEY = Fingerprinter(bytes(16))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netwatch.masking import Fingerprinter
-from netwatch.rules import RuleSet
-from netwatch.scan import scan_file
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.session import scan_file
+from netwatch.redaction.masking import Fingerprinter
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURE = str(ROOT / "captures" / "http_card_post.pcap")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.pipeline.runner import ScanConfig, run_local
+from netwatch.pipeline.session import all_findings
 from netwatch.report.jsonl import finding_line
-from netwatch.runner import ScanConfig, run_local
-from netwatch.scan import all_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"

@@ -20,9 +20,9 @@ from pipeline_helpers import replay
 from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.events import CardData, Credentials, Event, Software
-from netwatch.masking import mask_pan
 from netwatch.protocols.http import HttpHead, HttpMessage, HttpParser, Unparsed
 from netwatch.protocols.http_stream import HttpConnection, HttpStream, find_start
+from netwatch.redaction.masking import mask_pan
 
 SECRET = b"Wombat-77x"
 BASIC = b"Authorization: Basic " + base64.b64encode(b"clerk:" + SECRET) + b"\r\n"

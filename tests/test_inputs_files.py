@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from netwatch import diff as diffmod
-from netwatch.diff import DiffError, load_jsonl
-from netwatch.textinput import MAX_YAML_BYTES, MAX_YAML_DEPTH
+from netwatch.judge.textinput import MAX_YAML_BYTES, MAX_YAML_DEPTH
+from netwatch.report import changes as diffmod
+from netwatch.report.changes import DiffError, load_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "captures" / "http_card_post.pcap"

@@ -175,7 +175,7 @@ def test_sigterm_with_worker_processes(tmp_path: Path, group: bool) -> None:
 
 @pytest.mark.slow
 def test_sigterm_during_sharded_scan(tmp_path: Path) -> None:
-    from netwatch.runner import SHARD_MIN_BYTES
+    from netwatch.pipeline.runner import SHARD_MIN_BYTES
 
     big = tmp_path / "big.pcap"
     packets = 2300 * (SHARD_MIN_BYTES >> 20)  # ~475 bytes a packet: just above the shard threshold

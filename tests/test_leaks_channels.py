@@ -88,7 +88,7 @@ def expect(cond: bool, what: str) -> None:
 
 
 def ran(r: subprocess.CompletedProcess[str]) -> None:
-    from netwatch.redact import redact
+    from netwatch.redaction.text import redact
 
     expect(r.returncode == 0, f"exit {r.returncode}: {redact(r.stderr[-300:])}")
 
@@ -225,12 +225,12 @@ def test_live_pipeline_outputs(tmp_path: Path) -> None:
     """The capture through LiveRun/LiveSession: log lines, the terminal dashboard, the summary, the JSON."""
     from rich.console import Console
 
-    from netwatch.livescan import LiveRun, LiveSession
-    from netwatch.policy import load_policy
+    from netwatch.judge.policy import load_policy
+    from netwatch.judge.rules import RuleSet
+    from netwatch.pipeline.live import LiveRun, LiveSession
     from netwatch.report.console import print_summary
     from netwatch.report.jsonl import write_jsonl
     from netwatch.report.live import Dashboard
-    from netwatch.rules import RuleSet
 
     log, tty = io.StringIO(), io.StringIO()
     plain = Dashboard(Console(file=log, width=120, color_system=None), "replay")

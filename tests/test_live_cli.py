@@ -16,8 +16,8 @@ from live_traffic import FTP_PASSWORD, MASKED_PAN, TEST_PAN, Servers, bpf_for, r
 from rich.console import Console
 
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.findings import Finding
-from netwatch.livescan import LiveStats
+from netwatch.findings.aggregate import Finding
+from netwatch.pipeline.live import LiveStats
 from netwatch.report.live import Dashboard
 
 

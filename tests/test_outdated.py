@@ -15,8 +15,12 @@ import pytest
 from rich.console import Console
 from scapy.layers.ntlm import NTLM_CHALLENGE, NTLM_NEGOTIATE
 
-from netwatch.eol import comparable, load_eol
 from netwatch.events import FlowFacts, Software
+from netwatch.findings.systems import MAX_HOSTS, MAX_PER_HOST, SystemInventory, judge
+from netwatch.judge.eol import comparable, load_eol
+from netwatch.judge.rules import RuleSet, builtin_rules_dir
+from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.pipeline.session import scan_file
 from netwatch.protocols.software_versions import (
     http_server,
     service_banner,
@@ -26,10 +30,6 @@ from netwatch.protocols.software_versions import (
     user_agent,
 )
 from netwatch.protocols.windows import NtlmVersion, ntlmssp_versions, rdp_client_build, smb_negotiate
-from netwatch.rules import RuleSet, builtin_rules_dir
-from netwatch.runner import ScanConfig, load_config
-from netwatch.scan import scan_file
-from netwatch.systems import MAX_HOSTS, MAX_PER_HOST, SystemInventory, judge
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"

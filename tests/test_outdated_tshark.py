@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.pipeline.session import scan_file
 from netwatch.protocols.software_versions import http_server, user_agent
-from netwatch.runner import ScanConfig, load_config
-from netwatch.scan import scan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("NETWATCH_CORPUS") or ROOT.parent / "shared" / "corpus")

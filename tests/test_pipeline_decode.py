@@ -13,9 +13,9 @@ from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
-from netwatch.decode import SUPPORTED_LINKTYPES, Decoder, linktype_name
-from netwatch.decode import TCP as TCP_PROTO
-from netwatch.decode import UDP as UDP_PROTO
+from netwatch.packets.decode import SUPPORTED_LINKTYPES, Decoder, linktype_name
+from netwatch.packets.decode import TCP as TCP_PROTO
+from netwatch.packets.decode import UDP as UDP_PROTO
 
 IP_TCP = ipv4_packet("10.1.1.1", "10.2.2.2", 6, tcp_segment(40000, 443, 1234, 0x18, b"hello"))
 

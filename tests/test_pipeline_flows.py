@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipeline_helpers import Recorder, ip4
 
-from netwatch.decode import Packet
-from netwatch.flows import ACK, FIN, OOO_CAP, RST, SYN, FlowTable
+from netwatch.flows.table import ACK, FIN, OOO_CAP, RST, SYN, FlowTable
+from netwatch.packets.decode import Packet
 
 A, B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 PSH = 0x08
@@ -231,7 +231,7 @@ def test_one_sided_tcp_goes_sooner_than_established():
 
 def test_dns_flows_end_after_a_shorter_idle():
     """A port-53 exchange idle for IDLE_DNS ends at the next sweep; other UDP waits for IDLE_OTHER."""
-    from netwatch.flows import IDLE_DNS, IDLE_OTHER
+    from netwatch.flows.table import IDLE_DNS, IDLE_OTHER
 
     sink = Recorder()
     table = FlowTable(sink)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pipeline_helpers import ether, ipv4_packet, pcap_bytes, tcp_frame, tcp_segment, write
 
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.masking import Fingerprinter
-from netwatch.rules import RuleSet
-from netwatch.scan import Session, scan_file
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.session import Session, scan_file
+from netwatch.redaction.masking import Fingerprinter
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = RuleSet.load([])
@@ -99,7 +99,7 @@ def test_card_split_anywhere_in_any_order_found_once(tmp_path_factory, cuts, rnd
 
 def test_most_packets_skip_the_full_path(store_mix, monkeypatch):
     """Packets of TLS/VPN flows and bare ACKs are counted from their header, not decoded again."""
-    import netwatch.scan as scan_mod
+    import netwatch.pipeline.session as scan_mod
 
     calls = 0
     real = scan_mod.Decoder.decode

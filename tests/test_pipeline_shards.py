@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.masking import Fingerprinter
-from netwatch.runner import ScanConfig, load_config
-from netwatch.scan import merge_shards, scan_file
+from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.pipeline.session import merge_shards, scan_file
+from netwatch.redaction.masking import Fingerprinter
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))
@@ -48,7 +48,7 @@ def test_shards_match_on_store_mix(pipeline) -> None:
 def test_names_learnt_in_one_shard_serve_the_other() -> None:
     """The DNS answer and the connection it names fall in different shards: policy findings still
     carry the name, because every shard learns names from every DNS flow."""
-    from netwatch.policy import load_policy
+    from netwatch.judge.policy import load_policy
 
     path = ROOT / "captures" / "dest_card_unknown_host.pcap"
     rules, _ = load_config(ScanConfig((), None, os.urandom(32)))
@@ -96,11 +96,11 @@ def test_shard_of_a_pair_is_symmetric_and_stable_across_processes() -> None:
     import subprocess
     import sys
 
-    from netwatch.flows import pair_shard
+    from netwatch.flows.table import pair_shard
 
     a, b = bytes([10, 1, 2, 5]), bytes([172, 16, 3, 5])
     assert all(pair_shard(a, b, n) == pair_shard(b, a, n) for n in range(1, 9))
-    code = "from netwatch.flows import pair_shard; print(pair_shard(bytes([10,1,2,5]), bytes([172,16,3,5]), 7))"
+    code = "from netwatch.flows.table import pair_shard; print(pair_shard(bytes([10,1,2,5]), bytes([172,16,3,5]), 7))"
     seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
                            env=dict(os.environ, PYTHONHASHSEED=seed)).stdout.strip() for seed in ("1", "2", "3")}
     assert seen == {str(pair_shard(a, b, 7))}
@@ -109,7 +109,7 @@ def test_shard_of_a_pair_is_symmetric_and_stable_across_processes() -> None:
 def test_runner_judges_the_systems_of_a_sharded_file_once_merged(pipeline):
     """A shard never judges systems (a host's flows may sit in several); the runner's merge does, so
     NW-OLD findings of a sharded file equal those of one process."""
-    from netwatch.runner import Task, _merge
+    from netwatch.pipeline.runner import Task, _merge
 
     path = str(ROOT / "captures" / "outdated_posready_smb.pcap")
     rules, policy = pipeline

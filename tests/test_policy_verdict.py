@@ -14,9 +14,9 @@ import pytest
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.cli import main
 from netwatch.events import Event, FlowEnd
-from netwatch.policy import load_policy
-from netwatch.rules import RuleSet
-from netwatch.scan import Session
+from netwatch.judge.policy import load_policy
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = sorted(p for p in (ROOT / "captures").iterdir() if p.is_file() and ".pcap" in p.name)

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from netwatch.analyzers import Analyzer, Dispatcher
 from netwatch.analyzers.credentials import Credentials
-from netwatch.decode import TCP, UDP
 from netwatch.events import Event
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP, UDP
 from netwatch.protocols.auth import is_default
 from netwatch.protocols.snmp import snmp_community
 from netwatch.protocols.text import clean

@@ -16,9 +16,9 @@ import pytest
 from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.decode import Decoder
 from netwatch.events import Event
-from netwatch.flows import FlowTable
+from netwatch.flows.table import FlowTable
+from netwatch.packets.decode import Decoder
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ndpi"
 FLOW_LINE = re.compile(

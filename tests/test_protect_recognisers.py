@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from netwatch.analyzers import notes
 from netwatch.analyzers import recognise as r
 from netwatch.analyzers.classify import Classifier, Upgrade
-from netwatch.decode import TCP, UDP
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP, UDP
 from netwatch.protocols.http import request_host
 
 

@@ -1,4 +1,4 @@
-"""The redaction boundary (netwatch/redact.py): every encoding the card scanner knows is masked to
+"""The redaction boundary (netwatch/redaction/text.py): every encoding the card scanner knows is masked to
 `mask_pan` form, track data loses its discretionary data, control characters are escaped, and
 ordinary names (timestamps, phone numbers, Luhn-invalid numbers, addresses) are left alone.
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.masking import mask_pan
 from netwatch.protocols.card_numbers import luhn_ok
-from netwatch.redact import Redacted, escape_controls, redact, redact_lines, redact_value
+from netwatch.redaction.masking import mask_pan
+from netwatch.redaction.text import Redacted, escape_controls, redact, redact_lines, redact_value
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN = "4539578763621486"  # Visa test number (Luhn-valid)
@@ -169,8 +169,8 @@ def test_mypy_rejects_a_raw_string_where_redacted_is_required(tmp_path: Path) ->
     """The boundary holds by construction: a report-facing field typed Redacted takes no raw str."""
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "from netwatch.findings import Finding\n"
-        "from netwatch.redact import redact\n"
+        "from netwatch.findings.aggregate import Finding\n"
+        "from netwatch.redaction.text import redact\n"
         "def f(x: Finding, sni: str) -> None:\n"
         "    x.server_name = redact(sni)\n"
         "    x.server_name = sni\n"

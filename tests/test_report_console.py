@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from netwatch.pipeline.runner import ScanConfig, run_local
+from netwatch.pipeline.session import all_findings
 from netwatch.report.console import print_summary
-from netwatch.runner import ScanConfig, run_local
-from netwatch.scan import all_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.findings import Finding
+from netwatch.findings.aggregate import Finding
+from netwatch.pipeline.session import SourceReport
 from netwatch.report.html import render_html
-from netwatch.scan import SourceReport
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"

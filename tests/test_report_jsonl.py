@@ -169,8 +169,8 @@ def test_closed_output_pipe_exits_by_findings() -> None:
 
 
 def test_stream_writes_as_it_goes_and_reopens_after_rotation(tmp_path: Path) -> None:
-    from netwatch.runner import ScanConfig, run_local
-    from netwatch.scan import all_findings
+    from netwatch.pipeline.runner import ScanConfig, run_local
+    from netwatch.pipeline.session import all_findings
 
     reports = run_local([str(CAPTURES / "http_card_post.pcap")], ScanConfig((), None, bytes(16))).reports
     f = all_findings(reports)[0]

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netwatch.findings import Finding
+from netwatch.findings.aggregate import Finding
+from netwatch.pipeline.session import SourceReport
 from netwatch.report.html import render_html
-from netwatch.scan import SourceReport
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from netwatch.events import Credentials, FlowFacts
-from netwatch.policy import policy_from_dict
-from netwatch.rules import RuleError, RuleSet, load_rule_file
+from netwatch.judge.policy import policy_from_dict
+from netwatch.judge.rules import RuleError, RuleSet, load_rule_file
 
 
 def _rules(tmp_path: Path, text: str, builtin: bool = False) -> RuleSet:

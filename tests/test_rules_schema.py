@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from netwatch.events import KINDS, fields_of
-from netwatch.rules import RuleSet, builtin_rules_dir, load_rule_file
+from netwatch.judge.rules import RuleSet, builtin_rules_dir, load_rule_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURE = ROOT / "captures" / "http_card_post.pcap"

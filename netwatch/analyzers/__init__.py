@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast, get_args, get_origin
 
 from netwatch.events import Event
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
 from netwatch.protocols.http import HttpPart
 from netwatch.protocols.http_stream import HttpConnection
 

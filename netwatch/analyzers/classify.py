@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from netwatch.analyzers import Analyzer, Emit, classified, deactivate, encrypted_from_here, notes, server_named
 from netwatch.analyzers.recognise import TCP_RECOGNISERS, UDP_RECOGNISERS, Recogniser, opaque_or_unknown
-from netwatch.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.events import FlowEnd, FlowFacts
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.protocols.http import request_host
 
 INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp"}

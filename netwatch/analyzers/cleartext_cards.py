@@ -14,12 +14,12 @@ import re
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
-from netwatch.flows import Flow
-from netwatch.masking import Fingerprinter, mask_pan
+from netwatch.flows.table import Flow
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import Hit, scan, scan_dns_name
 from netwatch.protocols.dns import parse_dns
 from netwatch.protocols.http import MAX_BODY, HttpMessage, HttpPart, Unparsed
+from netwatch.redaction.masking import Fingerprinter, mask_pan
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces

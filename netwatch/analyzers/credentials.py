@@ -19,7 +19,7 @@ from typing import Any
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
 from netwatch.protocols.auth import (
     IMAP_AUTH_PLAIN,
     IMAP_LOGIN,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from netwatch.analyzers import Analyzer, Emit, names_known
 from netwatch.events import Dns, FlowFacts
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
 from netwatch.protocols.dns import TYPE_NAMES, DnsMessage, parse_dns
 
 DNS_PORT = 53

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from netwatch.analyzers import Analyzer, Emit, classified, deactivate
-from netwatch.decode import TCP
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP
 
 MAX_EXPECTED = 1024
 PASV = re.compile(rb"227 [^(\r\n]*\(?(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")

@@ -12,9 +12,8 @@ from __future__ import annotations
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
 from netwatch.analyzers.cleartext_cards import DIRECTION, card_observation
-from netwatch.decode import TCP
-from netwatch.flows import Flow
-from netwatch.masking import Fingerprinter
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP
 from netwatch.protocols.card_search import scan
 from netwatch.protocols.iso8583 import (
     MAX_MSG,
@@ -24,6 +23,7 @@ from netwatch.protocols.iso8583 import (
     parse_message,
     split_messages,
 )
+from netwatch.redaction.masking import Fingerprinter
 
 MAX_MESSAGES = 100_000  # per flow; beyond it messages are counted, not decoded
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from netwatch.analyzers import Emit, deactivate
 from netwatch.analyzers.credentials import MAX_LINE, Credentials, LoginState, LoginWatcher
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
 from netwatch.protocols.auth import b64, digest_user, http_authorizations, ldap_bind, oauth_token, sasl_plain, tds_login
 from netwatch.protocols.http import HttpPart
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate, tunnel_opened
 from netwatch.analyzers.credentials import Credentials
-from netwatch.decode import TCP
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP
 from netwatch.protocols.proxy_handshake import ClientSide, client_handshake, server_handshake
 from netwatch.protocols.text import clean
 

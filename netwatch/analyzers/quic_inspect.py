@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate, server_named
-from netwatch.decode import UDP
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import UDP
 from netwatch.protocols.quic import CryptoStream, gquic_chlo, initial_crypto, long_header
 from netwatch.protocols.text import clean
 from netwatch.protocols.tls import HS_CLIENT_HELLO, fingerprints, parse_client_hello, version_name

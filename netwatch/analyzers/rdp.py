@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, cleartext_after_all, deactivate, encrypted_from_here
-from netwatch.decode import TCP
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP
 from netwatch.protocols.rdp import LEVELS, METHODS, selected_protocol, server_security
 
 MAX_PDUS = 4  # server PDUs looked at after the Connection Confirm

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable
 
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
 from netwatch.protocols.auth import TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
 from netwatch.protocols.ber import ber_length
 from netwatch.protocols.iso8583 import looks_like_iso8583

@@ -19,7 +19,7 @@ from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.software import SoftwareVersions
 from netwatch.analyzers.terminal import Terminal
 from netwatch.analyzers.tls_handshakes import TlsInspector
-from netwatch.masking import Fingerprinter
+from netwatch.redaction.masking import Fingerprinter
 
 
 def build_classifier() -> Analyzer[Any]:

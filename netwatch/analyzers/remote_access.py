@@ -9,9 +9,9 @@ relay or server), internal, or external. Then it leaves the flow: remote session
 from __future__ import annotations
 
 from netwatch import events
-from netwatch.addresses import scope
 from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.addresses import scope
 
 TOOLS = {"rdp", "vnc", "teamviewer", "anydesk", "ssh", "telnet"}
 

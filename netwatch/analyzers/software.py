@@ -6,7 +6,7 @@ FTP/SMTP/POP3/IMAP/Telnet greetings, NTLMSSP VERSION fields (SMB, HTTP, SMTP, IM
 the RDP client build, SNMP sysDescr, DHCP vendor class and host name, SSDP `SERVER`. TLS client
 versions come from the `tls_hello` event (`TlsInspector`), not from here. Bounded: each flow is
 looked at for its first `CAPS[app]` bytes per direction, then the analyzer leaves it; encrypted
-flows are left at once (SSH after its banners). Facts only: judging versions is `netwatch.eol`'s job.
+flows are left at once (SSH after its banners). Facts only: judging versions is `netwatch.judge.eol`'s job.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate
-from netwatch.decode import TCP, UDP
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP, UDP
 from netwatch.protocols.http import HttpHead, HttpPart
 from netwatch.protocols.snmp import sysdescr_value
 from netwatch.protocols.software_versions import (

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
 from netwatch.analyzers.cleartext_cards import card_observation
-from netwatch.decode import TCP
-from netwatch.flows import Flow
-from netwatch.masking import Fingerprinter
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import scan
 from netwatch.protocols.zvt import MAX_APDU, apdu_cards, split_apdus
+from netwatch.redaction.masking import Fingerprinter
 
 MAX_APDUS = 100_000  # per flow; beyond it the flow is left alone
 

@@ -14,9 +14,9 @@ from typing import Any
 from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
 from netwatch.analyzers.classify import UPGRADABLE
 from netwatch.analyzers.remote_access import RemoteAccess
-from netwatch.decode import TCP, UDP
 from netwatch.events import FlowFacts, TlsCert, TlsHello
-from netwatch.flows import Flow
+from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP, UDP
 from netwatch.protocols.tls import (
     HS_CERTIFICATE,
     HS_CLIENT_HELLO,

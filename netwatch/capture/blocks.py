@@ -2,7 +2,7 @@
 
 A pcap reader hands over a whole read window at once (the record headers are gathered with numpy,
 the frames' bytes are never copied); any other source (pcapng, a live interface) joins a batch of
-frames into one buffer. `netwatch.fastpath` decodes the headers of a whole block at a time.
+frames into one buffer. `netwatch.flows.fastpath` decodes the headers of a whole block at a time.
 """
 
 from __future__ import annotations

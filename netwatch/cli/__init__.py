@@ -13,8 +13,8 @@ import sys
 from netwatch import __version__
 from netwatch.cli import diff, interfaces, learn, live, scan
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from netwatch.policy import PolicyError
-from netwatch.rules import RuleError
+from netwatch.judge.policy import PolicyError
+from netwatch.judge.rules import RuleError
 
 COMMANDS = [scan, learn, diff]  # append new command modules here
 COMMANDS += [live, interfaces]

@@ -14,10 +14,10 @@ from typing import Any
 
 from rich.console import Console
 
-from netwatch.findings import Finding
-from netwatch.policy import load_policy
-from netwatch.rules import SEVERITIES, SEVERITY_RANK, RuleSet
-from netwatch.signals import handling, raise_interrupt
+from netwatch.findings.aggregate import Finding
+from netwatch.judge.policy import load_policy
+from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK, RuleSet
+from netwatch.pipeline.signals import handling, raise_interrupt
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_FAILED_INPUTS = 4  # added to the findings' code when a capture could not be scanned (a worker died)

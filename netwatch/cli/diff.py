@@ -32,10 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from netwatch.cli.common import load_rules_and_policy
-    from netwatch.diff import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
+    from netwatch.pipeline.runner import ScanConfig, run_local
+    from netwatch.report.changes import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
     from netwatch.report.diff import print_diff
     from netwatch.report.records import finding_record
-    from netwatch.runner import ScanConfig, run_local
 
     try:
         kinds = [is_capture(p) for p in (args.baseline, args.current)]

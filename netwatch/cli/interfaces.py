@@ -25,7 +25,7 @@ def _n(v: int | None) -> str:
 def cmd_interfaces(args: argparse.Namespace) -> int:
     from netwatch.capture.interfaces import list_interfaces
     from netwatch.capture.live import default_backend
-    from netwatch.decode import linktype_name
+    from netwatch.packets.decode import linktype_name
     from netwatch.report.text import safe
 
     ifaces = list_interfaces()

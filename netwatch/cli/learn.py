@@ -25,10 +25,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from netwatch.learn import learn_policy
-    from netwatch.policy import policy_from_text
-    from netwatch.runner import ScanConfig, run_local
-    from netwatch.scan import SourceReport
+    from netwatch.judge.learn import learn_policy
+    from netwatch.judge.policy import policy_from_text
+    from netwatch.pipeline.runner import ScanConfig, run_local
+    from netwatch.pipeline.session import SourceReport
 
     out = args.output
     if out != "-" and Path(out).exists() and not args.force:

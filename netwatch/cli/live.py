@@ -28,11 +28,11 @@ from netwatch.report.filters import FindingFilter, add_filter_args
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from netwatch.findings import Finding
-    from netwatch.livescan import LiveStats
+    from netwatch.findings.aggregate import Finding
+    from netwatch.pipeline.live import LiveStats
+    from netwatch.pipeline.session import SourceReport
     from netwatch.report.jsonl import FindingStream
     from netwatch.report.live import Dashboard
-    from netwatch.scan import SourceReport
 
 STOPPED_BY = {"signal": "Ctrl-C/SIGTERM", "duration": "--duration", "count": "--count",
               "source ended": "the capture ending by itself"}
@@ -102,8 +102,8 @@ def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream
 def cmd_live(args: argparse.Namespace) -> int:
     from netwatch.capture import CaptureError
     from netwatch.capture.interfaces import likely_capture, list_interfaces
-    from netwatch.livescan import LiveRun, LiveSession, stop_on_signals
-    from netwatch.masking import Fingerprinter
+    from netwatch.pipeline.live import LiveRun, LiveSession, stop_on_signals
+    from netwatch.redaction.masking import Fingerprinter
     from netwatch.report.console import print_summary
     from netwatch.report.live import Dashboard
     from netwatch.report.text import safe

@@ -28,9 +28,9 @@ from netwatch.cli.common import (
 from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
-    from netwatch.findings import Finding
-    from netwatch.runner import RunResult
-    from netwatch.scan import SourceReport
+    from netwatch.findings.aggregate import Finding
+    from netwatch.pipeline.runner import RunResult
+    from netwatch.pipeline.session import SourceReport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -136,8 +136,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from netwatch.cluster import SchedulerError
-    from netwatch.runner import RunResult, ScanConfig, deferred_signals, load_config, run
+    from netwatch.pipeline.cluster import SchedulerError
+    from netwatch.pipeline.runner import RunResult, ScanConfig, deferred_signals, load_config, run
 
     paths, unreadable = expand_paths(args.paths)
     _check_stdin(paths)
@@ -164,7 +164,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[str, str]], policy: object) -> int:
     """Summary, JSON Lines and HTML of what the run found; the exit code."""
-    from netwatch.scan import SourceReport, all_findings
+    from netwatch.pipeline.session import SourceReport, all_findings
 
     reports = ([SourceReport(source=d, error=msg) for d, msg in unreadable] + result.reports
                + [SourceReport(source=p, error=f"{p}: not scanned: {why}") for p, why in result.failed.items()])

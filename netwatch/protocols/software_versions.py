@@ -3,7 +3,7 @@
 Each parser takes one header value, banner line or descriptor (str) and returns `Software`
 values: what product, which version string as sent (None when the wire shows none), and a display
 name. Nothing is inferred beyond what the string says: a banner without a version stays without
-one, and version strings are kept as sent (comparison happens later, in `netwatch.eol`).
+one, and version strings are kept as sent (comparison happens later, in `netwatch.judge.eol`).
 Packet-derived text is escaped and length-limited here (`protocols.text.clean`).
 """
 

@@ -16,10 +16,10 @@ import pygal
 from pygal.etree import etree
 from pygal.style import Style
 
-from netwatch.findings import Finding
+from netwatch.findings.aggregate import Finding
+from netwatch.judge.rules import SEVERITIES
 from netwatch.report.records import is_destination
 from netwatch.report.text import endpoint
-from netwatch.rules import SEVERITIES
 
 COLOURS = {"critical": "#b00020", "high": "#d9480f", "medium": "#e6a700", "low": "#1971c2", "info": "#868e96"}
 PROTECTED, CLEARTEXT, UNKNOWN = "#2b8a3e", "#c92a2a", "#adb5bd"

@@ -9,14 +9,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from netwatch.findings import Finding
-from netwatch.inventory import merge_inventory, merge_rest, unlisted
-from netwatch.reassembly import loss_notes
+from netwatch.findings.aggregate import Finding
+from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
+from netwatch.findings.systems import SystemEntry, merge_systems
+from netwatch.flows.tcp import loss_notes
+from netwatch.judge.rules import SEVERITIES
+from netwatch.pipeline.session import SourceReport
 from netwatch.report.records import UNKNOWN_HOST, card_counts
 from netwatch.report.text import endpoint, safe, utc
-from netwatch.rules import SEVERITIES
-from netwatch.scan import SourceReport
-from netwatch.systems import SystemEntry, merge_systems
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                   "info": "dim"}

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from netwatch.diff import DiffResult
+from netwatch.report.changes import DiffResult
 from netwatch.report.console import SEVERITY_STYLE, evidence_text
 from netwatch.report.text import endpoint, safe
 

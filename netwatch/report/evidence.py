@@ -22,10 +22,10 @@ import dpkt
 
 from netwatch.capture import CaptureError
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.findings import Finding
-from netwatch.flows import addr_str
+from netwatch.findings.aggregate import Finding
+from netwatch.flows.table import addr_str
+from netwatch.pipeline.session import SourceReport
 from netwatch.report.evidence_frames import EvidenceFlow, Packet, flow_app, locate
-from netwatch.scan import SourceReport
 
 MAX_FLOWS = 3  # flows per finding
 MAX_PACKETS = 200  # packets per flow

@@ -17,9 +17,9 @@ from typing import NamedTuple
 import dpkt
 
 from netwatch.protocols.iso8583 import looks_like_iso8583
-from netwatch.report.redact_creds import redact_passwords, redact_snmp
-from netwatch.report.redact_packets import FILLER, mask_cards
-from netwatch.report.redact_protocols import redact_dns, redact_http, redact_iso8583
+from netwatch.redaction.creds import redact_passwords, redact_snmp
+from netwatch.redaction.packets import FILLER, mask_cards
+from netwatch.redaction.protocols import redact_dns, redact_http, redact_iso8583
 
 MAX_STREAM = 1 << 20  # stream bytes per direction rebuilt and scanned (more than the written packets hold)
 IPV6_EXT = {0, 43, 60, 135, 139, 140}

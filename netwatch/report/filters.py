@@ -8,8 +8,8 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.findings import Finding
-from netwatch.rules import SEVERITIES, SEVERITY_RANK
+from netwatch.findings.aggregate import Finding
+from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK
 
 CATEGORIES = ("card-data", "exfiltration", "cleartext", "weak-tls", "credentials", "remote-access", "destination")
 

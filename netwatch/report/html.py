@@ -16,11 +16,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from netwatch.addresses import scope
-from netwatch.findings import Finding
-from netwatch.inventory import merge_inventory, unlisted
-from netwatch.reassembly import loss_notes
-from netwatch.redact import escape_controls
+from netwatch.findings.aggregate import Finding
+from netwatch.findings.destinations import merge_inventory, unlisted
+from netwatch.flows.tcp import loss_notes
+from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK
+from netwatch.packets.addresses import scope
+from netwatch.pipeline.session import SourceReport
+from netwatch.redaction.text import escape_controls
 from netwatch.report import charts
 from netwatch.report.records import (
     card_hosts,
@@ -30,8 +32,6 @@ from netwatch.report.records import (
     systems_records,
 )
 from netwatch.report.text import endpoint, utc
-from netwatch.rules import SEVERITIES, SEVERITY_RANK
-from netwatch.scan import SourceReport
 
 TEMPLATES = Path(__file__).with_name("templates")
 FIX = {  # the fix in plain words, per category; {devices} and {dests} are filled from the findings

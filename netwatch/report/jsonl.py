@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from netwatch.findings import Finding
+from netwatch.findings.aggregate import Finding
 from netwatch.report.records import finding_record
 
 SCHEMA_PATH = Path(__file__).with_name("schema") / "netwatch-eve-v1.json"

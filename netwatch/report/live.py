@@ -17,8 +17,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from netwatch.findings import Finding
-from netwatch.livescan import LiveStats
+from netwatch.findings.aggregate import Finding
+from netwatch.pipeline.live import LiveStats
 from netwatch.report.console import SEVERITY_STYLE
 from netwatch.report.text import endpoint, safe
 

@@ -16,11 +16,11 @@ from typing import Any
 import communityid
 
 from netwatch import __version__
-from netwatch.findings import Finding
-from netwatch.inventory import merge_inventory, merge_rest, unlisted
-from netwatch.rules import SEVERITIES
-from netwatch.scan import SourceReport
-from netwatch.systems import merge_systems
+from netwatch.findings.aggregate import Finding
+from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
+from netwatch.findings.systems import merge_systems
+from netwatch.judge.rules import SEVERITIES
+from netwatch.pipeline.session import SourceReport
 
 SCHEMA_VERSION = 1
 SCHEMA_ID = "https://netwatch.invalid/schema/netwatch-eve-v1.json"

@@ -7,8 +7,8 @@ import datetime as dt
 
 from rich.markup import escape
 
-from netwatch.addresses import endpoint as endpoint  # re-exported: reports format endpoints here
-from netwatch.redact import escape_controls
+from netwatch.packets.addresses import endpoint as endpoint  # re-exported: reports format endpoints here
+from netwatch.redaction.text import escape_controls
 
 
 def safe(value: object, limit: int = 200) -> str:

@@ -1,7 +1,7 @@
 """What a rule may name: the event registry's fields and types, checked when a rule loads.
 
 A rule that names an unknown kind or field, or compares a field with a value of the wrong type,
-could never fire; for a security tool that silent miss is the worst failure, so `netwatch.rules`
+could never fire; for a security tool that silent miss is the worst failure, so `netwatch.judge.rules`
 refuses it at load with the closest valid name. The vocabulary itself lives in netwatch.events.
 """
 

@@ -12,8 +12,7 @@ import struct
 from hashlib import blake2b
 from typing import Any, Protocol
 
-from netwatch.decode import PROTO_NAMES, TCP, Packet
-from netwatch.reassembly import (  # noqa: F401 - flags and caps re-exported for callers and tests
+from netwatch.flows.tcp import (  # noqa: F401 - flags and caps re-exported for callers and tests
     ACK,
     FIN,
     HOLD_SECONDS,
@@ -26,6 +25,7 @@ from netwatch.reassembly import (  # noqa: F401 - flags and caps re-exported for
     Reassembler,
     TcpStream,
 )
+from netwatch.packets.decode import PROTO_NAMES, TCP, Packet
 
 IDLE_TCP = 600.0
 IDLE_OTHER = 120.0
@@ -97,7 +97,7 @@ class Flow:
 
 
 def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float) -> None:
-    """The per-flow counters, for one packet or (from `netwatch.fastpath`) many of one direction."""
+    """The per-flow counters, for one packet or (from `netwatch.flows.fastpath`) many of one direction."""
     flow.last_ts = last_ts
     flow.packets[direction] += packets
     flow.bytes[direction] += nbytes
@@ -176,7 +176,7 @@ class FlowTable(Reassembler):
     def tcp_segment(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float) -> None:
         """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST.
 
-        `process` ends here for TCP; `netwatch.fastpath` calls it directly (no SYN, flow known)."""
+        `process` ends here for TCP; `netwatch.flows.fastpath` calls it directly (no SYN, flow known)."""
         if ts > self.now:
             self.now = ts
         count(flow, direction, 1, len(payload), ts)
@@ -187,7 +187,7 @@ class FlowTable(Reassembler):
             self.advance(self.now)
 
     def counted(self, n: int) -> None:
-        """`n` packets were counted by the fast path (netwatch.fastpath): they pace the sweeps too."""
+        """`n` packets were counted by the fast path (netwatch.flows.fastpath): they pace the sweeps too."""
         self._since_sweep += n
         if self._since_sweep >= SWEEP_EVERY:
             self.advance(self.now)

@@ -1,6 +1,6 @@
 """The per-host software and OS inventory ("Systems seen"), built from `software` and `tls_hello`
 events: host, product, version, where it was seen (protocol and flow), first and last seen; then
-`judge` gives each entry its end-of-life verdict (`netwatch.eol` table) and an `outdated` event.
+`judge` gives each entry its end-of-life verdict (`netwatch.judge.eol` table) and an `outdated` event.
 Every packet-derived string passes `redact` when the entry is made.
 
 Bounded (MAX_HOSTS hosts, MAX_PER_HOST entries each; the rest is counted as dropped). Shards and
@@ -14,14 +14,14 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from netwatch.addresses import scope
 from netwatch.analyzers.software import HOSTNAME_ONLY
-from netwatch.eol import EolTable, comparable, load_eol
 from netwatch.events import CardData, Event, FlowFacts, Outdated, Software, TlsHello
-from netwatch.policy import Policy
+from netwatch.judge.eol import EolTable, comparable, load_eol
+from netwatch.judge.policy import Policy
+from netwatch.judge.rules import RuleSet, builtin_rules_dir
+from netwatch.packets.addresses import scope
 from netwatch.protocols.tls import VERSIONS
-from netwatch.redact import redact
-from netwatch.rules import RuleSet, builtin_rules_dir
+from netwatch.redaction.text import redact
 
 MAX_HOSTS = 2048
 MAX_PER_HOST = 32
@@ -53,7 +53,7 @@ class SystemEntry:
     count: int = 1
     detail: str | None = None
     fingerprints: list[str] = field(default_factory=list)  # JA4 of TLS clients
-    eol_status: str = "unknown"  # unknown, not listed, supported, end-of-life, backdoored (netwatch.eol.judge)
+    eol_status: str = "unknown"  # unknown, not listed, supported, end-of-life, backdoored (netwatch.judge.eol.judge)
     eol: str | None = None  # the end-of-life date (ISO) when the table has one
     eol_source: str | None = None
 

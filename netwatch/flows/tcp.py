@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from netwatch.flows import Flow, FlowSink
+    from netwatch.flows.table import Flow, FlowSink
 
 SYN, FIN, RST, ACK = 0x02, 0x01, 0x04, 0x10
 OOO_CAP = 256 * 1024  # bytes held out of order per direction before a gap is declared

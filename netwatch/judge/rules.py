@@ -1,8 +1,8 @@
 """Rules as data: load and validate YAML rule packs, match events against them.
 
-Conditions (netwatch.conditions) are a closed vocabulary compiled to closures; the kinds and
+Conditions (netwatch.judge.conditions) are a closed vocabulary compiled to closures; the kinds and
 fields a rule names are checked against the event registry (netwatch.events) at load, and facts
-under the site policy (`policy.dst_allowed`, …) come from the one verdict in netwatch.policy.
+under the site policy (`policy.dst_allowed`, …) come from the one verdict in netwatch.judge.policy.
 Every error names the file and line, the rule id and the field.
 """
 
@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch.conditions import MISSING, Cond, Ctx, Fail, Getter, compile_condition
 from netwatch.events import ATTR_OF, FLOW_FIELDS, Event, FlowFacts
-from netwatch.policy import Policy, Verdict, judge_event, node_lines
-from netwatch.rule_schema import Schema, template_fields, unknown_kind
-from netwatch.textinput import InputError, compose_yaml, load_yaml, read_yaml_text
+from netwatch.judge.conditions import MISSING, Cond, Ctx, Fail, Getter, compile_condition
+from netwatch.judge.policy import Policy, Verdict, judge_event, node_lines
+from netwatch.judge.schema import Schema, template_fields, unknown_kind
+from netwatch.judge.textinput import InputError, compose_yaml, load_yaml, read_yaml_text
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # lower is worse
@@ -227,7 +227,7 @@ def load_rule_file(path: Path) -> list[Rule | dict[str, Any]]:
 
 
 def _yaml_lines(text: str) -> dict[tuple[Any, ...], int]:
-    """Line numbers of the YAML keys, for errors (netwatch.policy.node_lines); the pure-Python
+    """Line numbers of the YAML keys, for errors (netwatch.judge.policy.node_lines); the pure-Python
     composer is slow, so this runs only when a rule is refused."""
     try:
         return node_lines(compose_yaml(text))
@@ -237,11 +237,11 @@ def _yaml_lines(text: str) -> dict[tuple[Any, ...], int]:
 
 def builtin_rules_dir() -> Path:
     """The bundled pack: installed as netwatch/_rules in a wheel, `rules/` in a source checkout."""
-    here = Path(__file__).resolve().parent
-    installed = here / "_rules"
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "_rules"
     if installed.is_dir() and any(installed.glob("*.yaml")):
         return installed
-    return here.parent / "rules"
+    return package.parent / "rules"
 
 
 def _rule_files(d: Path) -> list[Path]:
@@ -257,7 +257,7 @@ class RuleSet:
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
-        self.eol: Any = None  # netwatch.eol.EolTable from the same directories (eol/), set by load()
+        self.eol: Any = None  # netwatch.judge.eol.EolTable from the same directories (eol/), set by load()
         self.by_kind: dict[str, list[Rule]] = {}
         self.by_kind_no_policy: dict[str, list[Rule]] = {}
         for r in rules:
@@ -286,7 +286,7 @@ class RuleSet:
                         if r.id in rules and rules[r.id].file == r.file:
                             raise RuleError(f"{r.file}: rule {r.id}: field 'id': duplicate id in the same file")
                         rules[r.id] = r
-        from netwatch.eol import load_eol  # the end-of-life table travels with the rules
+        from netwatch.judge.eol import load_eol  # the end-of-life table travels with the rules
 
         rs = cls(list(rules.values()))
         rs.eol = load_eol([d for d in dirs if d.is_dir()])

@@ -2,7 +2,7 @@
 
 Equality, one-of, not, numeric comparisons, regex, CIDR, existence, all/any. Every field a
 condition names, and the type of every value, is checked against the event registry
-(netwatch.rule_schema) so that a rule that could never fire is refused at load.
+(netwatch.judge.schema) so that a rule that could never fire is refused at load.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from netwatch.rule_schema import Schema
+from netwatch.judge.schema import Schema
 
 OPS = {"eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "regex", "cidr", "not_cidr", "exists"}
 MISSING = object()  # a field the event does not have

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from netwatch.protocols.auth import HTTP_BASIC, TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
-from netwatch.report.redact_packets import FILLER, redact_base64_field
+from netwatch.redaction.packets import FILLER, redact_base64_field
 
 PASS_LINE = re.compile(rb"(?:^|\n)PASS ([^\r\n]*)", re.I)
 IMAP_LOGIN = re.compile(rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)

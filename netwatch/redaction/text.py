@@ -26,8 +26,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
-from netwatch.masking import mask_pan
 from netwatch.protocols.card_search import scan, wrap
+from netwatch.redaction.masking import mask_pan
 
 
 class Redacted(str):

@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.addresses import DEFAULT_INTERNAL
-from netwatch.policy import Policy, exemption, is_hostname, policy_from_dict
-from netwatch.redact import Redacted, redact, redact_lines
+from netwatch.judge.policy import Policy, exemption, is_hostname, policy_from_dict
+from netwatch.packets.addresses import DEFAULT_INTERNAL
+from netwatch.redaction.text import Redacted, redact, redact_lines
 
 
 @dataclass

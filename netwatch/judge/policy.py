@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from netwatch.addresses import DEFAULT_INTERNAL
 from netwatch.events import CardData, Event, FlowEnd, FlowFacts
-from netwatch.textinput import LOADER, InputError, compose_yaml, read_yaml_text
+from netwatch.judge.textinput import LOADER, InputError, compose_yaml, read_yaml_text
+from netwatch.packets.addresses import DEFAULT_INTERNAL
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -23,9 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from netwatch.capture.blocks import FrameBlock, Ints
-from netwatch.decode import ESP, TCP, UDP, VXLAN_PORT, Decoder
-from netwatch.flows import Flow, FlowTable, count
-from netwatch.reassembly import FIN, RST, SYN
+from netwatch.flows.table import Flow, FlowTable, count
+from netwatch.flows.tcp import FIN, RST, SYN
+from netwatch.packets.decode import ESP, TCP, UDP, VXLAN_PORT, Decoder
 
 SMALL = 32  # blocks with fewer frames go packet by packet: numpy's per-call cost would dominate
 RAW_IP = (12, 14, 101, 228)  # link types whose frames start with the IP header

@@ -2,7 +2,7 @@
 
 The Aggregator is where observations meet rules; it holds only masked evidence. Every
 packet-derived value of a Finding (server name, evidence, message) is a `Redacted`: it passed
-`netwatch.redact.redact`, the one boundary that masks card data in any encoding and escapes control
+`netwatch.redaction.text.redact`, the one boundary that masks card data in any encoding and escapes control
 characters, before any report, diff or live view can see it.
 """
 
@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwatch.addresses import endpoint
-from netwatch.conditions import MISSING, Getter
 from netwatch.events import Event
-from netwatch.policy import Policy
-from netwatch.redact import EMPTY, Clean, Redacted, redact, redact_value
-from netwatch.rules import SEVERITY_RANK, Rule, RuleSet
+from netwatch.judge.conditions import MISSING, Getter
+from netwatch.judge.policy import Policy
+from netwatch.judge.rules import SEVERITY_RANK, Rule, RuleSet
+from netwatch.packets.addresses import endpoint
+from netwatch.redaction.text import EMPTY, Clean, Redacted, redact, redact_value
 
 JSON_ORDER = (
     "rule", "category", "severity", "title", "first_seen", "last_seen", "count", "src", "sport", "dst", "dport",

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect, quiet_dask
-from netwatch.masking import Fingerprinter
-from netwatch.policy import Policy, load_policy
-from netwatch.rules import RuleSet
-from netwatch.scan import SourceReport, file_size, merge_shards, scan_file
-from netwatch.signals import handling
+from netwatch.judge.policy import Policy, load_policy
+from netwatch.judge.rules import RuleSet
+from netwatch.pipeline.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect, quiet_dask
+from netwatch.pipeline.session import SourceReport, file_size, merge_shards, scan_file
+from netwatch.pipeline.signals import handling
+from netwatch.redaction.masking import Fingerprinter
 
 # Measured on the 2-core benchmark machine (benchmarks/bench_fleet.py): a 2-worker local cluster
 # takes ~1.3 s to import and start, and a worker scans ~45 MB/s, so a cluster repays its start

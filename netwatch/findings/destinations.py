@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch.events import FlowEnd
-from netwatch.policy import Policy, judge_event
+from netwatch.judge.policy import Policy, judge_event
 
 MAX_ROWS = 2000  # destination rows kept per source (top by bytes, then flows); the rest are totals
 SKETCH_BITS = 12  # 4096 HyperLogLog registers
@@ -124,7 +124,7 @@ class Inventory:
 
     @staticmethod
     def _judge(row: Row, label: str | None) -> None:
-        """Count the policy's verdict on one flow (netwatch.policy.judge): the label, or None for denied."""
+        """Count the policy's verdict on one flow (netwatch.judge.policy.judge): the label, or None for denied."""
         if row["allowed"] is None:
             row["allowed"], row["denied"] = [], 0
         if label is None:

@@ -22,9 +22,9 @@ from netwatch.capture import Frame
 from netwatch.capture.live import LiveSource
 from netwatch.capture.writer import CaptureWriter
 from netwatch.events import Event, FlowEnd
-from netwatch.findings import Finding
-from netwatch.scan import Session, SourceReport
-from netwatch.signals import handling
+from netwatch.findings.aggregate import Finding
+from netwatch.pipeline.session import Session, SourceReport
+from netwatch.pipeline.signals import handling
 
 TICK = 0.25  # seconds between dashboard updates: at most 4 refreshes a second
 QUEUE_MAX = 20_000  # frames between the reader thread and the pipeline

@@ -16,7 +16,7 @@ from iso8583.specs import default_ascii as SPEC_HEXMAP
 from netwatch.protocols.card_search import scan, scan_dns_name
 from netwatch.protocols.http import METHODS, decode_content, header_value, parse_head
 from netwatch.protocols.iso8583 import _BCD_SPECS, frame_length, locate
-from netwatch.report.redact_packets import FILLER, View, hex_view, keep_mask, mask_cards
+from netwatch.redaction.packets import FILLER, View, hex_view, keep_mask, mask_cards
 
 MAX_MESSAGES = 1000
 HEX_LABEL = re.compile(rb"[0-9a-fA-F]{24,}")

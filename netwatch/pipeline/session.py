@@ -1,6 +1,6 @@
 """One scan session per source: frames → decode → flows → analyzers → rules → findings.
 
-`Session` is the whole pipeline for one source (a file or a live interface); `netwatch.runner`
+`Session` is the whole pipeline for one source (a file or a live interface); `netwatch.pipeline.runner`
 runs sessions over many files, in this process or on Dask workers. Everything found so far survives an
 interrupt or a broken input: `Session.close()` always flushes the flows and returns the report.
 """
@@ -20,17 +20,17 @@ from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.blocks import FrameBlock, batches, block_of
 from netwatch.capture.pcapfile import CaptureReader
-from netwatch.decode import Decoder, linktype_name
 from netwatch.events import DataLimit, Event, FlowEnd
-from netwatch.fastpath import FastPath
-from netwatch.findings import Aggregator, Finding, sort_findings
-from netwatch.flows import FlowTable
-from netwatch.inventory import Inventory, Rest, merge_inventory, merge_rest
-from netwatch.masking import Fingerprinter
-from netwatch.policy import Policy
-from netwatch.redact import redact_record
-from netwatch.rules import RuleSet
-from netwatch.systems import SystemInventory, judge_systems, merge_systems
+from netwatch.findings.aggregate import Aggregator, Finding, sort_findings
+from netwatch.findings.destinations import Inventory, Rest, merge_inventory, merge_rest
+from netwatch.findings.systems import SystemInventory, judge_systems, merge_systems
+from netwatch.flows.fastpath import FastPath
+from netwatch.flows.table import FlowTable
+from netwatch.judge.policy import Policy
+from netwatch.judge.rules import RuleSet
+from netwatch.packets.decode import Decoder, linktype_name
+from netwatch.redaction.masking import Fingerprinter
+from netwatch.redaction.text import redact_record
 
 
 @dataclass
@@ -111,7 +111,7 @@ class Session:
             self.on_finding(next(reversed(self.aggregator.findings.values())))
 
     def feed(self, frame: Frame) -> None:
-        """One frame: the same path and counters as a block (`netwatch.fastpath`)."""
+        """One frame: the same path and counters as a block (`netwatch.flows.fastpath`)."""
         self.feed_blocks((block_of((frame,)),))
 
     def feed_all(self, frames: Iterable[Frame | tuple[float, int, bytes, int]],
@@ -120,7 +120,7 @@ class Session:
         self.feed_blocks(batches(frames), tick)
 
     def feed_blocks(self, blocks: Iterable[FrameBlock], tick: Callable[[], None] | None = None) -> None:
-        """The hot loop (`netwatch.fastpath`): blocks of frames; `tick` is called after each block."""
+        """The hot loop (`netwatch.flows.fastpath`): blocks of frames; `tick` is called after each block."""
         fast = self.fast
         try:
             for block in blocks:

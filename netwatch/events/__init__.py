@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Protocol
 
 
 class FlowLike(Protocol):
-    """What a snapshot reads from a live flow (netwatch.flows.Flow)."""
+    """What a snapshot reads from a live flow (netwatch.flows.table.Flow)."""
 
     src: str
     dst: str
@@ -242,7 +242,7 @@ class Software(_OnHost, kind="software"):
 
 
 class Outdated(_OnHost, kind="outdated"):
-    """A systems-inventory entry past its end of life (judged at the end of a scan; netwatch.eol)."""
+    """A systems-inventory entry past its end of life (judged at the end of a scan; netwatch.judge.eol)."""
 
     name: str = _f("the end-of-life table's name for it")
     seen_in: str = _f("where it was seen (protocol)")
@@ -286,7 +286,7 @@ ATTR_OF: dict[type[Event], dict[str, str]] = {  # rule name → attribute, per k
     c: {RULE_NAMES.get(a, a): a for a in names} for c, names in _OWN.items()
 }
 
-# Facts under the site policy (netwatch.policy.facts); all null without a policy except `present`.
+# Facts under the site policy (netwatch.judge.policy.facts); all null without a policy except `present`.
 POLICY_FACTS: dict[str, tuple[type, str]] = {
     "present": (bool, "a site policy was given"),
     "dst_allowed": (bool, "an allowed destination matches dst (address or name), port and app"),
@@ -355,8 +355,3 @@ def fields_of(kind: str) -> dict[str, FieldSpec]:
 def policy_specs() -> dict[str, FieldSpec]:
     return {f"policy.{k}": FieldSpec(f"policy.{k}", (t, type(None)), False, d) for k, (t, d) in POLICY_FACTS.items()}
 
-
-if __name__ == "__main__":  # python -m netwatch.events --markdown [FILE]: the vocabulary (netwatch.event_doc)
-    from netwatch.event_doc import main
-
-    main(sys.argv[1:])

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from netwatch.capture.pcapfile import is_capture as capture_magic
-from netwatch.redact import Clean, redact, redact_record
-from netwatch.rules import SEVERITY_RANK
-from netwatch.textinput import MAX_JSONL_BYTES, MAX_JSONL_LINE
+from netwatch.judge.rules import SEVERITY_RANK
+from netwatch.judge.textinput import MAX_JSONL_BYTES, MAX_JSONL_LINE
+from netwatch.redaction.text import Clean, redact, redact_record
 
 Record = dict[str, Clean]  # a finding or destination with every string redacted
 

@@ -6,7 +6,7 @@ product, a version range (`min` inclusive, `below` exclusive) or exact `versions
 date and its source. Versions are compared with `packaging.version`; a version string that does
 not start with a release number stays "unknown" and is never judged.
 
-`netwatch.systems.judge` turns every inventory entry that matches an entry whose date had passed
+`netwatch.findings.systems.judge` turns every inventory entry that matches an entry whose date had passed
 (at capture time) into an `outdated` event; the rules in rules/outdated.yaml decide what that means.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from netwatch.rules import ID_RE, RuleError
+from netwatch.judge.rules import ID_RE, RuleError
 
 KINDS = ("os", "software", "tls")
 STATUSES = ("end-of-life", "backdoored")

@@ -1,0 +1,1 @@
+"""Findings: rule matches aggregated, the systems inventory and the destinations inventory."""

@@ -1,0 +1,1 @@
+"""Flows: the flow table, TCP reassembly and the packet loop (fast path)."""

@@ -1,0 +1,1 @@
+"""Judgement: the site policy, rules and their conditions, the rule schema, end-of-life table, learning."""

@@ -1,0 +1,1 @@
+"""Packets: frame bytes to decoded headers, and what an address is (scope, endpoint text)."""

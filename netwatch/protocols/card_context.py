@@ -28,6 +28,7 @@ from urllib.parse import unquote_to_bytes
 from netwatch.protocols.lookalikes import gs1_key, iban_around, key_class
 
 WINDOW = 300  # characters either side, as Purview's proximity
+LOOK_BACK = 65536  # how far back a CSV header is looked for
 PAYMENT_CHANNELS = {"iso8583": "ISO 8583 message", "zvt": "ZVT APDU"}
 
 
@@ -61,6 +62,7 @@ ID_HEADERS = re.compile(
     rb"|x-forefront[\w-]*|x-ms-[\w-]+|x-microsoft-[\w-]+|received|dkim-signature|arc-[\w-]+|x-request-id"
     rb"|x-correlation-id|traceparent|etag|x-amzn?-[\w-]+)$"
 )
+BOUNDARY_RE = re.compile(rb'(?i)boundary="?[^"&;\s]*$|^--[^\s]*$')  # a boundary parameter or delimiter line
 HEADER_NAME = re.compile(rb"^([A-Za-z0-9-]{1,64}):")
 _KEY_PATTERNS = (
     re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'),  # JSON
@@ -69,7 +71,7 @@ _KEY_PATTERNS = (
     re.compile(rb"([\w:.-]{1,64})\s*=\s*[\"']$"),  # XML/HTML attribute
     re.compile(rb"(?:^|[&?;\s])([\w.\[\]%-]{1,64})=$"),  # form or query
     re.compile(rb"([A-Za-z\xc0-\xff][\w .#/\xc0-\xff-]{0,40}?)\s*[:=#]\s*[\"']?$"),  # text label: "Card No.: "
-    re.compile(rb"(?i)((?:[a-z]+[ _-])?(?:card|karte|carte|tarjeta|cart\xc3\xa3o)s?)\s+$"),  # "card 4111…", not "gift card"
+    re.compile(rb"((?:[A-Za-z][\w-]{0,30} )?[A-Za-z][\w-]{0,30}) +$"),  # the words before: "card 4111…", "IMEI 35…"
 )
 CSV_DELIMS = b",;\t|"
 _TOKEN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
@@ -141,18 +143,17 @@ def _peel(raw: bytes, encoding: str) -> bytes | None:
 
 
 def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tuple[bytes, int, int, int]:
-    """The text to judge, the number's span in it and where its encoded run starts: the window
-    around the hit, with an encoded run replaced by its decoded text when the number is found there."""
-    lo, hi = max(0, start - WINDOW), end + WINDOW
+    """The text to judge, the number's span in it and where its encoded run starts: the buffer
+    itself, or around an encoded run its decoded text when the number is found there."""
     if encoding == "ascii":
-        return buf[lo:hi], start - lo, end - lo, start - lo
+        return buf, start, end, start
     inner = _peel(buf[start:end], encoding)
     if inner is not None:
         m = re.search(rb"[ -]?".join(re.escape(c.encode()) for c in digits), inner)
         if m is not None:
-            before = buf[lo:start]
-            return before + inner + buf[end:hi], len(before) + m.start(), len(before) + m.end(), len(before)
-    return buf[lo:hi], start - lo, end - lo, start - lo
+            before = buf[max(0, start - LOOK_BACK) : start]
+            return before + inner + buf[end : end + WINDOW], len(before) + m.start(), len(before) + m.end(), len(before)
+    return buf, start, end, start
 
 
 def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVerdict:
@@ -196,10 +197,17 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
 
 def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
     """Why the digit run is part of something else (a longer token, an IBAN, an id header), or None."""
+    cc = iban_around(text, vs, ve)
+    if cc:
+        return f"part of an IBAN ({cc}, mod-97 valid)"
     before, after = text[vs - 1] if vs else 32, text[ve] if ve < len(text) else 32
     before2, after2 = text[vs - 2] if vs > 1 else 32, text[ve + 1] if ve + 1 < len(text) else 32
-    if before in _TOKEN and (before2 == 92 or (text[vs - 3 : vs - 2] == b"%" and before2 in _HEX)):
-        before = 32  # after an escape (\n, \t) or a percent-escape (%3B): a separator, not a token
+    if before in _TOKEN and text[vs - 3 : vs - 2] == b"%" and before2 in _HEX:
+        before = int(text[vs - 2 : vs], 16)  # after a percent-escape (%3B): the character it stands for
+    elif before in _TOKEN and before2 == 92:
+        before = 32  # after an escape (\n, \t): a separator, not a token
+    if before == 43:
+        return "international phone number"
     if before in _TOKEN or after in _TOKEN:
         return "part of a longer alphanumeric token (hex string, identifier)"
     if (before == 45 and before2 in _ALNUM) or (after == 45 and after2 in _ALNUM):
@@ -218,11 +226,8 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):
         return f"id in the {_safe(h.group(1))} header"
-    if b"boundary=" in line.lower() or line.startswith(b"--"):
+    if BOUNDARY_RE.search(line):
         return "MIME boundary marker"
-    cc = iban_around(text, vs, ve)
-    if cc:
-        return f"part of an IBAN ({cc}, mod-97 valid)"
     return None
 
 
@@ -238,17 +243,21 @@ def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
 
 
 def _csv_column(text: bytes, vs: int, ve: int) -> bytes | None:
-    """The header of the CSV column the value stands in, when a header line is in the text."""
-    ls = text.rfind(b"\n", 0, vs) + 1
-    le = text.find(b"\n", ve)
-    line = text[ls : len(text) if le < 0 else le].rstrip(b"\r")
-    delim = next((d for d in CSV_DELIMS if line.count(d) >= 1), None)
-    if delim is None or ls == 0:
+    """The header of the CSV column the value stands in: the body's first line or one of the 40
+    lines above, when it has as many fields and no long digit run."""
+    ls = text.rfind(b"\n", max(0, vs - LOOK_BACK), vs) + 1
+    le = text.find(b"\n", ve, ve + 4096)
+    line = text[ls : ve + 4096 if le < 0 else le].rstrip(b"\r")
+    delim = max(CSV_DELIMS, key=line.count)
+    if ls == 0 or not line.count(delim):
         return None
     sep = bytes([delim])
-    col = text[ls:vs].count(sep)
-    width = line.count(sep)
-    for prev in reversed(text[:ls].split(b"\n")[-40:]):
+    col, width = text[ls:vs].count(sep), line.count(sep)
+    above = text[max(0, ls - 4096) : ls].split(b"\n")[-41:-1]
+    blank = text.find(b"\n\n", max(0, vs - LOOK_BACK), vs)
+    blank = text.find(b"\r\n\r\n", max(0, vs - LOOK_BACK), vs) if blank < 0 else blank
+    first = text[blank : text.find(b"\n", blank + 4)].strip() if blank >= 0 else b""
+    for prev in [first, *reversed(above)]:
         prev = prev.rstrip(b"\r")
         if prev.count(sep) == width and not re.search(rb"[0-9]{5}", prev):
             return prev.split(sep)[col].strip(b"\"' ") or None

@@ -173,6 +173,19 @@ def test_bare_and_other_numbers_rank_lower_with_a_reason() -> None:
     assert key_class("giftCard") == key_class("customer_card_no") == "other"
 
 
+def test_a_word_naming_another_number_outranks_card_words_nearby() -> None:
+    """Mail prose: 'IMEI 30…' or 'Payback-Karte 5032…' next to 'Kreditkarte' is not a card."""
+    rng = random.Random(9)
+    lines = []
+    kinds = [("IMEI", "30"), ("Payback-Karte", "5032"), ("loyaltyCard", "4871"), ("Bestellnummer", "51")]
+    for i in range(40):
+        key, prefix = kinds[i % 4]
+        number = _luhn(prefix + _digits(rng, (15 if key == "IMEI" else 16) - len(prefix) - 1))
+        lines.append(f"{key} {number} wurde verbucht, Zahlungsart Kreditkarte.")
+    got = verdicts("\r\n".join(lines).encode())
+    assert len(got) >= 20 and all(c == "low" for c, _ in got), got
+
+
 def _scan_http(body: bytes, ctype: str) -> list:
     conv = TcpConversation("10.20.1.15", "10.20.9.6", 50900, 8080, Clock())
     conv.send(0, b"POST /basket HTTP/1.1\r\nHost: backoffice.example\r\nContent-Type: " + ctype.encode()

@@ -42,19 +42,38 @@ class CardVerdict:
         return self.confidence == "none"
 
 
-KEYWORD_RE = re.compile(
-    rb"(?i)(card|karten?|carte|kredit)[ _-]?(number|num|no\b|nr|nummer|#)|credit[ _-]?card|debit[ _-]?card"
-    rb"|kreditkarte|karteninhaber|card[ _-]?holder|\bvisa\b|master[ _-]?card|\bmaestro\b|\bamex\b|american express"
-    rb"|\bdiners\b|\bjcb\b|unionpay|\bcvv2?\b|\bcvc2?\b|\bcsc\b|expir(?:y|ation|es)"
-    rb"|exp(?:iry)?[ _-]?(?:date|month|year)|valid (?:thru|through)|g\xc3?\xbcltig bis|ablaufdatum|\bccv\b"
-    rb"|\bcc[ _-]?(?:num|no)\b|tarjeta|cart\xc3\xa3o|\bexp(?:iry)?\b|\bexp_?(?:mm|yy|mmyy)\b"
-    rb"|%B[0-9]{12,19}\^|;[0-9]{12,19}="  # track data of a card nearby
-)
+# Card keywords, matched as lower-case words (a set lookup, not a regex per keyword: this runs per hit)
+CARD_KEYWORDS = frozenset({
+    b"visa", b"mastercard", b"maestro", b"amex", b"diners", b"jcb", b"unionpay", b"cvv", b"cvv2", b"cvc", b"cvc2",
+    b"csc", b"ccv", b"expiry", b"expiration", b"expires", b"exp", b"expdate", b"expmonth", b"expyear", b"expmm",
+    b"expyy", b"kreditkarte", b"kartennummer", b"kartennr", b"karteninhaber", b"cardholder", b"cardnumber",
+    b"cardno", b"cardnum", b"creditcard", b"debitcard", b"ccnum", b"ccno", b"ccnumber", b"tarjeta", b"ablaufdatum",
+})
+CARD_PAIRS = frozenset({
+    (b"card", b"number"), (b"card", b"num"), (b"card", b"no"), (b"card", b"nr"), (b"card", b"holder"),
+    (b"credit", b"card"), (b"debit", b"card"), (b"master", b"card"), (b"american", b"express"),
+    (b"valid", b"thru"), (b"valid", b"through"), (b"g\xc3\xbcltig", b"bis"), (b"gueltig", b"bis"),
+    (b"exp", b"date"), (b"karten", b"nummer"), (b"cc", b"num"), (b"cc", b"no"), (b"numero", b"carte"),
+})
+WORDS_RE = re.compile(rb"[a-z0-9\xc3\xa0-\xbf]+")  # on lower-cased bytes (UTF-8 umlauts stay in the word)
+TRACK_NEAR = re.compile(rb"(?:%[Bb]|;)[0-9]{12,19}[\^=]")  # another card's track data
 EXPIRY_RE = re.compile(rb"(?<![0-9/.:-])(?:0[1-9]|1[0-2]) ?[/-] ?(?:20)?[2-4][0-9](?![0-9/.:-])")
-PRODUCT_RE = re.compile(
-    rb"(?i)\b(?:ean|gtin|upc|sku|barcode|article|artikel|art\.? ?nr|items?|products?|qty|quantity|menge"
-    rb"|basket|cart|warenkorb|receipt|kassenbon|bon|plu|stk|unit_?price|einzelpreis|mwst|vat)\b"
-)
+PRODUCT_WORDS = frozenset({
+    b"ean", b"gtin", b"upc", b"sku", b"barcode", b"article", b"articles", b"artikel", b"artnr", b"item", b"items",
+    b"product", b"products", b"qty", b"quantity", b"menge", b"basket", b"cart", b"warenkorb", b"receipt",
+    b"kassenbon", b"bon", b"plu", b"stk", b"unitprice", b"einzelpreis", b"mwst", b"vat", b"price", b"preis",
+})
+
+
+def _card_words(chunk: bytes) -> bool:
+    """A card keyword or another card's track data in `chunk`."""
+    low = chunk.lower()
+    words = WORDS_RE.findall(low)
+    if not CARD_KEYWORDS.isdisjoint(words) or any(p in CARD_PAIRS for p in zip(words, words[1:], strict=False)):
+        return True
+    return b"card#" in low or b"card #" in low or TRACK_NEAR.search(chunk) is not None
+
+
 EMV_TAGS = (b"\x5f\x24", b"\x5f\x20", b"\x5f\x34", b"\x9f\x02", b"\x9f\x26", b"\x9f\x1a", b"\x5f\x2a", b"\x9f\x36",
             b"\x9f\x10", b"\x9f\x37")
 ID_HEADERS = re.compile(
@@ -64,15 +83,15 @@ ID_HEADERS = re.compile(
 )
 BOUNDARY_RE = re.compile(rb'(?i)boundary="?[^"&;\s]*$|^--[^\s]*$')  # a boundary parameter or delimiter line
 HEADER_NAME = re.compile(rb"^([A-Za-z0-9-]{1,64}):")
-_KEY_PATTERNS = (
-    re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'),  # JSON
-    re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*\[[^\[\]{}:]{0,300}$'),  # JSON array of numbers
-    re.compile(rb"<([\w:.-]{1,64})(?:\s[^<>]{0,200})?>\s*$"),  # XML element
-    re.compile(rb"([\w:.-]{1,64})\s*=\s*[\"']$"),  # XML/HTML attribute
-    re.compile(rb"(?:^|[&?;\s])([\w.\[\]%-]{1,64})=$"),  # form or query
-    re.compile(rb"([A-Za-z\xc0-\xff][\w .#/\xc0-\xff-]{0,40}?)\s*[:=#]\s*[\"']?$"),  # text label: "Card No.: "
-    re.compile(rb"((?:[A-Za-z][\w-]{0,30} )?[A-Za-z][\w-]{0,30}) +$"),  # the words before: "card 4111…", "IMEI 35…"
+_KEY_PATTERNS = (  # (pattern, how far back it can reach, the characters that can end it before the value)
+    (re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'), 100, b'":'),  # JSON
+    (re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*\[[^\[\]{}:]{0,300}$'), 400, b'",['),
+    (re.compile(rb"<([\w:.-]{1,64})(?:\s[^<>]{0,200})?>\s*$"), 300, b">"),  # XML element
+    (re.compile(rb"([\w:.-]{1,64})\s*=\s*[\"']$"), 80, b"\"'"),  # XML/HTML attribute
+    (re.compile(rb"(?:^|[&?;\s])([\w.\[\]%-]{1,64})=$"), 80, b"="),  # form or query
+    (re.compile(rb"([A-Za-z\xc0-\xff][\w .#/\xc0-\xff-]{0,40}?)\s*[:=#]\s*[\"']?$"), 60, b":=#\"'"),  # "Card No.: "
 )
+WORD = re.compile(rb"[A-Za-z][\w-]{0,30}")
 CSV_DELIMS = b",;\t|"
 _TOKEN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _DIGITS = frozenset(b"0123456789")
@@ -180,11 +199,11 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
     if HOST_LABEL.match(text, ve) and text[ve : ve + 1] == b".":
         return CardVerdict("high", "card number as a host name label (exfiltration pattern)")
     lo, hi = max(0, vs - WINDOW), ve + WINDOW
-    if gs1 and PRODUCT_RE.search(text, lo, hi):
+    if gs1 and not PRODUCT_WORDS.isdisjoint(WORDS_RE.findall(text[lo:hi].lower())):
         return CardVerdict("none", f"{gs1} with a valid GS1 check digit in a product context")
-    if KEYWORD_RE.search(text, lo, vs) or KEYWORD_RE.search(text, ve, hi):
+    if _card_words(text[lo:vs]) or _card_words(text[ve:hi]):
         return CardVerdict("high", "card keyword within 300 characters")
-    if b"%" in text[lo:hi] and KEYWORD_RE.search(unquote_to_bytes(text[lo:hi])):  # form or URL encoded
+    if b"%" in text[lo:hi] and _card_words(unquote_to_bytes(text[lo:hi])):  # percent-encoded: %3B4111…%3D2812
         return CardVerdict("high", "card keyword within 300 characters (percent-encoded)")
     if EXPIRY_RE.search(text, lo, vs) or EXPIRY_RE.search(text, ve, hi):
         return CardVerdict("high", "expiry date within 300 characters")
@@ -221,8 +240,8 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         tok = text[max(0, vs - 24) : vs - 1].rsplit(None, 1)[-1:] or [b""]
         if any(48 <= c <= 57 for c in tok[0]):
             return "one group of a longer grouped number"
-    line_start = text.rfind(b"\n", 0, vs) + 1
-    line = text[line_start:vs]
+    line_start = text.rfind(b"\n", max(0, vs - 1024), vs) + 1
+    line = text[max(line_start, vs - 1024) : vs]  # a header or boundary line is short
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):
         return f"id in the {_safe(h.group(1))} header"
@@ -233,12 +252,18 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
 
 def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
     """The name of the field holding the value: JSON key, XML element or attribute, form key, text
-    label, or CSV column header."""
-    head = text[max(0, vs - 400) : vs]
-    for pattern in _KEY_PATTERNS:
-        m = pattern.search(head)
-        if m:
-            return m.group(1).strip()
+    label, the one or two words right before it ("IMEI 35…", "card 4111…"), or CSV column header."""
+    last = text[max(0, vs - 16) : vs].rstrip()[-1:]
+    for pattern, reach, ends in _KEY_PATTERNS:
+        if last and last in ends:
+            m = pattern.search(text, max(0, vs - reach), vs)
+            if m:
+                return m.group(1).strip()
+    if text[vs - 1 : vs] == b" ":
+        line_start = text.rfind(b"\n", max(0, vs - 64), vs) + 1
+        parts = text[max(line_start, vs - 64) : vs].split()[-2:]  # on the value's own line
+        if parts and WORD.fullmatch(parts[-1]):
+            return b" ".join(parts) if len(parts) == 2 and WORD.fullmatch(parts[0]) else parts[-1]
     return _csv_column(text, vs, ve)
 
 
@@ -248,8 +273,10 @@ def _csv_column(text: bytes, vs: int, ve: int) -> bytes | None:
     ls = text.rfind(b"\n", max(0, vs - LOOK_BACK), vs) + 1
     le = text.find(b"\n", ve, ve + 4096)
     line = text[ls : ve + 4096 if le < 0 else le].rstrip(b"\r")
+    if ls == 0 or vs - ls > 4096 or le < 0:
+        return None  # no line above, or not a CSV row
     delim = max(CSV_DELIMS, key=line.count)
-    if ls == 0 or not line.count(delim):
+    if not line.count(delim):
         return None
     sep = bytes([delim])
     col, width = text[ls:vs].count(sep), line.count(sep)

@@ -36,7 +36,7 @@ from precision_items import LOOKALIKES, Item, true_card  # noqa: E402
 
 from netwatch.pipeline.runner import ScanConfig, run_local  # noqa: E402
 from netwatch.pipeline.session import all_findings  # noqa: E402
-from netwatch.redaction.masking import Fingerprinter  # noqa: E402
+from netwatch.redaction.masking import Fingerprinter, mask_pan  # noqa: E402
 
 KEY = bytes(16)
 PER_MESSAGE = 40  # items per carrier message
@@ -157,12 +157,15 @@ def exchanges(carrier: str, bodies: list[bytes]) -> tuple[int, list[tuple[bytes,
     return 8080, [(head.format(CONTENT_TYPE[carrier], len(b)).encode() + b, ok) for b in bodies]
 
 
-def build(path: Path, n_items: int, n_cards: int, rng: random.Random) -> tuple[dict[int, str], dict[str, str], Counter]:
-    """Write the capture; return flow port → class, card fingerprint → context, items per class."""
+Cards = dict[str, tuple[str, str]]  # keyed fingerprint → (context, masked number)
+
+
+def build(path: Path, n_items: int, n_cards: int, rng: random.Random) -> tuple[dict[int, str], Cards, Counter]:
+    """Write the capture; return flow port → class, card fingerprint → (context, masked), items per class."""
     fp = Fingerprinter(KEY)
     pcap, port = Pcap(path), 20000
     flows: dict[int, str] = {}
-    cards: dict[str, str] = {}
+    cards: Cards = {}
     counts: Counter[str] = Counter()
 
     def flow(label: str, carrier: str, bodies: list[bytes]) -> None:
@@ -182,7 +185,7 @@ def build(path: Path, n_items: int, n_cards: int, rng: random.Random) -> tuple[d
             card = None
             if carrier not in ("csv", "list") and rng.random() < 0.1:
                 card = true_card(rng)
-                cards[fp(card)] = "card field in a look-alike carrier"
+                cards[fp(card)] = ("card field in a look-alike carrier", mask_pan(card))
             per_carrier[carrier].append(BUILD[carrier](items[k : k + PER_MESSAGE], card))
         for carrier, bodies in per_carrier.items():
             flow(cls, carrier, bodies)
@@ -193,11 +196,11 @@ def build(path: Path, n_items: int, n_cards: int, rng: random.Random) -> tuple[d
         carrier = list(context_bodies)[i % len(context_bodies)]
         if carrier == "list":
             bare = "bare, 13 digits (card context only)" if len(card) == 13 else "bare (a list or a sentence)"
-            cards[fp(card)] = bare
+            cards[fp(card)] = (bare, mask_pan(card))
             text = f"{card}\r\n" if i % 2 else f"Referenz {card} bitte pruefen.\r\n"
             context_bodies["list"].append(text.encode())
         else:
-            cards[fp(card)] = "card field or label"
+            cards[fp(card)] = ("card field or label", mask_pan(card))
             context_bodies[carrier].append(BUILD[carrier]([(card, rng.choice(keys))], None))
     for carrier, bodies in context_bodies.items():
         flow("true cards", carrier, bodies)
@@ -224,11 +227,13 @@ def main() -> None:
     false_hi: Counter[str] = Counter()
     false_lo: Counter[str] = Counter()
     found: dict[str, dict[str, str]] = {}  # context → fingerprint → best severity
+    by_masked = {masked: ctx for _fp, (ctx, masked) in cards.items()}
+    by_fp = {k: ctx for k, (ctx, _m) in cards.items()}
     for f in all_findings(reports):
         if f.category != "card-data" or "fingerprint" not in f.evidence:
             continue
         fprint = str(f.evidence["fingerprint"])
-        ctx = cards.get(fprint)
+        ctx = by_fp.get(fprint) or by_masked.get(str(f.evidence.get("masked")))  # (a fingerprint can be masked)
         if ctx is not None:
             prev = found.setdefault(ctx, {}).get(fprint)
             if prev != "critical":
@@ -241,8 +246,8 @@ def main() -> None:
     for cls, n in counts.items():
         print(f"{cls:<18}{n:>8}{false_hi[cls] * 1e4 / n:>24.1f}{false_lo[cls] * 1e4 / n:>22.1f}")
     print(f"\n{'true cards by context':<38}{'cards':>7}{'critical':>10}{'lower':>8}{'missed':>8}")
-    for ctx in sorted(set(cards.values())):
-        total = sum(1 for c in cards.values() if c == ctx)
+    for ctx in sorted(set(by_fp.values())):
+        total = sum(1 for c in by_fp.values() if c == ctx)
         sev = Counter(found.get(ctx, {}).values())
         lower = sum(v for k, v in sev.items() if k != "critical")
         print(f"{ctx:<38}{total:>7}{sev['critical']:>10}{lower:>8}{total - sev['critical'] - lower:>8}")

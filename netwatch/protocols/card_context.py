@@ -82,6 +82,7 @@ ID_HEADERS = re.compile(
     rb"|x-correlation-id|traceparent|etag|x-amzn?-[\w-]+)$"
 )
 BOUNDARY_RE = re.compile(rb'(?i)boundary="?[^"&;\s]*$|^--[^\s]*$')  # a boundary parameter or delimiter line
+ANTISPAM_RE = re.compile(rb"(?:ARA|SFS)(?::|%3A)(?:[0-9|()]|%7C)*$")  # X-Microsoft-Antispam, X-Forefront-…
 HEADER_NAME = re.compile(rb"^([A-Za-z0-9-]{1,64}):")
 _KEY_PATTERNS = (  # (pattern, how far back it can reach, the characters that can end it before the value)
     (re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'), 100, b'":'),  # JSON
@@ -247,6 +248,8 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         return f"id in the {_safe(h.group(1))} header"
     if BOUNDARY_RE.search(line):
         return "MIME boundary marker"
+    if ANTISPAM_RE.search(line):
+        return "Exchange anti-spam rule ids"
     return None
 
 

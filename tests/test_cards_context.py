@@ -174,6 +174,27 @@ def test_bare_and_other_numbers_rank_lower_with_a_reason() -> None:
     assert key_class("giftCard") == key_class("customer_card_no") == "other"
 
 
+def test_packed_bcd_in_binary_data_needs_payment_structure() -> None:
+    """BCD-looking bytes inside JPEG data are not cards; the same digits between EMV tags are."""
+    rng = random.Random(11)
+    jpeg_hits = emv_hits = 0
+    for _ in range(300):
+        pan = _luhn("4" + _digits(rng, 14))
+        noise = rng.randbytes(rng.randint(40, 400))
+        for field in (b"\x16" + bytes.fromhex(pan), b"\x5a\x08" + bytes.fromhex(pan)):
+            jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + noise + field + rng.randbytes(200)
+            for h in scan(jpeg)[0]:
+                if h[2] == pan and h[4] == "bcd":
+                    jpeg_hits += 1
+                    assert judge(jpeg, h[0], h[1], h[2], h[3], h[4], "http-body").excluded
+        emv = noise + b"\x70\x1a\x5a\x08" + bytes.fromhex(pan) + b"\x5f\x24\x03\x28\x12\x31" + noise
+        for h in scan(emv)[0]:
+            if h[2] == pan:
+                emv_hits += 1
+                assert judge(emv, h[0], h[1], h[2], h[3], h[4], "stream").confidence == "high"
+    assert jpeg_hits > 100 and emv_hits > 100  # the scanner did see them: the verdict decided
+
+
 def test_a_word_naming_another_number_outranks_card_words_nearby() -> None:
     """Mail prose: 'IMEI 30…' or 'Payback-Karte 5032…' next to 'Kreditkarte' is not a card."""
     rng = random.Random(9)

@@ -74,8 +74,11 @@ def _card_words(chunk: bytes) -> bool:
     return b"card#" in low or b"card #" in low or TRACK_NEAR.search(chunk) is not None
 
 
-EMV_TAGS = (b"\x5f\x24", b"\x5f\x20", b"\x5f\x34", b"\x9f\x02", b"\x9f\x26", b"\x9f\x1a", b"\x5f\x2a", b"\x9f\x36",
-            b"\x9f\x10", b"\x9f\x37")
+# EMV tags that travel with a PAN (ICC data, DE55): two-byte ones, and one-byte ones (weaker alone)
+EMV_TAGS2 = frozenset({0x5F20, 0x5F24, 0x5F25, 0x5F28, 0x5F2A, 0x5F2D, 0x5F30, 0x5F34, 0x9F02, 0x9F03, 0x9F06,
+                       0x9F07, 0x9F09, 0x9F0D, 0x9F0E, 0x9F0F, 0x9F10, 0x9F12, 0x9F1A, 0x9F1E, 0x9F21, 0x9F26,
+                       0x9F27, 0x9F33, 0x9F34, 0x9F35, 0x9F36, 0x9F37, 0x9F41, 0x9F53, 0x9F6E})
+EMV_TAGS1 = frozenset({0x50, 0x57, 0x5A, 0x82, 0x84, 0x8A, 0x95, 0x9A, 0x9C})
 ID_HEADERS = re.compile(
     rb"(?i)(?:message-id|resent-message-id|references|in-reply-to|content-id|thread-\w+|x-[\w-]*antispam[\w-]*"
     rb"|x-forefront[\w-]*|x-ms-[\w-]+|x-microsoft-[\w-]+|received|dkim-signature|arc-[\w-]+|x-request-id"
@@ -117,12 +120,32 @@ def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: st
 
 
 def _bcd(buf: bytes, start: int, end: int, kind: str) -> CardVerdict:
-    near = buf[max(0, start - 64) : end + 64]
-    if any(t in near for t in EMV_TAGS):
-        return CardVerdict("high", "EMV data (card tags around the number)")
+    if _emv_follows(buf, end):
+        return CardVerdict("high", "EMV data (card tags follow the number)")
     if kind != "pan":
         return CardVerdict("low", "track-shaped packed BCD in binary data with no payment structure")
     return CardVerdict("none", "packed-BCD-looking bytes in binary data with no payment structure")
+
+
+def _emv_follows(buf: bytes, pos: int) -> bool:
+    """The bytes after a packed PAN parse as EMV TLVs: a known two-byte tag, or two known tags in a
+    row (random binary data matches either about once in ten thousand)."""
+    for chain in (1, 2):
+        if pos + 2 > len(buf):
+            return False
+        two = buf[pos] << 8 | buf[pos + 1]
+        if two in EMV_TAGS2:
+            size, pos = 2, pos + 2
+        elif buf[pos] in EMV_TAGS1:
+            size, pos = 1, pos + 1
+        else:
+            return False
+        if pos >= len(buf) or buf[pos] > 0x40:
+            return False
+        pos += 1 + buf[pos]
+        if size == 2 or chain == 2:
+            return True
+    return False
 
 
 def _dns(name: bytes, digits: str, encoding: str) -> CardVerdict:

@@ -18,7 +18,7 @@ import pytest
 from netwatch.capture import Frame
 from netwatch.judge.rules import RuleSet
 from netwatch.pipeline.session import Session
-from netwatch.protocols.card_context import judge
+from netwatch.protocols.card_context import REJUDGE, BufferJudge, judge
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import scan
 from netwatch.protocols.lookalikes import IBAN_LENGTH, gs1_key, iban_ok, key_class
@@ -206,6 +206,18 @@ def test_a_word_naming_another_number_outranks_card_words_nearby() -> None:
         lines.append(f"{key} {number} wurde verbucht, Zahlungsart Kreditkarte.")
     got = verdicts("\r\n".join(lines).encode())
     assert len(got) >= 20 and all(c == "low" for c, _ in got), got
+
+
+def test_a_buffer_repeating_a_number_is_judged_by_its_best_occurrences() -> None:
+    pan = "4111111111111111"
+    body = (f"siehe {pan}\n" * 10 + f"pan={pan}\n" + f"siehe {pan}\n" * 3).encode()
+    judge_once = BufferJudge(body)
+    got = [judge_once(h, "http-body").confidence for h in scan(body)[0]]
+    assert got == ["medium"] * 10 + ["high"] * 4  # once high, the same number stays high in this buffer
+    many = (f"{pan} " * 20_000).encode()
+    judge_many = BufferJudge(many)
+    assert {judge_many(h, "http-body").confidence for h in scan(many)[0]} == {"medium"}
+    assert judge_many.seen[pan][0] == REJUDGE  # judged 64 times, not 20,000
 
 
 def _scan_http(body: bytes, ctype: str) -> list:

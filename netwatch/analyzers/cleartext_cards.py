@@ -15,7 +15,7 @@ import re
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
 from netwatch.flows.table import Flow
-from netwatch.protocols.card_context import WINDOW, CardVerdict, judge
+from netwatch.protocols.card_context import WINDOW, BufferJudge, CardVerdict, judge
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import Hit, scan, scan_dns_name
 from netwatch.protocols.dns import parse_dns
@@ -104,8 +104,9 @@ class CardData(Analyzer[_Flow], name="carddata"):
             self._dns(flow, direction, data, ts, emit, tcp=False)
             return
         hits, _ = scan(data)
+        verdict = BufferJudge(data)
         for h in hits:
-            v = judge(data, h[0], h[1], h[2], h[3], h[4], "datagram")
+            v = verdict(h, "datagram")
             if not v.excluded:
                 emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint, verdict=v))
 
@@ -136,6 +137,7 @@ class CardData(Analyzer[_Flow], name="carddata"):
         hits, hold = scan(buf)
         cutoff = len(buf) if final else len(buf) - GUARD
         reported = d.reported_to
+        verdict: BufferJudge | None = None  # made at the first hit: context = kept bytes + buffer
         for h in hits:
             if h[1] > cutoff:
                 hold = min(hold, h[0])
@@ -147,8 +149,8 @@ class CardData(Analyzer[_Flow], name="carddata"):
             d.recent.append((key, start, end))
             if len(d.recent) > 32:
                 del d.recent[0]
-            at = len(d.before)
-            v = judge(d.before + buf, at + h[0], at + h[1], h[2], h[3], h[4], channel)
+            verdict = verdict or BufferJudge(d.before + buf, len(d.before))
+            v = verdict(h, channel)
             if not v.excluded:
                 emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, verdict=v))
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
@@ -173,9 +175,10 @@ class CardData(Analyzer[_Flow], name="carddata"):
         body_start = len(head) + 2
         # one scan over head and (decoded) body; the blank line keeps them apart, the offset names the channel
         text = head + b"\n\n" + msg.body if msg.body else head
+        verdict = BufferJudge(text)
         for h in scan(text)[0]:
             channel = "http-body" if h[0] >= body_start else "http-url" if h[0] < url_end else "http-header"
-            v = judge(text, h[0], h[1], h[2], h[3], h[4], channel)
+            v = verdict(h, channel)
             if v.excluded:
                 continue
             if h[0] >= body_start:

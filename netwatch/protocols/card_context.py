@@ -69,9 +69,11 @@ def _card_words(chunk: bytes) -> bool:
     """A card keyword or another card's track data in `chunk`."""
     low = chunk.lower()
     words = WORDS_RE.findall(low)
-    if not CARD_KEYWORDS.isdisjoint(words) or any(p in CARD_PAIRS for p in zip(words, words[1:], strict=False)):
+    if not CARD_KEYWORDS.isdisjoint(words) or not CARD_PAIRS.isdisjoint(zip(words, words[1:], strict=False)):
         return True
-    return b"card#" in low or b"card #" in low or TRACK_NEAR.search(chunk) is not None
+    if b"card#" in low or b"card #" in low:
+        return True
+    return (b"^" in chunk or b"=" in chunk) and TRACK_NEAR.search(chunk) is not None
 
 
 # EMV tags that travel with a PAN (ICC data, DE55): two-byte ones, and one-byte ones (weaker alone)
@@ -102,6 +104,32 @@ _DIGITS = frozenset(b"0123456789")
 _ALNUM = _DIGITS | _TOKEN
 _HEX = _DIGITS | frozenset(b"ABCDEFabcdef")
 HOST_LABEL = re.compile(rb"(?i)[a-z0-9-]*\.[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*")
+
+
+RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+REJUDGE = 64  # occurrences of one number in one buffer judged before its best verdict is reused
+
+
+class BufferJudge:
+    """Verdicts for the hits of one buffer. A number already judged high in it stays high; one
+    repeated without card context is judged REJUDGE times, then its best verdict stands (a body
+    repeating one number a hundred thousand times costs 64 judgements, not 100,000)."""
+
+    __slots__ = ("buf", "offset", "seen")
+
+    def __init__(self, buf: bytes, offset: int = 0) -> None:
+        self.buf = buf
+        self.offset = offset  # where the scanned bytes start in `buf` (context kept before them)
+        self.seen: dict[str, tuple[int, CardVerdict]] = {}
+
+    def __call__(self, hit: tuple[int, int, str, str, str, bool], channel: str) -> CardVerdict:
+        start, end, digits, kind, encoding, _exp = hit
+        n, best = self.seen.get(digits, (0, None))
+        if best is not None and (n >= REJUDGE or best.confidence == "high"):
+            return best
+        v = judge(self.buf, self.offset + start, self.offset + end, digits, kind, encoding, channel)
+        self.seen[digits] = (n + 1, v if best is None or RANK[v.confidence] > RANK[best.confidence] else best)
+        return v
 
 
 def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: str, channel: str) -> CardVerdict:
@@ -229,13 +257,17 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
         return CardVerdict("high", "card keyword within 300 characters")
     if b"%" in text[lo:hi] and _card_words(unquote_to_bytes(text[lo:hi])):  # percent-encoded: %3B4111…%3D2812
         return CardVerdict("high", "card keyword within 300 characters (percent-encoded)")
-    if EXPIRY_RE.search(text, lo, vs) or EXPIRY_RE.search(text, ve, hi):
+    if _has_separator(text, lo, hi) and (EXPIRY_RE.search(text, lo, vs) or EXPIRY_RE.search(text, ve, hi)):
         return CardVerdict("high", "expiry date within 300 characters")
     if len(digits) < 14:
         return CardVerdict("none", f"{len(digits)}-digit number outside card context")
     if b" " in text[vs:ve] or b"-" in text[vs:ve]:
         return CardVerdict("medium", "card-typical grouping, no card keyword nearby")
     return CardVerdict("medium", "bare number, no card keyword nearby")
+
+
+def _has_separator(text: bytes, lo: int, hi: int) -> bool:
+    return text.find(b"/", lo, hi) >= 0 or text.find(b"-", lo, hi) >= 0
 
 
 def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
@@ -269,9 +301,9 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):
         return f"id in the {_safe(h.group(1))} header"
-    if BOUNDARY_RE.search(line):
+    if (b"oundary" in line or b"OUNDARY" in line or line.startswith(b"--")) and BOUNDARY_RE.search(line):
         return "MIME boundary marker"
-    if ANTISPAM_RE.search(line):
+    if (b"ARA" in line or b"SFS" in line) and ANTISPAM_RE.search(line):
         return "Exchange anti-spam rule ids"
     return None
 

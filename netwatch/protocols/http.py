@@ -38,6 +38,7 @@ class HttpHead:
     head_len: int  # bytes of start line + headers + blank line
     is_request: bool
     offset: int = 0  # where the message starts in its direction's stream (bytes since the parsing began)
+    framing: str | None = None  # h2c: an HTTP/2 cleartext message (head from HPACK, body from DATA frames)
 
     @property
     def target(self) -> bytes:
@@ -85,7 +86,18 @@ class Unparsed:
     past_cap: bool = False
 
 
-HttpPart = HttpHead | HttpMessage | Unparsed  # what a direction yields, in stream order
+@dataclass(frozen=True, slots=True)
+class FramedMessage:
+    """One message of the protocol a connection switched to after a 101 (a WebSocket message):
+    payload unmasked, fragments joined, decompressed; `beyond_cap` bytes past the cap not kept."""
+
+    data: bytes
+    framing: str  # websocket | websocket+deflate
+    truncated: bool = False
+    beyond_cap: int = 0
+
+
+HttpPart = HttpHead | HttpMessage | Unparsed | FramedMessage  # what a direction yields, in stream order
 
 
 def parse_head(head: bytes) -> tuple[bytes, Headers]:
@@ -191,6 +203,8 @@ class HttpParser:
         # response to HEAD has no body; a 2xx to CONNECT is followed by the tunnel, not by HTTP)
         self.methods = methods
         self.error: str | None = None
+        self.switched: bytes | None = None  # a 101 response's Upgrade token: HTTP/1 ends with that response
+        self.switch_head: HttpHead | None = None  # the 101 response head (its extensions)
         self._cur: HttpHead | None = None  # head of the message whose body is being read
         self._mode = ""  # length | chunked | close
         self._left = 0
@@ -209,6 +223,8 @@ class HttpParser:
         self.offset += len(data)
         self.buf = self.buf + data if self.buf else data
         for _ in range(10_000):  # bounded: each round consumes bytes or stops
+            if self.switched is not None:
+                break  # the bytes after a 101 are another protocol's (left in self.buf)
             if self._cur is None and not self._head():
                 break
             if self._cur is not None and not self._body_step():
@@ -278,6 +294,9 @@ class HttpParser:
         te = (head.header(b"transfer-encoding") or b"").lower()
         cl = head.header(b"content-length")
         status = start[9:12] if not is_request else b""
+        if status == b"101":
+            self.switched = (head.header(b"upgrade") or b"?").strip().lower()
+            self.switch_head = head
         if self._bodiless(start, status):
             self._mode, self._left = "length", 0
         elif b"chunked" in te:

@@ -130,7 +130,7 @@ class WebSocketReader:
 
     def _payload(self, chunk: bytes) -> None:
         if self.mask:
-            chunk = _unmask(chunk, self.mask, self.phase)
+            chunk = unmask(chunk, self.mask, self.phase)
         self.phase += len(chunk)
         if self.control:
             self.control_buf += chunk
@@ -175,7 +175,7 @@ class WebSocketReader:
         return out, cut
 
 
-def _unmask(chunk: bytes, mask: bytes, phase: int) -> bytes:
+def unmask(chunk: bytes, mask: bytes, phase: int) -> bytes:
     """XOR with the 4-byte mask starting at `phase` of it (one big-integer XOR: C speed)."""
     k = phase % 4
     key = (mask[k:] + mask[:k]) * (len(chunk) // 4 + 1)

@@ -100,6 +100,11 @@ class Analyzer(Generic[S]):
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """One UDP (or other non-TCP) payload."""
 
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float, emit: Emit) -> None:
+        """A second copy of stream bytes that differed from the delivered ones (TCP overlap or
+        retransmission): `data[start:end]` is that copy, with stream context around it. For scanners
+        (the stream's parsers have moved on); what a hit there reports, it reports once."""
+
     def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
         """One part of an http flow's direction, in stream order, just before `stream` gets the bytes it
         came in: a message head as soon as it is complete, the whole message (body de-chunked and
@@ -225,6 +230,13 @@ class Dispatcher:
                     a.http(flow, direction, part, flow.last_ts, self.emit)
             a.gap(flow, direction, size)
 
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float) -> None:
+        n = flow.state.get(NOTES)
+        if n is not None and n.unwrap is not None:
+            return  # inside TLS records: a differing copy of the records is not their contents
+        for a in list(flow.active):
+            a.variant(flow, direction, data, start, end, ts, self.emit)
+
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
         if not flow.foreign and (flow.app is None or flow.encrypted is None):
             self.classifier.datagram(flow, direction, data, ts, self.emit)
@@ -288,11 +300,12 @@ def unconfirmed(flow: Flow, how: str) -> None:
 
 
 def protects_nothing(flow: Flow, how: str, by: Analyzer[Any], unwrap: Callable[[int, bytes], bytes] | None,
-                     reclassify: bool) -> None:
+                     reclassify: bool, cleartext: bool) -> None:
     """A handshake settled on protection that protects nothing (a NULL cipher, anonymous key
     exchange): from here every analyzer that wanted the flow at its start (but `by`) reads it as
     cleartext, through `unwrap` (the records' contents) when given. `reclassify`: the contents are
-    classified afresh (they are the application's bytes), and stay cleartext whatever they are."""
+    classified afresh (they are the application's bytes), and stay cleartext whatever they are;
+    otherwise the flow is `cleartext` (readable) or neither protected nor cleartext (anonymous)."""
     n = notes(flow)
     n.unwrap = unwrap
     flow.active = [a for a in n.wanted if a is not by]
@@ -301,7 +314,7 @@ def protects_nothing(flow: Flow, how: str, by: Analyzer[Any], unwrap: Callable[[
         n.inner_how = how
         flow.app, flow.encrypted, flow.how = None, False, how
     else:
-        flow.encrypted, flow.how = None, how
+        flow.encrypted, flow.how = (False if cleartext else None), how
 
 
 def app_named(flow: Flow, app: str) -> None:

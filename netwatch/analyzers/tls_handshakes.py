@@ -117,12 +117,12 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         assert st.sh is not None and st.sh.cipher is not None
         how = f"{flow.app}-{weak}"
         if flow.proto != TCP:  # DTLS: each datagram holds whole records, scanned as they are
-            protects_nothing(flow, how, self, None, reclassify=False)
-            flow.encrypted = False if weak == "null" else None
+            protects_nothing(flow, how, self, None, reclassify=False, cleartext=weak == "null")
             return
         mac = mac_bytes(st.sh.cipher)
         readers = tuple(RecordContents(mac, r.buf) for r in st.readers)
-        protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=weak == "null")
+        null = weak == "null"
+        protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=null, cleartext=null)
 
     datagram = stream
 

@@ -134,6 +134,7 @@ class FlowNotes:
     # a stream's first chunks, held while the classifier waits for enough of its first bytes
     held: list[tuple[int, bytes, float]] = field(default_factory=list)
     held_bytes: int = 0
+    reopened: bool = False  # analyzers came back on the flow during this chunk: they get it too
 
 
 def notes(flow: Flow) -> FlowNotes:
@@ -196,8 +197,13 @@ class Dispatcher:
         if parts:
             self._stream_http(flow, direction, data, ts, parts)
             return
-        for a in list(flow.active):
+        active = list(flow.active)
+        for a in active:
             a.stream(flow, direction, data, ts, self.emit)
+        if len(flow.active) > len(active) and notes(flow).reopened:  # `reopened` during this chunk
+            notes(flow).reopened = False
+            for a in [a for a in flow.active if a not in active]:
+                a.stream(flow, direction, data, ts, self.emit)
 
     def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
         """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
@@ -297,6 +303,16 @@ def unconfirmed(flow: Flow, how: str) -> None:
     """Bytes that looked like a protocol's protection never completed its handshake (a TLS
     ClientHello without a ServerHello): the flow is not counted protected, nor called cleartext."""
     flow.encrypted, flow.how = None, how
+
+
+def reopened(flow: Flow, how: str, encrypted: bool | None) -> None:
+    """Protection a handshake began never came (TLS records before any ServerHello): from the chunk
+    that showed it on, every analyzer that wanted the flow reads it like any payload."""
+    n = notes(flow)
+    n.reopened = True
+    flow.encrypted, flow.how = encrypted, how
+    flow.active = [*flow.active, *(a for a in n.wanted if a not in flow.active)]
+    flow.inspect = True
 
 
 def protects_nothing(flow: Flow, how: str, by: Analyzer[Any], unwrap: Callable[[int, bytes], bytes] | None,

@@ -144,6 +144,7 @@ def test_bytes_held_for_the_classifier_all_arrive_in_order_and_the_wait_is_bound
     assert all(app is not None for *_x, app in seen.got)  # analyzers saw each byte once it was classified
     tries = Classifier().peek(flow)
     assert tries is not None and tries.tries == MAX_TRIES  # one byte a segment: it waited its longest, no more
+    assert d.held_total == 0
 
 
 def test_records_after_an_unanswered_client_hello_are_scanned(tmp_path: Path) -> None:

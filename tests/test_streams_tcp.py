@@ -159,3 +159,19 @@ def test_a_mangled_acknowledgment_behind_the_stream_does_not_drop_its_data() -> 
     t.process(s2c(5000, flags=SYN | ACK, ack=(1001 - 5_500_000) & 0xFFFFFFFF, window=8760))  # as in a fuzzed capture
     t.process(c2s(1001, b"POST / HTTP/1.0\r\n"))
     assert delivered(rec) == b"POST / HTTP/1.0\r\n" and not losses(t)
+
+
+def test_kept_bytes_for_comparison_are_bounded_over_all_flows(monkeypatch) -> None:
+    import netwatch.flows.tcp as tcp
+
+    monkeypatch.setattr(tcp, "RECENT_TOTAL_CAP", 4000)
+    rec = Recorder()
+    t = FlowTable(rec)
+    for i in range(40):  # 40 flows delivering 1000 bytes each, on different client ports
+        port = 41000 + i
+        t.process(Packet(1.0, A, B, 6, port, 80, SYN, 1000, b"", 40))
+        t.process(Packet(1.0, A, B, 6, port, 80, PSH | ACK, 1001, b"x" * 1000, 1040))
+    kept = [len(s.recent) for f in rec.started for s in f.streams if s is not None]
+    assert sum(kept) == t.tcp.recent_total <= 4000 + 40 * 2 * tcp.CONTEXT + 1000
+    t.close()
+    assert t.tcp.recent_total == 0

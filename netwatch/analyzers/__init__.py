@@ -30,7 +30,8 @@ S = TypeVar("S")
 NOTES = "@dispatch"  # the Dispatcher's slot in flow.state; analyzers' slots are their names
 HTTP = "@http"  # the Dispatcher's slot for the HTTP parse of a flow (HttpConnection)
 MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
-HOLD_UNCLASSIFIED = 64 * 1024  # stream bytes held per flow while the classifier waits for more first bytes
+HOLD_UNCLASSIFIED = 64 * 1024  # stream bytes held per flow while the classifier waits for more first bytes...
+HOLD_TOTAL = 16 * 1024 * 1024  # ...and over all flows
 
 
 class Analyzer(Generic[S]):
@@ -153,6 +154,7 @@ class Dispatcher:
         self.analyzers = analyzers
         self.emit = emit
         self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
+        self.held_total = 0  # stream bytes held for the classifier over all flows
 
     def flow_start(self, flow: Flow) -> None:
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
@@ -174,7 +176,8 @@ class Dispatcher:
             if flow.app is None and flow.proto == TCP:  # the classifier waits for more first bytes
                 n.held.append((direction, data, ts))
                 n.held_bytes += len(data)
-                if n.held_bytes <= HOLD_UNCLASSIFIED:
+                self.held_total += len(data)
+                if n.held_bytes <= HOLD_UNCLASSIFIED and self.held_total <= HOLD_TOTAL:
                     return
                 self.classifier.conclude(flow)
                 _settle(flow)
@@ -188,6 +191,7 @@ class Dispatcher:
     def _release(self, flow: Flow) -> None:
         """The classifier has spoken: the chunks held for it go to the analyzers, in order."""
         n = notes(flow)
+        self.held_total -= n.held_bytes
         held, n.held, n.held_bytes = n.held, [], 0
         for d, chunk, t in held:
             self._deliver(flow, d, chunk, t)

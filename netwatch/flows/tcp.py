@@ -14,7 +14,8 @@ The flow table owns one `Reassembler`, which turns segments into ordered stream 
 - **The other version is scanned too.** When the losing copy's bytes differ from the winner's
   (a decoy sent first, an overlap, a retransmission that changed), the sink gets them as a
   `variant` with a little delivered context, and the bytes are noted (`CONFLICT`). Copies are compared
-  within the last `RECENT` bytes delivered per direction. A bad checksum never drops a segment:
+  within the last `RECENT` bytes delivered per direction (`CONTEXT` once all flows keep
+  `RECENT_TOTAL_CAP`). A bad checksum never drops a segment:
   captures taken on the sending host carry offloaded (not yet computed) checksums.
 - **Bounds.** Out-of-order data is held up to a cap per direction and over all flows; a direction
   whose SYN was not captured has its first segments held briefly and ordered by sequence number
@@ -38,7 +39,8 @@ OOO_TOTAL_CAP = 64 * 1024 * 1024  # out-of-order bytes held over all flows: memo
 HOLD_SEGMENTS = 32
 HOLD_BYTES = 64 * 1024
 HOLD_SECONDS = 1.0
-RECENT = 32 * 1024  # delivered bytes kept per direction to compare later copies with
+RECENT = 32 * 1024  # delivered bytes kept per direction to compare later copies with...
+RECENT_TOTAL_CAP = 64 * 1024 * 1024  # ...while all flows together keep less than this (then CONTEXT each)
 CONTEXT = 96  # delivered bytes around a differing copy handed over with it (a card may straddle)
 WINDOW_SLACK = 1 << 20  # beyond the advertised window: the capture may have missed the latest ACKs
 MAX_SCALE = 14  # RFC 7323's largest window shift, assumed when the SYNs were not captured
@@ -107,6 +109,7 @@ class Reassembler(Generic[F]):
         self.pending_total = 0  # out-of-order and held bytes over all flows
         self.gap_bytes = 0
         self.conflicts = 0  # copies of stream bytes that differed from the kept ones (all flows)
+        self.recent_total = 0  # delivered bytes kept for comparison over all flows
         self.holding: dict[F, None] = {}  # flows with a direction held at its start (no SYN seen)
 
     def segment(self, flow: F, direction: int, flags: int, seq: int, payload: bytes, ts: float,
@@ -191,8 +194,11 @@ class Reassembler(Generic[F]):
         s.next_seq = (s.next_seq + len(data)) & MASK
         recent = s.recent
         recent += data
-        if len(recent) > 2 * RECENT:
-            del recent[: len(recent) - RECENT]
+        self.recent_total += len(data)
+        keep = RECENT if self.recent_total <= RECENT_TOTAL_CAP else CONTEXT
+        if len(recent) > 2 * keep:
+            self.recent_total -= len(recent) - keep
+            del recent[: len(recent) - keep]
 
     def _compare(self, flow: F, direction: int, s: TcpStream, seq: int, copy: bytes, whole: bytes,
                  ts: float) -> None:
@@ -340,6 +346,7 @@ class Reassembler(Generic[F]):
         self.losses.add(flow, direction, size, "not in the capture")
         self.sink.gap(flow, direction, size)
         s.next_seq = first
+        self.recent_total -= len(s.recent)
         s.recent.clear()  # the bytes before the hole are no longer the ones before next_seq
         self._drain(flow, direction, s, ts)
 
@@ -356,5 +363,6 @@ class Reassembler(Generic[F]):
                 self.pending_total -= s.pending_bytes
                 s.pending.clear()
                 s.pending_bytes = 0
+            self.recent_total -= len(s.recent)
             s.recent = bytearray()
         self.holding.pop(flow, None)

@@ -121,6 +121,15 @@ class CardData(Analyzer[_Flow], name="carddata"):
             if not v.excluded:
                 emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint, verdict=v))
 
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float, emit: Emit) -> None:
+        """The copy of stream bytes a receiver did not keep (a decoy may have come first): its hits
+        that touch the differing bytes are reported; the stream itself was scanned as delivered."""
+        if notes(flow).cards_claimed_by:
+            return
+        for h in scan(data)[0]:
+            if h[0] < end and h[1] > start:
+                emit(card_observation(flow, direction, h, "tcp-overlap", ts, self.fingerprint))
+
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = self.peek(flow)
         if st is not None:  # bytes are missing: nothing may join across the hole

@@ -160,7 +160,8 @@ def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
         "name": r.source, "format": r.format or None, "packets": r.packets, "bytes": r.bytes, "flows": r.flows,
         "first_seen": r.first_ts, "last_seen": r.last_ts, "start": iso(r.first_ts), "end": iso(r.last_ts),
         "duration": round(r.duration, 6), "findings": findings, "decode_errors": dict(r.decode_errors),
-        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps, "problem": r.problem,
+        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps,
+        "tcp_conflicts": r.tcp_conflicts or None, "problem": r.problem,
         "interrupted": r.interrupted, "error": r.error,
     }
     return {k: v for k, v in rec.items() if v is not None}

@@ -25,7 +25,8 @@ from netwatch.findings.aggregate import Aggregator, Finding, sort_findings
 from netwatch.findings.destinations import Inventory, Rest, merge_inventory, merge_rest
 from netwatch.findings.systems import SystemInventory, judge_systems, merge_systems
 from netwatch.flows.fastpath import FastPath
-from netwatch.flows.table import FlowTable
+from netwatch.flows.table import Flow, FlowTable
+from netwatch.flows.trace import EvidenceFlow, TracingSink
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
 from netwatch.packets.decode import Decoder, linktype_name
@@ -58,6 +59,7 @@ class SourceReport:
     inventory_rest: Rest | None = None  # destinations beyond the inventory's rows: totals only
     systems: SystemInventory = field(default_factory=SystemInventory)  # software and OS per host
     seconds: float = 0.0
+    evidence_flows: dict[int, EvidenceFlow] = field(default_factory=dict)  # flows findings name, redacted
 
     @property
     def duration(self) -> float:
@@ -77,6 +79,7 @@ class Session:
         on_finding: Callable[[Finding], None] | None = None,
         shard: tuple[int, int] | None = None,
         fingerprint: Fingerprinter | None = None,
+        evidence: bool = False,
     ) -> None:
         self.report = SourceReport(source=source)
         self.fingerprint = fingerprint or Fingerprinter()  # card key: given to correlate runs, else random
@@ -88,13 +91,24 @@ class Session:
         self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
-        self.flows = FlowTable(self.dispatcher, shard)
+        # with evidence, each flow's frames and bytes are traced; those of flows a finding names are kept
+        self.tracing = TracingSink(self.dispatcher, self._named) if evidence else None
+        self.flows = FlowTable(self.tracing or self.dispatcher, shard)
+        self.system_flows: set[int] = set()  # flows that showed software: an end-of-life verdict may name them
         self.fast = FastPath(self.decoder, self.flows)  # capture counters, frame number, the hot loop
         self._closed = False
+
+    def _named(self, flow: Flow) -> bool:
+        """Keep this flow's evidence: a finding names it, or a system seen in it may be judged at the end."""
+        return flow.number in self.aggregator.flow_numbers or flow.number in self.system_flows
 
     def _emit(self, obs: Event) -> None:
         if obs.flow.foreign:  # another shard reports this flow
             return
+        if self.tracing is not None:
+            where = getattr(obs, "location", None)
+            if where is not None:
+                self.tracing.located(obs.flow.number, where)
         if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
         elif isinstance(obs, DataLimit):  # an analyzer's bound: a counted, reported event, not a finding
@@ -104,6 +118,8 @@ class Session:
             return
         elif obs.kind in SYSTEM_KINDS:
             self.systems.observe(obs)
+            if self.tracing is not None and obs.kind != "card_data" and len(self.system_flows) < MAX_SYSTEM_FLOWS:
+                self.system_flows.add(obs.flow.number)
         before = len(self.aggregator.findings)
         self.aggregator.packet = self.fast.frame_no
         self.aggregator.observe(obs)
@@ -154,9 +170,14 @@ class Session:
         r.findings = self.aggregator.results()
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         r.inventory_rest = self.inventory.rest_totals()
+        if self.tracing is not None:
+            named = self.aggregator.flow_numbers  # a shard's systems are judged after the merge: keep theirs too
+            keep = named if self.shard is None else named | self.system_flows
+            r.evidence_flows = {n: ev for n, ev in self.tracing.kept.items() if n in keep}
         return r
 
 
+MAX_SYSTEM_FLOWS = 2000  # flows kept for evidence in case the end-of-life verdict names them
 SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})  # what the systems inventory learns from
 
 
@@ -168,7 +189,7 @@ GC_GEN0 = 50_000
 
 def scan_file(
     path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None,
-    shard: tuple[int, int] | None = None, fingerprint: Fingerprinter | None = None,
+    shard: tuple[int, int] | None = None, fingerprint: Fingerprinter | None = None, evidence: bool = False,
 ) -> SourceReport:
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
@@ -176,7 +197,7 @@ def scan_file(
         reader = CaptureReader.from_stream(sys.stdin.buffer, "-") if path == "-" else CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
-    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint)
+    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint, evidence=evidence)
     session.report.format = reader.format
     size = max(1, file_size(path))
     tick = None
@@ -222,6 +243,7 @@ def merge_shards(
         r.losses = r.losses + other.losses
         r.flows_cut += other.flows_cut
         r.findings = r.findings + other.findings
+        r.evidence_flows = {**r.evidence_flows, **other.evidence_flows}
         r.interrupted = r.interrupted or other.interrupted
         r.seconds = max(r.seconds, other.seconds)
     r.systems = merge_systems([s.systems for s in shards])

@@ -31,16 +31,23 @@ MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
 
 def card_observation(
     flow: Flow, direction: int, hit: Hit, channel: str, ts: float, fingerprint: Fingerprinter, encoding: str = "",
+    location: events.Location | None = None,
 ) -> events.CardData:
-    """The `card_data` event for one hit (masked and fingerprinted here, with the session's key)."""
+    """The `card_data` event for one hit (masked and fingerprinted here, with the session's key);
+    `location`: where it stands in the flow's stream (None: not tied to stream bytes)."""
     _s, _e, digits, kind, enc, expiry = hit
     fp = fingerprint(digits)
     card_seen(flow, fp)  # distinct cards in this flow (flow_end carries the count)
     return events.CardData(
         ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
         masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
-        expiry_present=None if kind == "pan" else expiry,
+        expiry_present=None if kind == "pan" else expiry, location=location,
     )
+
+
+def located(direction: int, offset: int, length: int, hit: Hit, encoding: str = "") -> events.Location:
+    """The location of a hit at `offset` of a direction's stream (`length` bytes)."""
+    return events.Location(direction, offset, length, hit[3], encoding or hit[4])
 
 
 class _Dir:
@@ -93,12 +100,16 @@ class CardData(Analyzer[_Flow], name="carddata"):
             self._http(flow, direction, part, ts, emit)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        d = self.state(flow).dirs[direction]
+        at = d.base  # a datagram flow's `base` counts its datagrams' bytes (their offsets, joined)
+        d.base += len(data)
         if flow.app == "dns" or flow.app in ("mdns", "llmnr"):
-            self._dns(flow, direction, data, ts, emit, tcp=False)
+            self._dns(flow, direction, data, ts, emit, tcp=False, at=at)
             return
         hits, _ = scan(data)
         for h in hits:
-            emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint))
+            where = located(direction, at + h[0], h[1] - h[0], h)
+            emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint, location=where))
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = self.peek(flow)
@@ -138,7 +149,9 @@ class CardData(Analyzer[_Flow], name="carddata"):
             d.recent.append((key, start, end))
             if len(d.recent) > 32:
                 del d.recent[0]
-            emit(card_observation(flow, direction, h, channel, ts, self.fingerprint))
+            # raw stream bytes of a flow that is not HTTP: `base` is the stream offset
+            where = located(direction, start, end - start, h) if flow.app != "http" else None
+            emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, location=where))
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
         d.tail = buf[keep_from:]
         d.base = base + keep_from
@@ -155,17 +168,23 @@ class CardData(Analyzer[_Flow], name="carddata"):
         head = msg.head.raw_head
         url_end = len(msg.head.start_line) if msg.head.is_request else -1
         body_start = len(head) + 2
+        at = msg.head.offset  # the message's stream offset; its body starts head_len later
+        body_at, (span_at, span_end) = at + msg.head.head_len - body_start, msg.body_span
+        raw_body = msg.content_encoding is None and not msg.chunked  # decoded offsets are stream offsets
         # one scan over head and (decoded) body; the blank line keeps them apart, the offset names the channel
         for h in scan(head + b"\n\n" + msg.body if msg.body else head)[0]:
             if h[0] >= body_start:
                 enc = f"{msg.content_encoding}+{h[4]}" if msg.content_encoding else h[4]
                 enc = enc.removesuffix("+ascii")
-                emit(card_observation(flow, direction, h, "http-body", ts, self.fingerprint, enc))
+                where = (located(direction, body_at + h[0], h[1] - h[0], h, enc) if raw_body
+                         else located(direction, span_at, span_end - span_at, h, enc))  # the whole body
+                emit(card_observation(flow, direction, h, "http-body", ts, self.fingerprint, enc, where))
             else:
                 channel = "http-url" if h[0] < url_end else "http-header"
-                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint))
+                where = located(direction, at + h[0], h[1] - h[0], h)
+                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, location=where))
 
-    def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool) -> None:
+    def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool, at: int = -1) -> None:
         if len(data) - len(data.translate(None, b"0123456789")) < 12 and not LONG_LABEL.search(data):
             return  # fewer than 12 digits and no long label: no card in any name (digits, hex, base32)
         msg = parse_dns(data, tcp=tcp)
@@ -177,5 +196,6 @@ class CardData(Analyzer[_Flow], name="carddata"):
                 continue  # the response repeats the query's question
             if len(seen) < MAX_DNS_NAMES:
                 seen.add(name)
-            for h in scan_dns_name(name):
-                emit(card_observation(flow, direction, h, "dns", ts, self.fingerprint))
+            for h in scan_dns_name(name):  # a name: its message (a datagram) is the span
+                where = located(direction, at, len(data), h) if at >= 0 else None
+                emit(card_observation(flow, direction, h, "dns", ts, self.fingerprint, location=where))

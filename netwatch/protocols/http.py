@@ -62,6 +62,13 @@ class HttpMessage:
     truncated: bool = False  # body hit a cap (or decompression failed midway)
     beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on as `Unparsed(past_cap=True)`
     notes: tuple[str, ...] = ()
+    end: int = 0  # stream offset just past the message (as `head.offset` counts)
+    chunked: bool = False  # the body came in chunks (its decoded offsets are not stream offsets)
+
+    @property
+    def body_span(self) -> tuple[int, int]:
+        """Where the body's bytes (chunk framing included) sit in the direction's stream."""
+        return self.head.offset + self.head.head_len, max(self.end, self.head.offset + self.head.head_len)
 
     @property
     def is_request(self) -> bool:
@@ -339,7 +346,9 @@ class HttpParser:
                 truncated = truncated or cut
             else:
                 notes = ("undecodable content-encoding",)
-        self._add(HttpMessage(head, body, encoding, truncated, self._beyond_count, notes))
+        end = self.offset - len(self.buf)
+        chunked = b"chunked" in (head.header(b"transfer-encoding") or b"").lower()
+        self._add(HttpMessage(head, body, encoding, truncated, self._beyond_count, notes, end, chunked))
         self._beyond_count = 0
         self._cur, self._body, self._kept, self._mode = None, [], 0, ""
 

@@ -34,11 +34,13 @@ EBCDIC = re.compile(rb"[\xf0-\xf9](?:[\x40\x60]?[\xf0-\xf9]){11,}")
 HEXTXT = re.compile(rb"(?:3[0-9]){12,}")
 BCD_TRACK2 = re.compile(r"(?<![0-9])[1-9][0-9]{11,18}d[0-9]{4,40}")
 BCD_LENGTH = re.compile(rb"[\x0c-\x19]")
+PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 EMV_TAG = re.compile(rb"(?:[\x5a\x57]|\x9f\x6b)[\x06-\x13]")
 B64 = re.compile(rb"[A-Za-z0-9+/_-]{4,}(?:(?:\r?\n|\\n)?[A-Za-z0-9+/_-]{4,})*={0,2}")
-TRACK2_TAIL = re.compile(rb"(?:=|D|%3[dD])(?:[0-9]|%3[0-9]){1,40}\??")
+MASKED_PAN = re.compile(rb"(?<![0-9*])[0-9]{4,6}\*{2,9}[0-9]{4}(?=[=^%])")
+TRACK2_TAIL = re.compile(rb"(?:=|D|%3[dD])(?:[0-9*]|%3[0-9]|%2[aA]){1,40}\??")
 TRACK1_TAIL = re.compile(rb"(?:\^|%5[eE])(?:[^^%\r\n]|%(?!5[eE])[0-9A-Fa-f]{2}){0,26}(?:\^|%5[eE])"
-                         rb"(?:[0-9]|%3[0-9]){1,80}\??")
+                         rb"(?:[0-9*]|%3[0-9]|%2[aA]){1,80}\??")
 
 
 def _suspect(digits: str) -> bool:
@@ -51,9 +53,10 @@ def _suspect(digits: str) -> bool:
                for k in range(13, min(19, n) + 1) for i in range(n - k + 1))
 
 
-def _digit_spans(run: bytes, start: int, pattern: bytes) -> list[tuple[int, int, str]]:
-    """Each digit of a matched run: its source span and value (`pattern` finds one digit token)."""
-    return [(start + m.start(), start + m.end(), chr(m.group()[-1])) for m in re.finditer(pattern, run)]
+def _digit_spans(run: bytes, start: int, pattern: bytes, at: int = -1) -> list[tuple[int, int, str]]:
+    """Each digit of a matched run: its source span and value (`pattern` finds one digit token,
+    whose digit is its byte `at`)."""
+    return [(start + m.start(), start + m.end(), chr(m.group()[at])) for m in re.finditer(pattern, run)]
 
 
 def _text_pieces(buf: bytes) -> Iterator[tuple[list[tuple[int, int, str]], Callable[[int], bytes]]]:
@@ -66,10 +69,10 @@ def _text_pieces(buf: bytes) -> Iterator[tuple[list[tuple[int, int, str]], Calla
                 yield _digit_spans(m.group(), m.start(), rb"%3[0-9]|[0-9]"), lambda n: b"%2A" if n == 3 else b"*"
     if b"\x00" in buf:
         for m in UTF16LE.finditer(buf):
-            yield [(s, s + 2, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"[0-9]\x00")], \
+            yield [(s, s + 2, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"[0-9]\x00", 0)], \
                 lambda n: b"*\x00"
         for m in UTF16BE.finditer(buf):
-            yield [(s, s + 2, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"\x00[0-9]")], \
+            yield [(s, s + 2, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"\x00[0-9]", 1)], \
                 lambda n: b"\x00*"
     for m in EBCDIC.finditer(buf):
         yield [(s, e, chr(ord(c) - 0xC0)) for s, e, c in _digit_spans(m.group(), m.start(), rb"[\xf0-\xf9]")], \
@@ -94,8 +97,9 @@ def _bcd_pieces(buf: bytes) -> Iterator[Piece]:
     number and tail), a length byte (BCD or binary 12-19) before that many digits passing Luhn, the
     EMV tags 5A/57/9F6B. Overwritten with the pad nibble F."""
     nib = buf.hex()
-    for t in BCD_TRACK2.finditer(nib):
-        yield _nibble_piece(buf, nib, t.start(), t.end())
+    for t in BCD_TRACK2.finditer(nib):  # in binary bytes: the hex of ASCII text is decimal nibbles too
+        if len(buf[t.start() // 2 : (t.end() + 1) // 2].translate(None, PRINTABLE)) >= 2:
+            yield _nibble_piece(buf, nib, t.start(), t.end())
     for m in BCD_LENGTH.finditer(buf):
         i = m.start()
         b = buf[i]
@@ -118,6 +122,8 @@ def find(buf: bytes, depth: int = 0) -> list[Piece]:
         value = "".join(c for _s, _e, c in digits)
         if len(value) >= 12 and _track_tail(buf, digits[-1][1], pieces) or _suspect(value):
             pieces.extend((s, e, fill(e - s)) for s, e, _c in digits)
+    for m in MASKED_PAN.finditer(buf):  # a number already masked can still have its track tail
+        _track_tail(buf, m.end(), pieces)
     pieces.extend(_bcd_pieces(buf))
     if depth < MAX_DEPTH:
         pieces.extend(_base64_pieces(buf, depth))

@@ -18,36 +18,38 @@ from netwatch.redaction.protocols import redact_dns, redact_http, redact_iso8583
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
 
 
-def redact_spans(streams: list[bytearray], spans: list[Location], notes: list[str]) -> None:
-    """Each located detection: card hits inside the span are masked; a span the scanner cannot read
-    again (a decoded or compressed layer, a PIN block, a password) is overwritten whole."""
+def _regions(streams: list[bytearray], spans: list[Location]) -> list[tuple[Location, int, int, bytes]]:
+    """Each located detection with its start, end (clipped to what was kept) and bytes now."""
+    out = []
     for sp in spans:
         buf = streams[sp.direction]
         s, e = max(0, sp.offset), min(len(buf), sp.offset + sp.length)
-        if s >= e:
-            continue
-        region = bytearray(buf[s:e])
-        if sp.what in ("pan", "track1", "track2") and mask_cards(region, notes):
-            buf[s:e] = region
-            continue
-        buf[s:e] = bytes([FILLER]) * (e - s)
-        notes.append(f"{sp.what} ({sp.encoding}) overwritten whole")
+        if s < e:
+            out.append((sp, s, e, bytes(buf[s:e])))
+    return out
 
 
 def redact_flow(app: str | None, tcp: bool, streams: list[bytearray], datagrams: list[tuple[int, int, int]],
                 spans: list[Location], notes: list[str], order: Order | None = None) -> None:
-    """One flow: TCP through its two streams, UDP datagram by datagram (offsets into `streams`)."""
-    redact_spans(streams, spans, notes)
+    """One flow: TCP through its two streams, UDP datagram by datagram (offsets into `streams`).
+    Then each located detection (card or track data, an ISO 8583 message with card fields or a PIN
+    block, a login's secret): a span no pass changed (a layer none of them reads, a field they do
+    not know) is overwritten whole; the others were masked in their own encoding."""
+    before = _regions(streams, spans)
     if tcp:
         redact_streams(app, streams, order or [], notes)
-        return
-    for d, off, n in datagrams:
-        buf = streams[d]
-        if off >= len(buf):
-            continue
-        dgram = bytearray(buf[off : off + n])
-        redact_datagram(app, dgram, notes)
-        buf[off : off + len(dgram)] = dgram
+    else:
+        for d, off, n in datagrams:
+            buf = streams[d]
+            if off >= len(buf):
+                continue
+            dgram = bytearray(buf[off : off + n])
+            redact_datagram(app, dgram, notes)
+            buf[off : off + len(dgram)] = dgram
+    for sp, s, e, old in before:
+        if streams[sp.direction][s:e] == old:
+            streams[sp.direction][s:e] = bytes([FILLER]) * (e - s)
+            notes.append(f"{sp.what} ({sp.encoding}) overwritten whole")
 
 
 def redact_streams(app: str | None, streams: list[bytearray], order: Order, notes: list[str]) -> None:

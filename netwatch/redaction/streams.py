@@ -55,9 +55,9 @@ def redact_flow(app: str | None, tcp: bool, streams: list[bytearray], datagrams:
 def redact_streams(app: str | None, streams: list[bytearray], order: Order, notes: list[str]) -> None:
     """Both directions of one TCP flow: passwords, then protocol fields, then every card encoding."""
     redact_passwords(app, streams[0], streams[1], order, notes)
+    if app in (None, "http") or any(buf[:5] == b"HTTP/" for buf in streams):
+        redact_http(streams, order, notes)
     for buf in streams:
-        if app in (None, "http") or buf[:5] == b"HTTP/":
-            redact_http(buf, notes)
         if app == "iso8583" or looks_like_iso8583(bytes(buf[:4096])):
             redact_iso8583(buf, notes)
         if app == "dns":

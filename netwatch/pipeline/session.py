@@ -25,7 +25,7 @@ from netwatch.findings.aggregate import Aggregator, Finding, sort_findings
 from netwatch.findings.destinations import Inventory, Rest, merge_inventory, merge_rest
 from netwatch.findings.systems import SystemInventory, judge_systems, merge_systems
 from netwatch.flows.fastpath import FastPath
-from netwatch.flows.table import Flow, FlowTable
+from netwatch.flows.table import FlowTable
 from netwatch.flows.trace import EvidenceFlow, TracingSink
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
@@ -92,15 +92,19 @@ class Session:
         self.on_finding = on_finding
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
         # with evidence, each flow's frames and bytes are traced; those of flows a finding names are kept
-        self.tracing = TracingSink(self.dispatcher, self._named) if evidence else None
+        self.tracing = TracingSink(self.dispatcher, self.aggregator.flow_numbers.__contains__,
+                                   self._system_flow) if evidence else None
         self.flows = FlowTable(self.tracing or self.dispatcher, shard)
-        self.system_flows: set[int] = set()  # flows that showed software: an end-of-life verdict may name them
+        self._systems_seen: tuple[int, set[int]] = (-1, set())  # entries counted, the flows they name
         self.fast = FastPath(self.decoder, self.flows)  # capture counters, frame number, the hot loop
         self._closed = False
 
-    def _named(self, flow: Flow) -> bool:
-        """Keep this flow's evidence: a finding names it, or a system seen in it may be judged at the end."""
-        return flow.number in self.aggregator.flow_numbers or flow.number in self.system_flows
+    def _system_flow(self, number: int) -> bool:
+        """The flow a system was first seen in: the end-of-life verdict at the end may name it."""
+        entries = self.systems.entries
+        if self._systems_seen[0] != len(entries):
+            self._systems_seen = (len(entries), {e.flow_number for e in entries.values()})
+        return number in self._systems_seen[1]
 
     def _emit(self, obs: Event) -> None:
         if obs.flow.foreign:  # another shard reports this flow
@@ -118,8 +122,6 @@ class Session:
             return
         elif obs.kind in SYSTEM_KINDS:
             self.systems.observe(obs)
-            if self.tracing is not None and obs.kind != "card_data" and len(self.system_flows) < MAX_SYSTEM_FLOWS:
-                self.system_flows.add(obs.flow.number)
         before = len(self.aggregator.findings)
         self.aggregator.packet = self.fast.frame_no
         self.aggregator.observe(obs)
@@ -170,14 +172,14 @@ class Session:
         r.findings = self.aggregator.results()
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         r.inventory_rest = self.inventory.rest_totals()
-        if self.tracing is not None:
-            named = self.aggregator.flow_numbers  # a shard's systems are judged after the merge: keep theirs too
-            keep = named if self.shard is None else named | self.system_flows
-            r.evidence_flows = {n: ev for n, ev in self.tracing.kept.items() if n in keep}
+        if self.tracing is not None:  # a shard's systems are judged after the merge: it keeps their flows too
+            named = self.aggregator.flow_numbers
+            self.tracing.settle(named if self.shard is None else named | {e.flow_number for e in
+                                                                          self.systems.entries.values()})
+            r.evidence_flows = self.tracing.kept
         return r
 
 
-MAX_SYSTEM_FLOWS = 2000  # flows kept for evidence in case the end-of-life verdict names them
 SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})  # what the systems inventory learns from
 
 

@@ -33,10 +33,12 @@ UTF16BE = re.compile(rb"\x00[0-9](?:(?:\x00[ \-])?\x00[0-9]){11,}")
 EBCDIC = re.compile(rb"[\xf0-\xf9](?:[\x40\x60]?[\xf0-\xf9]){11,}")
 HEXTXT = re.compile(rb"(?:3[0-9]){12,}")
 BCD_TRACK2 = re.compile(r"(?<![0-9])[1-9][0-9]{11,18}d[0-9]{4,40}")
-BCD_LENGTH = re.compile(rb"[\x0c-\x19]")
+_BCD = rb"[\x00-\x09\x10-\x19\x20-\x29\x30-\x39\x40-\x49\x50-\x59\x60-\x69\x70-\x79\x80-\x89\x90-\x99]"
+BCD_LENGTH = re.compile(rb"[\x0c-\x19](?=" + _BCD + rb"{6})")  # a length byte before 12+ decimal nibbles
 PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 EMV_TAG = re.compile(rb"(?:[\x5a\x57]|\x9f\x6b)[\x06-\x13]")
-B64 = re.compile(rb"[A-Za-z0-9+/_-]{4,}(?:(?:\r?\n|\\n)?[A-Za-z0-9+/_-]{4,})*={0,2}")
+# a run of 16+ characters, then more lines of it (MIME and PEM break lines at 64 or 76)
+B64 = re.compile(rb"[A-Za-z0-9+/_-]{16,}(?:(?:\r?\n|\\n)?[A-Za-z0-9+/_-]{4,})*={0,2}")
 MASKED_PAN = re.compile(rb"(?<![0-9*])[0-9]{4,6}\*{2,9}[0-9]{4}(?=[=^%])")
 TRACK2_TAIL = re.compile(rb"(?:=|D|%3[dD])(?:[0-9*]|%3[0-9]|%2[aA]){1,40}\??")
 TRACK1_TAIL = re.compile(rb"(?:\^|%5[eE])(?:[^^%\r\n]|%(?!5[eE])[0-9A-Fa-f]{2}){0,26}(?:\^|%5[eE])"

@@ -118,13 +118,11 @@ def file_name(index: int, f: Finding) -> str:
 
 
 def still_holds_card(packets: list[Written]) -> bool:
-    """The final check: each payload, and each flow direction's payloads joined in file order."""
+    """The final check: each flow direction's payloads joined in file order (a number within one
+    payload is within the join too; one cut over segments is whole only there)."""
     joined: dict[tuple[int, int], bytearray] = {}
     for p in packets:
-        payload = p.frame[p.payload[0] : p.payload[1]]
-        if holds_card(payload):
-            return True
-        joined.setdefault((p.flow, p.direction), bytearray()).extend(payload)
+        joined.setdefault((p.flow, p.direction), bytearray()).extend(p.frame[p.payload[0] : p.payload[1]])
     return any(holds_card(bytes(b)) for b in joined.values())
 
 

@@ -67,7 +67,8 @@ class Flow:
     __slots__ = (
         "client", "server", "client_port", "server_port", "proto", "src", "dst", "proto_name",
         "first_ts", "last_ts", "packets", "bytes", "app", "encrypted", "how", "server_name",
-        "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign",
+        "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign", "number", "last_frame",
+        "trace",
     )
 
     def __init__(self, client: bytes, client_port: int, server: bytes, server_port: int, proto: int, ts: float) -> None:
@@ -91,14 +92,19 @@ class Flow:
         self.active: list[Any] = []  # analyzers still interested (managed by the dispatcher)
         self.names: list[str] = []  # hostnames the capture tied to the server (DNS, SNI, Host)
         self.foreign = False  # another shard's flow: counted here, analysed there
+        self.number = 0  # its first frame's number (1-based): names the flow in findings and evidence
+        self.last_frame = 0  # its latest frame's number
+        self.trace: Any = None  # FlowTrace (netwatch.flows.trace) while evidence is being kept, else None
 
     def __repr__(self) -> str:
         return f"Flow({self.proto_name} {self.src}:{self.client_port} -> {self.dst}:{self.server_port})"
 
 
-def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float) -> None:
+def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float, last_frame: int) -> None:
     """The per-flow counters, for one packet or (from `netwatch.flows.fastpath`) many of one direction."""
     flow.last_ts = last_ts
+    if last_frame > flow.last_frame:  # the fast path counts a block's settled frames first
+        flow.last_frame = last_frame
     flow.packets[direction] += packets
     flow.bytes[direction] += nbytes
 
@@ -135,6 +141,7 @@ class FlowTable:
         self._last_sweep = float("-inf")
         self.now = 0.0
         self.deferred = False  # True while the fast path has counts pending: no flow may end yet
+        self.frame_no = 0  # the frame being processed (1-based), kept by the fast path
 
     def __len__(self) -> int:
         return len(self.live)
@@ -173,7 +180,9 @@ class FlowTable:
         """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
         if ts > self.now:
             self.now = ts
-        count(flow, direction, 1, len(payload), ts)
+        count(flow, direction, 1, len(payload), ts, self.frame_no)
+        if flow.trace is not None:
+            flow.trace.packet(self.frame_no, direction, -1, 0, len(payload))
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
         self._since_sweep += 1
@@ -188,7 +197,9 @@ class FlowTable:
         `process` ends here for TCP; `netwatch.flows.fastpath` calls it directly (no SYN, flow known)."""
         if ts > self.now:
             self.now = ts
-        count(flow, direction, 1, len(payload), ts)
+        count(flow, direction, 1, len(payload), ts, self.frame_no)
+        if flow.trace is not None:
+            flow.trace.packet(self.frame_no, direction, seq, flags, len(payload))
         if flow.inspect or flags & (SYN | FIN | RST):  # a flow only counted has no stream to follow
             self.tcp.segment(flow, direction, flags, seq, payload, ts, ack, window, wscale)
         self._since_sweep += 1
@@ -224,6 +235,7 @@ class FlowTable:
         else:
             flow = Flow(p.dst, p.dport, p.src, p.sport, p.proto, p.ts)
             direction = S2C
+        flow.number = self.frame_no
         table[key] = (flow, direction)
         table[p.dst + p.src + _pack_ports(p.dport, p.sport)] = (flow, 1 - direction)
         self.live[flow] = None

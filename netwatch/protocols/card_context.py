@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from netwatch.protocols.card_layers import peel
 from netwatch.protocols.lookalikes import gs1_key, iban_around, key_class
 
 WINDOW = 300  # characters either side, as Purview's proximity
@@ -189,6 +190,10 @@ def _dns(name: bytes, digits: str, encoding: str) -> CardVerdict:
     return CardVerdict("low", "digits inside a longer DNS label")
 
 
+# layers whose bytes the scanner was handed decoded already (content codings, message framings)
+FRAMINGS = frozenset({"ascii", "gzip", "deflate", "br", "zstd", "websocket", "h2c"})
+
+
 def _peel(raw: bytes, encoding: str) -> bytes | None:
     """The decoded text of an encoded run (utf16, ebcdic, url, base64 layers), or None."""
     for layer in encoding.split("+"):
@@ -198,8 +203,8 @@ def _peel(raw: bytes, encoding: str) -> bytes | None:
             raw = raw.decode("cp500").encode("latin-1", "replace")
         elif layer == "url":
             raw = unquote_to_bytes(raw)
-        elif layer == "base64":
-            runs = re.findall(rb"[A-Za-z0-9+/_-]{16,}", raw)
+        elif layer == "base64":  # wrapped over lines (MIME, PEM) or not
+            runs = re.findall(rb"[A-Za-z0-9+/_-]{16,}", raw.translate(None, b"\r\n"))
             if not runs:
                 return None
             body = max(runs, key=len).replace(b"-", b"+").replace(b"_", b"/")
@@ -208,23 +213,59 @@ def _peel(raw: bytes, encoding: str) -> bytes | None:
                 raw = binascii.a2b_base64(body + b"=" * (-len(body) % 4))
             except (binascii.Error, ValueError):
                 return None
-        elif layer not in ("ascii", "gzip", "deflate", "br", "zstd"):
+        elif (peeled := peel(layer, raw)) is not None:
+            raw = peeled
+        elif layer not in FRAMINGS:
             return None
     return raw
 
 
+B64_CHARS = re.compile(rb"[A-Za-z0-9+/_=\r\n-]*")
+B64_WIDEN = 1024  # encoded characters either side of a base64 hit decoded for its context
+
+
+def _b64_context(buf: bytes, start: int, end: int, encoding: str, number: re.Pattern[bytes]) -> bytes | None:
+    """The decoded text around a hit inside a base64 run (wrapped over lines or not): the run around
+    the hit's span, widened up to B64_WIDEN characters each side, decoded at each of the four
+    alignments until the number is in it (the scanner's span may start mid-group)."""
+    s = start
+    while s > 0 and start - s < B64_WIDEN and B64_CHARS.fullmatch(buf, s - 1, s):
+        s -= 1
+    m = B64_CHARS.match(buf, end)
+    e = min(m.end() if m else end, end + B64_WIDEN)
+    chars = buf[s:e].translate(None, b"\r\n=")
+    rest = encoding.split("+", 1)[1] if "+" in encoding else "ascii"
+    for shift in range(4):
+        body = chars[shift:]
+        body = body[: len(body) - len(body) % 4]
+        try:
+            raw = binascii.a2b_base64(body.replace(b"-", b"+").replace(b"_", b"/"))
+        except (binascii.Error, ValueError):
+            continue
+        inner = raw if rest == "ascii" else _peel(raw, rest)
+        if inner is not None and number.search(inner):
+            return inner
+    return None
+
+
 def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tuple[bytes, int, int, int]:
     """The text to judge, the number's span in it and where its encoded run starts: the buffer
-    itself, or around an encoded run its decoded text when the number is found there."""
+    itself, or around an encoded run its decoded text when the number is found there. An encoded
+    number whose context cannot be decoded is judged alone (never by its encoded neighbours: a
+    base64 run is one long token, and would exclude every card inside it)."""
     if encoding == "ascii":
         return buf, start, end, start
-    inner = _peel(buf[start:end], encoding)
-    if inner is not None:
-        m = re.search(rb"[ -]?".join(re.escape(c.encode()) for c in digits), inner)
-        if m is not None:
-            before = buf[max(0, start - LOOK_BACK) : start]
-            return before + inner + buf[end : end + WINDOW], len(before) + m.start(), len(before) + m.end(), len(before)
-    return buf, start, end, start
+    number = re.compile(rb"[ -]?".join(re.escape(c.encode()) for c in digits))
+    inner = _b64_context(buf, start, end, encoding, number) if encoding.startswith("base64") else None
+    if inner is None:
+        inner = _peel(buf[start:end], encoding)
+    m = number.search(inner) if inner is not None else None
+    if inner is None or m is None:
+        alone = digits.encode()
+        return b" " + alone + b" ", 1, 1 + len(alone), 1
+    before = buf[max(0, start - LOOK_BACK) : start] + b"\n"  # a line apart: encoded neighbours are no token
+    text = before + inner + b"\n" + buf[end : end + WINDOW]
+    return text, len(before) + m.start(), len(before) + m.end(), len(before) - 1
 
 
 def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVerdict:

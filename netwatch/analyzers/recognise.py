@@ -50,6 +50,8 @@ def ssh_banner(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 def http(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if data.startswith(HTTP_METHODS) or data.startswith(b"HTTP/1."):
         return "http", False, None
+    if data.startswith(b"PRI * HTTP/2.0"):  # the HTTP/2 preface in the clear: h2c with prior knowledge
+        return "http", False, "h2c"
     return None
 
 

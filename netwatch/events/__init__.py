@@ -114,7 +114,8 @@ class FlowEnd(Event, kind="flow_end"):
     packets: int = _f("packets both ways", default=0)
     duration: float = _f("seconds from first to last packet", default=0.0)
     tcp: bool = _f("the flow is TCP", default=False)
-    cards: int = _f("distinct card numbers seen in the flow", default=0)
+    cards: int = _f("distinct card numbers seen in the flow (high confidence: possible cards are not counted)",
+                    default=0)
     upgraded: bool = _f("switched to TLS mid-way (STARTTLS and kin)", default=False)
     via_proxy: str | None = _f("the flow was tunnelled through a proxy: socks4, socks5 or http-connect", default=None)
 
@@ -132,6 +133,10 @@ class CardData(Event, kind="card_data"):
     channel: str = _f("where it was found (http-body, http-url, http-header, dns, iso8583, datagram, …)")
     direction: str = _f("to_server or to_client")
     expiry_present: bool | None = _f("track data: an expiry date follows the number", default=None)
+    confidence: str = _f("high: card context (a card field, track data, a card keyword or expiry within 300"
+                         " characters); medium: 14-19 digits alone in text; low: a field named for another"
+                         " kind of number, or track-shaped bytes without payment structure", default="high")
+    reason: str = _f("why that confidence, in a few words (never digits of the number)", default="")
 
 
 class Dns(Event, kind="dns"):

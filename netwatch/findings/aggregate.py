@@ -17,6 +17,7 @@ from netwatch.judge.conditions import MISSING, Getter
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import SEVERITY_RANK, Rule, RuleSet
 from netwatch.packets.addresses import endpoint
+from netwatch.redaction.masking import Fingerprinter
 from netwatch.redaction.text import EMPTY, Clean, Redacted, redact, redact_value
 
 JSON_ORDER = (
@@ -60,6 +61,7 @@ class Finding:
     evidence_file: str | None = None  # redacted capture backing this finding (scan --evidence)
     evidence_packets: list[int] | None = None  # its packets' numbers in the original capture
     evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
+    finding_id: str | None = None  # keyed hash of rule, severity, endpoints and group values (Fingerprinter.finding_id)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""
@@ -121,8 +123,10 @@ def render_message(template: str, get: Getter, fallback: str) -> str:
 class Aggregator:
     """Turns matching observations into aggregated findings for one source."""
 
-    def __init__(self, rules: RuleSet, policy: Policy | None, source: str) -> None:
+    def __init__(self, rules: RuleSet, policy: Policy | None, source: str,
+                 fingerprint: Fingerprinter | None = None) -> None:
         self.rules = rules
+        self.fingerprint = fingerprint  # the run's key: finding ids (none without it)
         self.policy = policy
         self.source = source
         self.findings: dict[tuple[Any, ...], Finding] = {}
@@ -166,6 +170,7 @@ class Aggregator:
             remediation=rule.remediation, references=list(rule.references), source=self.source,
             message=redact(render_message(rule.message, get, rule.title) if rule.message else rule.title),
             first_packet=self.packet, last_packet=self.packet, key=key,
+            finding_id=self.fingerprint.finding_id(key) if self.fingerprint else None,
         )
 
     def results(self) -> list[Finding]:

@@ -173,7 +173,7 @@ def _merge(tasks: list[Task], done: dict[Task, SourceReport], cfg: ScanConfig) -
         expected = sum(1 for t in tasks if t.path == path)
         if any(t.shard is not None for t in tasks if t.path == path):
             loaded = loaded or load_config(cfg)
-            report = merge_shards(parts, *loaded)
+            report = merge_shards(parts, *loaded, Fingerprinter(cfg.fingerprint_key))
         else:
             report = parts[0]
         if len(parts) < expected:

@@ -83,7 +83,7 @@ class Session:
         self.fingerprint = fingerprint or Fingerprinter()  # card key: given to correlate runs, else random
 
         self.decoder = Decoder()
-        self.aggregator = Aggregator(rules, policy, source)
+        self.aggregator = Aggregator(rules, policy, source, self.fingerprint)
         self.inventory = Inventory(policy)
         self.systems = SystemInventory()
         self.rules, self.policy, self.shard = rules, policy, shard
@@ -213,6 +213,7 @@ def file_size(path: str) -> int:
 
 def merge_shards(
     shards: list[SourceReport], rules: RuleSet | None = None, policy: Policy | None = None,
+    fingerprint: Fingerprinter | None = None,
 ) -> SourceReport:
     """Join the shard reports of one file. Every shard read every frame, so the capture-level
     counts come from shard 0; flows, findings and destinations are each shard's own. The systems
@@ -229,7 +230,7 @@ def merge_shards(
         r.seconds = max(r.seconds, other.seconds)
     r.systems = merge_systems([s.systems for s in shards])
     if rules is not None:
-        agg = Aggregator(rules, policy, r.source)
+        agg = Aggregator(rules, policy, r.source, fingerprint)
         for obs in judge_systems(r.systems, rules, policy):
             agg.observe(obs)
         r.findings = r.findings + agg.results()

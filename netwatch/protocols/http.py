@@ -1,5 +1,5 @@
 """Sans-IO HTTP/1.x message parser: start line, headers, Content-Length / chunked / close-delimited
-bodies, gzip/deflate decoding with a size cap (so a compression bomb costs at most the cap).
+bodies, gzip/deflate/br/zstd decoding with a size cap (so a compression bomb costs at most the cap).
 
 Bytes in, immutable values out (`HttpHead`, `HttpMessage`, `Unparsed`); no sockets, no files. One
 parser per stream direction. It never raises on bad bytes: it sets `error` and stops; `http_stream`
@@ -10,14 +10,16 @@ the next line that begins a request or a response. Memory is bounded by `max_hea
 from __future__ import annotations
 
 import re
-import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from netwatch.protocols.content_coding import MAX_DECODED as MAX_DECODED  # re-exported: readers import them from here
+from netwatch.protocols.content_coding import coding_name as coding_name
+from netwatch.protocols.content_coding import decode_content as decode_content
+
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024  # raw (still encoded) body bytes kept per message
-MAX_DECODED = 4 * 1024 * 1024  # decompressed bytes kept per message
 HEADER_RE = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\r\n]*)", re.M)
 OBS_FOLD = re.compile(rb"\r?\n[ \t]+")  # a header line continued on the next (RFC 9112 obs-fold)
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE")
@@ -35,6 +37,7 @@ class HttpHead:
     head_len: int  # bytes of start line + headers + blank line
     is_request: bool
     offset: int = 0  # where the message starts in its direction's stream (bytes since the parsing began)
+    framing: str | None = None  # h2c: an HTTP/2 cleartext message (head from HPACK, body from DATA frames)
 
     @property
     def target(self) -> bytes:
@@ -58,7 +61,7 @@ class HttpMessage:
 
     head: HttpHead
     body: bytes = b""
-    content_encoding: str | None = None  # gzip | deflate when the body was decompressed
+    content_encoding: str | None = None  # gzip | deflate | br | zstd (or several: gzip+br) when decompressed
     truncated: bool = False  # body hit a cap (or decompression failed midway)
     beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on as `Unparsed(past_cap=True)`
     notes: tuple[str, ...] = ()
@@ -82,7 +85,18 @@ class Unparsed:
     past_cap: bool = False
 
 
-HttpPart = HttpHead | HttpMessage | Unparsed  # what a direction yields, in stream order
+@dataclass(frozen=True, slots=True)
+class FramedMessage:
+    """One message of the protocol a connection switched to after a 101 (a WebSocket message):
+    payload unmasked, fragments joined, decompressed; `beyond_cap` bytes past the cap not kept."""
+
+    data: bytes
+    framing: str  # websocket | websocket+deflate
+    truncated: bool = False
+    beyond_cap: int = 0
+
+
+HttpPart = HttpHead | HttpMessage | Unparsed | FramedMessage  # what a direction yields, in stream order
 
 
 def parse_head(head: bytes) -> tuple[bytes, Headers]:
@@ -107,26 +121,6 @@ def header_value(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes |
     return None
 
 
-def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[bytes, bool] | None:
-    """Decompress a gzip/deflate body to at most `cap` bytes: (data, truncated), or None if not compressed."""
-    coding = coding.strip().lower()
-    tries: tuple[int, ...]
-    if coding in (b"gzip", b"x-gzip"):
-        tries = (47,)
-    elif coding == b"deflate":
-        tries = (15, -15)  # zlib-wrapped as the RFC says, or raw deflate as many servers send
-    else:
-        return None
-    for wbits in tries:
-        d = zlib.decompressobj(wbits)
-        try:
-            out = d.decompress(body, cap)
-        except zlib.error:
-            continue
-        return out, bool(d.unconsumed_tail) or (not d.eof and len(out) >= cap)
-    return None
-
-
 class HttpParser:
     """Incremental parser for one direction of an HTTP/1.x connection."""
 
@@ -140,6 +134,8 @@ class HttpParser:
         # response to HEAD has no body; a 2xx to CONNECT is followed by the tunnel, not by HTTP)
         self.methods = methods
         self.error: str | None = None
+        self.switched: bytes | None = None  # a 101 response's Upgrade token: HTTP/1 ends with that response
+        self.switch_head: HttpHead | None = None  # the 101 response head (its extensions)
         self._cur: HttpHead | None = None  # head of the message whose body is being read
         self._mode = ""  # length | chunked | close
         self._left = 0
@@ -158,6 +154,8 @@ class HttpParser:
         self.offset += len(data)
         self.buf = self.buf + data if self.buf else data
         for _ in range(10_000):  # bounded: each round consumes bytes or stops
+            if self.switched is not None:
+                break  # the bytes after a 101 are another protocol's (left in self.buf)
             if self._cur is None and not self._head():
                 break
             if self._cur is not None and not self._body_step():
@@ -227,6 +225,9 @@ class HttpParser:
         te = (head.header(b"transfer-encoding") or b"").lower()
         cl = head.header(b"content-length")
         status = start[9:12] if not is_request else b""
+        if status == b"101":
+            self.switched = (head.header(b"upgrade") or b"?").strip().lower()
+            self.switch_head = head
         if self._bodiless(start, status):
             self._mode, self._left = "length", 0
         elif b"chunked" in te:
@@ -335,7 +336,7 @@ class HttpParser:
             dec = decode_content(body, coding)
             if dec is not None:
                 body, cut = dec
-                encoding = coding.strip().lower().decode("ascii", "replace").removeprefix("x-")
+                encoding = coding_name(coding)
                 truncated = truncated or cut
             else:
                 notes = ("undecodable content-encoding",)

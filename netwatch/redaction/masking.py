@@ -29,3 +29,10 @@ class Fingerprinter:
         mac = hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()
         return "hmac-sha256:" + mac[:32]
 
+    def finding_id(self, parts: tuple[object, ...]) -> str:
+        """A finding's stable id: keyed hash of its rule, severity, endpoints and group values, so the same
+        finding gets the same id in live updates and across runs with the same key (a SIEM can
+        upsert on it), and the id says nothing without the key."""
+        text = "\x1f".join("" if p is None else str(p) for p in parts)
+        return hmac.new(self._key, b"finding\x00" + text.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:24]
+

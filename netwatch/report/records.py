@@ -130,12 +130,12 @@ UNKNOWN_HOST = "unknown host"  # the sender of a finding without a source addres
 
 
 def card_counts(findings: Iterable[Finding]) -> tuple[dict[tuple[Any, ...], set[str]], dict[str, set[str]]]:
-    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host."""
+    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host (high confidence)."""
     per_flow: dict[tuple[Any, ...], set[str]] = {}
     per_host: dict[str, set[str]] = {}
     for f in findings:
         fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
-        if not fp:
+        if not fp or f.evidence.get("confidence", "high") != "high":  # a possible card (NW-CARD-004) is not counted
             continue
         per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(str(fp))
         per_host.setdefault(f.src or UNKNOWN_HOST, set()).add(str(fp))

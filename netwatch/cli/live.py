@@ -22,6 +22,7 @@ from netwatch.cli.common import (
     exit_code,
     fingerprint_key,
     load_rules_and_policy,
+    site_name,
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
 
@@ -208,7 +209,7 @@ def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[
     if stream is not None:
         stream.finish(report.findings, summary_record([report], findings, filters=keep.describe() or None))
     if args.html:
-        write_html([report], findings, args.html, keep.describe() or None, policy)
+        write_html([report], findings, args.html, keep.describe() or None, policy, site_name(args, policy))
 
 
 def _callbacks(dash: Dashboard | None, stream: FindingStream | None, keep: FindingFilter

@@ -24,6 +24,7 @@ from netwatch.cli.common import (
     fingerprint_key,
     jobs_count,
     sigterm_as_ctrl_c,
+    site_name,
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
 
@@ -56,12 +57,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def write_html(reports: list[SourceReport], findings: list[Finding], target: str, filters: dict[str, Any] | None = None,
-               policy: object = None) -> None:
+               policy: object = None, site: str = "") -> None:
     from netwatch.report.html import render_html
 
     try:
         with open(target, "w", encoding="utf-8") as fh:
-            fh.write(render_html(reports, findings, policy=policy, filters=filters))
+            fh.write(render_html(reports, findings, policy=policy, filters=filters, site=site))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
@@ -112,7 +113,7 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
         except OutputError as e:
             raise UsageError(str(e)) from None
     if args.html:
-        write_html(reports, findings, args.html, filters, policy)
+        write_html(reports, findings, args.html, filters, policy, site_name(args, policy))
 
 
 def _silence_stdout() -> None:

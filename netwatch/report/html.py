@@ -213,7 +213,7 @@ def capture_notes(r: SourceReport) -> list[str]:
 
 
 def render_html(reports: list[SourceReport], findings: list[Finding], policy: Any = None,
-                filters: dict[str, Any] | None = None) -> str:
+                filters: dict[str, Any] | None = None, site: str = "") -> str:
     inventory = merge_inventory(r.inventory for r in reports)
     names = names_from_inventory(inventory)
     cards = card_hosts(findings)
@@ -232,7 +232,7 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "problems": grouped_problems(findings), "counts": Counter(f.severity for f in findings),
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},
         "packets": sum(r.packets for r in reports), "flows": sum(r.flows for r in reports),
-        "site": getattr(policy, "site", "") or "",
+        "site": site or getattr(policy, "site", "") or "",
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "period": (_when(min((r.first_ts for r in reports if r.first_ts), default=None)),
                    _when(max((r.last_ts for r in reports if r.last_ts), default=None))),

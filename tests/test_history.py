@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
 CARD, TELNET, SSH, VNC = (str(CAPTURES / f"{n}.pcap") for n in ("http_card_post", "protect_telnet_v6", "protect_ssh",

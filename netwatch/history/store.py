@@ -26,7 +26,7 @@ from netwatch.history import schema
 
 BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10
-CREDENTIALS = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # user:PASSWORD@ in anything URL-like
+URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 PG_SCHEMES = ("postgresql", "postgres")
 CREATE_LOCK = 0x6E657477  # pg_advisory_xact_lock key: one creator of the tables at a time
 
@@ -36,7 +36,22 @@ class HistoryError(Exception):
 
 
 def hide_password(text: str) -> str:
-    return CREDENTIALS.sub(r"\1***@", text)
+    """`scheme://user:***@rest` for every URL in `text`: everything up to the last `@` after `user:` goes,
+    so a password holding `@`, `/` or `:` (a mistyped URL) never shows; too much hidden is the safe side."""
+    out, pos = [], 0
+    for m in URL_START.finditer(text):
+        if m.start() < pos:
+            continue
+        rest = text[m.end():]
+        at = rest.rfind("@")
+        user_end = rest.find(":")
+        out.append(text[pos:m.end()])
+        if at > 0 and 0 <= user_end < at:
+            out.append(rest[:user_end] + ":***@")
+            pos = m.end() + at + 1
+        else:
+            pos = m.end()
+    return "".join(out) + text[pos:]
 
 
 def default_path() -> Path:

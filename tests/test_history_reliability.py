@@ -1,0 +1,140 @@
+"""The history when things go wrong, over both stores: a writer killed mid-transaction leaves the run whole or
+absent; a corrupt file, a newer schema, an unreachable server or a bad URL is one line naming the store (never
+its password), exit 2, with the scan's other outputs still written; a fleet scan on Dask records one visit
+per capture's site, written by the client."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT / "captures"
+CARD = str(CAPTURES / "http_card_post.pcap")
+WRITER = ROOT / "tests" / "history_writer.py"
+
+
+def nw(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "netwatch", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _visits_and_rows(store: str) -> list[tuple[int, int]]:
+    """(findings the visit's summary counts, findings rows stored) for every visit."""
+    from sqlalchemy import func, select
+
+    from netwatch.history import schema
+    from netwatch.history.store import HistoryStore
+
+    s = HistoryStore(store)
+    with s.read() as conn:
+        out = []
+        for v in conn.execute(select(schema.visits.c.id, schema.visits.c.summary)):
+            n = conn.execute(select(func.count()).select_from(schema.findings)
+                             .where(schema.findings.c.visit_id == v.id)).scalar_one()
+            out.append((json.loads(v.summary)["findings"]["total"], int(n)))
+    s.close()
+    return out
+
+
+def test_a_writer_killed_mid_transaction_leaves_all_or_nothing(history_store: str) -> None:
+    rng = random.Random(21)
+    cut = 0
+    for _attempt in range(6):
+        p = subprocess.Popen([sys.executable, str(WRITER), history_store, "Killed", "3000"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        assert line.strip() == "writing", p.communicate(timeout=60)[1][-500:]
+        time.sleep(rng.uniform(0.0, 0.05))
+        os.kill(p.pid, signal.SIGKILL)
+        rest, _ = p.communicate(timeout=60)
+        if "written" not in rest:
+            cut += 1
+        rows = _visits_and_rows(history_store)
+        assert all(total == stored for total, stored in rows), rows  # never half a visit
+        assert len(rows) == _attempt + 1 - cut
+    assert cut >= 1  # at least one kill landed inside the transaction
+    r = nw("scan", CARD, "--site", "Killed", "--history", history_store, "-q", "--fail-on", "none", "--jobs", "1")
+    assert r.returncode == 0, r.stderr  # the store is fine afterwards
+    assert all(t == s for t, s in _visits_and_rows(history_store))
+
+
+def _outputs_written(tmp_path: Path, *history: str) -> subprocess.CompletedProcess[str]:
+    out, html = tmp_path / "out.jsonl", tmp_path / "out.html"
+    r = nw("scan", CARD, "--json", str(out), "--html", str(html), "-q", "--fail-on", "none", "--jobs", "1", *history)
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert recs[-1]["event_type"] == "summary" and any(x["event_type"] == "finding" for x in recs)
+    assert "Card number in cleartext" in html.read_text(encoding="utf-8")
+    return r
+
+
+def _one_line(r: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert r.returncode == 2, (r.returncode, r.stderr[-500:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netwatch: history ") and "Traceback" not in r.stderr, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def test_corrupt_sqlite_file(tmp_path: Path) -> None:
+    bad = tmp_path / "history.sqlite"
+    bad.write_bytes(bytes(random.Random(1).randrange(256) for _ in range(8192)))
+    _one_line(_outputs_written(tmp_path, "--history", str(bad)), str(bad), "not a usable SQLite history")
+    _one_line(nw("history", "--history", str(bad)), str(bad))
+    _one_line(nw("diff", "Any", "--history", str(bad)), str(bad))
+
+
+def test_history_from_a_newer_netwatch_is_refused(history_store: str, tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from netwatch.history import schema
+    from netwatch.history.store import HistoryStore
+
+    assert nw("scan", CARD, "--history", history_store, "-q", "--fail-on", "none").returncode == 0
+    s = HistoryStore(history_store)
+    with s.write() as conn:
+        conn.execute(update(schema.meta).where(schema.meta.c.name == "schema_version").values(value="7"))
+    s.close()
+    _one_line(_outputs_written(tmp_path, "--history", history_store), "schema version 7 is newer")
+    _one_line(nw("history", "sites", "--history", history_store), "schema version 7 is newer")
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://analyst:s3cr%40t-pw@/netwatch?host=/nonexistent/nw-socket-dir",  # nothing listens there
+    "postgresql://analyst:s3cr@t-pw@[::1/netwatch",  # not a URL
+    "postgres://analyst:s3cr@t-pw@127.0.0.1:notaport/netwatch",
+    "mysql://analyst:s3cr@t-pw@127.0.0.1/netwatch",
+])
+def test_unusable_server_or_url_never_shows_the_password(url: str, tmp_path: Path) -> None:
+    line = _one_line(_outputs_written(tmp_path, "--history", url))
+    assert "s3cr" not in line and "t-pw" not in line and "analyst:***@" in line
+
+
+def test_fleet_scan_on_dask_records_one_visit_per_store_directory(tmp_path: Path) -> None:
+    for store, caps in (("store-a", ["http_card_post", "protect_ssh"]), ("store-b", ["protect_vnc"])):
+        (tmp_path / "fleet" / store).mkdir(parents=True)
+        for c in caps:
+            shutil.copy(CAPTURES / f"{c}.pcap", tmp_path / "fleet" / store)
+    db = str(tmp_path / "team.sqlite")
+    r = nw("scan", str(tmp_path / "fleet"), "--jobs", "2", "--history", db, "--fail-on", "none")
+    assert r.returncode == 0, r.stderr[-600:]
+    assert "recorded in the history" in r.stderr and "store-a" in r.stderr and "store-b" in r.stderr
+    sites = {x["site"]: x for x in map(json.loads, nw("history", "--history", db, "--json", "-", "-q")
+                                      .stdout.splitlines())}
+    assert set(sites) == {"store-a", "store-b"} and all(s["visits"] == 1 for s in sites.values())
+    assert sites["store-a"]["open"]["critical"] == 1 and sites["store-b"]["open"]["critical"] == 0
+    one = [x for x in map(json.loads, nw("history", "store-a", "--history", db, "--json", "-", "-q").stdout
+                          .splitlines()) if x["event_type"] == "visit"]
+    assert len(one) == 1 and len(one[0]["inputs"]) == 2

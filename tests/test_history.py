@@ -28,6 +28,14 @@ def jsonl(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def _schema() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((ROOT / "netwatch" / "report" / "schema" / "netwatch-eve-v1.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
 def three_visits(store: str, tmp_path: Path) -> str:
     """Record the three visits; returns the third one's HTML report."""
     html = tmp_path / "visit3.html"
@@ -47,6 +55,8 @@ def test_three_visits_give_open_resolved_and_recurring(history_store: str, tmp_p
     r = nw("history", SITE, "--history", history_store, "--json", "-", "-q")
     assert r.returncode == 0, r.stderr
     records = jsonl(r.stdout)
+    validator = _schema()
+    assert [e.message for x in records for e in validator.iter_errors(x)] == []
     visits = [x for x in records if x["event_type"] == "visit"]
     assert len(visits) == 3 and all(v["site"] == SITE for v in visits)
     assert [len(v["inputs"]) for v in visits] == [3, 2, 3]
@@ -79,8 +89,9 @@ def test_sites_since_and_diff_of_the_last_two_visits(history_store: str, tmp_pat
     three_visits(history_store, tmp_path)
     r = nw("scan", CARD, "--site", "Other", "--history", history_store, "-q", "--fail-on", "none", "--jobs", "1")
     assert r.returncode == 0, r.stderr
-    sites = {x["site"]: x for x in jsonl(nw("history", "sites", "--history", history_store, "--json", "-",
-                                            "-q").stdout)}
+    site_records = jsonl(nw("history", "sites", "--history", history_store, "--json", "-", "-q").stdout)
+    assert [e.message for x in site_records for e in _schema().iter_errors(x)] == []
+    sites = {x["site"]: x for x in site_records}
     assert set(sites) == {SITE, "Other"} and sites[SITE]["visits"] == 3 and sites["Other"]["visits"] == 1
     assert sites[SITE]["open"] == {"critical": 1, "high": 1, "medium": 1, "low": 2, "info": 0}
     assert sites["Other"]["open"]["critical"] == 1

@@ -35,8 +35,9 @@ def pg_binaries() -> Path | None:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A running server; yields its SQLAlchemy URL (user `netwatch`, database `postgres`, Unix socket)."""
+def postgres_server(fsync: bool = False) -> Iterator[str]:
+    """A running server; yields its URL (user `netwatch`, database `postgres`, Unix socket). Tests run it
+    without fsync (nothing to keep); the benchmark with it, as a real server runs."""
     bindir = pg_binaries()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin); .ci/run installs postgresql")
@@ -56,7 +57,7 @@ def postgres_server() -> Iterator[str]:
     r = subprocess.run(_as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", DB_USER, "-A", "trust",
                                         "--no-sync", "-E", "UTF8"]), **run)  # type: ignore[call-overload]
     assert r.returncode == 0, r.stderr[-800:]
-    opts = f"-c listen_addresses='' -k {sock} -c fsync=off -c max_connections=40"
+    opts = f"-c listen_addresses='' -k {sock} -c fsync={'on' if fsync else 'off'} -c max_connections=40"
     r = subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
                                         str(data / "server.log"), "-w", "-t", "60", "start"]), **run)  # type: ignore[call-overload]
     assert r.returncode == 0, r.stdout[-800:] + r.stderr[-800:]

@@ -106,7 +106,9 @@ class HistoryStore:
                                             connect_args={"timeout": BUSY_TIMEOUT_S, "isolation_level": None})
                 _sqlite_events(self.engine)
             else:
-                self.engine = create_engine(url, poolclass=NullPool,
+                # a small pool: a run opens the store once and reads it a few times (a new server
+                # process per connection costs more than any of our queries)
+                self.engine = create_engine(url, pool_size=1, max_overflow=4, pool_pre_ping=False,
                                             connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
         except (OSError, SQLAlchemyError, NoSuchModuleError) as e:
             raise self.error(e) from None

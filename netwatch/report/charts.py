@@ -160,7 +160,7 @@ def trend_chart(labels: list[str], per_category: dict[str, list[int]]) -> str | 
     chart = pygal.Line(**_config(palette, width=600, height=320, title="Findings per category at each visit",
                                  y_title="findings", x_label_rotation=0 if len(labels) <= 6 else 40,
                                  y_labels=_whole(top), legend_at_bottom=True, legend_at_bottom_columns=4,
-                                 dots_size=4))
+                                 dots_size=4, margin_right=48))
     chart.x_labels = [f"{i}. {d}" for i, d in enumerate(labels, 1)]
     for category, counts in per_category.items():
         chart.add(category, counts)

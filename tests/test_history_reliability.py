@@ -138,3 +138,30 @@ def test_fleet_scan_on_dask_records_one_visit_per_store_directory(tmp_path: Path
     one = [x for x in map(json.loads, nw("history", "store-a", "--history", db, "--json", "-", "-q").stdout
                           .splitlines()) if x["event_type"] == "visit"]
     assert len(one) == 1 and len(one[0]["inputs"]) == 2
+
+
+@pytest.mark.live
+def test_live_records_its_run_at_stop(history_store: str, tmp_path: Path) -> None:
+    """`live --history`: Ctrl-C (its normal stop) writes the summary and records one visit of the site."""
+    from live_run import finish, need_raw, start_live
+    from live_traffic import MASKED_PAN, Servers, bpf_for, run_clients
+
+    need_raw()
+    servers = Servers("127.0.0.1")
+    html = tmp_path / "live.html"
+    try:
+        proc = start_live(["-i", "lo", "--backend", "scapy", "--bpf", bpf_for(servers.ports), "--duration", "30",
+                           "--site", "Till 3", "--history", history_store, "--html", str(html), "--fail-on", "none",
+                           "-q"])
+        run_clients("127.0.0.1", servers.ports)
+        code, _out, err = finish(proc, signal.SIGINT, timeout=60)
+    finally:
+        servers.close()
+    assert code == 0, err[-500:]
+    records = [json.loads(x) for x in nw("history", "Till 3", "--history", history_store, "--json", "-", "-q")
+               .stdout.splitlines()]
+    visits = [x for x in records if x["event_type"] == "visit"]
+    assert len(visits) == 1 and visits[0]["inputs"] == ["live:lo"]
+    cards = [x for x in records if x["event_type"] == "history_finding" and x["rule"] == "NW-CARD-001"]
+    assert cards and cards[0]["evidence"]["masked"] == MASKED_PAN and cards[0]["state"] == "open"
+    assert "visit 1 of 1 recorded for Till 3" in html.read_text(encoding="utf-8")

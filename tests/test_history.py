@@ -172,3 +172,24 @@ def test_two_scans_writing_at_once_both_land(history_store: str) -> None:
     visits = [x for x in jsonl(nw("history", "Busy", "--history", history_store, "--json", "-", "-q").stdout)
               if x["event_type"] == "visit"]
     assert len(visits) == 4 and len({v["run_id"] for v in visits}) == 4
+
+
+def test_filters_do_not_narrow_what_is_recorded_and_key_checks_pair_visits(history_store: str) -> None:
+    key = "ab" * 16
+    runs = (["--category", "card-data", "--key", key], ["--key", key], [])
+    for extra in runs:
+        r = nw("scan", CARD, TELNET, "--site", "F", "--history", history_store, "-q", "--fail-on", "none",
+               "--jobs", "1", *extra)
+        assert r.returncode == 0, r.stderr
+    records = jsonl(nw("history", "F", "--history", history_store, "--json", "-", "-q").stdout)
+    visits = [x for x in records if x["event_type"] == "visit"]
+    assert [v["findings"]["total"] for v in visits] == [5, 5, 5]  # --category showed 1, the visit keeps all 5
+    assert visits[0]["same_key_as"] == visits[1]["same_key_as"] is not None and visits[2]["same_key_as"] is None
+    assert key not in json.dumps(records)
+    assert all(x["state"] == "open" and x["visits"] == 3 for x in records if x["event_type"] == "history_finding")
+
+
+def test_a_capture_right_after_history_is_refused_not_taken_as_the_store(tmp_path: Path) -> None:
+    r = nw("scan", "--history", CARD, env={"XDG_DATA_HOME": str(tmp_path)})
+    assert r.returncode == 2 and "looks like a capture" in r.stderr and "Traceback" not in r.stderr
+    assert not Path(CARD + "-wal").exists()

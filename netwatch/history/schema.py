@@ -1,7 +1,8 @@
 """The history's tables (SQLAlchemy Core) and their version: a plain versioned schema.
 
 `netwatch_meta` holds `schema_version`. A database written by a newer netwatch is refused (its
-tables may mean something else); an older one is upgraded by `upgrade` when a version 2 exists.
+tables may mean something else). Version 1 is the first: a later version adds its steps from the
+stored version up, run by `store.HistoryStore` in the same one-creator transaction that makes the tables.
 Times are seconds since the epoch (capture time, like the JSON Lines); records are JSON text, the
 same dicts the JSON Lines carry, so `diff` compares visits with the code that compares files.
 """

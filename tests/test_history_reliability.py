@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,65 @@ def test_live_records_its_run_at_stop(history_store: str, tmp_path: Path) -> Non
     cards = [x for x in records if x["event_type"] == "history_finding" and x["rule"] == "NW-CARD-001"]
     assert cards and cards[0]["evidence"]["masked"] == MASKED_PAN and cards[0]["state"] == "open"
     assert "visit 1 of 1 recorded for Till 3" in html.read_text(encoding="utf-8")
+
+
+def _hold_write_lock(store: str) -> Any:
+    """Block writers from outside: SQLite's write lock, or PostgreSQL's lock on `sites` (so the scan's
+    transaction waits inside itself). Returns (connection, transaction); roll back to release."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    url = store.replace("postgresql://", "postgresql+psycopg://", 1) if "://" in store else f"sqlite:///{store}"
+    engine = create_engine(url, poolclass=NullPool, connect_args={"isolation_level": None} if "://" not in store
+                           else {})
+    conn = engine.connect()
+    if "://" in store:
+        tx = conn.begin()
+        conn.exec_driver_sql("LOCK TABLE sites IN EXCLUSIVE MODE")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        tx = None
+    return conn, tx
+
+
+def test_ctrl_c_while_scan_writes_finishes_the_write_then_exits_130(history_store: str, tmp_path: Path) -> None:
+    from conftest import reading
+
+    assert nw("scan", CARD, "--site", "Lock", "--history", history_store, "-q", "--fail-on", "none").returncode == 0
+    conn, tx = _hold_write_lock(history_store)
+    out = tmp_path / "o.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", CARD, str(CAPTURES / "protect_telnet_v6.pcap"),
+                             "--site", "Lock", "--history", history_store, "--json", str(out), "-q", "--fail-on",
+                             "none", "--jobs", "1"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 60
+        if "://" not in history_store:  # it waits for the lock with the file open
+            while not reading(proc.pid, Path(history_store)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            while not _waiting_on_lock(conn) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[1][-400:]
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+    finally:
+        if tx is not None:
+            tx.rollback()
+        else:
+            conn.exec_driver_sql("ROLLBACK")
+        conn.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-500:]
+    assert all(t == s for t, s in _visits_and_rows(history_store))
+    visits = [json.loads(x) for x in nw("history", "Lock", "--history", history_store, "--json", "-", "-q")
+              .stdout.splitlines() if '"visit"' in x]
+    assert [v["findings"]["total"] for v in visits] == [2, 5]  # the interrupted write landed whole
+    assert json.loads(out.read_text().splitlines()[-1])["event_type"] == "summary"
+
+
+def _waiting_on_lock(conn: Any) -> bool:
+    """Some other session waits for a lock (the scan, inside its write transaction)."""
+    n = conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE NOT granted").scalar_one()
+    return bool(n)

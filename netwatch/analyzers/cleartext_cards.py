@@ -15,6 +15,7 @@ import re
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
 from netwatch.flows.table import Flow
+from netwatch.protocols.card_context import WINDOW, CardVerdict, judge
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import Hit, scan, scan_dns_name
 from netwatch.protocols.dns import parse_dns
@@ -31,22 +32,28 @@ MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
 
 def card_observation(
     flow: Flow, direction: int, hit: Hit, channel: str, ts: float, fingerprint: Fingerprinter, encoding: str = "",
+    verdict: CardVerdict | None = None,
 ) -> events.CardData:
-    """The `card_data` event for one hit (masked and fingerprinted here, with the session's key)."""
+    """The `card_data` event for one hit (masked and fingerprinted here, with the session's key).
+    `verdict`: the hit's confidence from its context (`card_context.judge`); without one the channel
+    decides (a payment message's fields are card data by definition)."""
     _s, _e, digits, kind, enc, expiry = hit
+    verdict = verdict or judge(b"", 0, 0, digits, kind, enc, channel)
     fp = fingerprint(digits)
-    card_seen(flow, fp)  # distinct cards in this flow (flow_end carries the count)
+    if verdict.confidence == "high":
+        card_seen(flow, fp)  # distinct cards in this flow (flow_end carries the count)
     return events.CardData(
         ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
         masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
-        expiry_present=None if kind == "pan" else expiry,
+        expiry_present=None if kind == "pan" else expiry, confidence=verdict.confidence, reason=verdict.reason,
     )
 
 
 class _Dir:
-    __slots__ = ("tail", "base", "reported_to", "channel", "recent")
+    __slots__ = ("tail", "base", "reported_to", "channel", "recent", "before")
 
     def __init__(self) -> None:
+        self.before = b""  # up to WINDOW bytes preceding the tail: context for judging a hit, never rescanned
         self.recent: list[tuple[int, int, int]] = []  # (hash of the number, stream start, end) reported lately
         self.tail = b""
         self.base = 0  # stream offset of tail[0]
@@ -98,14 +105,16 @@ class CardData(Analyzer[_Flow], name="carddata"):
             return
         hits, _ = scan(data)
         for h in hits:
-            emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint))
+            v = judge(data, h[0], h[1], h[2], h[3], h[4], "datagram")
+            if not v.excluded:
+                emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint, verdict=v))
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = self.peek(flow)
         if st is not None:  # bytes are missing: nothing may join across the hole
             d = st.dirs[direction]
             d.base += len(d.tail) + size
-            d.tail = b""
+            d.tail = d.before = b""
             d.reported_to = max(d.reported_to, d.base)
 
     def flow_end(self, flow: Flow, emit: Emit) -> None:
@@ -138,8 +147,15 @@ class CardData(Analyzer[_Flow], name="carddata"):
             d.recent.append((key, start, end))
             if len(d.recent) > 32:
                 del d.recent[0]
-            emit(card_observation(flow, direction, h, channel, ts, self.fingerprint))
+            at = len(d.before)
+            v = judge(d.before + buf, at + h[0], at + h[1], h[2], h[3], h[4], channel)
+            if not v.excluded:
+                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, verdict=v))
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
+        if keep_from >= WINDOW:
+            d.before = buf[keep_from - WINDOW : keep_from]
+        elif keep_from:
+            d.before = (d.before + buf[:keep_from])[-WINDOW:]
         d.tail = buf[keep_from:]
         d.base = base + keep_from
 
@@ -149,21 +165,25 @@ class CardData(Analyzer[_Flow], name="carddata"):
         if d.tail:
             self._scan(flow, d, direction, b"", ts, emit, True, d.channel)
         d.base += len(d.tail)
-        d.tail = b""
+        d.tail = d.before = b""
 
     def _http(self, flow: Flow, direction: int, msg: HttpMessage, ts: float, emit: Emit) -> None:
         head = msg.head.raw_head
         url_end = len(msg.head.start_line) if msg.head.is_request else -1
         body_start = len(head) + 2
         # one scan over head and (decoded) body; the blank line keeps them apart, the offset names the channel
-        for h in scan(head + b"\n\n" + msg.body if msg.body else head)[0]:
+        text = head + b"\n\n" + msg.body if msg.body else head
+        for h in scan(text)[0]:
+            channel = "http-body" if h[0] >= body_start else "http-url" if h[0] < url_end else "http-header"
+            v = judge(text, h[0], h[1], h[2], h[3], h[4], channel)
+            if v.excluded:
+                continue
             if h[0] >= body_start:
                 enc = f"{msg.content_encoding}+{h[4]}" if msg.content_encoding else h[4]
                 enc = enc.removesuffix("+ascii")
-                emit(card_observation(flow, direction, h, "http-body", ts, self.fingerprint, enc))
+                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, enc, v))
             else:
-                channel = "http-url" if h[0] < url_end else "http-header"
-                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint))
+                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, verdict=v))
 
     def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool) -> None:
         if len(data) - len(data.translate(None, b"0123456789")) < 12 and not LONG_LABEL.search(data):
@@ -177,5 +197,8 @@ class CardData(Analyzer[_Flow], name="carddata"):
                 continue  # the response repeats the query's question
             if len(seen) < MAX_DNS_NAMES:
                 seen.add(name)
+            raw = name.encode("ascii", "replace")
             for h in scan_dns_name(name):
-                emit(card_observation(flow, direction, h, "dns", ts, self.fingerprint))
+                v = judge(raw, h[0], h[1], h[2], h[3], h[4], "dns")
+                if not v.excluded:
+                    emit(card_observation(flow, direction, h, "dns", ts, self.fingerprint, verdict=v))

@@ -5,13 +5,29 @@ deactivates itself, so the rest of a TLS flow is counted, never parsed. Tells th
 SNI (`server_named`) and the negotiated version (`negotiated`); a TLS flow whose ALPN or certificate
 names AnyDesk becomes app `anydesk` (`app_named`: a remote-access tool that rides on TLS) and its
 `remote_access` observation is emitted from here.
+
+Protected means a handshake was seen: the classifier counts a flow that opens with a handshake
+record as protected until this analyzer has read it. A flow whose server never answered with a
+ServerHello is `unconfirmed` (neither protected nor cleartext); a session that chose a NULL cipher
+or anonymous key exchange `protects_nothing`: its records' contents go to every analyzer as
+cleartext (`tls_records.RecordContents`), beside the weak-cipher observation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
+from netwatch.analyzers import (
+    Analyzer,
+    Emit,
+    app_named,
+    deactivate,
+    negotiated,
+    notes,
+    protects_nothing,
+    server_named,
+    unconfirmed,
+)
 from netwatch.analyzers.classify import UPGRADABLE
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.events import FlowFacts, TlsCert, TlsHello
@@ -35,6 +51,7 @@ from netwatch.protocols.tls import (
     parse_sslv2_client_hello,
     version_name,
 )
+from netwatch.protocols.tls_records import RecordContents, mac_bytes, unprotected_suite
 
 TLS_APPS = {"tls", "dtls"}
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
@@ -92,6 +109,20 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         if self._done(st):
             self._report(flow, st, emit)
             deactivate(flow, self)
+            if st.sh is not None and (weak := unprotected_suite(st.sh.cipher)) is not None:
+                self._in_clear(flow, st, weak)
+
+    def _in_clear(self, flow: Flow, st: _State, weak: str) -> None:
+        """The suite protects nothing: what the records carry is scanned as cleartext from here."""
+        assert st.sh is not None and st.sh.cipher is not None
+        how = f"{flow.app}-{weak}"
+        if flow.proto != TCP:  # DTLS: each datagram holds whole records, scanned as they are
+            protects_nothing(flow, how, self, None, reclassify=False)
+            flow.encrypted = False if weak == "null" else None
+            return
+        mac = mac_bytes(st.sh.cipher)
+        readers = tuple(RecordContents(mac, r.buf) for r in st.readers)
+        protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=weak == "null")
 
     datagram = stream
 
@@ -119,6 +150,8 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         ch, sh = st.ch, st.sh
         if ch is None and sh is None:
             return
+        if sh is None and flow.app in TLS_APPS and flow.encrypted:
+            unconfirmed(flow, "handshake-incomplete")  # a ClientHello nobody answered protects nothing yet
         ts = st.ts or flow.first_ts
         ja3, ja4 = fingerprints(ch, "d" if flow.app == "dtls" else "t") if ch and not ch.sslv2 else (None, None)
         version = version_name(sh.negotiated) if sh else None

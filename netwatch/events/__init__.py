@@ -132,6 +132,10 @@ class CardData(Event, kind="card_data"):
     channel: str = _f("where it was found (http-body, http-url, http-header, dns, iso8583, datagram, …)")
     direction: str = _f("to_server or to_client")
     expiry_present: bool | None = _f("track data: an expiry date follows the number", default=None)
+    confidence: str = _f("high: card context (a card field, track data, a card keyword or expiry within 300"
+                         " characters); medium: 14-19 digits alone in text; low: a field named for another"
+                         " kind of number, or track-shaped bytes without payment structure", default="high")
+    reason: str = _f("why that confidence, in a few words (never digits of the number)", default="")
 
 
 class Dns(Event, kind="dns"):

@@ -1,5 +1,5 @@
 """Sans-IO HTTP/1.x message parser: start line, headers, Content-Length / chunked / close-delimited
-bodies, gzip/deflate decoding with a size cap (so a compression bomb costs at most the cap).
+bodies, gzip/deflate/br/zstd decoding with a size cap (so a compression bomb costs at most the cap).
 
 Bytes in, immutable values out (`HttpHead`, `HttpMessage`, `Unparsed`); no sockets, no files. One
 parser per stream direction. It never raises on bad bytes: it sets `error` and stops; `http_stream`
@@ -14,6 +14,9 @@ import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import brotli  # type: ignore[import-untyped]
+import zstandard
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024  # raw (still encoded) body bytes kept per message
@@ -58,7 +61,7 @@ class HttpMessage:
 
     head: HttpHead
     body: bytes = b""
-    content_encoding: str | None = None  # gzip | deflate when the body was decompressed
+    content_encoding: str | None = None  # gzip | deflate | br | zstd (or several: gzip+br) when decompressed
     truncated: bool = False  # body hit a cap (or decompression failed midway)
     beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on as `Unparsed(past_cap=True)`
     notes: tuple[str, ...] = ()
@@ -108,8 +111,32 @@ def header_value(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes |
 
 
 def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[bytes, bool] | None:
-    """Decompress a gzip/deflate body to at most `cap` bytes: (data, truncated), or None if not compressed."""
-    coding = coding.strip().lower()
+    """Decompress a gzip/deflate/br/zstd body to at most `cap` bytes: (data, truncated), or None if
+    not compressed (or not by a coding known here). Codings applied in turn (`gzip, br`) are undone
+    last first; every step stops at the cap, so a bomb costs at most the cap."""
+    steps = [c.strip().lower() for c in coding.split(b",") if c.strip() and c.strip().lower() != b"identity"]
+    if not steps or len(steps) > 3:
+        return None
+    cut = False
+    for step in reversed(steps):
+        out = _decode_one(body, step, cap)
+        if out is None:
+            return None
+        body, cut = out[0], cut or out[1]
+    return body, cut
+
+
+def coding_name(coding: bytes) -> str:
+    """A Content-Encoding as the card scan names it: outermost first (`gzip, br` is `br+gzip`)."""
+    steps = [c.strip().lower().decode("ascii", "replace").removeprefix("x-") for c in coding.split(b",")]
+    return "+".join(reversed([c for c in steps if c and c != "identity"]))
+
+
+def _decode_one(body: bytes, coding: bytes, cap: int) -> tuple[bytes, bool] | None:
+    if coding == b"br":
+        return _brotli(body, cap)
+    if coding == b"zstd":
+        return _zstd(body, cap)
     tries: tuple[int, ...]
     if coding in (b"gzip", b"x-gzip"):
         tries = (47,)
@@ -125,6 +152,30 @@ def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[
             continue
         return out, bool(d.unconsumed_tail) or (not d.eof and len(out) >= cap)
     return None
+
+
+def _brotli(body: bytes, cap: int) -> tuple[bytes, bool] | None:
+    """Brotli (RFC 7932): the decoder's output buffer stops growing at the cap."""
+    d = brotli.Decompressor()
+    try:
+        out = d.process(body, output_buffer_limit=cap)
+    except brotli.error:
+        return None
+    if not out and not d.is_finished():
+        return None  # not brotli after all (or nothing decodable)
+    if len(out) > cap:
+        return out[:cap], True
+    return out, not d.is_finished()
+
+
+def _zstd(body: bytes, cap: int) -> tuple[bytes, bool] | None:
+    """Zstandard (RFC 8878): read through a stream reader, at most cap + 1 bytes."""
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True) as reader:
+            out = reader.read(cap + 1)
+    except zstandard.ZstdError:
+        return None
+    return (out[:cap], True) if len(out) > cap else (out, False)
 
 
 class HttpParser:
@@ -335,7 +386,7 @@ class HttpParser:
             dec = decode_content(body, coding)
             if dec is not None:
                 body, cut = dec
-                encoding = coding.strip().lower().decode("ascii", "replace").removeprefix("x-")
+                encoding = coding_name(coding)
                 truncated = truncated or cut
             else:
                 notes = ("undecodable content-encoding",)

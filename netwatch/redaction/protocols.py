@@ -81,11 +81,13 @@ def _chunks(buf: bytearray, pos: int) -> tuple[list[tuple[int, int]], int]:
 def _redact_body(buf: bytearray, regions: list[tuple[int, int]], coding: bytes | None, notes: list[str]) -> None:
     spans = [(i, i + 1) for s, e in regions for i in range(s, e)]
     raw = bytes(buf[i] for i, _ in spans) if len(regions) > 1 else bytes(buf[regions[0][0] : regions[0][1]])
-    if coding and coding.strip().lower() in (b"gzip", b"x-gzip", b"deflate"):
-        dec = decode_content(raw, coding)
-        if dec is None or not scan(dec[0])[0]:
+    if coding and (dec := decode_content(raw, coding)) is not None:
+        if not scan(dec[0])[0]:
             return
-        rep = stored_compressed(len(raw), coding.strip().lower() != b"deflate")
+        plain = coding.strip().lower()
+        # gzip/deflate: a valid body that decompresses to filler; br, zstd, stacked codings: filler
+        rep = stored_compressed(len(raw), plain != b"deflate") if plain in (b"gzip", b"x-gzip", b"deflate") \
+            else bytes([FILLER]) * len(raw)
         for (i, _), b in zip(spans, rep, strict=True):
             buf[i] = b
         notes.append(f"{coding.strip().decode('ascii', 'replace')} body overwritten whole")

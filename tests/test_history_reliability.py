@@ -123,6 +123,7 @@ def test_unusable_server_or_url_never_shows_the_password(url: str, tmp_path: Pat
     assert "s3cr" not in line and "t-pw" not in line and "analyst:***@" in line
 
 
+@pytest.mark.slow
 def test_fleet_scan_on_dask_records_one_visit_per_store_directory(tmp_path: Path) -> None:
     for store, caps in (("store-a", ["http_card_post", "protect_ssh"]), ("store-b", ["protect_vnc"])):
         (tmp_path / "fleet" / store).mkdir(parents=True)

@@ -70,7 +70,8 @@ def encode(pan: str, enc: str, rng: random.Random) -> bytes:
     if enc == "base64":
         return b"\ncard=" + base64.b64encode(rng.randbytes(rng.randint(0, 5)) + b":" + pan.encode() + b"\n") + b"\n"
     if enc == "url":
-        return b" cc_number=" + b"".join(b"%%%02X" % b if i % 3 == 0 else bytes([b]) for i, b in enumerate(pan.encode())) + b"&"
+        escaped = b"".join(b"%%%02X" % b if i % 3 == 0 else bytes([b]) for i, b in enumerate(pan.encode()))
+        return b" cc_number=" + escaped + b"&"
     if enc == "track2":
         return b" ;" + pan.encode() + b"=28121010000012345? "
     raise AssertionError(enc)

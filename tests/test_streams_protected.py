@@ -93,9 +93,14 @@ def test_a_normal_handshake_stays_protected(tmp_path: Path) -> None:
 
 
 def test_a_client_hello_nobody_answered_is_neither_protected_nor_cleartext(tmp_path: Path) -> None:
-    r = scan(write(tmp_path, _tls_session(b"")))
+    c = TcpConversation("10.20.1.15", "198.51.100.77", 49403, 443, Clock())
+    c.send(0, client_hello("gw.example", [0xC02F]))
+    c.close()
+    r = scan(write(tmp_path, c.packets))
     assert verdicts(r) == [("tls", None, "handshake-incomplete")]
     assert "NW-CLEAR-001" not in rules_of(r)
+    r = scan(write(tmp_path, _tls_session(b"")))  # random-looking records after it: scanned, still not cleartext
+    assert verdicts(r) == [("tls", None, "no-server-hello")] and "NW-CLEAR-001" not in rules_of(r)
 
 
 def test_record_contents_cut_macs_and_join_records_split_by_segments() -> None:
@@ -139,3 +144,24 @@ def test_bytes_held_for_the_classifier_all_arrive_in_order_and_the_wait_is_bound
     assert all(app is not None for *_x, app in seen.got)  # analyzers saw each byte once it was classified
     tries = Classifier().peek(flow)
     assert tries is not None and tries.tries == MAX_TRIES  # one byte a segment: it waited its longest, no more
+    assert d.held_total == 0
+
+
+def test_records_after_an_unanswered_client_hello_are_scanned(tmp_path: Path) -> None:
+    c = TcpConversation("10.20.1.15", "198.51.100.77", 49401, 443, Clock())
+    c.send(0, client_hello("gw.example", [0xC02F]))  # a ClientHello nobody answers does not key anything
+    c.send(0, record(23, b"POST /pay HTTP/1.1\r\nHost: gw.example\r\n\r\npan=4111111111111111&exp=1230"))
+    c.close()
+    r = scan(write(tmp_path, c.packets))
+    assert verdicts(r) == [("tls", False, "no-server-hello")]
+    assert {"NW-CARD-001", "NW-CLEAR-001"} <= rules_of(r)
+
+
+def test_early_data_before_a_late_server_hello_ends_protected(tmp_path: Path) -> None:
+    c = TcpConversation("10.20.1.15", "198.51.100.77", 49402, 443, Clock())
+    c.send(0, client_hello("gw.example", [0x1301], versions=[0x0304]) + app_data("early", 200))  # 0-RTT
+    c.send(1, record(22, server_hello(0x1301, selected=0x0304)) + CCS + app_data("ee", 300))
+    c.send(0, app_data("req", 300))
+    c.close()
+    r = scan(write(tmp_path, c.packets))
+    assert verdicts(r) == [("tls", True, "tls1.3")] and not r.findings

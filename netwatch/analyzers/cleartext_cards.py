@@ -2,7 +2,8 @@
 raw TCP streams and datagrams. ISO 8583 flows are left to the `iso8583` analyzer.
 
 HTTP comes parsed from the Dispatcher (`http`): each message once it ends, its body de-chunked and
-decompressed before the scan; body bytes past the cap and bytes that are not HTTP come raw. Raw
+decompressed before the scan (HTTP/2 cleartext too, its encoding named `h2c+…`; WebSocket messages
+after a 101 on the `websocket` channel); body bytes past the cap and bytes that are not HTTP come raw. Raw
 bytes are scanned chunk by chunk with a carried-over tail: a hit that touches the end of the data,
 or an encoded run that may go on, is held back until the next chunk, and stream offsets make sure
 each occurrence is reported once. Only masked values leave this module.
@@ -15,11 +16,11 @@ import re
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
 from netwatch.flows.table import Flow
-from netwatch.protocols.card_context import WINDOW, CardVerdict, judge
+from netwatch.protocols.card_context import WINDOW, BufferJudge, CardVerdict, judge
 from netwatch.protocols.card_numbers import card_brand
-from netwatch.protocols.card_search import Hit, scan, scan_dns_name
+from netwatch.protocols.card_search import Hit, scan, scan_dns_name, wrap
 from netwatch.protocols.dns import parse_dns
-from netwatch.protocols.http import MAX_BODY, HttpMessage, HttpPart, Unparsed
+from netwatch.protocols.http import MAX_BODY, FramedMessage, HttpMessage, HttpPart, Unparsed
 from netwatch.redaction.masking import Fingerprinter, mask_pan
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
@@ -95,19 +96,39 @@ class CardData(Analyzer[_Flow], name="carddata"):
             self._end_raw(flow, self.state(flow).dirs[direction], direction, ts, emit)
             if part.beyond_cap:
                 why = f"HTTP body past the {MAX_BODY >> 20} MiB decoding cap: scanned raw, not decoded"
+                if part.head.framing:  # h2c DATA past the cap is not kept at all
+                    why = f"{part.head.framing} body past the {MAX_BODY >> 20} MiB cap: not scanned"
                 emit(events.DataLimit(ts=ts, flow=events.FlowFacts.of(flow), direction=direction,
                                       bytes=part.beyond_cap, reason=why))
             self._http(flow, direction, part, ts, emit)
+        elif isinstance(part, FramedMessage):  # a WebSocket message after a 101
+            self._end_raw(flow, self.state(flow).dirs[direction], direction, ts, emit)
+            if part.beyond_cap:
+                why = f"WebSocket message past the {MAX_BODY >> 20} MiB cap: not scanned"
+                emit(events.DataLimit(ts=ts, flow=events.FlowFacts.of(flow), direction=direction,
+                                      bytes=part.beyond_cap, reason=why))
+            for h in scan(part.data)[0]:
+                emit(card_observation(flow, direction, h, "websocket", ts, self.fingerprint, wrap(part.framing, h[4])))
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if flow.app == "dns" or flow.app in ("mdns", "llmnr"):
             self._dns(flow, direction, data, ts, emit, tcp=False)
             return
         hits, _ = scan(data)
+        verdict = BufferJudge(data)
         for h in hits:
-            v = judge(data, h[0], h[1], h[2], h[3], h[4], "datagram")
+            v = verdict(h, "datagram")
             if not v.excluded:
                 emit(card_observation(flow, direction, h, "datagram", ts, self.fingerprint, verdict=v))
+
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float, emit: Emit) -> None:
+        """The copy of stream bytes a receiver did not keep (a decoy may have come first): its hits
+        that touch the differing bytes are reported; the stream itself was scanned as delivered."""
+        if notes(flow).cards_claimed_by:
+            return
+        for h in scan(data)[0]:
+            if h[0] < end and h[1] > start:
+                emit(card_observation(flow, direction, h, "tcp-overlap", ts, self.fingerprint))
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = self.peek(flow)
@@ -136,6 +157,7 @@ class CardData(Analyzer[_Flow], name="carddata"):
         hits, hold = scan(buf)
         cutoff = len(buf) if final else len(buf) - GUARD
         reported = d.reported_to
+        verdict: BufferJudge | None = None  # made at the first hit: context = kept bytes + buffer
         for h in hits:
             if h[1] > cutoff:
                 hold = min(hold, h[0])
@@ -147,8 +169,8 @@ class CardData(Analyzer[_Flow], name="carddata"):
             d.recent.append((key, start, end))
             if len(d.recent) > 32:
                 del d.recent[0]
-            at = len(d.before)
-            v = judge(d.before + buf, at + h[0], at + h[1], h[2], h[3], h[4], channel)
+            verdict = verdict or BufferJudge(d.before + buf, len(d.before))
+            v = verdict(h, channel)
             if not v.excluded:
                 emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, verdict=v))
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
@@ -172,18 +194,22 @@ class CardData(Analyzer[_Flow], name="carddata"):
         url_end = len(msg.head.start_line) if msg.head.is_request else -1
         body_start = len(head) + 2
         # one scan over head and (decoded) body; the blank line keeps them apart, the offset names the channel
+        framing = msg.head.framing  # h2c: named outermost, before the content coding
         text = head + b"\n\n" + msg.body if msg.body else head
+        verdict = BufferJudge(text)
         for h in scan(text)[0]:
             channel = "http-body" if h[0] >= body_start else "http-url" if h[0] < url_end else "http-header"
-            v = judge(text, h[0], h[1], h[2], h[3], h[4], channel)
+            v = verdict(h, channel)
             if v.excluded:
                 continue
             if h[0] >= body_start:
                 enc = f"{msg.content_encoding}+{h[4]}" if msg.content_encoding else h[4]
                 enc = enc.removesuffix("+ascii")
+                enc = wrap(framing, enc) if framing else enc
                 emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, enc, v))
             else:
-                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, verdict=v))
+                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint,
+                                      wrap(framing, h[4]) if framing else "", v))
 
     def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool) -> None:
         if len(data) - len(data.translate(None, b"0123456789")) < 12 and not LONG_LABEL.search(data):

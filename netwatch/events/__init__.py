@@ -114,7 +114,8 @@ class FlowEnd(Event, kind="flow_end"):
     packets: int = _f("packets both ways", default=0)
     duration: float = _f("seconds from first to last packet", default=0.0)
     tcp: bool = _f("the flow is TCP", default=False)
-    cards: int = _f("distinct card numbers seen in the flow", default=0)
+    cards: int = _f("distinct card numbers seen in the flow (high confidence: possible cards are not counted)",
+                    default=0)
     upgraded: bool = _f("switched to TLS mid-way (STARTTLS and kin)", default=False)
     via_proxy: str | None = _f("the flow was tunnelled through a proxy: socks4, socks5 or http-connect", default=None)
 

@@ -92,7 +92,7 @@ class SystemInventory:
             self._software(obs)
         elif isinstance(obs, TlsHello):
             self._tls(obs)
-        elif isinstance(obs, CardData):
+        elif isinstance(obs, CardData) and obs.confidence == "high":  # a possible card does not make a card sender
             f = obs.flow
             sender = f.dst if obs.direction == "to_client" else f.src
             if len(self.card_senders) < MAX_CARD_SENDERS:

@@ -41,6 +41,8 @@ class Headers(NamedTuple):
     proto: Ints
     flags: Ints  # TCP flags (0 for other protocols)
     seq: Ints
+    ack: Ints  # TCP acknowledgment number and window field (the receiver's window, netwatch.flows.tcp)
+    window: Ints
     data_at: Ints  # offset of the payload in the frame
     plen: Ints  # payload length (0 if none)
     countable: Bools  # a TCP segment (no SYN), UDP datagram or ESP packet whose header is whole
@@ -50,9 +52,9 @@ class Headers(NamedTuple):
 # big-endian header fields, read through a structured view of the gathered header bytes
 LINK = np.dtype({"names": ["sll2", "ether", "sll", "inner"], "formats": [">u2"] * 4,
                  "offsets": [0, 12, 14, 16], "itemsize": 18})
-IPV4 = np.dtype({"names": ["vihl", "total", "frag", "proto", "dport", "seq", "doff", "flags"],
-                 "formats": ["u1", ">u2", ">u2", "u1", ">u2", ">u4", "u1", "u1"],
-                 "offsets": [0, 2, 6, 9, 22, 24, 32, 33], "itemsize": 40})
+IPV4 = np.dtype({"names": ["vihl", "total", "frag", "proto", "dport", "seq", "ack", "doff", "flags", "window"],
+                 "formats": ["u1", ">u2", ">u2", "u1", ">u2", ">u4", ">u4", "u1", "u1", ">u2"],
+                 "offsets": [0, 2, 6, 9, 22, 24, 28, 32, 33, 34], "itemsize": 40})
 
 
 def _gather(raw: U8, at: Ints, width: int) -> U8:
@@ -101,7 +103,8 @@ def headers(raw: U8, block: FrameBlock) -> tuple[Headers, U8]:
     keys[:, 1:] = ip[:, 12:24]
     keys[esp, 9:] = 0  # ESP flows are keyed by the address pair alone, as the decoder leaves ports 0
     countable = (tcp & ~syn) | udp | esp
-    h = Headers(l3, proto, flags, f["seq"].astype(np.int64), data_at, np.maximum(end - data_at, 0), countable,
+    h = Headers(l3, proto, flags, f["seq"].astype(np.int64), f["ack"].astype(np.int64),
+                np.where(tcp, f["window"], -1).astype(np.int64), data_at, np.maximum(end - data_at, 0), countable,
                 countable | syn)
     return h, keys
 
@@ -242,8 +245,8 @@ class FastPath:
         buf = block.buf
         settled = 0
         cols = (block.start, block.caplen, block.linktype, block.ts, h.l3, h.proto, h.data_at, h.plen, h.flags,
-                h.seq, h.countable)
-        for i, s, c, lt, ts, l3, proto, at, plen, fl, seq, countable in zip(
+                h.seq, h.ack, h.window, h.countable)
+        for i, s, c, lt, ts, l3, proto, at, plen, fl, seq, ack, win, countable in zip(
                 rows.tolist(), *(col[rows].tolist() for col in cols), strict=True):
             self.frame_no = base + i + 1
             if countable:
@@ -257,7 +260,7 @@ class FastPath:
                         continue
                     payload = buf[s + at : s + at + plen]
                     if proto == TCP:
-                        tcp_segment(hit[0], hit[1], fl, seq, payload, ts)
+                        tcp_segment(hit[0], hit[1], fl, seq, payload, ts, ack, win)
                     else:
                         datagram(hit[0], hit[1], payload, ts)
                     continue

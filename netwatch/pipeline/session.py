@@ -48,6 +48,7 @@ class SourceReport:
     unknown_linktypes: dict[str, int] = field(default_factory=dict)
     non_ip: dict[str, int] = field(default_factory=dict)
     tcp_gaps: int = 0
+    tcp_conflicts: int = 0  # copies of TCP stream bytes that differed (both versions scanned)
     losses: list[dict[str, Any]] = field(default_factory=list)  # bytes a bound or hole kept from analysis
     flows_cut: int = 0  # flows ended early because the flow table was full
     problem: str | None = None
@@ -142,6 +143,7 @@ class Session:
         d = self.decoder
         r.flows = t.flows_seen
         r.tcp_gaps = t.gap_bytes
+        r.tcp_conflicts = t.tcp.conflicts
         r.losses = t.losses.as_list()
         r.flows_cut = t.cap_evicted
         r.decode_errors = dict(d.stats)
@@ -220,6 +222,7 @@ def merge_shards(
     for other in shards[1:]:
         r.flows += other.flows
         r.tcp_gaps += other.tcp_gaps
+        r.tcp_conflicts += other.tcp_conflicts
         r.losses = r.losses + other.losses
         r.flows_cut += other.flows_cut
         r.findings = r.findings + other.findings

@@ -28,6 +28,7 @@ from urllib.parse import unquote_to_bytes
 from netwatch.protocols.lookalikes import gs1_key, iban_around, key_class
 
 WINDOW = 300  # characters either side, as Purview's proximity
+LOOK_BACK = 65536  # how far back a CSV header is looked for
 PAYMENT_CHANNELS = {"iso8583": "ISO 8583 message", "zvt": "ZVT APDU"}
 
 
@@ -41,42 +42,94 @@ class CardVerdict:
         return self.confidence == "none"
 
 
-KEYWORD_RE = re.compile(
-    rb"(?i)(card|karten?|carte|kredit)[ _-]?(number|num|no\b|nr|nummer|#)|credit[ _-]?card|debit[ _-]?card"
-    rb"|kreditkarte|karteninhaber|card[ _-]?holder|\bvisa\b|master[ _-]?card|\bmaestro\b|\bamex\b|american express"
-    rb"|\bdiners\b|\bjcb\b|unionpay|\bcvv2?\b|\bcvc2?\b|\bcsc\b|expir(?:y|ation|es)"
-    rb"|exp(?:iry)?[ _-]?(?:date|month|year)|valid (?:thru|through)|g\xc3?\xbcltig bis|ablaufdatum|\bccv\b"
-    rb"|\bcc[ _-]?(?:num|no)\b|tarjeta|cart\xc3\xa3o|\bexp(?:iry)?\b|\bexp_?(?:mm|yy|mmyy)\b"
-    rb"|%B[0-9]{12,19}\^|;[0-9]{12,19}="  # track data of a card nearby
-)
+# Card keywords, matched as lower-case words (a set lookup, not a regex per keyword: this runs per hit)
+CARD_KEYWORDS = frozenset({
+    b"visa", b"mastercard", b"maestro", b"amex", b"diners", b"jcb", b"unionpay", b"cvv", b"cvv2", b"cvc", b"cvc2",
+    b"csc", b"ccv", b"expiry", b"expiration", b"expires", b"exp", b"expdate", b"expmonth", b"expyear", b"expmm",
+    b"expyy", b"kreditkarte", b"kartennummer", b"kartennr", b"karteninhaber", b"cardholder", b"cardnumber",
+    b"cardno", b"cardnum", b"creditcard", b"debitcard", b"ccnum", b"ccno", b"ccnumber", b"tarjeta", b"ablaufdatum",
+})
+CARD_PAIRS = frozenset({
+    (b"card", b"number"), (b"card", b"num"), (b"card", b"no"), (b"card", b"nr"), (b"card", b"holder"),
+    (b"credit", b"card"), (b"debit", b"card"), (b"master", b"card"), (b"american", b"express"),
+    (b"valid", b"thru"), (b"valid", b"through"), (b"g\xc3\xbcltig", b"bis"), (b"gueltig", b"bis"),
+    (b"exp", b"date"), (b"karten", b"nummer"), (b"cc", b"num"), (b"cc", b"no"), (b"numero", b"carte"),
+})
+WORDS_RE = re.compile(rb"[a-z0-9\xc3\xa0-\xbf]+")  # on lower-cased bytes (UTF-8 umlauts stay in the word)
+TRACK_NEAR = re.compile(rb"(?:%[Bb]|;)[0-9]{12,19}[\^=]")  # another card's track data
 EXPIRY_RE = re.compile(rb"(?<![0-9/.:-])(?:0[1-9]|1[0-2]) ?[/-] ?(?:20)?[2-4][0-9](?![0-9/.:-])")
-PRODUCT_RE = re.compile(
-    rb"(?i)\b(?:ean|gtin|upc|sku|barcode|article|artikel|art\.? ?nr|items?|products?|qty|quantity|menge"
-    rb"|basket|cart|warenkorb|receipt|kassenbon|bon|plu|stk|unit_?price|einzelpreis|mwst|vat)\b"
-)
-EMV_TAGS = (b"\x5f\x24", b"\x5f\x20", b"\x5f\x34", b"\x9f\x02", b"\x9f\x26", b"\x9f\x1a", b"\x5f\x2a", b"\x9f\x36",
-            b"\x9f\x10", b"\x9f\x37")
+PRODUCT_WORDS = frozenset({
+    b"ean", b"gtin", b"upc", b"sku", b"barcode", b"article", b"articles", b"artikel", b"artnr", b"item", b"items",
+    b"product", b"products", b"qty", b"quantity", b"menge", b"basket", b"cart", b"warenkorb", b"receipt",
+    b"kassenbon", b"bon", b"plu", b"stk", b"unitprice", b"einzelpreis", b"mwst", b"vat", b"price", b"preis",
+})
+
+
+def _card_words(chunk: bytes) -> bool:
+    """A card keyword or another card's track data in `chunk`."""
+    low = chunk.lower()
+    words = WORDS_RE.findall(low)
+    if not CARD_KEYWORDS.isdisjoint(words) or not CARD_PAIRS.isdisjoint(zip(words, words[1:], strict=False)):
+        return True
+    if b"card#" in low or b"card #" in low:
+        return True
+    return (b"^" in chunk or b"=" in chunk) and TRACK_NEAR.search(chunk) is not None
+
+
+# EMV tags that travel with a PAN (ICC data, DE55): two-byte ones, and one-byte ones (weaker alone)
+EMV_TAGS2 = frozenset({0x5F20, 0x5F24, 0x5F25, 0x5F28, 0x5F2A, 0x5F2D, 0x5F30, 0x5F34, 0x9F02, 0x9F03, 0x9F06,
+                       0x9F07, 0x9F09, 0x9F0D, 0x9F0E, 0x9F0F, 0x9F10, 0x9F12, 0x9F1A, 0x9F1E, 0x9F21, 0x9F26,
+                       0x9F27, 0x9F33, 0x9F34, 0x9F35, 0x9F36, 0x9F37, 0x9F41, 0x9F53, 0x9F6E})
+EMV_TAGS1 = frozenset({0x50, 0x57, 0x5A, 0x82, 0x84, 0x8A, 0x95, 0x9A, 0x9C})
 ID_HEADERS = re.compile(
     rb"(?i)(?:message-id|resent-message-id|references|in-reply-to|content-id|thread-\w+|x-[\w-]*antispam[\w-]*"
     rb"|x-forefront[\w-]*|x-ms-[\w-]+|x-microsoft-[\w-]+|received|dkim-signature|arc-[\w-]+|x-request-id"
     rb"|x-correlation-id|traceparent|etag|x-amzn?-[\w-]+)$"
 )
+BOUNDARY_RE = re.compile(rb'(?i)boundary="?[^"&;\s]*$|^--[^\s]*$')  # a boundary parameter or delimiter line
+ANTISPAM_RE = re.compile(rb"(?:ARA|SFS)(?::|%3A)(?:[0-9|()]|%7C)*$")  # X-Microsoft-Antispam, X-Forefront-…
 HEADER_NAME = re.compile(rb"^([A-Za-z0-9-]{1,64}):")
-_KEY_PATTERNS = (
-    re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'),  # JSON
-    re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*\[[^\[\]{}:]{0,300}$'),  # JSON array of numbers
-    re.compile(rb"<([\w:.-]{1,64})(?:\s[^<>]{0,200})?>\s*$"),  # XML element
-    re.compile(rb"([\w:.-]{1,64})\s*=\s*[\"']$"),  # XML/HTML attribute
-    re.compile(rb"(?:^|[&?;\s])([\w.\[\]%-]{1,64})=$"),  # form or query
-    re.compile(rb"([A-Za-z\xc0-\xff][\w .#/\xc0-\xff-]{0,40}?)\s*[:=#]\s*[\"']?$"),  # text label: "Card No.: "
-    re.compile(rb"(?i)((?:[a-z]+[ _-])?(?:card|karte|carte|tarjeta|cart\xc3\xa3o)s?)\s+$"),  # "card 4111…", not "gift card"
+_KEY_PATTERNS = (  # (pattern, how far back it can reach, the characters that can end it before the value)
+    (re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'), 100, b'":'),  # JSON
+    (re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*\[[^\[\]{}:]{0,300}$'), 400, b'",['),
+    (re.compile(rb"<([\w:.-]{1,64})(?:\s[^<>]{0,200})?>\s*$"), 300, b">"),  # XML element
+    (re.compile(rb"([\w:.-]{1,64})\s*=\s*[\"']$"), 80, b"\"'"),  # XML/HTML attribute
+    (re.compile(rb"(?:^|[&?;\s])([\w.\[\]%-]{1,64})=$"), 80, b"="),  # form or query
+    (re.compile(rb"([A-Za-z\xc0-\xff][\w .#/\xc0-\xff-]{0,40}?)\s*[:=#]\s*[\"']?$"), 60, b":=#\"'"),  # "Card No.: "
 )
+WORD = re.compile(rb"[A-Za-z][\w-]{0,30}")
 CSV_DELIMS = b",;\t|"
 _TOKEN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _DIGITS = frozenset(b"0123456789")
 _ALNUM = _DIGITS | _TOKEN
 _HEX = _DIGITS | frozenset(b"ABCDEFabcdef")
 HOST_LABEL = re.compile(rb"(?i)[a-z0-9-]*\.[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*")
+
+
+RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+REJUDGE = 64  # occurrences of one number in one buffer judged before its best verdict is reused
+
+
+class BufferJudge:
+    """Verdicts for the hits of one buffer. A number already judged high in it stays high; one
+    repeated without card context is judged REJUDGE times, then its best verdict stands (a body
+    repeating one number a hundred thousand times costs 64 judgements, not 100,000)."""
+
+    __slots__ = ("buf", "offset", "seen")
+
+    def __init__(self, buf: bytes, offset: int = 0) -> None:
+        self.buf = buf
+        self.offset = offset  # where the scanned bytes start in `buf` (context kept before them)
+        self.seen: dict[str, tuple[int, CardVerdict]] = {}
+
+    def __call__(self, hit: tuple[int, int, str, str, str, bool], channel: str) -> CardVerdict:
+        start, end, digits, kind, encoding, _exp = hit
+        n, best = self.seen.get(digits, (0, None))
+        if best is not None and (n >= REJUDGE or best.confidence == "high"):
+            return best
+        v = judge(self.buf, self.offset + start, self.offset + end, digits, kind, encoding, channel)
+        self.seen[digits] = (n + 1, v if best is None or RANK[v.confidence] > RANK[best.confidence] else best)
+        return v
 
 
 def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: str, channel: str) -> CardVerdict:
@@ -95,12 +148,32 @@ def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: st
 
 
 def _bcd(buf: bytes, start: int, end: int, kind: str) -> CardVerdict:
-    near = buf[max(0, start - 64) : end + 64]
-    if any(t in near for t in EMV_TAGS):
-        return CardVerdict("high", "EMV data (card tags around the number)")
+    if _emv_follows(buf, end):
+        return CardVerdict("high", "EMV data (card tags follow the number)")
     if kind != "pan":
         return CardVerdict("low", "track-shaped packed BCD in binary data with no payment structure")
     return CardVerdict("none", "packed-BCD-looking bytes in binary data with no payment structure")
+
+
+def _emv_follows(buf: bytes, pos: int) -> bool:
+    """The bytes after a packed PAN parse as EMV TLVs: a known two-byte tag, or two known tags in a
+    row (random binary data matches either about once in ten thousand)."""
+    for chain in (1, 2):
+        if pos + 2 > len(buf):
+            return False
+        two = buf[pos] << 8 | buf[pos + 1]
+        if two in EMV_TAGS2:
+            size, pos = 2, pos + 2
+        elif buf[pos] in EMV_TAGS1:
+            size, pos = 1, pos + 1
+        else:
+            return False
+        if pos >= len(buf) or buf[pos] > 0x40:
+            return False
+        pos += 1 + buf[pos]
+        if size == 2 or chain == 2:
+            return True
+    return False
 
 
 def _dns(name: bytes, digits: str, encoding: str) -> CardVerdict:
@@ -141,18 +214,17 @@ def _peel(raw: bytes, encoding: str) -> bytes | None:
 
 
 def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tuple[bytes, int, int, int]:
-    """The text to judge, the number's span in it and where its encoded run starts: the window
-    around the hit, with an encoded run replaced by its decoded text when the number is found there."""
-    lo, hi = max(0, start - WINDOW), end + WINDOW
+    """The text to judge, the number's span in it and where its encoded run starts: the buffer
+    itself, or around an encoded run its decoded text when the number is found there."""
     if encoding == "ascii":
-        return buf[lo:hi], start - lo, end - lo, start - lo
+        return buf, start, end, start
     inner = _peel(buf[start:end], encoding)
     if inner is not None:
         m = re.search(rb"[ -]?".join(re.escape(c.encode()) for c in digits), inner)
         if m is not None:
-            before = buf[lo:start]
-            return before + inner + buf[end:hi], len(before) + m.start(), len(before) + m.end(), len(before)
-    return buf[lo:hi], start - lo, end - lo, start - lo
+            before = buf[max(0, start - LOOK_BACK) : start]
+            return before + inner + buf[end : end + WINDOW], len(before) + m.start(), len(before) + m.end(), len(before)
+    return buf, start, end, start
 
 
 def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVerdict:
@@ -179,13 +251,13 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
     if HOST_LABEL.match(text, ve) and text[ve : ve + 1] == b".":
         return CardVerdict("high", "card number as a host name label (exfiltration pattern)")
     lo, hi = max(0, vs - WINDOW), ve + WINDOW
-    if gs1 and PRODUCT_RE.search(text, lo, hi):
+    if gs1 and not PRODUCT_WORDS.isdisjoint(WORDS_RE.findall(text[lo:hi].lower())):
         return CardVerdict("none", f"{gs1} with a valid GS1 check digit in a product context")
-    if KEYWORD_RE.search(text, lo, vs) or KEYWORD_RE.search(text, ve, hi):
+    if _card_words(text[lo:vs]) or _card_words(text[ve:hi]):
         return CardVerdict("high", "card keyword within 300 characters")
-    if b"%" in text[lo:hi] and KEYWORD_RE.search(unquote_to_bytes(text[lo:hi])):  # form or URL encoded
+    if b"%" in text[lo:hi] and _card_words(unquote_to_bytes(text[lo:hi])):  # percent-encoded: %3B4111…%3D2812
         return CardVerdict("high", "card keyword within 300 characters (percent-encoded)")
-    if EXPIRY_RE.search(text, lo, vs) or EXPIRY_RE.search(text, ve, hi):
+    if _has_separator(text, lo, hi) and (EXPIRY_RE.search(text, lo, vs) or EXPIRY_RE.search(text, ve, hi)):
         return CardVerdict("high", "expiry date within 300 characters")
     if len(digits) < 14:
         return CardVerdict("none", f"{len(digits)}-digit number outside card context")
@@ -194,12 +266,23 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
     return CardVerdict("medium", "bare number, no card keyword nearby")
 
 
+def _has_separator(text: bytes, lo: int, hi: int) -> bool:
+    return text.find(b"/", lo, hi) >= 0 or text.find(b"-", lo, hi) >= 0
+
+
 def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
     """Why the digit run is part of something else (a longer token, an IBAN, an id header), or None."""
+    cc = iban_around(text, vs, ve)
+    if cc:
+        return f"part of an IBAN ({cc}, mod-97 valid)"
     before, after = text[vs - 1] if vs else 32, text[ve] if ve < len(text) else 32
     before2, after2 = text[vs - 2] if vs > 1 else 32, text[ve + 1] if ve + 1 < len(text) else 32
-    if before in _TOKEN and (before2 == 92 or (text[vs - 3 : vs - 2] == b"%" and before2 in _HEX)):
-        before = 32  # after an escape (\n, \t) or a percent-escape (%3B): a separator, not a token
+    if before in _TOKEN and text[vs - 3 : vs - 2] == b"%" and before2 in _HEX:
+        before = int(text[vs - 2 : vs], 16)  # after a percent-escape (%3B): the character it stands for
+    elif before in _TOKEN and before2 == 92:
+        before = 32  # after an escape (\n, \t): a separator, not a token
+    if before == 43:
+        return "international phone number"
     if before in _TOKEN or after in _TOKEN:
         return "part of a longer alphanumeric token (hex string, identifier)"
     if (before == 45 and before2 in _ALNUM) or (after == 45 and after2 in _ALNUM):
@@ -213,42 +296,53 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         tok = text[max(0, vs - 24) : vs - 1].rsplit(None, 1)[-1:] or [b""]
         if any(48 <= c <= 57 for c in tok[0]):
             return "one group of a longer grouped number"
-    line_start = text.rfind(b"\n", 0, vs) + 1
-    line = text[line_start:vs]
+    line_start = text.rfind(b"\n", max(0, vs - 1024), vs) + 1
+    line = text[max(line_start, vs - 1024) : vs]  # a header or boundary line is short
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):
         return f"id in the {_safe(h.group(1))} header"
-    if b"boundary=" in line.lower() or line.startswith(b"--"):
+    if (b"oundary" in line or b"OUNDARY" in line or line.startswith(b"--")) and BOUNDARY_RE.search(line):
         return "MIME boundary marker"
-    cc = iban_around(text, vs, ve)
-    if cc:
-        return f"part of an IBAN ({cc}, mod-97 valid)"
+    if (b"ARA" in line or b"SFS" in line) and ANTISPAM_RE.search(line):
+        return "Exchange anti-spam rule ids"
     return None
 
 
 def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
     """The name of the field holding the value: JSON key, XML element or attribute, form key, text
-    label, or CSV column header."""
-    head = text[max(0, vs - 400) : vs]
-    for pattern in _KEY_PATTERNS:
-        m = pattern.search(head)
-        if m:
-            return m.group(1).strip()
+    label, the one or two words right before it ("IMEI 35…", "card 4111…"), or CSV column header."""
+    last = text[max(0, vs - 16) : vs].rstrip()[-1:]
+    for pattern, reach, ends in _KEY_PATTERNS:
+        if last and last in ends:
+            m = pattern.search(text, max(0, vs - reach), vs)
+            if m:
+                return m.group(1).strip()
+    if text[vs - 1 : vs] == b" ":
+        line_start = text.rfind(b"\n", max(0, vs - 64), vs) + 1
+        parts = text[max(line_start, vs - 64) : vs].split()[-2:]  # on the value's own line
+        if parts and WORD.fullmatch(parts[-1]):
+            return b" ".join(parts) if len(parts) == 2 and WORD.fullmatch(parts[0]) else parts[-1]
     return _csv_column(text, vs, ve)
 
 
 def _csv_column(text: bytes, vs: int, ve: int) -> bytes | None:
-    """The header of the CSV column the value stands in, when a header line is in the text."""
-    ls = text.rfind(b"\n", 0, vs) + 1
-    le = text.find(b"\n", ve)
-    line = text[ls : len(text) if le < 0 else le].rstrip(b"\r")
-    delim = next((d for d in CSV_DELIMS if line.count(d) >= 1), None)
-    if delim is None or ls == 0:
+    """The header of the CSV column the value stands in: the body's first line or one of the 40
+    lines above, when it has as many fields and no long digit run."""
+    ls = text.rfind(b"\n", max(0, vs - LOOK_BACK), vs) + 1
+    le = text.find(b"\n", ve, ve + 4096)
+    line = text[ls : ve + 4096 if le < 0 else le].rstrip(b"\r")
+    if ls == 0 or vs - ls > 4096 or le < 0:
+        return None  # no line above, or not a CSV row
+    delim = max(CSV_DELIMS, key=line.count)
+    if not line.count(delim):
         return None
     sep = bytes([delim])
-    col = text[ls:vs].count(sep)
-    width = line.count(sep)
-    for prev in reversed(text[:ls].split(b"\n")[-40:]):
+    col, width = text[ls:vs].count(sep), line.count(sep)
+    above = text[max(0, ls - 4096) : ls].split(b"\n")[-41:-1]
+    blank = text.find(b"\n\n", max(0, vs - LOOK_BACK), vs)
+    blank = text.find(b"\r\n\r\n", max(0, vs - LOOK_BACK), vs) if blank < 0 else blank
+    first = text[blank : text.find(b"\n", blank + 4)].strip() if blank >= 0 else b""
+    for prev in [first, *reversed(above)]:
         prev = prev.rstrip(b"\r")
         if prev.count(sep) == width and not re.search(rb"[0-9]{5}", prev):
             return prev.split(sep)[col].strip(b"\"' ") or None

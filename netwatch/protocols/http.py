@@ -10,17 +10,16 @@ the next line that begins a request or a response. Memory is bounded by `max_hea
 from __future__ import annotations
 
 import re
-import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import brotli  # type: ignore[import-untyped]
-import zstandard
+from netwatch.protocols.content_coding import MAX_DECODED as MAX_DECODED  # re-exported: readers import them from here
+from netwatch.protocols.content_coding import coding_name as coding_name
+from netwatch.protocols.content_coding import decode_content as decode_content
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024  # raw (still encoded) body bytes kept per message
-MAX_DECODED = 4 * 1024 * 1024  # decompressed bytes kept per message
 HEADER_RE = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\r\n]*)", re.M)
 OBS_FOLD = re.compile(rb"\r?\n[ \t]+")  # a header line continued on the next (RFC 9112 obs-fold)
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE")
@@ -38,6 +37,7 @@ class HttpHead:
     head_len: int  # bytes of start line + headers + blank line
     is_request: bool
     offset: int = 0  # where the message starts in its direction's stream (bytes since the parsing began)
+    framing: str | None = None  # h2c: an HTTP/2 cleartext message (head from HPACK, body from DATA frames)
 
     @property
     def target(self) -> bytes:
@@ -85,7 +85,18 @@ class Unparsed:
     past_cap: bool = False
 
 
-HttpPart = HttpHead | HttpMessage | Unparsed  # what a direction yields, in stream order
+@dataclass(frozen=True, slots=True)
+class FramedMessage:
+    """One message of the protocol a connection switched to after a 101 (a WebSocket message):
+    payload unmasked, fragments joined, decompressed; `beyond_cap` bytes past the cap not kept."""
+
+    data: bytes
+    framing: str  # websocket | websocket+deflate
+    truncated: bool = False
+    beyond_cap: int = 0
+
+
+HttpPart = HttpHead | HttpMessage | Unparsed | FramedMessage  # what a direction yields, in stream order
 
 
 def parse_head(head: bytes) -> tuple[bytes, Headers]:
@@ -110,74 +121,6 @@ def header_value(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes |
     return None
 
 
-def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[bytes, bool] | None:
-    """Decompress a gzip/deflate/br/zstd body to at most `cap` bytes: (data, truncated), or None if
-    not compressed (or not by a coding known here). Codings applied in turn (`gzip, br`) are undone
-    last first; every step stops at the cap, so a bomb costs at most the cap."""
-    steps = [c.strip().lower() for c in coding.split(b",") if c.strip() and c.strip().lower() != b"identity"]
-    if not steps or len(steps) > 3:
-        return None
-    cut = False
-    for step in reversed(steps):
-        out = _decode_one(body, step, cap)
-        if out is None:
-            return None
-        body, cut = out[0], cut or out[1]
-    return body, cut
-
-
-def coding_name(coding: bytes) -> str:
-    """A Content-Encoding as the card scan names it: outermost first (`gzip, br` is `br+gzip`)."""
-    steps = [c.strip().lower().decode("ascii", "replace").removeprefix("x-") for c in coding.split(b",")]
-    return "+".join(reversed([c for c in steps if c and c != "identity"]))
-
-
-def _decode_one(body: bytes, coding: bytes, cap: int) -> tuple[bytes, bool] | None:
-    if coding == b"br":
-        return _brotli(body, cap)
-    if coding == b"zstd":
-        return _zstd(body, cap)
-    tries: tuple[int, ...]
-    if coding in (b"gzip", b"x-gzip"):
-        tries = (47,)
-    elif coding == b"deflate":
-        tries = (15, -15)  # zlib-wrapped as the RFC says, or raw deflate as many servers send
-    else:
-        return None
-    for wbits in tries:
-        d = zlib.decompressobj(wbits)
-        try:
-            out = d.decompress(body, cap)
-        except zlib.error:
-            continue
-        return out, bool(d.unconsumed_tail) or (not d.eof and len(out) >= cap)
-    return None
-
-
-def _brotli(body: bytes, cap: int) -> tuple[bytes, bool] | None:
-    """Brotli (RFC 7932): the decoder's output buffer stops growing at the cap."""
-    d = brotli.Decompressor()
-    try:
-        out = d.process(body, output_buffer_limit=cap)
-    except brotli.error:
-        return None
-    if not out and not d.is_finished():
-        return None  # not brotli after all (or nothing decodable)
-    if len(out) > cap:
-        return out[:cap], True
-    return out, not d.is_finished()
-
-
-def _zstd(body: bytes, cap: int) -> tuple[bytes, bool] | None:
-    """Zstandard (RFC 8878): read through a stream reader, at most cap + 1 bytes."""
-    try:
-        with zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True) as reader:
-            out = reader.read(cap + 1)
-    except zstandard.ZstdError:
-        return None
-    return (out[:cap], True) if len(out) > cap else (out, False)
-
-
 class HttpParser:
     """Incremental parser for one direction of an HTTP/1.x connection."""
 
@@ -191,6 +134,8 @@ class HttpParser:
         # response to HEAD has no body; a 2xx to CONNECT is followed by the tunnel, not by HTTP)
         self.methods = methods
         self.error: str | None = None
+        self.switched: bytes | None = None  # a 101 response's Upgrade token: HTTP/1 ends with that response
+        self.switch_head: HttpHead | None = None  # the 101 response head (its extensions)
         self._cur: HttpHead | None = None  # head of the message whose body is being read
         self._mode = ""  # length | chunked | close
         self._left = 0
@@ -209,6 +154,8 @@ class HttpParser:
         self.offset += len(data)
         self.buf = self.buf + data if self.buf else data
         for _ in range(10_000):  # bounded: each round consumes bytes or stops
+            if self.switched is not None:
+                break  # the bytes after a 101 are another protocol's (left in self.buf)
             if self._cur is None and not self._head():
                 break
             if self._cur is not None and not self._body_step():
@@ -278,6 +225,9 @@ class HttpParser:
         te = (head.header(b"transfer-encoding") or b"").lower()
         cl = head.header(b"content-length")
         status = start[9:12] if not is_request else b""
+        if status == b"101":
+            self.switched = (head.header(b"upgrade") or b"?").strip().lower()
+            self.switch_head = head
         if self._bodiless(start, status):
             self._mode, self._left = "length", 0
         elif b"chunked" in te:

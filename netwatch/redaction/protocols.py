@@ -14,9 +14,12 @@ from iso8583.specs import default as SPEC_BINMAP
 from iso8583.specs import default_ascii as SPEC_HEXMAP
 
 from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.h2c import PREFACE
 from netwatch.protocols.http import METHODS, decode_content, header_value, parse_head
 from netwatch.protocols.iso8583 import _BCD_SPECS, frame_length, locate
+from netwatch.redaction.frames import redact_h2c, redact_websocket
 from netwatch.redaction.packets import FILLER, View, hex_view, keep_mask, mask_cards
+from netwatch.redaction.stored import stored_brotli, stored_zstd
 
 MAX_MESSAGES = 1000
 HEX_LABEL = re.compile(rb"[0-9a-fA-F]{24,}")
@@ -27,7 +30,12 @@ EMV_PAN_TAGS = {0x5A}
 # -- HTTP -------------------------------------------------------------------------------------------
 
 def redact_http(buf: bytearray, notes: list[str]) -> None:
-    """Walk the HTTP/1.x messages of one direction; mask card data inside each body's decoded form."""
+    """Walk the HTTP/1.x messages of one direction; mask card data inside each body's decoded form.
+    HTTP/2 cleartext (the preface, or a server's SETTINGS first) and the frames after an upgrade
+    (WebSocket, h2c) are walked by redaction.frames."""
+    if buf.startswith(PREFACE[:14]) or (len(buf) >= 9 and buf[3] == 0x04 and buf[5:9] == b"\0\0\0\0"):
+        redact_h2c(buf, notes)
+        return
     pos = 0
     for _ in range(MAX_MESSAGES):
         while pos < len(buf) and buf[pos] in b"\r\n":
@@ -42,6 +50,14 @@ def redact_http(buf: bytearray, notes: list[str]) -> None:
         regions, pos = _body_regions(buf, end + 4, headers, is_request, start)
         if regions:
             _redact_body(buf, regions, header_value(headers, b"content-encoding"), notes)
+        upgrade = (header_value(headers, b"upgrade") or b"").strip().lower()
+        if upgrade and (is_request or start[9:12] == b"101"):  # the frames that follow, if they do
+            if upgrade == b"websocket":
+                redact_websocket(buf, pos, notes)
+            elif upgrade == b"h2c":
+                redact_h2c(buf, notes, pos)
+            if not is_request:
+                return
 
 
 def _body_regions(buf: bytearray, at: int, headers: list[tuple[bytes, bytes]], is_request: bool,
@@ -85,9 +101,10 @@ def _redact_body(buf: bytearray, regions: list[tuple[int, int]], coding: bytes |
         if not scan(dec[0])[0]:
             return
         plain = coding.strip().lower()
-        # gzip/deflate: a valid body that decompresses to filler; br, zstd, stacked codings: filler
+        # a valid body of the same length that decompresses to filler (stacked codings: filler)
+        stored = {b"br": stored_brotli, b"zstd": stored_zstd}.get(plain, lambda _n: None)(len(raw))
         rep = stored_compressed(len(raw), plain != b"deflate") if plain in (b"gzip", b"x-gzip", b"deflate") \
-            else bytes([FILLER]) * len(raw)
+            else stored or bytes([FILLER]) * len(raw)
         for (i, _), b in zip(spans, rep, strict=True):
             buf[i] = b
         notes.append(f"{coding.strip().decode('ascii', 'replace')} body overwritten whole")

@@ -137,6 +137,18 @@ def test_no_card_number_password_or_key_is_stored(history_store: str) -> None:
     cards = _every_bundled_card()
     assert "4111111111111111" in cards and len(cards) > 20
     assert [pan for pan in cards if pan in text] == []
+    assert "Sw1tch!2024" not in text and "netadmin" in text  # the telnet login: user kept, password never
+    leak_passwords = _every_bundled_password()
+    assert leak_passwords and [pw for pw in leak_passwords if pw in text] == []
+
+
+def _every_bundled_password() -> set[str]:
+    """The passwords the leak scenarios (leaks_every_channel.pcap) send, as their module lists them."""
+    import importlib
+
+    if str(CAPTURES) not in sys.path:
+        sys.path.insert(0, str(CAPTURES))
+    return {str(pw) for pw in importlib.import_module("scenarios_leaks").PASSWORDS if len(str(pw)) >= 6}
 
 
 def _every_bundled_card() -> set[str]:

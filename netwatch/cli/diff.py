@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from netwatch.cli.common import load_rules_and_policy
+    from netwatch.cli.common import load_judgement
     from netwatch.pipeline.runner import ScanConfig, run_local
     from netwatch.report.changes import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
     from netwatch.report.diff import print_diff
@@ -45,7 +45,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     captures = [p for p, k in zip((args.baseline, args.current), kinds, strict=True) if k]
     if captures:
-        load_rules_and_policy(args)
+        load_judgement(args)
         cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
         ran = run_local(captures, cfg)
         reports, interrupted = ran.reports, ran.interrupted

@@ -21,7 +21,7 @@ from netwatch.cli.common import (
     add_common,
     exit_code,
     fingerprint_key,
-    load_rules_and_policy,
+    load_judgement,
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
 
@@ -108,7 +108,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from netwatch.report.live import Dashboard
     from netwatch.report.text import safe
 
-    rules, policy = load_rules_and_policy(args)
+    rules, policy = load_judgement(args)
     if args.evidence:
         from netwatch.cli.scan import prepare_evidence_dir
 

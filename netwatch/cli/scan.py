@@ -23,6 +23,7 @@ from netwatch.cli.common import (
     expand_paths,
     fingerprint_key,
     jobs_count,
+    load_judgement,
     sigterm_as_ctrl_c,
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
@@ -137,7 +138,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def _scan(args: argparse.Namespace) -> int:
     from netwatch.pipeline.cluster import SchedulerError
-    from netwatch.pipeline.runner import RunResult, ScanConfig, deferred_signals, load_config, run
+    from netwatch.pipeline.runner import RunResult, ScanConfig, deferred_signals, run
 
     paths, unreadable = expand_paths(args.paths)
     _check_stdin(paths)
@@ -146,7 +147,7 @@ def _scan(args: argparse.Namespace) -> int:
     if args.evidence:
         prepare_evidence_dir(args.evidence)
     cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-    policy = load_config(cfg)[1]  # bad rules or policy fail here, before any capture work
+    policy = load_judgement(args)[1]  # bad rules, policy or --rule fail here, before any capture work
     progress = Progress(not args.no_progress and not args.quiet)
     try:
         result = run(paths, cfg, jobs=cap_jobs(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,

@@ -11,7 +11,6 @@ remove the local cluster.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import stat
 import threading
@@ -21,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch.judge.policy import Policy, load_policy
-from netwatch.judge.rules import RuleSet
+from netwatch.judge.policy import Policy
+from netwatch.judge.rules import RuleSet, load_rules_and_policy
 from netwatch.pipeline.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect, quiet_dask
 from netwatch.pipeline.session import SourceReport, file_size, merge_shards, scan_file
 from netwatch.pipeline.signals import handling
@@ -50,14 +49,6 @@ class ScanConfig:
     rule_dirs: tuple[str, ...]
     policy_path: str | None
     fingerprint_key: bytes
-
-
-@functools.lru_cache(maxsize=4)
-def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
-    """Rules and policy for `cfg`, loaded once per process."""
-    rules = RuleSet.load(list(cfg.rule_dirs))
-    policy = load_policy(cfg.policy_path) if cfg.policy_path else None
-    return rules, policy
 
 
 @dataclass(frozen=True)
@@ -123,7 +114,7 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
     stop = Event(stop_event)
     if stop.is_set():
         return None
-    rules, policy = load_config(cfg)
+    rules, policy = load_rules_and_policy(cfg.rule_dirs, cfg.policy_path)
     stopped, finished = threading.Event(), threading.Event()
     threading.Thread(target=_watch, args=(stop, stopped, finished), daemon=True, name="netwatch-stop").start()
     last_progress = [0.0]
@@ -172,7 +163,7 @@ def _merge(tasks: list[Task], done: dict[Task, SourceReport], cfg: ScanConfig) -
             continue
         expected = sum(1 for t in tasks if t.path == path)
         if any(t.shard is not None for t in tasks if t.path == path):
-            loaded = loaded or load_config(cfg)
+            loaded = loaded or load_rules_and_policy(cfg.rule_dirs, cfg.policy_path)
             report = merge_shards(parts, *loaded, Fingerprinter(cfg.fingerprint_key))
         else:
             report = parts[0]
@@ -187,7 +178,7 @@ def run_local(paths: list[str], cfg: ScanConfig, on_progress: ProgressFn | None 
     """Scan in this process, file after file; Ctrl-C keeps the partial report of the current file."""
     result = RunResult(reports=[])
     try:
-        rules, policy = load_config(cfg)
+        rules, policy = load_rules_and_policy(cfg.rule_dirs, cfg.policy_path)
         fingerprint = Fingerprinter(cfg.fingerprint_key)
         for p in paths:
             prog = (lambda d, t, p=p: on_progress(Path(p).name, d, t)) if on_progress else None

@@ -20,7 +20,9 @@ from netwatch.judge.conditions import MISSING, Cond, Ctx, Fail, Getter, compile_
 from netwatch.judge.policy import Policy, Verdict, judge_event, load_policy, node_lines
 from netwatch.judge.schema import Schema, template_fields, unknown_kind
 from netwatch.judge.textinput import InputError, compose_yaml, load_yaml, read_yaml_text
-from netwatch.judge.vocabulary import CATEGORIES, SEVERITIES, SEVERITY_RANK  # noqa: F401 - SEVERITY_RANK re-exported
+from netwatch.judge.vocabulary import CATEGORIES as CATEGORIES  # re-exported: the rule schema's vocabularies
+from netwatch.judge.vocabulary import SEVERITIES as SEVERITIES
+from netwatch.judge.vocabulary import SEVERITY_RANK as SEVERITY_RANK
 
 ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 REQUIRED = ("id", "title", "category", "severity", "on")

@@ -155,9 +155,9 @@ def _interrupt_reading_workers(proc: subprocess.Popen, size: int, group: bool) -
 
 
 def _packets(out: Path, name: str) -> int:
-    """Packets scanned from input `name`, from the summary record of the JSON Lines."""
-    summary = json.loads(out.read_text().splitlines()[-1])
-    return int(next(i["packets"] for i in summary["inputs"] if i["name"].endswith(name)))
+    """Packets scanned from input `name`, from its `input` record in the JSON Lines."""
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return int(next(r["packets"] for r in records if r["event_type"] == "input" and r["name"].endswith(name)))
 
 
 @pytest.mark.slow

@@ -55,7 +55,8 @@ def test_suite_turns_netwatchs_own_warnings_into_errors(tmp_path: Path) -> None:
         "    exec('import warnings\\nwarnings.warn(\\'drift\\')', m.__dict__)\n"
         "def test_from_netwatch():\n    _warn_from('netwatch.protocols.probe')\n"
         "def test_from_elsewhere():\n    _warn_from('somelib.probe')\n")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(ROOT / "pyproject.toml"),
-                          "--rootdir", str(tmp_path), str(probe)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(probe)],
+                         capture_output=True, text=True, timeout=120)
     assert "1 failed, 1 passed" in run.stdout, run.stdout[-800:]
     assert "UserWarning: drift" in run.stdout

@@ -11,13 +11,13 @@ import argparse
 import sys
 
 from netwatch import __version__
-from netwatch.cli import diff, interfaces, learn, live, scan
+from netwatch.cli import diff, interfaces, learn, live, scan, schema
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from netwatch.judge.policy import PolicyError
 from netwatch.judge.rules import RuleError
 
 COMMANDS = [scan, learn, diff]  # append new command modules here
-COMMANDS += [live, interfaces]
+COMMANDS += [live, interfaces, schema]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -62,6 +62,28 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on the terminal")
     p.add_argument("--key", type=_key, metavar="HEX",
                    help="fingerprint key to correlate cards across runs (default: $NETWATCH_KEY, else random per run)")
+    p.add_argument("--site", metavar="NAME", default=None,
+                   help="the site (store) this run belongs to (default: the policy's site:)")
+    p.add_argument("--sensor", metavar="NAME", default=None,
+                   help="the sensor named in every JSON record (default: this host's name)")
+
+
+def site_name(args: argparse.Namespace, policy: object) -> str:
+    """The run's site: --site, else the policy's `site:`, else "" (none given)."""
+    given = getattr(args, "site", None)
+    if given:
+        return str(given)
+    return str(getattr(policy, "site", "") or "")
+
+
+def run_context(args: argparse.Namespace, policy: object) -> dict[str, str | None]:
+    """What every JSON record of this run carries so a SIEM can join it without the file name: the
+    site (--site or the policy's), the sensor (--sensor or the host name) and a fresh run id."""
+    import socket
+    import uuid
+
+    return {"site": site_name(args, policy) or None, "sensor": getattr(args, "sensor", None) or socket.gethostname(),
+            "run_id": str(uuid.uuid4())}
 
 
 def load_judgement(args: argparse.Namespace) -> tuple[RuleSet, Policy | None]:

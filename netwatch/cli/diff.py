@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from rich.console import Console
@@ -16,6 +15,7 @@ from netwatch.cli.common import (
     UsageError,
     add_common,
     fingerprint_key,
+    run_context,
 )
 
 
@@ -44,8 +44,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except DiffError as e:
         raise UsageError(str(e)) from None
     captures = [p for p, k in zip((args.baseline, args.current), kinds, strict=True) if k]
+    policy = None
     if captures:
-        load_judgement(args)
+        policy = load_judgement(args)[1]
         cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
         ran = run_local(captures, cfg)
         reports, interrupted = ran.reports, ran.interrupted
@@ -68,16 +69,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if not args.quiet:
         print_diff(Console(stderr=args.json == "-", highlight=False), result, base.label, cur.label)
     if args.json:
-        lines = "".join(json.dumps(rec, ensure_ascii=True, separators=(", ", ": ")) + "\n"
-                        for rec in result_records(result))
-        if args.json == "-":
-            sys.stdout.write(lines)
-        else:
-            try:
-                with open(args.json, "w", encoding="utf-8") as fh:
-                    fh.write(lines)
-            except OSError as e:
-                raise UsageError(f"cannot write JSON output {args.json}: {e.strerror}") from None
+        from netwatch.report.jsonl import JsonlWriter, OutputError
+
+        try:
+            out = JsonlWriter(args.json, run_context(args, policy))
+            out.write_all(result_records(result))
+            out.close()
+        except OutputError as e:
+            raise UsageError(str(e)) from None
     if args.fail_on != "none" and worse(result, args.fail_on):
         return EXIT_FINDINGS
     return EXIT_OK

@@ -22,6 +22,7 @@ from netwatch.cli.common import (
     exit_code,
     fingerprint_key,
     load_judgement,
+    run_context,
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
 
@@ -79,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.set_defaults(func=cmd_live)
 
 
-def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream | None:
+def _json_stream(args: argparse.Namespace, keep: FindingFilter, policy: object) -> FindingStream | None:
     """The --json stream, opened before capture starts (a bad path fails first); SIGHUP reopens it."""
     import signal
 
@@ -88,7 +89,7 @@ def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream
     if not args.json:
         return None
     try:
-        stream = FindingStream(JsonlWriter(args.json), keep.keep if keep else None)
+        stream = FindingStream(JsonlWriter(args.json, run_context(args, policy)), keep.keep if keep else None)
     except OutputError as e:
         raise UsageError(str(e)) from None
 
@@ -118,7 +119,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
     console = Console(stderr=args.json == "-", highlight=False)
     keep = FindingFilter.from_args(args)
-    stream = _json_stream(args, keep)
+    stream = _json_stream(args, keep, policy)
     writer = source = buffer = None
     try:
         with stop_on_signals() as stop:
@@ -203,10 +204,10 @@ def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[
                  stream: FindingStream | None, keep: FindingFilter, policy: object) -> None:
     """At stop: the JSON stream's last updates and its summary record, then the HTML report."""
     from netwatch.cli.scan import write_html
-    from netwatch.report.records import summary_record
+    from netwatch.report.records import closing_records
 
     if stream is not None:
-        stream.finish(report.findings, summary_record([report], findings, filters=keep.describe() or None))
+        stream.finish(report.findings, closing_records([report], findings, filters=keep.describe() or None))
     if args.html:
         write_html([report], findings, args.html, keep.describe() or None, policy)
 

@@ -24,6 +24,7 @@ from netwatch.cli.common import (
     fingerprint_key,
     jobs_count,
     load_judgement,
+    run_context,
     sigterm_as_ctrl_c,
 )
 from netwatch.report.filters import FindingFilter, add_filter_args
@@ -96,7 +97,7 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
     the exit code still follows the findings."""
     from netwatch.report.console import print_summary
     from netwatch.report.jsonl import JsonlWriter, OutputError
-    from netwatch.report.records import finding_record, summary_record
+    from netwatch.report.records import closing_records, finding_record
 
     filters = FindingFilter.from_args(args).describe() or None
     if not args.quiet:
@@ -106,9 +107,9 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
             _silence_stdout()
     if args.json:
         try:
-            out = JsonlWriter(args.json)
+            out = JsonlWriter(args.json, run_context(args, policy))
             out.write_all(finding_record(f) for f in findings)
-            out.write(summary_record(reports, findings, interrupted, filters))
+            out.write_all(closing_records(reports, findings, interrupted, filters))
             out.close()
         except OutputError as e:
             raise UsageError(str(e)) from None

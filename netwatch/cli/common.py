@@ -13,19 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from netwatch.findings.aggregate import Finding
 from netwatch.judge.vocabulary import SEVERITIES, SEVERITY_RANK
-from netwatch.pipeline.signals import handling, raise_interrupt
+from netwatch.pipeline.signals import raise_interrupt
 
 if TYPE_CHECKING:
+    from netwatch.findings.aggregate import Finding
     from netwatch.judge.policy import Policy
     from netwatch.judge.rules import RuleSet
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_FAILED_INPUTS = 4  # added to the findings' code when a capture could not be scanned (a worker died)
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
+DISTRIBUTION = "netwatch-pos"  # the name on PyPI (`netwatch` there is another project); import and command: netwatch
 SKIPPED_SHOWN = 5  # skipped files named on stderr per directory; the rest are counted
 
 
@@ -196,12 +195,52 @@ def _walk_captures(top: str) -> tuple[list[str], list[tuple[str, str]], list[tup
     return sorted(found), unreadable, sorted(skipped)
 
 
+_early: list[int] | None = None  # signals recorded since start-up, while a command defers them
+
+
+def defer_interrupts(early: list[int]) -> None:
+    """The program's start-up handlers (netwatch.__main__) stay in place and record into `early`
+    until the command arms the usual ones."""
+    global _early
+    _early = early
+
+
+def arm_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt and SIGTERM acts like it; a signal recorded while
+    the command was starting raises now, so none is lost."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    if early:
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (`kill`, a service stop, a container shutdown) ends a scan exactly like Ctrl-C:
-    the summary, JSON and HTML of what was found so far, exit 130."""
-    with handling(raise_interrupt, (signal.SIGTERM,)):
+    the summary, JSON and HTML of what was found so far, exit 130. While the command still defers
+    signals (start-up), the start-up handlers stay until `arm_interrupts`; all are put back after."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if _early is None:
+        signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
         yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def dask_installed() -> bool:
+    """Parallel and fleet scans run on Dask, the `[fleet]` extra; one-process scans need none of it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("distributed") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def available_cores() -> int:
@@ -282,6 +321,7 @@ class Progress:
         if self.bar is None:
             if time.monotonic() - self.start < 0.7:
                 return
+            from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),

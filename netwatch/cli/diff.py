@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
-
 from netwatch.cli.common import (
     EXIT_ERROR,
     EXIT_FINDINGS,
@@ -67,6 +65,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     assert base is not None and cur is not None
     result = diff(base, cur)
     if not args.quiet:
+        from rich.console import Console
+
         print_diff(Console(stderr=args.json == "-", highlight=False), result, base.label, cur.label)
     if args.json:
         from netwatch.report.jsonl import JsonlWriter, OutputError

@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from netwatch.cli.common import (
     EXIT_ERROR,
     UsageError,
@@ -27,6 +25,7 @@ from netwatch.cli.common import (
 from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
+
     from collections.abc import Callable
 
     from netwatch.findings.aggregate import Finding
@@ -117,6 +116,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     iface = args.interface or likely_capture(list_interfaces())
     if not iface:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
+    from rich.console import Console
+
     console = Console(stderr=args.json == "-", highlight=False)
     keep = FindingFilter.from_args(args)
     stream = _json_stream(args, keep, policy)

@@ -7,9 +7,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from netwatch.cli.common import (
+    DISTRIBUTION,
     EXIT_ERROR,
     EXIT_FAILED_INPUTS,
     EXIT_INTERRUPTED,
@@ -17,8 +16,10 @@ from netwatch.cli.common import (
     Progress,
     UsageError,
     add_common,
+    arm_interrupts,
     cap_jobs,
     check_writable,
+    dask_installed,
     exit_code,
     expand_paths,
     fingerprint_key,
@@ -30,6 +31,8 @@ from netwatch.cli.common import (
 from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from netwatch.findings.aggregate import Finding
     from netwatch.pipeline.runner import RunResult
     from netwatch.pipeline.session import SourceReport
@@ -54,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.add_argument("--evidence", metavar="DIR",
                     help="write one redacted capture per finding into DIR (card data and passwords overwritten)")
-    sp.set_defaults(func=cmd_scan)
+    sp.set_defaults(func=cmd_scan, defers_interrupts=True)
 
 
 def write_html(reports: list[SourceReport], findings: list[Finding], target: str, filters: dict[str, Any] | None = None,
@@ -133,6 +136,8 @@ def _check_stdin(paths: list[str]) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    """Ctrl-C or SIGTERM before the scan began (even while Python imported netwatch) still writes
+    the outputs asked for, saying the scan stopped before reading; the handlers are put back after."""
     with sigterm_as_ctrl_c():
         return _scan(args)
 
@@ -140,6 +145,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from netwatch.pipeline.cluster import SchedulerError
     from netwatch.pipeline.runner import RunResult, ScanConfig, deferred_signals, run
+    from netwatch.pipeline.session import SourceReport
 
     paths, unreadable = expand_paths(args.paths)
     _check_stdin(paths)
@@ -149,14 +155,20 @@ def _scan(args: argparse.Namespace) -> int:
         prepare_evidence_dir(args.evidence)
     cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
     policy = load_judgement(args)[1]  # bad rules, policy or --rule fail here, before any capture work
+    jobs = cap_jobs(args.jobs)
+    if (args.scheduler or args.jobs > 1) and not dask_installed():
+        raise UsageError(f"{'--scheduler' if args.scheduler else '--jobs'} needs Dask, which this install lacks: "
+                         f"pip install '{DISTRIBUTION}[fleet]'")
     progress = Progress(not args.no_progress and not args.quiet)
     try:
-        result = run(paths, cfg, jobs=cap_jobs(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,
+        arm_interrupts()  # a Ctrl-C since start-up raises here
+        result = run(paths, cfg, jobs=jobs if dask_installed() else 1, scheduler=args.scheduler, auto=args.jobs <= 0,
                      on_progress=progress.update if progress.enabled else None, on_plan=progress.plan)
     except SchedulerError as e:
         raise UsageError(str(e)) from None
-    except KeyboardInterrupt:  # before any scan began: the outputs are still written, empty
-        result = RunResult(reports=[], interrupted=True)
+    except KeyboardInterrupt:  # before any scan began: the outputs are still written, saying so
+        result = RunResult(reports=[SourceReport(source=p, interrupted=True, problem="stopped before reading")
+                                    for p in paths], interrupted=True)
     finally:
         progress.stop()
     with deferred_signals() as stop:  # a second Ctrl-C must not cut the outputs short
@@ -181,6 +193,8 @@ def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[
         written = write_evidence_dir(reports, args.evidence, findings)
         if not args.quiet:
             print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
+    from rich.console import Console
+
     console = Console(stderr=args.json == "-", highlight=False)
     write_outputs(args, reports, findings, interrupted, console, policy)
     for r in errors:

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from netwatch.report.jsonl import SCHEMA_PATH
+    from netwatch.report import SCHEMA_PATH
 
     sys.stdout.write(SCHEMA_PATH.read_text(encoding="utf-8"))
     sys.stdout.flush()

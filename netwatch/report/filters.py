@@ -8,10 +8,12 @@ import difflib
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netwatch.findings.aggregate import Finding
 from netwatch.judge.vocabulary import CATEGORIES, SEVERITIES, SEVERITY_RANK
+
+if TYPE_CHECKING:
+    from netwatch.findings.aggregate import Finding
 
 
 def _severity(value: str) -> str:

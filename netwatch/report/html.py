@@ -212,6 +212,15 @@ def capture_notes(r: SourceReport) -> list[str]:
     return notes + loss_notes(r.losses, r.flows_cut)
 
 
+def stopped_note(reports: list[SourceReport]) -> str:
+    """What the page must say first when the scan was stopped (Ctrl-C, SIGTERM), or ""."""
+    if not any(r.interrupted for r in reports):
+        return ""
+    if not any(r.packets for r in reports):
+        return "The scan was stopped before any packet was read: nothing was checked."
+    return "The scan was stopped early: what follows covers only the traffic read until then."
+
+
 def render_html(reports: list[SourceReport], findings: list[Finding], policy: Any = None,
                 filters: dict[str, Any] | None = None) -> str:
     inventory = merge_inventory(r.inventory for r in reports)
@@ -233,6 +242,7 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},
         "packets": sum(r.packets for r in reports), "flows": sum(r.flows for r in reports),
         "site": getattr(policy, "site", "") or "",
+        "stopped": stopped_note(reports),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "period": (_when(min((r.first_ts for r in reports if r.first_ts), default=None)),
                    _when(max((r.last_ts for r in reports if r.last_ts), default=None))),

@@ -13,13 +13,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TextIO
 
 from netwatch.findings.aggregate import Finding
+from netwatch.report import SCHEMA_PATH as SCHEMA_PATH  # re-exported: where the schema lives
 from netwatch.report.records import finding_record
-
-SCHEMA_PATH = Path(__file__).with_name("schema") / "netwatch-eve-v2.json"
 
 
 def record_line(rec: dict[str, Any]) -> str:

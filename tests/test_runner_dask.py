@@ -32,13 +32,15 @@ def nw(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def records(path: Path) -> list[dict]:
-    """Findings without the per-run parts (fingerprints, absolute vs relative source paths)."""
+    """Findings without the per-run parts (fingerprints, finding ids, run ids, absolute vs relative paths)."""
     out = []
     for line in path.read_text().splitlines():
         r = json.loads(line)
         if r.get("event_type") != "finding":
             continue
         r["source"]["name"] = Path(r["source"]["name"]).name
+        for per_run in ("run_id", "finding_id", "sensor", "site"):  # name the run, or keyed with its random key
+            r.pop(per_run, None)
         if isinstance(r.get("evidence"), dict):
             r["evidence"].pop("fingerprint", None)
         out.append(r)

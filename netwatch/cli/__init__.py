@@ -14,11 +14,11 @@ import argparse
 import sys
 
 from netwatch import __version__
-from netwatch.cli import diff, interfaces, learn, live, scan, schema
+from netwatch.cli import completion, diff, interfaces, learn, live, scan, schema
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, arm_interrupts, defer_interrupts
 
 COMMANDS = [scan, learn, diff]  # append new command modules here
-COMMANDS += [live, interfaces, schema]
+COMMANDS += [live, interfaces, schema, completion]
 
 
 class _Parser(argparse.ArgumentParser):

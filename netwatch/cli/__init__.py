@@ -14,11 +14,11 @@ import argparse
 import sys
 
 from netwatch import __version__
-from netwatch.cli import completion, diff, interfaces, learn, live, scan, schema
+from netwatch.cli import completion, config, diff, interfaces, learn, live, scan, schema
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, arm_interrupts, defer_interrupts
 
 COMMANDS = [scan, learn, diff]  # append new command modules here
-COMMANDS += [live, interfaces, schema, completion]
+COMMANDS += [live, interfaces, schema, completion, config]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +60,14 @@ def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
         defer_interrupts(early)
     try:
         parser = build_parser()
+        problem = None
+        try:  # netwatch.toml: site defaults under the flags
+            config.apply_defaults(parser, config.load_settings())
+        except config.ConfigError as e:
+            problem = e  # raised once the arguments parsed: --help and --version still work
         args = parser.parse_args(argv)
+        if problem is not None:
+            raise problem
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
             return EXIT_ERROR

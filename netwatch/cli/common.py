@@ -39,7 +39,8 @@ def _fail_on(value: str) -> str:
     return v
 
 
-def _key(value: str) -> bytes:
+def parse_key(value: str) -> bytes:
+    """A fingerprint key: hex digits, or text, of at least 16 bytes."""
     try:
         b = bytes.fromhex(value)
     except ValueError:
@@ -59,7 +60,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", type=_fail_on, default="high", metavar="SEVERITY",
                    help="exit 1 when a finding is at least this severe (default: high; 'none' never)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on the terminal")
-    p.add_argument("--key", type=_key, metavar="HEX",
+    p.add_argument("--key", type=parse_key, metavar="HEX",
                    help="fingerprint key to correlate cards across runs (default: $NETWATCH_KEY, else random per run)")
     p.add_argument("--site", metavar="NAME", default=None,
                    help="the site (store) this run belongs to (default: the policy's site:)")
@@ -281,7 +282,7 @@ def fingerprint_key(args: argparse.Namespace) -> bytes:
     env = os.environ.get("NETWATCH_KEY")
     if env:
         try:
-            return _key(env)
+            return parse_key(env)
         except argparse.ArgumentTypeError as e:
             raise UsageError(f"NETWATCH_KEY: {e}") from None
     return os.urandom(32)

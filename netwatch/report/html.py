@@ -25,6 +25,7 @@ from netwatch.pipeline.session import SourceReport
 from netwatch.redaction.text import escape_controls
 from netwatch.report import charts
 from netwatch.report.records import (
+    card_counts,
     card_hosts,
     destination_record,
     destinations_more,
@@ -92,7 +93,8 @@ def verdict(findings: list[Finding], cards: list[dict[str, Any]], n_inputs: int)
     problem, else `safe`."""
     where = "this capture" if n_inputs == 1 else f"these {n_inputs} captures"
     if any(f.category in ("card-data", "exfiltration") for f in findings):
-        n = sum(c["cards"] for c in cards)
+        per_host = card_counts(findings)[1]  # distinct by fingerprint: a card two hosts sent counts once
+        n = len(set().union(*per_host.values()))
         devices = len(cards) or len({f.src for f in findings if f.category in ("card-data", "exfiltration")})
         what = f"{n} distinct card{'s' if n != 1 else ''}" if n else "card data"
         return "exposed", (f"Card data exposed: {what} travelled unprotected from {devices} "

@@ -100,13 +100,11 @@ def _json_stream(args: argparse.Namespace, keep: FindingFilter, policy: object) 
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    """Rules, policy and output paths are checked first; then the capture starts, and only then
+    is the pipeline imported and the dashboard drawn (dumpcap or the kernel buffers what arrives
+    meanwhile), so traffic from the first moment after the 'capturing on' line is seen."""
     from netwatch.capture import CaptureError
     from netwatch.capture.interfaces import likely_capture, list_interfaces
-    from netwatch.pipeline.live import LiveRun, LiveSession, stop_on_signals
-    from netwatch.redaction.masking import Fingerprinter
-    from netwatch.report.console import print_summary
-    from netwatch.report.live import Dashboard
-    from netwatch.report.text import safe
 
     rules, policy = load_judgement(args)
     if args.evidence:
@@ -121,11 +119,17 @@ def cmd_live(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json == "-", highlight=False)
     keep = FindingFilter.from_args(args)
     stream = _json_stream(args, keep, policy)
+    from netwatch.pipeline.signals import stop_on_signals
+
     writer = source = buffer = None
     try:
         with stop_on_signals() as stop:
             source, writer, buffer = _open(args, iface)
             iface = source.iface  # a 'tshark -D' number resolved to its name
+            from netwatch.pipeline.live import LiveRun, LiveSession
+            from netwatch.redaction.masking import Fingerprinter
+            from netwatch.report.live import Dashboard
+
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
             on_finding, on_tick = _callbacks(dash, stream, keep)
             session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding,
@@ -146,17 +150,22 @@ def cmd_live(args: argparse.Namespace) -> int:
             writer.close()
         if source is not None:
             source.close()
+    from netwatch.report.console import print_summary
+    from netwatch.report.text import loss_text, safe
+
     findings = keep.apply(report.findings)
     if args.evidence:
         _write_evidence(args, findings, buffer, stream)
+    loss = loss_text(report.drops, report.packets)
     if not args.quiet:
         print_summary(console, [report], findings)
-        drops = run.stats.drops
-        console.print(f"\nCaptured on {safe(iface)} with {source.backend}: {report.packets:,} packets, kernel drops "
-                      + ("unknown" if drops is None else f"{drops:,}")
+        drops = "unknown" if run.stats.drops is None else loss or "none"
+        console.print(f"\nCaptured on {safe(iface)} with {source.backend}: {report.packets:,} packets, drops: {drops}"
                       + f"; stopped by {STOPPED_BY.get(reason, reason)}."
                       + (f" Capture written to {safe(args.write)}." if args.write else ""), soft_wrap=True)
     _write_files(args, report, findings, stream, keep, policy)
+    if loss:  # also under -q: findings may be missing
+        print(f"netwatch: the capture {loss} before netwatch read them; findings may be missing", file=sys.stderr)
     if report.problem:
         print(f"netwatch: {report.problem}", file=sys.stderr)
         return EXIT_ERROR

@@ -58,6 +58,7 @@ class SourceReport:
     inventory_rest: Rest | None = None  # destinations beyond the inventory's rows: totals only
     systems: SystemInventory = field(default_factory=SystemInventory)  # software and OS per host
     seconds: float = 0.0
+    drops: dict[str, int] = field(default_factory=dict)  # live: packets lost before netwatch read them, by where
 
     @property
     def duration(self) -> float:

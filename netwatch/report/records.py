@@ -24,6 +24,7 @@ from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
 from netwatch.findings.systems import merge_systems
 from netwatch.judge.rules import SEVERITIES
 from netwatch.pipeline.session import SourceReport
+from netwatch.report.text import lost
 
 SCHEMA_VERSION = 2
 SCHEMA_ID = "https://netwatch.invalid/schema/netwatch-eve-v2.json"
@@ -172,6 +173,9 @@ def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
         "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps, "problem": r.problem,
         "interrupted": r.interrupted, "error": r.error,
     }
+    if r.drops:  # live: what the capture lost before netwatch read it, by where
+        rec["drops"] = dict(r.drops)
+        rec["packets_lost"] = lost(r.drops)
     return {k: v for k, v in rec.items() if v is not None}
 
 
@@ -225,7 +229,8 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
         "interrupted": interrupted or any(r.interrupted for r in reports),
         "stats": {"inputs": len(reports), "inputs_failed": sum(1 for r in reports if r.error),
                   "packets": sum(r.packets for r in reports), "bytes": sum(r.bytes for r in reports),
-                  "flows": sum(r.flows for r in reports)},
+                  "flows": sum(r.flows for r in reports),
+                  **({"packets_lost": sum(lost(r.drops) for r in reports)} if any(r.drops for r in reports) else {})},
         "findings": {"total": len(findings), **{s: by_sev.get(s, 0) for s in SEVERITIES}},
         "destinations_total": sum(1 for row in inventory if is_destination(row)),
         "systems_total": len(merge_systems([r.systems for r in reports]).results()),

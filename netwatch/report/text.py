@@ -47,3 +47,21 @@ def joined(items: list[str], limit: int = 60, sep: str = ", ") -> str:
         out.append(item)
         used += len(item) + (len(sep) if len(out) > 1 else 0)
     return sep.join(out)
+
+
+LOSS_PLACES = ("kernel", "dumpcap", "interface", "netwatch")
+
+
+def lost(drops: dict[str, int]) -> int:
+    """Packets a live capture lost, wherever (the `received` count aside)."""
+    return sum(v for k, v in drops.items() if k != "received")
+
+
+def loss_text(drops: dict[str, int], read: int) -> str:
+    """`lost 1,234 of 100,000 packets (1.2%: kernel 1,200, dumpcap 34)`, or "" when nothing was lost."""
+    n = lost(drops)
+    if not n:
+        return ""
+    seen = max(drops.get("received", 0), read + n)
+    where = ", ".join(f"{k} {drops[k]:,}" for k in LOSS_PLACES if drops.get(k))
+    return f"lost {n:,} of {plural(seen, 'packet')} ({100 * n / seen:.1f}%: {where})"

@@ -32,6 +32,15 @@ MAX_HOSTS = 50_000
 JOIN_TIMEOUT = 10.0
 
 
+def _drop_counts(source: LiveSource) -> dict[str, int]:
+    """The source's losses by where; a source that only knows its total counts it as the kernel's."""
+    counts = getattr(source, "drop_counts", None)
+    if counts is not None:
+        return dict(counts())
+    total = source.drops()
+    return {} if total is None else {"kernel": total}
+
+
 @dataclass
 class LiveStats:
     """What the dashboard shows; refreshed every tick."""
@@ -195,7 +204,7 @@ class LiveRun:
         table = self.session.flows
         s.flows_active, s.flows_seen = len(table), table.flows_seen
         s.drops = self.source.drops()
-        s.drop_counts = self.source.drop_counts()
+        s.drop_counts = _drop_counts(self.source)
         s.findings = list(self.session.aggregator.findings.values())
         s.stopping = self.reason or None
         if now >= self._next_talkers or self.reason:  # once a second: it walks the flow table
@@ -223,7 +232,7 @@ class LiveRun:
         report = self.session.close()
         report.format = f"live ({self.source.backend})"
         # netwatch's own queue never drops: when full, the reader waits and the loss shows above it
-        report.drops = {**self.source.drop_counts(), "netwatch": 0}
+        report.drops = {**_drop_counts(self.source), "netwatch": 0}
         self.stats.drop_counts = report.drops
         if self.source.error:
             report.problem = self.source.error

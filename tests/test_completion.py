@@ -72,6 +72,12 @@ def test_zsh_and_fish_scripts_name_every_command_and_option(shell: str, tmp_path
     path.write_text(text)
     run = subprocess.run([binary, "-n", str(path)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+    if shell == "fish":  # and it completes: commands, then a category value
+        asked = subprocess.run([binary, "-c", f"source {path}; complete -C 'netwatch sc'; "
+                                "complete -C 'netwatch scan --category '"], capture_output=True, text=True,
+                               timeout=60)
+        offered = [line.split("\t")[0] for line in asked.stdout.splitlines()]
+        assert offered[:2] == ["scan", "schema"] and set(CATEGORIES) <= set(offered), asked.stdout
 
 
 def test_unknown_shell_is_a_usage_error() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -278,10 +279,11 @@ def test_capture_whose_workers_keep_dying_is_reported_failed(big_capture: Path, 
 
 @pytest.fixture(scope="module", autouse=True)
 def _copy(big_capture: Path) -> None:
-    """A second large input, so that two tasks run at once."""
+    """A second large input, so that two tasks run at once: a copy, since a hard link is the same file
+    and netwatch scans a file named twice once."""
     copy = big_capture.with_name("copy.pcap")
     if not copy.exists():
-        os.link(big_capture, copy)
+        shutil.copyfile(big_capture, copy)
 
 
 def has_workers(pid: int) -> bool:

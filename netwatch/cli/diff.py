@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
-
-from rich.console import Console
 
 from netwatch.cli.common import (
     EXIT_ERROR,
@@ -17,6 +14,7 @@ from netwatch.cli.common import (
     UsageError,
     add_common,
     fingerprint_key,
+    run_context,
 )
 from netwatch.cli.recording import add_history_option, history_target
 
@@ -38,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from netwatch.cli.common import load_rules_and_policy
+    from netwatch.cli.common import load_judgement
     from netwatch.pipeline.runner import ScanConfig, run_local
     from netwatch.report.changes import DiffError, Side, is_capture, load_jsonl
     from netwatch.report.records import finding_record
@@ -52,8 +50,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except DiffError as e:
         raise UsageError(str(e)) from None
     captures = [p for p, k in zip((args.baseline, args.current), kinds, strict=True) if k]
+    policy = None
     if captures:
-        load_rules_and_policy(args)
+        policy = load_judgement(args)[1]
         cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
         ran = run_local(captures, cfg)
         reports, interrupted = ran.reports, ran.interrupted
@@ -72,7 +71,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
                                 r.systems.to_json()["systems"])
     base, cur = sides
     assert base is not None and cur is not None
-    return _show(args, base, cur)
+    return _show(args, base, cur, policy)
 
 
 def site_sides(history: str, site: str) -> tuple[Side, Side]:
@@ -97,24 +96,24 @@ def site_sides(history: str, site: str) -> tuple[Side, Side]:
                  for v, (f, d, s) in zip(vs, parts, strict=True))
 
 
-def _show(args: argparse.Namespace, base: Side, cur: Side) -> int:
+def _show(args: argparse.Namespace, base: Side, cur: Side, policy: object = None) -> int:
     from netwatch.report.changes import diff, result_records, worse
     from netwatch.report.diff import print_diff
 
     result = diff(base, cur)
     if not args.quiet:
+        from rich.console import Console
+
         print_diff(Console(stderr=args.json == "-", highlight=False), result, base.label, cur.label)
     if args.json:
-        lines = "".join(json.dumps(rec, ensure_ascii=True, separators=(", ", ": ")) + "\n"
-                        for rec in result_records(result))
-        if args.json == "-":
-            sys.stdout.write(lines)
-        else:
-            try:
-                with open(args.json, "w", encoding="utf-8") as fh:
-                    fh.write(lines)
-            except OSError as e:
-                raise UsageError(f"cannot write JSON output {args.json}: {e.strerror}") from None
+        from netwatch.report.jsonl import JsonlWriter, OutputError
+
+        try:
+            out = JsonlWriter(args.json, run_context(args, policy))
+            out.write_all(result_records(result))
+            out.close()
+        except OutputError as e:
+            raise UsageError(str(e)) from None
     if args.fail_on != "none" and worse(result, args.fail_on):
         return EXIT_FINDINGS
     return EXIT_OK

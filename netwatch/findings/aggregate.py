@@ -27,6 +27,7 @@ JSON_ORDER = (
 )
 MAX_FLOWS = 8  # flows a finding names (by their first frame), for its evidence
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
+MAX_FLOWS_LISTED = 32  # flows (client ports) a finding lists for its Community IDs; the rest are counted
 
 
 @dataclass
@@ -64,6 +65,24 @@ class Finding:
     evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
     finding_id: str | None = None  # keyed hash of rule, severity, endpoints and group values (Fingerprinter.finding_id)
     flows: list[int] = field(default_factory=list, repr=False)  # the flows it aggregated (first frame numbers)
+    flow_sports: list[int] = field(default_factory=list, repr=False)  # client ports of the flows it covers, first first
+    flows_unlisted: int = 0  # further distinct flows beyond MAX_FLOWS_LISTED
+    _unlisted_ports: bytearray | None = field(default=None, repr=False)  # one bit per port, once past the list
+
+    def covers_flow(self, sport: int | None) -> None:
+        """Note a flow this finding covers (the endpoints, rule and group are the key; flows differ by the
+        client's port): listed up to MAX_FLOWS_LISTED, then counted exactly in a 8 KiB bitmap."""
+        if sport is None or sport in self.flow_sports:
+            return
+        if len(self.flow_sports) < MAX_FLOWS_LISTED:
+            self.flow_sports.append(sport)
+            return
+        if self._unlisted_ports is None:
+            self._unlisted_ports = bytearray(8192)
+        at, bit = divmod(sport & 0xFFFF, 8)
+        if not self._unlisted_ports[at] >> bit & 1:
+            self._unlisted_ports[at] |= 1 << bit
+            self.flows_unlisted += 1
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""
@@ -149,6 +168,7 @@ class Aggregator:
         packet = flow.frame or self.packet
         if f is not None:
             f.count += 1
+            f.covers_flow(flow.client_port)
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
             if packet is not None:
@@ -177,6 +197,7 @@ class Aggregator:
             first_packet=packet, last_packet=packet, key=key,
             finding_id=self.fingerprint.finding_id(key) if self.fingerprint else None,
         )
+        self.findings[key].covers_flow(flow.client_port)
         self._name_flow(self.findings[key], flow.number)
 
     def _name_flow(self, f: Finding, number: int) -> None:

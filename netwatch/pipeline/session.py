@@ -61,6 +61,7 @@ class SourceReport:
     systems: SystemInventory = field(default_factory=SystemInventory)  # software and OS per host
     seconds: float = 0.0
     evidence_flows: dict[int, EvidenceFlow] = field(default_factory=dict)  # flows findings name, redacted
+    drops: dict[str, int] = field(default_factory=dict)  # live: packets lost before netwatch read them, by where
 
     @property
     def duration(self) -> float:

@@ -21,7 +21,7 @@ from pipeline_helpers import scan_bundled
 
 from netwatch.analyzers.recognise import http as recognise_http
 from netwatch.protocols.h2c import H2Reader
-from netwatch.protocols.http import FramedMessage, HttpHead, HttpMessage, HttpPart, Unparsed
+from netwatch.protocols.http import MAX_BODY, FramedMessage, HttpHead, HttpMessage, HttpPart, Unparsed
 from netwatch.protocols.http_stream import HttpConnection
 from netwatch.protocols.websocket import MAX_MESSAGE, Extensions, WebSocketReader
 
@@ -87,11 +87,31 @@ def test_bytes_that_are_not_frames_come_out_raw(bad: bytes) -> None:
     assert b"".join(p.data for p in parts if isinstance(p, Unparsed)) == bad + b"more"
 
 
-def test_message_past_the_cap_is_counted_not_kept() -> None:
-    big = b"z" * (MAX_MESSAGE + 5000)
-    parts = WebSocketReader(1).feed(_ws_frame(big[:600_000], 2, fin=False) + _ws_frame(big[600_000:], 0))
+def test_message_past_the_cap_is_counted_and_handed_on_raw() -> None:
+    big = b"z" * (MAX_MESSAGE + 4980) + b"pan 4111111111111111"
+    parts = WebSocketReader(0).feed(_ws_frame(big[:600_000], 2, fin=False, mask=b"\x11\x22\x33\x44")
+                                    + _ws_frame(big[600_000:], 0, mask=b"\x55\x66\x77\x88"))
     (m,) = [p for p in parts if isinstance(p, FramedMessage)]
     assert len(m.data) == MAX_MESSAGE and m.beyond_cap == 5000 and m.truncated
+    assert b"".join(p.data for p in parts if isinstance(p, Unparsed) and p.past_cap) == big[MAX_MESSAGE:]
+
+
+def test_h2_body_past_the_cap_is_handed_on_raw() -> None:
+    from hyperframe.frame import DataFrame
+
+    client = _h2_client()
+    body = b"a" * (MAX_BODY + 100) + b" pan 4111111111111111"
+    client.send_headers(1, _req("/up"))
+    frames = []
+    for i in range(0, len(body), 16384):  # DATA frames written directly: no peer to open the window
+        f = DataFrame(1, body[i : i + 16384])
+        if i + 16384 >= len(body):
+            f.flags.add("END_STREAM")
+        frames.append(f.serialize())
+    parts = H2Reader(0).feed(client.data_to_send() + b"".join(frames))
+    msg = next(p for p in parts if isinstance(p, HttpMessage))
+    assert len(msg.body) == MAX_BODY and msg.beyond_cap == len(body) - MAX_BODY
+    assert b"".join(p.data for p in parts if isinstance(p, Unparsed) and p.past_cap) == body[MAX_BODY:]
 
 
 def test_cut_message_comes_out_at_eof() -> None:

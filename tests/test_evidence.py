@@ -23,7 +23,8 @@ import pytest
 
 from netwatch.protocols.card_numbers import luhn_ok
 from netwatch.protocols.card_search import scan
-from netwatch.redaction.packets import FILLER, keep_mask, mask_cards
+from netwatch.redaction.masking import keep_mask
+from netwatch.redaction.packets import FILLER, mask_cards
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"

@@ -171,6 +171,20 @@ def _html_unescape(window: bytes) -> bytes:
     return text.encode("ascii", "replace")
 
 
+def peel(layer: str, span: bytes) -> bytes | None:
+    """The decoded text of one of these layers over a hit's encoded span, or None for another layer:
+    the card judge reads the context a card was written in, not its encoded form."""
+    if layer == "form":
+        return span.replace(b"+", b" ")
+    if layer == "qp":
+        return binascii.a2b_qp(span)
+    if layer == "json-escape":
+        return _json_unescape(span)
+    if layer == "html-entity":
+        return _html_unescape(span)
+    return None
+
+
 def _windows(buf: bytes, pattern: re.Pattern[bytes]) -> list[tuple[int, int]]:
     """Spans around the escapes: escapes closer than WINDOW share one; edges never cut a digit run."""
     n = len(buf)

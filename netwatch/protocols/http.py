@@ -20,6 +20,7 @@ from netwatch.protocols.content_coding import decode_content as decode_content
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024  # raw (still encoded) body bytes kept per message
+MAX_SPANS = 4096  # body spans noted per message (chunks); past it the rest of the body is one span
 HEADER_RE = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\r\n]*)", re.M)
 OBS_FOLD = re.compile(rb"\r?\n[ \t]+")  # a header line continued on the next (RFC 9112 obs-fold)
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE")
@@ -65,6 +66,14 @@ class HttpMessage:
     truncated: bool = False  # body hit a cap (or decompression failed midway)
     beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on as `Unparsed(past_cap=True)`
     notes: tuple[str, ...] = ()
+    end: int = 0  # stream offset just past the message (as `head.offset` counts)
+    chunked: bool = False  # the body came in chunks (its decoded offsets are not stream offsets)
+    body_spans: tuple[tuple[int, int], ...] = ()  # stream offsets of the body's own bytes (chunk data only)
+
+    @property
+    def body_span(self) -> tuple[int, int]:
+        """Where the body's bytes (chunk framing included) sit in the direction's stream."""
+        return self.head.offset + self.head.head_len, max(self.end, self.head.offset + self.head.head_len)
 
     @property
     def is_request(self) -> bool:
@@ -147,6 +156,7 @@ class HttpParser:
         self._parts: list[HttpPart] = []  # completed since the last feed
         self._beyond: list[bytes] = []  # body bytes past the cap not yet handed on
         self._beyond_count = 0  # of the current message
+        self._spans: list[tuple[int, int]] = []  # stream spans of the current body's bytes
 
     def feed_parts(self, data: bytes) -> list[HttpPart]:
         """Heads, messages and body bytes past the cap that `data` completes, in stream order."""
@@ -176,6 +186,7 @@ class HttpParser:
         if self._mode != "close":
             self._truncated = True
         if self.buf and self._mode == "close":
+            self._span(len(self.buf))
             self._keep(self.buf)
             self.buf = b""
         self._finish()
@@ -222,6 +233,7 @@ class HttpParser:
         head = HttpHead(start, tuple(headers), buf[:end], end + sep, is_request, self.offset - len(buf))
         self.buf = buf[end + sep :]
         self._cur, self._body, self._kept, self._chunk_state, self._truncated = head, [], 0, 0, False
+        self._spans = []
         self._add(head)
         te = (head.header(b"transfer-encoding") or b"").lower()
         cl = head.header(b"content-length")
@@ -255,6 +267,18 @@ class HttpParser:
         asked = self.methods.popleft()
         return asked == b"HEAD" or (asked == b"CONNECT" and status[:1] == b"2")
 
+    def _span(self, n: int) -> None:
+        """The next `n` bytes of `buf` are body bytes: note where they sit in the stream."""
+        if not n:
+            return
+        start = self.offset - len(self.buf)
+        if self._spans and self._spans[-1][1] == start:
+            self._spans[-1] = (self._spans[-1][0], start + n)
+        elif len(self._spans) < MAX_SPANS:
+            self._spans.append((start, start + n))
+        else:  # too many chunks: the last span reaches over the framing to here
+            self._spans[-1] = (self._spans[-1][0], start + n)
+
     def _keep(self, part: bytes) -> None:
         room = self.max_body - self._kept
         if len(part) > room:
@@ -271,11 +295,13 @@ class HttpParser:
         if self._mode == "done":
             return True
         if self._mode == "close":
+            self._span(len(self.buf))
             self._keep(self.buf)
             self.buf = b""
             return False
         if self._mode == "length":
             take = self.buf[: self._left]
+            self._span(len(take))
             self._keep(take)
             self._left -= len(take)
             self.buf = self.buf[len(take) :]
@@ -304,6 +330,7 @@ class HttpParser:
                 self._chunk_state = 1 if size else 3
             elif self._chunk_state == 1:
                 take = self.buf[: self._left]
+                self._span(len(take))
                 self._keep(take)
                 self._left -= len(take)
                 self.buf = self.buf[len(take) :]
@@ -341,7 +368,11 @@ class HttpParser:
                 truncated = truncated or cut
             else:
                 notes = ("undecodable content-encoding",)
-        self._add(HttpMessage(head, body, encoding, truncated, self._beyond_count, notes))
+        end = self.offset - len(self.buf)
+        chunked = b"chunked" in (head.header(b"transfer-encoding") or b"").lower()
+        self._add(HttpMessage(head, body, encoding, truncated, self._beyond_count, notes, end, chunked,
+                              tuple(self._spans)))
+        self._spans = []
         self._beyond_count = 0
         self._cur, self._body, self._kept, self._mode = None, [], 0, ""
 

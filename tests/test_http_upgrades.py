@@ -17,11 +17,16 @@ from pathlib import Path
 import h2.config
 import h2.connection
 import pytest
-from pipeline_helpers import scan_bundled
+from bounds_captures import Tcp
+from hyperframe.frame import DataFrame
+from pipeline_helpers import replay, scan_bundled
 
+from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.recognise import http as recognise_http
+from netwatch.analyzers.registry import build_analyzers, build_classifier
+from netwatch.events import CardData, Credentials, Event, FlowEnd, Software
 from netwatch.protocols.h2c import H2Reader
-from netwatch.protocols.http import FramedMessage, HttpHead, HttpMessage, HttpPart, Unparsed
+from netwatch.protocols.http import MAX_BODY, FramedMessage, HttpHead, HttpMessage, HttpPart, Unparsed
 from netwatch.protocols.http_stream import HttpConnection
 from netwatch.protocols.websocket import MAX_MESSAGE, Extensions, WebSocketReader
 
@@ -87,11 +92,29 @@ def test_bytes_that_are_not_frames_come_out_raw(bad: bytes) -> None:
     assert b"".join(p.data for p in parts if isinstance(p, Unparsed)) == bad + b"more"
 
 
-def test_message_past_the_cap_is_counted_not_kept() -> None:
-    big = b"z" * (MAX_MESSAGE + 5000)
-    parts = WebSocketReader(1).feed(_ws_frame(big[:600_000], 2, fin=False) + _ws_frame(big[600_000:], 0))
+def test_message_past_the_cap_is_counted_and_handed_on_raw() -> None:
+    big = b"z" * (MAX_MESSAGE + 4980) + b"pan 4111111111111111"
+    parts = WebSocketReader(0).feed(_ws_frame(big[:600_000], 2, fin=False, mask=b"\x11\x22\x33\x44")
+                                    + _ws_frame(big[600_000:], 0, mask=b"\x55\x66\x77\x88"))
     (m,) = [p for p in parts if isinstance(p, FramedMessage)]
     assert len(m.data) == MAX_MESSAGE and m.beyond_cap == 5000 and m.truncated
+    assert b"".join(p.data for p in parts if isinstance(p, Unparsed) and p.past_cap) == big[MAX_MESSAGE:]
+
+
+def test_h2_body_past_the_cap_is_handed_on_raw() -> None:
+    client = _h2_client()
+    body = b"a" * (MAX_BODY + 100) + b" pan 4111111111111111"
+    client.send_headers(1, _req("/up"))
+    frames = []
+    for i in range(0, len(body), 16384):  # DATA frames written directly: no peer to open the window
+        f = DataFrame(1, body[i : i + 16384])
+        if i + 16384 >= len(body):
+            f.flags.add("END_STREAM")
+        frames.append(f.serialize())
+    parts = H2Reader(0).feed(client.data_to_send() + b"".join(frames))
+    msg = next(p for p in parts if isinstance(p, HttpMessage))
+    assert len(msg.body) == MAX_BODY and msg.beyond_cap == len(body) - MAX_BODY
+    assert b"".join(p.data for p in parts if isinstance(p, Unparsed) and p.past_cap) == body[MAX_BODY:]
 
 
 def test_cut_message_comes_out_at_eof() -> None:
@@ -211,3 +234,34 @@ def test_each_encoding_capture_finds_its_cards(tmp_path: Path, name: str) -> Non
     assert cards == EXPECTED[name]
     apps = {f["app"] for f in findings if f["rule"] == "NW-CLEAR-001"}
     assert apps and apps <= {"http", "smtp"}  # h2c and WebSocket flows are http and called cleartext
+
+
+# -- every reader of HTTP reads h2c --------------------------------------------------------------
+def test_h2c_heads_reach_every_reader_and_a_card_past_the_cap_is_found(tmp_path: Path) -> None:
+    """Through the decoder, flow table and Dispatcher: HTTP Basic and the User-Agent of an h2c request
+    are read as in HTTP/1, and a card past the 1 MiB body cap of its DATA is still found (raw)."""
+    client = _h2_client()
+    client.send_headers(1, _req("/up", [("authorization", "Basic Y2xlcms6V29tYmF0LTc3eA=="),
+                                        ("user-agent", "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1)")]))
+    body = b"a" * (MAX_BODY + 300) + b" pan 4111111111111111 end"
+    frames = b""
+    for i in range(0, len(body), 16384):
+        f = DataFrame(1, body[i : i + 16384])
+        if i + 16384 >= len(body):
+            f.flags.add("END_STREAM")
+        frames += f.serialize()
+    c = Tcp(port=8080)
+    c.handshake()
+    c.pieces(0, client.data_to_send() + frames, 1400)
+    c.close()
+    path = tmp_path / "h2c.pcap"
+    c.write(path)
+    out: list[Event] = []
+    replay(path, Dispatcher(build_classifier(), build_analyzers(), out.append))
+    logins = [(e.method, e.user, e.password_length) for e in out if isinstance(e, Credentials)]
+    assert logins == [("Basic", "clerk", 10)]
+    assert ("Windows", "6.1") in {(e.product, e.version) for e in out if isinstance(e, Software)}
+    assert [(e.masked, e.encoding, e.channel) for e in out if isinstance(e, CardData)] == [
+        ("411111******1111", "h2c", "http-body")]
+    (end,) = [e for e in out if isinstance(e, FlowEnd)]
+    assert (end.app, end.how, end.encrypted) == ("http", "h2c", False)

@@ -227,7 +227,10 @@ class Dispatcher:
         conn: HttpConnection | None = flow.state.get(HTTP)
         if conn is None:
             conn = flow.state[HTTP] = HttpConnection()
-        return conn.feed(direction, data)
+        parts = conn.feed(direction, data)
+        if conn.protocol and flow.how is None:
+            negotiated(flow, conn.protocol)  # after a 101: websocket, h2c (the flow_end's `how`)
+        return parts
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         self._conclude(flow)

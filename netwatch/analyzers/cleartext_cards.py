@@ -58,7 +58,7 @@ def located(direction: int, offset: int, length: int, hit: Hit, encoding: str = 
 
 
 class _Dir:
-    __slots__ = ("tail", "base", "reported_to", "channel", "recent", "before")
+    __slots__ = ("tail", "base", "reported_to", "channel", "recent", "before", "framing")
 
     def __init__(self) -> None:
         self.before = b""  # up to WINDOW bytes preceding the tail: context for judging a hit, never rescanned
@@ -67,6 +67,7 @@ class _Dir:
         self.base = 0  # stream offset of tail[0]
         self.reported_to = 0  # stream offset up to which hits were reported
         self.channel = "stream"  # where the tail's bytes came from
+        self.framing: str | None = None  # h2c / websocket: the tail is past the cap of such a message
 
 
 class _Flow:
@@ -98,20 +99,20 @@ class CardData(Analyzer[_Flow], name="carddata"):
     def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
         if isinstance(part, Unparsed):  # past the body cap: still encoded; or not HTTP
             d = self.state(flow).dirs[direction]
-            self._scan(flow, d, direction, part.data, ts, emit, False, "http-body" if part.past_cap else "stream")
+            d.framing = part.framing
+            channel = ("websocket" if part.framing == "websocket" else "http-body") if part.past_cap else "stream"
+            self._scan(flow, d, direction, part.data, ts, emit, False, channel)
         elif isinstance(part, HttpMessage):
             self._end_raw(flow, self.state(flow).dirs[direction], direction, ts, emit)
             if part.beyond_cap:
                 why = f"HTTP body past the {MAX_BODY >> 20} MiB decoding cap: scanned raw, not decoded"
-                if part.head.framing:  # h2c DATA past the cap is not kept at all
-                    why = f"{part.head.framing} body past the {MAX_BODY >> 20} MiB cap: not scanned"
                 emit(events.DataLimit(ts=ts, flow=events.FlowFacts.of(flow), direction=direction,
                                       bytes=part.beyond_cap, reason=why))
             self._http(flow, direction, part, ts, emit)
         elif isinstance(part, FramedMessage):  # a WebSocket message after a 101
             self._end_raw(flow, self.state(flow).dirs[direction], direction, ts, emit)
             if part.beyond_cap:
-                why = f"WebSocket message past the {MAX_BODY >> 20} MiB cap: not scanned"
+                why = f"WebSocket message past the {MAX_BODY >> 20} MiB cap: scanned raw, not decoded"
                 emit(events.DataLimit(ts=ts, flow=events.FlowFacts.of(flow), direction=direction,
                                       bytes=part.beyond_cap, reason=why))
             verdict = BufferJudge(part.data)
@@ -190,7 +191,9 @@ class CardData(Analyzer[_Flow], name="carddata"):
             if not v.excluded:
                 # raw stream bytes of a flow that is not HTTP: `base` is the stream offset
                 where = located(direction, start, end - start, h) if flow.app != "http" else None
-                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, verdict=v, location=where))
+                enc = wrap(d.framing, h[4]) if d.framing else ""  # past the cap of an h2c / WebSocket message
+                emit(card_observation(flow, direction, h, channel, ts, self.fingerprint, enc, verdict=v,
+                                      location=where))
         keep_from = max(min(hold, len(buf) - MIN_TAIL), len(buf) - MAX_TAIL, 0)
         if keep_from >= WINDOW:
             d.before = buf[keep_from - WINDOW : keep_from]

@@ -8,8 +8,9 @@ Frames are cut by their 9-byte header and parsed with hyperframe, header blocks 
 both sides, so no H2Connection: the state machine enforces one endpoint's role (windows, stream
 states) and refuses traffic a capture legitimately shows. Bounds: frames up to MAX_FRAME, header
 blocks up to MAX_HEADER_BLOCK, MAX_STREAMS open streams, MAX_KEPT body bytes held over all open
-streams (each stream also MAX_BODY). Bytes that cannot be framed, or an HPACK error (the dynamic
-table is lost with it), end the parse: the rest comes out as `Unparsed`.
+streams, each stream MAX_BODY; DATA past them comes out as `Unparsed(past_cap=True)` (scanned raw).
+Bytes that cannot be framed, or an HPACK error (the dynamic table is lost with it), end the parse:
+the rest comes out as `Unparsed`.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class H2Reader:
         if isinstance(frame, DataFrame):
             st = self.streams.get(frame.stream_id)
             if st is not None:
-                self._keep(st, frame.data)
+                self._keep(st, frame.data, out)
                 if "END_STREAM" in frame.flags:
                     self._finish(frame.stream_id, out, truncated=False)
         elif isinstance(frame, RstStreamFrame) and frame.stream_id in self.streams:
@@ -162,11 +163,13 @@ class H2Reader:
             self._finish(sid, out, truncated=False)
         return True
 
-    def _keep(self, st: _Stream, data: bytes) -> None:
-        room = min(MAX_BODY - st.kept, MAX_KEPT - self.kept)
+    def _keep(self, st: _Stream, data: bytes, out: list[HttpPart]) -> None:
+        """Body bytes up to the caps; the rest is handed on raw (scanned, not decoded), as HTTP/1 does."""
+        room = max(min(MAX_BODY - st.kept, MAX_KEPT - self.kept), 0)
         if len(data) > room:
-            st.beyond += len(data) - max(room, 0)
-            data = data[: max(room, 0)]
+            st.beyond += len(data) - room
+            out.append(Unparsed(data[room:], past_cap=True, framing="h2c"))
+            data = data[:room]
         if data:
             st.body.append(data)
             st.kept += len(data)

@@ -92,6 +92,7 @@ class Unparsed:
 
     data: bytes
     past_cap: bool = False
+    framing: str | None = None  # h2c / websocket: past the cap of a message of a switched protocol
 
 
 @dataclass(frozen=True, slots=True)

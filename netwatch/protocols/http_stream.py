@@ -125,6 +125,7 @@ class HttpConnection:
         self.methods: deque[bytes] = deque(maxlen=MAX_PENDING)
         self.streams: list[HttpStream | None] = [None, None]
         self.switched: list[Reader | None] = [None, None]  # per direction, once the protocol switched
+        self.protocol: str | None = None  # what it switched to: websocket, h2c, or the 101's Upgrade token
 
     def feed(self, direction: int, data: bytes) -> list[HttpPart]:
         """The parts of `direction` that `data` completes."""
@@ -135,7 +136,7 @@ class HttpConnection:
         if s is None:
             if direction == 0 and self.streams[1] is None and _preface(data):
                 client: Reader = H2Reader(0)
-                self.switched = [client, H2Reader(1)]
+                self.switched, self.protocol = [client, H2Reader(1)], "h2c"
                 return client.feed(data)
             s = self.streams[direction] = HttpStream(self.methods)
         parts = s.feed(data)
@@ -158,6 +159,7 @@ class HttpConnection:
         else:
             client, server = RawReader(), RawReader()
         self.switched = [client, server]
+        self.protocol = protocol.decode("ascii", "replace")[:32]
         early = client.feed(client_rest) if client_rest else []
         return early + server.feed(server_rest)
 

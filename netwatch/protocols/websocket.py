@@ -2,9 +2,10 @@
 removed, fragments joined, permessage-deflate (RFC 7692) undone. Sans-IO and bounded.
 
 Payload bytes are consumed as they arrive (the mask is applied at the right phase), so a direction
-holds at most one frame header and the message kept so far (MAX_MESSAGE; the rest is counted, not
-kept; inflating stops at MAX_INFLATED). Bytes that are not frames (a bad opcode, reserved bits, a
-continuation with nothing to continue) end the parse: they and the rest come out as `Unparsed`.
+holds at most one frame header and the message kept so far (MAX_MESSAGE; the rest is handed on
+unmasked as `Unparsed(past_cap=True)`, scanned raw; inflating stops at MAX_INFLATED). Bytes that
+are not frames (a bad opcode, reserved bits, a continuation with nothing to continue) end the
+parse: they and the rest come out as `Unparsed`.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class WebSocketReader:
                 pos = new
             else:
                 take = min(self.left, n - pos)
-                self._payload(data[pos : pos + take])
+                self._payload(data[pos : pos + take], out)
                 pos += take
                 self.left -= take
             if self.left == 0:
@@ -128,7 +129,7 @@ class WebSocketReader:
         self.control_buf = b""
         return pos + used
 
-    def _payload(self, chunk: bytes) -> None:
+    def _payload(self, chunk: bytes, out: list[HttpPart]) -> None:
         if self.mask:
             chunk = unmask(chunk, self.mask, self.phase)
         self.phase += len(chunk)
@@ -136,8 +137,9 @@ class WebSocketReader:
             self.control_buf += chunk
             return
         room = MAX_MESSAGE - self.kept
-        if len(chunk) > room:
+        if len(chunk) > room:  # past the cap: handed on unmasked and raw (scanned, not kept)
             self.beyond += len(chunk) - room
+            out.append(Unparsed(chunk[room:], past_cap=True, framing="websocket"))
             chunk = chunk[:room]
         if chunk:
             self.parts.append(chunk)

@@ -31,7 +31,7 @@ def jsonl(text: str) -> list[dict[str, Any]]:
 def _schema() -> Any:
     from jsonschema import Draft202012Validator
 
-    schema = json.loads((ROOT / "netwatch" / "report" / "schema" / "netwatch-eve-v1.json").read_text())
+    schema = json.loads((ROOT / "netwatch" / "report" / "schema" / "netwatch-eve-v2.json").read_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 

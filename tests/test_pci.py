@@ -53,10 +53,10 @@ def test_summary_console_and_html_list_requirements_without_claiming_compliance(
     findings = run_local([CARD], ScanConfig((), None, bytes.fromhex(KEY))).reports[0].findings
     ids = {f.rule: f.finding_id for f in findings}
     assert pci["4.2.1"]["findings"] == sorted([ids["NW-CARD-001"], ids["NW-CLEAR-001"]])
-    assert pci["4.2.1"]["status"] == "findings" and pci["4.2.1"]["worst"] == "critical"
+    assert pci["4.2.1"]["count"] == 2 and pci["4.2.1"]["worst"] == "critical"
     assert pci["2.2.5"]["findings"] == [ids["NW-CLEAR-001"]]
-    assert pci["8.3.2"] == {"id": "8.3.2", "title": pci["8.3.2"]["title"], "status": NOTHING_SEEN, "findings": [],
-                            "rules": [], "worst": None}
+    assert "8.3.2" not in pci and "8.3.2" in summary["pci_nothing_seen"] and "1.3.1" in summary["pci_nothing_seen"]
+    assert all(p["count"] >= len(p["findings"]) >= 1 for p in summary["pci"]) and NOTHING_SEEN
     assert "PCI DSS v4.0.1 requirements with findings against them" in r.stdout
     assert "Nothing seen against PCI DSS 1.3.1, 1.3.2" in r.stdout.replace("\n", " ")
     page = html.read_text(encoding="utf-8")

@@ -8,8 +8,6 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
-
 from netwatch.cli.common import EXIT_OK, UsageError
 from netwatch.cli.recording import add_history_option, history_target
 
@@ -42,6 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from netwatch.history.query import require_site, site_findings, sites
     from netwatch.history.store import HistoryError, HistoryStore
     from netwatch.report.history import finding_history_record, print_site, print_sites, site_record, visit_record

@@ -43,7 +43,7 @@ class Visit:
     site: str
     reports: list[SourceReport]
     findings: list[Finding]
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 def key_check(key: bytes | None) -> str | None:

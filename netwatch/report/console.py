@@ -262,8 +262,8 @@ def print_summary(console: Console, reports: list[SourceReport], findings: list[
     if not many:
         print_cards(console, findings)
         print_findings(console, findings)
-    print_fixes(console, findings)
     print_pci(console, findings)
+    print_fixes(console, findings)  # last: what to do first
 
 
 def print_pci(console: Console, findings: list[Finding]) -> None:

@@ -8,6 +8,7 @@ reported as a card), with seeded randomness: failures name the seed, never a num
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import sys
@@ -193,6 +194,30 @@ def test_packed_bcd_in_binary_data_needs_payment_structure() -> None:
                 emv_hits += 1
                 assert judge(emv, h[0], h[1], h[2], h[3], h[4], "stream").confidence == "high"
     assert jpeg_hits > 100 and emv_hits > 100  # the scanner did see them: the verdict decided
+
+
+def _mime_base64(text: bytes) -> bytes:
+    return b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(text).replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("name,wrap,want", [
+    ("mime base64, label inside", lambda p: _mime_base64(b"x" * 100 + b"\nKartennummer: " + p + b"\n"), "high"),
+    ("mime base64, csv column", lambda p: _mime_base64(b"id;card_number;name\n" + b"7;" + p + b";Erika\n"), "high"),
+    ("mime base64, bare", lambda p: _mime_base64(b"y" * 100 + b"\nsiehe " + p + b" bitte\n"), "medium"),
+    ("cookie base64 value", lambda p: b"Cookie: card=" + base64.b64encode(p) + b"; x=1\r\n", "high"),
+    ("smtp login base64", lambda p: b"AUTH LOGIN\r\n" + base64.b64encode(p + b"@shop.example") + b"\r\n"
+     + base64.b64encode(b"secret-pw") + b"\r\n", "low"),
+    ("quoted-printable", lambda p: b"Kartennummer: " + p[:7] + b"=\r\n" + p[7:] + b"\r\n", "high"),
+    ("json escape", lambda p: b'{"pan": "\\u003' + p[:1] + p[1:] + b'"}', "high"),
+    ("html entity", lambda p: b"<td>Kartennummer</td><td>&#" + str(p[0]).encode() + b";" + p[1:] + b"</td>", "high"),
+    ("form plus", lambda p: b"cardnumber=" + b"+".join(p[i : i + 4] for i in range(0, 16, 4)) + b"&x=1", "high"),
+])
+def test_encoded_numbers_are_judged_by_their_decoded_context(name: str, wrap, want: str) -> None:  # noqa: ANN001
+    pan = b"4111111111111111"
+    text = wrap(pan)
+    hits = [h for h in scan(text)[0] if h[2] == pan.decode()]
+    got = [judge(text, h[0], h[1], h[2], h[3], h[4], "http-body").confidence for h in hits]
+    assert got and set(got) == {want}, (name, got)
 
 
 def test_a_word_naming_another_number_outranks_card_words_nearby() -> None:

@@ -21,7 +21,10 @@ Called only for hits (rare), never per digit run; pure, like the scanner.
 from __future__ import annotations
 
 import binascii
+import html
+import quopri
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -143,8 +146,8 @@ def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: st
         return CardVerdict("high", f"{kind.replace('track', 'track ')} data (number, separator, expiry)")
     if channel == "dns":
         return _dns(buf, digits, encoding)
-    text, vs, ve, run_start = _located(buf, start, end, digits, encoding)
-    return _text(text, vs, ve, digits, run_start)
+    text, vs, ve, run_start, exact = _located(buf, start, end, digits, encoding)
+    return _text(text, vs, ve, digits, run_start, exact)
 
 
 def _bcd(buf: bytes, start: int, end: int, kind: str) -> CardVerdict:
@@ -190,45 +193,88 @@ def _dns(name: bytes, digits: str, encoding: str) -> CardVerdict:
 
 
 def _peel(raw: bytes, encoding: str) -> bytes | None:
-    """The decoded text of an encoded run (utf16, ebcdic, url, base64 layers), or None."""
+    """The decoded text of an encoded run, layer by layer as the scanner named them, or None for a
+    layer this does not undo."""
     for layer in encoding.split("+"):
-        if layer == "utf16":
-            raw = raw.replace(b"\x00", b"")
-        elif layer == "ebcdic":
-            raw = raw.decode("cp500").encode("latin-1", "replace")
-        elif layer == "url":
-            raw = unquote_to_bytes(raw)
-        elif layer == "base64":
-            runs = re.findall(rb"[A-Za-z0-9+/_-]{16,}", raw)
-            if not runs:
-                return None
-            body = max(runs, key=len).replace(b"-", b"+").replace(b"_", b"/")
-            body = body[: len(body) - len(body) % 4 if len(body) % 4 == 1 else len(body)]
-            try:
-                raw = binascii.a2b_base64(body + b"=" * (-len(body) % 4))
-            except (binascii.Error, ValueError):
-                return None
-        elif layer not in ("ascii", "gzip", "deflate", "br", "zstd"):
+        if layer in ("ascii", "gzip", "deflate", "br", "zstd"):
+            continue  # content codings: the scanned buffer was already decoded
+        step = _UNDO.get(layer)
+        out = step(raw) if step else None
+        if out is None:
             return None
+        raw = out
     return raw
 
 
-def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tuple[bytes, int, int, int]:
-    """The text to judge, the number's span in it and where its encoded run starts: the buffer
-    itself, or around an encoded run its decoded text when the number is found there."""
+B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+B64_CHARS = B64_ALPHABET | frozenset(b"\r\n")
+B64_REACH = 8192  # bytes of a base64 block decoded either side of a hit
+
+
+def _b64_fragment(buf: bytes, start: int, end: int) -> bool:
+    """The scanner's base64 span is part of a longer run or of wrapped lines."""
+    before, after = buf[max(0, start - 3) : start].rstrip(b"\r\n")[-1:], buf[end : end + 3].lstrip(b"\r\n")[:1]
+    return bool(before and before[0] in B64_ALPHABET) or bool(after and after[0] in B64_ALPHABET)
+
+
+def _b64_block(buf: bytes, start: int, end: int) -> tuple[int, int]:
+    """The base64 block (lines of the alphabet) around a hit, within B64_REACH either side."""
+    hit, lo, hi = start, max(0, start - B64_REACH), min(len(buf), end + B64_REACH)
+    while start > lo and buf[start - 1] in B64_CHARS:
+        start -= 1
+    while end < hi and buf[end] in B64_CHARS:
+        end += 1
+    blank = max(buf.rfind(b"\n\n", start, hit), buf.rfind(b"\n\r\n", start, hit))
+    return (start if blank < 0 else buf.index(b"\n", blank + 1) + 1), end  # a MIME body starts after a blank line
+
+
+def _base64(raw: bytes) -> bytes | None:
+    runs = re.findall(rb"[A-Za-z0-9+/_-]{16,}", b"".join(raw.split()))  # MIME/PEM lines joined
+    if not runs:
+        return None
+    body = max(runs, key=len).replace(b"-", b"+").replace(b"_", b"/")
+    body = body[: len(body) - len(body) % 4 if len(body) % 4 == 1 else len(body)]
+    try:
+        return binascii.a2b_base64(body + b"=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+_UNDO: dict[str, Callable[[bytes], bytes | None]] = {
+    "utf16": lambda raw: raw.replace(b"\x00", b""),
+    "ebcdic": lambda raw: raw.decode("cp500").encode("latin-1", "replace"),
+    "url": unquote_to_bytes,
+    "form": lambda raw: unquote_to_bytes(raw.replace(b"+", b" ")),
+    "base64": _base64,
+    "qp": quopri.decodestring,
+    "json-escape": lambda raw: re.sub(rb"\\u00([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), raw),
+    "html-entity": lambda raw: html.unescape(raw.decode("latin-1")).encode("latin-1", "replace"),
+}
+
+
+def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tuple[bytes, int, int, int, bool]:
+    """The text to judge, the number's span in it, where its encoded run starts, and whether that
+    span is the number itself: the buffer for ASCII; around an encoded run, its decoded text when
+    the number is found there (a base64 fragment of wrapped lines: the whole block first). Else the
+    run's own span, not exact: an encoded run's neighbours say nothing about the number."""
     if encoding == "ascii":
-        return buf, start, end, start
-    inner = _peel(buf[start:end], encoding)
-    if inner is not None:
-        m = re.search(rb"[ -]?".join(re.escape(c.encode()) for c in digits), inner)
-        if m is not None:
-            before = buf[max(0, start - LOOK_BACK) : start]
-            return before + inner + buf[end : end + WINDOW], len(before) + m.start(), len(before) + m.end(), len(before)
-    return buf, start, end, start
+        return buf, start, end, start, True
+    spans = [(start, end)]
+    if encoding.startswith("base64") and _b64_fragment(buf, start, end):
+        spans.insert(0, _b64_block(buf, start, end))  # keys and labels decode with the block
+    number = re.compile(rb"[ -]?".join(re.escape(c.encode()) for c in digits))
+    for s, e in spans:
+        inner = _peel(buf[s:e], encoding)
+        m = number.search(inner) if inner is not None else None
+        if inner is not None and m is not None:
+            before = buf[max(0, s - LOOK_BACK) : s]
+            at = len(before)
+            return before + inner + buf[e : e + WINDOW], at + m.start(), at + m.end(), at, True
+    return buf, start, end, start, False
 
 
-def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVerdict:
-    why = _not_a_card(text, vs, ve)
+def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int, exact: bool) -> CardVerdict:
+    why = _not_a_card(text, vs, ve) if exact else None
     if why:
         return CardVerdict("none", why)
     key = _owning_key(text, vs, ve)
@@ -246,9 +292,9 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
         return CardVerdict("low", f"field '{label}' names an article number")
     if cls == "other":
         return CardVerdict("low", f"field '{label}' names another kind of number")
-    if b"@" in text[vs - 1 : vs] + text[ve : ve + 1]:
+    if exact and b"@" in text[vs - 1 : vs] + text[ve : ve + 1]:
         return CardVerdict("low", "part of a mail address")
-    if HOST_LABEL.match(text, ve) and text[ve : ve + 1] == b".":
+    if exact and text[ve : ve + 1] == b"." and HOST_LABEL.match(text, ve):
         return CardVerdict("high", "card number as a host name label (exfiltration pattern)")
     lo, hi = max(0, vs - WINDOW), ve + WINDOW
     if gs1 and not PRODUCT_WORDS.isdisjoint(WORDS_RE.findall(text[lo:hi].lower())):
@@ -261,7 +307,7 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
         return CardVerdict("high", "expiry date within 300 characters")
     if len(digits) < 14:
         return CardVerdict("none", f"{len(digits)}-digit number outside card context")
-    if b" " in text[vs:ve] or b"-" in text[vs:ve]:
+    if exact and text[vs:ve].translate(None, b"0123456789"):  # spaces, dashes, a form's plus signs
         return CardVerdict("medium", "card-typical grouping, no card keyword nearby")
     return CardVerdict("medium", "bare number, no card keyword nearby")
 
@@ -316,7 +362,7 @@ def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
         if last and last in ends:
             m = pattern.search(text, max(0, vs - reach), vs)
             if m:
-                return m.group(1).strip()
+                return b" ".join(m.group(1).split()[-3:])  # a label's last words: "Ihre Kartennummer"
     if text[vs - 1 : vs] == b" ":
         line_start = text.rfind(b"\n", max(0, vs - 64), vs) + 1
         parts = text[max(line_start, vs - 64) : vs].split()[-2:]  # on the value's own line

@@ -148,6 +148,18 @@ def test_card_digits_inside_longer_tokens_are_not_cards() -> None:
             assert all(c == "none" for c, _ in verdicts(text.encode())), text.replace(pan, "<pan>")
 
 
+def test_mime_boundary_lines_are_not_cards_in_any_layer() -> None:
+    """Python's email boundaries (15 '=', 19 digits, '==') one after another: the quoted-printable
+    decoder reads '=28…' as an escape and finds digit runs; the verdict must see through that."""
+    rng = random.Random(19)
+    shapes = ["--==============={}==", "==============={}==",
+              'Content-Type: multipart/mixed; boundary="==============={}=="']
+    lines = [shapes[i % 3].format(_digits(rng, 19)) for i in range(3000)]
+    text = ("\r\n".join(lines) + "\r\nKartenzahlung VISA\r\n").encode()
+    got = [(h[4], judge(text, h[0], h[1], h[2], h[3], h[4], "http-body").confidence) for h in scan(text)[0]]
+    assert got and {c for _e, c in got} == {"none"}, [g for g in got if g[1] != "none"][:5]
+
+
 @pytest.mark.parametrize("template", [
     '{{"pan": "{}"}}', '{{"card": {{"number": "{}", "cvc": "123"}}}}', "card[number]={}&card[exp_month]=12",
     "<PAN>{}</PAN>", "Kartennummer: {}", "ccnum;name\r\n{};Erika Mustermann", "Bezahlt mit VISA {}",

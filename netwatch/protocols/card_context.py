@@ -146,6 +146,8 @@ def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: st
         return CardVerdict("high", f"{kind.replace('track', 'track ')} data (number, separator, expiry)")
     if channel == "dns":
         return _dns(buf, digits, encoding)
+    if "qp" in encoding.split("+") and b"==" in buf[start:end]:
+        return CardVerdict("none", "not quoted-printable: a literal '==' (a MIME boundary line)")
     text, vs, ve, run_start, exact = _located(buf, start, end, digits, encoding)
     return _text(text, vs, ve, digits, run_start, exact)
 

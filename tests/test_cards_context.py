@@ -143,6 +143,7 @@ def test_card_digits_inside_longer_tokens_are_not_cards() -> None:
             f"Message-ID: <{pan}.1700000000@mail.example>",
             f"X-Forefront-Antispam-Report: SFS:({pan})(4636009); card payment",
             f'{{"X-Microsoft-Antispam": "BCL:0;ARA:13230040|{pan}|366016;", "scheme": "VISA"}}',  # in a JSON body
+            f"X-Microsoft-Antispam: BCL:0;ARA:13230040|366016=\r\n|{pan}|1800799024;\r\nZahlung per Kreditkarte",  # QP
             f"amount {pan}.00 EUR card",
         ):
             assert all(c == "none" for c, _ in verdicts(text.encode())), text.replace(pan, "<pan>")

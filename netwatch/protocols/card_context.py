@@ -344,8 +344,7 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         tok = text[max(0, vs - 24) : vs - 1].rsplit(None, 1)[-1:] or [b""]
         if any(48 <= c <= 57 for c in tok[0]):
             return "one group of a longer grouped number"
-    line_start = text.rfind(b"\n", max(0, vs - 1024), vs) + 1
-    line = text[max(line_start, vs - 1024) : vs]  # a header or boundary line is short
+    line = _line_before(text, vs)
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):
         return f"id in the {_safe(h.group(1))} header"
@@ -354,6 +353,19 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
     if (b"ARA" in line or b"SFS" in line) and ANTISPAM_RE.search(line):
         return "Exchange anti-spam rule ids"
     return None
+
+
+def _line_before(text: bytes, vs: int) -> bytes:
+    """The value's line up to it, at most 1 KB (a header or boundary line is short), with
+    quoted-printable soft line breaks joined (a header quoted in a QP body keeps its name)."""
+    lo = max(0, vs - 1024)
+    start = text.rfind(b"\n", lo, vs) + 1
+    while start > lo and (text[start - 3 : start] == b"=\r\n" or text[start - 2 : start] == b"=\n"):
+        start = text.rfind(b"\n", lo, start - 2) + 1
+    line = text[max(start, lo) : vs]
+    if b"=\n" in line or b"=\r\n" in line:
+        line = line.replace(b"=\r\n", b"").replace(b"=\n", b"")
+    return line
 
 
 def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:

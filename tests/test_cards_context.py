@@ -233,6 +233,24 @@ def test_encoded_numbers_are_judged_by_their_decoded_context(name: str, wrap, wa
     assert got and set(got) == {want}, (name, got)
 
 
+def test_ibans_in_a_base64_attachment_cut_into_segments_are_not_cards() -> None:
+    """A stream judge sees a base64 block from mid-line (the kept bytes): it realigns on a line."""
+    rng = random.Random(76)
+    ibans = [json.loads(t)["debtor"]["iban"] for t in card_shaped(
+        lambda r: make_iban(r, r.choice(["AT", "DE"])), rng,
+        lambda i: b'{"debtor": {"iban": "' + i.encode() + b'"}}', want=30)]
+    csv = "iban;name;amount\n" + "".join(f"{i};Kunde {n};12,90\n" for n, i in enumerate(ibans * 4))
+    mail = b"DATA\r\nSubject: ELV\r\n\r\n" + _mime_base64(csv.encode()) + b"\r\n.\r\n"
+    conv = TcpConversation("10.20.1.15", "10.20.9.25", 50901, 25, Clock())
+    conv.send(0, mail, mss=300)
+    conv.close()
+    session = Session(RuleSet.load([]), None, "ctx")
+    for p in conv.packets:
+        raw = bytes(p)
+        session.feed(Frame(float(p.time), 1, raw, len(raw)))
+    assert [f.rule for f in session.close().findings if f.category == "card-data"] == []
+
+
 def test_a_word_naming_another_number_outranks_card_words_nearby() -> None:
     """Mail prose: 'IMEI 30…' or 'Payback-Karte 5032…' next to 'Kreditkarte' is not a card."""
     rng = random.Random(9)

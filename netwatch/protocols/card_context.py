@@ -219,6 +219,14 @@ def _b64_fragment(buf: bytes, start: int, end: int) -> bool:
     return bool(before and before[0] in B64_ALPHABET) or bool(after and after[0] in B64_ALPHABET)
 
 
+def _b64_skip(buf: bytes, pos: int, n: int) -> int:
+    """The offset `n` base64 characters after `pos` (line breaks do not count)."""
+    while n and pos < len(buf):
+        n -= buf[pos] not in b"\r\n"
+        pos += 1
+    return pos
+
+
 def _b64_block(buf: bytes, start: int, end: int) -> tuple[int, int]:
     """The base64 block (lines of the alphabet) around a hit, within B64_REACH either side."""
     hit, lo, hi = start, max(0, start - B64_REACH), min(len(buf), end + B64_REACH)
@@ -263,7 +271,8 @@ def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tu
         return buf, start, end, start, True
     spans = [(start, end)]
     if encoding.startswith("base64") and _b64_fragment(buf, start, end):
-        spans.insert(0, _b64_block(buf, start, end))  # keys and labels decode with the block
+        s, e = _b64_block(buf, start, end)  # keys and labels decode with the block; one cut by the
+        spans[:0] = [(_b64_skip(buf, s, k), e) for k in range(4)]  # kept bytes may start off a quad
     number = re.compile(rb"[ -]?".join(re.escape(c.encode()) for c in digits))
     for s, e in spans:
         inner = _peel(buf[s:e], encoding)

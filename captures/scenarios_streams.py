@@ -109,10 +109,44 @@ def lpd_print_job() -> list:
     return c.packets
 
 
+def tcp_decoy_bad_checksum() -> list:
+    """POS → back office: the form body goes out twice at the same sequence number, first a decoy
+    with a bad TCP checksum (the receiver drops it) holding zeros, then the real one with the card."""
+    from scapy.layers.inet import TCP
+
+    c = TcpConversation(POS, BACKOFFICE, 49304, 8080, Clock())
+    real = b"card_number=" + CARD_NUMBERS[4].encode() + b"&exp=0129&amount=7.80"
+    decoy = b"card_number=" + b"0" * 16 + b"&exp=0129&amount=7.80"
+    c.send(0, _form_post("/pos/pay", "backoffice.store42.example", real)[: -len(real)])
+    c._pkt(0, "PA", decoy)[TCP].chksum = 0xBAD0
+    c.send(0, real)
+    c.send(1, OK)
+    c.close()
+    return c.packets
+
+
+def tcp_decoy_outside_window() -> list:
+    """POS → back office: before the form body, 200 decoy segments 16 MiB beyond the server's
+    window (8 KiB advertised); a receiver drops them, a reassembler that kept them would fill its
+    out-of-order buffer, skip to them and take the real bytes for an old retransmission."""
+    c = TcpConversation(POS, BACKOFFICE, 49305, 8080, Clock(step=0.0005))
+    real = b"card_number=" + CARD_NUMBERS[5].encode() + b"&exp=0429&amount=3.10"
+    c.send(0, _form_post("/pos/pay", "backoffice.store42.example", real)[: -len(real)])
+    far = c.seq[0] + (16 << 20)
+    for i in range(200):
+        c._pkt(0, "PA", b"filler=" + bytes([97 + i % 26]) * 1393, seq=far + i * 1400)
+    c.send(0, real)
+    c.send(1, OK)
+    c.close()
+    return c.packets
+
+
 SCENARIOS = {
     "stream_tls_records_no_handshake": tls_records_no_handshake,
     "stream_tls_null_cipher": tls_null_cipher,
     "stream_tls_midstream": tls_midstream,
     "stream_http_one_byte_segments": http_one_byte_segments,
     "stream_lpd_print_job": lpd_print_job,
+    "stream_tcp_decoy_bad_checksum": tcp_decoy_bad_checksum,
+    "stream_tcp_decoy_outside_window": tcp_decoy_outside_window,
 }

@@ -55,3 +55,20 @@ def test_bombs_stop_at_the_cap(coding: bytes) -> None:
 @pytest.mark.parametrize("coding", [b"br", b"zstd", b"compress"])
 def test_not_decodable_is_none(coding: bytes) -> None:
     assert decode_content(b"this is not compressed at all", coding) is None
+
+
+@pytest.mark.parametrize("n", [5, 9, 64, 4097, 65540, 65541, 65542, 131081, 300_000])
+def test_evidence_fillers_decode_to_filler_at_the_exact_length(n: int) -> None:
+    """What evidence writes over a br / zstd body or an HPACK block holding a card stays decodable."""
+    import hpack
+
+    from netwatch.redaction.stored import hpack_filler, stored_brotli, stored_zstd
+
+    br, zs, hp = stored_brotli(n), stored_zstd(n), hpack_filler(n)
+    assert br is not None and len(br) == n and set(brotli.decompress(br)) == {ord("*")}
+    if n >= 9:
+        assert zs is not None and len(zs) == n
+        assert set(zstandard.ZstdDecompressor().stream_reader(zs).read()) <= {ord("*")}
+    decoder = hpack.Decoder()
+    decoder.max_header_list_size = 1 << 24
+    assert len(hp) == n and all(set(v) <= {"*"} or k == "accept-encoding" for k, v in decoder.decode(hp))

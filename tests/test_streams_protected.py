@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.utils import PcapWriter
 
 from netwatch.analyzers import Analyzer, Dispatcher, Emit
@@ -93,9 +95,14 @@ def test_a_normal_handshake_stays_protected(tmp_path: Path) -> None:
 
 
 def test_a_client_hello_nobody_answered_is_neither_protected_nor_cleartext(tmp_path: Path) -> None:
-    r = scan(write(tmp_path, _tls_session(b"")))
+    c = TcpConversation("10.20.1.15", "198.51.100.77", 49403, 443, Clock())
+    c.send(0, client_hello("gw.example", [0xC02F]))
+    c.close()
+    r = scan(write(tmp_path, c.packets))
     assert verdicts(r) == [("tls", None, "handshake-incomplete")]
     assert "NW-CLEAR-001" not in rules_of(r)
+    r = scan(write(tmp_path, _tls_session(b"")))  # random-looking records after it: scanned, still not cleartext
+    assert verdicts(r) == [("tls", None, "no-server-hello")] and "NW-CLEAR-001" not in rules_of(r)
 
 
 def test_record_contents_cut_macs_and_join_records_split_by_segments() -> None:
@@ -139,3 +146,47 @@ def test_bytes_held_for_the_classifier_all_arrive_in_order_and_the_wait_is_bound
     assert all(app is not None for *_x, app in seen.got)  # analyzers saw each byte once it was classified
     tries = Classifier().peek(flow)
     assert tries is not None and tries.tries == MAX_TRIES  # one byte a segment: it waited its longest, no more
+    assert d.held_total == 0
+
+
+def test_records_after_an_unanswered_client_hello_are_scanned(tmp_path: Path) -> None:
+    c = TcpConversation("10.20.1.15", "198.51.100.77", 49401, 443, Clock())
+    c.send(0, client_hello("gw.example", [0xC02F]))  # a ClientHello nobody answers does not key anything
+    c.send(0, record(23, b"POST /pay HTTP/1.1\r\nHost: gw.example\r\n\r\npan=4111111111111111&exp=1230"))
+    c.close()
+    r = scan(write(tmp_path, c.packets))
+    assert verdicts(r) == [("tls", False, "no-server-hello")]
+    assert {"NW-CARD-001", "NW-CLEAR-001"} <= rules_of(r)
+
+
+def test_early_data_before_a_late_server_hello_ends_protected(tmp_path: Path) -> None:
+    c = TcpConversation("10.20.1.15", "198.51.100.77", 49402, 443, Clock())
+    c.send(0, client_hello("gw.example", [0x1301], versions=[0x0304]) + app_data("early", 200))  # 0-RTT
+    c.send(1, record(22, server_hello(0x1301, selected=0x0304)) + CCS + app_data("ee", 300))
+    c.send(0, app_data("req", 300))
+    c.close()
+    r = scan(write(tmp_path, c.packets))
+    assert verdicts(r) == [("tls", True, "tls1.3")] and not r.findings
+
+
+def test_record_headers_alone_decide_nothing_protected() -> None:
+    from netwatch.analyzers.recognise import dtls, tls_record
+
+    flow = Flow(b"\x0a\0\0\x01", 40000, b"\x0a\0\0\x02", 443, TCP, 0.0)
+    text = b"POST /pay HTTP/1.1\r\nHost: x\r\n\r\n"
+    noise = bytes((i * 167 + 13) % 256 for i in range(300))
+    assert tls_record(record(22, b"\x01" + bytes(40)), flow, 0) == ("tls", True, "tls")  # a handshake: provisional
+    assert tls_record(record(23, text), flow, 0) == ("tls", False, "no-handshake")
+    assert tls_record(record(23, noise), flow, 0) == ("tls", None, "no-handshake")
+    dtls_head = b"\x17\xfe\xfd" + bytes(8) + len(noise).to_bytes(2, "big")
+    assert dtls(dtls_head + noise, flow, 0) == ("dtls", None, "no-handshake")
+    assert dtls(b"\x16\xfe\xfd" + bytes(8) + b"\x00\x10" + bytes(16), flow, 0) == ("dtls", True, "dtls")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=600), st.lists(st.integers(0, 600), max_size=8), st.sampled_from([0, 20, 32]))
+def test_record_contents_do_not_depend_on_where_segments_cut(data: bytes, cuts: list[int], mac: int) -> None:
+    whole = RecordContents(mac).feed(data)
+    rc = RecordContents(mac)
+    bounds = [0, *sorted(c for c in cuts if c <= len(data)), len(data)]
+    assert b"".join(rc.feed(data[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)) == whole

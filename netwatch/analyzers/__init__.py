@@ -30,7 +30,8 @@ S = TypeVar("S")
 NOTES = "@dispatch"  # the Dispatcher's slot in flow.state; analyzers' slots are their names
 HTTP = "@http"  # the Dispatcher's slot for the HTTP parse of a flow (HttpConnection)
 MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
-HOLD_UNCLASSIFIED = 64 * 1024  # stream bytes held per flow while the classifier waits for more first bytes
+HOLD_UNCLASSIFIED = 64 * 1024  # stream bytes held per flow while the classifier waits for more first bytes...
+HOLD_TOTAL = 16 * 1024 * 1024  # ...and over all flows
 
 
 class Analyzer(Generic[S]):
@@ -100,6 +101,11 @@ class Analyzer(Generic[S]):
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """One UDP (or other non-TCP) payload."""
 
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float, emit: Emit) -> None:
+        """A second copy of stream bytes that differed from the delivered ones (TCP overlap or
+        retransmission): `data[start:end]` is that copy, with stream context around it. For scanners
+        (the stream's parsers have moved on); what a hit there reports, it reports once."""
+
     def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
         """One part of an http flow's direction, in stream order, just before `stream` gets the bytes it
         came in: a message head as soon as it is complete, the whole message (body de-chunked and
@@ -129,6 +135,7 @@ class FlowNotes:
     # a stream's first chunks, held while the classifier waits for enough of its first bytes
     held: list[tuple[int, bytes, float]] = field(default_factory=list)
     held_bytes: int = 0
+    reopened: bool = False  # analyzers came back on the flow during this chunk: they get it too
 
 
 def notes(flow: Flow) -> FlowNotes:
@@ -147,6 +154,7 @@ class Dispatcher:
         self.analyzers = analyzers
         self.emit = emit
         self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
+        self.held_total = 0  # stream bytes held for the classifier over all flows
 
     def flow_start(self, flow: Flow) -> None:
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
@@ -168,7 +176,8 @@ class Dispatcher:
             if flow.app is None and flow.proto == TCP:  # the classifier waits for more first bytes
                 n.held.append((direction, data, ts))
                 n.held_bytes += len(data)
-                if n.held_bytes <= HOLD_UNCLASSIFIED:
+                self.held_total += len(data)
+                if n.held_bytes <= HOLD_UNCLASSIFIED and self.held_total <= HOLD_TOTAL:
                     return
                 self.classifier.conclude(flow)
                 _settle(flow)
@@ -182,6 +191,7 @@ class Dispatcher:
     def _release(self, flow: Flow) -> None:
         """The classifier has spoken: the chunks held for it go to the analyzers, in order."""
         n = notes(flow)
+        self.held_total -= n.held_bytes
         held, n.held, n.held_bytes = n.held, [], 0
         for d, chunk, t in held:
             self._deliver(flow, d, chunk, t)
@@ -191,8 +201,13 @@ class Dispatcher:
         if parts:
             self._stream_http(flow, direction, data, ts, parts)
             return
-        for a in list(flow.active):
+        active = list(flow.active)
+        for a in active:
             a.stream(flow, direction, data, ts, self.emit)
+        if len(flow.active) > len(active) and notes(flow).reopened:  # `reopened` during this chunk
+            notes(flow).reopened = False
+            for a in [a for a in flow.active if a not in active]:
+                a.stream(flow, direction, data, ts, self.emit)
 
     def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
         """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
@@ -224,6 +239,13 @@ class Dispatcher:
                 for part in parts:
                     a.http(flow, direction, part, flow.last_ts, self.emit)
             a.gap(flow, direction, size)
+
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float) -> None:
+        n = flow.state.get(NOTES)
+        if n is not None and n.unwrap is not None:
+            return  # inside TLS records: a differing copy of the records is not their contents
+        for a in list(flow.active):
+            a.variant(flow, direction, data, start, end, ts, self.emit)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
         if not flow.foreign and (flow.app is None or flow.encrypted is None):
@@ -287,12 +309,23 @@ def unconfirmed(flow: Flow, how: str) -> None:
     flow.encrypted, flow.how = None, how
 
 
+def reopened(flow: Flow, how: str, encrypted: bool | None) -> None:
+    """Protection a handshake began never came (TLS records before any ServerHello): from the chunk
+    that showed it on, every analyzer that wanted the flow reads it like any payload."""
+    n = notes(flow)
+    n.reopened = True
+    flow.encrypted, flow.how = encrypted, how
+    flow.active = [*flow.active, *(a for a in n.wanted if a not in flow.active)]
+    flow.inspect = True
+
+
 def protects_nothing(flow: Flow, how: str, by: Analyzer[Any], unwrap: Callable[[int, bytes], bytes] | None,
-                     reclassify: bool) -> None:
+                     reclassify: bool, cleartext: bool) -> None:
     """A handshake settled on protection that protects nothing (a NULL cipher, anonymous key
     exchange): from here every analyzer that wanted the flow at its start (but `by`) reads it as
     cleartext, through `unwrap` (the records' contents) when given. `reclassify`: the contents are
-    classified afresh (they are the application's bytes), and stay cleartext whatever they are."""
+    classified afresh (they are the application's bytes), and stay cleartext whatever they are;
+    otherwise the flow is `cleartext` (readable) or neither protected nor cleartext (anonymous)."""
     n = notes(flow)
     n.unwrap = unwrap
     flow.active = [a for a in n.wanted if a is not by]
@@ -301,7 +334,7 @@ def protects_nothing(flow: Flow, how: str, by: Analyzer[Any], unwrap: Callable[[
         n.inner_how = how
         flow.app, flow.encrypted, flow.how = None, False, how
     else:
-        flow.encrypted, flow.how = None, how
+        flow.encrypted, flow.how = (False if cleartext else None), how
 
 
 def app_named(flow: Flow, app: str) -> None:

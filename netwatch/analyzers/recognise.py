@@ -37,7 +37,7 @@ def tls_record(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     other records first (a capture begun mid-session, or record headers on bytes no handshake
     keyed) are `no-handshake`: scanned like any payload, never counted protected."""
     if len(data) >= 5 and 0x14 <= data[0] <= 0x17 and data[1] == 3 and data[2] <= 4:
-        return ("tls", True, "tls") if data[0] == 0x16 else ("tls", _records_readable(data[5:]), "no-handshake")
+        return ("tls", True, "tls") if data[0] == 0x16 else ("tls", records_readable(data[5:]), "no-handshake")
     if len(data) >= 5 and data[0] & 0x80 and data[2] in (1, 4) and data[3] in (0, 3):
         return "tls", True, "sslv2"  # SSLv2-format hello
     return None
@@ -50,6 +50,8 @@ def ssh_banner(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 def http(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if data.startswith(HTTP_METHODS) or data.startswith(b"HTTP/1."):
         return "http", False, None
+    if data.startswith(b"PRI * HTTP/2.0"):  # the HTTP/2 preface in the clear: h2c with prior knowledge
+        return "http", False, "h2c"
     return None
 
 
@@ -271,11 +273,11 @@ def snmp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def dtls(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if len(data) >= 13 and 0x14 <= data[0] <= 0x17 and data[1:3] in DTLS_VERSIONS:
-        return ("dtls", True, "dtls") if data[0] == 0x16 else ("dtls", _records_readable(data[13:]), "no-handshake")
+        return ("dtls", True, "dtls") if data[0] == 0x16 else ("dtls", records_readable(data[13:]), "no-handshake")
     return None
 
 
-def _records_readable(body: bytes) -> bool | None:
+def records_readable(body: bytes) -> bool | None:
     """Records nobody keyed: text inside is cleartext (False); anything else (a session whose start the
     capture missed looks random) is None: encrypted as far as can be told, handshake not seen."""
     sample = body[:SAMPLE_TEXT]

@@ -22,13 +22,16 @@ from netwatch.analyzers import (
     Emit,
     app_named,
     deactivate,
+    encrypted_from_here,
     negotiated,
     notes,
     protects_nothing,
+    reopened,
     server_named,
     unconfirmed,
 )
 from netwatch.analyzers.classify import UPGRADABLE
+from netwatch.analyzers.recognise import records_readable
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows.table import Flow
@@ -58,7 +61,7 @@ ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
 class _State:
-    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported")
+    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "reopened", "answered")
 
     def __init__(self, dtls: bool) -> None:
         self.readers = (HandshakeReader(dtls), HandshakeReader(dtls))
@@ -68,6 +71,8 @@ class _State:
         self.server_done = False
         self.ts = 0.0
         self.reported = False
+        self.reopened = False  # records came before any ServerHello: scanned like any payload
+        self.answered = False  # a ServerHello came (parsed or not): the handshake was seen
 
 
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
@@ -95,6 +100,7 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
                 st.ts = ts
             elif t == HS_SERVER_HELLO and st.sh is None:
                 st.sh = parse_server_hello(body, dtls)
+                st.answered = True
             elif t == HS_CERTIFICATE and not st.certs:
                 st.certs = parse_certificates(body)
             elif t == HS_SERVER_DONE:
@@ -104,8 +110,16 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
                 st.ts = ts
             elif t == -4 and st.sh is None:  # SSLv2 SERVER-HELLO: SSLv2 negotiated
                 st.sh = ServerHello(0x0002, None)
+                st.answered = True
         if st.ch is not None and st.sh is None:
             server_named(flow, st.ch.sni)
+        if not st.answered and st.readers[direction].dark and flow.encrypted and flow.app in TLS_APPS \
+                and not (st.ch is not None and st.ch.sslv2):  # records nobody's handshake keyed yet
+            st.reopened = True
+            head = 13 if flow.app == "dtls" else 5
+            reopened(flow, "no-server-hello", records_readable(data[head:]) if data[:1] == b"\x17" else None)
+        elif st.reopened and st.answered and flow.encrypted is not True:  # the ServerHello came late (0-RTT)
+            encrypted_from_here(flow, "tls")
         if self._done(st):
             self._report(flow, st, emit)
             deactivate(flow, self)
@@ -117,12 +131,12 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         assert st.sh is not None and st.sh.cipher is not None
         how = f"{flow.app}-{weak}"
         if flow.proto != TCP:  # DTLS: each datagram holds whole records, scanned as they are
-            protects_nothing(flow, how, self, None, reclassify=False)
-            flow.encrypted = False if weak == "null" else None
+            protects_nothing(flow, how, self, None, reclassify=False, cleartext=weak == "null")
             return
         mac = mac_bytes(st.sh.cipher)
         readers = tuple(RecordContents(mac, r.buf) for r in st.readers)
-        protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=weak == "null")
+        null = weak == "null"
+        protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=null, cleartext=null)
 
     datagram = stream
 
@@ -150,7 +164,7 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         ch, sh = st.ch, st.sh
         if ch is None and sh is None:
             return
-        if sh is None and flow.app in TLS_APPS and flow.encrypted:
+        if not st.answered and flow.app in TLS_APPS and flow.encrypted:
             unconfirmed(flow, "handshake-incomplete")  # a ClientHello nobody answered protects nothing yet
         ts = st.ts or flow.first_ts
         ja3, ja4 = fingerprints(ch, "d" if flow.app == "dtls" else "t") if ch and not ch.sslv2 else (None, None)

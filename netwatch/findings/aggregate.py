@@ -25,6 +25,7 @@ JSON_ORDER = (
     "proto", "app", "server_name", "evidence", "remediation", "references", "source",
     "evidence_file", "evidence_packets", "evidence_redaction",
 )
+MAX_FLOWS = 8  # flows a finding names (by their first frame), for its evidence
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
 
 
@@ -62,6 +63,7 @@ class Finding:
     evidence_packets: list[int] | None = None  # its packets' numbers in the original capture
     evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
     finding_id: str | None = None  # keyed hash of rule, severity, endpoints and group values (Fingerprinter.finding_id)
+    flows: list[int] = field(default_factory=list, repr=False)  # the flows it aggregated (first frame numbers)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""
@@ -131,7 +133,8 @@ class Aggregator:
         self.source = source
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
-        self.packet: int | None = None  # number of the packet being processed, set by the session
+        self.packet: int | None = None  # the packet being processed, for events not tied to a flow's frames
+        self.flow_numbers: set[int] = set()  # every flow some finding names: its evidence is kept
 
     def observe(self, event: Event) -> None:
         self.observations += 1
@@ -143,12 +146,14 @@ class Aggregator:
         src, dst, dport, proto = flow.src, flow.dst, flow.server_port, flow.proto
         key = (rule.id, severity, src, dst, dport, proto) + tuple(str(get(g)) for g in rule.group_by)
         f = self.findings.get(key)
+        packet = flow.frame or self.packet
         if f is not None:
             f.count += 1
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
-            if self.packet is not None:
-                f.last_packet = max(f.last_packet or 0, self.packet)
+            if packet is not None:
+                f.last_packet = max(f.last_packet or 0, packet)
+            self._name_flow(f, flow.number)
             for s in rule.sum:
                 v, old = get(s), f.evidence.get(s)
                 if isinstance(v, (int, float)) and isinstance(old, (int, float)):
@@ -169,9 +174,15 @@ class Aggregator:
             server_name=None if server_name in (MISSING, None) else redact(str(server_name)), evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,
             message=redact(render_message(rule.message, get, rule.title) if rule.message else rule.title),
-            first_packet=self.packet, last_packet=self.packet, key=key,
+            first_packet=packet, last_packet=packet, key=key,
             finding_id=self.fingerprint.finding_id(key) if self.fingerprint else None,
         )
+        self._name_flow(self.findings[key], flow.number)
+
+    def _name_flow(self, f: Finding, number: int) -> None:
+        if number and len(f.flows) < MAX_FLOWS and number not in f.flows:
+            f.flows.append(number)
+            self.flow_numbers.add(number)
 
     def results(self) -> list[Finding]:
         return sort_findings(list(self.findings.values()))

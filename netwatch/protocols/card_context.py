@@ -21,13 +21,12 @@ Called only for hits (rare), never per digit run; pure, like the scanner.
 from __future__ import annotations
 
 import binascii
-import html
-import quopri
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from netwatch.protocols.card_layers import peel
 from netwatch.protocols.lookalikes import gs1_key, iban_around, key_class
 
 WINDOW = 300  # characters either side, as Purview's proximity
@@ -194,14 +193,19 @@ def _dns(name: bytes, digits: str, encoding: str) -> CardVerdict:
     return CardVerdict("low", "digits inside a longer DNS label")
 
 
+# layers whose bytes the scanner was handed decoded already (content codings, message framings)
+FRAMINGS = frozenset({"ascii", "gzip", "deflate", "br", "zstd", "websocket", "h2c"})
+
+
 def _peel(raw: bytes, encoding: str) -> bytes | None:
-    """The decoded text of an encoded run, layer by layer as the scanner named them, or None for a
-    layer this does not undo."""
+    """The decoded text of an encoded run, layer by layer as the scanner named them (form, qp,
+    json-escape and html-entity through card_layers' own decoders), or None for a layer this does
+    not undo."""
     for layer in encoding.split("+"):
-        if layer in ("ascii", "gzip", "deflate", "br", "zstd"):
-            continue  # content codings: the scanned buffer was already decoded
+        if layer in FRAMINGS:
+            continue
         step = _UNDO.get(layer)
-        out = step(raw) if step else None
+        out = step(raw) if step else peel(layer, raw)
         if out is None:
             return None
         raw = out
@@ -254,11 +258,7 @@ _UNDO: dict[str, Callable[[bytes], bytes | None]] = {
     "utf16": lambda raw: raw.replace(b"\x00", b""),
     "ebcdic": lambda raw: raw.decode("cp500").encode("latin-1", "replace"),
     "url": unquote_to_bytes,
-    "form": lambda raw: unquote_to_bytes(raw.replace(b"+", b" ")),
     "base64": _base64,
-    "qp": quopri.decodestring,
-    "json-escape": lambda raw: re.sub(rb"\\u00([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), raw),
-    "html-entity": lambda raw: html.unescape(raw.decode("latin-1")).encode("latin-1", "replace"),
 }
 
 
@@ -276,11 +276,13 @@ def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tu
     number = re.compile(rb"[ -]?".join(re.escape(c.encode()) for c in digits))
     for s, e in spans:
         inner = _peel(buf[s:e], encoding)
-        m = number.search(inner) if inner is not None else None
-        if inner is not None and m is not None:
-            before = buf[max(0, s - LOOK_BACK) : s]
+        # the occurrence where the hit is (a block may repeat the number): base64 is 4 characters for 3 bytes
+        expect = len(buf[s:start].translate(None, b"\r\n")) * 3 // 4 if s < start else 0
+        m = min(number.finditer(inner), key=lambda x: abs(x.start() - expect), default=None) if inner else None
+        if inner is not None and m is not None:  # a line apart: the encoded neighbours are no token
+            before = buf[max(0, s - LOOK_BACK) : s] + b"\n"
             at = len(before)
-            return before + inner + buf[e : e + WINDOW], at + m.start(), at + m.end(), at, True
+            return before + inner + b"\n" + buf[e : e + WINDOW], at + m.start(), at + m.end(), at, True
     return buf, start, end, start, False
 
 

@@ -36,7 +36,7 @@ def _digit_count(buf: bytes) -> int:
 
 # -- form encoding: '+' is a space -------------------------------------------------------------------
 T_FORM = bytes(0x30 if 0x30 <= c <= 0x39 else 0x70 if c == 0x2B else 0x2E for c in range(256))  # digit 0, + p
-FORM_RE = re.compile(rb"(?<![0-9+])[0-9]{4}(?:\+[0-9]{1,7}){2,4}(?![0-9])")
+FORM_RE = re.compile(rb"(?<![0-9])[0-9]{4}(?:\+[0-9]{1,7}){2,4}(?![0-9])")
 
 
 def form(buf: bytes, hits: list[Hit], holds: list[int], ascii_only: Inner) -> None:
@@ -171,6 +171,20 @@ def _html_unescape(window: bytes) -> bytes:
     return text.encode("ascii", "replace")
 
 
+def peel(layer: str, span: bytes) -> bytes | None:
+    """The decoded text of one of these layers over a hit's encoded span, or None for another layer:
+    the card judge reads the context a card was written in, not its encoded form."""
+    if layer == "form":
+        return span.replace(b"+", b" ")
+    if layer == "qp":
+        return binascii.a2b_qp(span)
+    if layer == "json-escape":
+        return _json_unescape(span)
+    if layer == "html-entity":
+        return _html_unescape(span)
+    return None
+
+
 def _windows(buf: bytes, pattern: re.Pattern[bytes]) -> list[tuple[int, int]]:
     """Spans around the escapes: escapes closer than WINDOW share one; edges never cut a digit run."""
     n = len(buf)
@@ -188,8 +202,12 @@ def _windows(buf: bytes, pattern: re.Pattern[bytes]) -> list[tuple[int, int]]:
     if ws >= 0 and len(spans) < MAX_WINDOWS:
         spans.append((ws, we))
     out = []
-    for s, e in spans:
-        s, e = max(0, s - WINDOW), min(n, e + WINDOW)
+    for s0, e0 in spans:
+        s, e = max(0, s0 - WINDOW), min(n, e0 + WINDOW)
+        blank = buf.rfind(b"\n\n", s, s0)  # no card runs over a blank line (an HTTP head's end)
+        s = s if blank < 0 else blank + 2
+        blank = buf.find(b"\n\n", e0, e)
+        e = e if blank < 0 else blank
         for _ in range(64):
             if s > 0 and 0x30 <= buf[s - 1] <= 0x39:
                 s -= 1

@@ -19,6 +19,7 @@ from netwatch import __version__
 from netwatch.findings.aggregate import Finding
 from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
 from netwatch.findings.systems import merge_systems
+from netwatch.judge.pci import pci_view
 from netwatch.judge.rules import SEVERITIES
 from netwatch.pipeline.session import SourceReport
 
@@ -160,7 +161,8 @@ def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
         "name": r.source, "format": r.format or None, "packets": r.packets, "bytes": r.bytes, "flows": r.flows,
         "first_seen": r.first_ts, "last_seen": r.last_ts, "start": iso(r.first_ts), "end": iso(r.last_ts),
         "duration": round(r.duration, 6), "findings": findings, "decode_errors": dict(r.decode_errors),
-        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps, "problem": r.problem,
+        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps,
+        "tcp_conflicts": r.tcp_conflicts or None, "problem": r.problem,
         "interrupted": r.interrupted, "error": r.error,
     }
     return {k: v for k, v in rec.items() if v is not None}
@@ -198,6 +200,7 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
         "destinations": [destination_record(row) for row in inventory if is_destination(row)],
         "cards": card_hosts(findings),
         "systems": systems_records(reports),
+        "pci": [{k: p[k] for k in ("id", "title", "status", "findings", "rules", "worst")} for p in pci_view(findings)],
     }
     more = destinations_more(reports, inventory)
     if more:

@@ -21,7 +21,7 @@ from netwatch.judge.rules import RuleSet
 from netwatch.pipeline.session import Session
 from netwatch.protocols.card_context import REJUDGE, BufferJudge, judge
 from netwatch.protocols.card_numbers import card_brand
-from netwatch.protocols.card_search import scan
+from netwatch.protocols.card_search import scan, scan_dns_name
 from netwatch.protocols.lookalikes import IBAN_LENGTH, gs1_key, iban_ok, key_class
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "captures"))
@@ -303,3 +303,14 @@ def test_whole_scan_keeps_critical_for_cards_and_reports_possible_cards_with_rea
     possible = next(f for f in findings if f.rule == "NW-CARD-004")
     assert possible.evidence["reason"] == "bare number, no card keyword nearby"
     assert "bare number" in str(possible.message)
+
+
+@pytest.mark.parametrize("name,want", [
+    ("4111111111111111.q.exfil.example", "high"),  # a card number as a label: the exfiltration pattern
+    ("x4111111111111111y.cdn.example", "low"),  # digits inside a longer label
+    ("4.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.ip6.arpa", "none"),  # reverse lookups join to digit runs
+])
+def test_dns_names(name: str, want: str) -> None:
+    raw = name.encode()
+    got = {judge(raw, h[0], h[1], h[2], h[3], h[4], "dns").confidence for h in scan_dns_name(name)}
+    assert got == {want}

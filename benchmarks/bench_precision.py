@@ -8,7 +8,8 @@ GS1 keys of many country prefixes, SEPA IBANs compact and grouped, UUIDs and dig
 boundaries / Message-IDs / Exchange anti-spam ids, timestamps, phone numbers, IMEIs, loyalty
 numbers, order numbers, parcel numbers), `--items` of each, travel in realistic carriers: JSON
 baskets with a payment section (scheme and expiry near the items), receipts with a card-payment
-footer, form posts, CSV exports, mails over SMTP, and bare lists. True cards travel in card context
+footer, form posts, CSV exports, mails over SMTP (plain, and with a quoted-printable note and a base64
+CSV attachment), and bare lists. True cards travel in card context
 (a card field or label), bare (alone in a list or a sentence), and mixed into the look-alike
 carriers' payment sections. Prints false findings per 10,000 items per class (critical/high vs the
 lower NW-CARD-004) and how the true cards were found per context. A finding is attributed by its
@@ -18,7 +19,9 @@ keyed fingerprint (true cards) or else by its flow (the class that flow carried)
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import quopri
 import random
 import sys
 import tempfile
@@ -40,7 +43,7 @@ from netwatch.redaction.masking import Fingerprinter, mask_pan  # noqa: E402
 
 KEY = bytes(16)
 PER_MESSAGE = 40  # items per carrier message
-CARRIERS = ("json", "receipt", "form", "csv", "mail", "list")
+CARRIERS = ("json", "receipt", "form", "csv", "mail", "attachment", "list")
 FOOTER = "Kartenzahlung VISA\r\nKarte: ************1234\r\ngueltig bis 12/28\r\nTerminal-ID 52001234\r\n"
 
 
@@ -98,11 +101,30 @@ def mail(items: list[Item], card: str | None) -> bytes:
     return (text + f"\r\n--{boundary}--\r\n.\r\n").encode()
 
 
+def mail_attachment(items: list[Item], card: str | None) -> bytes:
+    """A mail with a quoted-printable note and the items as a base64 CSV attachment (76-column lines)."""
+    boundary = "===============2059321174829162113=="
+    key = items[0][1]
+    note = "Anbei der Export, Zahlungsart Kreditkarte.\n" + "\n".join(f"{k}: {v}" for v, k in items[:5])
+    if card:
+        note += f"\nKreditkartennummer: {card}"
+    csv = f"{key};name;qty\n" + "".join(f"{value};Artikel {i};1\n" for i, (value, _k) in enumerate(items))
+    parts = [
+        f"--{boundary}\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + quopri.encodestring(note.encode()).decode().replace("\n", "\r\n"),
+        f"--{boundary}\r\nContent-Type: text/csv\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(csv.encode()).decode().replace("\n", "\r\n"),
+    ]
+    head = f'Subject: Export\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+    return (head + "\r\n".join(parts) + f"\r\n--{boundary}--\r\n.\r\n").encode()
+
+
 def bare_list(items: list[Item], card: str | None) -> bytes:
     return ("\r\n".join(value for value, _k in items) + "\r\n").encode()
 
 
-BUILD = {"json": json_basket, "receipt": receipt, "form": form, "csv": csv_export, "mail": mail, "list": bare_list}
+BUILD = {"json": json_basket, "receipt": receipt, "form": form, "csv": csv_export, "mail": mail,
+         "attachment": mail_attachment, "list": bare_list}
 CONTENT_TYPE = {"json": "application/json", "receipt": "text/plain", "form": "application/x-www-form-urlencoded",
                 "csv": "text/csv", "list": "text/plain"}
 
@@ -146,7 +168,7 @@ class Pcap:
 
 
 def exchanges(carrier: str, bodies: list[bytes]) -> tuple[int, list[tuple[bytes, bytes]]]:
-    if carrier == "mail":
+    if carrier in ("mail", "attachment"):
         out = [(b"EHLO pos\r\n", b"250 ok\r\n")]
         for b in bodies:
             out += [(b"MAIL FROM:<shop@store.example>\r\nRCPT TO:<bh@store.example>\r\nDATA\r\n", b"354 go\r\n"),

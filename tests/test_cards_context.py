@@ -8,6 +8,7 @@ reported as a card), with seeded randomness: failures name the seed, never a num
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import sys
@@ -20,7 +21,7 @@ from netwatch.judge.rules import RuleSet
 from netwatch.pipeline.session import Session
 from netwatch.protocols.card_context import REJUDGE, BufferJudge, judge
 from netwatch.protocols.card_numbers import card_brand
-from netwatch.protocols.card_search import scan
+from netwatch.protocols.card_search import scan, scan_dns_name
 from netwatch.protocols.lookalikes import IBAN_LENGTH, gs1_key, iban_ok, key_class
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "captures"))
@@ -142,9 +143,22 @@ def test_card_digits_inside_longer_tokens_are_not_cards() -> None:
             f"Message-ID: <{pan}.1700000000@mail.example>",
             f"X-Forefront-Antispam-Report: SFS:({pan})(4636009); card payment",
             f'{{"X-Microsoft-Antispam": "BCL:0;ARA:13230040|{pan}|366016;", "scheme": "VISA"}}',  # in a JSON body
+            f"X-Microsoft-Antispam: BCL:0;ARA:13230040|366016=\r\n|{pan}|1800799024;\r\nZahlung per Kreditkarte",  # QP
             f"amount {pan}.00 EUR card",
         ):
             assert all(c == "none" for c, _ in verdicts(text.encode())), text.replace(pan, "<pan>")
+
+
+def test_mime_boundary_lines_are_not_cards_in_any_layer() -> None:
+    """Python's email boundaries (15 '=', 19 digits, '==') one after another: the quoted-printable
+    decoder reads '=28…' as an escape and finds digit runs; the verdict must see through that."""
+    rng = random.Random(19)
+    shapes = ["--==============={}==", "==============={}==",
+              'Content-Type: multipart/mixed; boundary="==============={}=="']
+    lines = [shapes[i % 3].format(_digits(rng, 19)) for i in range(3000)]
+    text = ("\r\n".join(lines) + "\r\nKartenzahlung VISA\r\n").encode()
+    got = [(h[4], judge(text, h[0], h[1], h[2], h[3], h[4], "http-body").confidence) for h in scan(text)[0]]
+    assert got and {c for _e, c in got} == {"none"}, [g for g in got if g[1] != "none"][:5]
 
 
 @pytest.mark.parametrize("template", [
@@ -193,6 +207,48 @@ def test_packed_bcd_in_binary_data_needs_payment_structure() -> None:
                 emv_hits += 1
                 assert judge(emv, h[0], h[1], h[2], h[3], h[4], "stream").confidence == "high"
     assert jpeg_hits > 100 and emv_hits > 100  # the scanner did see them: the verdict decided
+
+
+def _mime_base64(text: bytes) -> bytes:
+    return b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(text).replace(b"\n", b"\r\n")
+
+
+@pytest.mark.parametrize("name,wrap,want", [
+    ("mime base64, label inside", lambda p: _mime_base64(b"x" * 100 + b"\nKartennummer: " + p + b"\n"), "high"),
+    ("mime base64, csv column", lambda p: _mime_base64(b"id;card_number;name\n" + b"7;" + p + b";Erika\n"), "high"),
+    ("mime base64, bare", lambda p: _mime_base64(b"y" * 100 + b"\nsiehe " + p + b" bitte\n"), "medium"),
+    ("cookie base64 value", lambda p: b"Cookie: card=" + base64.b64encode(p) + b"; x=1\r\n", "high"),
+    ("smtp login base64", lambda p: b"AUTH LOGIN\r\n" + base64.b64encode(p + b"@shop.example") + b"\r\n"
+     + base64.b64encode(b"secret-pw") + b"\r\n", "low"),
+    ("quoted-printable", lambda p: b"Kartennummer: " + p[:7] + b"=\r\n" + p[7:] + b"\r\n", "high"),
+    ("json escape", lambda p: b'{"pan": "\\u003' + p[:1] + p[1:] + b'"}', "high"),
+    ("html entity", lambda p: b"<td>Kartennummer</td><td>&#" + str(p[0]).encode() + b";" + p[1:] + b"</td>", "high"),
+    ("form plus", lambda p: b"cardnumber=" + b"+".join(p[i : i + 4] for i in range(0, 16, 4)) + b"&x=1", "high"),
+])
+def test_encoded_numbers_are_judged_by_their_decoded_context(name: str, wrap, want: str) -> None:  # noqa: ANN001
+    pan = b"4111111111111111"
+    text = wrap(pan)
+    hits = [h for h in scan(text)[0] if h[2] == pan.decode()]
+    got = [judge(text, h[0], h[1], h[2], h[3], h[4], "http-body").confidence for h in hits]
+    assert got and set(got) == {want}, (name, got)
+
+
+def test_ibans_in_a_base64_attachment_cut_into_segments_are_not_cards() -> None:
+    """A stream judge sees a base64 block from mid-line (the kept bytes): it realigns on a line."""
+    rng = random.Random(76)
+    ibans = [json.loads(t)["debtor"]["iban"] for t in card_shaped(
+        lambda r: make_iban(r, r.choice(["AT", "DE"])), rng,
+        lambda i: b'{"debtor": {"iban": "' + i.encode() + b'"}}', want=30)]
+    csv = "iban;name;amount\n" + "".join(f"{i};Kunde {n};12,90\n" for n, i in enumerate(ibans * 4))
+    mail = b"DATA\r\nSubject: ELV\r\n\r\n" + _mime_base64(csv.encode()) + b"\r\n.\r\n"
+    conv = TcpConversation("10.20.1.15", "10.20.9.25", 50901, 25, Clock())
+    conv.send(0, mail, mss=300)
+    conv.close()
+    session = Session(RuleSet.load([]), None, "ctx")
+    for p in conv.packets:
+        raw = bytes(p)
+        session.feed(Frame(float(p.time), 1, raw, len(raw)))
+    assert [f.rule for f in session.close().findings if f.category == "card-data"] == []
 
 
 def test_a_word_naming_another_number_outranks_card_words_nearby() -> None:
@@ -247,3 +303,14 @@ def test_whole_scan_keeps_critical_for_cards_and_reports_possible_cards_with_rea
     possible = next(f for f in findings if f.rule == "NW-CARD-004")
     assert possible.evidence["reason"] == "bare number, no card keyword nearby"
     assert "bare number" in str(possible.message)
+
+
+@pytest.mark.parametrize("name,want", [
+    ("4111111111111111.q.exfil.example", "high"),  # a card number as a label: the exfiltration pattern
+    ("x4111111111111111y.cdn.example", "low"),  # digits inside a longer label
+    ("4.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.ip6.arpa", "none"),  # reverse lookups join to digit runs
+])
+def test_dns_names(name: str, want: str) -> None:
+    raw = name.encode()
+    got = {judge(raw, h[0], h[1], h[2], h[3], h[4], "dns").confidence for h in scan_dns_name(name)}
+    assert got == {want}

@@ -16,9 +16,10 @@ import re
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
 from netwatch.flows.table import Flow
-from netwatch.protocols.card_context import WINDOW, BufferJudge, CardVerdict, judge
+from netwatch.protocols.card_context import BufferJudge, CardVerdict, judge
 from netwatch.protocols.card_numbers import card_brand
 from netwatch.protocols.card_search import Hit, scan, scan_dns_name, wrap
+from netwatch.protocols.card_text import WINDOW
 from netwatch.protocols.dns import parse_dns
 from netwatch.protocols.http import MAX_BODY, FramedMessage, HttpMessage, HttpPart, Unparsed
 from netwatch.redaction.masking import Fingerprinter, mask_pan

@@ -9,27 +9,26 @@ within 300 characters, 13-digit numbers not at all), `judge` looks at the contex
   column named like one (pan, cardNumber, kartennummer, card[number], …), or a card keyword or an
   expiry date within 300 characters;
 - medium: 14-19 digits standing alone in text, bare or in card-typical groups;
-- low: a field whose name says it holds another kind of number (phone, imei, order, loyalty…),
-  track-shaped packed BCD in binary data with no payment structure;
+- low: a field whose name says it holds another kind of number (phone, imei, order, loyalty…), the
+  local part of a mail address, track-shaped packed BCD in binary data with no payment structure;
 - none (not a card, not reported): part of an IBAN, a GS1 key in a product context, part of a longer
-  token (hex string, UUID, dotted or grouped number, Message-ID, MIME boundary), a 12-13 digit
-  number outside card context, packed-BCD-looking bytes in binary data with no payment structure.
+  token (hex string, UUID, dotted or grouped number, Message-ID, MIME boundary, Exchange anti-spam
+  ids), a 12-13 digit number outside card context, packed-BCD-looking bytes in binary data with no
+  payment structure.
 
-Called only for hits (rare), never per digit run; pure, like the scanner.
+Called only for hits (rare), never per digit run; pure, like the scanner. An encoded hit is judged
+in its decoded text (`card_text.located`).
 """
 
 from __future__ import annotations
 
-import binascii
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from netwatch.protocols.card_layers import peel
+from netwatch.protocols.card_text import LOOK_BACK, WINDOW, located
 from netwatch.protocols.lookalikes import gs1_key, iban_around, key_class
 
-WINDOW = 300  # characters either side, as Purview's proximity
-LOOK_BACK = 65536  # how far back a CSV header is looked for
 PAYMENT_CHANNELS = {"iso8583": "ISO 8583 message", "zvt": "ZVT APDU"}
 
 
@@ -144,8 +143,10 @@ def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: st
         return CardVerdict("high", f"{kind.replace('track', 'track ')} data (number, separator, expiry)")
     if channel == "dns":
         return _dns(buf, digits, encoding)
-    text, vs, ve, run_start = _located(buf, start, end, digits, encoding)
-    return _text(text, vs, ve, digits, run_start)
+    if "qp" in encoding.split("+") and b"==" in buf[start:end]:
+        return CardVerdict("none", "not quoted-printable: a literal '==' (a MIME boundary line)")
+    text, vs, ve, run_start, exact = located(buf, start, end, digits, encoding)
+    return _text(text, vs, ve, digits, run_start, exact)
 
 
 def _bcd(buf: bytes, start: int, end: int, kind: str) -> CardVerdict:
@@ -190,86 +191,8 @@ def _dns(name: bytes, digits: str, encoding: str) -> CardVerdict:
     return CardVerdict("low", "digits inside a longer DNS label")
 
 
-# layers whose bytes the scanner was handed decoded already (content codings, message framings)
-FRAMINGS = frozenset({"ascii", "gzip", "deflate", "br", "zstd", "websocket", "h2c"})
-
-
-def _peel(raw: bytes, encoding: str) -> bytes | None:
-    """The decoded text of an encoded run (utf16, ebcdic, url, base64 layers), or None."""
-    for layer in encoding.split("+"):
-        if layer == "utf16":
-            raw = raw.replace(b"\x00", b"")
-        elif layer == "ebcdic":
-            raw = raw.decode("cp500").encode("latin-1", "replace")
-        elif layer == "url":
-            raw = unquote_to_bytes(raw)
-        elif layer == "base64":  # wrapped over lines (MIME, PEM) or not
-            runs = re.findall(rb"[A-Za-z0-9+/_-]{16,}", raw.translate(None, b"\r\n"))
-            if not runs:
-                return None
-            body = max(runs, key=len).replace(b"-", b"+").replace(b"_", b"/")
-            body = body[: len(body) - len(body) % 4 if len(body) % 4 == 1 else len(body)]
-            try:
-                raw = binascii.a2b_base64(body + b"=" * (-len(body) % 4))
-            except (binascii.Error, ValueError):
-                return None
-        elif (peeled := peel(layer, raw)) is not None:
-            raw = peeled
-        elif layer not in FRAMINGS:
-            return None
-    return raw
-
-
-B64_CHARS = re.compile(rb"[A-Za-z0-9+/_=\r\n-]*")
-B64_WIDEN = 1024  # encoded characters either side of a base64 hit decoded for its context
-
-
-def _b64_context(buf: bytes, start: int, end: int, encoding: str, number: re.Pattern[bytes]) -> bytes | None:
-    """The decoded text around a hit inside a base64 run (wrapped over lines or not): the run around
-    the hit's span, widened up to B64_WIDEN characters each side, decoded at each of the four
-    alignments until the number is in it (the scanner's span may start mid-group)."""
-    s = start
-    while s > 0 and start - s < B64_WIDEN and B64_CHARS.fullmatch(buf, s - 1, s):
-        s -= 1
-    m = B64_CHARS.match(buf, end)
-    e = min(m.end() if m else end, end + B64_WIDEN)
-    chars = buf[s:e].translate(None, b"\r\n=")
-    rest = encoding.split("+", 1)[1] if "+" in encoding else "ascii"
-    for shift in range(4):
-        body = chars[shift:]
-        body = body[: len(body) - len(body) % 4]
-        try:
-            raw = binascii.a2b_base64(body.replace(b"-", b"+").replace(b"_", b"/"))
-        except (binascii.Error, ValueError):
-            continue
-        inner = raw if rest == "ascii" else _peel(raw, rest)
-        if inner is not None and number.search(inner):
-            return inner
-    return None
-
-
-def _located(buf: bytes, start: int, end: int, digits: str, encoding: str) -> tuple[bytes, int, int, int]:
-    """The text to judge, the number's span in it and where its encoded run starts: the buffer
-    itself, or around an encoded run its decoded text when the number is found there. An encoded
-    number whose context cannot be decoded is judged alone (never by its encoded neighbours: a
-    base64 run is one long token, and would exclude every card inside it)."""
-    if encoding == "ascii":
-        return buf, start, end, start
-    number = re.compile(rb"[ -]?".join(re.escape(c.encode()) for c in digits))
-    inner = _b64_context(buf, start, end, encoding, number) if encoding.startswith("base64") else None
-    if inner is None:
-        inner = _peel(buf[start:end], encoding)
-    m = number.search(inner) if inner is not None else None
-    if inner is None or m is None:
-        alone = digits.encode()
-        return b" " + alone + b" ", 1, 1 + len(alone), 1
-    before = buf[max(0, start - LOOK_BACK) : start] + b"\n"  # a line apart: encoded neighbours are no token
-    text = before + inner + b"\n" + buf[end : end + WINDOW]
-    return text, len(before) + m.start(), len(before) + m.end(), len(before) - 1
-
-
-def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVerdict:
-    why = _not_a_card(text, vs, ve)
+def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int, exact: bool) -> CardVerdict:
+    why = _not_a_card(text, vs, ve) if exact else None
     if why:
         return CardVerdict("none", why)
     key = _owning_key(text, vs, ve)
@@ -287,9 +210,9 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
         return CardVerdict("low", f"field '{label}' names an article number")
     if cls == "other":
         return CardVerdict("low", f"field '{label}' names another kind of number")
-    if b"@" in text[vs - 1 : vs] + text[ve : ve + 1]:
+    if exact and b"@" in text[vs - 1 : vs] + text[ve : ve + 1]:
         return CardVerdict("low", "part of a mail address")
-    if HOST_LABEL.match(text, ve) and text[ve : ve + 1] == b".":
+    if exact and text[ve : ve + 1] == b"." and HOST_LABEL.match(text, ve):
         return CardVerdict("high", "card number as a host name label (exfiltration pattern)")
     lo, hi = max(0, vs - WINDOW), ve + WINDOW
     if gs1 and not PRODUCT_WORDS.isdisjoint(WORDS_RE.findall(text[lo:hi].lower())):
@@ -302,7 +225,7 @@ def _text(text: bytes, vs: int, ve: int, digits: str, run_start: int) -> CardVer
         return CardVerdict("high", "expiry date within 300 characters")
     if len(digits) < 14:
         return CardVerdict("none", f"{len(digits)}-digit number outside card context")
-    if b" " in text[vs:ve] or b"-" in text[vs:ve]:
+    if exact and text[vs:ve].translate(None, b"0123456789"):  # spaces, dashes, a form's plus signs
         return CardVerdict("medium", "card-typical grouping, no card keyword nearby")
     return CardVerdict("medium", "bare number, no card keyword nearby")
 
@@ -337,8 +260,7 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         tok = text[max(0, vs - 24) : vs - 1].rsplit(None, 1)[-1:] or [b""]
         if any(48 <= c <= 57 for c in tok[0]):
             return "one group of a longer grouped number"
-    line_start = text.rfind(b"\n", max(0, vs - 1024), vs) + 1
-    line = text[max(line_start, vs - 1024) : vs]  # a header or boundary line is short
+    line = _line_before(text, vs)
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):
         return f"id in the {_safe(h.group(1))} header"
@@ -349,6 +271,19 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
     return None
 
 
+def _line_before(text: bytes, vs: int) -> bytes:
+    """The value's line up to it, at most 1 KB (a header or boundary line is short), with
+    quoted-printable soft line breaks joined (a header quoted in a QP body keeps its name)."""
+    lo = max(0, vs - 1024)
+    start = text.rfind(b"\n", lo, vs) + 1
+    while start > lo and (text[start - 3 : start] == b"=\r\n" or text[start - 2 : start] == b"=\n"):
+        start = text.rfind(b"\n", lo, start - 2) + 1
+    line = text[max(start, lo) : vs]
+    if b"=\n" in line or b"=\r\n" in line:
+        line = line.replace(b"=\r\n", b"").replace(b"=\n", b"")
+    return line
+
+
 def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
     """The name of the field holding the value: JSON key, XML element or attribute, form key, text
     label, the one or two words right before it ("IMEI 35…", "card 4111…"), or CSV column header."""
@@ -357,7 +292,7 @@ def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
         if last and last in ends:
             m = pattern.search(text, max(0, vs - reach), vs)
             if m:
-                return m.group(1).strip()
+                return b" ".join(m.group(1).split()[-3:])  # a label's last words: "Ihre Kartennummer"
     if text[vs - 1 : vs] == b" ":
         line_start = text.rfind(b"\n", max(0, vs - 64), vs) + 1
         parts = text[max(line_start, vs - 64) : vs].split()[-2:]  # on the value's own line

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch.events import Location
-from netwatch.flows.table import Flow, FlowSink
+from netwatch.flows.table import TRACE_PACKETS, Flow, FlowSink
 from netwatch.flows.tcp import SYN
 from netwatch.redaction.streams import redact_flow
 
-MAX_PACKETS = 200  # frames per flow in its evidence
+MAX_PACKETS = TRACE_PACKETS  # frames per flow in its evidence
 MAX_STREAM = 1 << 20  # stream bytes per direction kept (the frames' payload past it become filler)
 MAX_SPANS = 4096  # located detections per flow
 M32 = 0xFFFFFFFF
@@ -29,12 +29,13 @@ M32 = 0xFFFFFFFF
 class FlowTrace:
     """One live flow's frames and delivered bytes (TCP: per direction's stream; UDP: datagrams joined)."""
 
-    __slots__ = ("packets", "streams", "sizes", "datagrams", "tcp", "spans", "counted", "n")
+    __slots__ = ("packets", "chunks", "kept", "sizes", "datagrams", "tcp", "spans", "counted", "n")
 
     def __init__(self, tcp: bool) -> None:
         self.tcp = tcp
         self.packets: list[tuple[int, int, int, int]] = []  # frame number, direction, TCP seq (UDP: offset), size
-        self.streams = (bytearray(), bytearray())
+        self.chunks: tuple[list[bytes], list[bytes]] = ([], [])  # delivered bytes as they came (joined at the end)
+        self.kept = [0, 0]  # bytes in `chunks` per direction
         self.sizes = [0, 0]  # bytes delivered or lost per direction: the offset of the next one
         self.datagrams: list[tuple[int, int, int]] = []  # UDP: direction, offset, length
         self.spans: list[Location] = []  # what detections located in this flow
@@ -71,22 +72,23 @@ class FlowTrace:
         return sorted(out)
 
     def data(self, direction: int, data: bytes) -> None:
-        buf = self.streams[direction]
-        room = MAX_STREAM - len(buf)
-        if room >= len(data):
-            buf += data
-        elif room > 0:
-            buf += data[:room]
+        if self.kept[direction] < MAX_STREAM:  # the bytes object itself: no copy while the flow lives
+            self.chunks[direction].append(data)
+            self.kept[direction] += len(data)
         if not self.tcp:
             self.datagrams.append((direction, self.sizes[direction], len(data)))
         self.sizes[direction] += len(data)
 
     def hole(self, direction: int, size: int) -> None:
-        buf = self.streams[direction]
-        room = MAX_STREAM - len(buf)
+        room = MAX_STREAM - self.kept[direction]
         if room > 0:
-            buf += bytes(min(room, size))
+            self.chunks[direction].append(bytes(min(room, size)))
+            self.kept[direction] += min(room, size)
         self.sizes[direction] += size
+
+    def stream(self, direction: int) -> bytearray:
+        """One direction's kept bytes, joined (holes as zeros), at most MAX_STREAM."""
+        return bytearray(b"".join(self.chunks[direction])[:MAX_STREAM])
 
 
 @dataclass
@@ -127,7 +129,7 @@ class Ended:
 
 def finish(flow: Ended, trace: FlowTrace) -> EvidenceFlow:
     """Redact a kept trace and place each frame's payload in the redacted bytes."""
-    streams = [trace.streams[0], trace.streams[1]]
+    streams = [trace.stream(0), trace.stream(1)]
     recorded = trace.all_packets()
     packets = [(number, d, pos) for number, d, pos, _n in recorded]
     if trace.tcp:

@@ -34,7 +34,6 @@ IDLE_OTHER = 120.0
 IDLE_DNS = 30.0
 IDLE_ONE_SIDED = 30.0  # TCP heard from one side only (SYN floods, scans, dead hosts): goes sooner
 MAX_FLOWS = 100_000
-TRACE_PACKETS = 200  # frames per flow an evidence trace records (netwatch.flows.trace.MAX_PACKETS)
 SWEEP_EVERY = 8192  # packets between idle sweeps...
 SWEEP_SECONDS = 2.0  # ...and at least this much capture time (a sweep walks every live flow)
 CLOSED_LINGER = 5.0  # a closed flow stays for late ACKs and retransmissions, then ends
@@ -175,8 +174,6 @@ class FlowTable(Reassembler):
         if ts > self.now:
             self.now = ts
         count(flow, direction, 1, len(payload), ts, self.frame_no)
-        if flow.trace is not None:
-            flow.trace.packet(self.frame_no, direction, -1, 0, len(payload))
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
         self._since_sweep += 1
@@ -190,11 +187,6 @@ class FlowTable(Reassembler):
         if ts > self.now:
             self.now = ts
         count(flow, direction, 1, len(payload), ts, self.frame_no)
-        trace = flow.trace
-        if trace is not None and trace.n < TRACE_PACKETS:  # FlowTrace.packet, inlined: every segment passes here
-            trace.packets.append((self.frame_no, direction, (seq + 1) & 0xFFFFFFFF if flags & SYN else seq,
-                                  len(payload)))
-            trace.n += 1
         if flow.inspect or flags & (SYN | FIN | RST):  # a flow only counted has no stream to follow
             self._tcp(flow, direction, flags, seq, payload, ts)
         self._since_sweep += 1

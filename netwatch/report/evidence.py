@@ -63,19 +63,17 @@ Key = tuple[int, bytes, int, bytes, int]  # proto, source address and port, dest
 
 def _place(data: bytes, loc: Loc, stream: bytes, offset: int) -> bytes:
     """The frame with the redacted bytes at `offset` of the direction's stream as its payload; bytes
-    the scan did not keep (past the bounds, never delivered) become FILLER. Checksums follow (a
-    payload that did not change keeps the frame as it was)."""
-    n = loc.end - loc.payload
-    if not n:
-        return data
-    out = bytearray([FILLER]) * n
-    lo, hi = max(0, -offset), min(n, len(stream) - offset)
-    if lo < hi:
-        out[lo:hi] = stream[offset + lo : offset + hi]
-    if out == data[loc.payload : loc.end]:
-        return data
+    the scan did not keep (past the bounds, never delivered) become FILLER. Checksums are computed
+    for every frame (a capture on loopback or with offloading holds frames whose checksum the
+    sender's card was to fill in)."""
     frame = bytearray(data)
-    frame[loc.payload : loc.end] = out
+    n = loc.end - loc.payload
+    if n:
+        out = bytearray([FILLER]) * n
+        lo, hi = max(0, -offset), min(n, len(stream) - offset)
+        if lo < hi:
+            out[lo:hi] = stream[offset + lo : offset + hi]
+        frame[loc.payload : loc.end] = out
     fix_checksums(frame, loc)
     return bytes(frame)
 

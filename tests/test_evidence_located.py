@@ -28,7 +28,7 @@ class Keeping(TracingSink):
 
     def flow_end(self, flow: Flow) -> None:
         if flow.trace is not None:
-            self.raw[flow.number] = (bytes(flow.trace.streams[0]), bytes(flow.trace.streams[1]))
+            self.raw[flow.number] = (bytes(flow.trace.stream(0)), bytes(flow.trace.stream(1)))
         super().flow_end(flow)
 
 

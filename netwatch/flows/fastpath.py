@@ -233,19 +233,11 @@ class FastPath:
         np.maximum.at(last, u, np.flatnonzero(bulk))  # each key's last frame: its time is the flow's last
         last_ts = block.ts[last]
         hits = pl.hits
-        grouped: tuple[Ints, Ints, Ints] | None = None  # traced flows (evidence): each key's frames, once per block
         for k in np.flatnonzero(packets).tolist():
             hit = hits[k]
             assert hit is not None  # count-only keys always have a flow
             flow, d = hit
             count(flow, d, int(packets[k]), int(nbytes[k]), float(last_ts[k]), base + int(last[k]) + 1)
-            if flow.trace is not None and flow.trace.room() > 0:
-                if grouped is None:
-                    order = np.argsort(u, kind="stable")
-                    grouped = (np.flatnonzero(bulk), order, np.searchsorted(u[order], np.arange(size + 1)))
-                rows, order, starts = grouped
-                mine = rows[order[starts[k] : starts[k + 1]]]
-                flow.trace.counted_frames(mine + base + 1, d, h.seq[mine].tolist(), h.plen[mine])
             if fins[k]:
                 flow.fins |= 1 << d
                 if flow.fins == 3:
@@ -274,8 +266,6 @@ class FastPath:
                     flow = hit[0]
                     if not flow.inspect and not fl & 7:  # settled, no SYN/FIN/RST: count only
                         count(flow, hit[1], 1, plen, ts, n)
-                        if flow.trace is not None:
-                            flow.trace.packet(n, hit[1], seq, fl, plen)
                         settled += 1
                         continue
                     payload = buf[s + at : s + at + plen]

@@ -181,8 +181,6 @@ class FlowTable:
         if ts > self.now:
             self.now = ts
         count(flow, direction, 1, len(payload), ts, self.frame_no)
-        if flow.trace is not None:
-            flow.trace.packet(self.frame_no, direction, -1, 0, len(payload))
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
         self._since_sweep += 1
@@ -198,8 +196,6 @@ class FlowTable:
         if ts > self.now:
             self.now = ts
         count(flow, direction, 1, len(payload), ts, self.frame_no)
-        if flow.trace is not None:
-            flow.trace.packet(self.frame_no, direction, seq, flags, len(payload))
         if flow.inspect or flags & (SYN | FIN | RST):  # a flow only counted has no stream to follow
             self.tcp.segment(flow, direction, flags, seq, payload, ts, ack, window, wscale)
         self._since_sweep += 1

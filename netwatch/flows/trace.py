@@ -1,12 +1,15 @@
-"""Evidence traces: which frames carried a flow and the stream bytes the reassembler delivered, kept
-while `--evidence` is on, so evidence is cut from the scan's own flows and streams (no second parse).
+"""Evidence traces: the bytes the reassembler delivered for each flow, kept while `--evidence` is
+on, so evidence is cut from the scan's own flows and streams (no second parse, no second reassembly).
 
 `TracingSink` sits between the flow table and the analyzers' dispatcher: every flow of this shard
-gets a `FlowTrace` (its first `MAX_PACKETS` frames by number, direction and sequence number; the
-bytes delivered per direction up to `MAX_STREAM`, holes as zeros). When the flow ends, after the
-analyzers had their say, the trace is kept only if `keep(flow)` (a finding names the flow): it is
-redacted at once (`netwatch.redaction.streams`) and becomes a picklable `EvidenceFlow` (the redacted
-bytes and where each frame's payload sits in them); the unredacted copy is dropped either way.
+gets a `FlowTrace` (the bytes delivered per direction up to `MAX_STREAM`, by reference while the
+flow lives; holes as zeros; the order deliveries came in; what detections located). A flow is
+named by its first frame (`Flow.number`) and ends at its last (`Flow.last_frame`): with its
+5-tuple that picks its frames out of the capture again, and each frame's TCP sequence number (or,
+for UDP, its place among the datagrams) says where its payload sits in the redacted bytes; so
+nothing is recorded per packet. When the flow ends, after the analyzers had their say, the trace
+is redacted and kept if `named(number)` (a finding names the flow), held if `maybe(number)` (a
+verdict at the end of input may name it), else dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 
 from netwatch.events import Location
 from netwatch.flows.table import Flow, FlowSink
-from netwatch.flows.tcp import SYN
 from netwatch.redaction.streams import redact_flow
 
 MAX_PACKETS = 200  # frames per flow in its evidence
@@ -27,77 +29,55 @@ M32 = 0xFFFFFFFF
 
 
 class FlowTrace:
-    """One live flow's frames and delivered bytes (TCP: per direction's stream; UDP: datagrams joined)."""
+    """One live flow's delivered bytes (TCP: per direction's stream; UDP: its datagrams one after another)."""
 
-    __slots__ = ("packets", "streams", "sizes", "datagrams", "tcp", "spans", "counted", "n")
+    __slots__ = ("chunks", "kept", "sizes", "datagrams", "tcp", "spans", "order")
 
     def __init__(self, tcp: bool) -> None:
         self.tcp = tcp
-        self.packets: list[tuple[int, int, int, int]] = []  # frame number, direction, TCP seq (UDP: offset), size
-        self.streams = (bytearray(), bytearray())
+        self.chunks: tuple[list[bytes], list[bytes]] = ([], [])  # delivered bytes as they came (joined at the end)
+        self.kept = [0, 0]  # bytes in `chunks` per direction
         self.sizes = [0, 0]  # bytes delivered or lost per direction: the offset of the next one
         self.datagrams: list[tuple[int, int, int]] = []  # UDP: direction, offset, length
+        self.order: list[tuple[int, int, int]] = []  # TCP: (direction, offset, length) of each delivery, in order
         self.spans: list[Location] = []  # what detections located in this flow
-        self.counted: list[tuple[Any, int, Any, Any]] = []  # the fast path's frames: numbers, direction, seqs, sizes
-        self.n = 0  # frames recorded
-
-    def room(self) -> int:
-        """How many more frames the trace takes."""
-        return MAX_PACKETS - self.n
-
-    def packet(self, number: int, direction: int, seq: int, flags: int, size: int) -> None:
-        if self.n < MAX_PACKETS:
-            if not self.tcp:
-                seq = self.sizes[direction]
-            elif flags & SYN:
-                seq = (seq + 1) & M32  # data on a SYN starts after it
-            self.packets.append((number, direction, seq, size))
-            self.n += 1
-
-    def counted_frames(self, numbers: Any, direction: int, seqs: Any, sizes: Any) -> None:
-        """Frames the fast path only counted (no SYN among them), as arrays, up to the bound."""
-        take = min(len(numbers), MAX_PACKETS - self.n)
-        if take > 0:
-            self.counted.append((numbers[:take], direction, seqs[:take], sizes[:take]))
-            self.n += take
-
-    def all_packets(self) -> list[tuple[int, int, int, int]]:
-        """Every frame recorded, in frame order."""
-        out = list(self.packets)
-        for numbers, d, seqs, sizes in self.counted:
-            if not self.tcp:  # a counted datagram was not delivered: no offset in the kept bytes
-                seqs = [1 << 40] * len(numbers)
-            out.extend(zip(numbers.tolist(), [d] * len(numbers), list(seqs), sizes.tolist(), strict=True))
-        return sorted(out)
 
     def data(self, direction: int, data: bytes) -> None:
-        buf = self.streams[direction]
-        room = MAX_STREAM - len(buf)
-        if room >= len(data):
-            buf += data
-        elif room > 0:
-            buf += data[:room]
-        if not self.tcp:
-            self.datagrams.append((direction, self.sizes[direction], len(data)))
-        self.sizes[direction] += len(data)
+        if self.kept[direction] < MAX_STREAM:  # the bytes object itself: no copy while the flow lives
+            self.chunks[direction].append(data)
+            self.kept[direction] += len(data)
+        at = self.sizes[direction]
+        if self.tcp:
+            if len(self.order) < 4 * MAX_PACKETS:
+                self.order.append((direction, at, len(data)))
+        else:
+            self.datagrams.append((direction, at, len(data)))
+        self.sizes[direction] = at + len(data)
 
     def hole(self, direction: int, size: int) -> None:
-        buf = self.streams[direction]
-        room = MAX_STREAM - len(buf)
+        room = MAX_STREAM - self.kept[direction]
         if room > 0:
-            buf += bytes(min(room, size))
+            self.chunks[direction].append(bytes(min(room, size)))
+            self.kept[direction] += min(room, size)
         self.sizes[direction] += size
+
+    def stream(self, direction: int) -> bytearray:
+        """One direction's kept bytes, joined (holes as zeros), at most MAX_STREAM."""
+        return bytearray(b"".join(self.chunks[direction])[:MAX_STREAM])
 
 
 @dataclass
 class EvidenceFlow:
-    """A flow a finding names, redacted: each frame's payload is `streams[direction][offset:...]`."""
+    """A flow a finding names, redacted: its frames are those of its 5-tuple from frame `number` to
+    `last`; a TCP frame's payload is `streams[direction][seq - bases[direction]:...]`, a UDP
+    datagram's the next `len` bytes of its direction."""
 
     number: int  # the flow's first frame
+    last: int  # its last frame
     proto: int
     client: tuple[bytes, int]  # address, port
     server: tuple[bytes, int]
-    packets: list[tuple[int, int, int]]  # frame number, direction, payload offset in its stream
+    bases: tuple[int | None, int | None]  # TCP: the sequence number at offset 0 of each direction
     streams: tuple[bytes, bytes]
     notes: list[str] = field(default_factory=list)  # regions overwritten whole
     app: str | None = None  # what the pipeline found the flow carries
@@ -108,11 +88,12 @@ class Ended:
     """What redaction needs of a flow that ended: who it was, what it carried, where its streams began."""
 
     number: int
+    last: int
     proto: int
     client: tuple[bytes, int]
     server: tuple[bytes, int]
     app: str | None
-    bases: tuple[int | None, int | None]  # TCP: the sequence number of each stream's offset 0
+    bases: tuple[int | None, int | None]
 
     @classmethod
     def of(cls, flow: Flow, trace: FlowTrace) -> Ended:
@@ -121,35 +102,21 @@ class Ended:
             s = flow.streams[d]
             if trace.tcp and s is not None and s.started:
                 bases[d] = (s.next_seq - trace.sizes[d]) & M32
-        return cls(flow.number, flow.proto, (flow.client, flow.client_port), (flow.server, flow.server_port),
-                   flow.app, (bases[0], bases[1]))
+        return cls(flow.number, flow.last_frame, flow.proto, (flow.client, flow.client_port),
+                   (flow.server, flow.server_port), flow.app, (bases[0], bases[1]))
 
 
 def finish(flow: Ended, trace: FlowTrace) -> EvidenceFlow:
-    """Redact a kept trace and place each frame's payload in the redacted bytes."""
-    streams = [trace.streams[0], trace.streams[1]]
-    recorded = trace.all_packets()
-    packets = [(number, d, pos) for number, d, pos, _n in recorded]
-    if trace.tcp:
-        packets = []
-        for number, d, seq, _n in recorded:
-            base = flow.bases[d]
-            off = -(1 << 40) if base is None else ((seq - base + 0x80000000) & M32) - 0x80000000
-            packets.append((number, d, off))
-    sizes = {number: n for number, _d, _p, n in recorded}
-    order = [(d, off, sizes[number]) for number, d, off in packets if sizes[number] and off >= 0]
+    """Redact a kept trace."""
+    streams = [trace.stream(0), trace.stream(1)]
     notes: list[str] = []
-    redact_flow(flow.app, trace.tcp, streams, trace.datagrams, trace.spans, notes, order)
-    return EvidenceFlow(flow.number, flow.proto, flow.client, flow.server, packets,
+    redact_flow(flow.app, trace.tcp, streams, trace.datagrams, trace.spans, notes, trace.order)
+    return EvidenceFlow(flow.number, flow.last, flow.proto, flow.client, flow.server, flow.bases,
                         (bytes(streams[0]), bytes(streams[1])), sorted(set(notes)), flow.app)
 
 
 class TracingSink:
-    """The dispatcher's stand-in while evidence is kept: records, then passes everything on.
-
-    At a flow's end its trace is redacted and kept when `named(number)` (a finding names it), held
-    unredacted when `maybe(number)` (a verdict at the end of input may name it: `settle` decides),
-    else dropped."""
+    """The dispatcher's stand-in while evidence is kept: records, then passes everything on."""
 
     def __init__(self, inner: FlowSink, named: Callable[[int], bool], maybe: Callable[[int], bool],
                  max_flows: int = 4000, max_pending: int = 1000) -> None:
@@ -196,10 +163,10 @@ class TracingSink:
     def flow_end(self, flow: Flow) -> None:
         self.inner.flow_end(flow)
         trace, flow.trace = flow.trace, None
-        if trace is not None and self.live.get(flow.number) is trace:
-            del self.live[flow.number]
         if trace is None:
             return
+        if self.live.get(flow.number) is trace:
+            del self.live[flow.number]
         if self.named(flow.number):
             if len(self.kept) < self.max_flows:
                 self.kept[flow.number] = finish(Ended.of(flow, trace), trace)

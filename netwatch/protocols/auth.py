@@ -30,6 +30,18 @@ MAX_CREDENTIALS = 8192  # bytes of an HTTP Digest or Bearer header value looked 
 IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.I)
 
 
+# The same exchanges found in a whole client stream (evidence redaction overwrites the secret group):
+PASS_LINE = re.compile(rb"(?:^|\n)PASS ([^\r\n]*)", re.I)  # FTP and POP3
+IMAP_LOGIN_IN_STREAM = re.compile(
+    rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)
+SASL_START = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN)(?: ([A-Za-z0-9+/=]+))?\r?\n", re.I)
+B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
+# A secret in an HTTP query string, form body or cookie (`password=…`, `pw=…; `): no analyzer
+# reports these as logins, but the evidence keeps the bytes, so they are blanked all the same.
+HTTP_SECRET_FIELD = re.compile(rb"(?:^|[?&;\s])(?:pass(?:word|wd|code)?|pwd|pw|pin|secret)=([^&;\s]*)", re.I)
+TDS_OBFUSCATED_STAR = b"\x07\xa5"  # '*' in UTF-16LE, nibble-swapped and XORed with 0xA5 (TDS Login7)
+
+
 IMAP_AUTH_PLAIN = re.compile(rb"^\S+ AUTHENTICATE PLAIN(?: (\S+))?\s*$", re.I)
 
 

@@ -33,6 +33,20 @@ def snmp_community(data: bytes) -> tuple[str, bytes, str] | None:
         return None
 
 
+def snmp_community_span(data: bytes | bytearray) -> tuple[int, int] | None:
+    """Where the community string of an SNMP v1/v2c message is, or None."""
+    try:
+        if len(data) < 8 or data[0] != 0x30:
+            return None
+        i = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
+        if data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1) or data[i + 3] != 0x04:
+            return None
+        n = data[i + 4]
+        return (i + 5, i + 5 + n) if n < 0x80 and i + 5 + n <= len(data) else None
+    except IndexError:
+        return None
+
+
 def sysdescr_value(data: bytes, limit: int = 512) -> bytes | None:
     """The sysDescr.0 value in a message (at most `limit` bytes), or None."""
     i = data.find(SYSDESCR_OID)

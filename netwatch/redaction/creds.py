@@ -1,27 +1,30 @@
-"""In-place redaction of cleartext passwords, protocol by protocol, with the same recognisers as
-`analyzers.credentials`: FTP/POP3 PASS, IMAP LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and
-LOGIN, HTTP Basic, Telnet keystrokes after a password prompt, SNMP communities, PostgreSQL password
-messages, MySQL clear-text auth, TDS Login7; and password fields of HTTP queries, forms and
-cookies. The user name stays (it is evidence); the password becomes FILLER of the same length,
-re-encoded where it was encoded (base64, TDS obfuscation), so a re-scan still sees the same login
-protocol, user and password length, never the password.
+"""In-place redaction of cleartext passwords, protocol by protocol, with the login grammars of
+`protocols.auth` and `protocols.snmp` (those `analyzers.credentials` reads): FTP/POP3 PASS, IMAP
+LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and LOGIN, HTTP Basic, Telnet keystrokes after a
+password prompt, SNMP communities, PostgreSQL password messages, MySQL clear-text auth, TDS Login7;
+and password fields of HTTP queries, forms and cookies. The user name stays (it is evidence); the
+password becomes FILLER of the same length, re-encoded where it was encoded (base64, TDS
+obfuscation), so a re-scan still sees the same login protocol, user and password length, never
+the password.
 """
 
 from __future__ import annotations
 
-import re
-
-from netwatch.protocols.auth import HTTP_BASIC, TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
+from netwatch.protocols.auth import (
+    B64_LINE,
+    HTTP_BASIC,
+    HTTP_SECRET_FIELD,
+    IMAP_LOGIN_IN_STREAM,
+    PASS_LINE,
+    SASL_START,
+    TDS_OBFUSCATED_STAR,
+    TELNET_IAC,
+    TELNET_PASS_PROMPT,
+    TELNET_USER_PROMPT,
+)
+from netwatch.protocols.snmp import snmp_community_span
 from netwatch.redaction.packets import FILLER, redact_base64_field
 
-PASS_LINE = re.compile(rb"(?:^|\n)PASS ([^\r\n]*)", re.I)
-IMAP_LOGIN = re.compile(rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)
-SASL_START = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN)(?: ([A-Za-z0-9+/=]+))?\r?\n", re.I)
-B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
-# A secret in an HTTP query string, form body or cookie (`password=…`, `pw=…; `): no analyzer
-# reports these as logins, but the evidence keeps the bytes, so they are blanked all the same.
-HTTP_SECRET_FIELD = re.compile(rb"(?:^|[?&;\s])(?:pass(?:word|wd|code)?|pwd|pw|pin|secret)=([^&;\s]*)", re.I)
-TDS_OBFUSCATED_STAR = b"\x07\xa5"  # '*' in UTF-16LE, nibble-swapped and XORed with 0xA5
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
 
 
@@ -35,7 +38,7 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
         for m in PASS_LINE.finditer(client):
             _fill(client, *m.span(1))
     if app == "imap":
-        for m in IMAP_LOGIN.finditer(client):
+        for m in IMAP_LOGIN_IN_STREAM.finditer(client):
             g = 1 if m.group(1) is not None else 2
             _fill(client, *m.span(g))
     if app in ("imap", "smtp", "pop3"):
@@ -157,20 +160,6 @@ def _tds(buf: bytearray) -> None:
     for k in range(plen):
         if poff + 2 * k + 2 <= len(buf):
             buf[poff + 2 * k : poff + 2 * k + 2] = TDS_OBFUSCATED_STAR
-
-
-def snmp_community_span(data: bytes | bytearray) -> tuple[int, int] | None:
-    """Where the community string of an SNMP v1/v2c message is, or None."""
-    try:
-        if len(data) < 8 or data[0] != 0x30:
-            return None
-        i = 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
-        if data[i : i + 2] != b"\x02\x01" or data[i + 2] not in (0, 1) or data[i + 3] != 0x04:
-            return None
-        n = data[i + 4]
-        return (i + 5, i + 5 + n) if n < 0x80 and i + 5 + n <= len(data) else None
-    except IndexError:
-        return None
 
 
 def redact_snmp(buf: bytearray, notes: list[str]) -> None:

@@ -15,6 +15,7 @@ from iso8583.specs import default as SPEC_BINMAP
 from iso8583.specs import default_ascii as SPEC_HEXMAP
 
 from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.dns import question_spans
 from netwatch.protocols.h2c import PREFACE
 from netwatch.protocols.http import HttpMessage, HttpPart, decode_content
 from netwatch.protocols.http_stream import HttpConnection
@@ -245,23 +246,9 @@ def mask_emv(buf: bytearray, s: int, e: int) -> None:
 # -- DNS --------------------------------------------------------------------------------------------
 
 def redact_dns(buf: bytearray, notes: list[str], offset: int = 0) -> None:
-    """Question names of a DNS message: digits split over labels and hex-encoded labels."""
-    if len(buf) < offset + 12:
-        return
-    qd = int.from_bytes(buf[offset + 4 : offset + 6], "big")
-    pos = offset + 12
-    for _ in range(min(qd, 16)):
-        labels = []
-        for _ in range(128):
-            if pos >= len(buf):
-                return
-            n = buf[pos]
-            if n == 0 or n >= 0xC0:
-                pos += 1 if n == 0 else 2
-                break
-            labels.append((pos + 1, pos + 1 + n))
-            pos += 1 + n
-        pos += 4
+    """Question names of a DNS message (`protocols.dns.question_spans`): digits split over labels
+    and hex-encoded labels."""
+    for labels in question_spans(buf, offset):
         _redact_labels(buf, labels, notes)
 
 

@@ -8,6 +8,8 @@ The application is the pipeline's classification of the flow (by content), never
 
 from __future__ import annotations
 
+import re
+
 from netwatch.events import Location
 from netwatch.protocols.iso8583 import looks_like_iso8583
 from netwatch.redaction.creds import redact_passwords, redact_snmp
@@ -16,6 +18,8 @@ from netwatch.redaction.packets import FILLER, mask_cards
 from netwatch.redaction.protocols import redact_dns, redact_http, redact_iso8583
 
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
+# a body the card scan cannot read in place: compressed, or cut by chunk framing
+ENCODED_BODY = re.compile(rb"\r?\n(?:content-encoding|transfer-encoding)[ \t]*:", re.I)
 
 
 def _regions(streams: list[bytearray], spans: list[Location]) -> list[tuple[Location, int, int, bytes]]:
@@ -55,7 +59,8 @@ def redact_flow(app: str | None, tcp: bool, streams: list[bytearray], datagrams:
 def redact_streams(app: str | None, streams: list[bytearray], order: Order, notes: list[str]) -> None:
     """Both directions of one TCP flow: passwords, then protocol fields, then every card encoding."""
     redact_passwords(app, streams[0], streams[1], order, notes)
-    if app in (None, "http") or any(buf[:5] == b"HTTP/" for buf in streams):
+    if (app in (None, "http") or any(buf[:5] == b"HTTP/" for buf in streams)) and any(
+            ENCODED_BODY.search(buf) for buf in streams):  # plain bodies are read in place below
         redact_http(streams, order, notes)
     for buf in streams:
         if app == "iso8583" or looks_like_iso8583(bytes(buf[:4096])):

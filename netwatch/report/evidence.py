@@ -24,7 +24,8 @@ from netwatch.capture.blocks import FrameBlock, batches
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.capture.writer import CaptureWriter
 from netwatch.findings.aggregate import Finding
-from netwatch.flows.trace import EvidenceFlow
+from netwatch.flows.fastpath import headers
+from netwatch.flows.trace import MAX_PACKETS, EvidenceFlow
 from netwatch.packets.frames import Loc, fix_checksums, locate
 from netwatch.pipeline.session import SourceReport
 from netwatch.redaction.floor import holds_card
@@ -57,54 +58,97 @@ class Written:
     payload: tuple[int, int]  # where the payload sits in `frame`
 
 
-def _matches(loc: Loc, ev: EvidenceFlow, direction: int) -> bool:
-    """The located headers are the flow's own (a tunnelled frame's outer headers are not)."""
-    a, b = (ev.client, ev.server) if direction == 0 else (ev.server, ev.client)
-    return loc.proto == ev.proto and (loc.src, loc.sport, loc.dst, loc.dport) == (*a, *b)
+Key = tuple[int, bytes, int, bytes, int]  # proto, source address and port, destination address and port
 
 
-def _place(data: bytes, linktype: int, ev: EvidenceFlow, direction: int, offset: int) -> tuple[bytes, Loc] | None:
-    """The frame with its payload replaced by the redacted bytes at `offset` of its direction's stream;
-    bytes the scan did not keep (past the bounds, never delivered) become FILLER."""
-    loc = locate(linktype, data)
-    if loc is None or not _matches(loc, ev, direction):
-        return None
+def _place(data: bytes, loc: Loc, stream: bytes, offset: int) -> bytes:
+    """The frame with the redacted bytes at `offset` of the direction's stream as its payload; bytes
+    the scan did not keep (past the bounds, never delivered) become FILLER. Checksums are computed
+    for every frame (a capture on loopback or with offloading holds frames whose checksum the
+    sender's card was to fill in)."""
     frame = bytearray(data)
     n = loc.end - loc.payload
     if n:
-        stream = ev.streams[direction]
         out = bytearray([FILLER]) * n
         lo, hi = max(0, -offset), min(n, len(stream) - offset)
         if lo < hi:
             out[lo:hi] = stream[offset + lo : offset + hi]
         frame[loc.payload : loc.end] = out
     fix_checksums(frame, loc)
-    return bytes(frame), loc
+    return bytes(frame)
+
+
+class Picker:
+    """Which frames belong to the flows findings name: same 5-tuple, numbered from the flow's first
+    frame to its last (a reused port pair is another flow). At most MAX_PACKETS per flow."""
+
+    def __init__(self, flows: dict[int, EvidenceFlow]) -> None:
+        self.by_key: dict[Key, list[tuple[EvidenceFlow, int]]] = {}
+        for ev in flows.values():
+            for d, (a, b) in ((0, (ev.client, ev.server)), (1, (ev.server, ev.client))):
+                self.by_key.setdefault((ev.proto, a[0], a[1], b[0], b[1]), []).append((ev, d))
+        # IPv4 address pairs (source then destination, as an IPv4 header has them) of the wanted flows
+        v4 = {int.from_bytes(k[1] + k[3], "big") for k in self.by_key if len(k[1]) == 4}
+        self.v4 = np.array(sorted(v4), np.uint64) if v4 else None
+        self.first = min((ev.number for ev in flows.values()), default=0)
+        self.last = max((ev.last for ev in flows.values()), default=-1)
+        self.taken: dict[int, int] = {}  # frames taken per flow
+        self.udp_at: dict[tuple[int, int], int] = {}  # UDP: offset of the next datagram per flow direction
+
+    def candidates(self, block: FrameBlock, base: int) -> list[int]:
+        """Rows of the block that may be wanted: keyed IPv4 frames whose key is wanted, and every
+        frame the fast path's header reading does not key (IPv6, other links: located one by one)."""
+        lo, hi = max(0, self.first - base - 1), min(block.size, self.last - base)
+        if lo >= hi:
+            return []
+        h, keys = headers(np.frombuffer(block.buf, np.uint8), block)
+        keyed = h.keyed
+        hit = ~keyed
+        if self.v4 is not None and keyed.any():  # the fast path's keys: protocol, addresses, ports
+            pairs = np.ascontiguousarray(keys[keyed, 1:9]).view(">u8").ravel().astype(np.uint64)
+            hit[keyed] = np.isin(pairs, self.v4)
+        rows = np.flatnonzero(hit)
+        wanted: list[int] = rows[(rows >= lo) & (rows < hi)].tolist()
+        return wanted
+
+    def take(self, number: int, block: FrameBlock, i: int) -> Written | None:
+        s, c, lt = int(block.start[i]), int(block.caplen[i]), int(block.linktype[i])
+        data = block.buf[s : s + c]
+        loc = locate(lt, data)
+        if loc is None:
+            return None
+        for ev, d in self.by_key.get((loc.proto, loc.src, loc.sport, loc.dst, loc.dport), ()):
+            if not ev.number <= number <= ev.last or self.taken.get(ev.number, 0) >= MAX_PACKETS:
+                continue
+            self.taken[ev.number] = self.taken.get(ev.number, 0) + 1
+            n = loc.end - loc.payload
+            if ev.proto == 6:
+                base = ev.bases[d]
+                seq = (loc.seq + 1) & 0xFFFFFFFF if loc.flags & 0x02 else loc.seq
+                off = -(1 << 40) if base is None else ((seq - base + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            else:
+                off = self.udp_at.get((ev.number, d), 0)
+                self.udp_at[(ev.number, d)] = off + n
+            frame = _place(data, loc, ev.streams[d], off)
+            return Written(number, float(block.ts[i]), lt, frame, int(block.wirelen[i]), ev.number, d,
+                           (loc.payload, loc.end))
+        return None
 
 
 def pick(blocks: Iterable[FrameBlock], flows: dict[int, EvidenceFlow]) -> dict[int, Written]:
-    """One read of the capture: the frames of `flows` by number, redacted."""
-    where = {number: (ev, d, off) for ev in flows.values() for number, d, off in ev.packets}
-    if not where:
+    """One read of the capture: the frames of `flows`, redacted, by number."""
+    if not flows:
         return {}
-    wanted = np.array(sorted(where), np.int64)
+    picker = Picker(flows)
     out: dict[int, Written] = {}
     base = 0
     for block in blocks:
-        n = block.size
-        lo, hi = np.searchsorted(wanted, [base + 1, base + n + 1])
-        for number in wanted[lo:hi].tolist():
-            i = number - base - 1
-            s, c = int(block.start[i]), int(block.caplen[i])
-            lt = int(block.linktype[i])
-            ev, d, off = where[number]
-            placed = _place(block.buf[s : s + c], lt, ev, d, off)
-            if placed is not None:
-                frame, loc = placed
-                out[number] = Written(number, float(block.ts[i]), lt, frame, int(block.wirelen[i]), ev.number, d,
-                                      (loc.payload, loc.end))
-        base += n
-        if base >= wanted[-1]:
+        for i in picker.candidates(block, base):
+            w = picker.take(base + i + 1, block, i)
+            if w is not None:
+                out[w.number] = w
+        base += block.size
+        if base >= picker.last:
             break
     return out
 
@@ -132,12 +176,14 @@ def write_evidence(blocks: Iterable[FrameBlock], findings: list[Finding], flows:
     next file index."""
     wanted = {n: flows[n] for f in findings for n in f.flows if n in flows}
     frames = pick(blocks, wanted)
+    by_flow: dict[int, list[Written]] = {}
+    for w in frames.values():
+        by_flow.setdefault(w.flow, []).append(w)
     opts.directory.mkdir(parents=True, exist_ok=True)
     index = start
     for f in findings:
         chosen = [flows[n] for n in f.flows if n in flows]
-        packets = sorted((frames[num] for ev in chosen for num, _d, _o in ev.packets if num in frames),
-                         key=lambda p: p.number)
+        packets = sorted((w for ev in chosen for w in by_flow.get(ev.number, ())), key=lambda p: p.number)
         if not packets or index > MAX_FILES:
             continue
         linktype = packets[0].linktype
@@ -147,9 +193,9 @@ def write_evidence(blocks: Iterable[FrameBlock], findings: list[Finding], flows:
             continue
         path = opts.directory / file_name(index, f)
         index += 1
-        with CaptureWriter(path, linktype=linktype) as w:
+        with CaptureWriter(path, linktype=linktype) as out:
             for p in packets:
-                w.write(Frame(p.ts, p.linktype, p.frame, p.wirelen))
+                out.write(Frame(p.ts, p.linktype, p.frame, p.wirelen))
         f.evidence_file = str(path)
         f.evidence_packets = [p.number for p in packets]
         f.evidence_redaction = sorted({n for ev in chosen for n in ev.notes}) or None

@@ -127,14 +127,14 @@ class Aggregator:
         self.source = source
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
-        self.packet: int | None = None  # number of the packet being processed, set by the session
 
-    def observe(self, event: Event) -> None:
+    def observe(self, event: Event, packet: int | None = None) -> None:
+        """One event; `packet`: the number of the packet it came from (1-based), when known."""
         self.observations += 1
         for rule, severity, get in self.rules.match(event, self.policy):
-            self._add(rule, severity, get, event)
+            self._add(rule, severity, get, event, packet)
 
-    def _add(self, rule: Rule, severity: str, get: Getter, obs: Event) -> None:
+    def _add(self, rule: Rule, severity: str, get: Getter, obs: Event, packet: int | None) -> None:
         flow = obs.flow
         src, dst, dport, proto = flow.src, flow.dst, flow.server_port, flow.proto
         key = (rule.id, severity, src, dst, dport, proto) + tuple(str(get(g)) for g in rule.group_by)
@@ -143,8 +143,8 @@ class Aggregator:
             f.count += 1
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
-            if self.packet is not None:
-                f.last_packet = max(f.last_packet or 0, self.packet)
+            if packet is not None:
+                f.last_packet = max(f.last_packet or 0, packet)
             for s in rule.sum:
                 v, old = get(s), f.evidence.get(s)
                 if isinstance(v, (int, float)) and isinstance(old, (int, float)):
@@ -165,7 +165,7 @@ class Aggregator:
             server_name=None if server_name in (MISSING, None) else redact(str(server_name)), evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,
             message=redact(render_message(rule.message, get, rule.title) if rule.message else rule.title),
-            first_packet=self.packet, last_packet=self.packet, key=key,
+            first_packet=packet, last_packet=packet, key=key,
         )
 
     def results(self) -> list[Finding]:

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netwatch.capture.blocks import FrameBlock, Ints
-from netwatch.flows.table import Flow, FlowTable, count
+from netwatch.flows.table import Flow, FlowTable, close_on, count
 from netwatch.flows.tcp import FIN, RST, SYN
 from netwatch.packets.decode import ESP, TCP, UDP, VXLAN_PORT, Decoder
 
@@ -226,12 +226,8 @@ class FastPath:
             assert hit is not None  # count-only keys always have a flow
             flow, d = hit
             count(flow, d, int(packets[k]), int(nbytes[k]), float(last_ts[k]))
-            if fins[k]:
-                flow.fins |= 1 << d
-                if flow.fins == 3:
-                    flow.closed = True
-            if rsts[k]:
-                flow.closed = True
+            if fins[k] or rsts[k]:
+                close_on(flow, d, bool(fins[k]), bool(rsts[k]))
 
     def _rest(self, block: FrameBlock, base: int, h: Headers, rows: Ints) -> int:
         """Frames that need Python, in capture order. A TCP segment (no SYN), UDP datagram or ESP

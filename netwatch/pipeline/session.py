@@ -26,6 +26,7 @@ from netwatch.findings.destinations import Inventory, Rest, merge_inventory, mer
 from netwatch.findings.systems import SystemInventory, judge_systems, merge_systems
 from netwatch.flows.fastpath import FastPath
 from netwatch.flows.table import FlowTable
+from netwatch.flows.tcp import MAX_LOSS_NOTES, Losses
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
 from netwatch.packets.decode import Decoder, linktype_name
@@ -90,23 +91,27 @@ class Session:
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
         self.fast = FastPath(self.decoder, self.flows)  # capture counters, frame number, the hot loop
+        self.limits = Losses()  # what analyzers' bounds left out (DataLimit events), beside the table's losses
+        self.flow_end_listeners: list[Callable[[FlowEnd], None]] = []  # e.g. the live dashboard's tallies
         self._closed = False
 
     def _emit(self, obs: Event) -> None:
+        """Every event goes up from here: inventories, listeners, the aggregator; nothing goes back down."""
         if obs.flow.foreign:  # another shard reports this flow
             return
         if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
+            for listener in self.flow_end_listeners:
+                listener(obs)
         elif isinstance(obs, DataLimit):  # an analyzer's bound: a counted, reported event, not a finding
             f = obs.flow
-            self.flows.losses.note(f.proto, (f.src, f.client_port), (f.dst, f.server_port), obs.direction, obs.bytes,
-                                   obs.reason)
+            self.limits.note(f.proto, (f.src, f.client_port), (f.dst, f.server_port), obs.direction, obs.bytes,
+                             obs.reason)
             return
         elif obs.kind in SYSTEM_KINDS:
             self.systems.observe(obs)
         before = len(self.aggregator.findings)
-        self.aggregator.packet = self.fast.frame_no
-        self.aggregator.observe(obs)
+        self.aggregator.observe(obs, self.fast.frame_no)
         if self.on_finding is not None and len(self.aggregator.findings) > before:
             self.on_finding(next(reversed(self.aggregator.findings.values())))
 
@@ -142,7 +147,7 @@ class Session:
         d = self.decoder
         r.flows = t.flows_seen
         r.tcp_gaps = t.gap_bytes
-        r.losses = t.losses.as_list()
+        r.losses = joined(t.losses, self.limits).as_list()
         r.flows_cut = t.cap_evicted
         r.decode_errors = dict(d.stats)
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
@@ -155,6 +160,18 @@ class Session:
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         r.inventory_rest = self.inventory.rest_totals()
         return r
+
+
+def joined(*parts: Losses) -> Losses:
+    """One account of several: totals added, named entries up to the one bound."""
+    out = Losses()
+    for part in parts:
+        for reason, size in part.totals.items():
+            out.totals[reason] = out.totals.get(reason, 0) + size
+        for key, size in part.notes.items():
+            if key in out.notes or len(out.notes) < MAX_LOSS_NOTES:
+                out.notes[key] = out.notes.get(key, 0) + size
+    return out
 
 
 SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})  # what the systems inventory learns from

@@ -202,6 +202,9 @@ def scan_file(
             progress(reader.position(), size)
     thresholds = gc.get_threshold()
     gc.set_threshold(GC_GEN0, *thresholds[1:])
+    # start-up's objects (modules, rules, analyzers) live to the end: no collection need walk them.
+    # Measured on the 300k store mix: GC 99-122 ms with or without it (the collections are young ones).
+    gc.freeze()
     try:
         with reader:
             session.feed_blocks(reader.blocks(), tick)
@@ -211,6 +214,7 @@ def scan_file(
         report = session.close()
     finally:
         gc.set_threshold(*thresholds)
+        gc.unfreeze()  # a worker runs many scans: what the last one kept may be collected again
     report.problem = reader.problem
     report.seconds = time.perf_counter() - start
     return report

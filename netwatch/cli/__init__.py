@@ -13,6 +13,7 @@ import sys
 from netwatch import __version__
 from netwatch.cli import diff, interfaces, learn, live, scan
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from netwatch.flows.core import CORE
 from netwatch.judge.policy import PolicyError
 from netwatch.judge.rules import RuleError
 
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inspect point-of-sale network traffic: card data in the clear, unprotected links, "
                     "weak TLS, cleartext logins, remote access, unexpected destinations.",
     )
-    ap.add_argument("--version", action="version", version=f"netwatch {__version__}")
+    ap.add_argument("--version", action="version", version=f"netwatch {__version__}, {CORE} core")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS:
         cmd.register(sub)

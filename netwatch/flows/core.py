@@ -12,7 +12,7 @@ from types import ModuleType
 compiled: ModuleType | None = None
 if os.environ.get("NETWATCH_PURE", "") in ("", "0"):
     try:
-        from netwatch.flows import _core as compiled  # type: ignore[attr-defined, no-redef]
+        from netwatch.flows import _core as compiled
     except ImportError:  # not built here: the pure-Python core runs
         compiled = None
 

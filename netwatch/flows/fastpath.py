@@ -23,11 +23,12 @@ import numpy as np
 import numpy.typing as npt
 
 from netwatch.capture.blocks import FrameBlock, Ints
+from netwatch.flows.core import compiled
 from netwatch.flows.table import Flow, FlowTable, close_on, count
 from netwatch.flows.tcp import FIN, RST, SYN
 from netwatch.packets.decode import ESP, TCP, UDP, VXLAN_PORT, Decoder
 
-SMALL = 32  # blocks with fewer frames go packet by packet: numpy's per-call cost would dominate
+SMALL = 32  # smaller blocks go packet by packet in the pure core: numpy's per-call cost would dominate
 RAW_IP = (12, 14, 101, 228)  # link types whose frames start with the IP header
 NO_PORTS = bytes(4)  # ESP flows are keyed by their address pair, ports left 0
 U8 = npt.NDArray[np.uint8]
@@ -167,7 +168,7 @@ class FastPath:
             self.first_ts = float(block.ts[0])
         self.last_ts = float(block.ts[-1])
         try:
-            if n < SMALL:
+            if n < SMALL and compiled is None:
                 self._each(block, base)
             else:
                 self._vector(block, base)
@@ -191,6 +192,9 @@ class FastPath:
                 process(p)
 
     def _vector(self, block: FrameBlock, base: int) -> None:
+        if compiled is not None:  # the same steps in C loops (netwatch/flows/_core.pyx)
+            compiled.vector(self, block, base)
+            return
         raw = np.frombuffer(block.buf, np.uint8)
         h, keys = headers(raw, block)
         pl = plan(self.flows, h, keys)

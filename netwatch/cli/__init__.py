@@ -15,7 +15,7 @@ from netwatch.cli import diff, interfaces, learn, live, scan
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from netwatch.flows.core import CORE
 from netwatch.judge.policy import PolicyError
-from netwatch.judge.rules import RuleError
+from netwatch.judge.schema import RuleError
 
 COMMANDS = [scan, learn, diff]  # append new command modules here
 COMMANDS += [live, interfaces]

@@ -127,7 +127,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
             on_finding, on_tick = _callbacks(dash, stream, keep)
             session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding,
-                                  fingerprint=Fingerprinter(fingerprint_key(args)))
+                                  fingerprint=Fingerprinter(fingerprint_key(args)), evidence=bool(args.evidence))
             run = LiveRun(source, session, writer, duration=args.duration, count=args.count)
             if dash is not None:
                 dash.start()
@@ -146,7 +146,7 @@ def cmd_live(args: argparse.Namespace) -> int:
             source.close()
     findings = keep.apply(report.findings)
     if args.evidence:
-        _write_evidence(args, findings, buffer, stream)
+        _write_evidence(args, findings, report, buffer, stream)
     if not args.quiet:
         print_summary(console, [report], findings)
         drops = run.stats.drops
@@ -182,7 +182,7 @@ def _open(args: argparse.Namespace, iface: str) -> tuple[Any, Any, Any]:
     return source, writer, buffer
 
 
-def _write_evidence(args: argparse.Namespace, findings: list[Finding], buffer: Any,
+def _write_evidence(args: argparse.Namespace, findings: list[Finding], report: Any, buffer: Any,
                     stream: FindingStream | None) -> None:
     """Redacted evidence captures of the findings, from the --write file or the in-memory frames."""
     from pathlib import Path
@@ -190,7 +190,8 @@ def _write_evidence(args: argparse.Namespace, findings: list[Finding], buffer: A
     from netwatch.report.evidence import EvidenceOptions, live_evidence
 
     try:
-        written = live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
+        written = live_evidence(findings, report.evidence_flows, EvidenceOptions(Path(args.evidence)), args.write,
+                                buffer)
         if stream is not None:  # the records already written get a copy naming their evidence file
             stream.evidence(findings)
     except OSError as e:

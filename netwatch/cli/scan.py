@@ -146,7 +146,8 @@ def _scan(args: argparse.Namespace) -> int:
     check_writable(args.html, "HTML report")
     if args.evidence:
         prepare_evidence_dir(args.evidence)
-    cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
+    cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args),
+                     evidence=bool(args.evidence))
     policy = load_config(cfg)[1]  # bad rules or policy fail here, before any capture work
     progress = Progress(not args.no_progress and not args.quiet)
     try:

@@ -17,6 +17,7 @@ from netwatch.judge.conditions import MISSING, Getter
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import SEVERITY_RANK, Rule, RuleSet
 from netwatch.packets.addresses import endpoint
+from netwatch.redaction.masking import Fingerprinter
 from netwatch.redaction.text import EMPTY, Clean, Redacted, redact, redact_value
 
 JSON_ORDER = (
@@ -24,6 +25,7 @@ JSON_ORDER = (
     "proto", "app", "server_name", "evidence", "remediation", "references", "source",
     "evidence_file", "evidence_packets", "evidence_redaction",
 )
+MAX_FLOWS = 8  # flows a finding names (by their first frame), for its evidence
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
 
 
@@ -60,6 +62,8 @@ class Finding:
     evidence_file: str | None = None  # redacted capture backing this finding (scan --evidence)
     evidence_packets: list[int] | None = None  # its packets' numbers in the original capture
     evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
+    finding_id: str | None = None  # keyed hash of rule, severity, endpoints and group values (Fingerprinter.finding_id)
+    flows: list[int] = field(default_factory=list, repr=False)  # the flows it aggregated (first frame numbers)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""
@@ -121,12 +125,15 @@ def render_message(template: str, get: Getter, fallback: str) -> str:
 class Aggregator:
     """Turns matching observations into aggregated findings for one source."""
 
-    def __init__(self, rules: RuleSet, policy: Policy | None, source: str) -> None:
+    def __init__(self, rules: RuleSet, policy: Policy | None, source: str,
+                 fingerprint: Fingerprinter | None = None) -> None:
         self.rules = rules
+        self.fingerprint = fingerprint  # the run's key: finding ids (none without it)
         self.policy = policy
         self.source = source
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
+        self.flow_numbers: set[int] = set()  # every flow some finding names: its evidence is kept
 
     def observe(self, event: Event, packet: int | None = None) -> None:
         """One event; `packet`: the number of the packet it came from (1-based), when known."""
@@ -139,12 +146,14 @@ class Aggregator:
         src, dst, dport, proto = flow.src, flow.dst, flow.server_port, flow.proto
         key = (rule.id, severity, src, dst, dport, proto) + tuple(str(get(g)) for g in rule.group_by)
         f = self.findings.get(key)
+        packet = flow.frame or packet  # the event's own frame, else the one being processed
         if f is not None:
             f.count += 1
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
             if packet is not None:
                 f.last_packet = max(f.last_packet or 0, packet)
+            self._name_flow(f, flow.number)
             for s in rule.sum:
                 v, old = get(s), f.evidence.get(s)
                 if isinstance(v, (int, float)) and isinstance(old, (int, float)):
@@ -166,7 +175,14 @@ class Aggregator:
             remediation=rule.remediation, references=list(rule.references), source=self.source,
             message=redact(render_message(rule.message, get, rule.title) if rule.message else rule.title),
             first_packet=packet, last_packet=packet, key=key,
+            finding_id=self.fingerprint.finding_id(key) if self.fingerprint else None,
         )
+        self._name_flow(self.findings[key], flow.number)
+
+    def _name_flow(self, f: Finding, number: int) -> None:
+        if number and len(f.flows) < MAX_FLOWS and number not in f.flows:
+            f.flows.append(number)
+            self.flow_numbers.add(number)
 
     def results(self) -> list[Finding]:
         return sort_findings(list(self.findings.values()))

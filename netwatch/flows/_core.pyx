@@ -28,6 +28,16 @@ cdef inline int u16(const unsigned char[:] b, Py_ssize_t i):
     return (b[i] << 8) | b[i + 1]
 
 
+cdef inline long long u32_clip(const unsigned char[:] b, Py_ssize_t i):
+    """Four bytes big-endian, each index clipped to the buffer as numpy's `take(mode="clip")` does
+    (the pure core reads a UDP/ESP frame's "sequence" field that way, even past a short frame)."""
+    cdef Py_ssize_t last = b.shape[0] - 1, j
+    cdef long long v = 0
+    for j in range(4):
+        v = (v << 8) | b[min(i + j, last)]
+    return v
+
+
 cdef inline Py_ssize_t link_offset(const unsigned char[:] b, Py_ssize_t s, Py_ssize_t cap, long long lt):
     """Where the IPv4 header starts, or -1 when the frame does not carry IPv4 there (as fastpath._ip_offset)."""
     cdef int et
@@ -63,11 +73,14 @@ def vector(fast, block, Py_ssize_t base):
     ats = np.zeros(n, np.int64)
     plens = np.zeros(n, np.int64)
     seqs = np.zeros(n, np.int64)
+    acks = np.zeros(n, np.int64)
+    wins = np.full(n, -1, np.int64)
     fl = np.zeros(n, np.int64)
     prs = np.zeros(n, np.int64)
     kinds = np.zeros(n, np.int8)
     invs = np.zeros(n, np.int64)
     cdef long long[:] v_l3 = l3s, v_at = ats, v_plen = plens, v_seq = seqs, v_fl = fl, v_pr = prs, v_inv = invs
+    cdef long long[:] v_ack = acks, v_win = wins
     cdef signed char[:] v_kind = kinds
     cdef dict index = {}
     cdef list hits = []
@@ -98,7 +111,8 @@ def vector(fast, block, Py_ssize_t base):
                 continue
             flags = b[s + l3 + 33]
             hl = 20 + (doff >> 4) * 4
-            v_seq[i] = (<long long>b[s + l3 + 24] << 24) | (b[s + l3 + 25] << 16) | (b[s + l3 + 26] << 8) | b[s + l3 + 27]
+            v_ack[i] = (<long long>b[s + l3 + 28] << 24) | (b[s + l3 + 29] << 16) | (b[s + l3 + 30] << 8) | b[s + l3 + 31]
+            v_win[i] = u16(b, s + l3 + 34)
         elif proto == C_UDP:
             if end < l3 + 28 or u16(b, s + l3 + 22) == C_VXLAN:
                 continue
@@ -107,6 +121,7 @@ def vector(fast, block, Py_ssize_t base):
             hl = 20
         else:
             continue
+        v_seq[i] = u32_clip(b, s + l3 + 24)  # TCP's sequence number; for UDP/ESP what numpy reads there
         v_l3[i] = l3
         v_pr[i] = proto
         v_fl[i] = flags
@@ -133,8 +148,10 @@ def vector(fast, block, Py_ssize_t base):
     ft.deferred = True
     cdef Py_ssize_t nbulk = 0, nsettled = 0
     try:
-        nbulk = _count(hits, v_kind, v_inv, v_settled, v_plen, v_fl, ts, n, nkeys)
-        nsettled = _rest(fast, block, base, v_kind, v_inv, v_settled, v_l3, v_pr, v_at, v_plen, v_fl, v_seq, n)
+        nbulk = _count(hits, v_kind, v_inv, v_settled, v_plen, v_fl, ts, n, nkeys, base, kinds, invs, settled, seqs,
+                       plens)
+        nsettled = _rest(fast, block, base, v_kind, v_inv, v_settled, v_l3, v_pr, v_at, v_plen, v_fl, v_seq, v_ack,
+                         v_win, n)
     finally:
         ft.deferred = False
     now = float(block.ts.max())
@@ -165,8 +182,10 @@ cdef object _settled(list hits, kinds, fl, invs, Py_ssize_t n):
 
 
 cdef Py_ssize_t _count(list hits, signed char[:] kind, long long[:] inv, const unsigned char[:] settled,
-                       long long[:] plen, long long[:] flags, const double[:] ts, Py_ssize_t n, Py_ssize_t nkeys):
-    """Count-only frames, per flow direction at once: packets, bytes, last time, FIN/RST (fastpath._count)."""
+                       long long[:] plen, long long[:] flags, const double[:] ts, Py_ssize_t n, Py_ssize_t nkeys,
+                       Py_ssize_t base, kinds, invs, settled_keys, seqs, plens):
+    """Count-only frames, per flow direction at once: packets, bytes, last time and frame, FIN/RST,
+    and each traced flow's frames (fastpath._count)."""
     if nkeys == 0:
         return 0
     cdef long long[:] packets = np.zeros(nkeys, np.int64), nbytes = np.zeros(nkeys, np.int64)
@@ -184,10 +203,16 @@ cdef Py_ssize_t _count(list hits, signed char[:] kind, long long[:] inv, const u
             if flags[i] & RST:
                 rsts[u] = 1
             total += 1
+    bulk = None
     for u in range(nkeys):
         if packets[u]:
             flow, d = hits[u]
-            count(flow, d, packets[u], nbytes[u], ts[last[u]])
+            count(flow, d, packets[u], nbytes[u], ts[last[u]], base + last[u] + 1)
+            if flow.trace is not None and flow.trace.room() > 0:  # evidence: this flow's frames, in order
+                if bulk is None:
+                    bulk = (kinds == 1) & (settled_keys[invs] != 0)
+                mine = np.flatnonzero(bulk & (invs == u))
+                flow.trace.counted_frames(mine + base + 1, d, seqs[mine].tolist(), plens[mine])
             if fins[u] or rsts[u]:
                 close_on(flow, d, fins[u] != 0, rsts[u] != 0)
     return total
@@ -195,7 +220,8 @@ cdef Py_ssize_t _count(list hits, signed char[:] kind, long long[:] inv, const u
 
 cdef Py_ssize_t _rest(fast, block, Py_ssize_t base, signed char[:] kind, long long[:] inv,
                       const unsigned char[:] settled, long long[:] l3s, long long[:] protos, long long[:] ats,
-                      long long[:] plens, long long[:] flags, long long[:] seqs, Py_ssize_t n):
+                      long long[:] plens, long long[:] flags, long long[:] seqs, long long[:] acks,
+                      long long[:] wins, Py_ssize_t n):
     """Frames that need Python, in capture order (fastpath._rest)."""
     flows = fast.flows
     tcp_segment, datagram = flows.tcp_segment, flows.datagram
@@ -205,13 +231,14 @@ cdef Py_ssize_t _rest(fast, block, Py_ssize_t base, signed char[:] kind, long lo
     cdef const long long[:] caplen = block.caplen
     cdef const long long[:] linktype = block.linktype
     cdef const double[:] tss = block.ts
-    cdef Py_ssize_t i, s, k, at, plen, done = 0
+    cdef Py_ssize_t i, s, k, at, plen, done = 0, frame
     cdef int proto, fl
     cdef double t
     for i in range(n):
         if kind[i] == 1 and settled[inv[i]]:
             continue  # counted in bulk
-        fast.frame_no = base + i + 1
+        frame = base + i + 1
+        flows.frame_no = frame
         s = start[i]
         t = tss[i]
         if kind[i] == 1:
@@ -223,13 +250,15 @@ cdef Py_ssize_t _rest(fast, block, Py_ssize_t base, signed char[:] kind, long lo
                 fl = <int>flags[i]
                 plen = plens[i]
                 if not flow.inspect and not fl & 7:  # settled, no SYN/FIN/RST: count only
-                    count(flow, hit[1], 1, plen, t)
+                    count(flow, hit[1], 1, plen, t, frame)
+                    if flow.trace is not None:
+                        flow.trace.packet(frame, hit[1], seqs[i], fl, plen)
                     done += 1
                     continue
                 at = s + ats[i]
                 payload = buf[at : at + plen]
                 if proto == C_TCP:
-                    tcp_segment(flow, hit[1], fl, seqs[i], payload, t)
+                    tcp_segment(flow, hit[1], fl, seqs[i], payload, t, acks[i], wins[i])
                 else:
                     datagram(flow, hit[1], payload, t)
                 continue

@@ -9,7 +9,6 @@ Every error names the file and line, the rule id and the field.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,24 +17,19 @@ from typing import Any
 from netwatch.events import ATTR_OF, FLOW_FIELDS, KINDS, Event, FlowFacts
 from netwatch.judge.conditions import MISSING, Cond, Ctx, Fail, Getter, compile_condition
 from netwatch.judge.policy import Policy, Verdict, judge_event, node_lines
-from netwatch.judge.schema import Schema, template_fields, unknown_kind
+from netwatch.judge.schema import ID_RE, RuleError, Schema, template_fields, unknown_kind
 from netwatch.judge.textinput import InputError, compose_yaml, load_yaml, read_yaml_text
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # lower is worse
 CATEGORIES = ("card-data", "cleartext", "weak-tls", "credentials", "destination", "remote-access", "exfiltration",
               "outdated")
-ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 REQUIRED = ("id", "title", "category", "severity", "on")
 KNOWN = set(REQUIRED) | {
     "when", "message", "remediation", "references", "enabled", "escalate", "group_by", "sum", "evidence",
     "description",
 }
 OVERRIDE_KEYS = {"id", "enabled", "severity"}
-
-
-class RuleError(Exception):
-    """Invalid rule file; the message names file, rule id and field."""
 
 
 @dataclass

@@ -50,6 +50,7 @@ class ScanConfig:
     rule_dirs: tuple[str, ...]
     policy_path: str | None
     fingerprint_key: bytes
+    evidence: bool = False  # keep the flows findings name, redacted, for evidence captures
 
 
 @functools.lru_cache(maxsize=4)
@@ -139,7 +140,7 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
 
     try:
         return scan_file(task.path, rules, policy, tick, shard=task.shard,
-                         fingerprint=Fingerprinter(cfg.fingerprint_key))
+                         fingerprint=Fingerprinter(cfg.fingerprint_key), evidence=cfg.evidence)
     finally:
         finished.set()
 
@@ -173,7 +174,7 @@ def _merge(tasks: list[Task], done: dict[Task, SourceReport], cfg: ScanConfig) -
         expected = sum(1 for t in tasks if t.path == path)
         if any(t.shard is not None for t in tasks if t.path == path):
             loaded = loaded or load_config(cfg)
-            report = merge_shards(parts, *loaded)
+            report = merge_shards(parts, *loaded, Fingerprinter(cfg.fingerprint_key))
         else:
             report = parts[0]
         if len(parts) < expected:
@@ -191,7 +192,7 @@ def run_local(paths: list[str], cfg: ScanConfig, on_progress: ProgressFn | None 
         fingerprint = Fingerprinter(cfg.fingerprint_key)
         for p in paths:
             prog = (lambda d, t, p=p: on_progress(Path(p).name, d, t)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint)
+            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint, evidence=cfg.evidence)
             result.reports.append(rep)
             if on_done:
                 on_done(rep)

@@ -130,12 +130,12 @@ UNKNOWN_HOST = "unknown host"  # the sender of a finding without a source addres
 
 
 def card_counts(findings: Iterable[Finding]) -> tuple[dict[tuple[Any, ...], set[str]], dict[str, set[str]]]:
-    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host."""
+    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host (high confidence)."""
     per_flow: dict[tuple[Any, ...], set[str]] = {}
     per_host: dict[str, set[str]] = {}
     for f in findings:
         fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
-        if not fp:
+        if not fp or f.evidence.get("confidence", "high") != "high":  # a possible card (NW-CARD-004) is not counted
             continue
         per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(str(fp))
         per_host.setdefault(f.src or UNKNOWN_HOST, set()).add(str(fp))
@@ -160,7 +160,8 @@ def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
         "name": r.source, "format": r.format or None, "packets": r.packets, "bytes": r.bytes, "flows": r.flows,
         "first_seen": r.first_ts, "last_seen": r.last_ts, "start": iso(r.first_ts), "end": iso(r.last_ts),
         "duration": round(r.duration, 6), "findings": findings, "decode_errors": dict(r.decode_errors),
-        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps, "problem": r.problem,
+        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps,
+        "tcp_conflicts": r.tcp_conflicts or None, "problem": r.problem,
         "interrupted": r.interrupted, "error": r.error,
     }
     return {k: v for k, v in rec.items() if v is not None}

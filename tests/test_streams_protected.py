@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.utils import PcapWriter
 
 from netwatch.analyzers import Analyzer, Dispatcher, Emit
@@ -165,3 +167,26 @@ def test_early_data_before_a_late_server_hello_ends_protected(tmp_path: Path) ->
     c.close()
     r = scan(write(tmp_path, c.packets))
     assert verdicts(r) == [("tls", True, "tls1.3")] and not r.findings
+
+
+def test_record_headers_alone_decide_nothing_protected() -> None:
+    from netwatch.analyzers.recognise import dtls, tls_record
+
+    flow = Flow(b"\x0a\0\0\x01", 40000, b"\x0a\0\0\x02", 443, TCP, 0.0)
+    text = b"POST /pay HTTP/1.1\r\nHost: x\r\n\r\n"
+    noise = bytes((i * 167 + 13) % 256 for i in range(300))
+    assert tls_record(record(22, b"\x01" + bytes(40)), flow, 0) == ("tls", True, "tls")  # a handshake: provisional
+    assert tls_record(record(23, text), flow, 0) == ("tls", False, "no-handshake")
+    assert tls_record(record(23, noise), flow, 0) == ("tls", None, "no-handshake")
+    dtls_head = b"\x17\xfe\xfd" + bytes(8) + len(noise).to_bytes(2, "big")
+    assert dtls(dtls_head + noise, flow, 0) == ("dtls", None, "no-handshake")
+    assert dtls(b"\x16\xfe\xfd" + bytes(8) + b"\x00\x10" + bytes(16), flow, 0) == ("dtls", True, "dtls")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=600), st.lists(st.integers(0, 600), max_size=8), st.sampled_from([0, 20, 32]))
+def test_record_contents_do_not_depend_on_where_segments_cut(data: bytes, cuts: list[int], mac: int) -> None:
+    whole = RecordContents(mac).feed(data)
+    rc = RecordContents(mac)
+    bounds = [0, *sorted(c for c in cuts if c <= len(data)), len(data)]
+    assert b"".join(rc.feed(data[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)) == whole

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pipeline_helpers import Recorder
 
 from netwatch.flows.table import ACK, SYN, FlowTable
-from netwatch.flows.tcp import CONFLICT, OUTSIDE_WINDOW, RECENT
+from netwatch.flows.tcp import CONFLICT, OUTSIDE_WINDOW, RECENT, loss_notes
 from netwatch.judge.rules import RuleSet
 from netwatch.packets.decode import Packet
 from netwatch.pipeline.session import scan_file
@@ -18,6 +18,7 @@ from netwatch.pipeline.session import scan_file
 ROOT = Path(__file__).resolve().parents[1]
 A, B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 PSH = 0x08
+REAL_BODY = len(b"card_number=&exp=0129&amount=7.80") + 16  # the real body of the bundled decoy capture
 
 
 def c2s(seq: int, data: bytes = b"", flags: int = PSH | ACK, ack: int = 5001, window: int = -1,
@@ -145,7 +146,9 @@ def test_bundled_decoys_do_not_hide_the_card() -> None:
     bad_sum = scan_file(str(ROOT / "captures" / "stream_tcp_decoy_bad_checksum.pcap"), rules, None)
     card = next(f for f in bad_sum.findings if f.rule == "NW-CARD-001")
     assert card.evidence["masked"] == "471601******4570" and card.evidence["channel"] == "tcp-overlap"
-    assert bad_sum.tcp_conflicts == 1 and any(d["reason"] == CONFLICT for d in bad_sum.losses)
+    assert bad_sum.tcp_conflicts == 1
+    assert [(d["reason"], d["times"]) for d in bad_sum.losses] == [(CONFLICT, 1)]
+    assert loss_notes(bad_sum.losses)[0].startswith(f"{REAL_BODY} bytes {CONFLICT}, once: tcp 10.20.1.15:49304")
     far = scan_file(str(ROOT / "captures" / "stream_tcp_decoy_outside_window.pcap"), rules, None)
     card = next(f for f in far.findings if f.rule == "NW-CARD-001")
     assert card.evidence["masked"] == "601100******4242" and card.evidence["channel"] == "http-body"

@@ -141,9 +141,10 @@ class CardData(Analyzer[_Flow], name="carddata"):
         that touch the differing bytes are reported; the stream itself was scanned as delivered."""
         if notes(flow).cards_claimed_by:
             return
+        verdict = BufferJudge(data)  # context: the delivered bytes around the copy, and the copy itself
         for h in scan(data)[0]:
-            if h[0] < end and h[1] > start:
-                emit(card_observation(flow, direction, h, "tcp-overlap", ts, self.fingerprint))
+            if h[0] < end and h[1] > start and not (v := verdict(h, "tcp-overlap")).excluded:
+                emit(card_observation(flow, direction, h, "tcp-overlap", ts, self.fingerprint, verdict=v))
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = self.peek(flow)

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from netwatch import __version__
-from netwatch.cli import diff, interfaces, learn, live, scan
+from netwatch.cli import diff, history, interfaces, learn, live, scan
 from netwatch.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from netwatch.flows.core import CORE
 from netwatch.judge.policy import PolicyError
@@ -19,6 +19,7 @@ from netwatch.judge.schema import RuleError
 
 COMMANDS = [scan, learn, diff]  # append new command modules here
 COMMANDS += [live, interfaces]
+COMMANDS += [history]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -57,6 +57,16 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on the terminal")
     p.add_argument("--key", type=_key, metavar="HEX",
                    help="fingerprint key to correlate cards across runs (default: $NETWATCH_KEY, else random per run)")
+    p.add_argument("--site", metavar="NAME", default=None,
+                   help="the site (store) this run belongs to (default: the policy's site:)")
+
+
+def site_name(args: argparse.Namespace, policy: object) -> str:
+    """The run's site: --site, else the policy's `site:`, else "" (none given)."""
+    given = getattr(args, "site", None)
+    if given:
+        return str(given)
+    return str(getattr(policy, "site", "") or "")
 
 
 def load_rules_and_policy(args: argparse.Namespace) -> tuple[RuleSet, object]:

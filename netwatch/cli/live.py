@@ -22,7 +22,9 @@ from netwatch.cli.common import (
     exit_code,
     fingerprint_key,
     load_rules_and_policy,
+    site_name,
 )
+from netwatch.cli.recording import add_history_option, record_run, report_recorded
 from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
@@ -74,6 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     help="after stop, write one redacted capture per finding into DIR (from the --write file, "
                          "else from a bounded in-memory copy of the live frames)")
     add_common(sp)
+    add_history_option(sp)
     add_filter_args(sp)
     sp.add_argument("--html", metavar="FILE", help="at stop, write a plain-language HTML report for the store owner")
     sp.set_defaults(func=cmd_live)
@@ -154,7 +157,10 @@ def cmd_live(args: argparse.Namespace) -> int:
                       + ("unknown" if drops is None else f"{drops:,}")
                       + f"; stopped by {STOPPED_BY.get(reason, reason)}."
                       + (f" Capture written to {safe(args.write)}." if args.write else ""), soft_wrap=True)
-    _write_files(args, report, findings, stream, keep, policy)
+    recorded = record_run(args, [report], policy, False, want_html=bool(args.html))
+    _write_files(args, report, findings, stream, keep, policy, recorded.html if recorded else None)
+    if report_recorded(recorded, args.quiet):
+        return EXIT_ERROR
     if report.problem:
         print(f"netwatch: {report.problem}", file=sys.stderr)
         return EXIT_ERROR
@@ -201,7 +207,8 @@ def _write_evidence(args: argparse.Namespace, findings: list[Finding], report: A
 
 
 def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[Finding],
-                 stream: FindingStream | None, keep: FindingFilter, policy: object) -> None:
+                 stream: FindingStream | None, keep: FindingFilter, policy: object,
+                 history: dict[str, Any] | None = None) -> None:
     """At stop: the JSON stream's last updates and its summary record, then the HTML report."""
     from netwatch.cli.scan import write_html
     from netwatch.report.records import summary_record
@@ -209,7 +216,7 @@ def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[
     if stream is not None:
         stream.finish(report.findings, summary_record([report], findings, filters=keep.describe() or None))
     if args.html:
-        write_html([report], findings, args.html, keep.describe() or None, policy)
+        write_html([report], findings, args.html, keep.describe() or None, policy, site_name(args, policy), history)
 
 
 def _callbacks(dash: Dashboard | None, stream: FindingStream | None, keep: FindingFilter

@@ -24,7 +24,9 @@ from netwatch.cli.common import (
     fingerprint_key,
     jobs_count,
     sigterm_as_ctrl_c,
+    site_name,
 )
+from netwatch.cli.recording import add_history_option, record_run, report_recorded
 from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
@@ -52,16 +54,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.add_argument("--evidence", metavar="DIR",
                     help="write one redacted capture per finding into DIR (card data and passwords overwritten)")
+    add_history_option(sp)
     sp.set_defaults(func=cmd_scan)
 
 
 def write_html(reports: list[SourceReport], findings: list[Finding], target: str, filters: dict[str, Any] | None = None,
-               policy: object = None) -> None:
+               policy: object = None, site: str = "", history: dict[str, Any] | None = None) -> None:
     from netwatch.report.html import render_html
 
     try:
         with open(target, "w", encoding="utf-8") as fh:
-            fh.write(render_html(reports, findings, policy=policy, filters=filters))
+            fh.write(render_html(reports, findings, policy=policy, filters=filters, site=site, history=history))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
@@ -88,7 +91,7 @@ def write_evidence_dir(reports: list[SourceReport], target: str, findings: list[
 
 
 def write_outputs(args: argparse.Namespace, reports: list[SourceReport], findings: list[Finding], interrupted: bool,
-                  console: Console, policy: object = None) -> None:
+                  console: Console, policy: object = None, history: dict[str, Any] | None = None) -> None:
     """Console summary, JSON Lines (findings then the summary record) and HTML, for scan and live.
 
     A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
@@ -113,7 +116,7 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
         except OutputError as e:
             raise UsageError(str(e)) from None
     if args.html:
-        write_html(reports, findings, args.html, filters, policy)
+        write_html(reports, findings, args.html, filters, policy, site_name(args, policy), history)
 
 
 def _silence_stdout() -> None:
@@ -182,13 +185,17 @@ def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[
         if not args.quiet:
             print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
     console = Console(stderr=args.json == "-", highlight=False)
-    write_outputs(args, reports, findings, interrupted, console, policy)
+    recorded = record_run(args, reports, policy, interrupted, want_html=bool(args.html))
+    write_outputs(args, reports, findings, interrupted, console, policy, recorded.html if recorded else None)
+    history_failed = report_recorded(recorded, args.quiet)
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)
     if interrupted:
         print("netwatch: interrupted; results above cover what was scanned so far", file=sys.stderr)
         return EXIT_INTERRUPTED
     code = exit_code(findings, args.fail_on)
+    if history_failed:
+        return EXIT_ERROR
     if result.failed:
         return code | EXIT_FAILED_INPUTS
     if errors and len(errors) == len(reports):

@@ -29,6 +29,7 @@ class Losses:
 
     def __init__(self) -> None:
         self.notes: dict[tuple[str, str], int] = {}
+        self.times: dict[tuple[str, str], int] = {}  # how often each named entry happened (holes, conflicts…)
         self.totals: dict[str, int] = {}
 
     def add(self, flow: Endpoints, direction: int, size: int, reason: str) -> None:
@@ -44,10 +45,12 @@ class Losses:
         key = (f"{proto} {_ep(*client)} → {_ep(*server)} {way}", reason)
         if key in self.notes or len(self.notes) < MAX_LOSS_NOTES:
             self.notes[key] = self.notes.get(key, 0) + size
+            self.times[key] = self.times.get(key, 0) + 1
 
     def as_list(self) -> list[dict[str, Any]]:
         """Named losses (largest first) then the totals per reason of every flow."""
-        named: list[dict[str, Any]] = [{"flow": f, "reason": r, "bytes": n} for (f, r), n in self.notes.items()]
+        named: list[dict[str, Any]] = [{"flow": f, "reason": r, "bytes": n, "times": self.times[(f, r)]}
+                                       for (f, r), n in self.notes.items()]
         named.sort(key=lambda d: -d["bytes"])
         unnamed = {r: t - sum(n for (_f, rr), n in self.notes.items() if rr == r) for r, t in self.totals.items()}
         return named + [{"flow": None, "reason": r, "bytes": n} for r, n in unnamed.items() if n]
@@ -55,13 +58,17 @@ class Losses:
 
 def loss_notes(losses: list[dict[str, Any]], flows_cut: int = 0, limit: int = 3) -> list[str]:
     """Plain-text lines for a summary: the largest losses by flow, then how many more."""
-    out = [f"{d['bytes']:,} bytes {d['reason']}" + (f": {d['flow']}" if d["flow"] else " (other flows)")
-           for d in losses[:limit]]
+    out = [f"{d['bytes']:,} bytes {d['reason']}" + _times(d.get("times", 0))
+           + (f": {d['flow']}" if d["flow"] else " (other flows)") for d in losses[:limit]]
     if len(losses) > limit:
         out.append(f"{sum(d['bytes'] for d in losses[limit:]):,} more bytes in {len(losses) - limit} more entries")
     if flows_cut:
         out.append(f"{flows_cut:,} flows ended early (flow table full)")
     return out
+
+
+def _times(n: int) -> str:
+    return f", {n} times" if n > 1 else ", once" if n == 1 else ""
 
 
 def _ep(addr: str, port: int) -> str:

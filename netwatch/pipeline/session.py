@@ -196,6 +196,7 @@ def joined(*parts: Losses) -> Losses:
         for key, size in part.notes.items():
             if key in out.notes or len(out.notes) < MAX_LOSS_NOTES:
                 out.notes[key] = out.notes.get(key, 0) + size
+                out.times[key] = out.times.get(key, 0) + part.times.get(key, 0)
     return out
 
 

@@ -236,3 +236,27 @@ def print_summary(console: Console, reports: list[SourceReport], findings: list[
     if not many:
         print_cards(console, findings)
         print_findings(console, findings)
+    print_pci(console, findings)
+
+
+def print_pci(console: Console, findings: list[Finding]) -> None:
+    """The PCI DSS v4.0.1 requirements with findings against them, then those this traffic showed nothing
+    against (one line), and that this is no compliance verdict."""
+    from netwatch.judge.pci import NOT_A_VERDICT, pci_view
+
+    view = pci_view(findings)
+    hit = [p for p in view if p["count"]]
+    if hit:
+        t = Table(title="PCI DSS v4.0.1 requirements with findings against them", title_justify="left",
+                  header_style="bold")
+        for col in ("requirement", "what it asks", "findings", "rules"):
+            t.add_column(col, overflow="fold")
+        for p in hit:
+            worst = str(p["worst"])
+            t.add_row(str(p["id"]), str(p["title"]), f"[{SEVERITY_STYLE.get(worst, '')}]{p['count']}[/]",
+                      ", ".join(map(str, p["rules"])))  # type: ignore[call-overload]
+        console.print(t)
+    quiet = [str(p["id"]) for p in view if not p["count"]]
+    if quiet:
+        console.print(f"Nothing seen against PCI DSS {', '.join(quiet)}.")
+    console.print(f"[dim]{NOT_A_VERDICT}[/]")

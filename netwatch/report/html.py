@@ -19,6 +19,7 @@ from markupsafe import Markup
 from netwatch.findings.aggregate import Finding
 from netwatch.findings.destinations import merge_inventory, unlisted
 from netwatch.flows.tcp import loss_notes
+from netwatch.judge.pci import NOT_A_VERDICT, builtin_table, pci_view
 from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK
 from netwatch.packets.addresses import scope
 from netwatch.pipeline.session import SourceReport
@@ -212,8 +213,15 @@ def capture_notes(r: SourceReport) -> list[str]:
     return notes + loss_notes(r.losses, r.flows_cut)
 
 
+def _history(history: dict[str, Any] | None) -> dict[str, Any] | None:
+    if history is None:
+        return None
+    return {**history, "trend": Markup(history["trend"]) if history.get("trend") else None}  # pygal-escaped SVG
+
+
 def render_html(reports: list[SourceReport], findings: list[Finding], policy: Any = None,
-                filters: dict[str, Any] | None = None) -> str:
+                filters: dict[str, Any] | None = None, site: str = "", history: dict[str, Any] | None = None) -> str:
+    """The page; `history` is `report.history.since_last_visit` of this run, when it was recorded."""
     inventory = merge_inventory(r.inventory for r in reports)
     names = names_from_inventory(inventory)
     cards = card_hosts(findings)
@@ -232,7 +240,9 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "problems": grouped_problems(findings), "counts": Counter(f.severity for f in findings),
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},
         "packets": sum(r.packets for r in reports), "flows": sum(r.flows for r in reports),
-        "site": getattr(policy, "site", "") or "",
+        "site": site or getattr(policy, "site", "") or "",
+        "history": _history(history), "pci": pci_view(findings), "pci_note": NOT_A_VERDICT,
+        "pci_source": builtin_table()[0].source if builtin_table() else "",
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "period": (_when(min((r.first_ts for r in reports if r.first_ts), default=None)),
                    _when(max((r.last_ts for r in reports if r.last_ts), default=None))),

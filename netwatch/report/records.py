@@ -19,6 +19,7 @@ from netwatch import __version__
 from netwatch.findings.aggregate import Finding
 from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
 from netwatch.findings.systems import merge_systems
+from netwatch.judge.pci import pci_view
 from netwatch.judge.rules import SEVERITIES
 from netwatch.pipeline.session import SourceReport
 
@@ -199,6 +200,7 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
         "destinations": [destination_record(row) for row in inventory if is_destination(row)],
         "cards": card_hosts(findings),
         "systems": systems_records(reports),
+        "pci": [{k: p[k] for k in ("id", "title", "status", "findings", "rules", "worst")} for p in pci_view(findings)],
     }
     more = destinations_more(reports, inventory)
     if more:

@@ -316,9 +316,11 @@ def commands(path: Path) -> dict[str, list[str]]:
     cmds = {"ndpiReader -q -i": ["ndpiReader", "-q", "-i", str(path)],
             "tshark -q -z conv,tcp": ["tshark", "-r", str(path), "-q", "-z", "conv,tcp"],
             "netwatch --jobs 1": [*nw, "--jobs", "1", "--json", "/dev/null"],
-            "netwatch (default)": nw}
+            "netwatch (default)": nw,
+            # the pure-Python fallback of the compiled core (what runs where no C compiler was found)
+            "netwatch --jobs 1 pure": ["env", "NETWATCH_PURE=1", *nw, "--jobs", "1", "--json", "/dev/null"]}
     for label, cmd in list(cmds.items()):
-        if not shutil.which(cmd[0]):
+        if not shutil.which(cmd[0] if cmd[0] != "env" else cmd[2]):
             print(f"{cmd[0]} not found: skipping it" + (" (Debian: apt-get install libndpi-bin)"
                                                          if cmd[0] == "ndpiReader" else ""))
             del cmds[label]

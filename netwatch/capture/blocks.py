@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from netwatch.capture import Frame
+from netwatch.capture.compiled import records
 
 Ints = npt.NDArray[np.int64]
 # frames per block: smaller blocks see more flows already settled when they start (a flow's packets are
@@ -83,10 +84,14 @@ class PcapLayout(NamedTuple):
     linktype: int
 
 
-def walk_records(buf: bytes, pos: int, layout: PcapLayout, max_record: int) -> tuple[list[int], int]:
+def walk_records(buf: bytes, pos: int, layout: PcapLayout, max_record: int) -> tuple[list[int] | Ints, int]:
     """Offsets of the whole records in `buf` from `pos` on, and where the first incomplete one starts.
 
-    The only per-record Python left in an offline scan: each header's length says where the next is."""
+    The only per-record Python left in an offline scan (the compiled core's C loop, when built):
+    each header's length says where the next is."""
+    if records is not None:
+        walked: tuple[Ints, int] = records.walk_records(buf, pos, layout, max_record)
+        return walked
     caplen_at = struct.Struct(layout.order + "8xI").unpack_from
     rec_len = layout.rec_len
     offsets: list[int] = []
@@ -102,10 +107,13 @@ def walk_records(buf: bytes, pos: int, layout: PcapLayout, max_record: int) -> t
     return offsets, pos
 
 
-def pcap_block(buf: bytes, offsets: list[int], layout: PcapLayout, tail: int | None = None) -> FrameBlock:
+def pcap_block(buf: bytes, offsets: list[int] | Ints, layout: PcapLayout, tail: int | None = None) -> FrameBlock:
     """The records at `offsets` of a pcap window as a block (headers gathered at once, bytes in place).
 
     `tail`: the last record is cut short by the end of the file and holds only this many bytes."""
+    if records is not None:
+        start, caplen, wirelen, ts = records.pcap_block(buf, offsets, layout, tail)
+        return FrameBlock(buf, start, caplen, wirelen, ts, np.full(len(start), layout.linktype, np.int64))
     at = np.array(offsets, np.int64)
     raw = np.frombuffer(buf, np.uint8)
     heads = raw[at[:, None] + np.arange(16)].view(np.dtype(np.uint32).newbyteorder(layout.order)).astype(np.int64)

@@ -28,13 +28,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
+class _Version(argparse.Action):
+    """`--version`: the version and the transport core that would run (compiled or pure Python),
+    named from what is built and the environment, without loading the core or numpy."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from netwatch.capture.compiled import core_name
+
+        print(f"netwatch {__version__}, {core_name()} core")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(
         prog="netwatch",
         description="Inspect point-of-sale network traffic: card data in the clear, unprotected links, "
                     "weak TLS, cleartext logins, remote access, unexpected destinations.",
     )
-    ap.add_argument("--version", action="version", version=f"netwatch {__version__}")
+    ap.add_argument("--version", action=_Version, nargs=0, help="show the version and which core runs, then exit")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS:
         cmd.register(sub)

@@ -36,6 +36,7 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
                               "rx_dropped": i.rx_dropped, "linktype": i.linktype, "loopback": i.loopback,
                               "virtual": i.virtual, "likely": i.likely}, ensure_ascii=True))
         return 0
+
     console = Console(highlight=False)
     t = Table(title="Interfaces", title_justify="left", header_style="bold")
     for col in ("", "name", "state", "addresses", "link", "rx packets", "tx packets", "rx dropped"):

@@ -101,12 +101,13 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
 
     A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
     the exit code still follows the findings."""
-    from netwatch.report.console import print_summary
     from netwatch.report.jsonl import JsonlWriter, OutputError
     from netwatch.report.records import closing_records, finding_record
 
     filters = FindingFilter.from_args(args).describe() or None
     if not args.quiet:
+        from netwatch.report.console import print_summary  # here: rich's tables cost ~35 ms of start-up
+
         try:
             print_summary(console, reports, findings)
         except BrokenPipeError:

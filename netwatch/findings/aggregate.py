@@ -152,20 +152,20 @@ class Aggregator:
         self.source = source
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
-        self.packet: int | None = None  # the packet being processed, for events not tied to a flow's frames
         self.flow_numbers: set[int] = set()  # every flow some finding names: its evidence is kept
 
-    def observe(self, event: Event) -> None:
+    def observe(self, event: Event, packet: int | None = None) -> None:
+        """One event; `packet`: the number of the packet it came from (1-based), when known."""
         self.observations += 1
         for rule, severity, get in self.rules.match(event, self.policy):
-            self._add(rule, severity, get, event)
+            self._add(rule, severity, get, event, packet)
 
-    def _add(self, rule: Rule, severity: str, get: Getter, obs: Event) -> None:
+    def _add(self, rule: Rule, severity: str, get: Getter, obs: Event, packet: int | None) -> None:
         flow = obs.flow
         src, dst, dport, proto = flow.src, flow.dst, flow.server_port, flow.proto
         key = (rule.id, severity, src, dst, dport, proto) + tuple(str(get(g)) for g in rule.group_by)
         f = self.findings.get(key)
-        packet = flow.frame or self.packet
+        packet = flow.frame or packet  # the event's own frame, else the one being processed
         if f is not None:
             f.count += 1
             f.covers_flow(flow.client_port)

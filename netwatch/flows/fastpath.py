@@ -23,11 +23,12 @@ import numpy as np
 import numpy.typing as npt
 
 from netwatch.capture.blocks import FrameBlock, Ints
-from netwatch.flows.table import Flow, FlowTable, count
+from netwatch.flows.core import compiled
+from netwatch.flows.table import Flow, FlowTable, close_on, count
 from netwatch.flows.tcp import FIN, RST, SYN
 from netwatch.packets.decode import ESP, TCP, UDP, VXLAN_PORT, Decoder
 
-SMALL = 32  # blocks with fewer frames go packet by packet: numpy's per-call cost would dominate
+SMALL = 32  # smaller blocks go packet by packet in the pure core: numpy's per-call cost would dominate
 RAW_IP = (12, 14, 101, 228)  # link types whose frames start with the IP header
 NO_PORTS = bytes(4)  # ESP flows are keyed by their address pair, ports left 0
 U8 = npt.NDArray[np.uint8]
@@ -178,7 +179,7 @@ class FastPath:
             self.first_ts = float(block.ts[0])
         self.last_ts = float(block.ts[-1])
         try:
-            if n < SMALL:
+            if n < SMALL and compiled is None:
                 self._each(block, base)
             else:
                 self._vector(block, base)
@@ -203,6 +204,9 @@ class FastPath:
                 process(p)
 
     def _vector(self, block: FrameBlock, base: int) -> None:
+        if compiled is not None:  # the same steps in C loops (netwatch/flows/_core.pyx)
+            compiled.vector(self, block, base)
+            return
         raw = np.frombuffer(block.buf, np.uint8)
         h, keys = headers(raw, block)
         pl = plan(self.flows, h, keys)
@@ -238,12 +242,8 @@ class FastPath:
             assert hit is not None  # count-only keys always have a flow
             flow, d = hit
             count(flow, d, int(packets[k]), int(nbytes[k]), float(last_ts[k]), base + int(last[k]) + 1)
-            if fins[k]:
-                flow.fins |= 1 << d
-                if flow.fins == 3:
-                    flow.closed = True
-            if rsts[k]:
-                flow.closed = True
+            if fins[k] or rsts[k]:
+                close_on(flow, d, bool(fins[k]), bool(rsts[k]))
 
     def _rest(self, block: FrameBlock, base: int, h: Headers, rows: Ints) -> int:
         """Frames that need Python, in capture order. A TCP segment (no SYN), UDP datagram or ESP

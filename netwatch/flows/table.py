@@ -109,6 +109,18 @@ def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float,
     flow.bytes[direction] += nbytes
 
 
+def close_on(flow: Flow, direction: int, fin: bool, rst: bool) -> None:
+    """The close rule for a direction that sent FIN and/or RST (one packet, or many at once from the
+    fast path): a RST closes the flow, a FIN from both sides does. Only the fast paths use it so far
+    (`netwatch.flows.tcp` has its own copy for the segments it reassembles)."""
+    if rst:
+        flow.closed = True
+    elif fin:
+        flow.fins |= 1 << direction
+        if flow.fins == 3:
+            flow.closed = True
+
+
 class FlowSink(Protocol):
     def flow_start(self, flow: Flow) -> None: ...
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None: ...

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch.events import ATTR_OF, FLOW_FIELDS, Event, FlowFacts
+from netwatch.events import ATTR_OF, FLOW_FIELDS, KINDS, Event, FlowFacts
 from netwatch.judge.conditions import MISSING, Cond, Ctx, Fail, Getter, compile_condition
 from netwatch.judge.policy import Policy, Verdict, judge_event, load_policy, node_lines
 from netwatch.judge.schema import ID_RE, RuleError, Schema, template_fields, unknown_kind
@@ -49,6 +49,7 @@ class Rule:
     evidence: list[str] | None = None
     file: str = ""
     needs_policy: bool = False  # a top-level `policy.X: value` condition: can never hold without a policy
+    literals: tuple[tuple[str, Any], ...] = ()  # top-level `field: value` conditions (rule names)
 
     def severity_for(self, get: Getter) -> str:
         for cond, sev in self.escalate:
@@ -114,7 +115,7 @@ def _rule_from(doc: Any, path: str, index: int, line_map: LineMap = dict,
         when=when, message=doc.get("message", ""), remediation=str(doc.get("remediation", "")).strip(),
         references=list(doc.get("references", [])), enabled=doc.get("enabled", True), escalate=escalate,
         group_by=list(doc.get("group_by", [])), sum=list(doc.get("sum", [])), evidence=doc.get("evidence"),
-        file=path, needs_policy=_needs_policy(doc.get("when")),
+        file=path, needs_policy=_needs_policy(doc.get("when")), literals=_literals(doc.get("when")),
     )
 
 
@@ -172,6 +173,15 @@ def _check_names(doc: dict[str, Any], schema: Schema, fail: Fail) -> None:
                 bad = schema.check(name, "sum", 0, section)
             if bad:
                 raise fail((section, i), bad)
+
+
+def _literals(when: Any) -> tuple[tuple[str, Any], ...]:
+    """The rule's top-level `field: value` conditions: each must hold (`g(field) == value`) for the
+    rule to match, so a mismatch on the event's own field rules it out without building a getter."""
+    if not isinstance(when, dict):
+        return ()
+    return tuple((str(k), v) for k, v in when.items()
+                 if k not in ("all", "any", "not") and isinstance(v, (bool, int, float, str)))
 
 
 def _needs_policy(when: Any) -> bool:
@@ -253,11 +263,16 @@ class RuleSet:
         self.eol: Any = None  # netwatch.judge.eol.EolTable from the same directories (eol/), set by load()
         self.by_kind: dict[str, list[Rule]] = {}
         self.by_kind_no_policy: dict[str, list[Rule]] = {}
+        # per rule, the literal conditions on the event's own fields as (attribute, value): checked
+        # before any getter is made (most flow ends, e.g. encrypted ones, meet no rule at all)
+        self.prefilter: dict[str, tuple[tuple[str, Any], ...]] = {}
         for r in rules:
             if r.enabled:
                 self.by_kind.setdefault(r.on, []).append(r)
                 if not r.needs_policy:
                     self.by_kind_no_policy.setdefault(r.on, []).append(r)
+                attrs = ATTR_OF.get(KINDS[r.on], {}) if r.on in KINDS else {}
+                self.prefilter[r.id] = tuple((attrs[k], v) for k, v in r.literals if k in attrs)
 
     @classmethod
     def load(cls, extra_dirs: Sequence[str | Path] = (), builtin: bool = True) -> RuleSet:
@@ -290,11 +305,18 @@ class RuleSet:
         rules = (self.by_kind if policy is not None else self.by_kind_no_policy).get(event.kind)
         if not rules:
             return []
-        get = make_getter(event, policy)
+        get: Getter | None = None
         out = []
+        prefilter = self.prefilter
         for r in rules:
-            if r.when(get):
-                out.append((r, r.severity_for(get), get))
+            for attr, value in prefilter.get(r.id, ()):
+                if getattr(event, attr) != value:
+                    break
+            else:
+                if get is None:
+                    get = make_getter(event, policy)
+                if r.when(get):
+                    out.append((r, r.severity_for(get), get))
         return out
 
 

@@ -12,7 +12,6 @@ task moves to another worker. Workers also stop by themselves when the scheduler
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -131,6 +130,8 @@ def _worker_process(address: str, netwatch_pid: int, n: int) -> None:
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
+        import asyncio  # here, not at the top: a scan in one process never needs it (~20 ms of start-up)
+
         asyncio.run(_serve(address, name))
     except BaseException:
         code = 1
@@ -139,6 +140,8 @@ def _worker_process(address: str, netwatch_pid: int, n: int) -> None:
 
 
 async def _serve(address: str, name: str) -> None:
+    import asyncio
+
     import dask
     from distributed import Worker
 

@@ -19,7 +19,7 @@ from netwatch.analyzers.classify import INFRA_APPS
 from netwatch.capture import Frame
 from netwatch.capture.live import LiveSource
 from netwatch.capture.writer import CaptureWriter
-from netwatch.events import Event, FlowEnd
+from netwatch.events import FlowEnd
 from netwatch.findings.aggregate import Finding
 from netwatch.pipeline.session import Session, SourceReport
 from netwatch.pipeline.signals import stop_on_signals as stop_on_signals  # re-exported: live's stop
@@ -70,22 +70,22 @@ class LiveSession(Session):
         super().__init__(*args, **kwargs)
         self.host_bytes: Counter[str] = Counter()
         self.share = [0, 0]  # protected, cleartext payload bytes of ended flows
+        self.flow_end_listeners.append(self._tally)
 
-    def _emit(self, obs: Event) -> None:
-        if isinstance(obs, FlowEnd):
-            f = obs.flow
-            n = obs.bytes_to_server + obs.bytes_to_client
-            _share(self.share, f.encrypted, f.app, n)
-            for host in (f.src, f.dst):
-                if host in self.host_bytes or len(self.host_bytes) < MAX_HOSTS:
-                    self.host_bytes[host] += n
-        super()._emit(obs)
+    def _tally(self, end: FlowEnd) -> None:
+        """An ended flow's bytes into the per-host and protected/cleartext totals."""
+        f = end.flow
+        n = end.bytes_to_server + end.bytes_to_client
+        _share(self.share, end.encrypted, end.infra, n)
+        for host in (f.src, f.dst):
+            if host in self.host_bytes or len(self.host_bytes) < MAX_HOSTS:
+                self.host_bytes[host] += n
 
 
-def _share(share: list[int], encrypted: bool | None, app: str | None, n: int) -> None:
+def _share(share: list[int], encrypted: bool | None, infra: bool, n: int) -> None:
     if encrypted:
         share[0] += n
-    elif encrypted is False and app not in INFRA_APPS:
+    elif encrypted is False and not infra:
         share[1] += n
 
 
@@ -219,7 +219,7 @@ class LiveRun:
             n = flow.bytes[0] + flow.bytes[1]
             hosts[flow.src] += n
             hosts[flow.dst] += n
-            _share(share, flow.encrypted, flow.app, n)
+            _share(share, flow.encrypted, flow.app in INFRA_APPS, n)  # not ended: no FlowEnd.infra yet
         s.protected, s.cleartext = share
         s.talkers = hosts.most_common(5)
 

@@ -25,6 +25,7 @@ from netwatch.findings.aggregate import Aggregator, Finding, sort_findings
 from netwatch.findings.destinations import Inventory, Rest, merge_inventory, merge_rest
 from netwatch.findings.systems import SystemInventory, judge_systems, merge_systems
 from netwatch.flows.fastpath import FastPath
+from netwatch.flows.losses import MAX_LOSS_NOTES, Losses
 from netwatch.flows.table import FlowTable
 from netwatch.flows.trace import EvidenceFlow, TracingSink
 from netwatch.judge.policy import Policy
@@ -99,6 +100,8 @@ class Session:
         self.flows = FlowTable(self.tracing or self.dispatcher, shard)
         self._systems_seen: tuple[int, set[int]] = (-1, set())  # entries counted, the flows they name
         self.fast = FastPath(self.decoder, self.flows)  # capture counters, frame number, the hot loop
+        self.limits = Losses()  # what analyzers' bounds left out (DataLimit events), beside the table's losses
+        self.flow_end_listeners: list[Callable[[FlowEnd], None]] = []  # e.g. the live dashboard's tallies
         self._closed = False
 
     def _system_flow(self, number: int) -> bool:
@@ -109,6 +112,7 @@ class Session:
         return number in self._systems_seen[1]
 
     def _emit(self, obs: Event) -> None:
+        """Every event goes up from here: inventories, listeners, the aggregator; nothing goes back down."""
         if obs.flow.foreign:  # another shard reports this flow
             return
         if self.tracing is not None:
@@ -117,16 +121,17 @@ class Session:
                 self.tracing.located(obs.flow.number, where)
         if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
+            for listener in self.flow_end_listeners:
+                listener(obs)
         elif isinstance(obs, DataLimit):  # an analyzer's bound: a counted, reported event, not a finding
             f = obs.flow
-            self.flows.losses.note(f.proto, (f.src, f.client_port), (f.dst, f.server_port), obs.direction, obs.bytes,
-                                   obs.reason)
+            self.limits.note(f.proto, (f.src, f.client_port), (f.dst, f.server_port), obs.direction, obs.bytes,
+                             obs.reason)
             return
         elif obs.kind in SYSTEM_KINDS:
             self.systems.observe(obs)
         before = len(self.aggregator.findings)
-        self.aggregator.packet = self.fast.frame_no
-        self.aggregator.observe(obs)
+        self.aggregator.observe(obs, self.fast.frame_no)
         if self.on_finding is not None and len(self.aggregator.findings) > before:
             self.on_finding(next(reversed(self.aggregator.findings.values())))
 
@@ -163,7 +168,7 @@ class Session:
         r.flows = t.flows_seen
         r.tcp_gaps = t.gap_bytes
         r.tcp_conflicts = t.tcp.conflicts
-        r.losses = t.losses.as_list()
+        r.losses = joined(t.losses, self.limits).as_list()
         r.flows_cut = t.cap_evicted
         r.decode_errors = dict(d.stats)
         r.unknown_linktypes = {linktype_name(k): v for k, v in d.unknown_linktypes.items()}
@@ -181,6 +186,19 @@ class Session:
                                                                           self.systems.entries.values()})
             r.evidence_flows = self.tracing.kept
         return r
+
+
+def joined(*parts: Losses) -> Losses:
+    """One account of several: totals added, named entries up to the one bound."""
+    out = Losses()
+    for part in parts:
+        for reason, size in part.totals.items():
+            out.totals[reason] = out.totals.get(reason, 0) + size
+        for key, size in part.notes.items():
+            if key in out.notes or len(out.notes) < MAX_LOSS_NOTES:
+                out.notes[key] = out.notes.get(key, 0) + size
+                out.times[key] = out.times.get(key, 0) + part.times.get(key, 0)
+    return out
 
 
 SYSTEM_KINDS = frozenset({"software", "tls_hello", "card_data"})  # what the systems inventory learns from
@@ -211,6 +229,9 @@ def scan_file(
             progress(reader.position(), size)
     thresholds = gc.get_threshold()
     gc.set_threshold(GC_GEN0, *thresholds[1:])
+    # start-up's objects (modules, rules, analyzers) live to the end: no collection need walk them.
+    # Measured on the 300k store mix: GC 99-122 ms with or without it (the collections are young ones).
+    gc.freeze()
     try:
         with reader:
             session.feed_blocks(reader.blocks(), tick)
@@ -220,6 +241,7 @@ def scan_file(
         report = session.close()
     finally:
         gc.set_threshold(*thresholds)
+        gc.unfreeze()  # a worker runs many scans: what the last one kept may be collected again
     report.problem = reader.problem
     report.seconds = time.perf_counter() - start
     return report

@@ -1,0 +1,262 @@
+# cython: language_level=3
+"""The compiled transport core: one block of frames through header decode, flow lookup, bulk
+counting of settled flows and the per-frame path, in C loops instead of numpy calls and bytecode.
+
+It is `netwatch.flows.fastpath.FastPath._vector` step for step (same phases, same calls into the
+flow table, same frame numbers), so both cores give identical results; the pure-Python one stays
+the reference. Every read of packet bytes goes through a bounds-checked memoryview (Cython's
+default `boundscheck(True)`), and each read is guarded by the frame's captured length first, so a
+hostile capture can at worst make a frame take the full decoder's path.
+"""
+
+import numpy as np
+
+from netwatch.flows.table import close_on, count
+from netwatch.packets.decode import ESP, TCP, UDP, VXLAN_PORT
+
+cdef int C_TCP = TCP
+cdef int C_UDP = UDP
+cdef int C_ESP = ESP
+cdef int C_VXLAN = VXLAN_PORT
+cdef int SYN = 0x02
+cdef int FIN = 0x01
+cdef int RST = 0x04
+cdef bytes NO_PORTS = bytes(4)
+
+
+cdef inline int u16(const unsigned char[:] b, Py_ssize_t i):
+    return (b[i] << 8) | b[i + 1]
+
+
+cdef inline long long u32_clip(const unsigned char[:] b, Py_ssize_t i):
+    """Four bytes big-endian, each index clipped to the buffer as numpy's `take(mode="clip")` does
+    (the pure core reads a UDP/ESP frame's "sequence" field that way, even past a short frame)."""
+    cdef Py_ssize_t last = b.shape[0] - 1, j
+    cdef long long v = 0
+    for j in range(4):
+        v = (v << 8) | b[min(i + j, last)]
+    return v
+
+
+cdef inline Py_ssize_t link_offset(const unsigned char[:] b, Py_ssize_t s, Py_ssize_t cap, long long lt):
+    """Where the IPv4 header starts, or -1 when the frame does not carry IPv4 there (as fastpath._ip_offset)."""
+    cdef int et
+    if lt == 1:
+        if cap < 34:
+            return -1
+        et = u16(b, s + 12)
+        if et == 0x8100:
+            if cap < 38 or u16(b, s + 16) != 0x0800:
+                return -1
+            return 18
+        return 14 if et == 0x0800 else -1
+    if lt == 113:
+        return 16 if cap >= 36 and u16(b, s + 14) == 0x0800 else -1
+    if lt == 276:
+        return 20 if cap >= 40 and u16(b, s) == 0x0800 else -1
+    if lt == 12 or lt == 14 or lt == 101 or lt == 228:
+        return 0
+    return -1
+
+
+def vector(fast, block, Py_ssize_t base):
+    """One block through the flows (the compiled `FastPath._vector`)."""
+    cdef const unsigned char[:] b = block.buf
+    cdef const long long[:] start = block.start
+    cdef const long long[:] caplen = block.caplen
+    cdef const long long[:] linktype = block.linktype
+    cdef const double[:] ts = block.ts
+    cdef Py_ssize_t n = start.shape[0], i, s, cap, l3, end, total, hl, u, nkeys
+    cdef int proto, flags, doff, frag
+    # per frame: offsets, header fields and which path it takes (0: full decoder, 1: countable, 2: SYN)
+    l3s = np.zeros(n, np.int64)
+    ats = np.zeros(n, np.int64)
+    plens = np.zeros(n, np.int64)
+    seqs = np.zeros(n, np.int64)
+    acks = np.zeros(n, np.int64)
+    wins = np.full(n, -1, np.int64)
+    fl = np.zeros(n, np.int64)
+    prs = np.zeros(n, np.int64)
+    kinds = np.zeros(n, np.int8)
+    invs = np.zeros(n, np.int64)
+    cdef long long[:] v_l3 = l3s, v_at = ats, v_plen = plens, v_seq = seqs, v_fl = fl, v_pr = prs, v_inv = invs
+    cdef long long[:] v_ack = acks, v_win = wins
+    cdef signed char[:] v_kind = kinds
+    cdef dict index = {}
+    cdef list hits = []
+    cdef dict tables = fast.flows.tables
+    cdef unsigned char[13] kb
+    for i in range(n):
+        s = start[i]
+        cap = caplen[i]
+        if s < 0 or cap < 0 or s + cap > b.shape[0]:
+            continue
+        l3 = link_offset(b, s, cap, linktype[i])
+        if l3 < 0 or cap < l3 + 20:
+            continue
+        if b[s + l3] != 0x45:
+            continue
+        total = u16(b, s + l3 + 2)
+        frag = u16(b, s + l3 + 6)
+        if frag & 0x3FFF or total < 20:
+            continue
+        proto = b[s + l3 + 9]
+        end = min(l3 + total, cap)
+        flags = 0
+        if proto == C_TCP:
+            if end < l3 + 40:
+                continue
+            doff = b[s + l3 + 32]
+            if doff < 0x50:
+                continue
+            flags = b[s + l3 + 33]
+            hl = 20 + (doff >> 4) * 4
+            v_ack[i] = (<long long>b[s + l3 + 28] << 24) | (b[s + l3 + 29] << 16) | (b[s + l3 + 30] << 8) | b[s + l3 + 31]
+            v_win[i] = u16(b, s + l3 + 34)
+        elif proto == C_UDP:
+            if end < l3 + 28 or u16(b, s + l3 + 22) == C_VXLAN:
+                continue
+            hl = 28
+        elif proto == C_ESP:
+            hl = 20
+        else:
+            continue
+        v_seq[i] = u32_clip(b, s + l3 + 24)  # TCP's sequence number; for UDP/ESP what numpy reads there
+        v_l3[i] = l3
+        v_pr[i] = proto
+        v_fl[i] = flags
+        v_at[i] = l3 + hl
+        v_plen[i] = max(end - l3 - hl, 0)
+        v_kind[i] = 2 if flags & SYN else 1
+        kb[0] = proto
+        kb[9] = kb[10] = kb[11] = kb[12] = 0  # ESP: keyed by the address pair, ports 0, as the decoder does
+        for u in range(8 if proto == C_ESP else 12):  # ESP's header may end right after the addresses
+            kb[1 + u] = b[s + l3 + 12 + u]
+        key = (<char*>kb)[:13]
+        got = index.get(key)
+        if got is None:
+            u = len(hits)
+            index[key] = u
+            hits.append(tables[proto].get(key[1:]))
+        else:
+            u = got
+        v_inv[i] = u
+    nkeys = len(hits)
+    settled = _settled(hits, kinds, fl, invs, n)
+    cdef const unsigned char[:] v_settled = settled
+    ft = fast.flows
+    ft.deferred = True
+    cdef Py_ssize_t nbulk = 0, nsettled = 0
+    try:
+        nbulk = _count(hits, v_kind, v_inv, v_settled, v_plen, v_fl, ts, n, nkeys, base, kinds, invs, settled, seqs,
+                       plens)
+        nsettled = _rest(fast, block, base, v_kind, v_inv, v_settled, v_l3, v_pr, v_at, v_plen, v_fl, v_seq, v_ack,
+                         v_win, n)
+    finally:
+        ft.deferred = False
+    now = float(block.ts.max())
+    if now > ft.now:
+        ft.now = now
+    ft.counted(nbulk + nsettled)
+
+
+cdef object _settled(list hits, kinds, fl, invs, Py_ssize_t n):
+    """Per key: its flow is no longer inspected and no SYN in the block may restart it (fastpath.plan)."""
+    cdef signed char[:] kind = kinds
+    cdef long long[:] flags = fl, inv = invs
+    cdef Py_ssize_t i
+    restart = set()
+    syns = [inv[i] for i in range(n) if kind[i] == 2]
+    if syns:
+        closes = {id(hits[inv[i]][0]) for i in range(n)
+                  if kind[i] != 0 and flags[i] & (FIN | RST) and hits[inv[i]] is not None}
+        for u in syns:
+            hit = hits[u]
+            if hit is not None and (hit[0].closed or id(hit[0]) in closes):
+                restart.add(id(hit[0]))
+    out = np.zeros(max(len(hits), 1), np.uint8)
+    cdef unsigned char[:] v = out
+    for i, hit in enumerate(hits):
+        v[i] = 1 if (hit is not None and not hit[0].inspect and id(hit[0]) not in restart) else 0
+    return out
+
+
+cdef Py_ssize_t _count(list hits, signed char[:] kind, long long[:] inv, const unsigned char[:] settled,
+                       long long[:] plen, long long[:] flags, const double[:] ts, Py_ssize_t n, Py_ssize_t nkeys,
+                       Py_ssize_t base, kinds, invs, settled_keys, seqs, plens):
+    """Count-only frames, per flow direction at once: packets, bytes, last time and frame, FIN/RST,
+    and each traced flow's frames (fastpath._count)."""
+    if nkeys == 0:
+        return 0
+    cdef long long[:] packets = np.zeros(nkeys, np.int64), nbytes = np.zeros(nkeys, np.int64)
+    cdef long long[:] last = np.zeros(nkeys, np.int64)
+    cdef unsigned char[:] fins = np.zeros(nkeys, np.uint8), rsts = np.zeros(nkeys, np.uint8)
+    cdef Py_ssize_t i, u, total = 0
+    for i in range(n):
+        if kind[i] == 1 and settled[inv[i]]:
+            u = inv[i]
+            packets[u] += 1
+            nbytes[u] += plen[i]
+            last[u] = i
+            if flags[i] & FIN:
+                fins[u] = 1
+            if flags[i] & RST:
+                rsts[u] = 1
+            total += 1
+    for u in range(nkeys):
+        if packets[u]:
+            flow, d = hits[u]
+            count(flow, d, packets[u], nbytes[u], ts[last[u]], base + last[u] + 1)
+            if fins[u] or rsts[u]:
+                close_on(flow, d, fins[u] != 0, rsts[u] != 0)
+    return total
+
+
+cdef Py_ssize_t _rest(fast, block, Py_ssize_t base, signed char[:] kind, long long[:] inv,
+                      const unsigned char[:] settled, long long[:] l3s, long long[:] protos, long long[:] ats,
+                      long long[:] plens, long long[:] flags, long long[:] seqs, long long[:] acks,
+                      long long[:] wins, Py_ssize_t n):
+    """Frames that need Python, in capture order (fastpath._rest)."""
+    flows = fast.flows
+    tcp_segment, datagram = flows.tcp_segment, flows.datagram
+    decode, process, tables = fast.decoder.decode, flows.process, flows.tables
+    buf = block.buf
+    cdef const long long[:] start = block.start
+    cdef const long long[:] caplen = block.caplen
+    cdef const long long[:] linktype = block.linktype
+    cdef const double[:] tss = block.ts
+    cdef Py_ssize_t i, s, k, at, plen, done = 0, frame
+    cdef int proto, fl
+    cdef double t
+    for i in range(n):
+        if kind[i] == 1 and settled[inv[i]]:
+            continue  # counted in bulk
+        frame = base + i + 1
+        flows.frame_no = frame
+        s = start[i]
+        t = tss[i]
+        if kind[i] == 1:
+            proto = <int>protos[i]
+            k = s + l3s[i] + 12
+            hit = tables[proto].get(buf[k : k + 12] if proto != C_ESP else buf[k : k + 8] + NO_PORTS)
+            if hit is not None:
+                flow = hit[0]
+                fl = <int>flags[i]
+                plen = plens[i]
+                if not flow.inspect and not fl & 7:  # settled, no SYN/FIN/RST: count only
+                    count(flow, hit[1], 1, plen, t, frame)
+                    if flow.trace is not None:
+                        flow.trace.packet(frame, hit[1], seqs[i], fl, plen)
+                    done += 1
+                    continue
+                at = s + ats[i]
+                payload = buf[at : at + plen]
+                if proto == C_TCP:
+                    tcp_segment(flow, hit[1], fl, seqs[i], payload, t, acks[i], wins[i])
+                else:
+                    datagram(flow, hit[1], payload, t)
+                continue
+        p = decode(linktype[i], buf[s : s + caplen[i]], t)
+        if p is not None:
+            process(p)
+    return done

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
 BUNDLED = sorted(p for p in CAPTURES.iterdir() if p.is_file() and ".pcap" in p.name)
 KEY = "00000000000000000000000000000000"
-VARYING = {"seconds", "scan_seconds", "elapsed"}  # wall-clock figures of the run, not results
+VARYING = {"seconds", "scan_seconds", "elapsed", "run_id"}  # wall-clock figures of the run, not results
 
 needs_compiled = pytest.mark.skipif(compiled is None or records is None,
                                     reason="compiled core not built here (pure Python runs)")

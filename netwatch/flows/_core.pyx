@@ -185,7 +185,7 @@ cdef Py_ssize_t _count(list hits, signed char[:] kind, long long[:] inv, const u
                        long long[:] plen, long long[:] flags, const double[:] ts, Py_ssize_t n, Py_ssize_t nkeys,
                        Py_ssize_t base, kinds, invs, settled_keys, seqs, plens):
     """Count-only frames, per flow direction at once: packets, bytes, last time and frame, FIN/RST,
-    and each traced flow's frames (fastpath._count)."""
+    (fastpath._count)."""
     if nkeys == 0:
         return 0
     cdef long long[:] packets = np.zeros(nkeys, np.int64), nbytes = np.zeros(nkeys, np.int64)
@@ -245,8 +245,6 @@ cdef Py_ssize_t _rest(fast, block, Py_ssize_t base, signed char[:] kind, long lo
                 plen = plens[i]
                 if not flow.inspect and not fl & 7:  # settled, no SYN/FIN/RST: count only
                     count(flow, hit[1], 1, plen, t, frame)
-                    if flow.trace is not None:
-                        flow.trace.packet(frame, hit[1], seqs[i], fl, plen)
                     done += 1
                     continue
                 at = s + ats[i]

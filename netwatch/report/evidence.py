@@ -82,7 +82,8 @@ class Picker:
     """Which frames belong to the flows findings name: same 5-tuple, numbered from the flow's first
     frame to its last (a reused port pair is another flow). At most MAX_PACKETS per flow."""
 
-    def __init__(self, flows: dict[int, EvidenceFlow]) -> None:
+    def __init__(self, flows: dict[int, EvidenceFlow], must: frozenset[int] = frozenset()) -> None:
+        self.must = must  # frames taken past the per-flow bound: each finding's first and last packet
         self.by_key: dict[Key, list[tuple[EvidenceFlow, int]]] = {}
         for ev in flows.values():
             for d, (a, b) in ((0, (ev.client, ev.server)), (1, (ev.server, ev.client))):
@@ -118,7 +119,8 @@ class Picker:
         if loc is None:
             return None
         for ev, d in self.by_key.get((loc.proto, loc.src, loc.sport, loc.dst, loc.dport), ()):
-            if not ev.number <= number <= ev.last or self.taken.get(ev.number, 0) >= MAX_PACKETS:
+            if not ev.number <= number <= ev.last or (self.taken.get(ev.number, 0) >= MAX_PACKETS
+                                                       and number not in self.must):
                 continue
             self.taken[ev.number] = self.taken.get(ev.number, 0) + 1
             n = loc.end - loc.payload
@@ -135,11 +137,13 @@ class Picker:
         return None
 
 
-def pick(blocks: Iterable[FrameBlock], flows: dict[int, EvidenceFlow]) -> dict[int, Written]:
-    """One read of the capture: the frames of `flows`, redacted, by number."""
+def pick(blocks: Iterable[FrameBlock], flows: dict[int, EvidenceFlow],
+         must: frozenset[int] = frozenset()) -> dict[int, Written]:
+    """One read of the capture: the frames of `flows`, redacted, by number (`must`: taken even past
+    the per-flow bound)."""
     if not flows:
         return {}
-    picker = Picker(flows)
+    picker = Picker(flows, must)
     out: dict[int, Written] = {}
     base = 0
     for block in blocks:
@@ -175,7 +179,8 @@ def write_evidence(blocks: Iterable[FrameBlock], findings: list[Finding], flows:
     """Write one redacted capture per finding of one source and name it on the finding. Returns the
     next file index."""
     wanted = {n: flows[n] for f in findings for n in f.flows if n in flows}
-    frames = pick(blocks, wanted)
+    must = frozenset(n for f in findings for n in (f.first_packet, f.last_packet) if n)
+    frames = pick(blocks, wanted, must)
     by_flow: dict[int, list[Written]] = {}
     for w in frames.values():
         by_flow.setdefault(w.flow, []).append(w)

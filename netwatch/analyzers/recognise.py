@@ -113,10 +113,16 @@ def rdp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def smb(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """SMB in NetBIOS session frames; an SMB1 NEGOTIATE request is only an offer (modern clients list
+    SMB2 dialects in it): the server's answer decides (analyzers.smb). A NetBIOS session request
+    (port 139: two encoded 32-character names) opens SMB too."""
+    if len(data) >= 72 and data[0] == 0x81 and int.from_bytes(data[1:4], "big") == 68 and data[4] == 0x20:
+        return "smb", False, "netbios-ssn"
     if len(data) >= 8 and data[0] == 0:
         magic = data[4:8]
         if magic == b"\xffSMB":
-            return "smb", False, "smb1"
+            offer = len(data) >= 14 and data[8] == 0x72 and not data[13] & 0x80
+            return "smb", False, "smb1-offered" if offer else "smb1"
         if magic == b"\xfeSMB":
             return "smb", False, "smb2"
         if magic == b"\xfdSMB":

@@ -16,6 +16,7 @@ from netwatch.analyzers.proxy import Proxy
 from netwatch.analyzers.quic_inspect import QuicInspector
 from netwatch.analyzers.rdp import RdpSecurity
 from netwatch.analyzers.remote_access import RemoteAccess
+from netwatch.analyzers.smb import SmbSessions
 from netwatch.analyzers.software import SoftwareVersions
 from netwatch.analyzers.terminal import Terminal
 from netwatch.analyzers.tls_handshakes import TlsInspector
@@ -44,4 +45,5 @@ def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[A
         RemoteAccess(),
         SoftwareVersions(),
         RdpSecurity(),
+        SmbSessions(),
     ]

@@ -95,6 +95,21 @@ def _tls_client_hello(data: bytes) -> bool:
     return len(data) >= 6 and data[0] == 0x16 and data[1] == 3 and data[2] <= 4 and data[5] == 1
 
 
+MYSQL_SSL_REQUEST = 36  # header (length 32, sequence 1) and the capability flags with CLIENT_SSL
+
+
+def client_hello_at(data: bytes, app: str | None) -> int:
+    """Where a TLS ClientHello starts in a client chunk of an upgradable flow, or -1. MySQL clients
+    send the SSLRequest and the ClientHello back to back: reassembly may hand both over at once."""
+    if _tls_client_hello(data):
+        return 0
+    n = MYSQL_SSL_REQUEST
+    if (app == "mysql" and len(data) > n and data[:4] == b"\x20\0\0\x01" and data[5] & 0x08
+            and _tls_client_hello(data[n:])):
+        return n
+    return -1
+
+
 def _tds_encrypts(data: bytes) -> bool:
     """A TDS pre-login response whose ENCRYPTION option is ON or REQ: TLS runs inside TDS from here."""
     if len(data) < 14 or data[0] != 0x04:
@@ -119,6 +134,7 @@ class Upgrade(Analyzer[None], name="upgrade", transports=(TCP,), plaintext_only=
         if flow.encrypted is not False or app not in UPGRADABLE:
             deactivate(flow, self)
             return
-        if (direction == 0 and _tls_client_hello(data)) or (app == "tds" and direction == 1 and _tds_encrypts(data)):
+        if (direction == 0 and client_hello_at(data, app) >= 0) or (app == "tds" and direction == 1
+                                                                      and _tds_encrypts(data)):
             encrypted_from_here(flow, "tls", upgraded=True)
             deactivate(flow, self)

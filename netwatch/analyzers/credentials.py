@@ -251,6 +251,8 @@ class Credentials(LoginWatcher, name="credentials"):
         caps = int.from_bytes(data[4:8], "little")
         if not caps & 0x200 or len(data) < 37:  # pre-4.1 clients: not decoded
             return
+        if caps & 0x800 and int.from_bytes(data[:3], "little") == 32:
+            return  # an SSLRequest (TLS follows, maybe in the same chunk): no user, no password
         end = data.find(b"\0", 36)
         if end < 0:
             return  # SSLRequest (no user) or truncated

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
-from netwatch.analyzers.classify import UPGRADABLE
+from netwatch.analyzers.classify import UPGRADABLE, client_hello_at
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows.table import Flow
@@ -72,6 +72,8 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         if st is None:
             return
         dtls = flow.app == "dtls"
+        if direction == 0 and not st.readers[0].seen and flow.app not in TLS_APPS:
+            data = data[max(0, client_hello_at(data, flow.app)):]  # an upgrade: the TLS bytes may follow others
         for t, body in st.readers[direction].feed(data):
             if t == HS_CLIENT_HELLO and st.ch is None:
                 st.ch = parse_client_hello(body, dtls)

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, cast, get_args, get_origin
 
 from netwatch.events import Event
 from netwatch.flows.table import Flow
+from netwatch.packets.decode import TCP
 from netwatch.protocols.http import HttpPart
 from netwatch.protocols.http_stream import HttpConnection
 
@@ -190,7 +191,7 @@ class Dispatcher:
             _settle(flow)
         emit = self.emit
         for a in list(flow.active):
-            a.datagram(flow, direction, data, ts, emit)
+            a.datagram(flow, direction ^ flow.turned, data, ts, emit)  # turned: the roles swapped just now
 
     def flow_end(self, flow: Flow) -> None:
         conn: HttpConnection | None = flow.state.get(HTTP)
@@ -248,6 +249,15 @@ def cleartext_after_all(flow: Flow, how: str) -> None:
 def negotiated(flow: Flow, how: str | None) -> None:
     """The protocol version the handshake settled on (tls1.2, …)."""
     flow.how = how
+
+
+def client_is(flow: Flow, direction: int) -> bool:
+    """A handshake shows which side is the client (a DTLS ClientHello's sender): a datagram flow whose
+    ports named the other side turns round (`Flow.turn`). True when it turned."""
+    if direction != 1 or flow.proto == TCP:
+        return False
+    flow.turn()
+    return True
 
 
 def server_named(flow: Flow, name: str | None) -> None:

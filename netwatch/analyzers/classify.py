@@ -19,9 +19,11 @@ from netwatch.flows.table import Flow
 from netwatch.packets.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.protocols.http import request_host
 
-INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp"}
+INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp", "stun"}
+PROVISIONAL = {"stun"}  # decides a flow only when nothing else shows up in it (WebRTC: DTLS follows STUN)
 UPGRADABLE = {"smtp", "imap", "pop3", "ftp", "postgres", "mysql", "rdp", "tds", "text", "ldap", "xmpp"}
 TRIES = 4  # payloads looked at before a flow is called opaque/unknown
+PROVISIONAL_TRIES = 32  # payloads looked at past a PROVISIONAL verdict (ICE checks before DTLS)
 SAMPLE = 256
 
 
@@ -31,6 +33,7 @@ SAMPLE = 256
 class _Tries:
     sample: bytes | None = None  # the first unrecognised payload
     tries: int = 0
+    provisional: tuple[str, bool | None, str | None] | None = None  # a PROVISIONAL verdict, held
 
 
 class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
@@ -41,6 +44,13 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
             return
         for r in recognisers:
             v = r(data, flow, direction)
+            if v is not None and v[0] in PROVISIONAL:
+                st = self.state(flow)
+                st.provisional = v  # the flow's own protocol may follow: look a while longer
+                st.tries += 1
+                if st.tries >= PROVISIONAL_TRIES:
+                    self._give_up(flow)
+                return
             if v is not None:
                 classified(flow, *v)
                 if v[0] == "http" and direction == 0:
@@ -55,6 +65,9 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
 
     def _give_up(self, flow: Flow) -> None:
         st = self.peek(flow)
+        if st is not None and st.provisional is not None:
+            classified(flow, *st.provisional)
+            return
         classified(flow, opaque_or_unknown((st.sample or b"") if st else b""), None, flow.how)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -79,7 +92,7 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
                 classified(flow, "esp", True, "esp")
             elif flow.proto in (ICMP, ICMP6):
                 classified(flow, "icmp", False, flow.how)
-            elif payload and (st := self.peek(flow)) is not None and st.sample is not None:
+            elif payload and (st := self.peek(flow)) is not None and (st.sample is not None or st.provisional):
                 self._give_up(flow)
         facts = notes(flow)
         emit(FlowEnd(

@@ -272,8 +272,24 @@ def snmp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def dtls(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """DTLS records, also inside a TURN ChannelData message (RFC 7983: first byte 64-79)."""
+    if 0x40 <= (data[:1] or b"\0")[0] <= 0x4F and len(data) >= 17:
+        data = data[4:]
     if len(data) >= 13 and 0x14 <= data[0] <= 0x17 and data[1:3] in DTLS_VERSIONS:
         return "dtls", True, "dtls"
+    return None
+
+
+STUN_COOKIE = b"\x21\x12\xa4\x42"
+
+
+def stun(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """STUN/TURN (RFC 8489): first two bits 0, the magic cookie, a length that fits. It shares its flow
+    with DTLS and media in WebRTC (RFC 7983), so it decides a flow only if nothing else shows up
+    (the classifier keeps looking: PROVISIONAL)."""
+    n = len(data)
+    if n >= 20 and data[0] < 4 and data[4:8] == STUN_COOKIE and int.from_bytes(data[2:4], "big") + 20 == n:
+        return "stun", False, None
     return None
 
 
@@ -344,7 +360,8 @@ TCP_RECOGNISERS: list[Recogniser] = [
     teamviewer, iso8583, dns_tcp, syslog, printable_text,
 ]
 UDP_RECOGNISERS: list[Recogniser] = [
-    name_service, udp_infra, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, rdp_udp, openvpn_udp, printable_text,
+    name_service, udp_infra, stun, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, rdp_udp, openvpn_udp,
+    printable_text,
 ]
 
 

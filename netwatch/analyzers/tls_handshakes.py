@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, app_named, deactivate, negotiated, notes, server_named
+from netwatch.analyzers import Analyzer, Emit, app_named, client_is, deactivate, negotiated, notes, server_named
 from netwatch.analyzers.classify import UPGRADABLE, client_hello_at
 from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.events import FlowFacts, TlsCert, TlsHello
@@ -41,7 +41,7 @@ ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
 class _State:
-    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported")
+    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "client_dir")
 
     def __init__(self, dtls: bool) -> None:
         self.readers = (HandshakeReader(dtls), HandshakeReader(dtls))
@@ -51,6 +51,7 @@ class _State:
         self.server_done = False
         self.ts = 0.0
         self.reported = False
+        self.client_dir: int | None = None  # the direction the ClientHello came from
 
 
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
@@ -78,10 +79,14 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
             if t == HS_CLIENT_HELLO and st.ch is None:
                 st.ch = parse_client_hello(body, dtls)
                 st.ts = ts
+                if client_is(flow, direction):  # the ClientHello's sender is the client, whatever the ports said
+                    st.readers = (st.readers[1], st.readers[0])
+                    direction = 0
+                st.client_dir = direction
             elif t == HS_SERVER_HELLO and st.sh is None:
                 st.sh = parse_server_hello(body, dtls)
-            elif t == HS_CERTIFICATE and not st.certs:
-                st.certs = parse_certificates(body)
+            elif t == HS_CERTIFICATE and not st.certs and direction != st.client_dir:
+                st.certs = parse_certificates(body)  # the server's, not a client certificate
             elif t == HS_SERVER_DONE:
                 st.server_done = True
             elif t == -1 and st.ch is None:  # SSLv2 CLIENT-HELLO
@@ -95,7 +100,15 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
             self._report(flow, st, emit)
             deactivate(flow, self)
 
-    datagram = stream
+    def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        """DTLS shares its UDP flow with STUN, TURN and (S)RTP in WebRTC: RFC 7983 tells them apart by the
+        first byte (20-63 DTLS, 64-79 a TURN ChannelData whose payload may be DTLS); the rest is not read."""
+        first = data[0] if data else 0
+        if 64 <= first <= 79 and len(data) > 4 and 20 <= data[4] <= 63:
+            data = data[4 : 4 + int.from_bytes(data[2:4], "big")]
+        elif not 20 <= first <= 63:
+            return
+        self.stream(flow, direction, data, ts, emit)
 
     @staticmethod
     def _done(st: _State) -> bool:

@@ -1,6 +1,6 @@
-"""Scenarios for handshakes inside other traffic (issue 20): WebRTC's DTLS multiplexed with STUN, TURN
-ChannelData and RTP on one UDP flow (RFC 7983), its certificate in fragments over several records,
-the DTLS client on the higher port.
+"""Scenarios for what handshakes show (issue 20): WebRTC's DTLS multiplexed with STUN, TURN ChannelData
+and RTP on one UDP flow (RFC 7983), its certificate in fragments over several records, the DTLS
+client on the higher port; AnyDesk between two store PCs, recognised by its handshake.
 
 Built byte by byte; the certificates are fixed DER. No card numbers in these captures.
 """
@@ -10,10 +10,21 @@ from __future__ import annotations
 import base64
 import struct
 
-from scenario_lib import Clock, udp
-from scenarios_protect import LEGACY_CERT, blob
+from scenario_lib import Clock, TcpConversation, udp
+from scenarios_protect import CCS, LEGACY_CERT, app_data, blob, certificate, client_hello, record, server_hello
+from scenarios_protect import _hs as tls_hs
 
 KIOSK, AGENT = "10.20.1.70", "10.20.0.30"
+OFFICE_PC, TILL, BACKOFFICE = "10.20.0.40", "10.20.1.81", "10.20.0.20"
+# CN=AnyDesk Client, self-signed: what AnyDesk presents on direct (LAN) sessions; EC P-256 here, fixed DER
+ANYDESK_CERT = base64.b64decode(
+    "MIIBIDCByKADAgECAgRe7QABMAoGCCqGSM49BAMCMBkxFzAVBgNVBAMMDkFueURlc2sgQ2xpZW50MB4XDTIzMDEwMTAwMDAwMFoXDTMz"
+    "MDEwMTAwMDAwMFowGTEXMBUGA1UEAwwOQW55RGVzayBDbGllbnQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASMaMcqiIWr+UbQmyQa"
+    "4TF2776uxP418tiObLtQoeDZQSKLMp1tXpF03+k3r9aCdDtwXJC/6tsG2+ERV/tyoTy7MAoGCCqGSM49BAMCA0cAMEQCIHyaPB/js0vJ"
+    "RYZKr9TTN+kRAPxEc3TOOCIbb2/3H8C9AiBUCRBQrCsyTLXcg0C0ly97lATjT84Xo8+P5bk7cQCmbA=="
+)
+ANYDESK_SUITES = [0xC030, 0xC02C, 0xC028, 0xC024, 0xC014, 0xC00A, 0x009F, 0x006B, 0x0039, 0xC02F, 0xC02B, 0x009E,
+                  0x0067, 0x0033, 0x009D, 0x003D, 0x0035, 0x009C, 0x003C, 0x002F, 0x00FF]
 CARD_NUMBERS: list[str] = []
 # CN=WebRTC, self-signed (what browsers generate per session), EC P-256, valid 2023-2033
 WEBRTC_CERT = base64.b64decode(
@@ -89,6 +100,33 @@ def webrtc_dtls() -> list:
     return pkts
 
 
+def anydesk_lan() -> list:
+    """The office PC takes over a till with AnyDesk, directly on the LAN (port 7070, no relay): a full TLS 1.2
+    handshake with AnyDesk's own certificate on both sides, then a second session that resumes the first (no
+    certificate, same client fingerprint); and the office PC's plain TLS to the back-office server."""
+    clock = Clock()
+    full = TcpConversation(OFFICE_PC, TILL, 50700, 7070, clock)
+    full.send(0, client_hello(None, ANYDESK_SUITES))
+    cert_request = tls_hs(13, b"\x01\x01\x00\x02\x04\x03\x00\x00")
+    full.send(1, record(22, server_hello(0xC030) + certificate(ANYDESK_CERT) + cert_request + tls_hs(14, b"")))
+    full.send(0, record(22, certificate(ANYDESK_CERT) + tls_hs(16, b"\x41" + bytes(65))) + CCS + app_data("ad-cf", 40))
+    full.send(1, CCS + app_data("ad-sf", 40))
+    full.send(0, app_data("ad-screen-req", 300))
+    full.send(1, app_data("ad-screen", 1300))
+    full.close()
+    resumed = TcpConversation(OFFICE_PC, TILL, 50701, 7070, clock)
+    resumed.send(0, client_hello(None, ANYDESK_SUITES))
+    resumed.send(1, record(22, server_hello(0xC030)) + CCS + app_data("ad2-sf", 40))
+    resumed.send(0, CCS + app_data("ad2-cf", 40) + app_data("ad2-input", 120))
+    resumed.close()
+    other = TcpConversation(OFFICE_PC, BACKOFFICE, 50702, 443, clock)
+    other.send(0, client_hello(None, ANYDESK_SUITES))
+    other.send(1, record(22, server_hello(0xC030)) + CCS + app_data("bo-sf", 40))
+    other.close()
+    return full.packets + resumed.packets + other.packets
+
+
 SCENARIOS = {
     "dtls_webrtc_stun": webrtc_dtls,
+    "anydesk_lan": anydesk_lan,
 }

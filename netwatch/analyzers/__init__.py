@@ -107,6 +107,10 @@ class Analyzer(Generic[S]):
     def flow_end(self, flow: Flow, emit: Emit) -> None:
         """The flow ended (closed, idle, or end of input)."""
 
+    def app_changed(self, flow: Flow, ts: float, emit: Emit) -> None:
+        """A handshake named the flow's application after the classifier had (`app_named`): called on
+        every analyzer that wanted the flow at its start, whether or not it is still on it."""
+
 
 @dataclass(slots=True)
 class FlowNotes:
@@ -117,6 +121,7 @@ class FlowNotes:
     via_proxy: str | None = None  # socks4, socks5 or http-connect: the flow is a proxy tunnel
     proxy_target: str | None = None  # host:port the proxy was asked for
     card_fps: set[str] = field(default_factory=set)  # distinct card fingerprints (flow_end `cards`)
+    renamed_at: float | None = None  # `app_named` ran at this time; the Dispatcher tells the analyzers
     wanted: list[Analyzer[Any]] = field(default_factory=list)  # the analyzers that wanted the flow at start
 
 
@@ -136,6 +141,7 @@ class Dispatcher:
         self.analyzers = analyzers
         self.emit = emit
         self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
+        self.rename_readers = [a for a in analyzers if type(a).app_changed is not Analyzer.app_changed]
 
     def flow_start(self, flow: Flow) -> None:
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
@@ -151,9 +157,10 @@ class Dispatcher:
         parts = self._http_parts(flow, direction, data) if flow.app == "http" else None
         if parts:
             self._stream_http(flow, direction, data, ts, parts)
-            return
-        for a in list(flow.active):
-            a.stream(flow, direction, data, ts, self.emit)
+        else:
+            for a in list(flow.active):
+                a.stream(flow, direction, data, ts, self.emit)
+        self._renamed(flow)
 
     def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
         """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
@@ -192,6 +199,7 @@ class Dispatcher:
         emit = self.emit
         for a in list(flow.active):
             a.datagram(flow, direction ^ flow.turned, data, ts, emit)  # turned: the roles swapped just now
+        self._renamed(flow)
 
     def flow_end(self, flow: Flow) -> None:
         conn: HttpConnection | None = flow.state.get(HTTP)
@@ -201,7 +209,18 @@ class Dispatcher:
                 for d, part in ends:
                     a.http(flow, d, part, flow.last_ts, self.emit)
             a.flow_end(flow, self.emit)
+        self._renamed(flow)
         self.classifier.flow_end(flow, self.emit)
+
+    def _renamed(self, flow: Flow) -> None:
+        """After `app_named`: the analyzers that follow renames hear of it (once per rename)."""
+        facts: FlowNotes | None = flow.state.get(NOTES)
+        if facts is None or facts.renamed_at is None:
+            return
+        ts, facts.renamed_at = facts.renamed_at, None
+        for a in self.rename_readers:
+            if a in facts.wanted:
+                a.app_changed(flow, ts, self.emit)
 
 
 def _settle(flow: Flow) -> None:
@@ -227,9 +246,12 @@ def classified(flow: Flow, app: str, encrypted: bool | None, how: str | None = N
     flow.app, flow.encrypted, flow.how = app, encrypted, how
 
 
-def app_named(flow: Flow, app: str) -> None:
-    """A handshake names the application better than the first bytes did (AnyDesk over TLS)."""
-    flow.app = app
+def app_named(flow: Flow, app: str, ts: float) -> None:
+    """A handshake names the application better than the first bytes did (AnyDesk over TLS); the
+    analyzers that wanted the flow hear of it (`Analyzer.app_changed`) once the current call returns."""
+    if flow.app != app:
+        flow.app = app
+        notes(flow).renamed_at = ts
 
 
 def encrypted_from_here(flow: Flow, how: str, upgraded: bool = False) -> None:

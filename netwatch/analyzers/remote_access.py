@@ -1,7 +1,7 @@
 """Remote-access tools (RDP, VNC, TeamViewer, AnyDesk, SSH, Telnet) and which way they point.
 
 Emits one `remote_access` observation per flow once the classifier has named the tool (AnyDesk is
-named by the TLS handshake: the TLS inspector calls `RemoteAccess.report` then), with `direction`:
+named by the TLS handshake: the Dispatcher tells this analyzer, `app_changed`), with `direction`:
 inbound (a public client reaching an internal host), outbound (an internal host reaching a public
 relay or server), internal, or external. Then it leaves the flow: remote sessions are counted, not scanned.
 """
@@ -34,9 +34,12 @@ class RemoteAccess(Analyzer[None], name="remote_access", plaintext_only=False):
         self.report(flow, ts, emit)
         deactivate(flow, self)
 
+    def app_changed(self, flow: Flow, ts: float, emit: Emit) -> None:
+        self.report(flow, ts, emit)
+
     @staticmethod
     def report(flow: Flow, ts: float, emit: Emit) -> None:
-        """Emit the observation if the flow's app is a remote-access tool (also called by the TLS inspector)."""
+        """Emit the observation if the flow's app is a remote-access tool."""
         if flow.app in TOOLS:
             emit(events.RemoteAccess(
                 ts=ts, flow=events.FlowFacts.of(flow), tool=flow.app, direction=direction_of(flow.src, flow.dst),

@@ -2,9 +2,10 @@
 
 Runs on encrypted flows (plaintext_only = False) but only until the handshake has been read, then
 deactivates itself, so the rest of a TLS flow is counted, never parsed. Tells the Dispatcher the
-SNI (`server_named`) and the negotiated version (`negotiated`); a TLS flow whose ALPN or certificate
-names AnyDesk becomes app `anydesk` (`app_named`: a remote-access tool that rides on TLS) and its
-`remote_access` observation is emitted from here.
+SNI (`server_named`) and the negotiated version (`negotiated`). A remote-access tool that rides on
+TLS is recognised by its handshake (`app_named`, the remote-access analyzer hears of it through the
+Dispatcher): AnyDesk by its ALPN or its certificate's subject/issuer; and by the client's JA4 between
+the same two hosts once one of their sessions showed it (a resumed session shows no certificate).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from netwatch.analyzers import Analyzer, Emit, app_named, client_is, deactivate, negotiated, notes, server_named
 from netwatch.analyzers.classify import UPGRADABLE, client_hello_at
-from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP, UDP
@@ -37,6 +37,7 @@ from netwatch.protocols.tls import (
 )
 
 TLS_APPS = {"tls", "dtls"}
+MAX_KNOWN = 4096  # (client, server, JA4) of recognised tool sessions remembered per run
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
@@ -55,6 +56,9 @@ class _State:
 
 
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
+    def __init__(self) -> None:
+        self.tools: dict[tuple[str, str, str], str] = {}  # (client, server, JA4) → tool its handshake showed
+
     def new_state(self, flow: Flow) -> _State:
         return _State(flow.app == "dtls")
 
@@ -159,13 +163,23 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
             from netwatch.protocols.x509 import cert_facts
 
             leaf = cert_facts(st.certs[0], ts)
-        if flow.app == "tls" and _anydesk(alpn, leaf):
-            app_named(flow, "anydesk")
-            RemoteAccess.report(flow, ts, emit)  # named only now, by the handshake
+        if flow.app == "tls":
+            self._tool(flow, alpn, leaf, ja4, ts)
         facts = FlowFacts.of(flow)
         emit(TlsHello(ts=ts, flow=facts, **fields))
         if leaf is not None:
             emit(TlsCert(ts=ts, flow=facts, chain_length=len(st.certs), sni=fields["sni"], **leaf))
+
+
+    def _tool(self, flow: Flow, alpn: list[str], leaf: dict[str, Any] | None, ja4: str | None, ts: float) -> None:
+        """Name a remote-access tool the handshake shows (or the client's JA4 showed before between these hosts)."""
+        key = (flow.src, flow.dst, ja4 or "")
+        tool = "anydesk" if _anydesk(alpn, leaf) else self.tools.get(key) if ja4 else None
+        if tool is None:
+            return
+        if ja4 and len(self.tools) < MAX_KNOWN:
+            self.tools[key] = tool
+        app_named(flow, tool, ts)
 
 
 def certs_in_clear(version: int) -> bool:

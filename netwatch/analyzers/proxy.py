@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate, tunnel_opened
-from netwatch.analyzers.credentials import Credentials
+from netwatch.analyzers.login_watch import found
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP
 from netwatch.protocols.proxy_handshake import ClientSide, client_handshake, server_handshake
@@ -61,8 +61,8 @@ class Proxy(Analyzer[_Handshake], name="proxy", transports=(TCP,)):
                 ts: float, emit: Emit) -> None:
         granted, _used, method = answer
         if client.password is not None:
-            Credentials._found(flow, ts, emit, "socks5", client.user, client.password, "username/password",
-                               secret="cleartext" if client.password else "none")
+            found(flow, ts, emit, "socks5", client.user, client.password, "username/password",
+                  secret="cleartext" if client.password else "none")
         emit(events.Proxy(ts=ts, flow=events.FlowFacts.of(flow), proxy=client.kind,
                           target_host=clean(client.host, 255) or "", target_port=client.port, granted=granted,
                           login=method or ("userid" if client.user else "none")))

@@ -1,5 +1,5 @@
 """More logins in clear, beside `credentials`: POP3 SASL (PLAIN, LOGIN, XOAUTH2), XOAUTH2 in
-IMAP/SMTP, CRAM-MD5 and DIGEST-MD5 (challenge-response) in all three, HTTP Digest and Bearer
+IMAP/SMTP, CRAM-MD5 and DIGEST-MD5 (challenge-response) in all three, HTTP Digest, NTLM and Bearer
 tokens (from the request heads the Dispatcher parsed), LDAP binds, Sybase/old-TDS (TDS 4.2/5.0) logins.
 
 Same output as `credentials` (`login_watch.found`: protocol, user, method, secret, password length, never
@@ -17,6 +17,7 @@ from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, f
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import b64, digest_user, http_authorizations, ldap_bind, oauth_token, sasl_plain, tds_login
 from netwatch.protocols.http import HttpPart
+from netwatch.protocols.windows import ntlm_authenticate
 
 SASL_CMD = re.compile(
     rb"^(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5)(?: (\S+))?\s*$", re.I)
@@ -44,6 +45,18 @@ class Logins(LoginWatcher, name="logins"):
                 found(flow, ts, emit, "http", digest_user(value), None, "Digest", "digest")
             elif scheme == b"bearer":
                 found(flow, ts, emit, "http", None, value, "Bearer", "token")
+            elif scheme in (b"ntlm", b"negotiate"):
+                self._ntlm(flow, value, ts, emit)
+
+    @staticmethod
+    def _ntlm(flow: Flow, token: bytes, ts: float, emit: Emit) -> None:
+        """NTLM (raw, or inside SPNEGO for Negotiate): the AUTHENTICATE message names the user; its
+        response is challenge-response, crackable offline."""
+        raw = b64(token.strip())
+        login = ntlm_authenticate(raw) if raw else None
+        if login is not None and login[1]:
+            domain, user = login
+            found(flow, ts, emit, "http", user + b"@" + domain if domain else user, None, "NTLM", "digest")
 
     # -- SASL on line protocols ------------------------------------------------------------------
     def _lines(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable
 
+from netwatch.analyzers import recognise_apps as apps
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
 from netwatch.protocols.ber import ber_length
@@ -356,12 +357,13 @@ def openvpn_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 TCP_RECOGNISERS: list[Recogniser] = [
-    tls_record, http, ssh_banner, banner, client_command, telnet, rdp, smb, zvt, databases, ldap, socks, openvpn_tcp,
-    teamviewer, iso8583, dns_tcp, syslog, printable_text,
+    tls_record, http, apps.sip, ssh_banner, banner, apps.irc, client_command, telnet, rdp, smb, apps.dnp3, zvt,
+    apps.redis, apps.mqtt, databases, ldap, socks, openvpn_tcp, teamviewer, apps.modbus, apps.dcerpc, iso8583,
+    dns_tcp, syslog, printable_text,
 ]
 UDP_RECOGNISERS: list[Recogniser] = [
-    name_service, udp_infra, stun, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, rdp_udp, openvpn_udp,
-    printable_text,
+    name_service, udp_infra, stun, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, apps.sip, apps.dnp3, rdp_udp,
+    openvpn_udp, printable_text,
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from netwatch.analyzers import Analyzer
+from netwatch.analyzers.app_logins import AppLogins
 from netwatch.analyzers.classify import Classifier, Upgrade
 from netwatch.analyzers.cleartext_cards import CardData
 from netwatch.analyzers.credentials import Credentials
@@ -41,6 +42,7 @@ def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[A
         CardData(fingerprint),
         Credentials(),
         Logins(),
+        AppLogins(),
         FtpData(),
         RemoteAccess(),
         SoftwareVersions(),

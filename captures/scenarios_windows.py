@@ -1,5 +1,5 @@
-"""Scenarios for Windows file sharing on a store network (issue 20): who really speaks SMBv1, SMB 3.x
-encryption, the Windows version NTLMSSP shows in SMB2 session setup.
+"""Scenarios for Windows on a store network (issue 20): who really speaks SMBv1, SMB 3.x encryption, the
+Windows version NTLMSSP shows in SMB2 session setup, LDAP SASL binds and DCE/RPC binds.
 
 Shaped like what Windows sends: a Windows 10/11 or 7 client opens with a multi-protocol SMB1
 NEGOTIATE ("NT LM 0.12", "SMB 2.002", "SMB 2.???"); a current server answers in SMB2 with the
@@ -8,6 +8,8 @@ SESSION_SETUP. Built with scapy's SMB/SMB2/NTLM layers. No card numbers in these
 """
 
 from __future__ import annotations
+
+import struct
 
 from scapy.layers.gssapi import GSSAPI_BLOB
 from scapy.layers.netbios import NBTSession
@@ -150,3 +152,59 @@ SCENARIOS = {
     "smb1_nas": smb1_nas,
     "smb2_win7_ntlm": smb2_win7_ntlm,
 }
+
+
+# -- NTLMSSP in LDAP and DCE/RPC binds ------------------------------------------------------------
+DC = "10.20.0.2"
+EPM = bytes.fromhex("0883afe11f5dc91191a408002b14a0fa") + struct.pack("<HH", 3, 0)  # endpoint mapper v3.0
+NDR = bytes.fromhex("045d888aeb1cc9119fe808002b104860") + struct.pack("<I", 2)
+
+
+def _ber(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    length = bytes([n]) if n < 128 else bytes([0x81, n]) if n < 256 else b"\x82" + n.to_bytes(2, "big")
+    return bytes([tag]) + length + body
+
+
+def _ldap_sasl_bind(msg_id: int, token: bytes) -> bytes:
+    sasl = _ber(0xA3, _ber(0x04, b"GSS-SPNEGO") + _ber(0x04, token))
+    return _ber(0x30, _ber(0x02, bytes([msg_id])) + _ber(0x60, b"\x02\x01\x03" + _ber(0x04, b"") + sasl))
+
+
+def _ldap_bind_response(msg_id: int, code: int, token: bytes) -> bytes:
+    body = _ber(0x0A, bytes([code])) + _ber(0x04, b"") + _ber(0x04, b"") + _ber(0x87, token)
+    return _ber(0x30, _ber(0x02, bytes([msg_id])) + _ber(0x61, body))
+
+
+def _rpc(ptype: int, call_id: int, body: bytes, auth: bytes) -> bytes:
+    """A DCE/RPC connection-oriented PDU with an NTLMSSP auth verifier (auth type 10, level connect)."""
+    pad = -len(body) % 4
+    trailer = bytes([10, 2, pad, 0]) + struct.pack("<I", 0)
+    rest = body + bytes(pad) + trailer + auth
+    head = bytes([5, 0, ptype, 3]) + b"\x10\x00\x00\x00"  # version 5.0, first+last fragment, little-endian
+    return head + struct.pack("<HHI", 16 + len(rest), len(auth), call_id) + rest
+
+
+def ldap_dcerpc_ntlm() -> list:
+    """A POSReady 7 PC (NT 6.1.7601) binds to the domain controller's LDAP with GSS-SPNEGO/NTLM and to its
+    RPC endpoint mapper with NTLM: both binds carry the client's and the DC's (NT 6.3.9600) versions."""
+    clock = Clock()
+    neg, chal, auth = _ntlm_exchange((6, 1, 7601), (6, 3, 9600))
+    ldap = TcpConversation(POS_WIN7, DC, 49740, 389, clock)
+    ldap.send(0, _ldap_sasl_bind(1, _spnego_init(neg)))
+    ldap.send(1, _ldap_bind_response(1, 14, _spnego_resp(chal)))  # saslBindInProgress
+    ldap.send(0, _ldap_sasl_bind(2, _spnego_resp(auth, 0)))
+    ldap.send(1, _ldap_bind_response(2, 0, b""))
+    ldap.close()
+    rpc = TcpConversation(POS_WIN7, DC, 49741, 135, clock)
+    bind = struct.pack("<HHI", 5840, 5840, 0) + b"\x01\x00\x00\x00" + struct.pack("<HBB", 0, 1, 0) + EPM + NDR
+    rpc.send(0, _rpc(11, 1, bind, neg))
+    ack = (struct.pack("<HHI", 5840, 5840, 0x1234) + struct.pack("<H", 4) + b"135\x00" + b"\x00\x00"
+           + b"\x01\x00\x00\x00" + struct.pack("<HH", 0, 0) + NDR)
+    rpc.send(1, _rpc(12, 1, ack, chal))
+    rpc.send(0, _rpc(16, 1, b"\x00\x00\x00\x00", auth))
+    rpc.close()
+    return ldap.packets + rpc.packets
+
+
+SCENARIOS["windows_ldap_dcerpc_ntlm"] = ldap_dcerpc_ntlm

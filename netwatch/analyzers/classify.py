@@ -19,7 +19,8 @@ from netwatch.flows.table import Flow
 from netwatch.packets.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.protocols.http import request_host
 
-INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp", "stun"}
+INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp", "stun",
+              "epmap"}
 PROVISIONAL = {"stun"}  # decides a flow only when nothing else shows up in it (WebRTC: DTLS follows STUN)
 UPGRADABLE = {"smtp", "imap", "pop3", "ftp", "postgres", "mysql", "rdp", "tds", "text", "ldap", "xmpp"}
 TRIES = 4  # payloads looked at before a flow is called opaque/unknown

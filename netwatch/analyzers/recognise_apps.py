@@ -87,10 +87,18 @@ def modbus(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def dcerpc(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    """Connection-oriented DCE/RPC (MS-RPCE): version 5.0/5.1, a PDU type, little-endian data
-    representation, a fragment length that fits (endpoint mapper on 135, then dynamic ports)."""
-    if len(data) >= 16 and data[0] == 5 and data[1] in (0, 1) and data[2] in DCERPC_TYPES and data[4] in (0x10, 0x00):
-        frag = int.from_bytes(data[8:10], "little" if data[4] else "big")
-        if 16 <= frag <= len(data) + 65536:
-            return "dcerpc", False, None
-    return None
+    """Connection-oriented DCE/RPC (MS-RPCE): version 5.0/5.1, a PDU type, a data representation, a
+    fragment length that fits. Protected when the bind's auth verifier asks for packet privacy (level 6:
+    every stub encrypted); the endpoint mapper (port 135) only answers where services listen (`epmap`,
+    infrastructure like DNS)."""
+    if not (len(data) >= 16 and data[0] == 5 and data[1] in (0, 1) and data[2] in DCERPC_TYPES
+            and data[4] in (0x10, 0x00)):
+        return None
+    order = "little" if data[4] else "big"
+    frag, auth = int.from_bytes(data[8:10], order), int.from_bytes(data[10:12], order)  # type: ignore[arg-type]
+    if not 16 <= frag <= len(data) + 65536:
+        return None
+    level = data[frag - auth - 7] if auth and 16 + 8 + auth <= frag <= len(data) else 0
+    if level == 6:
+        return "dcerpc", True, "dcerpc-privacy"
+    return ("epmap" if 135 in (flow.server_port, flow.client_port) else "dcerpc"), False, None

@@ -1,0 +1,51 @@
+"""Windows versions from NTLMSSP wherever the handshake rides (issue 20): SMB2 SESSION_SETUP, LDAP
+SASL (GSS-SPNEGO) binds, DCE/RPC binds and AUTH3; HTTP NTLM. The versions agree with tshark's
+dissection (`ntlmssp.version.*`) host by host; DCE/RPC is protected only with packet privacy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from netwatch.analyzers.recognise_apps import dcerpc
+from netwatch.flows.table import Flow
+from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.pipeline.session import scan_file
+
+ROOT = Path(__file__).resolve().parents[1]
+TSHARK = shutil.which("tshark")
+
+
+@pytest.mark.skipif(TSHARK is None, reason="needs tshark")
+@pytest.mark.parametrize("name", ["smb2_win7_ntlm", "windows_ldap_dcerpc_ntlm", "login_http_ntlm"])
+def test_ntlmssp_versions_agree_with_tshark(name):
+    assert TSHARK is not None
+    out = subprocess.run([TSHARK, "-r", str(ROOT / "captures" / f"{name}.pcap"), "-n", "-Y", "ntlmssp.version.major",
+                          "-T", "fields", "-E", "separator=\t", "-E", "occurrence=l", "-e", "ip.src",
+                          "-e", "ntlmssp.version.major", "-e", "ntlmssp.version.minor",
+                          "-e", "ntlmssp.version.build_number"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    theirs = {(src, f"{a}.{b}.{c}") for src, a, b, c in (line.split("\t") for line in out.stdout.splitlines())}
+    systems = scan_file(str(ROOT / "captures" / f"{name}.pcap"), *load_config(ScanConfig((), None, bytes(16))))
+    mine = {(e.host, e.version) for e in systems.systems.results() if e.protocol.startswith("ntlmssp")}
+    assert theirs and mine == theirs
+
+
+def _bind(level: int) -> bytes:
+    auth = b"NTLMSSP\x00" + bytes(32)
+    body = bytes(12) + bytes([10, level, 0, 0]) + bytes(4) + auth
+    return bytes([5, 0, 11, 3, 0x10, 0, 0, 0]) + (16 + len(body)).to_bytes(2, "little") + len(auth).to_bytes(
+        2, "little") + bytes(4) + body
+
+
+def test_dcerpc_is_protected_only_with_packet_privacy():
+    flow = Flow(b"\x0a\x00\x00\x01", 50000, b"\x0a\x00\x00\x02", 49667, 6, 0.0)
+    assert dcerpc(_bind(6), flow, 0) == ("dcerpc", True, "dcerpc-privacy")
+    assert dcerpc(_bind(5), flow, 0) == ("dcerpc", False, None)
+    epm = Flow(b"\x0a\x00\x00\x01", 50000, b"\x0a\x00\x00\x02", 135, 6, 0.0)
+    assert dcerpc(_bind(2), epm, 0) == ("epmap", False, None)
+    assert dcerpc(b"\x05\x00\x0b\x03" + bytes(12), flow, 0) is None  # a fragment length below the header

@@ -1,10 +1,11 @@
 """Scenarios for the logins a store network carries beside mail and files (issue 20): Redis AUTH (RESP,
 ACL user), MQTT CONNECT (3.1.1 and 5.0 with a will), IRC PASS and NickServ IDENTIFY, SIP REGISTER
-with Digest, HTTP NTLM; and the building-control protocols DNP3 and Modbus/TCP in clear.
+with Digest, HTTP NTLM, SMTP through an HTTP CONNECT tunnel; and the building-control protocols
+DNP3 and Modbus/TCP in clear.
 
 Shaped like the real clients: redis-cli's RESP arrays, an MQTT sensor's CONNECT, an IRC bot's
 registration burst, a desk phone's REGISTER/401/REGISTER, a browser's NTLM handshake (scapy's NTLM
-layers). No card numbers in these captures.
+layers). The one card number is in CARD_NUMBERS.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from scenarios_outdated import FILETIME, FLAGS, _ntlm_versions
 
 POS, BACKOFFICE, PHONE, PBX, SENSOR, BROKER, HVAC, PLC = ("10.20.1.15", "10.20.0.20", "10.20.1.90", "10.20.0.60",
                                                          "10.20.1.95", "10.20.0.61", "10.20.0.70", "10.20.0.71")
-CARD_NUMBERS: list[str] = []
-PASSWORDS = ["Kasse-2024!", "foobared", "coldchain1", "open-sesame", "letmein42", "hunter22"]  # evidence blanks them
+PROXY, MX = "10.20.0.9", "198.51.100.25"
+CARD_NUMBERS = ["4000056655665556"]  # login_connect_smtp: a Visa test number in the tunnelled mail
+PASSWORDS = ["Kasse-2024!", "foobared", "coldchain1", "open-sesame", "letmein42", "hunter22",
+             "Sommer2024"]  # evidence blanks them
 
 
 def _resp(*words: bytes) -> bytes:
@@ -166,7 +169,40 @@ def ics_cleartext() -> list:
     return d.packets + m.packets
 
 
+def connect_smtp() -> list:
+    """A back-office PC sends mail through the store's web proxy: `CONNECT host:25 / HTTP/1.0` (a trailing
+    token, as mass-mailers write it), the proxy's 200 and the server's greeting in one segment, then SMTP
+    AUTH LOGIN and a message with a card number; a second tunnel asks `CONNECT host:25` with bare LF ends."""
+    import base64 as b64
+
+    clock = Clock()
+    a = TcpConversation(BACKOFFICE, PROXY, 50850, 3128, clock)
+    a.send(0, b"CONNECT mx.partner.example:25 / HTTP/1.0\r\n\r\n")
+    a.send(1, b"HTTP/1.0 200 Connection established\r\n\r\n220 mx.partner.example ESMTP Postfix\r\n")
+    a.send(0, b"EHLO office1\r\n")
+    a.send(1, b"250-mx.partner.example\r\n250 AUTH LOGIN PLAIN\r\n")
+    a.send(0, b"AUTH LOGIN\r\n")
+    a.send(1, b"334 VXNlcm5hbWU6\r\n")
+    a.send(0, b64.b64encode(b"orders@store42.example") + b"\r\n")
+    a.send(1, b"334 UGFzc3dvcmQ6\r\n")
+    a.send(0, b64.b64encode(PASSWORDS[6].encode()) + b"\r\n")
+    a.send(1, b"235 2.7.0 Authentication successful\r\n")
+    a.send(0, b"MAIL FROM:<orders@store42.example>\r\nRCPT TO:<billing@partner.example>\r\nDATA\r\n")
+    a.send(1, b"250 OK\r\n250 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n")
+    a.send(0, b"Subject: refund\r\n\r\nPlease refund card " + CARD_NUMBERS[0].encode() + b" exp 12/28.\r\n.\r\n")
+    a.send(1, b"250 2.0.0 Ok: queued\r\n")
+    a.close()
+    b = TcpConversation(BACKOFFICE, PROXY, 50851, 3128, clock)
+    b.send(0, b"CONNECT mx2.partner.example:25\n\n")
+    b.send(1, b"HTTP/1.1 200 OK\n\n")
+    b.send(1, b"220 mx2.partner.example ESMTP\r\n")
+    b.send(0, b"EHLO office1\r\n")
+    b.close()
+    return a.packets + b.packets
+
+
 SCENARIOS = {
+    "login_connect_smtp": connect_smtp,
     "login_redis": redis_auth,
     "login_mqtt": mqtt_connect,
     "login_irc": irc_login,

@@ -122,6 +122,7 @@ class FlowNotes:
     proxy_target: str | None = None  # host:port the proxy was asked for
     card_fps: set[str] = field(default_factory=set)  # distinct card fingerprints (flow_end `cards`)
     renamed_at: float | None = None  # `app_named` ran at this time; the Dispatcher tells the analyzers
+    replay: list[tuple[int, bytes]] = field(default_factory=list)  # a tunnel's first bytes, read with the handshake
     wanted: list[Analyzer[Any]] = field(default_factory=list)  # the analyzers that wanted the flow at start
 
 
@@ -161,6 +162,12 @@ class Dispatcher:
             for a in list(flow.active):
                 a.stream(flow, direction, data, ts, self.emit)
         self._renamed(flow)
+        facts: FlowNotes | None = flow.state.get(NOTES)
+        if facts is not None and facts.replay:  # a tunnel opened: its first bytes came with the handshake
+            replay, facts.replay = facts.replay, []
+            for d, chunk in replay:
+                if chunk:
+                    self.stream(flow, d, chunk, ts)
 
     def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
         """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
@@ -305,11 +312,13 @@ def card_seen(flow: Flow, fingerprint: str) -> None:
         fps.add(fingerprint)
 
 
-def tunnel_opened(flow: Flow, via: str, target: str, by: Analyzer[Any]) -> None:
+def tunnel_opened(flow: Flow, via: str, target: str, by: Analyzer[Any],
+                  after: list[tuple[int, bytes]] | None = None) -> None:
     """A proxy granted a tunnel: the tunnelled bytes are classified afresh and every analyzer that
-    wanted the flow at its start (but the proxy's) starts again with empty state."""
+    wanted the flow at its start (but the proxy's) starts again with empty state. `after`: bytes of
+    the tunnel (direction, bytes) that came with the handshake; the Dispatcher hands them on next."""
     wanted = [a for a in notes(flow).wanted if a is not by]
-    flow.state = {NOTES: FlowNotes(via_proxy=via, proxy_target=target, wanted=wanted)}
+    flow.state = {NOTES: FlowNotes(via_proxy=via, proxy_target=target, wanted=wanted, replay=list(after or []))}
     flow.app = flow.encrypted = flow.how = None
     flow.active = list(wanted)
     flow.inspect = True

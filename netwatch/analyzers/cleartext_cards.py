@@ -40,6 +40,8 @@ def card_observation(
         ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
         masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
         expiry_present=None if kind == "pan" else expiry,
+        receiver=flow.dst if direction == 0 else flow.src,
+        receiver_port=flow.server_port if direction == 0 else flow.client_port,
     )
 
 

@@ -59,7 +59,7 @@ class Proxy(Analyzer[_Handshake], name="proxy", transports=(TCP,)):
 
     def _tunnel(self, flow: Flow, client: ClientSide, answer: tuple[bool, int, str | None],
                 ts: float, emit: Emit) -> None:
-        granted, _used, method = answer
+        granted, used, method = answer
         if client.password is not None:
             found(flow, ts, emit, "socks5", client.user, client.password, "username/password",
                   secret="cleartext" if client.password else "none")
@@ -68,4 +68,6 @@ class Proxy(Analyzer[_Handshake], name="proxy", transports=(TCP,)):
                           login=method or ("userid" if client.user else "none")))
         deactivate(flow, self)
         if granted:  # the classifier judges the tunnelled bytes
-            tunnel_opened(flow, client.kind, f"{clean(client.host, 255)}:{client.port}", self)
+            st = self.state(flow)  # what came after the handshake in either direction is the tunnel's
+            after = [(0, st.bufs[0][client.used :]), (1, st.bufs[1][used:])]
+            tunnel_opened(flow, client.kind, f"{clean(client.host, 255)}:{client.port}", self, after)

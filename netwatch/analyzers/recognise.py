@@ -232,6 +232,8 @@ def dns_tcp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def udp_infra(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     ports = (flow.server_port, flow.client_port)
+    if 69 in ports and len(data) >= 4 and data[0] == 0 and data[1] in (1, 2) and data.endswith(b"\0"):
+        return "tftp", False, None  # a read or write request (the transfer itself runs on other ports)
     if (67 in ports or 68 in ports) and len(data) >= 240 and data[236:240] == b"\x63\x82\x53\x63":
         return "dhcp", False, None
     if 123 in ports and len(data) >= 48 and 1 <= (data[0] >> 3) & 7 <= 4:

@@ -20,6 +20,7 @@ from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.analyzers.smb import SmbSessions
 from netwatch.analyzers.software import SoftwareVersions
 from netwatch.analyzers.terminal import Terminal
+from netwatch.analyzers.tftp import TftpTransfers
 from netwatch.analyzers.tls_handshakes import TlsInspector
 from netwatch.redaction.masking import Fingerprinter
 
@@ -33,6 +34,7 @@ def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[A
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
     return [
         Names(),
+        TftpTransfers(),  # before the content analyzers: it names a transfer's client at flow start
         Proxy(),  # before the rest: once a tunnel opens it hands them the flow again
         Upgrade(),  # before the content analyzers: a STARTTLS switch drops them for the TLS bytes
         TlsInspector(),

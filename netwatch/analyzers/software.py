@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Analyzer, Emit, deactivate, notes
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP, UDP
 from netwatch.protocols.http import HttpHead, HttpPart
@@ -68,6 +68,8 @@ class SoftwareVersions(Analyzer[_Seen], name="software", transports=(TCP, UDP), 
     # -- output ---------------------------------------------------------------------------------
     def _emit(self, flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
               role: str | None = None, host: str | None = None, **extra: Any) -> None:
+        if direction == 1 and host is None and notes(flow).via_proxy:
+            return  # a tunnel's server is the proxy's target, not the address the flow goes to
         seen = self.state(flow).reported
         who = host or (flow.src if direction == 0 else flow.dst)
         for s in found:

@@ -132,6 +132,9 @@ class CardData(Event, kind="card_data"):
     channel: str = _f("where it was found (http-body, http-url, http-header, dns, iso8583, datagram, …)")
     direction: str = _f("to_server or to_client")
     expiry_present: bool | None = _f("track data: an expiry date follows the number", default=None)
+    receiver: str = _f("the address the card data went to (dst, or src for data sent to the client)",
+                       address=True, default="")
+    receiver_port: int = _f("the receiver's port", default=0)
 
 
 class Dns(Event, kind="dns"):

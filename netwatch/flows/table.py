@@ -179,10 +179,13 @@ class FlowTable(Reassembler):
         """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
         if ts > self.now:
             self.now = ts
+        if flow.turned:  # turned at its start (flow_start): this first packet already goes the new way
+            direction ^= 1
+            self._rekey(flow)
         count(flow, direction, 1, len(payload), ts)
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
-            if flow.turned:
+            if flow.turned:  # turned while this packet was read: the counts above turned with the flow
                 self._rekey(flow)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY and not self.deferred:

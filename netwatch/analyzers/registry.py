@@ -22,6 +22,7 @@ from netwatch.analyzers.software import SoftwareVersions
 from netwatch.analyzers.terminal import Terminal
 from netwatch.analyzers.tftp import TftpTransfers
 from netwatch.analyzers.tls_handshakes import TlsInspector
+from netwatch.packets.addresses import DEFAULT_SITE, Site
 from netwatch.redaction.masking import Fingerprinter
 
 
@@ -29,8 +30,9 @@ def build_classifier() -> Analyzer[Any]:
     return Classifier()
 
 
-def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[Any]]:
-    """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key."""
+def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAULT_SITE) -> list[Analyzer[Any]]:
+    """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key, `site`
+    the site's internal networks (the policy's)."""
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
     return [
         Names(),
@@ -46,7 +48,7 @@ def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[A
         Logins(),
         AppLogins(),
         FtpData(),
-        RemoteAccess(),
+        RemoteAccess(site),
         SoftwareVersions(),
         RdpSecurity(),
         SmbSessions(),

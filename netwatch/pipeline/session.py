@@ -28,6 +28,7 @@ from netwatch.flows.fastpath import FastPath
 from netwatch.flows.table import FlowTable
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
+from netwatch.packets.addresses import DEFAULT_SITE
 from netwatch.packets.decode import Decoder, linktype_name
 from netwatch.redaction.masking import Fingerprinter
 from netwatch.redaction.text import redact_record
@@ -87,7 +88,8 @@ class Session:
         self.systems = SystemInventory()
         self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
-        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
+        site = policy.networks() if policy is not None else DEFAULT_SITE
+        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint, site), self._emit)
         self.flows = FlowTable(self.dispatcher, shard)
         self.fast = FastPath(self.decoder, self.flows)  # capture counters, frame number, the hot loop
         self._closed = False

@@ -125,3 +125,21 @@ def test_industrial_protocols_agree_with_tshark():
                                                                ["tcp.dstport", "frame.protocols"])}
     mine = {e.app for e in _events("ics_dnp3_modbus") if isinstance(e, FlowEnd)}
     assert {{"dnp3": "dnp3", "mbtcp": "modbus"}[s] for s in stacks} == mine == {"dnp3", "modbus"}
+
+
+@pytest.mark.parametrize(("data", "port", "app"), [
+    (b"OPTIONS sip:pbx.store42.example SIP/2.0\r\nVia: SIP/2.0/TCP 10.20.1.90\r\n\r\n", 5060, "sip"),
+    (b"OPTIONS * HTTP/1.1\r\nHost: intranet\r\n\r\n", 80, "http"),
+    (b"PASS secret\r\nNICK posbot\r\nUSER posbot 0 * :POS\r\n", 6667, "irc"),
+    (b"USER anonymous\r\n", 21, "ftp"),
+    (b"*1\r\n$4\r\nPING\r\n", 6379, "redis"),
+    (b"\x00\x01\x00\x00\x00\x06\x01\x03\x00\x10\x00\x04", 502, "modbus"),
+    (b"\x05\x64\x05\xc4\x0a\x00\x01\x00\x00\x00", 20000, None),  # a DNP3 header with a wrong CRC
+])
+def test_recognisers_tell_the_new_protocols_from_their_neighbours(data, port, app):
+    from netwatch.analyzers.recognise import TCP_RECOGNISERS
+    from netwatch.flows.table import Flow
+
+    flow = Flow(b"\x0a\x00\x00\x01", 50000, b"\x0a\x00\x00\x02", port, 6, 0.0)
+    verdicts = [v for r in TCP_RECOGNISERS if (v := r(data, flow, 0)) is not None]
+    assert (verdicts[0][0] if verdicts else None) == app or (app is None and verdicts[0][0] != "dnp3")

@@ -359,7 +359,7 @@ def openvpn_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 TCP_RECOGNISERS: list[Recogniser] = [
-    tls_record, http, apps.sip, ssh_banner, banner, apps.irc, client_command, telnet, rdp, smb, apps.dnp3, zvt,
+    tls_record, apps.sip, http, ssh_banner, banner, apps.irc, client_command, telnet, rdp, smb, apps.dnp3, zvt,
     apps.redis, apps.mqtt, databases, ldap, socks, openvpn_tcp, teamviewer, apps.modbus, apps.dcerpc, iso8583,
     dns_tcp, syslog, printable_text,
 ]

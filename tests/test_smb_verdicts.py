@@ -108,3 +108,32 @@ def test_smb_verdicts_agree_with_tshark(name):
         if dialect is not None:
             assert negs[port].chosen == dialect and not negs[port].smb1_chosen
         assert end.encrypted is (sealed and not clear_data), (port, end.how)
+
+
+def _nbt(msg: bytes) -> bytes:
+    return len(msg).to_bytes(4, "big") + msg
+
+
+def _smb2(command: int, response: bool = False) -> bytes:
+    return b"\xfeSMB" + bytes(8) + command.to_bytes(2, "little") + bytes(2) + bytes([1 if response else 0]) + bytes(47)
+
+
+@pytest.mark.parametrize(("messages", "how", "encrypted"), [
+    ([_smb2(1), _smb2(1, True), b"\xfdSMB" + bytes(60), b"\xfdSMB" + bytes(80)], "smb3-encrypted", True),
+    ([_smb2(1), b"\xfdSMB" + bytes(60), _smb2(8), _smb2(8, True)], "smb3-partly-encrypted", False),
+    ([_smb2(3), _smb2(5), b"\xfdSMB" + bytes(60)], "smb2", False),  # data in clear before any sealed message
+    ([_smb2(1), b"\xfcSMB" + bytes(40)], "smb2", False),  # compressed, not encrypted
+])
+def test_sealed_partly_sealed_and_compressed_sessions(messages, how, encrypted):
+    from netwatch.analyzers import FlowNotes
+    from netwatch.analyzers.smb import SmbSessions
+    from netwatch.flows.table import Flow
+
+    flow = Flow(b"\x0a\x00\x00\x01", 50000, b"\x0a\x00\x00\x02", 445, 6, 0.0)
+    flow.app, flow.encrypted, flow.how = "smb", False, "smb2"
+    flow.state["@dispatch"] = FlowNotes()
+    analyzer = SmbSessions()
+    flow.active = [analyzer]
+    for i, msg in enumerate(messages):
+        analyzer.stream(flow, i % 2, _nbt(msg), float(i), lambda e: None)
+    assert (flow.how, flow.encrypted) == (how, encrypted)

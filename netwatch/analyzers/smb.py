@@ -72,6 +72,8 @@ class SmbSessions(Analyzer[_Session], name="smb", transports=(TCP,), plaintext_o
             st.sealed += 1
             if not st.clear_data and not st.smb1 and flow.how != ENCRYPTED:
                 encrypted_from_here(flow, ENCRYPTED)
+        elif msg.kind == "compressed":  # SMB 3.1.1 compression outside encryption: data, readable once inflated
+            self._clear_data(flow, st)
 
     def _smb1(self, flow: Flow, st: _Session, direction: int, msg: SmbMessage, ts: float, emit: Emit) -> None:
         if msg.command != SMB1_NEGOTIATE:
@@ -102,11 +104,16 @@ class SmbSessions(Analyzer[_Session], name="smb", transports=(TCP,), plaintext_o
             elif neg is not None:
                 st.offered.extend(d for d in neg.dialects if d not in st.offered)
         elif msg.command not in SMB2_CONTROL:
-            st.clear_data += 1
-            if st.sealed and flow.encrypted:
-                cleartext_after_all(flow, PARTLY)
+            self._clear_data(flow, st)
         if not st.smb1 and flow.how not in ("smb2", ENCRYPTED, PARTLY):
             negotiated(flow, "smb2")
+
+    @staticmethod
+    def _clear_data(flow: Flow, st: _Session) -> None:
+        """File or pipe data moved in clear: a session that also sealed messages is only partly encrypted."""
+        st.clear_data += 1
+        if st.sealed and flow.encrypted:
+            cleartext_after_all(flow, PARTLY)
 
     def _report(self, flow: Flow, st: _Session, ts: float, emit: Emit) -> None:
         if st.reported or not (st.offered or st.chosen):

@@ -13,36 +13,19 @@ from __future__ import annotations
 import re
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
+from netwatch.analyzers import Analyzer, Emit, deactivate, notes
+from netwatch.analyzers.card_events import card_observation
 from netwatch.flows.table import Flow
-from netwatch.protocols.card_numbers import card_brand
-from netwatch.protocols.card_search import Hit, scan, scan_dns_name
+from netwatch.protocols.card_search import scan, scan_dns_name
 from netwatch.protocols.dns import parse_dns
 from netwatch.protocols.http import MAX_BODY, HttpMessage, HttpPart, Unparsed
-from netwatch.redaction.masking import Fingerprinter, mask_pan
+from netwatch.redaction.masking import Fingerprinter
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
 GUARD = 16  # a hit this close to the end waits: a track-2 expiry or more digits may follow
-DIRECTION = ("to_server", "to_client")
 LONG_LABEL = re.compile(rb"[0-9A-Za-z]{20}")  # base32 of a 12-digit number is 20 characters
 MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
-
-
-def card_observation(
-    flow: Flow, direction: int, hit: Hit, channel: str, ts: float, fingerprint: Fingerprinter, encoding: str = "",
-) -> events.CardData:
-    """The `card_data` event for one hit (masked and fingerprinted here, with the session's key)."""
-    _s, _e, digits, kind, enc, expiry = hit
-    fp = fingerprint(digits)
-    card_seen(flow, fp)  # distinct cards in this flow (flow_end carries the count)
-    return events.CardData(
-        ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
-        masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
-        expiry_present=None if kind == "pan" else expiry,
-        receiver=flow.dst if direction == 0 else flow.src,
-        receiver_port=flow.server_port if direction == 0 else flow.client_port,
-    )
 
 
 class _Dir:

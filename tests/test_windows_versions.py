@@ -49,3 +49,41 @@ def test_dcerpc_is_protected_only_with_packet_privacy():
     epm = Flow(b"\x0a\x00\x00\x01", 50000, b"\x0a\x00\x00\x02", 135, 6, 0.0)
     assert dcerpc(_bind(2), epm, 0) == ("epmap", False, None)
     assert dcerpc(b"\x05\x00\x0b\x03" + bytes(12), flow, 0) is None  # a fragment length below the header
+
+
+def _ldap_events(name: str) -> list:
+    from pipeline_helpers import replay
+
+    from netwatch.analyzers import Dispatcher
+    from netwatch.analyzers.registry import build_analyzers, build_classifier
+
+    out: list = []
+    replay(ROOT / "captures" / f"{name}.pcap", Dispatcher(build_classifier(), build_analyzers(), out.append))
+    return out
+
+
+@pytest.mark.skipif(TSHARK is None, reason="needs tshark")
+def test_ldap_ntlm_bind_user_agrees_with_tshark():
+    from netwatch.events import Credentials
+
+    assert TSHARK is not None
+    out = subprocess.run([TSHARK, "-r", str(ROOT / "captures" / "windows_ldap_dcerpc_ntlm.pcap"), "-n",
+                          "-Y", "ldap and ntlmssp.auth.username", "-T", "fields", "-e", "ntlmssp.auth.username",
+                          "-e", "ntlmssp.auth.domain"], capture_output=True, text=True, timeout=120, check=True)
+    theirs = {f"{u}@{d}" for u, d in (line.split("\t") for line in out.stdout.splitlines())}
+    evs = _ldap_events("windows_ldap_dcerpc_ntlm")
+    mine = {(e.user, e.method, e.secret) for e in evs if isinstance(e, Credentials)}
+    assert theirs and mine == {(u, "NTLM bind", "digest") for u in theirs}
+
+
+def test_sicily_ntlm_bind():
+    from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2
+
+    from netwatch.protocols.auth import ldap_bind
+    from netwatch.protocols.windows import ntlm_authenticate
+
+    token = bytes(NTLM_AUTHENTICATE_V2(NegotiateFlags="NEGOTIATE_UNICODE", DomainName="STORE42", UserName="clerk"))
+    body = b"\x02\x01\x03" + b"\x04\x00" + b"\x8b\x81" + bytes([len(token)]) + token
+    msg = b"\x30\x81" + bytes([len(body) + 5]) + b"\x02\x01\x07" + b"\x60" + bytes([len(body)]) + body
+    bind = ldap_bind(msg)
+    assert bind is not None and bind[2] == "sicily" and ntlm_authenticate(bind[3] or b"") == (b"STORE42", b"clerk")

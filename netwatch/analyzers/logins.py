@@ -122,6 +122,11 @@ class Logins(LoginWatcher, name="logins"):
                 found(flow, ts, emit, "ldap", parts[1], parts[2], "SASL PLAIN", "cleartext")
         elif kind in ("sasl:DIGEST-MD5", "sasl:CRAM-MD5") and secret:
             found(flow, ts, emit, "ldap", digest_user(secret) or name or None, None, kind[5:], "digest")
+        elif kind in ("sasl:GSS-SPNEGO", "sasl:NTLM", "sicily") and secret:
+            login = ntlm_authenticate(secret)  # NTLM's AUTHENTICATE names the user: challenge-response
+            if login is not None and login[1]:
+                domain, user = login
+                found(flow, ts, emit, "ldap", user + b"@" + domain if domain else user, None, "NTLM bind", "digest")
 
     # -- Sybase / TDS 5.0 --------------------------------------------------------------------------------
     def _tds(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:

@@ -81,3 +81,26 @@ def test_stun_is_recognised_by_its_cookie_and_length_only():
     assert stun(msg, None, 0) == ("stun", False, None)  # type: ignore[arg-type]
     assert stun(msg + b"x", None, 0) is None  # type: ignore[arg-type]
     assert stun(b"\x80" + msg[1:], None, 0) is None  # type: ignore[arg-type]
+
+
+def test_a_cut_datagram_spoils_only_itself():
+    import struct
+
+    from netwatch.protocols.tls import HS_CERTIFICATE, HandshakeReader
+
+    def rec(body: bytes) -> bytes:
+        return struct.pack("!BHH", 22, 0xFEFD, 0) + bytes(6) + struct.pack("!H", len(body)) + body
+
+    def hs(body: bytes, off: int, n: int) -> bytes:
+        return (bytes([11]) + len(body).to_bytes(3, "big") + b"\x00\x01" + off.to_bytes(3, "big")
+                + n.to_bytes(3, "big") + body[off : off + n])
+
+    cert = bytes(range(200))
+    reader = HandshakeReader(dtls=True)
+    assert reader.feed(rec(hs(cert, 0, 120))[:-30]) == []  # cut by the snap length
+    assert reader.feed(b"\x80\x00junk that is no DTLS record") == [] and not reader.broken
+    assert reader.feed(rec(hs(cert, 0, 120))) == []
+    assert reader.feed(rec(hs(cert, 120, 80))) == [(HS_CERTIFICATE, cert)]
+    for _ in range(8):
+        reader.feed(b"\x00\x01garbage!!!!!!!!")
+    assert reader.broken

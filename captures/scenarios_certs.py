@@ -1,6 +1,6 @@
 """Scenarios for certificates shown by handshakes that other protocols carry (issue 20): MySQL's
 SSLRequest (also sent back to back with the ClientHello), PostgreSQL's SSLRequest, LDAP StartTLS,
-IMAP STARTTLS, POP3 STLS and RDP's TLS security. Each server presents the same self-signed
+SMTP and IMAP STARTTLS, POP3 STLS and RDP's TLS security. Each server presents the same self-signed
 certificate (EC P-256, valid 2023-2033, generated once and kept as DER); the MySQL server answers
 in TLS 1.1 as yaSSL-era builds did. No card numbers in these captures.
 """
@@ -97,7 +97,8 @@ def ldap_starttls() -> list:
 
 
 def mail_starttls() -> list:
-    """The back office fetches mail: IMAP STARTTLS and POP3 STLS, both to the store's mail server."""
+    """The back office fetches and sends mail: IMAP STARTTLS, POP3 STLS and SMTP submission with STARTTLS,
+    all to the store's mail server."""
     clock = Clock()
     i = TcpConversation(BACKOFFICE, MAIL, 50330, 143, clock)
     i.send(1, b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] mail.store42.example ready\r\n")
@@ -113,7 +114,16 @@ def mail_starttls() -> list:
     p.send(0, client_hello("mail.store42.example", SUITES))
     p.send(1, _server_flight(0x0303, 0xC02F))
     _finish(p, 0x0303, "pop3")
-    return i.packets + p.packets
+    m = TcpConversation(BACKOFFICE, MAIL, 50332, 587, clock)
+    m.send(1, b"220 mail.store42.example ESMTP Postfix\r\n")
+    m.send(0, b"EHLO backoffice\r\n")
+    m.send(1, b"250-mail.store42.example\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+    m.send(0, b"STARTTLS\r\n")
+    m.send(1, b"220 2.0.0 Ready to start TLS\r\n")
+    m.send(0, client_hello("mail.store42.example", SUITES))
+    m.send(1, _server_flight(0x0303, 0xC02F))
+    _finish(m, 0x0303, "smtp")
+    return i.packets + p.packets + m.packets
 
 
 def rdp_tls() -> list:

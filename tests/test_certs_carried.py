@@ -1,6 +1,6 @@
 """Every certificate a handshake shows gets the certificate checks, whatever carried the handshake
 (issue 20): MySQL (also SSLRequest and ClientHello in one segment), PostgreSQL, LDAP StartTLS,
-IMAP/POP3 STARTTLS, RDP. tshark's dissection of the same captures agrees (the certificate seen on
+SMTP/IMAP/POP3 STARTTLS, RDP. tshark's dissection of the same captures agrees (the certificate seen on
 each connection, issuer == subject); certificates strict DER parsing refuses are still read.
 """
 
@@ -22,7 +22,7 @@ from netwatch.protocols import x509
 
 ROOT = Path(__file__).resolve().parents[1]
 CARRIED = {"cert_mysql_tls11": "mysql", "cert_postgres_ssl": "postgres", "cert_ldap_starttls": "ldap",
-           "cert_mail_starttls": "imap/pop3", "cert_rdp_tls": "rdp"}
+           "cert_mail_starttls": "imap/pop3/smtp", "cert_rdp_tls": "rdp"}
 TSHARK = shutil.which("tshark")
 
 

@@ -1,8 +1,8 @@
 """Scenarios for certificates shown by handshakes that other protocols carry (issue 20): MySQL's
 SSLRequest (also sent back to back with the ClientHello), PostgreSQL's SSLRequest, LDAP StartTLS,
-SMTP and IMAP STARTTLS, POP3 STLS and RDP's TLS security. Each server presents the same self-signed
-certificate (EC P-256, valid 2023-2033, generated once and kept as DER); the MySQL server answers
-in TLS 1.1 as yaSSL-era builds did. No card numbers in these captures.
+SMTP and IMAP STARTTLS, POP3 STLS, RDP's TLS security and SQL Server's TLS inside TDS. Each server
+presents the same self-signed certificate (EC P-256, valid 2023-2033, generated once and kept as
+DER); the MySQL server answers in TLS 1.1 as yaSSL-era builds did. No card numbers in these captures.
 """
 
 from __future__ import annotations
@@ -142,7 +142,43 @@ def rdp_tls() -> list:
     return c.packets
 
 
+def _tds(ptype: int, payload: bytes) -> bytes:
+    return bytes([ptype, 0x01]) + struct.pack("!HHBB", 8 + len(payload), 0, 1, 0) + payload
+
+
+def _prelogin(encryption: int) -> bytes:
+    """PRELOGIN options VERSION and ENCRYPTION (token, offset, length), terminator, then their data."""
+    return (b"\x00" + struct.pack("!HH", 11, 6) + b"\x01" + struct.pack("!HH", 17, 1) + b"\xff"
+            + b"\x0f\x00\x10\x7f\x00\x00" + bytes([encryption]))
+
+
+def mssql_tds() -> list:
+    """The back-office application talks to SQL Server Express, whose certificate is the self-signed one SQL
+    Server makes for itself: first with encryption on (TLS inside PRELOGIN packets, then raw TLS), then
+    with encryption off (TLS protects only the login; the query that follows is in clear)."""
+    clock = Clock()
+    pkts = []
+    for i, encryption in enumerate((1, 0)):
+        c = TcpConversation(POS, BACKOFFICE, 50350 + i, 1433, clock)
+        c.send(0, _tds(0x12, _prelogin(2)))  # the client: encryption supported, not required
+        c.send(1, _tds(0x04, _prelogin(encryption)))
+        c.send(0, _tds(0x12, client_hello(None, SUITES)))
+        c.send(1, _tds(0x12, _server_flight(0x0303, 0xC02F)))
+        c.send(0, _tds(0x12, record(22, _hs(16, b"\x41" + bytes(65))) + CCS + app_data(f"tds{i}-cf", 40)))
+        c.send(1, _tds(0x12, CCS + app_data(f"tds{i}-sf", 40)))
+        c.send(0, app_data(f"tds{i}-login7", 220))  # LOGIN7 inside TLS, no TDS header around the record
+        if encryption:
+            c.send(1, app_data(f"tds{i}-loginack", 180))
+        else:
+            c.send(1, _tds(0x04, b"\xad" + bytes(40)))  # LOGINACK in clear
+            c.send(0, _tds(0x01, "SELECT sku, price FROM prices".encode("utf-16-le")))
+        c.close()
+        pkts += c.packets
+    return pkts
+
+
 SCENARIOS = {
+    "cert_mssql_tds": mssql_tds,
     "cert_mysql_tls11": mysql_tls11,
     "cert_postgres_ssl": postgres_ssl,
     "cert_ldap_starttls": ldap_starttls,

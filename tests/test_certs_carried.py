@@ -1,7 +1,8 @@
 """Every certificate a handshake shows gets the certificate checks, whatever carried the handshake
 (issue 20): MySQL (also SSLRequest and ClientHello in one segment), PostgreSQL, LDAP StartTLS,
-SMTP/IMAP/POP3 STARTTLS, RDP. tshark's dissection of the same captures agrees (the certificate seen on
-each connection, issuer == subject); certificates strict DER parsing refuses are still read.
+SMTP/IMAP/POP3 STARTTLS, RDP, SQL Server (TLS inside TDS PRELOGIN packets, also with encryption
+off). tshark's dissection of the same captures agrees (the certificate seen on each connection,
+issuer == subject); certificates strict DER parsing refuses are still read.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from netwatch.protocols import x509
 
 ROOT = Path(__file__).resolve().parents[1]
 CARRIED = {"cert_mysql_tls11": "mysql", "cert_postgres_ssl": "postgres", "cert_ldap_starttls": "ldap",
-           "cert_mail_starttls": "imap/pop3/smtp", "cert_rdp_tls": "rdp"}
+           "cert_mail_starttls": "imap/pop3/smtp", "cert_rdp_tls": "rdp", "cert_mssql_tds": "tds"}
 TSHARK = shutil.which("tshark")
 
 
@@ -109,3 +110,17 @@ def test_a_certificate_strict_der_refuses_is_read_leniently():
     other = x509.cert_facts(bytes(forged), 0.0)
     assert other is not None and not other["self_signed"]
     assert x509.cert_facts(b"\x30\x03\x02\x01\x00", 0.0) is None
+
+
+def test_tds_unwrap_keeps_only_the_tls_inside_prelogin_packets():
+    from netwatch.protocols.tds import TdsTlsUnwrap
+
+    def packet(ptype: int, payload: bytes) -> bytes:
+        return bytes([ptype, 1]) + (8 + len(payload)).to_bytes(2, "big") + bytes(4) + payload
+
+    tls = b"\x16\x03\x01\x00\x05hello"
+    stream = packet(0x12, b"\x00\x00\x0b\x00\x06\xff" + bytes(7)) + packet(0x12, tls) + b"\x17\x03\x03\x00\x02ok"
+    for step in (1, 3, 8, len(stream)):
+        unwrap = TdsTlsUnwrap()
+        got = b"".join(unwrap.feed(stream[i : i + step]) for i in range(0, len(stream), step))
+        assert got == tls + b"\x17\x03\x03\x00\x02ok" and unwrap.raw

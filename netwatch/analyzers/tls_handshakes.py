@@ -17,6 +17,7 @@ from netwatch.analyzers.classify import UPGRADABLE, client_hello_at
 from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP, UDP
+from netwatch.protocols.tds import TdsTlsUnwrap
 from netwatch.protocols.tls import (
     HS_CERTIFICATE,
     HS_CLIENT_HELLO,
@@ -38,13 +39,14 @@ from netwatch.protocols.tls import (
 
 TLS_APPS = {"tls", "dtls"}
 MAX_KNOWN = 4096  # (client, server, JA4) of recognised tool sessions remembered per run
+MAX_TDS_PRELUDE = 16 * 1024  # TDS bytes within which a TLS handshake starts, if it comes at all
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
 class _State:
-    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "client_dir")
+    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "client_dir", "tds", "seen")
 
-    def __init__(self, dtls: bool) -> None:
+    def __init__(self, dtls: bool, tds: bool = False) -> None:
         self.readers = (HandshakeReader(dtls), HandshakeReader(dtls))
         self.ch: ClientHello | None = None
         self.sh: ServerHello | None = None
@@ -53,6 +55,8 @@ class _State:
         self.ts = 0.0
         self.reported = False
         self.client_dir: int | None = None  # the direction the ClientHello came from
+        self.tds = (TdsTlsUnwrap(), TdsTlsUnwrap()) if tds else None  # SQL Server: TLS inside PRELOGIN packets
+        self.seen = 0  # stream bytes looked at (TDS: the handshake must come early)
 
 
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
@@ -60,13 +64,13 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         self.tools: dict[tuple[str, str, str], str] = {}  # (client, server, JA4) → tool its handshake showed
 
     def new_state(self, flow: Flow) -> _State:
-        return _State(flow.app == "dtls")
+        return _State(flow.app == "dtls", flow.app == "tds")
 
     def _state(self, flow: Flow) -> _State | None:
         st = self.peek(flow)
         if st is not None:
             return st
-        if flow.app in TLS_APPS or notes(flow).upgraded:
+        if flow.app in TLS_APPS or notes(flow).upgraded or flow.app == "tds":  # TDS: even with encryption off
             return self.state(flow)
         if flow.app is not None and not (flow.encrypted is False and flow.app in UPGRADABLE):
             deactivate(flow, self)  # not TLS, and cannot become TLS
@@ -77,7 +81,13 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         if st is None:
             return
         dtls = flow.app == "dtls"
-        if direction == 0 and not st.readers[0].seen and flow.app not in TLS_APPS:
+        if st.tds is not None:
+            st.seen += len(data)
+            data = st.tds[direction].feed(data)
+            if st.ch is None and st.seen > MAX_TDS_PRELUDE:
+                deactivate(flow, self)  # no TLS at the start of this TDS connection: none will come
+                return
+        elif direction == 0 and not st.readers[0].seen and flow.app not in TLS_APPS:
             data = data[max(0, client_hello_at(data, flow.app)):]  # an upgrade: the TLS bytes may follow others
         for t, body in st.readers[direction].feed(data):
             if t == HS_CLIENT_HELLO and st.ch is None:
@@ -156,7 +166,7 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         }
         if ch is not None:
             server_named(flow, ch.sni)
-        if sh is not None:
+        if sh is not None and flow.encrypted:
             negotiated(flow, version)  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
         if st.certs and sh is not None and certs_in_clear(sh.negotiated):

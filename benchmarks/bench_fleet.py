@@ -73,9 +73,10 @@ def start_cluster() -> tuple[str, list[subprocess.Popen[bytes]]]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False",
                DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")
     addr = f"tcp://127.0.0.1:{port}"
-    procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+    dask = [sys.executable, "-m", "dask"]  # this interpreter's Dask: a venv need not be activated
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
-    procs += [subprocess.Popen(["dask", "worker", addr, "--no-nanny", "--nthreads", "1", "--memory-limit", "0",
+    procs += [subprocess.Popen([*dask, "worker", addr, "--no-nanny", "--nthreads", "1", "--memory-limit", "0",
                                 "--preload", "netwatch.pipeline.runner", "--no-dashboard"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
               for _ in range(2)]

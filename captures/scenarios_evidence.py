@@ -24,7 +24,13 @@ CARD_NUMBERS = [
     "374245455400126",  # evidence_segment_boundary: track 2, cut at the separator (Amex)
     "6011000400000000",  # evidence_out_of_order: grouped with dashes, pieces out of order
     "4000056655665556",  # evidence_out_of_order: base64 in a JSON field, overlapping retransmission
+    "4539578763621486",  # evidence_hidden_encodings: form field, percent-encoded spaces
+    "5555555555554444",  # evidence_hidden_encodings: form field, grouped by '+'
+    "378282246310005",  # evidence_hidden_encodings: track 1, percent-encoded (Amex)
+    "6011111111111117",  # evidence_hidden_encodings: track 2, percent-encoded
+    "4012888888881881",  # evidence_hidden_encodings: base64 across line breaks (PAN and track 2)
 ]
+TRACK_TAIL = "2812101123456789"  # expiry, service code, discretionary data of every track above
 PASSWORDS = [
     "Winter2024!",  # evidence_logins: HTTP Basic
     "m41lb0x-pw",  # evidence_logins: IMAP LOGIN
@@ -132,7 +138,28 @@ def evidence_logins() -> list:
     return pkts
 
 
+def evidence_hidden_encodings() -> list:
+    """Card data in encodings one detector each reads: a form body (percent-encoded spaces, '+'
+    grouping, track 1 and track 2 percent-encoded), then a MIME-style base64 body (76-character
+    lines) holding a PAN and track 2. tests/test_evidence_floor.py turns each detector off in turn."""
+    clock = Clock()
+    c = CARD_NUMBERS
+    grouped = "+".join(c[6][i : i + 4] for i in range(0, 16, 4))
+    form = (f"pan={'%20'.join(c[5][i : i + 4] for i in range(0, 16, 4))}&alt={grouped}"
+            f"&t1=%25B{c[7]}%5EDOE%2FJOHN%5E{TRACK_TAIL}%3F&t2=%3B{c[8]}%3D{TRACK_TAIL}%3F&v=2").encode()
+    blob = base64.encodebytes(f"sale id=77 pan={c[9]} track=;{c[9]}={TRACK_TAIL}? amount=12.50 "
+                              f"terminal=POS15 note={'x' * 40}".encode())
+    conv = TcpConversation(POS, GATEWAY, 41020, 8080, clock)
+    for ctype, body in ((b"application/x-www-form-urlencoded", form), (b"application/octet-stream", blob)):
+        conv.send(0, b"POST /collect HTTP/1.1\r\nHost: legacy-gw.example\r\nContent-Type: " + ctype
+                  + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        conv.send(1, b"HTTP/1.1 204 No Content\r\n\r\n")
+    conv.close()
+    return conv.packets
+
+
 SCENARIOS = {
+    "evidence_hidden_encodings": evidence_hidden_encodings,
     "evidence_segment_boundary": evidence_segment_boundary,
     "evidence_out_of_order": evidence_out_of_order,
     "evidence_logins": evidence_logins,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 
 def reading(pid: int, path: Path) -> bool:
@@ -36,3 +39,24 @@ def local_workers(pid: int) -> list[int]:
             except OSError:
                 continue
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session (tests/history_stores.py); skipped without the binaries."""
+    from history_stores import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The --history value of each store, empty: an SQLite file, then the PostgreSQL server's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "history.sqlite")
+    from history_stores import reset_postgres
+
+    url: str = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    return url

@@ -89,7 +89,8 @@ def comparable(findings: list[dict]) -> list[dict]:
     """Findings without the fields that name the run (source) or depend on the key (fingerprint)."""
     out = []
     for f in findings:
-        f = {k: v for k, v in f.items() if k not in ("source", "flow_id", "timestamp")}  # name the run / the clock
+        f = {k: v for k, v in f.items()  # what names the run or reads the clock
+             if k not in ("source", "flow_id", "timestamp", "run_id", "sensor", "site")}
         if isinstance(f.get("evidence"), dict):
             f["evidence"] = {k: v for k, v in f["evidence"].items() if k != "fingerprint"}
         out.append(f)

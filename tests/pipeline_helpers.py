@@ -91,6 +91,7 @@ class Recorder:
         self.data: dict[tuple[int, int], bytearray] = {}
         self.gaps: list[tuple[int, int]] = []
         self.datagrams: list[tuple[int, bytes]] = []
+        self.variants: list[tuple[int, bytes]] = []  # differing copies of stream bytes (the copy itself)
 
     def flow_start(self, flow: Flow) -> None:
         self.started.append(flow)
@@ -100,6 +101,9 @@ class Recorder:
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         self.gaps.append((direction, size))
+
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float) -> None:
+        self.variants.append((direction, data[start:end]))
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
         self.datagrams.append((direction, data))

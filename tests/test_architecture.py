@@ -13,11 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"
 # Lower number = lower layer, one folder per layer (data-path order but for redaction, which every
 # output layer uses); a module may import its own layer and lower ones (see the doc's table), and
-# judgement (4) only base and redaction: it knows events, not flows or analyzers.
+# judgement (4) only base and redaction: it knows events, not flows or analyzers. The site history sits
+# beside the reports (7): it stores their records, and the HTML report reads it.
 LAYERS = {
     "netwatch": 0, "netwatch.capture": 0, "netwatch.packets": 0, "netwatch.protocols": 0, "netwatch.events": 0,
     "netwatch.redaction": 1, "netwatch.flows": 2, "netwatch.analyzers": 3, "netwatch.judge": 4,
-    "netwatch.findings": 5, "netwatch.pipeline": 6, "netwatch.report": 7, "netwatch.cli": 8, "netwatch.__main__": 8,
+    "netwatch.findings": 5, "netwatch.pipeline": 6, "netwatch.report": 7, "netwatch.history": 7,
+    "netwatch.cli": 8, "netwatch.__main__": 8,
 }
 JUDGE, NOT_FOR_JUDGE = 4, (2, 3)
 

@@ -1,6 +1,7 @@
-"""Property tests: any brand-valid card, in any supported encoding, embedded in random bytes and split
-into 2-3 TCP segments delivered in any order, is found exactly once with the right mask; and no
-parser raises on arbitrary bytes.
+"""Property tests: any brand-valid card in card context (a card field, a card word, track data, EMV
+tags), in any supported encoding, embedded in random bytes and split into 2-3 TCP segments delivered
+in any order, is found exactly once with the right mask and at critical; and no parser raises on
+arbitrary bytes.
 
 Cases are drawn from a seed (hypothesis prints the seed, never a card number). The pipeline is the
 real one: scapy-built frames through decode, flows, reassembly, analyzers and rules.
@@ -58,18 +59,19 @@ def encode(pan: str, enc: str, rng: random.Random) -> bytes:
         return b" pan=" + pan.encode() + b"; "
     if enc == "grouped":
         groups = [pan[i : i + 4] for i in range(0, len(pan), 4)] if len(pan) != 15 else [pan[:4], pan[4:10], pan[10:]]
-        return b" card " + rng.choice(" -").join(groups).encode() + b"; "
+        return rng.choice([b" card ", b" Card: ", b" Karte "]) + rng.choice(" -").join(groups).encode() + b"; "
     if enc in ("utf16le", "utf16be"):
         return (" pan=" + pan + "; ").encode("utf-16-le" if enc == "utf16le" else "utf-16-be")
     if enc == "ebcdic":
         return (" ;" + pan + "=2812101? ").encode("cp500")
     if enc == "bcd":
         nib = pan + ("f" if len(pan) & 1 else "")
-        return b"\xff" + bytes.fromhex(f"{len(pan):02d}") + bytes.fromhex(nib) + b"\xff"
+        return b"\x70\x20\x5a" + bytes([len(nib) // 2]) + bytes.fromhex(nib) + b"\x5f\x24\x03\x28\x12\x31"  # EMV
     if enc == "base64":
-        return b"\ndata=" + base64.b64encode(rng.randbytes(rng.randint(0, 5)) + b":" + pan.encode() + b"\n") + b"\n"
+        return b"\ncard=" + base64.b64encode(rng.randbytes(rng.randint(0, 5)) + b":" + pan.encode() + b"\n") + b"\n"
     if enc == "url":
-        return b" q=" + b"".join(b"%%%02X" % b if i % 3 == 0 else bytes([b]) for i, b in enumerate(pan.encode())) + b"&"
+        escaped = b"".join(b"%%%02X" % b if i % 3 == 0 else bytes([b]) for i, b in enumerate(pan.encode()))
+        return b" cc_number=" + escaped + b"&"
     if enc == "track2":
         return b" ;" + pan.encode() + b"=28121010000012345? "
     raise AssertionError(enc)
@@ -101,6 +103,7 @@ def test_card_in_any_encoding_split_and_reordered_is_found_once(seed: int, enc: 
     got = [(f.evidence["masked"], f.evidence["kind"], f.count) for f in findings]
     kind = "track2" if enc in ("track2", "ebcdic") else "pan"
     assert got == [(mask_pan(pan), kind, 1)]
+    assert [f.severity for f in findings] == ["critical"]
 
 
 @settings(max_examples=300, deadline=None)

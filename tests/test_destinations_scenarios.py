@@ -20,7 +20,7 @@ POLICY = CAPTURES / "policies" / "store.yaml"
 KEY = "00000000000000000000000000000000"
 NAMES = ["dest_acquirer_dns", "dest_acquirer_sni", "dest_card_unknown_host", "dest_outside_resolver",
          "dest_inbound_public", "dest_lateral_smb", "dest_clean_store"]
-IGNORED = {"fingerprint", "source"}
+IGNORED = {"fingerprint", "source", "run_id", "sensor", "site"}  # key-dependent, or naming the run
 
 
 def _strip(rec: dict) -> dict:

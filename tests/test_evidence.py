@@ -23,7 +23,8 @@ import pytest
 
 from netwatch.protocols.card_numbers import luhn_ok
 from netwatch.protocols.card_search import scan
-from netwatch.redaction.packets import FILLER, keep_mask, mask_cards
+from netwatch.redaction.masking import keep_mask
+from netwatch.redaction.packets import FILLER, mask_cards
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -32,7 +33,7 @@ CAPTURES = ROOT / "captures"
 OTHER_SECRETS = {"protect_ftp_vlan": [b"PASS admin"], "protect_snmp_public": [b"public"],
                  "protect_telnet_v6": [b"Sw1tch!2024"]}
 PIN_BLOCKS = [b"8C3F1A2B4D5E6F70", bytes.fromhex("8c3f1a2b4d5e6f70")]
-CARD_CAPTURES = ["cards_", "http_card", "vlan_card", "ipv6_card", "dest_card", "evidence_", "leaks_"]
+CARD_CAPTURES = ["cards_", "http_card", "vlan_card", "ipv6_card", "dest_card", "evidence_", "leaks_", "enc_"]
 CRED_CAPTURES = ["protect_ftp_vlan", "protect_snmp_public", "protect_telnet_v6", "evidence_logins", "login_"]
 TSHARK = shutil.which("tshark")
 CHECK = ("_ws.malformed or _ws.expert.severity >= \"Warning\" or ip.checksum.status == \"Bad\" "

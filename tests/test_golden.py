@@ -2,7 +2,8 @@
 
 Goldens are captures/expected/NAME.jsonl, written with
 `python -m netwatch scan captures/NAME.pcap --json captures/expected/NAME.jsonl --key 0…0 --fail-on none -q`.
-Fingerprints and the source path are left out of the comparison.
+Fingerprints, the source path and what names the run (run_id, sensor, site: the writer stamps
+them on every record, the in-process records have none) are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def _name(p: Path) -> str:
 
 def _comparable(record: dict) -> dict:
     record = dict(record)
-    record.pop("source", None)
+    for run_dependent in ("source", "run_id", "sensor", "site"):
+        record.pop(run_dependent, None)
     ev = record.get("evidence")
     if isinstance(ev, dict):
         record["evidence"] = {k: v for k, v in ev.items() if k != "fingerprint"}

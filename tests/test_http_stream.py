@@ -177,15 +177,27 @@ def test_flow_that_starts_mid_message(tmp_path: Path) -> None:
             ("card", mask_pan(CARD2.decode()), "http-url", "to_server")} <= got
 
 
-def test_bytes_after_a_protocol_switch_are_scanned_raw(tmp_path: Path) -> None:
+def test_bytes_after_a_protocol_switch_are_read_in_that_protocol(tmp_path: Path) -> None:
+    """After a 101 to WebSocket the frames are read as WebSocket messages (issue 22), not as HTTP."""
     c = Tcp(port=80)
     c.handshake()
     c.pieces(0, request(b"Upgrade: websocket\r\nConnection: Upgrade\r\n"), 1400)
     c.pieces(1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 1400)
     c.pieces(0, b"\x81\x30card " + CARD + b"\r\n" + BASIC, 1400)
     got = found(events(tmp_path, c))
-    assert ("card", mask_pan(CARD.decode()), "stream", "to_server") in got
+    assert ("card", mask_pan(CARD.decode()), "websocket", "to_server") in got
     assert not [g for g in got if g[0] == "login"]  # header-like text in a websocket frame is no HTTP login
+
+
+def test_bytes_after_an_upgrade_netwatch_does_not_read_are_scanned_raw(tmp_path: Path) -> None:
+    c = Tcp(port=80)
+    c.handshake()
+    c.pieces(0, request(b"Upgrade: irc/6.9\r\nConnection: Upgrade\r\n"), 1400)
+    c.pieces(1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: irc/6.9\r\n\r\n", 1400)
+    c.pieces(0, b"PRIVMSG #pos :card " + CARD + b"\r\n" + BASIC, 1400)
+    got = found(events(tmp_path, c))
+    assert ("card", mask_pan(CARD.decode()), "stream", "to_server") in got
+    assert not [g for g in got if g[0] == "login"]
 
 
 def test_hole_in_a_body_then_the_next_request(tmp_path: Path) -> None:

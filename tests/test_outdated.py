@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -18,8 +17,7 @@ from scapy.layers.ntlm import NTLM_CHALLENGE, NTLM_NEGOTIATE
 from netwatch.events import FlowFacts, Software
 from netwatch.findings.systems import MAX_HOSTS, MAX_PER_HOST, SystemInventory, judge
 from netwatch.judge.eol import comparable, load_eol
-from netwatch.judge.rules import RuleSet, builtin_rules_dir
-from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.judge.rules import RuleSet, builtin_rules_dir, load_rules_and_policy
 from netwatch.pipeline.session import scan_file
 from netwatch.protocols.software_versions import (
     http_server,
@@ -38,7 +36,7 @@ FLAGS = "NEGOTIATE_VERSION+NEGOTIATE_UNICODE+NEGOTIATE_NTLM"
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return load_config(ScanConfig((), None, os.urandom(32)))
+    return load_rules_and_policy()
 
 
 def _scan(name: str, pipeline) -> tuple[list, SystemInventory]:

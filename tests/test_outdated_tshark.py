@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.judge.rules import load_rules_and_policy
 from netwatch.pipeline.session import scan_file
 from netwatch.protocols.software_versions import http_server, user_agent
 
@@ -56,7 +56,7 @@ def _sample() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return load_config(ScanConfig((), None, os.urandom(32)))
+    return load_rules_and_policy()
 
 
 @pytest.mark.skipif(TSHARK is None or not _sample(), reason="needs tshark and the shared corpus")

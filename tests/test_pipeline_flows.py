@@ -82,21 +82,23 @@ def test_retransmission_delivered_once():
     assert f.streams[0].retransmits == 1
 
 
-def test_overlap_first_copy_wins():
+def test_overlap_delivered_bytes_stay_and_the_other_copy_is_a_variant():
     t, rec = table()
     handshake(t)
     t.process(c2s(1001, b"AAAAAAAAAA"))
     t.process(c2s(1006, b"bbbbbbbbbb"))  # overlaps 5 delivered bytes: only the new tail counts
     assert rec.stream_of(rec.started[0]) == b"AAAAAAAAAA" + b"bbbbb"
+    assert rec.variants == [(0, b"bbbbb")]  # the differing copy of the delivered bytes, scanned too
 
 
-def test_overlap_in_out_of_order_buffer_first_copy_wins():
+def test_overlap_in_out_of_order_buffer_longer_copy_at_the_same_start_wins():
     t, rec = table()
     handshake(t)
     t.process(c2s(1011, b"XXXX"))  # held (hole before it)
-    t.process(c2s(1011, b"yyyyyyyy"))  # same start, longer: held bytes keep their first copy
+    t.process(c2s(1011, b"yyyyyyyy"))  # same start, longer: Linux replaces the queued segment
     t.process(c2s(1001, b"0123456789"))
-    assert rec.stream_of(rec.started[0]) == b"0123456789XXXXyyyy"
+    assert rec.stream_of(rec.started[0]) == b"0123456789yyyyyyyy"
+    assert rec.variants == [(0, b"XXXX")]
 
 
 def test_capture_starting_mid_connection():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.judge.rules import load_rules_and_policy
 from netwatch.pipeline.session import merge_shards, scan_file
 from netwatch.redaction.masking import Fingerprinter
 
@@ -19,7 +19,7 @@ KEY = Fingerprinter(os.urandom(32))  # one run's card key, shared by its shards 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return load_config(ScanConfig((), None, os.urandom(32)))
+    return load_rules_and_policy()
 
 
 def _same(path: Path, pipeline, n: int) -> None:
@@ -51,7 +51,7 @@ def test_names_learnt_in_one_shard_serve_the_other() -> None:
     from netwatch.judge.policy import load_policy
 
     path = ROOT / "captures" / "dest_card_unknown_host.pcap"
-    rules, _ = load_config(ScanConfig((), None, os.urandom(32)))
+    rules, _ = load_rules_and_policy()
     policy = load_policy(ROOT / "captures" / "policies" / "store.yaml")
     parts = [scan_file(str(path), rules, policy, shard=(k, 2)) for k in range(2)]
     assert all(p.flows for p in parts)  # the capture really is split
@@ -109,7 +109,7 @@ def test_shard_of_a_pair_is_symmetric_and_stable_across_processes() -> None:
 def test_runner_judges_the_systems_of_a_sharded_file_once_merged(pipeline):
     """A shard never judges systems (a host's flows may sit in several); the runner's merge does, so
     NW-OLD findings of a sharded file equal those of one process."""
-    from netwatch.pipeline.runner import Task, _merge
+    from netwatch.pipeline.runner import ScanConfig, Task, _merge
 
     path = str(ROOT / "captures" / "outdated_posready_smb.pcap")
     rules, policy = pipeline

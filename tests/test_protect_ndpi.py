@@ -51,6 +51,24 @@ DISAGREE: dict[str, str] = {
         "RDP over UDP joined mid-session: TLS records (16 03 03 …) inside the RDPEUDP payload",
     "snmp.pcap UDP 160.174.106.32:162 <-> 205.83.36.228:54318":
         "SNMPv3 with the privacy flag set (authPriv): the PDU is encrypted",
+    # protected means a handshake was seen (issue 22): nDPI's Encrypted is the protocol's flag,
+    # netwatch counts TLS/DTLS protected only once the ServerHello shows (encrypted null: unknown)
+    "anydesk.pcapng TCP 192.168.149.129:36351 <-> 51.83.239.144:80":
+        "application data records only, the capture began after the handshake: no-handshake",
+    "http_ipv6.pcap TCP 2a00:1450:4001:803::1017:443 <-> 2a00:d40:1:3:7aac:c0ff:fea7:d4c:41776":
+        "application data records only, the capture began after the handshake: no-handshake",
+    "tls_alert.pcap TCP 160.44.202.202:443 <-> 192.168.2.100:37780":
+        "records only (an alert and application data), the handshake is not in the capture: no-handshake",
+    "tls_alert.pcap TCP 192.168.1.192:63158 <-> 192.168.1.20:443":
+        "the ClientHello is answered by an alert, never a ServerHello: handshake-incomplete",
+    "tls_cipher_lens.pcap TCP 173.194.35.191:443 <-> 192.168.11.11:51587":
+        "a ClientHello with no ServerHello in the capture: handshake-incomplete",
+    "tls_cipher_lens.pcap TCP 173.194.35.191:443 <-> 192.168.11.11:51588":
+        "a ClientHello with no ServerHello in the capture: handshake-incomplete",
+    "tls_1.3_unidirectional_client.pcapng TCP 142.250.184.68:443 <-> 192.168.12.156:39750":
+        "only the client's side was captured: ClientHello then records, no ServerHello (no-server-hello)",
+    "dtls.pcap UDP 192.168.13.203:40739 <-> 192.168.13.57:56515":
+        "a DTLS ClientHello answered by no ServerHello (nDPI: fatal alert, unidirectional): handshake-incomplete",
 }
 
 

@@ -134,3 +134,8 @@ def test_chromium_renders_without_console_errors_and_prints_to_pdf(every: str, t
     shot = tmp_path / "report.png"
     run = _chromium(page, "--window-size=1280,1000", "--hide-scrollbars", f"--screenshot={shot}")
     assert run.returncode == 0 and _png_size(shot) == (1280, 1000) and shot.stat().st_size > 50_000
+
+
+def test_site_option_names_the_site_over_the_policy(tmp_path: Path) -> None:
+    page = _html(tmp_path, str(CAPTURES / "dest_clean_store.pcap"), "--policy", str(POLICY), "--site", "Store <7>")
+    assert "<title>netwatch report – Store &lt;7&gt;</title>" in page and "Store <7>" not in page

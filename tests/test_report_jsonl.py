@@ -57,21 +57,27 @@ def test_schema_rejects_what_the_contract_forbids(all_records: list[dict]) -> No
     assert not v.is_valid({**finding, "severity": "urgent"})
     assert not v.is_valid({k: val for k, val in finding.items() if k != "community_id"} | {"community_id": "x"})
     summary = all_records[-1]
-    assert not v.is_valid({k: val for k, val in summary.items() if k != "destinations"})
+    assert not v.is_valid({k: val for k, val in summary.items() if k != "destinations_total"})
+    assert not v.is_valid({**finding, "run_id": "run-1"}) and not v.is_valid({**finding, "finding_id": "x"})
+    destination = next(r for r in all_records if r["event_type"] == "destination")
+    assert not v.is_valid({k: val for k, val in destination.items() if k != "protection"})
 
 
-def test_summary_holds_inputs_destinations_with_verdicts_and_cards(all_records: list[dict]) -> None:
+def test_inputs_destinations_and_systems_are_records_and_the_summary_counts_them(all_records: list[dict]) -> None:
     s = all_records[-1]
-    names = [i["name"] for i in s["inputs"]]
-    assert len(names) == s["stats"]["inputs"] == len(list(CAPTURES.glob("*.pcap")))
-    truncated = next(i for i in s["inputs"] if i["name"].endswith("truncated_capture.pcap"))
+    inputs = [r for r in all_records if r["event_type"] == "input"]
+    destinations = [r for r in all_records if r["event_type"] == "destination"]
+    systems = [r for r in all_records if r["event_type"] == "system"]
+    assert len(inputs) == s["stats"]["inputs"] == len(list(CAPTURES.glob("*.pcap")))
+    truncated = next(i for i in inputs if i["name"].endswith("truncated_capture.pcap"))
     assert "problem" in truncated
-    by_dst = {(d["dst"], d["dport"]): d for d in s["destinations"]}
+    assert len(destinations) == s["destinations_total"] > 20 and len(systems) == s["systems_total"] > 5
+    by_dst = {(d["dst"], d["dport"]): d for d in destinations}
     assert by_dst[("192.0.2.66", 80)]["policy"] == "denied"
     assert "collect.badhost.example" in by_dst[("192.0.2.66", 80)]["names"]
-    assert any(d["policy"] == "allowed" and d["protected"] is True for d in s["destinations"])
+    assert any(d["policy"] == "allowed" and d["protected"] is True for d in destinations)
     assert {"dst", "dport", "proto", "app", "names", "protected", "policy", "clients", "flows", "bytes"} <= set(
-        s["destinations"][0])
+        destinations[0])
     cards = {c["host"]: c["cards"] for c in s["cards"]}
     assert cards["10.20.1.15"] >= 5
 
@@ -153,7 +159,8 @@ def test_scan_reads_standard_input() -> None:
 
     def findings(out: bytes) -> list[dict]:
         recs = [json.loads(line) for line in out.splitlines()]
-        return [{k: v for k, v in r.items() if k != "source"} for r in recs if r["event_type"] == "finding"]
+        return [{k: v for k, v in r.items() if k not in ("source", "run_id")} for r in recs
+                if r["event_type"] == "finding"]
 
     assert findings(piped.stdout) == findings(direct.stdout) != []
     bad = _nw("scan", "-", stdin=b"not a capture at all")
@@ -182,7 +189,7 @@ def test_stream_writes_as_it_goes_and_reopens_after_rotation(tmp_path: Path) -> 
     stream.hup = True
     f.count += 2
     stream.tick([f])
-    stream.finish([f], {"event_type": "summary"})
+    stream.finish([f], [{"event_type": "summary"}])
     rotated = [json.loads(line) for line in (tmp_path / "live.jsonl.1").read_text().splitlines()]
     fresh = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rotated) == 1

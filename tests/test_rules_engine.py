@@ -8,7 +8,8 @@ import pytest
 
 from netwatch.events import Credentials, FlowFacts
 from netwatch.judge.policy import policy_from_dict
-from netwatch.judge.rules import RuleError, RuleSet, load_rule_file
+from netwatch.judge.rules import RuleSet, load_rule_file
+from netwatch.judge.schema import RuleError
 
 
 def _rules(tmp_path: Path, text: str, builtin: bool = False) -> RuleSet:

@@ -13,7 +13,7 @@ import pytest
 
 from netwatch.analyzers.recognise_apps import dcerpc
 from netwatch.flows.table import Flow
-from netwatch.pipeline.runner import ScanConfig, load_config
+from netwatch.judge.rules import load_rules_and_policy
 from netwatch.pipeline.session import scan_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def test_ntlmssp_versions_agree_with_tshark(name):
                           "-e", "ntlmssp.version.build_number"],
                          capture_output=True, text=True, timeout=120, check=True)
     theirs = {(src, f"{a}.{b}.{c}") for src, a, b, c in (line.split("\t") for line in out.stdout.splitlines())}
-    systems = scan_file(str(ROOT / "captures" / f"{name}.pcap"), *load_config(ScanConfig((), None, bytes(16))))
+    systems = scan_file(str(ROOT / "captures" / f"{name}.pcap"), *load_rules_and_policy())
     mine = {(e.host, e.version) for e in systems.systems.results() if e.protocol.startswith("ntlmssp")}
     assert theirs and mine == theirs
 

@@ -30,6 +30,8 @@ S = TypeVar("S")
 NOTES = "@dispatch"  # the Dispatcher's slot in flow.state; analyzers' slots are their names
 HTTP = "@http"  # the Dispatcher's slot for the HTTP parse of a flow (HttpConnection)
 MAX_CARDS = 10_000  # distinct card fingerprints remembered per flow
+HOLD_UNCLASSIFIED = 64 * 1024  # stream bytes held per flow while the classifier waits for more first bytes...
+HOLD_TOTAL = 16 * 1024 * 1024  # ...and over all flows
 
 
 class Analyzer(Generic[S]):
@@ -99,6 +101,11 @@ class Analyzer(Generic[S]):
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """One UDP (or other non-TCP) payload."""
 
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float, emit: Emit) -> None:
+        """A second copy of stream bytes that differed from the delivered ones (TCP overlap or
+        retransmission): `data[start:end]` is that copy, with stream context around it. For scanners
+        (the stream's parsers have moved on); what a hit there reports, it reports once."""
+
     def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
         """One part of an http flow's direction, in stream order, just before `stream` gets the bytes it
         came in: a message head as soon as it is complete, the whole message (body de-chunked and
@@ -110,6 +117,9 @@ class Analyzer(Generic[S]):
     def app_changed(self, flow: Flow, ts: float, emit: Emit) -> None:
         """A handshake named the flow's application after the classifier had (`app_named`): called on
         every analyzer that wanted the flow at its start, whether or not it is still on it."""
+
+    def conclude(self, flow: Flow) -> None:
+        """The classifier only: the Dispatcher can wait no longer for a verdict, decide from what came."""
 
 
 @dataclass(slots=True)
@@ -124,6 +134,14 @@ class FlowNotes:
     renamed_at: float | None = None  # `app_named` ran at this time; the Dispatcher tells the analyzers
     replay: list[tuple[int, bytes]] = field(default_factory=list)  # a tunnel's first bytes, read with the handshake
     wanted: list[Analyzer[Any]] = field(default_factory=list)  # the analyzers that wanted the flow at start
+    # what the analyzers get instead of the stream's bytes: the contents of TLS records that protect
+    # nothing (NULL or anonymous suites); called with (direction, bytes)
+    unwrap: Callable[[int, bytes], bytes] | None = None
+    inner_how: str | None = None  # how such a flow stays named once its contents are classified
+    # a stream's first chunks, held while the classifier waits for enough of its first bytes
+    held: list[tuple[int, bytes, float]] = field(default_factory=list)
+    held_bytes: int = 0
+    reopened: bool = False  # analyzers came back on the flow during this chunk: they get it too
 
 
 def notes(flow: Flow) -> FlowNotes:
@@ -143,6 +161,7 @@ class Dispatcher:
         self.emit = emit
         self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
         self.rename_readers = [a for a in analyzers if type(a).app_changed is not Analyzer.app_changed]
+        self.held_total = 0  # stream bytes held for the classifier over all flows
 
     def flow_start(self, flow: Flow) -> None:
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
@@ -152,15 +171,50 @@ class Dispatcher:
         notes(flow).wanted = list(flow.active)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
+        n = flow.state.get(NOTES)
+        if n is not None and n.unwrap is not None:
+            data = n.unwrap(direction, data)
+            if not data:
+                return
         if (flow.app is None or flow.encrypted is None) and not flow.foreign:
             self.classifier.stream(flow, direction, data, ts, self.emit)
             _settle(flow)
+            n = notes(flow)
+            if flow.app is None and flow.proto == TCP:  # the classifier waits for more first bytes
+                n.held.append((direction, data, ts))
+                n.held_bytes += len(data)
+                self.held_total += len(data)
+                if n.held_bytes <= HOLD_UNCLASSIFIED and self.held_total <= HOLD_TOTAL:
+                    return
+                self.classifier.conclude(flow)
+                _settle(flow)
+                data = b""
+            if n.held:
+                self._release(flow)
+            if not data:
+                return
+        self._deliver(flow, direction, data, ts)
+
+    def _release(self, flow: Flow) -> None:
+        """The classifier has spoken: the chunks held for it go to the analyzers, in order."""
+        n = notes(flow)
+        self.held_total -= n.held_bytes
+        held, n.held, n.held_bytes = n.held, [], 0
+        for d, chunk, t in held:
+            self._deliver(flow, d, chunk, t)
+
+    def _deliver(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
         parts = self._http_parts(flow, direction, data) if flow.app == "http" else None
         if parts:
             self._stream_http(flow, direction, data, ts, parts)
         else:
-            for a in list(flow.active):
+            active = list(flow.active)
+            for a in active:
                 a.stream(flow, direction, data, ts, self.emit)
+            if len(flow.active) > len(active) and notes(flow).reopened:  # `reopened` during this chunk
+                notes(flow).reopened = False
+                for a in [a for a in flow.active if a not in active]:
+                    a.stream(flow, direction, data, ts, self.emit)
         self._renamed(flow)
         facts: FlowNotes | None = flow.state.get(NOTES)
         if facts is not None and facts.replay:  # a tunnel opened: its first bytes came with the handshake
@@ -187,9 +241,13 @@ class Dispatcher:
         conn: HttpConnection | None = flow.state.get(HTTP)
         if conn is None:
             conn = flow.state[HTTP] = HttpConnection()
-        return conn.feed(direction, data)
+        parts = conn.feed(direction, data)
+        if conn.protocol and flow.how is None:
+            negotiated(flow, conn.protocol)  # after a 101: websocket, h2c (the flow_end's `how`)
+        return parts
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
+        self._conclude(flow)
         self.classifier.gap(flow, direction, size)
         conn: HttpConnection | None = flow.state.get(HTTP)
         parts = conn.gap(direction, size) if conn is not None else []  # what the hole cut off, as far as it went
@@ -198,6 +256,13 @@ class Dispatcher:
                 for part in parts:
                     a.http(flow, direction, part, flow.last_ts, self.emit)
             a.gap(flow, direction, size)
+
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float) -> None:
+        n = flow.state.get(NOTES)
+        if n is not None and n.unwrap is not None:
+            return  # inside TLS records: a differing copy of the records is not their contents
+        for a in list(flow.active):
+            a.variant(flow, direction, data, start, end, ts, self.emit)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:
         if not flow.foreign and (flow.app is None or flow.encrypted is None):
@@ -208,7 +273,17 @@ class Dispatcher:
             a.datagram(flow, direction ^ flow.turned, data, ts, emit)  # turned: the roles swapped just now
         self._renamed(flow)
 
+    def _conclude(self, flow: Flow) -> None:
+        """A hole or the end: chunks still held for the classifier are judged now and delivered."""
+        n = flow.state.get(NOTES)
+        if n is not None and n.held:
+            if flow.app is None:
+                self.classifier.conclude(flow)
+                _settle(flow)
+            self._release(flow)
+
     def flow_end(self, flow: Flow) -> None:
+        self._conclude(flow)
         conn: HttpConnection | None = flow.state.get(HTTP)
         ends = conn.eof() if conn is not None else []
         for a in list(flow.active):
@@ -249,8 +324,46 @@ def deactivate(flow: Flow, analyzer: Analyzer[Any]) -> None:
 
 
 def classified(flow: Flow, app: str, encrypted: bool | None, how: str | None = None) -> None:
-    """What the flow carries and whether it is protected (the classifier's verdict)."""
+    """What the flow carries and whether it is protected (the classifier's verdict). Inside a TLS
+    session with the NULL cipher (`protects_nothing`), the contents are cleartext whatever they are."""
+    n = flow.state.get(NOTES)
+    if n is not None and n.inner_how is not None:
+        encrypted, how = False, n.inner_how
     flow.app, flow.encrypted, flow.how = app, encrypted, how
+
+
+def unconfirmed(flow: Flow, how: str) -> None:
+    """Bytes that looked like a protocol's protection never completed its handshake (a TLS
+    ClientHello without a ServerHello): the flow is not counted protected, nor called cleartext."""
+    flow.encrypted, flow.how = None, how
+
+
+def reopened(flow: Flow, how: str, encrypted: bool | None) -> None:
+    """Protection a handshake began never came (TLS records before any ServerHello): from the chunk
+    that showed it on, every analyzer that wanted the flow reads it like any payload."""
+    n = notes(flow)
+    n.reopened = True
+    flow.encrypted, flow.how = encrypted, how
+    flow.active = [*flow.active, *(a for a in n.wanted if a not in flow.active)]
+    flow.inspect = True
+
+
+def protects_nothing(flow: Flow, how: str, by: Analyzer[Any], unwrap: Callable[[int, bytes], bytes] | None,
+                     reclassify: bool, cleartext: bool) -> None:
+    """A handshake settled on protection that protects nothing (a NULL cipher, anonymous key
+    exchange): from here every analyzer that wanted the flow at its start (but `by`) reads it as
+    cleartext, through `unwrap` (the records' contents) when given. `reclassify`: the contents are
+    classified afresh (they are the application's bytes), and stay cleartext whatever they are;
+    otherwise the flow is `cleartext` (readable) or neither protected nor cleartext (anonymous)."""
+    n = notes(flow)
+    n.unwrap = unwrap
+    flow.active = [a for a in n.wanted if a is not by]
+    flow.inspect = True
+    if reclassify:
+        n.inner_how = how
+        flow.app, flow.encrypted, flow.how = None, False, how
+    else:
+        flow.encrypted, flow.how = (False if cleartext else None), how
 
 
 def app_named(flow: Flow, app: str, ts: float) -> None:
@@ -319,6 +432,8 @@ def tunnel_opened(flow: Flow, via: str, target: str, by: Analyzer[Any],
     the tunnel (direction, bytes) that came with the handshake; the Dispatcher hands them on next."""
     wanted = [a for a in notes(flow).wanted if a is not by]
     flow.state = {NOTES: FlowNotes(via_proxy=via, proxy_target=target, wanted=wanted, replay=list(after or []))}
+    if flow.trace is not None:  # evidence: the analyzers' locations count from the tunnel's first byte now
+        flow.trace.rebase(list(after or []))
     flow.app = flow.encrypted = flow.how = None
     flow.active = list(wanted)
     flow.inspect = True

@@ -8,8 +8,9 @@ buffer, the IRC nick and the step a SASL exchange is at, and stops after MAX_BYT
 
 from __future__ import annotations
 
+from netwatch import events
 from netwatch.analyzers import Emit, deactivate
-from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found
+from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found, locating
 from netwatch.flows.table import Flow
 from netwatch.protocols.app_auth import irc_identify, mqtt_connect, redis_login, resp_commands, sip_digests
 from netwatch.protocols.auth import digest_user, sasl_plain
@@ -43,29 +44,39 @@ class AppLogins(LoginWatcher, name="app_logins"):
         buf = st.buf + data
         commands, used = resp_commands(buf)
         st.buf = buf[used:] if len(buf) - used <= MAX_LINE else b""
+        where = events.Location(0, st.seen - len(buf), used, "password", "ascii")  # the commands read
         for command in commands:
             login = redis_login(command)
             if login is not None:
-                found(flow, ts, emit, "redis", login[0], login[1], command[0].upper().decode("latin-1"))
+                found(flow, ts, locating(emit, where), "redis", login[0], login[1],
+                      command[0].upper().decode("latin-1"))
 
     def _mqtt(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
-        connect = mqtt_connect(st.buf + data)
+        buf = st.buf + data
+        connect = mqtt_connect(buf)
         if connect is None:
-            st.buf = (st.buf + data)[:MAX_LINE] if data[:1] == b"\x10" or st.buf else b""
+            st.buf = buf[:MAX_LINE] if data[:1] == b"\x10" or st.buf else b""
             return
         st.buf = b""
         _level, user, password = connect
         if user is not None or password is not None:
-            found(flow, ts, emit, "mqtt", user, password if password is not None else b"", "CONNECT",
-                  "cleartext" if password else "none")
+            where = events.Location(0, st.seen - len(buf), len(buf), "password", "mqtt")  # the CONNECT packet
+            found(flow, ts, locating(emit, where), "mqtt", user, password if password is not None else b"",
+                  "CONNECT", "cleartext" if password else "none")
         deactivate(flow, self)
 
-    def _irc(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
+    def _irc(self, flow: Flow, st: LoginState, data: bytes, ts: float, out: Emit) -> None:
         buf = st.buf + data
         *lines, rest = buf.split(b"\n")
         st.buf = rest if len(rest) <= MAX_LINE else b""
+        at = st.seen - len(buf)  # client stream offset of buf[0] (`seen` counts every client byte)
+        spans = []
+        for line in lines[:256]:
+            spans.append(events.Location(0, at, len(line), "password", "ascii"))  # a login in it: the line
+            at += len(line) + 1
         lines = [line.rstrip(b"\r") for line in lines[:256]]
         for k, line in enumerate(lines):
+            emit = locating(out, spans[k])
             word = line[:13].upper()
             if word.startswith(b"NICK "):
                 st.user = line[5:].strip().lstrip(b":")[:64]

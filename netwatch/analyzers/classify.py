@@ -1,7 +1,10 @@
 """What a flow carries and whether it is protected, judged by content (the port is only a hint).
 
 `Classifier` runs the recognisers of `recognise` on a flow's first payloads and sets flow.app /
-flow.encrypted / flow.how; every flow ends with a `flow_end` observation. Infrastructure that is
+flow.encrypted / flow.how; every flow ends with a `flow_end` observation. A stream is judged by its
+first bytes once enough have arrived, not by its first segment alone (HTTP sent a byte per segment,
+an LPD job whose commands are a few bytes each): each TCP payload is tried on its own, then the
+direction's first bytes so far (up to `SAMPLE` bytes, `MAX_TRIES` payloads). Infrastructure that is
 cleartext by design (DNS, DHCP, NTP, …) is marked `infra` so rules inventory it instead of calling
 it cleartext. Unrecognised payload is `opaque` (random-looking) or `unknown`, encrypted=None: never
 called cleartext. `Upgrade` watches cleartext protocols that can switch to TLS mid-way (STARTTLS,
@@ -10,7 +13,7 @@ AUTH TLS, PostgreSQL/MySQL SSL requests, RDP, TDS) and marks the flow encrypted 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netwatch.analyzers import Analyzer, Emit, classified, deactivate, encrypted_from_here, notes, server_named
 from netwatch.analyzers.recognise import TCP_RECOGNISERS, UDP_RECOGNISERS, Recogniser, opaque_or_unknown
@@ -23,18 +26,22 @@ INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netb
               "epmap"}
 PROVISIONAL = {"stun"}  # decides a flow only when nothing else shows up in it (WebRTC: DTLS follows STUN)
 UPGRADABLE = {"smtp", "imap", "pop3", "ftp", "postgres", "mysql", "rdp", "tds", "text", "ldap", "xmpp"}
-TRIES = 4  # payloads looked at before a flow is called opaque/unknown
+TRIES = 4  # payloads looked at before a flow is called opaque/unknown, once each direction that spoke...
+SAMPLE = 256  # ...has this many first bytes (or the flow has spent MAX_TRIES payloads)
+MAX_TRIES = 32
 PROVISIONAL_TRIES = 32  # payloads looked at past a PROVISIONAL verdict (ICE checks before DTLS)
-SAMPLE = 256
-
-
 
 
 @dataclass(slots=True)
 class _Tries:
-    sample: bytes | None = None  # the first unrecognised payload
+    sample: bytes | None = None  # the first unrecognised datagram
     tries: int = 0
     provisional: tuple[str, bool | None, str | None] | None = None  # a PROVISIONAL verdict, held
+    heads: list[bytes] = field(default_factory=lambda: [b"", b""])  # each direction's first bytes (TCP)
+    first: int = -1  # the direction whose bytes came first (TCP)
+
+    def first_bytes(self) -> bytes | None:
+        return self.heads[self.first] if self.first >= 0 else self.sample
 
 
 class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
@@ -43,6 +50,28 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
     def _decide(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> None:
         if flow.app is not None:
             return
+        if self._recognised(flow, direction, data, recognisers):
+            return
+        st = self.state(flow)
+        st.tries += 1
+        if flow.proto == TCP:  # a stream: its first bytes so far, whatever the segments were
+            head = st.heads[direction]
+            if not head:
+                st.heads[direction] = data[:SAMPLE]
+            elif len(head) < SAMPLE:
+                head = st.heads[direction] = head + data[: SAMPLE - len(head)]
+                if self._recognised(flow, direction, head, recognisers):
+                    return
+            if st.first < 0:
+                st.first = direction
+        elif st.sample is None:
+            st.sample = data[:SAMPLE]
+        full = all(len(h) >= SAMPLE for h in st.heads if h)  # every direction that spoke said enough
+        if st.tries >= MAX_TRIES or (st.tries >= TRIES and (flow.proto != TCP or full)):
+            self._give_up(flow)  # several payloads and still nothing known: opaque or unknown, not cleartext
+
+    def _recognised(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> bool:
+        """True: the flow is decided, or a PROVISIONAL verdict is held (its own protocol may follow)."""
         for r in recognisers:
             v = r(data, flow, direction)
             if v is not None and v[0] in PROVISIONAL:
@@ -51,17 +80,16 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
                 st.tries += 1
                 if st.tries >= PROVISIONAL_TRIES:
                     self._give_up(flow)
-                return
+                return True
             if v is not None:
                 classified(flow, *v)
                 if v[0] == "http" and direction == 0:
                     server_named(flow, request_host(data))
-                return
-        st = self.state(flow)
-        if st.sample is None:
-            st.sample = data[:SAMPLE]
-        st.tries += 1
-        if st.tries >= TRIES:  # several payloads and still nothing known: opaque or unknown, not cleartext
+                return True
+        return False
+
+    def conclude(self, flow: Flow) -> None:
+        if flow.app is None and self.peek(flow) is not None:
             self._give_up(flow)
 
     def _give_up(self, flow: Flow) -> None:
@@ -69,7 +97,7 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
         if st is not None and st.provisional is not None:
             classified(flow, *st.provisional)
             return
-        classified(flow, opaque_or_unknown((st.sample or b"") if st else b""), None, flow.how)
+        classified(flow, opaque_or_unknown((st.first_bytes() or b"") if st else b""), None, flow.how)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         self._decide(flow, direction, data, TCP_RECOGNISERS)
@@ -93,8 +121,10 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
                 classified(flow, "esp", True, "esp")
             elif flow.proto in (ICMP, ICMP6):
                 classified(flow, "icmp", False, flow.how)
-            elif payload and (st := self.peek(flow)) is not None and (st.sample is not None or st.provisional):
+            elif payload and (st := self.peek(flow)) is not None and (st.first_bytes() is not None or st.provisional):
                 self._give_up(flow)
+            elif notes(flow).inner_how is not None:  # a NULL-cipher session that carried no data
+                classified(flow, "tls", False)
         facts = notes(flow)
         emit(FlowEnd(
             ts=flow.last_ts, flow=FlowFacts.of(flow), app=flow.app or ("none" if not payload else "unknown"),

@@ -13,8 +13,9 @@ upgrade this analyzer is off the flow. Bounded: it stops after the first MAX_BYT
 
 from __future__ import annotations
 
+from netwatch import events
 from netwatch.analyzers import Emit, deactivate
-from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found
+from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found, locating
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import (
     IMAP_AUTH_PLAIN,
@@ -47,7 +48,9 @@ class Credentials(LoginWatcher, name="credentials"):
         for scheme, token in http_authorizations(head.headers):
             login = basic_login(token) if scheme == b"basic" else None
             if login is not None:
-                found(flow, ts, emit, "http", login[0], login[1], "Basic")
+                at = head.raw_head.find(token)  # the token's place in the stream: the head's offset on
+                where = events.Location(0, head.offset + at, len(token), "password", "base64") if at >= 0 else None
+                found(flow, ts, locating(emit, where), "http", login[0], login[1], "Basic")
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if self.stays_for(flow, "snmp"):
@@ -61,8 +64,11 @@ class Credentials(LoginWatcher, name="credentials"):
         *lines, rest = buf.split(b"\n")
         st.buf = rest if len(rest) <= MAX_LINE else b""
         handle = LINE_HANDLERS[flow.app or ""]
+        at = st.seen - len(buf)  # client stream offset of buf[0] (`seen` counts every client byte)
         for line in lines[:256]:
-            handle(self, flow, st, line.rstrip(b"\r"), ts, emit)
+            where = events.Location(0, at, len(line), "password", "ascii")  # a login in it: the line
+            handle(self, flow, st, line.rstrip(b"\r"), ts, locating(emit, where))
+            at += len(line) + 1
 
     def _ftp_pop3(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
         cmd = line[:5].upper()

@@ -5,6 +5,7 @@ share: a login state per flow, a budget of client bytes, and the one way a login
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,3 +83,15 @@ def found(flow: Flow, ts: float, emit: Emit, protocol: str, user: Any, password:
         fields["default_password"] = False
     fields.update(extra)
     emit(events.Credentials(ts=ts, flow=events.FlowFacts.of(flow), **fields))
+
+
+def locating(emit: Emit, where: events.Location | None) -> Emit:
+    """`emit`, with a readable secret's `credentials` events located at `where` (evidence overwrites it)."""
+    if where is None:
+        return emit
+
+    def out(ev: events.Event) -> None:
+        if isinstance(ev, events.Credentials) and ev.password_length is not None:
+            ev = dataclasses.replace(ev, location=where)
+        emit(ev)
+    return out

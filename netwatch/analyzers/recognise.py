@@ -24,6 +24,7 @@ Recogniser = Callable[[bytes, Flow, int], Verdict | None]
 
 PRINTABLE = frozenset(b"\t\r\n" + bytes(range(32, 127)))
 PRINTABLE_BYTES = bytes(sorted(PRINTABLE))
+SAMPLE_TEXT = 256
 HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
 SMTP_HINTS = (b"SMTP", b"MAIL", b"POSTFIX", b"EXIM", b"SENDMAIL")
 FTP_PORTS, SMTP_PORTS, POP3_PORTS = {21, 990, 2121}, {25, 465, 587, 2525}, {110, 995}
@@ -33,8 +34,11 @@ TDS_TYPES = frozenset({0x01, 0x02, 0x03, 0x04, 0x06, 0x07, 0x0E, 0x0F, 0x10, 0x1
 
 
 def tls_record(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """A handshake record is protected once the handshake completes (tls_handshakes says if not);
+    other records first (a capture begun mid-session, or record headers on bytes no handshake
+    keyed) are `no-handshake`: scanned like any payload, never counted protected."""
     if len(data) >= 5 and 0x14 <= data[0] <= 0x17 and data[1] == 3 and data[2] <= 4:
-        return "tls", True, "tls"
+        return ("tls", True, "tls") if data[0] == 0x16 else ("tls", records_readable(data[5:]), "no-handshake")
     if len(data) >= 5 and data[0] & 0x80 and data[2] in (1, 4) and data[3] in (0, 3):
         return "tls", True, "sslv2"  # SSLv2-format hello
     return None
@@ -47,6 +51,8 @@ def ssh_banner(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 def http(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if data.startswith(HTTP_METHODS) or data.startswith(b"HTTP/1."):
         return "http", False, None
+    if data.startswith(b"PRI * HTTP/2.0"):  # the HTTP/2 preface in the clear: h2c with prior knowledge
+        return "http", False, "h2c"
     return None
 
 
@@ -279,7 +285,16 @@ def dtls(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     if 0x40 <= (data[:1] or b"\0")[0] <= 0x4F and len(data) >= 17:
         data = data[4:]
     if len(data) >= 13 and 0x14 <= data[0] <= 0x17 and data[1:3] in DTLS_VERSIONS:
-        return "dtls", True, "dtls"
+        return ("dtls", True, "dtls") if data[0] == 0x16 else ("dtls", records_readable(data[13:]), "no-handshake")
+    return None
+
+
+def records_readable(body: bytes) -> bool | None:
+    """Records nobody keyed: text inside is cleartext (False); anything else (a session whose start the
+    capture missed looks random) is None: encrypted as far as can be told, handshake not seen."""
+    sample = body[:SAMPLE_TEXT]
+    if len(sample) >= 8 and len(sample.translate(None, PRINTABLE_BYTES)) <= 0.05 * len(sample):
+        return False
     return None
 
 

@@ -6,14 +6,34 @@ SNI (`server_named`) and the negotiated version (`negotiated`). A remote-access 
 TLS is recognised by its handshake (`app_named`, the remote-access analyzer hears of it through the
 Dispatcher): AnyDesk by its ALPN or its certificate's subject/issuer; and by the client's JA4 between
 the same two hosts once one of their sessions showed it (a resumed session shows no certificate).
+
+Protected means a handshake was seen: the classifier counts a flow that opens with a handshake
+record as protected until this analyzer has read it. A flow whose server never answered with a
+ServerHello is `unconfirmed` (neither protected nor cleartext); a session that chose a NULL cipher
+or anonymous key exchange `protects_nothing`: its records' contents go to every analyzer as
+cleartext (`tls_records.RecordContents`), beside the weak-cipher observation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from netwatch.analyzers import Analyzer, Emit, app_named, client_is, deactivate, negotiated, notes, server_named
+from netwatch.analyzers import (
+    Analyzer,
+    Emit,
+    app_named,
+    client_is,
+    deactivate,
+    encrypted_from_here,
+    negotiated,
+    notes,
+    protects_nothing,
+    reopened,
+    server_named,
+    unconfirmed,
+)
 from netwatch.analyzers.classify import UPGRADABLE, client_hello_at
+from netwatch.analyzers.recognise import records_readable
 from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP, UDP
@@ -36,6 +56,7 @@ from netwatch.protocols.tls import (
     parse_sslv2_client_hello,
     version_name,
 )
+from netwatch.protocols.tls_records import RecordContents, mac_bytes, unprotected_suite
 
 TLS_APPS = {"tls", "dtls"}
 MAX_KNOWN = 4096  # (client, server, JA4) of recognised tool sessions remembered per run
@@ -44,7 +65,8 @@ ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
 class _State:
-    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "client_dir", "tds", "seen")
+    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "client_dir", "tds", "seen",
+                 "reopened", "answered")
 
     def __init__(self, dtls: bool, tds: bool = False) -> None:
         self.readers = (HandshakeReader(dtls), HandshakeReader(dtls))
@@ -57,6 +79,8 @@ class _State:
         self.client_dir: int | None = None  # the direction the ClientHello came from
         self.tds = (TdsTlsUnwrap(), TdsTlsUnwrap()) if tds else None  # SQL Server: TLS inside PRELOGIN packets
         self.seen = 0  # stream bytes looked at (TDS: the handshake must come early)
+        self.reopened = False  # records came before any ServerHello: scanned like any payload
+        self.answered = False  # a ServerHello came (parsed or not): the handshake was seen
 
 
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
@@ -99,6 +123,7 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
                 st.client_dir = direction
             elif t == HS_SERVER_HELLO and st.sh is None:
                 st.sh = parse_server_hello(body, dtls)
+                st.answered = True
             elif t == HS_CERTIFICATE and not st.certs and direction != st.client_dir:
                 st.certs = parse_certificates(body)  # the server's, not a client certificate
             elif t == HS_SERVER_DONE:
@@ -108,11 +133,33 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
                 st.ts = ts
             elif t == -4 and st.sh is None:  # SSLv2 SERVER-HELLO: SSLv2 negotiated
                 st.sh = ServerHello(0x0002, None)
+                st.answered = True
         if st.ch is not None and st.sh is None:
             server_named(flow, st.ch.sni)
+        if not st.answered and st.readers[direction].dark and flow.encrypted and flow.app in TLS_APPS \
+                and not (st.ch is not None and st.ch.sslv2):  # records nobody's handshake keyed yet
+            st.reopened = True
+            head = 13 if flow.app == "dtls" else 5
+            reopened(flow, "no-server-hello", records_readable(data[head:]) if data[:1] == b"\x17" else None)
+        elif st.reopened and st.answered and flow.encrypted is not True:  # the ServerHello came late (0-RTT)
+            encrypted_from_here(flow, "tls")
         if self._done(st):
             self._report(flow, st, emit)
             deactivate(flow, self)
+            if st.sh is not None and (weak := unprotected_suite(st.sh.cipher)) is not None:
+                self._in_clear(flow, st, weak)
+
+    def _in_clear(self, flow: Flow, st: _State, weak: str) -> None:
+        """The suite protects nothing: what the records carry is scanned as cleartext from here."""
+        assert st.sh is not None and st.sh.cipher is not None
+        how = f"{flow.app}-{weak}"
+        if flow.proto != TCP:  # DTLS: each datagram holds whole records, scanned as they are
+            protects_nothing(flow, how, self, None, reclassify=False, cleartext=weak == "null")
+            return
+        mac = mac_bytes(st.sh.cipher)
+        readers = tuple(RecordContents(mac, r.buf) for r in st.readers)
+        null = weak == "null"
+        protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=null, cleartext=null)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         """DTLS shares its UDP flow with STUN, TURN and (S)RTP in WebRTC: RFC 7983 tells them apart by the
@@ -148,6 +195,8 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         ch, sh = st.ch, st.sh
         if ch is None and sh is None:
             return
+        if not st.answered and flow.app in TLS_APPS and flow.encrypted:
+            unconfirmed(flow, "handshake-incomplete")  # a ClientHello nobody answered protects nothing yet
         ts = st.ts or flow.first_ts
         ja3, ja4 = fingerprints(ch, "d" if flow.app == "dtls" else "t") if ch and not ch.sslv2 else (None, None)
         version = version_name(sh.negotiated) if sh else None

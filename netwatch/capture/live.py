@@ -51,7 +51,8 @@ RCVBUF = 8 << 20
 RECV_MAX = 262144  # loopback and GRO/TSO frames can exceed 64 KiB
 START_TIMEOUT = 15.0
 DUMPCAP_GRACE = 0.3
-DUMPCAP_DROPS = re.compile(r"received/dropped on interface .*: \d+/(\d+)")
+DUMPCAP_DROPS = re.compile(r"received/dropped on interface .*: (\d+)/(\d+)"
+                           r"(?: \(pcap:(\d+)/dumpcap:(\d+)/flushed:(\d+)/ps_ifdrop:(\d+)\))?")
 INSTALL_TSHARK = (
     "install it with 'sudo apt-get install tshark' (Debian/Ubuntu), 'sudo dnf install wireshark-cli' "
     "(Fedora/RHEL) or 'brew install wireshark' (macOS), or use --backend scapy"
@@ -142,6 +143,11 @@ class LiveSource:
     def stop(self) -> None: ...
     def drops(self) -> int | None:
         return None
+    def drop_counts(self) -> dict[str, int]:
+        """Packets lost before netwatch read them, by where (`kernel`, `dumpcap`, `interface`), and
+        `received` when the capture says; empty while unknown."""
+        n = self.drops()
+        return {} if n is None else {"kernel": n}
     def close(self) -> None: ...
 
 
@@ -327,12 +333,11 @@ class DumpcapSource(LiveSource):
 
     def drops(self) -> int | None:
         """dumpcap reports drops when it exits: 'Packets received/dropped on interface ...: R/D (...)'."""
-        total = None
-        for line in self._stderr if hasattr(self, "_stderr") else []:
-            m = DUMPCAP_DROPS.search(line)
-            if m:
-                total = (total or 0) + int(m.group(1))
-        return total
+        counts = self.drop_counts()
+        return None if not counts else sum(v for k, v in counts.items() if k != "received")
+
+    def drop_counts(self) -> dict[str, int]:
+        return dumpcap_drops(self._stderr if hasattr(self, "_stderr") else [])
 
     def close(self) -> None:
         proc = getattr(self, "proc", None)
@@ -347,6 +352,26 @@ class DumpcapSource(LiveSource):
         for f in (proc.stdout, proc.stderr):
             if f is not None:
                 f.close()
+
+
+def dumpcap_drops(lines: list[str]) -> dict[str, int]:
+    """dumpcap's closing count per interface, summed: 'received/dropped on interface X: R/D
+    (pcap:P/dumpcap:Q/flushed:F/ps_ifdrop:I)': the kernel's drops (pcap), dumpcap's own (its buffer
+    and what it flushed unwritten) and the interface's; only the total D without the detail."""
+    out: dict[str, int] = {}
+    for line in lines:
+        m = DUMPCAP_DROPS.search(line)
+        if not m:
+            continue
+        got = {"received": int(m.group(1))}
+        if m.group(3) is not None:
+            got |= {"kernel": int(m.group(3)), "dumpcap": int(m.group(4)) + int(m.group(5)),
+                    "interface": int(m.group(6))}
+        else:
+            got["kernel"] = int(m.group(2))
+        for k, v in got.items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 def _filter_reason(text: str) -> str:

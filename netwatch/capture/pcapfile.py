@@ -9,11 +9,12 @@ too (block by block, per-interface link type and timestamp resolution).
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.blocks import BLOCK, FrameBlock, PcapLayout, batches, pcap_block, walk_records
@@ -30,10 +31,42 @@ PCAP_MAGICS: dict[bytes, tuple[Literal["<", ">"], float, int]] = {
     b"\xa1\xb2\xcd\x34": (">", 1e-6, 24),
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+PCAP_HEADER = 24  # bytes of a pcap file header
 # smallest valid length of each pcapng block type: 12-byte frame plus its fixed fields
 MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
 # what a damaged file or compressed stream raises from read(): each ends that input, not the run
 READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _read_exactly(f: BinaryIO, n: int) -> bytes:
+    """Up to n bytes, fewer only at the end of input (a pipe's read may return less than asked)."""
+    out = b""
+    while len(out) < n:
+        more = f.read(n - len(out))
+        if not more:
+            break
+        out += more
+    return out
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read from a stream, then the rest of it: lets gzip start at the magic number."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.head:
+            n = min(len(b), len(self.head))
+            b[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
 
 class _Chunked:
@@ -87,7 +120,7 @@ class CaptureReader:
         except OSError as e:
             raise CaptureError(f"cannot open {path}: {e.strerror}") from None
         head = raw.read(4)
-        if head[:2] == b"\x1f\x8b":
+        if head[:2] == GZIP_MAGIC:
             raw.seek(0)
             raw = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
             try:
@@ -102,12 +135,15 @@ class CaptureReader:
         is there) so that frames come out as they arrive instead of once a 1 MiB chunk has filled."""
         self = cls.__new__(cls)
         self.path, self.problem, self.format, self.frames_read = name, None, "", 0
-        head = b""
-        while len(head) < 4:
-            more = f.read(4 - len(head))
-            if not more:
-                raise CaptureError(f"{name}: stream ended before a capture header")
-            head += more
+        head = _read_exactly(f, 4)
+        if len(head) < 4:
+            raise CaptureError(f"{name}: stream ended before a capture header")
+        if head[:2] == GZIP_MAGIC:  # `gzip -c x.pcap | netwatch scan -`: decompressed as files are
+            f = gzip.GzipFile(fileobj=_Prefixed(head, f))  # type: ignore[assignment]
+            try:
+                head = _read_exactly(f, 4)
+            except READ_ERRORS as e:
+                raise CaptureError(f"{name}: not a readable gzip stream ({e})") from None
         self._start(f, head)
         return self
 
@@ -121,6 +157,18 @@ class CaptureReader:
         else:
             raw.close()
             raise CaptureError(f"not a pcap or pcapng file: {self.path}")
+        # A file cut inside its own header holds no capture at all: an input error like an empty
+        # file, not an empty scan (which would pass a CI gate in silence).
+        want = PCAP_HEADER if self.format == "pcap" else MIN_BLOCK[0x0A0D0D0A]
+        try:
+            head += _read_exactly(raw, want - len(head))
+        except READ_ERRORS as e:
+            raw.close()
+            raise CaptureError(f"{self.path}: unreadable capture header ({e})") from None
+        if len(head) < want:
+            raw.close()
+            raise CaptureError(f"{self.path}: file ends inside the {self.format} file header "
+                               f"({len(head)} of {want} bytes): not a capture")
         self._head = head
 
     def position(self) -> int:
@@ -167,12 +215,10 @@ class CaptureReader:
             yield from block.frames()
 
     def _pcap_blocks(self) -> Iterator[FrameBlock]:
-        order, unit, rec_len = PCAP_MAGICS[self._head]
+        order, unit, rec_len = PCAP_MAGICS[self._head[:4]]
         r = _Chunked(self._f, self._head)
         try:
-            if not r.need(24):
-                self.problem = "file ends inside the pcap file header (byte offset 4)"
-                return
+            r.need(PCAP_HEADER)  # the header itself was read whole by _start
             (linktype,) = struct.unpack_from(order + "I", r.buf, 20)
             layout = PcapLayout(order, unit, rec_len, linktype & 0xFFFF)
             r.pos = 24
@@ -281,7 +327,7 @@ def _tsresol(buf: bytes, at: int, end: int, order: str) -> float:
 
 def is_capture(head: bytes) -> bool:
     """True when the first bytes look like pcap, pcapng or gzip."""
-    return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_SHB or head[:2] == b"\x1f\x8b"
+    return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_SHB or head[:2] == GZIP_MAGIC
 
 
 __all__ = ["CaptureReader", "CaptureError", "is_capture"]

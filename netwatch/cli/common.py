@@ -6,22 +6,26 @@ import argparse
 import contextlib
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from netwatch.judge.vocabulary import SEVERITIES, SEVERITY_RANK
+from netwatch.pipeline.signals import raise_interrupt
 
-from netwatch.findings.aggregate import Finding
-from netwatch.judge.policy import load_policy
-from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK, RuleSet
-from netwatch.pipeline.signals import handling, raise_interrupt
+if TYPE_CHECKING:
+    from netwatch.findings.aggregate import Finding
+    from netwatch.judge.policy import Policy
+    from netwatch.judge.rules import RuleSet
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_FAILED_INPUTS = 4  # added to the findings' code when a capture could not be scanned (a worker died)
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
+DISTRIBUTION = "netwatch-pos"  # the name on PyPI (`netwatch` there is another project); import and command: netwatch
+SKIPPED_SHOWN = 5  # skipped files named on stderr per directory; the rest are counted
 
 
 class UsageError(Exception):
@@ -35,7 +39,8 @@ def _fail_on(value: str) -> str:
     return v
 
 
-def _key(value: str) -> bytes:
+def parse_key(value: str) -> bytes:
+    """A fingerprint key: hex digits, or text, of at least 16 bytes."""
     try:
         b = bytes.fromhex(value)
     except ValueError:
@@ -55,14 +60,42 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on", type=_fail_on, default="high", metavar="SEVERITY",
                    help="exit 1 when a finding is at least this severe (default: high; 'none' never)")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on the terminal")
-    p.add_argument("--key", type=_key, metavar="HEX",
+    p.add_argument("--key", type=parse_key, metavar="HEX",
                    help="fingerprint key to correlate cards across runs (default: $NETWATCH_KEY, else random per run)")
+    p.add_argument("--site", metavar="NAME", default=None,
+                   help="the site (store) this run belongs to (default: the policy's site:)")
+    p.add_argument("--sensor", metavar="NAME", default=None,
+                   help="the sensor named in every JSON record (default: this host's name)")
 
 
-def load_rules_and_policy(args: argparse.Namespace) -> tuple[RuleSet, object]:
-    """Validate rules and policy up front so errors come before any capture work."""
-    rules = RuleSet.load(args.rules)
-    policy = load_policy(args.policy) if args.policy else None
+def site_name(args: argparse.Namespace, policy: object) -> str:
+    """The run's site: --site, else the policy's `site:`, else "" (none given)."""
+    given = getattr(args, "site", None)
+    if given:
+        return str(given)
+    return str(getattr(policy, "site", "") or "")
+
+
+def run_context(args: argparse.Namespace, policy: object) -> dict[str, str | None]:
+    """What every JSON record of this run carries so a SIEM can join it without the file name: the
+    site (--site or the policy's), the sensor (--sensor or the host name) and a fresh run id."""
+    import socket
+    import uuid
+
+    return {"site": site_name(args, policy) or None, "sensor": getattr(args, "sensor", None) or socket.gethostname(),
+            "run_id": str(uuid.uuid4())}
+
+
+def load_judgement(args: argparse.Namespace) -> tuple[RuleSet, Policy | None]:
+    """Rules and policy of the command line, loaded up front so errors come before any capture work;
+    a `--rule` pattern that matches no loaded rule is refused here too."""
+    from netwatch.judge.rules import load_rules_and_policy
+    from netwatch.report.filters import FindingFilter
+
+    rules, policy = load_rules_and_policy(tuple(args.rules), args.policy)
+    problem = FindingFilter.from_args(args).unmatched_rules(r.id for r in rules.rules)
+    if problem:
+        raise UsageError(problem)
     return rules, policy
 
 
@@ -70,27 +103,81 @@ def expand_paths(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """Capture files named or found under directories, and (path, problem) for each directory that
     could not be read (named in the summary and on stderr rather than skipped in silence).
 
-    Nothing readable at all is a one-line UsageError; so is a readable directory without captures."""
+    Files under a directory are captures by their magic number, whatever their name (tcpdump's
+    rotated `trace.pcap1`, `.dump`); what was skipped, and why, is said on stderr. The same file
+    named twice (or through a symlink) is scanned once, with a note. Nothing readable at all is a
+    one-line UsageError; so is a readable directory without captures."""
     out: list[str] = []
     problems: list[tuple[str, str]] = []
     for p in paths:
         if not Path(p).is_dir():
             out.append(p)
             continue
-        found, unreadable = _walk_captures(p)
+        found, unreadable, skipped = _walk_captures(p)
         problems += unreadable
+        if skipped:
+            shown = ", ".join(f"{os.path.relpath(f, p)} ({why})" for f, why in skipped[:SKIPPED_SHOWN])
+            more = f" and {len(skipped) - SKIPPED_SHOWN} more" if len(skipped) > SKIPPED_SHOWN else ""
+            print(f"netwatch: {p}: skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} that "
+                  f"{'are' if len(skipped) != 1 else 'is'} not a capture: {shown}{more}", file=sys.stderr)
         if not found and not unreadable:
-            raise UsageError(f"no capture files (.pcap, .pcapng, .cap, .gz) in directory: {p}")
+            raise UsageError(f"no capture files (pcap, pcapng, or gzip of them) in directory: {p}")
         out.extend(found)
     if problems and not out:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise UsageError(f"{problems[0][1]}{more}")
-    return out, problems
+    return _once(out), problems
 
 
-def _walk_captures(top: str) -> tuple[list[str], list[tuple[str, str]]]:
+def _once(paths: list[str]) -> list[str]:
+    """Each file once (by device and inode: a second name, a symlink), with a note for each repeat."""
+    seen: dict[tuple[int, int], str] = {}
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p) if p != "-" else None
+        except OSError:
+            st = None  # the reader names the problem
+        ident = (st.st_dev, st.st_ino) if st is not None and stat.S_ISREG(st.st_mode) else None
+        if ident is not None and ident in seen:
+            same = "given twice" if seen[ident] == p else f"the same file as {seen[ident]}"
+            print(f"netwatch: {p}: {same}; scanned once", file=sys.stderr)
+            continue
+        if ident is not None:
+            seen[ident] = p
+        out.append(p)
+    return out
+
+
+def _capture_kind(path: str) -> str | None:
+    """None when the file starts like a capture (pcap, pcapng, or gzip of one), else why it is not."""
+    from netwatch.capture.pcapfile import GZIP_MAGIC, is_capture
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head[:2] == GZIP_MAGIC:
+                import gzip
+                import zlib
+
+                fh.seek(0)
+                try:
+                    head = gzip.GzipFile(fileobj=fh).read(4)
+                except (OSError, EOFError, zlib.error):
+                    return "unreadable gzip"
+                return None if is_capture(head) and head[:2] != GZIP_MAGIC else "gzip, not of a capture"
+    except OSError as e:
+        return f"cannot read: {e.strerror}"
+    if not head:
+        return "empty"
+    return None if is_capture(head) else "no pcap or pcapng magic number"
+
+
+def _walk_captures(top: str) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Captures under `top` (by name or by magic number), unreadable directories, and skipped files."""
     found: list[str] = []
     unreadable: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
 
     def failed(e: OSError) -> None:
         where = str(e.filename or top)
@@ -98,17 +185,63 @@ def _walk_captures(top: str) -> tuple[list[str], list[tuple[str, str]]]:
 
     for d, dirs, files in os.walk(top, onerror=failed):
         dirs.sort()
-        found += [f for f in (os.path.join(d, n) for n in files if n.lower().endswith(CAPTURE_SUFFIXES))
-                  if os.path.isfile(f)]
-    return sorted(found), unreadable
+        for f in (os.path.join(d, n) for n in files):
+            if not os.path.isfile(f):
+                continue
+            why = _capture_kind(f)
+            if why is None or f.lower().endswith(CAPTURE_SUFFIXES):  # a capture's name: the reader says what is wrong
+                found.append(f)
+            else:
+                skipped.append((f, why))
+    return sorted(found), unreadable, sorted(skipped)
+
+
+_early: list[int] | None = None  # signals recorded since start-up, while a command defers them
+
+
+def defer_interrupts(early: list[int]) -> None:
+    """The program's start-up handlers (netwatch.__main__) stay in place and record into `early`
+    until the command arms the usual ones."""
+    global _early
+    _early = early
+
+
+def arm_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt and SIGTERM acts like it; a signal recorded while
+    the command was starting raises now, so none is lost."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    if early:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (`kill`, a service stop, a container shutdown) ends a scan exactly like Ctrl-C:
-    the summary, JSON and HTML of what was found so far, exit 130."""
-    with handling(raise_interrupt, (signal.SIGTERM,)):
+    the summary, JSON and HTML of what was found so far, exit 130. While the command still defers
+    signals (start-up), the start-up handlers stay until `arm_interrupts`; all are put back after."""
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    if _early is None:
+        signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
         yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def dask_installed() -> bool:
+    """Parallel and fleet scans run on Dask, the `[fleet]` extra; one-process scans need none of it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("distributed") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def available_cores() -> int:
@@ -149,7 +282,7 @@ def fingerprint_key(args: argparse.Namespace) -> bytes:
     env = os.environ.get("NETWATCH_KEY")
     if env:
         try:
-            return _key(env)
+            return parse_key(env)
         except argparse.ArgumentTypeError as e:
             raise UsageError(f"NETWATCH_KEY: {e}") from None
     return os.urandom(32)
@@ -189,6 +322,7 @@ class Progress:
         if self.bar is None:
             if time.monotonic() - self.start < 0.7:
                 return
+            from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),

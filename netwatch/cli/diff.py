@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from netwatch.cli.common import (
     EXIT_ERROR,
@@ -16,27 +14,35 @@ from netwatch.cli.common import (
     UsageError,
     add_common,
     fingerprint_key,
+    run_context,
 )
+from netwatch.cli.recording import add_history_option, history_target
+
+if TYPE_CHECKING:
+    from netwatch.report.changes import Side
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser(
         "diff", help="compare a baseline scan with the current one",
         description="Compare two runs: new, changed and resolved findings and new destinations. Each input is "
-                    "JSON Lines from `netwatch scan --json` or a capture file (scanned now).")
-    sp.add_argument("baseline", metavar="BASELINE", help="earlier scan: JSON Lines or capture file")
-    sp.add_argument("current", metavar="CURRENT", help="current scan: JSON Lines or capture file")
+                    "JSON Lines from `netwatch scan --json` or a capture file (scanned now); with one argument, "
+                    "a SITE of the history, whose last two visits are compared.")
+    sp.add_argument("baseline", metavar="BASELINE|SITE", help="earlier scan: JSON Lines or capture file; or a site")
+    sp.add_argument("current", metavar="CURRENT", nargs="?", help="current scan: JSON Lines or capture file")
     add_common(sp)
+    add_history_option(sp, records=False)
     sp.set_defaults(func=cmd_diff)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from netwatch.cli.common import load_rules_and_policy
+    from netwatch.cli.common import load_judgement
     from netwatch.pipeline.runner import ScanConfig, run_local
-    from netwatch.report.changes import DiffError, Side, diff, is_capture, load_jsonl, result_records, worse
-    from netwatch.report.diff import print_diff
+    from netwatch.report.changes import DiffError, Side, is_capture, load_jsonl
     from netwatch.report.records import finding_record
 
+    if args.current is None:
+        return _show(args, *site_sides(args.history, args.baseline))
     try:
         kinds = [is_capture(p) for p in (args.baseline, args.current)]
         sides = [None if k else load_jsonl(p) for p, k in zip((args.baseline, args.current), kinds,
@@ -44,8 +50,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except DiffError as e:
         raise UsageError(str(e)) from None
     captures = [p for p, k in zip((args.baseline, args.current), kinds, strict=True) if k]
+    policy = None
     if captures:
-        load_rules_and_policy(args)
+        policy = load_judgement(args)[1]
         cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
         ran = run_local(captures, cfg)
         reports, interrupted = ran.reports, ran.interrupted
@@ -64,20 +71,49 @@ def cmd_diff(args: argparse.Namespace) -> int:
                                 r.systems.to_json()["systems"])
     base, cur = sides
     assert base is not None and cur is not None
+    return _show(args, base, cur, policy)
+
+
+def site_sides(history: str, site: str) -> tuple[Side, Side]:
+    """The site's last two visits from the history, as diff's two sides."""
+    from netwatch.history.query import require_site, visit_sides, visits
+    from netwatch.history.store import HistoryError, HistoryStore
+    from netwatch.report.changes import Side
+    from netwatch.report.text import utc
+
+    try:
+        store = HistoryStore(history_target(history))
+        require_site(store, site)
+        with store.read() as conn:
+            vs = visits(conn, site)[-2:]
+            parts = visit_sides(conn, vs)
+        store.close()
+    except HistoryError as e:
+        raise UsageError(str(e)) from None
+    if len(vs) < 2:
+        raise UsageError(f"site {site!r} has {len(vs)} visit in the history; diff needs two")
+    return tuple(Side(f"{site} {utc(v.at, '%Y-%m-%d %H:%M')} ({v.run_id[:12]})", f, d, s)  # type: ignore[return-value]
+                 for v, (f, d, s) in zip(vs, parts, strict=True))
+
+
+def _show(args: argparse.Namespace, base: Side, cur: Side, policy: object = None) -> int:
+    from netwatch.report.changes import diff, result_records, worse
+    from netwatch.report.diff import print_diff
+
     result = diff(base, cur)
     if not args.quiet:
+        from rich.console import Console
+
         print_diff(Console(stderr=args.json == "-", highlight=False), result, base.label, cur.label)
     if args.json:
-        lines = "".join(json.dumps(rec, ensure_ascii=True, separators=(", ", ": ")) + "\n"
-                        for rec in result_records(result))
-        if args.json == "-":
-            sys.stdout.write(lines)
-        else:
-            try:
-                with open(args.json, "w", encoding="utf-8") as fh:
-                    fh.write(lines)
-            except OSError as e:
-                raise UsageError(f"cannot write JSON output {args.json}: {e.strerror}") from None
+        from netwatch.report.jsonl import JsonlWriter, OutputError
+
+        try:
+            out = JsonlWriter(args.json, run_context(args, policy))
+            out.write_all(result_records(result))
+            out.close()
+        except OutputError as e:
+            raise UsageError(str(e)) from None
     if args.fail_on != "none" and worse(result, args.fail_on):
         return EXIT_FINDINGS
     return EXIT_OK

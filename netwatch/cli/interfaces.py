@@ -6,9 +6,6 @@ import argparse
 import json
 import sys
 
-from rich.console import Console
-from rich.table import Table
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = sub.add_parser("interfaces", help="list network interfaces to capture on",
@@ -23,6 +20,9 @@ def _n(v: int | None) -> str:
 
 
 def cmd_interfaces(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     from netwatch.capture.interfaces import list_interfaces
     from netwatch.capture.live import default_backend
     from netwatch.packets.decode import linktype_name

@@ -57,7 +57,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
             Path(out).write_text(learned.text, encoding="utf-8")
         except OSError as e:
             raise UsageError(f"cannot write policy {out}: {e.strerror}") from None
-    msg = f"{learned.destinations} allowed destinations, {learned.resolvers} resolvers"
+    from netwatch.report.text import plural
+
+    msg = f"{plural(learned.destinations, 'allowed destination')}, {plural(learned.resolvers, 'resolver')}"
     print(f"netwatch: wrote {out if out != '-' else 'policy'}: {msg}; review it, then scan with --policy",
           file=sys.stderr)
     for w in learned.warnings:

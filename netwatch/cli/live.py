@@ -13,19 +13,21 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from netwatch.cli.common import (
     EXIT_ERROR,
     UsageError,
     add_common,
     exit_code,
     fingerprint_key,
-    load_rules_and_policy,
+    load_judgement,
+    run_context,
+    site_name,
 )
+from netwatch.cli.recording import add_history_option, record_run, report_recorded
 from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
+
     from collections.abc import Callable
 
     from netwatch.findings.aggregate import Finding
@@ -74,12 +76,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     help="after stop, write one redacted capture per finding into DIR (from the --write file, "
                          "else from a bounded in-memory copy of the live frames)")
     add_common(sp)
+    add_history_option(sp)
     add_filter_args(sp)
     sp.add_argument("--html", metavar="FILE", help="at stop, write a plain-language HTML report for the store owner")
     sp.set_defaults(func=cmd_live)
 
 
-def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream | None:
+def _json_stream(args: argparse.Namespace, keep: FindingFilter, policy: object) -> FindingStream | None:
     """The --json stream, opened before capture starts (a bad path fails first); SIGHUP reopens it."""
     import signal
 
@@ -88,7 +91,7 @@ def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream
     if not args.json:
         return None
     try:
-        stream = FindingStream(JsonlWriter(args.json), keep.keep if keep else None)
+        stream = FindingStream(JsonlWriter(args.json, run_context(args, policy)), keep.keep if keep else None)
     except OutputError as e:
         raise UsageError(str(e)) from None
 
@@ -100,15 +103,13 @@ def _json_stream(args: argparse.Namespace, keep: FindingFilter) -> FindingStream
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    """Rules, policy and output paths are checked first; then the capture starts, and only then
+    is the pipeline imported and the dashboard drawn (dumpcap or the kernel buffers what arrives
+    meanwhile), so traffic from the first moment after the 'capturing on' line is seen."""
     from netwatch.capture import CaptureError
     from netwatch.capture.interfaces import likely_capture, list_interfaces
-    from netwatch.pipeline.live import LiveRun, LiveSession, stop_on_signals
-    from netwatch.redaction.masking import Fingerprinter
-    from netwatch.report.console import print_summary
-    from netwatch.report.live import Dashboard
-    from netwatch.report.text import safe
 
-    rules, policy = load_rules_and_policy(args)
+    rules, policy = load_judgement(args)
     if args.evidence:
         from netwatch.cli.scan import prepare_evidence_dir
 
@@ -116,18 +117,26 @@ def cmd_live(args: argparse.Namespace) -> int:
     iface = args.interface or likely_capture(list_interfaces())
     if not iface:
         raise UsageError("no interface is up to capture on; name one with -i (see 'netwatch interfaces')")
+    from rich.console import Console
+
     console = Console(stderr=args.json == "-", highlight=False)
     keep = FindingFilter.from_args(args)
-    stream = _json_stream(args, keep)
+    stream = _json_stream(args, keep, policy)
+    from netwatch.pipeline.signals import stop_on_signals
+
     writer = source = buffer = None
     try:
         with stop_on_signals() as stop:
             source, writer, buffer = _open(args, iface)
             iface = source.iface  # a 'tshark -D' number resolved to its name
+            from netwatch.pipeline.live import LiveRun, LiveSession
+            from netwatch.redaction.masking import Fingerprinter
+            from netwatch.report.live import Dashboard
+
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
             on_finding, on_tick = _callbacks(dash, stream, keep)
             session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding,
-                                  fingerprint=Fingerprinter(fingerprint_key(args)))
+                                  fingerprint=Fingerprinter(fingerprint_key(args)), evidence=bool(args.evidence))
             run = LiveRun(source, session, writer, duration=args.duration, count=args.count)
             if dash is not None:
                 dash.start()
@@ -144,17 +153,25 @@ def cmd_live(args: argparse.Namespace) -> int:
             writer.close()
         if source is not None:
             source.close()
+    from netwatch.report.console import print_summary
+    from netwatch.report.text import loss_text, safe
+
     findings = keep.apply(report.findings)
     if args.evidence:
-        _write_evidence(args, findings, buffer, stream)
+        _write_evidence(args, findings, report, buffer, stream)
+    loss = loss_text(report.drops, report.packets)
     if not args.quiet:
         print_summary(console, [report], findings)
-        drops = run.stats.drops
-        console.print(f"\nCaptured on {safe(iface)} with {source.backend}: {report.packets:,} packets, kernel drops "
-                      + ("unknown" if drops is None else f"{drops:,}")
+        drops = "unknown" if run.stats.drops is None else loss or "none"
+        console.print(f"\nCaptured on {safe(iface)} with {source.backend}: {report.packets:,} packets, drops: {drops}"
                       + f"; stopped by {STOPPED_BY.get(reason, reason)}."
                       + (f" Capture written to {safe(args.write)}." if args.write else ""), soft_wrap=True)
-    _write_files(args, report, findings, stream, keep, policy)
+    recorded = record_run(args, [report], policy, False, want_html=bool(args.html))
+    _write_files(args, report, findings, stream, keep, policy, recorded.html if recorded else None)
+    if loss:  # also under -q: findings may be missing
+        print(f"netwatch: the capture {loss} before netwatch read them; findings may be missing", file=sys.stderr)
+    if report_recorded(recorded, args.quiet):
+        return EXIT_ERROR
     if report.problem:
         print(f"netwatch: {report.problem}", file=sys.stderr)
         return EXIT_ERROR
@@ -182,7 +199,7 @@ def _open(args: argparse.Namespace, iface: str) -> tuple[Any, Any, Any]:
     return source, writer, buffer
 
 
-def _write_evidence(args: argparse.Namespace, findings: list[Finding], buffer: Any,
+def _write_evidence(args: argparse.Namespace, findings: list[Finding], report: Any, buffer: Any,
                     stream: FindingStream | None) -> None:
     """Redacted evidence captures of the findings, from the --write file or the in-memory frames."""
     from pathlib import Path
@@ -190,7 +207,8 @@ def _write_evidence(args: argparse.Namespace, findings: list[Finding], buffer: A
     from netwatch.report.evidence import EvidenceOptions, live_evidence
 
     try:
-        written = live_evidence(findings, EvidenceOptions(Path(args.evidence)), args.write, buffer)
+        written = live_evidence(findings, report.evidence_flows, EvidenceOptions(Path(args.evidence)), args.write,
+                                buffer)
         if stream is not None:  # the records already written get a copy naming their evidence file
             stream.evidence(findings)
     except OSError as e:
@@ -200,15 +218,16 @@ def _write_evidence(args: argparse.Namespace, findings: list[Finding], buffer: A
 
 
 def _write_files(args: argparse.Namespace, report: SourceReport, findings: list[Finding],
-                 stream: FindingStream | None, keep: FindingFilter, policy: object) -> None:
+                 stream: FindingStream | None, keep: FindingFilter, policy: object,
+                 history: dict[str, Any] | None = None) -> None:
     """At stop: the JSON stream's last updates and its summary record, then the HTML report."""
     from netwatch.cli.scan import write_html
-    from netwatch.report.records import summary_record
+    from netwatch.report.records import closing_records
 
     if stream is not None:
-        stream.finish(report.findings, summary_record([report], findings, filters=keep.describe() or None))
+        stream.finish(report.findings, closing_records([report], findings, filters=keep.describe() or None))
     if args.html:
-        write_html([report], findings, args.html, keep.describe() or None, policy)
+        write_html([report], findings, args.html, keep.describe() or None, policy, site_name(args, policy), history)
 
 
 def _callbacks(dash: Dashboard | None, stream: FindingStream | None, keep: FindingFilter

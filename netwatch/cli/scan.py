@@ -7,9 +7,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from netwatch.cli.common import (
+    DISTRIBUTION,
     EXIT_ERROR,
     EXIT_FAILED_INPUTS,
     EXIT_INTERRUPTED,
@@ -17,17 +16,25 @@ from netwatch.cli.common import (
     Progress,
     UsageError,
     add_common,
+    arm_interrupts,
     cap_jobs,
     check_writable,
+    dask_installed,
     exit_code,
     expand_paths,
     fingerprint_key,
     jobs_count,
+    load_judgement,
+    run_context,
     sigterm_as_ctrl_c,
+    site_name,
 )
+from netwatch.cli.recording import add_history_option, record_run, report_recorded
 from netwatch.report.filters import FindingFilter, add_filter_args
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from netwatch.findings.aggregate import Finding
     from netwatch.pipeline.runner import RunResult
     from netwatch.pipeline.session import SourceReport
@@ -52,16 +59,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--html", metavar="FILE", help="also write a plain-language HTML report for the store owner")
     sp.add_argument("--evidence", metavar="DIR",
                     help="write one redacted capture per finding into DIR (card data and passwords overwritten)")
-    sp.set_defaults(func=cmd_scan)
+    add_history_option(sp)
+    sp.set_defaults(func=cmd_scan, defers_interrupts=True)
 
 
 def write_html(reports: list[SourceReport], findings: list[Finding], target: str, filters: dict[str, Any] | None = None,
-               policy: object = None) -> None:
+               policy: object = None, site: str = "", history: dict[str, Any] | None = None) -> None:
     from netwatch.report.html import render_html
 
     try:
         with open(target, "w", encoding="utf-8") as fh:
-            fh.write(render_html(reports, findings, policy=policy, filters=filters))
+            fh.write(render_html(reports, findings, policy=policy, filters=filters, site=site, history=history))
     except OSError as e:
         raise UsageError(f"cannot write HTML report {target}: {e.strerror}") from None
 
@@ -88,14 +96,14 @@ def write_evidence_dir(reports: list[SourceReport], target: str, findings: list[
 
 
 def write_outputs(args: argparse.Namespace, reports: list[SourceReport], findings: list[Finding], interrupted: bool,
-                  console: Console, policy: object = None) -> None:
+                  console: Console, policy: object = None, history: dict[str, Any] | None = None) -> None:
     """Console summary, JSON Lines (findings then the summary record) and HTML, for scan and live.
 
     A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
     the exit code still follows the findings."""
     from netwatch.report.console import print_summary
     from netwatch.report.jsonl import JsonlWriter, OutputError
-    from netwatch.report.records import finding_record, summary_record
+    from netwatch.report.records import closing_records, finding_record
 
     filters = FindingFilter.from_args(args).describe() or None
     if not args.quiet:
@@ -105,14 +113,14 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
             _silence_stdout()
     if args.json:
         try:
-            out = JsonlWriter(args.json)
+            out = JsonlWriter(args.json, run_context(args, policy))
             out.write_all(finding_record(f) for f in findings)
-            out.write(summary_record(reports, findings, interrupted, filters))
+            out.write_all(closing_records(reports, findings, interrupted, filters))
             out.close()
         except OutputError as e:
             raise UsageError(str(e)) from None
     if args.html:
-        write_html(reports, findings, args.html, filters, policy)
+        write_html(reports, findings, args.html, filters, policy, site_name(args, policy), history)
 
 
 def _silence_stdout() -> None:
@@ -131,13 +139,16 @@ def _check_stdin(paths: list[str]) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    """Ctrl-C or SIGTERM before the scan began (even while Python imported netwatch) still writes
+    the outputs asked for, saying the scan stopped before reading; the handlers are put back after."""
     with sigterm_as_ctrl_c():
         return _scan(args)
 
 
 def _scan(args: argparse.Namespace) -> int:
     from netwatch.pipeline.cluster import SchedulerError
-    from netwatch.pipeline.runner import RunResult, ScanConfig, deferred_signals, load_config, run
+    from netwatch.pipeline.runner import RunResult, ScanConfig, deferred_signals, run
+    from netwatch.pipeline.session import SourceReport
 
     paths, unreadable = expand_paths(args.paths)
     _check_stdin(paths)
@@ -145,16 +156,23 @@ def _scan(args: argparse.Namespace) -> int:
     check_writable(args.html, "HTML report")
     if args.evidence:
         prepare_evidence_dir(args.evidence)
-    cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args))
-    policy = load_config(cfg)[1]  # bad rules or policy fail here, before any capture work
+    cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args),
+                     evidence=bool(args.evidence))
+    policy = load_judgement(args)[1]  # bad rules, policy or --rule fail here, before any capture work
+    jobs = cap_jobs(args.jobs)
+    if (args.scheduler or args.jobs > 1) and not dask_installed():
+        raise UsageError(f"{'--scheduler' if args.scheduler else '--jobs'} needs Dask, which this install lacks: "
+                         f"pip install '{DISTRIBUTION}[fleet]'")
     progress = Progress(not args.no_progress and not args.quiet)
     try:
-        result = run(paths, cfg, jobs=cap_jobs(args.jobs), scheduler=args.scheduler, auto=args.jobs <= 0,
+        arm_interrupts()  # a Ctrl-C since start-up raises here
+        result = run(paths, cfg, jobs=jobs if dask_installed() else 1, scheduler=args.scheduler, auto=args.jobs <= 0,
                      on_progress=progress.update if progress.enabled else None, on_plan=progress.plan)
     except SchedulerError as e:
         raise UsageError(str(e)) from None
-    except KeyboardInterrupt:  # before any scan began: the outputs are still written, empty
-        result = RunResult(reports=[], interrupted=True)
+    except KeyboardInterrupt:  # before any scan began: the outputs are still written, saying so
+        result = RunResult(reports=[SourceReport(source=p, interrupted=True, problem="stopped before reading")
+                                    for p in paths], interrupted=True)
     finally:
         progress.stop()
     with deferred_signals() as stop:  # a second Ctrl-C must not cut the outputs short
@@ -179,14 +197,20 @@ def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[
         written = write_evidence_dir(reports, args.evidence, findings)
         if not args.quiet:
             print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
+    from rich.console import Console
+
     console = Console(stderr=args.json == "-", highlight=False)
-    write_outputs(args, reports, findings, interrupted, console, policy)
+    recorded = record_run(args, reports, policy, interrupted, want_html=bool(args.html))
+    write_outputs(args, reports, findings, interrupted, console, policy, recorded.html if recorded else None)
+    history_failed = report_recorded(recorded, args.quiet)
     for r in errors:
         print(f"netwatch: {r.error}", file=sys.stderr)
     if interrupted:
         print("netwatch: interrupted; results above cover what was scanned so far", file=sys.stderr)
         return EXIT_INTERRUPTED
     code = exit_code(findings, args.fail_on)
+    if history_failed:
+        return EXIT_ERROR
     if result.failed:
         return code | EXIT_FAILED_INPUTS
     if errors and len(errors) == len(reports):

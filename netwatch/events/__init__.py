@@ -15,7 +15,7 @@ import sys
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 
 class FlowLike(Protocol):
@@ -54,11 +54,17 @@ class FlowFacts:
     server_name: str | None = _f("TLS SNI or HTTP Host, when seen", default=None)
     names: tuple[str, ...] = _f("hostnames DNS answers tied to dst before the flow started", default=())
     foreign: bool = field(default=False, metadata={"doc": "", "internal": True})  # another shard reports it
+    # Where the flow stands in the capture (frame numbers, 1-based as Wireshark counts; 0: unknown):
+    # `number` is its first frame, which names the flow (evidence is cut from the flows findings name),
+    # `frame` the flow's latest frame when the event was emitted (the finding's first/last packet).
+    number: int = field(default=0, metadata={"doc": "", "internal": True})
+    frame: int = field(default=0, metadata={"doc": "", "internal": True})
 
     @classmethod
     def of(cls, flow: FlowLike) -> FlowFacts:
         return cls(flow.src, flow.dst, flow.client_port, flow.server_port, flow.proto_name, flow.app, flow.encrypted,
-                   flow.how, flow.server_name, tuple(flow.names), flow.foreign)
+                   flow.how, flow.server_name, tuple(flow.names), flow.foreign, getattr(flow, "number", 0),
+                   getattr(flow, "last_frame", 0))
 
     def all_names(self) -> list[str]:
         """The names the capture showed for the server: DNS answers, then SNI/Host."""
@@ -66,6 +72,25 @@ class FlowFacts:
         if self.server_name and self.server_name not in names:
             names.append(self.server_name)
         return names
+
+
+class Location(NamedTuple):
+    """Where a detection stands in its flow (the flow is the event's `flow.number`): the direction
+    (0 client → server, 1 back), the offset and length in that direction's stream (TCP: the
+    reassembled bytes; UDP: its datagrams one after another), what it is (pan, track1, track2,
+    pin-block, password, …) and the encoding that wraps it (ascii, url+base64, bcd, …).
+    Evidence overwrites exactly this span; it is never shown to rules or reports."""
+
+    direction: int
+    offset: int
+    length: int
+    what: str
+    encoding: str
+
+
+def _located() -> Any:
+    """The internal `location` field of a detection event (None: not tied to stream bytes)."""
+    return field(default=None, metadata={"doc": "", "internal": True})
 
 
 # Flow facts as rules name them: JSON Lines names for the ports (`sport` is the client's port).
@@ -114,7 +139,8 @@ class FlowEnd(Event, kind="flow_end"):
     packets: int = _f("packets both ways", default=0)
     duration: float = _f("seconds from first to last packet", default=0.0)
     tcp: bool = _f("the flow is TCP", default=False)
-    cards: int = _f("distinct card numbers seen in the flow", default=0)
+    cards: int = _f("distinct card numbers seen in the flow (high confidence: possible cards are not counted)",
+                    default=0)
     upgraded: bool = _f("switched to TLS mid-way (STARTTLS and kin)", default=False)
     via_proxy: str | None = _f("the flow was tunnelled through a proxy: socks4, socks5 or http-connect", default=None)
 
@@ -132,6 +158,11 @@ class CardData(Event, kind="card_data"):
     channel: str = _f("where it was found (http-body, http-url, http-header, dns, iso8583, datagram, …)")
     direction: str = _f("to_server or to_client")
     expiry_present: bool | None = _f("track data: an expiry date follows the number", default=None)
+    confidence: str = _f("high: card context (a card field, track data, a card keyword or expiry within 300"
+                         " characters); medium: 14-19 digits alone in text; low: a field named for another"
+                         " kind of number, or track-shaped bytes without payment structure", default="high")
+    reason: str = _f("why that confidence, in a few words (never digits of the number)", default="")
+    location: Location | None = _located()
     receiver: str = _f("the address the card data went to (dst, or src for data sent to the client)",
                        address=True, default="")
     receiver_port: int = _f("the receiver's port", default=0)
@@ -160,6 +191,7 @@ class Iso8583(Event, kind="iso8583"):
     expiry_field: bool = _f("DE14 (expiry) present", default=False)
     complete: bool = _f("the message parsed to its end", default=False)
     direction: str = _f("to_server or to_client")
+    location: Location | None = _located()  # the message; card fields and PIN block inside it
 
 
 class Credentials(Event, kind="credentials"):
@@ -173,6 +205,7 @@ class Credentials(Event, kind="credentials"):
     default_password: bool = _f("the password is a well-known default", default=False)
     version: str | None = _f("SNMP version", default=None)
     pdu: str | None = _f("SNMP PDU type", default=None)
+    location: Location | None = _located()  # the secret (password, community), where readable
 
 
 class TlsHello(Event, kind="tls_hello"):
@@ -292,8 +325,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credent
                                         Software, Outdated, Proxy, RdpSecurity, SmbNegotiate, DataLimit)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
 RULE_NAMES: dict[str, str] = {"data_kind": "kind"}  # attribute → name in rules and evidence
-_OWN: dict[type[Event], tuple[str, ...]] = {
-    c: tuple(f.name for f in dataclasses.fields(c) if f.name not in ("ts", "flow")) for c in EVENT_TYPES
+_OWN: dict[type[Event], tuple[str, ...]] = {  # rule-visible fields: internal ones (where a detection stands) stay out
+    c: tuple(f.name for f in dataclasses.fields(c) if f.name not in ("ts", "flow") and not f.metadata.get("internal"))
+    for c in EVENT_TYPES
 }
 ATTR_OF: dict[type[Event], dict[str, str]] = {  # rule name → attribute, per kind
     c: {RULE_NAMES.get(a, a): a for a in names} for c, names in _OWN.items()

@@ -17,6 +17,7 @@ from netwatch.judge.conditions import MISSING, Getter
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import SEVERITY_RANK, Rule, RuleSet
 from netwatch.packets.addresses import endpoint
+from netwatch.redaction.masking import Fingerprinter
 from netwatch.redaction.text import EMPTY, Clean, Redacted, redact, redact_value
 
 JSON_ORDER = (
@@ -24,7 +25,9 @@ JSON_ORDER = (
     "proto", "app", "server_name", "evidence", "remediation", "references", "source",
     "evidence_file", "evidence_packets", "evidence_redaction",
 )
+MAX_FLOWS = 8  # flows a finding names (by their first frame), for its evidence
 FLOW_LEVEL = {"app", "server_name", "encrypted", "infra", "payload", "tcp"}  # top-level, not evidence
+MAX_FLOWS_LISTED = 32  # flows (client ports) a finding lists for its Community IDs; the rest are counted
 
 
 @dataclass
@@ -60,6 +63,26 @@ class Finding:
     evidence_file: str | None = None  # redacted capture backing this finding (scan --evidence)
     evidence_packets: list[int] | None = None  # its packets' numbers in the original capture
     evidence_redaction: list[str] | None = None  # regions overwritten whole (e.g. a gzip body)
+    finding_id: str | None = None  # keyed hash of rule, severity, endpoints and group values (Fingerprinter.finding_id)
+    flows: list[int] = field(default_factory=list, repr=False)  # the flows it aggregated (first frame numbers)
+    flow_sports: list[int] = field(default_factory=list, repr=False)  # client ports of the flows it covers, first first
+    flows_unlisted: int = 0  # further distinct flows beyond MAX_FLOWS_LISTED
+    _unlisted_ports: bytearray | None = field(default=None, repr=False)  # one bit per port, once past the list
+
+    def covers_flow(self, sport: int | None) -> None:
+        """Note a flow this finding covers (the endpoints, rule and group are the key; flows differ by the
+        client's port): listed up to MAX_FLOWS_LISTED, then counted exactly in a 8 KiB bitmap."""
+        if sport is None or sport in self.flow_sports:
+            return
+        if len(self.flow_sports) < MAX_FLOWS_LISTED:
+            self.flow_sports.append(sport)
+            return
+        if self._unlisted_ports is None:
+            self._unlisted_ports = bytearray(8192)
+        at, bit = divmod(sport & 0xFFFF, 8)
+        if not self._unlisted_ports[at] >> bit & 1:
+            self._unlisted_ports[at] |= 1 << bit
+            self.flows_unlisted += 1
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines record: contract fields in contract order, absent ones left out."""
@@ -121,13 +144,16 @@ def render_message(template: str, get: Getter, fallback: str) -> str:
 class Aggregator:
     """Turns matching observations into aggregated findings for one source."""
 
-    def __init__(self, rules: RuleSet, policy: Policy | None, source: str) -> None:
+    def __init__(self, rules: RuleSet, policy: Policy | None, source: str,
+                 fingerprint: Fingerprinter | None = None) -> None:
         self.rules = rules
+        self.fingerprint = fingerprint  # the run's key: finding ids (none without it)
         self.policy = policy
         self.source = source
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self.observations = 0
-        self.packet: int | None = None  # number of the packet being processed, set by the session
+        self.packet: int | None = None  # the packet being processed, for events not tied to a flow's frames
+        self.flow_numbers: set[int] = set()  # every flow some finding names: its evidence is kept
 
     def observe(self, event: Event) -> None:
         self.observations += 1
@@ -139,12 +165,15 @@ class Aggregator:
         src, dst, dport, proto = flow.src, flow.dst, flow.server_port, flow.proto
         key = (rule.id, severity, src, dst, dport, proto) + tuple(str(get(g)) for g in rule.group_by)
         f = self.findings.get(key)
+        packet = flow.frame or self.packet
         if f is not None:
             f.count += 1
+            f.covers_flow(flow.client_port)
             f.first_seen = min(f.first_seen, obs.ts)
             f.last_seen = max(f.last_seen, obs.ts)
-            if self.packet is not None:
-                f.last_packet = max(f.last_packet or 0, self.packet)
+            if packet is not None:
+                f.last_packet = max(f.last_packet or 0, packet)
+            self._name_flow(f, flow.number)
             for s in rule.sum:
                 v, old = get(s), f.evidence.get(s)
                 if isinstance(v, (int, float)) and isinstance(old, (int, float)):
@@ -165,8 +194,16 @@ class Aggregator:
             server_name=None if server_name in (MISSING, None) else redact(str(server_name)), evidence=evidence,
             remediation=rule.remediation, references=list(rule.references), source=self.source,
             message=redact(render_message(rule.message, get, rule.title) if rule.message else rule.title),
-            first_packet=self.packet, last_packet=self.packet, key=key,
+            first_packet=packet, last_packet=packet, key=key,
+            finding_id=self.fingerprint.finding_id(key) if self.fingerprint else None,
         )
+        self.findings[key].covers_flow(flow.client_port)
+        self._name_flow(self.findings[key], flow.number)
+
+    def _name_flow(self, f: Finding, number: int) -> None:
+        if number and len(f.flows) < MAX_FLOWS and number not in f.flows:
+            f.flows.append(number)
+            self.flow_numbers.add(number)
 
     def results(self) -> list[Finding]:
         return sort_findings(list(self.findings.values()))

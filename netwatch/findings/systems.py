@@ -56,6 +56,8 @@ class SystemEntry:
     eol_status: str = "unknown"  # unknown, not listed, supported, end-of-life, backdoored (netwatch.judge.eol.judge)
     eol: str | None = None  # the end-of-life date (ISO) when the table has one
     eol_source: str | None = None
+    flow_number: int = 0  # the first flow's first frame (names it for evidence; not in the JSON)
+    flow_frame: int = 0  # the frame of that sighting
 
     @property
     def key(self) -> tuple[str, str, str, str | None]:
@@ -64,7 +66,8 @@ class SystemEntry:
     def absorb(self, other: SystemEntry) -> None:
         """Fold another sighting in: counts add up, the earliest sighting keeps naming the flow."""
         if (other.first_seen, other.src, other.dst) < (self.first_seen, self.src, self.dst):
-            for k in ("protocol", "src", "sport", "dst", "dport", "proto", "app", "first_seen", "detail"):
+            for k in ("protocol", "src", "sport", "dst", "dport", "proto", "app", "first_seen", "detail", "flow_number",
+                      "flow_frame"):
                 setattr(self, k, getattr(other, k))
         self.last_seen = max(self.last_seen, other.last_seen)
         self.count += other.count
@@ -73,7 +76,8 @@ class SystemEntry:
                 self.fingerprints.append(fp)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if k in ("first_seen", "last_seen") else v) for k, v in asdict(self).items()}
+        return {k: (round(v, 6) if k in ("first_seen", "last_seen") else v) for k, v in asdict(self).items()
+                if k not in ("flow_number", "flow_frame")}
 
 
 class SystemInventory:
@@ -92,7 +96,7 @@ class SystemInventory:
             self._software(obs)
         elif isinstance(obs, TlsHello):
             self._tls(obs)
-        elif isinstance(obs, CardData):
+        elif isinstance(obs, CardData) and obs.confidence == "high":  # a possible card does not make a card sender
             f = obs.flow
             sender = f.dst if obs.direction == "to_client" else f.src
             if len(self.card_senders) < MAX_CARD_SENDERS:
@@ -134,7 +138,7 @@ class SystemInventory:
                            version=None if version is None else redact(version), name=redact(name),
                            protocol=redact(protocol), src=f.src, sport=f.client_port, dst=f.dst,
                            dport=f.server_port, proto=f.proto, app=f.app, first_seen=obs.ts, last_seen=obs.ts,
-                           detail=None if detail is None else redact(detail))
+                           detail=None if detail is None else redact(detail), flow_number=f.number, flow_frame=f.frame)
 
     def add_name(self, host: str, name: str) -> None:
         names = self.names.setdefault(host, []) if host in self.names or len(self.names) < MAX_HOSTS else None
@@ -204,7 +208,7 @@ def merge_systems(parts: list[SystemInventory]) -> SystemInventory:
 
 def _facts(e: SystemEntry) -> FlowFacts:
     """The flow the entry was first seen in, so findings and policy facts name it."""
-    return FlowFacts(e.src, e.dst, e.sport, e.dport, e.proto, e.app)
+    return FlowFacts(e.src, e.dst, e.sport, e.dport, e.proto, e.app, number=e.flow_number, frame=e.flow_frame)
 
 
 def judge(inv: SystemInventory, table: EolTable, policy: Policy | None) -> list[Outdated]:

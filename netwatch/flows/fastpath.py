@@ -41,6 +41,8 @@ class Headers(NamedTuple):
     proto: Ints
     flags: Ints  # TCP flags (0 for other protocols)
     seq: Ints
+    ack: Ints  # TCP acknowledgment number and window field (the receiver's window, netwatch.flows.tcp)
+    window: Ints
     data_at: Ints  # offset of the payload in the frame
     plen: Ints  # payload length (0 if none)
     countable: Bools  # a TCP segment (no SYN), UDP datagram or ESP packet whose header is whole
@@ -50,9 +52,9 @@ class Headers(NamedTuple):
 # big-endian header fields, read through a structured view of the gathered header bytes
 LINK = np.dtype({"names": ["sll2", "ether", "sll", "inner"], "formats": [">u2"] * 4,
                  "offsets": [0, 12, 14, 16], "itemsize": 18})
-IPV4 = np.dtype({"names": ["vihl", "total", "frag", "proto", "dport", "seq", "doff", "flags"],
-                 "formats": ["u1", ">u2", ">u2", "u1", ">u2", ">u4", "u1", "u1"],
-                 "offsets": [0, 2, 6, 9, 22, 24, 32, 33], "itemsize": 40})
+IPV4 = np.dtype({"names": ["vihl", "total", "frag", "proto", "dport", "seq", "ack", "doff", "flags", "window"],
+                 "formats": ["u1", ">u2", ">u2", "u1", ">u2", ">u4", ">u4", "u1", "u1", ">u2"],
+                 "offsets": [0, 2, 6, 9, 22, 24, 28, 32, 33, 34], "itemsize": 40})
 
 
 def _gather(raw: U8, at: Ints, width: int) -> U8:
@@ -101,7 +103,8 @@ def headers(raw: U8, block: FrameBlock) -> tuple[Headers, U8]:
     keys[:, 1:] = ip[:, 12:24]
     keys[esp, 9:] = 0  # ESP flows are keyed by the address pair alone, as the decoder leaves ports 0
     countable = (tcp & ~syn) | udp | esp
-    h = Headers(l3, proto, flags, f["seq"].astype(np.int64), data_at, np.maximum(end - data_at, 0), countable,
+    h = Headers(l3, proto, flags, f["seq"].astype(np.int64), f["ack"].astype(np.int64),
+                np.where(tcp, f["window"], -1).astype(np.int64), data_at, np.maximum(end - data_at, 0), countable,
                 countable | syn)
     return h, keys
 
@@ -153,7 +156,15 @@ class FastPath:
         self.bytes = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
-        self.frame_no = 0  # the packet being processed (1-based): findings name their evidence packets
+
+    @property
+    def frame_no(self) -> int:
+        """The packet being processed (1-based): flows and findings name their packets by it."""
+        return self.flows.frame_no
+
+    @frame_no.setter
+    def frame_no(self, n: int) -> None:
+        self.flows.frame_no = n
 
     def feed(self, block: FrameBlock) -> None:
         """Count the block's frames and run them through the flows."""
@@ -184,8 +195,9 @@ class FastPath:
             lists = [c.tolist() for c in cols]
         else:
             lists = [c[rows].tolist() for c in cols]
+        ft = self.flows
         for i, ts, lt, s, c in zip(rows.tolist(), *lists, strict=True):
-            self.frame_no = base + i + 1
+            ft.frame_no = base + i + 1
             p = decode(lt, buf[s : s + c], ts)
             if p is not None:
                 process(p)
@@ -198,7 +210,7 @@ class FastPath:
         ft = self.flows
         ft.deferred = True
         try:
-            self._count(pl, h, block, bulk)
+            self._count(pl, h, block, bulk, base)
             settled = self._rest(block, base, h, np.flatnonzero(~bulk))
         finally:
             ft.deferred = False
@@ -207,7 +219,7 @@ class FastPath:
             ft.now = now
         ft.counted(int(np.count_nonzero(bulk)) + settled)
 
-    def _count(self, pl: Plan, h: Headers, block: FrameBlock, bulk: Bools) -> None:
+    def _count(self, pl: Plan, h: Headers, block: FrameBlock, bulk: Bools, base: int) -> None:
         """Count-only frames: packets, payload bytes, last time, FIN/RST per flow direction at once."""
         if not bulk.any():
             return
@@ -221,11 +233,19 @@ class FastPath:
         np.maximum.at(last, u, np.flatnonzero(bulk))  # each key's last frame: its time is the flow's last
         last_ts = block.ts[last]
         hits = pl.hits
+        grouped: tuple[Ints, Ints, Ints] | None = None  # traced flows (evidence): each key's frames, once per block
         for k in np.flatnonzero(packets).tolist():
             hit = hits[k]
             assert hit is not None  # count-only keys always have a flow
             flow, d = hit
-            count(flow, d, int(packets[k]), int(nbytes[k]), float(last_ts[k]))
+            count(flow, d, int(packets[k]), int(nbytes[k]), float(last_ts[k]), base + int(last[k]) + 1)
+            if flow.trace is not None and flow.trace.room() > 0:
+                if grouped is None:
+                    order = np.argsort(u, kind="stable")
+                    grouped = (np.flatnonzero(bulk), order, np.searchsorted(u[order], np.arange(size + 1)))
+                rows, order, starts = grouped
+                mine = rows[order[starts[k] : starts[k + 1]]]
+                flow.trace.counted_frames(mine + base + 1, d, h.seq[mine].tolist(), h.plen[mine])
             if fins[k]:
                 flow.fins |= 1 << d
                 if flow.fins == 3:
@@ -237,27 +257,30 @@ class FastPath:
         """Frames that need Python, in capture order. A TCP segment (no SYN), UDP datagram or ESP
         packet of a flow in the table goes straight to it, with the payload sliced from the header
         fields already read; anything else, or a flow not known yet, takes the full path."""
-        tcp_segment, datagram = self.flows.tcp_segment, self.flows.datagram
-        decode, process, tables = self.decoder.decode, self.flows.process, self.flows.tables
+        ft = self.flows
+        tcp_segment, datagram = ft.tcp_segment, ft.datagram
+        decode, process, tables = self.decoder.decode, ft.process, ft.tables
         buf = block.buf
         settled = 0
         cols = (block.start, block.caplen, block.linktype, block.ts, h.l3, h.proto, h.data_at, h.plen, h.flags,
-                h.seq, h.countable)
-        for i, s, c, lt, ts, l3, proto, at, plen, fl, seq, countable in zip(
+                h.seq, h.ack, h.window, h.countable)
+        for i, s, c, lt, ts, l3, proto, at, plen, fl, seq, ack, win, countable in zip(
                 rows.tolist(), *(col[rows].tolist() for col in cols), strict=True):
-            self.frame_no = base + i + 1
+            ft.frame_no = n = base + i + 1
             if countable:
                 k = s + l3 + 12
                 hit = tables[proto].get(buf[k : k + 12] if proto != ESP else buf[k : k + 8] + NO_PORTS)
                 if hit is not None:
                     flow = hit[0]
                     if not flow.inspect and not fl & 7:  # settled, no SYN/FIN/RST: count only
-                        count(flow, hit[1], 1, plen, ts)
+                        count(flow, hit[1], 1, plen, ts, n)
+                        if flow.trace is not None:
+                            flow.trace.packet(n, hit[1], seq, fl, plen)
                         settled += 1
                         continue
                     payload = buf[s + at : s + at + plen]
                     if proto == TCP:
-                        tcp_segment(hit[0], hit[1], fl, seq, payload, ts)
+                        tcp_segment(hit[0], hit[1], fl, seq, payload, ts, ack, win)
                     else:
                         datagram(hit[0], hit[1], payload, ts)
                     continue

@@ -1,4 +1,4 @@
-"""Flow table: packets in, ordered stream data (see `reassembly`) and datagrams out.
+"""Flow table: packets in, ordered stream data (its `Reassembler`, netwatch.flows.tcp) and datagrams out.
 
 Sans-IO: `FlowTable.process(packet)` updates state and calls the sink (the analyzer dispatcher)
 with contiguous stream bytes per direction. State is bounded: idle flows are evicted, and when the
@@ -12,6 +12,7 @@ import struct
 from hashlib import blake2b
 from typing import Any, Protocol
 
+from netwatch.flows.losses import Losses
 from netwatch.flows.tcp import (  # noqa: F401 - flags and caps re-exported for callers and tests
     ACK,
     FIN,
@@ -21,7 +22,6 @@ from netwatch.flows.tcp import (  # noqa: F401 - flags and caps re-exported for 
     OOO_TOTAL_CAP,
     RST,
     SYN,
-    Losses,
     Reassembler,
     TcpStream,
 )
@@ -67,7 +67,8 @@ class Flow:
     __slots__ = (
         "client", "server", "client_port", "server_port", "proto", "src", "dst", "proto_name",
         "first_ts", "last_ts", "packets", "bytes", "app", "encrypted", "how", "server_name",
-        "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign", "turned",
+        "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign", "turned", "number",
+        "last_frame", "trace",
     )
 
     def __init__(self, client: bytes, client_port: int, server: bytes, server_port: int, proto: int, ts: float) -> None:
@@ -92,6 +93,9 @@ class Flow:
         self.names: list[str] = []  # hostnames the capture tied to the server (DNS, SNI, Host)
         self.foreign = False  # another shard's flow: counted here, analysed there
         self.turned = False  # roles just swapped (`turn`): the table re-keys the flow after this packet
+        self.number = 0  # its first frame's number (1-based): names the flow in findings and evidence
+        self.last_frame = 0  # its latest frame's number
+        self.trace: Any = None  # FlowTrace (netwatch.flows.trace) while evidence is being kept, else None
 
     def __repr__(self) -> str:
         return f"Flow({self.proto_name} {self.src}:{self.client_port} -> {self.dst}:{self.server_port})"
@@ -107,11 +111,15 @@ class Flow:
         self.streams.reverse()
         self.names = []
         self.turned = True
+        if self.trace is not None:  # what evidence recorded so far turns too
+            self.trace.turn()
 
 
-def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float) -> None:
+def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float, last_frame: int) -> None:
     """The per-flow counters, for one packet or (from `netwatch.flows.fastpath`) many of one direction."""
     flow.last_ts = last_ts
+    if last_frame > flow.last_frame:  # the fast path counts a block's settled frames first
+        flow.last_frame = last_frame
     flow.packets[direction] += packets
     flow.bytes[direction] += nbytes
 
@@ -120,14 +128,14 @@ class FlowSink(Protocol):
     def flow_start(self, flow: Flow) -> None: ...
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None: ...
     def gap(self, flow: Flow, direction: int, size: int) -> None: ...
+    def variant(self, flow: Flow, direction: int, data: bytes, start: int, end: int, ts: float) -> None: ...
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float) -> None: ...
     def flow_end(self, flow: Flow) -> None: ...
 
 
-
-
-class FlowTable(Reassembler):
-    """Maps packets to flows (both directions stored under their own key) and drives the sink.
+class FlowTable:
+    """Maps packets to flows (both directions stored under their own key) and drives the sink;
+    TCP payload goes through the table's `Reassembler` (`tcp`).
 
     `tables[proto]` maps `flow_key(...)` of each direction to (flow, direction).
     """
@@ -141,18 +149,26 @@ class FlowTable(Reassembler):
         self.live: dict[Flow, None] = {}  # each live flow once (the table holds two keys per flow)
         self.flows_seen = 0
         self.evicted = 0
-        self.gap_bytes = 0
-        self.pending_total = 0  # out-of-order bytes held over all flows
-        self.holding: dict[Flow, None] = {}  # flows with a direction held at its start (no SYN seen)
         self.losses = Losses()
+        self.tcp: Reassembler[Flow] = Reassembler(sink, self.losses)
         self.cap_evicted = 0  # flows ended early because the table was full
         self._since_sweep = 0
         self._last_sweep = float("-inf")
         self.now = 0.0
         self.deferred = False  # True while the fast path has counts pending: no flow may end yet
+        self.frame_no = 0  # the frame being processed (1-based), kept by the fast path
 
     def __len__(self) -> int:
         return len(self.live)
+
+    @property
+    def gap_bytes(self) -> int:
+        return self.tcp.gap_bytes
+
+    @property
+    def pending_total(self) -> int:
+        """Out-of-order and held bytes over all flows."""
+        return self.tcp.pending_total
 
     def process(self, p: Packet) -> None:
         table = self.tables.get(p.proto)
@@ -171,7 +187,7 @@ class FlowTable(Reassembler):
                 self._end(flow)
                 flow, direction = self._new(p, table, key)
         if p.proto == TCP:
-            self.tcp_segment(flow, direction, p.flags, p.seq, p.payload, ts)
+            self.tcp_segment(flow, direction, p.flags, p.seq, p.payload, ts, p.ack, p.window, p.wscale)
         else:
             self.datagram(flow, direction, p.payload, ts)
 
@@ -182,7 +198,9 @@ class FlowTable(Reassembler):
         if flow.turned:  # turned at its start (flow_start): this first packet already goes the new way
             direction ^= 1
             self._rekey(flow)
-        count(flow, direction, 1, len(payload), ts)
+        count(flow, direction, 1, len(payload), ts, self.frame_no)
+        if flow.trace is not None:
+            flow.trace.packet(self.frame_no, direction, -1, 0, len(payload))
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
             if flow.turned:  # turned while this packet was read: the counts above turned with the flow
@@ -199,15 +217,19 @@ class FlowTable(Reassembler):
         table[flow.client + flow.server + _pack_ports(cp, sp)] = (flow, 0)
         table[flow.server + flow.client + _pack_ports(sp, cp)] = (flow, 1)
 
-    def tcp_segment(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float) -> None:
-        """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST.
+    def tcp_segment(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float,
+                    ack: int = 0, window: int = -1, wscale: int = -1) -> None:
+        """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST. `window` is
+        the header's (-1: not known), `wscale` a SYN's window scale option (-1: none).
 
         `process` ends here for TCP; `netwatch.flows.fastpath` calls it directly (no SYN, flow known)."""
         if ts > self.now:
             self.now = ts
-        count(flow, direction, 1, len(payload), ts)
+        count(flow, direction, 1, len(payload), ts, self.frame_no)
+        if flow.trace is not None:
+            flow.trace.packet(self.frame_no, direction, seq, flags, len(payload))
         if flow.inspect or flags & (SYN | FIN | RST):  # a flow only counted has no stream to follow
-            self._tcp(flow, direction, flags, seq, payload, ts)
+            self.tcp.segment(flow, direction, flags, seq, payload, ts, ack, window, wscale)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY and not self.deferred:
             self.advance(self.now)
@@ -241,6 +263,7 @@ class FlowTable(Reassembler):
         else:
             flow = Flow(p.dst, p.dport, p.src, p.sport, p.proto, p.ts)
             direction = S2C
+        flow.number = self.frame_no
         table[key] = (flow, direction)
         table[p.dst + p.src + _pack_ports(p.dport, p.sport)] = (flow, 1 - direction)
         self.live[flow] = None
@@ -261,12 +284,7 @@ class FlowTable(Reassembler):
 
 
     def _end(self, flow: Flow) -> None:
-        self._flush(flow)
-        for s in flow.streams:  # whatever the flush could not deliver (inspection stopped) is let go
-            if s is not None and s.pending:
-                self.pending_total -= s.pending_bytes
-                s.pending.clear()
-                s.pending_bytes = 0
+        self.tcp.end(flow)
         table = self.tables[flow.proto]
         for key in (flow_key(flow.client, flow.server, flow.client_port, flow.server_port),
                     flow_key(flow.server, flow.client, flow.server_port, flow.client_port)):
@@ -274,7 +292,6 @@ class FlowTable(Reassembler):
             if hit is not None and hit[0] is flow:
                 del table[key]
         self.live.pop(flow, None)
-        self.holding.pop(flow, None)
         if not flow.foreign:
             self.sink.flow_end(flow)
 
@@ -299,10 +316,7 @@ class FlowTable(Reassembler):
             cut = rest[: len(rest) - MAX_FLOWS + MAX_FLOWS // 10]
             self.cap_evicted += len(cut)
             done.extend(cut)
-        for f in [f for f in self.holding if f.last_ts < now - HOLD_SECONDS]:
-            for direction, s in enumerate(f.streams):  # a held start nobody followed up: deliver it
-                if s is not None and s.held:
-                    self._release(f, direction, s)
+        self.tcp.release_stale(now)  # a held start nobody followed up: deliver it
         for f in done:
             self.evicted += 1
             self._end(f)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from netwatch.judge.rules import ID_RE, RuleError
+from netwatch.judge.schema import ID_RE, RuleError
 
 KINDS = ("os", "software", "tls")
 STATUSES = ("end-of-life", "backdoored")

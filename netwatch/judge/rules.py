@@ -9,7 +9,6 @@ Every error names the file and line, the rule id and the field.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,25 +16,19 @@ from typing import Any
 
 from netwatch.events import ATTR_OF, FLOW_FIELDS, Event, FlowFacts
 from netwatch.judge.conditions import MISSING, Cond, Ctx, Fail, Getter, compile_condition
-from netwatch.judge.policy import Policy, Verdict, judge_event, node_lines
-from netwatch.judge.schema import Schema, template_fields, unknown_kind
+from netwatch.judge.policy import Policy, Verdict, judge_event, load_policy, node_lines
+from netwatch.judge.schema import ID_RE, RuleError, Schema, template_fields, unknown_kind
 from netwatch.judge.textinput import InputError, compose_yaml, load_yaml, read_yaml_text
+from netwatch.judge.vocabulary import CATEGORIES as CATEGORIES  # re-exported: the rule schema's vocabularies
+from netwatch.judge.vocabulary import SEVERITIES as SEVERITIES
+from netwatch.judge.vocabulary import SEVERITY_RANK as SEVERITY_RANK
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # lower is worse
-CATEGORIES = ("card-data", "cleartext", "weak-tls", "credentials", "destination", "remote-access", "exfiltration",
-              "outdated")
-ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 REQUIRED = ("id", "title", "category", "severity", "on")
 KNOWN = set(REQUIRED) | {
     "when", "message", "remediation", "references", "enabled", "escalate", "group_by", "sum", "evidence",
     "description",
 }
 OVERRIDE_KEYS = {"id", "enabled", "severity"}
-
-
-class RuleError(Exception):
-    """Invalid rule file; the message names file, rule id and field."""
 
 
 @dataclass
@@ -329,3 +322,12 @@ def make_getter(event: Event, policy: Policy | None) -> Getter:
         return MISSING
 
     return get
+
+
+@functools.lru_cache(maxsize=4)
+def load_rules_and_policy(rule_dirs: tuple[str, ...] = (), policy_path: str | None = None,
+                          ) -> tuple[RuleSet, Policy | None]:
+    """The one loader of a run's rules (built-in plus `rule_dirs`) and site policy, for every command
+    and every worker; cached, so a worker loads them once for all its tasks. Errors raise RuleError or
+    PolicyError naming file and line."""
+    return RuleSet.load(list(rule_dirs)), load_policy(policy_path) if policy_path else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 import string
 from collections.abc import Iterable
 from typing import Any
@@ -16,6 +17,11 @@ from typing import Any
 from netwatch.events import KINDS, FieldSpec, fields_of, policy_specs
 
 NUMERIC_OPS = ("gt", "ge", "lt", "le")
+ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")  # rule ids: NW-CARD-001
+
+
+class RuleError(Exception):
+    """Invalid rule (or end-of-life) file; the message names file, rule id and field."""
 
 
 def closest(name: str, candidates: Iterable[str]) -> str:

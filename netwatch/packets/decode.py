@@ -44,8 +44,25 @@ FRAG_TIMEOUT = 30.0
 
 _u16 = struct.Struct("!H").unpack_from
 _ipv4 = struct.Struct("!BBHHHBBH4s4s").unpack_from
-_ports_seq = struct.Struct("!HHIIBB").unpack_from
+_tcp_head = struct.Struct("!HHIIBBH").unpack_from
 _ports = struct.Struct("!HH").unpack_from
+
+
+def _window_scale(data: bytes, i: int, end: int) -> int:
+    """The window scale option (RFC 7323) among a SYN's TCP options, or -1."""
+    while i < end:
+        kind = data[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= end or data[i + 1] < 2:
+            break
+        if kind == 3 and data[i + 1] == 3 and i + 2 < end:
+            return min(data[i + 2], 14)
+        i += data[i + 1]
+    return -1
 
 
 class Packet(NamedTuple):
@@ -61,6 +78,9 @@ class Packet(NamedTuple):
     seq: int  # TCP sequence number; 0 otherwise
     payload: bytes
     wirelen: int  # IP datagram length as stated in its header
+    ack: int = 0  # TCP acknowledgment number (meaningful with the ACK flag)
+    window: int = -1  # TCP window field as sent (unscaled); -1: not TCP
+    wscale: int = -1  # TCP window scale option of a SYN; -1: none
 
 
 class Decoder:
@@ -254,12 +274,14 @@ class Decoder:
             if end - off < 20:
                 self.stats["truncated tcp header"] += 1
                 return None
-            sport, dport, seq, _, doff, flags = _ports_seq(data, off)
+            sport, dport, seq, ack, doff, flags, window = _tcp_head(data, off)
             hl = (doff >> 4) * 4
             if hl < 20:
                 self.stats["bad tcp header"] += 1
                 return None
-            return Packet(ts, src, dst, TCP, sport, dport, flags, seq, data[off + hl : end], wirelen)
+            wscale = _window_scale(data, off + 20, min(off + hl, end)) if flags & 0x02 and hl > 20 else -1
+            return Packet(ts, src, dst, TCP, sport, dport, flags, seq, data[off + hl : end], wirelen, ack, window,
+                          wscale)
         if proto == UDP:
             if end - off < 8:
                 self.stats["truncated udp header"] += 1

@@ -90,7 +90,7 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while not stopped() and time.monotonic() < deadline and not self.workers_exited():
             with contextlib.suppress(Exception):
-                if len(self.client.nthreads()) >= len(self.pids):
+                if len(self.client.nthreads(callback_timeout=STOP_SECONDS * 5)) >= len(self.pids):
                     return
             time.sleep(0.01)
 

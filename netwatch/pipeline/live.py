@@ -8,12 +8,10 @@ the cause (duration, count, SIGINT/SIGTERM, the source ending), flushes the pipe
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +22,7 @@ from netwatch.capture.writer import CaptureWriter
 from netwatch.events import Event, FlowEnd
 from netwatch.findings.aggregate import Finding
 from netwatch.pipeline.session import Session, SourceReport
-from netwatch.pipeline.signals import handling
+from netwatch.pipeline.signals import stop_on_signals as stop_on_signals  # re-exported: live's stop
 
 TICK = 0.25  # seconds between dashboard updates: at most 4 refreshes a second
 QUEUE_MAX = 20_000  # frames between the reader thread and the pipeline
@@ -32,6 +30,15 @@ IDLE_SLEEP = 0.02
 SWEEP_EVERY = 1.0  # seconds between flow-table sweeps on wall-clock time, so closed flows report live
 MAX_HOSTS = 50_000
 JOIN_TIMEOUT = 10.0
+
+
+def _drop_counts(source: LiveSource) -> dict[str, int]:
+    """The source's losses by where; a source that only knows its total counts it as the kernel's."""
+    counts = getattr(source, "drop_counts", None)
+    if counts is not None:
+        return dict(counts())
+    total = source.drops()
+    return {} if total is None else {"kernel": total}
 
 
 @dataclass
@@ -48,6 +55,7 @@ class LiveStats:
     flows_active: int = 0
     flows_seen: int = 0
     drops: int | None = None
+    drop_counts: dict[str, int] = field(default_factory=dict)  # by where: kernel, dumpcap, interface, netwatch
     protected: int = 0  # payload bytes in flows known to be in TLS/SSH/VPN
     cleartext: int = 0  # payload bytes of application data in the clear
     talkers: list[tuple[str, int]] = field(default_factory=list)
@@ -196,6 +204,7 @@ class LiveRun:
         table = self.session.flows
         s.flows_active, s.flows_seen = len(table), table.flows_seen
         s.drops = self.source.drops()
+        s.drop_counts = _drop_counts(self.source)
         s.findings = list(self.session.aggregator.findings.values())
         s.stopping = self.reason or None
         if now >= self._next_talkers or self.reason:  # once a second: it walks the flow table
@@ -222,22 +231,11 @@ class LiveRun:
         self.stats.drops = drops
         report = self.session.close()
         report.format = f"live ({self.source.backend})"
+        # netwatch's own queue never drops: when full, the reader waits and the loss shows above it
+        report.drops = {**_drop_counts(self.source), "netwatch": 0}
+        self.stats.drop_counts = report.drops
         if self.source.error:
             report.problem = self.source.error
         if self.writer is not None:
             self.writer.close(drops=drops)
         return report
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM set the returned event (a clean stop); a second Ctrl-C interrupts outright."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-
-    with handling(handler):
-        yield stop

@@ -11,7 +11,6 @@ remove the local cluster.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import stat
 import threading
@@ -21,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch.judge.policy import Policy, load_policy
-from netwatch.judge.rules import RuleSet
+from netwatch.judge.policy import Policy
+from netwatch.judge.rules import RuleSet, load_rules_and_policy
 from netwatch.pipeline.cluster import TASK_RETRIES, LocalCluster, SchedulerError, connect, quiet_dask
 from netwatch.pipeline.session import SourceReport, file_size, merge_shards, scan_file
 from netwatch.pipeline.signals import handling
@@ -41,6 +40,11 @@ STOP_WAIT = 1.0  # seconds a task's stop watcher waits at the scheduler before i
 STOP_GRACE = 1.5  # seconds running tasks get to return partial reports after Ctrl-C/SIGTERM
 NO_WORKER_SECONDS = 30.0  # a scheduler without any worker this long fails the pending tasks
 POLL_SECONDS = 0.05  # how often the run looks for finished tasks and for Ctrl-C/SIGTERM
+# Every call this process makes to the scheduler is bounded: a result whose worker died just after
+# the task finished is recomputed (and with no worker left, never), and a stuck scheduler must not
+# hold the scan; a call that times out is tried again at the next poll or given up.
+CALL_TIMEOUT = 10.0
+RESULT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,7 @@ class ScanConfig:
     rule_dirs: tuple[str, ...]
     policy_path: str | None
     fingerprint_key: bytes
-
-
-@functools.lru_cache(maxsize=4)
-def load_config(cfg: ScanConfig) -> tuple[RuleSet, Policy | None]:
-    """Rules and policy for `cfg`, loaded once per process."""
-    rules = RuleSet.load(list(cfg.rule_dirs))
-    policy = load_policy(cfg.policy_path) if cfg.policy_path else None
-    return rules, policy
+    evidence: bool = False  # keep the flows findings name, redacted, for evidence captures
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,7 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
     stop = Event(stop_event)
     if stop.is_set():
         return None
-    rules, policy = load_config(cfg)
+    rules, policy = load_rules_and_policy(cfg.rule_dirs, cfg.policy_path)
     stopped, finished = threading.Event(), threading.Event()
     threading.Thread(target=_watch, args=(stop, stopped, finished), daemon=True, name="netwatch-stop").start()
     last_progress = [0.0]
@@ -139,7 +136,7 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
 
     try:
         return scan_file(task.path, rules, policy, tick, shard=task.shard,
-                         fingerprint=Fingerprinter(cfg.fingerprint_key))
+                         fingerprint=Fingerprinter(cfg.fingerprint_key), evidence=cfg.evidence)
     finally:
         finished.set()
 
@@ -172,8 +169,8 @@ def _merge(tasks: list[Task], done: dict[Task, SourceReport], cfg: ScanConfig) -
             continue
         expected = sum(1 for t in tasks if t.path == path)
         if any(t.shard is not None for t in tasks if t.path == path):
-            loaded = loaded or load_config(cfg)
-            report = merge_shards(parts, *loaded)
+            loaded = loaded or load_rules_and_policy(cfg.rule_dirs, cfg.policy_path)
+            report = merge_shards(parts, *loaded, Fingerprinter(cfg.fingerprint_key))
         else:
             report = parts[0]
         if len(parts) < expected:
@@ -187,11 +184,11 @@ def run_local(paths: list[str], cfg: ScanConfig, on_progress: ProgressFn | None 
     """Scan in this process, file after file; Ctrl-C keeps the partial report of the current file."""
     result = RunResult(reports=[])
     try:
-        rules, policy = load_config(cfg)
+        rules, policy = load_rules_and_policy(cfg.rule_dirs, cfg.policy_path)
         fingerprint = Fingerprinter(cfg.fingerprint_key)
         for p in paths:
             prog = (lambda d, t, p=p: on_progress(Path(p).name, d, t)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint)
+            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint, evidence=cfg.evidence)
             result.reports.append(rep)
             if on_done:
                 on_done(rep)
@@ -265,8 +262,8 @@ def run_dask(tasks: list[Task], cfg: ScanConfig, client: Any, stop: StopFlag, on
                 break
             time.sleep(POLL_SECONDS)
         for fut in ready:
-            pending.discard(fut)
-            _collect(fut, futures[fut], got, on_progress, on_done)
+            if _collect(fut, futures[fut], got, on_progress, on_done):
+                pending.discard(fut)
     _set_event(client, f"{run_id}-stop")  # stops what runs; a finished task's watcher ends at once
     if pending:
         got.stopped = True
@@ -283,7 +280,7 @@ def _workers_lost(client: Any, local: LocalCluster | None, watch: list[float]) -
     if now - watch[0] >= 1.0:
         watch[0] = now
         with contextlib.suppress(Exception):
-            if client.nthreads():
+            if client.nthreads(callback_timeout=CALL_TIMEOUT):
                 watch[1] = now
     if now - watch[1] >= NO_WORKER_SECONDS:
         return f"the Dask scheduler had no worker for {NO_WORKER_SECONDS:.0f} s"
@@ -291,10 +288,9 @@ def _workers_lost(client: Any, local: LocalCluster | None, watch: list[float]) -
 
 
 def _set_event(client: Any, name: str) -> None:
-    from distributed import Event
-
+    """Set the run's stop event at the scheduler (what `distributed.Event.set` does, with a timeout)."""
     with contextlib.suppress(Exception):
-        Event(name, client=client).set()
+        client.sync(client.scheduler.event_set, name=name, callback_timeout=CALL_TIMEOUT)
 
 
 def _stop_tasks(client: Any, pending: set[Any], futures: dict[Any, Task], got: Gathered,
@@ -303,27 +299,36 @@ def _stop_tasks(client: Any, pending: set[Any], futures: dict[Any, Task], got: G
     deadline = time.monotonic() + STOP_GRACE
     while pending and time.monotonic() < deadline:
         for fut in [f for f in pending if f.done()]:
-            pending.discard(fut)
-            _collect(fut, futures[fut], got, on_progress, on_done)
+            if _collect(fut, futures[fut], got, on_progress, on_done, timeout=max(0.1, deadline - time.monotonic())):
+                pending.discard(fut)
         time.sleep(POLL_SECONDS)
     with contextlib.suppress(Exception):
-        client.cancel(list(pending), force=True)
+        client.sync(client._cancel, list(pending), force=True, callback_timeout=CALL_TIMEOUT)
 
 
 def _collect(fut: Any, task: Task, got: Gathered, on_progress: ProgressFn | None,
-             on_done: Callable[[SourceReport], None] | None) -> None:
+             on_done: Callable[[SourceReport], None] | None, timeout: float = RESULT_TIMEOUT) -> bool:
+    """Fetch a finished task's report (or its failure); False when the fetch timed out: the worker
+    holding the result died after the task finished, and the task runs again (or, with no worker
+    left, the run's no-worker watch ends it). Unbounded, this wait hung a run whose last workers
+    were killed while a finished result was still on one of them."""
     try:
-        rep = fut.result()
+        rep = fut.result(timeout=timeout)
+    except TimeoutError:
+        return False
     except Exception as e:  # KilledWorker after the retry, or a bug in a task
+        if type(e).__name__ == "TimeoutError":  # distributed's own, on older releases
+            return False
         got.failed[task] = _reason(e)
-        return
+        return True
     if rep is None:  # stopped before it began
-        return
+        return True
     got.done[task] = rep
     if on_progress is not None:
         on_progress(task.label, task.size, task.size)
     if on_done:
         on_done(rep)
+    return True
 
 
 def _reason(e: BaseException) -> str:

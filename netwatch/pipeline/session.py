@@ -26,6 +26,7 @@ from netwatch.findings.destinations import Inventory, Rest, merge_inventory, mer
 from netwatch.findings.systems import SystemInventory, judge_systems, merge_systems
 from netwatch.flows.fastpath import FastPath
 from netwatch.flows.table import FlowTable
+from netwatch.flows.trace import EvidenceFlow, TracingSink
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
 from netwatch.packets.addresses import DEFAULT_SITE
@@ -49,6 +50,7 @@ class SourceReport:
     unknown_linktypes: dict[str, int] = field(default_factory=dict)
     non_ip: dict[str, int] = field(default_factory=dict)
     tcp_gaps: int = 0
+    tcp_conflicts: int = 0  # copies of TCP stream bytes that differed (both versions scanned)
     losses: list[dict[str, Any]] = field(default_factory=list)  # bytes a bound or hole kept from analysis
     flows_cut: int = 0  # flows ended early because the flow table was full
     problem: str | None = None
@@ -59,6 +61,8 @@ class SourceReport:
     inventory_rest: Rest | None = None  # destinations beyond the inventory's rows: totals only
     systems: SystemInventory = field(default_factory=SystemInventory)  # software and OS per host
     seconds: float = 0.0
+    evidence_flows: dict[int, EvidenceFlow] = field(default_factory=dict)  # flows findings name, redacted
+    drops: dict[str, int] = field(default_factory=dict)  # live: packets lost before netwatch read them, by where
 
     @property
     def duration(self) -> float:
@@ -78,25 +82,41 @@ class Session:
         on_finding: Callable[[Finding], None] | None = None,
         shard: tuple[int, int] | None = None,
         fingerprint: Fingerprinter | None = None,
+        evidence: bool = False,
     ) -> None:
         self.report = SourceReport(source=source)
         self.fingerprint = fingerprint or Fingerprinter()  # card key: given to correlate runs, else random
 
         self.decoder = Decoder()
-        self.aggregator = Aggregator(rules, policy, source)
+        self.aggregator = Aggregator(rules, policy, source, self.fingerprint)
         self.inventory = Inventory(policy)
         self.systems = SystemInventory()
         self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
         site = policy.networks() if policy is not None else DEFAULT_SITE
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint, site), self._emit)
-        self.flows = FlowTable(self.dispatcher, shard)
+        # with evidence, each flow's frames and bytes are traced; those of flows a finding names are kept
+        self.tracing = TracingSink(self.dispatcher, self.aggregator.flow_numbers.__contains__,
+                                   self._system_flow) if evidence else None
+        self.flows = FlowTable(self.tracing or self.dispatcher, shard)
+        self._systems_seen: tuple[int, set[int]] = (-1, set())  # entries counted, the flows they name
         self.fast = FastPath(self.decoder, self.flows)  # capture counters, frame number, the hot loop
         self._closed = False
+
+    def _system_flow(self, number: int) -> bool:
+        """The flow a system was first seen in: the end-of-life verdict at the end may name it."""
+        entries = self.systems.entries
+        if self._systems_seen[0] != len(entries):
+            self._systems_seen = (len(entries), {e.flow_number for e in entries.values()})
+        return number in self._systems_seen[1]
 
     def _emit(self, obs: Event) -> None:
         if obs.flow.foreign:  # another shard reports this flow
             return
+        if self.tracing is not None:
+            where = getattr(obs, "location", None)
+            if where is not None:
+                self.tracing.located(obs.flow.number, where)
         if isinstance(obs, FlowEnd):
             self.inventory.add(obs)
         elif isinstance(obs, DataLimit):  # an analyzer's bound: a counted, reported event, not a finding
@@ -144,6 +164,7 @@ class Session:
         d = self.decoder
         r.flows = t.flows_seen
         r.tcp_gaps = t.gap_bytes
+        r.tcp_conflicts = t.tcp.conflicts
         r.losses = t.losses.as_list()
         r.flows_cut = t.cap_evicted
         r.decode_errors = dict(d.stats)
@@ -156,6 +177,11 @@ class Session:
         r.findings = self.aggregator.results()
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         r.inventory_rest = self.inventory.rest_totals()
+        if self.tracing is not None:  # a shard's systems are judged after the merge: it keeps their flows too
+            named = self.aggregator.flow_numbers
+            self.tracing.settle(named if self.shard is None else named | {e.flow_number for e in
+                                                                          self.systems.entries.values()})
+            r.evidence_flows = self.tracing.kept
         return r
 
 
@@ -170,7 +196,7 @@ GC_GEN0 = 50_000
 
 def scan_file(
     path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None,
-    shard: tuple[int, int] | None = None, fingerprint: Fingerprinter | None = None,
+    shard: tuple[int, int] | None = None, fingerprint: Fingerprinter | None = None, evidence: bool = False,
 ) -> SourceReport:
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
@@ -178,7 +204,7 @@ def scan_file(
         reader = CaptureReader.from_stream(sys.stdin.buffer, "-") if path == "-" else CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
-    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint)
+    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint, evidence=evidence)
     session.report.format = reader.format
     size = max(1, file_size(path))
     tick = None
@@ -213,6 +239,7 @@ def file_size(path: str) -> int:
 
 def merge_shards(
     shards: list[SourceReport], rules: RuleSet | None = None, policy: Policy | None = None,
+    fingerprint: Fingerprinter | None = None,
 ) -> SourceReport:
     """Join the shard reports of one file. Every shard read every frame, so the capture-level
     counts come from shard 0; flows, findings and destinations are each shard's own. The systems
@@ -221,14 +248,16 @@ def merge_shards(
     for other in shards[1:]:
         r.flows += other.flows
         r.tcp_gaps += other.tcp_gaps
+        r.tcp_conflicts += other.tcp_conflicts
         r.losses = r.losses + other.losses
         r.flows_cut += other.flows_cut
         r.findings = r.findings + other.findings
+        r.evidence_flows = {**r.evidence_flows, **other.evidence_flows}
         r.interrupted = r.interrupted or other.interrupted
         r.seconds = max(r.seconds, other.seconds)
     r.systems = merge_systems([s.systems for s in shards])
     if rules is not None:
-        agg = Aggregator(rules, policy, r.source)
+        agg = Aggregator(rules, policy, r.source, fingerprint)
         for obs in judge_systems(r.systems, rules, policy):
             agg.observe(obs)
         r.findings = r.findings + agg.results()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +25,20 @@ def handling(handler: Handler, signals: tuple[int, ...] = STOP_SIGNALS) -> Itera
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the returned event (a clean stop); a second Ctrl-C interrupts outright."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    with handling(handler):
+        yield stop
 
 
 def raise_interrupt(signum: int, frame: Any) -> None:

@@ -11,8 +11,10 @@ encodings entirely.
 
 Encodings: ascii, utf16 (LE or BE), ebcdic (cp500, digits 0xF0-0xF9), bcd (packed, only with
 context: an ISO 8583 LL length byte, EMV tag 5A/57, or a track-2 `D` separator followed by the
-expiry), base64 (standard or URL alphabet), url (percent-encoding), hex, base32 and base32hex (DNS
-labels). Layers nest up to two deep and are named outermost first, e.g. `url+base64`; `ascii` is dropped once wrapped.
+expiry), base64 (standard or URL alphabet, also wrapped over lines), url (percent-encoding), form
+(`+` for a space), qp (quoted-printable), json-escape (`\\u0034`), html-entity (`&#52;`, `&nbsp;`),
+hex, base32 and base32hex (DNS labels); the text layers are in card_layers. Layers nest up to two
+deep and are named outermost first, e.g. `url+base64`; `ascii` is dropped once wrapped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import re
 from bisect import bisect_right
 from urllib.parse import unquote_to_bytes
 
+from netwatch.protocols.card_layers import b64_block, b64_lines, escapes, form, qp
 from netwatch.protocols.card_numbers import card_brand, split_track2
 
 Hit = tuple[int, int, str, str, str, bool]  # start, end, digits, kind, encoding, expiry_present
@@ -190,6 +193,12 @@ def _base64(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
             break
         pos = t.find(B64_MIN, m.end())
         run = m.group()
+        if m.end() < n and buf[m.end()] in b"\r\n" and (lines := b64_block(buf, m.start(), m.end())):
+            if lines[-1][1] >= n - 1:
+                holds.append(m.start())
+            b64_lines(buf, lines, hits, lambda raw: _sub(raw, depth))
+            pos = t.find(B64_MIN, lines[-1][1])
+            continue
         if m.end() >= n - 1:
             holds.append(m.start())
         if b"M" not in run and b"N" not in run and b"O" not in run:
@@ -207,10 +216,21 @@ def _base64(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
 
 
 def _inner(raw: bytes, enc: str, start: int, end: int, hits: list[Hit], depth: int) -> None:
+    for _s, _e, d, kind, e, exp in _sub(raw, depth):
+        hits.append((start, end, d, kind, wrap(enc, e), exp))
+
+
+def _sub(raw: bytes, depth: int) -> list[Hit]:
+    """Hits in a decoded layer, one level deeper (offsets into `raw`)."""
     sub: list[Hit] = []
     _layers(raw, sub, depth + 1, [])
-    for _s, _e, d, kind, e, exp in sub:
-        hits.append((start, end, d, kind, wrap(enc, e), exp))
+    return sub
+
+
+def _ascii_only(raw: bytes) -> list[Hit]:
+    sub: list[Hit] = []
+    _ascii(raw, sub, "ascii")
+    return sub
 
 
 def _has(t: bytes, *needles: bytes) -> bool:
@@ -256,6 +276,14 @@ def _layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
             run = m.group()
             if b"%" in run:
                 _inner(unquote_to_bytes(run), "url", m.start(), m.end(), hits, depth)
+    if depth:
+        return  # the text layers below wrap whole documents: they are read at the top only
+    if b"+" in buf:
+        form(buf, hits, holds, _ascii_only)
+    if b"=\n" in buf or b"=\r\n" in buf or b"=3" in buf:
+        qp(buf, hits, holds, lambda raw: _sub(raw, depth))
+    if b"\\u" in buf or b"&" in buf:
+        escapes(buf, hits, holds, lambda raw: _sub(raw, depth))
 
 
 def scan(buf: bytes) -> tuple[list[Hit], int]:

@@ -1,5 +1,5 @@
 """Sans-IO HTTP/1.x message parser: start line, headers, Content-Length / chunked / close-delimited
-bodies, gzip/deflate decoding with a size cap (so a compression bomb costs at most the cap).
+bodies, gzip/deflate/br/zstd decoding with a size cap (so a compression bomb costs at most the cap).
 
 Bytes in, immutable values out (`HttpHead`, `HttpMessage`, `Unparsed`); no sockets, no files. One
 parser per stream direction. It never raises on bad bytes: it sets `error` and stops; `http_stream`
@@ -10,14 +10,17 @@ the next line that begins a request or a response. Memory is bounded by `max_hea
 from __future__ import annotations
 
 import re
-import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from netwatch.protocols.content_coding import MAX_DECODED as MAX_DECODED  # re-exported: readers import them from here
+from netwatch.protocols.content_coding import coding_name as coding_name
+from netwatch.protocols.content_coding import decode_content as decode_content
+
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024  # raw (still encoded) body bytes kept per message
-MAX_DECODED = 4 * 1024 * 1024  # decompressed bytes kept per message
+MAX_SPANS = 4096  # body spans noted per message (chunks); past it the rest of the body is one span
 HEADER_RE = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*([^\r\n]*)", re.M)
 OBS_FOLD = re.compile(rb"\r?\n[ \t]+")  # a header line continued on the next (RFC 9112 obs-fold)
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE")
@@ -35,6 +38,7 @@ class HttpHead:
     head_len: int  # bytes of start line + headers + blank line
     is_request: bool
     offset: int = 0  # where the message starts in its direction's stream (bytes since the parsing began)
+    framing: str | None = None  # h2c: an HTTP/2 cleartext message (head from HPACK, body from DATA frames)
 
     @property
     def target(self) -> bytes:
@@ -58,10 +62,18 @@ class HttpMessage:
 
     head: HttpHead
     body: bytes = b""
-    content_encoding: str | None = None  # gzip | deflate when the body was decompressed
+    content_encoding: str | None = None  # gzip | deflate | br | zstd (or several: gzip+br) when decompressed
     truncated: bool = False  # body hit a cap (or decompression failed midway)
     beyond_cap: int = 0  # body bytes past `max_body`: not kept or decoded, handed on as `Unparsed(past_cap=True)`
     notes: tuple[str, ...] = ()
+    end: int = 0  # stream offset just past the message (as `head.offset` counts)
+    chunked: bool = False  # the body came in chunks (its decoded offsets are not stream offsets)
+    body_spans: tuple[tuple[int, int], ...] = ()  # stream offsets of the body's own bytes (chunk data only)
+
+    @property
+    def body_span(self) -> tuple[int, int]:
+        """Where the body's bytes (chunk framing included) sit in the direction's stream."""
+        return self.head.offset + self.head.head_len, max(self.end, self.head.offset + self.head.head_len)
 
     @property
     def is_request(self) -> bool:
@@ -80,9 +92,21 @@ class Unparsed:
 
     data: bytes
     past_cap: bool = False
+    framing: str | None = None  # h2c / websocket: past the cap of a message of a switched protocol
 
 
-HttpPart = HttpHead | HttpMessage | Unparsed  # what a direction yields, in stream order
+@dataclass(frozen=True, slots=True)
+class FramedMessage:
+    """One message of the protocol a connection switched to after a 101 (a WebSocket message):
+    payload unmasked, fragments joined, decompressed; `beyond_cap` bytes past the cap not kept."""
+
+    data: bytes
+    framing: str  # websocket | websocket+deflate
+    truncated: bool = False
+    beyond_cap: int = 0
+
+
+HttpPart = HttpHead | HttpMessage | Unparsed | FramedMessage  # what a direction yields, in stream order
 
 
 def parse_head(head: bytes) -> tuple[bytes, Headers]:
@@ -107,26 +131,6 @@ def header_value(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes |
     return None
 
 
-def decode_content(body: bytes, coding: bytes, cap: int = MAX_DECODED) -> tuple[bytes, bool] | None:
-    """Decompress a gzip/deflate body to at most `cap` bytes: (data, truncated), or None if not compressed."""
-    coding = coding.strip().lower()
-    tries: tuple[int, ...]
-    if coding in (b"gzip", b"x-gzip"):
-        tries = (47,)
-    elif coding == b"deflate":
-        tries = (15, -15)  # zlib-wrapped as the RFC says, or raw deflate as many servers send
-    else:
-        return None
-    for wbits in tries:
-        d = zlib.decompressobj(wbits)
-        try:
-            out = d.decompress(body, cap)
-        except zlib.error:
-            continue
-        return out, bool(d.unconsumed_tail) or (not d.eof and len(out) >= cap)
-    return None
-
-
 class HttpParser:
     """Incremental parser for one direction of an HTTP/1.x connection."""
 
@@ -140,6 +144,8 @@ class HttpParser:
         # response to HEAD has no body; a 2xx to CONNECT is followed by the tunnel, not by HTTP)
         self.methods = methods
         self.error: str | None = None
+        self.switched: bytes | None = None  # a 101 response's Upgrade token: HTTP/1 ends with that response
+        self.switch_head: HttpHead | None = None  # the 101 response head (its extensions)
         self._cur: HttpHead | None = None  # head of the message whose body is being read
         self._mode = ""  # length | chunked | close
         self._left = 0
@@ -150,6 +156,7 @@ class HttpParser:
         self._parts: list[HttpPart] = []  # completed since the last feed
         self._beyond: list[bytes] = []  # body bytes past the cap not yet handed on
         self._beyond_count = 0  # of the current message
+        self._spans: list[tuple[int, int]] = []  # stream spans of the current body's bytes
 
     def feed_parts(self, data: bytes) -> list[HttpPart]:
         """Heads, messages and body bytes past the cap that `data` completes, in stream order."""
@@ -158,6 +165,8 @@ class HttpParser:
         self.offset += len(data)
         self.buf = self.buf + data if self.buf else data
         for _ in range(10_000):  # bounded: each round consumes bytes or stops
+            if self.switched is not None:
+                break  # the bytes after a 101 are another protocol's (left in self.buf)
             if self._cur is None and not self._head():
                 break
             if self._cur is not None and not self._body_step():
@@ -177,6 +186,7 @@ class HttpParser:
         if self._mode != "close":
             self._truncated = True
         if self.buf and self._mode == "close":
+            self._span(len(self.buf))
             self._keep(self.buf)
             self.buf = b""
         self._finish()
@@ -223,10 +233,14 @@ class HttpParser:
         head = HttpHead(start, tuple(headers), buf[:end], end + sep, is_request, self.offset - len(buf))
         self.buf = buf[end + sep :]
         self._cur, self._body, self._kept, self._chunk_state, self._truncated = head, [], 0, 0, False
+        self._spans = []
         self._add(head)
         te = (head.header(b"transfer-encoding") or b"").lower()
         cl = head.header(b"content-length")
         status = start[9:12] if not is_request else b""
+        if status == b"101":
+            self.switched = (head.header(b"upgrade") or b"?").strip().lower()
+            self.switch_head = head
         if self._bodiless(start, status):
             self._mode, self._left = "length", 0
         elif b"chunked" in te:
@@ -253,6 +267,18 @@ class HttpParser:
         asked = self.methods.popleft()
         return asked == b"HEAD" or (asked == b"CONNECT" and status[:1] == b"2")
 
+    def _span(self, n: int) -> None:
+        """The next `n` bytes of `buf` are body bytes: note where they sit in the stream."""
+        if not n:
+            return
+        start = self.offset - len(self.buf)
+        if self._spans and self._spans[-1][1] == start:
+            self._spans[-1] = (self._spans[-1][0], start + n)
+        elif len(self._spans) < MAX_SPANS:
+            self._spans.append((start, start + n))
+        else:  # too many chunks: the last span reaches over the framing to here
+            self._spans[-1] = (self._spans[-1][0], start + n)
+
     def _keep(self, part: bytes) -> None:
         room = self.max_body - self._kept
         if len(part) > room:
@@ -269,11 +295,13 @@ class HttpParser:
         if self._mode == "done":
             return True
         if self._mode == "close":
+            self._span(len(self.buf))
             self._keep(self.buf)
             self.buf = b""
             return False
         if self._mode == "length":
             take = self.buf[: self._left]
+            self._span(len(take))
             self._keep(take)
             self._left -= len(take)
             self.buf = self.buf[len(take) :]
@@ -302,6 +330,7 @@ class HttpParser:
                 self._chunk_state = 1 if size else 3
             elif self._chunk_state == 1:
                 take = self.buf[: self._left]
+                self._span(len(take))
                 self._keep(take)
                 self._left -= len(take)
                 self.buf = self.buf[len(take) :]
@@ -335,11 +364,15 @@ class HttpParser:
             dec = decode_content(body, coding)
             if dec is not None:
                 body, cut = dec
-                encoding = coding.strip().lower().decode("ascii", "replace").removeprefix("x-")
+                encoding = coding_name(coding)
                 truncated = truncated or cut
             else:
                 notes = ("undecodable content-encoding",)
-        self._add(HttpMessage(head, body, encoding, truncated, self._beyond_count, notes))
+        end = self.offset - len(self.buf)
+        chunked = b"chunked" in (head.header(b"transfer-encoding") or b"").lower()
+        self._add(HttpMessage(head, body, encoding, truncated, self._beyond_count, notes, end, chunked,
+                              tuple(self._spans)))
+        self._spans = []
         self._beyond_count = 0
         self._cur, self._body, self._kept, self._mode = None, [], 0, ""
 

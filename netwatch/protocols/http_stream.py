@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from typing import Protocol
 
-from netwatch.protocols.http import HttpParser, HttpPart, Unparsed
+from netwatch.protocols.h2c import PREFACE, H2Reader
+from netwatch.protocols.http import HttpHead, HttpParser, HttpPart, Unparsed
+from netwatch.protocols.websocket import Extensions, WebSocketReader
 
 CANDIDATE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) |HTTP/1\.")
 REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]{1,8192} HTTP/1\.[01]\r?\n")
@@ -87,6 +90,14 @@ class HttpStream:
             self._hold = b""
         return out
 
+    def take_rest(self) -> bytes:
+        """Bytes held but not parsed (after a 101 they belong to the new protocol); cleared."""
+        rest = self._hold
+        if self.parser is not None:
+            rest, self.parser.buf = self.parser.buf + rest, b""
+        self._hold = b""
+        return rest
+
     def _resync(self, data: bytes, out: list[HttpPart], after_error: bool) -> bytes:
         """Unparsed bytes up to the next start line (appended to `out`); from there a fresh parser and
         the bytes it is to read (none found: no parser, b''). After a parser error the start it
@@ -106,24 +117,87 @@ class HttpStream:
 
 class HttpConnection:
     """Both directions of an http flow: a stream each, sharing the methods of the requests not yet
-    answered (so a response to HEAD is read without a body)."""
+    answered (so a response to HEAD is read without a body). A 101 response switches both
+    directions to the protocol it names (WebSocket, h2c); a client that opens with the HTTP/2
+    preface speaks h2c from its first byte (prior knowledge). Other upgrades stay raw (`Unparsed`)."""
 
     def __init__(self) -> None:
         self.methods: deque[bytes] = deque(maxlen=MAX_PENDING)
         self.streams: list[HttpStream | None] = [None, None]
+        self.switched: list[Reader | None] = [None, None]  # per direction, once the protocol switched
+        self.protocol: str | None = None  # what it switched to: websocket, h2c, or the 101's Upgrade token
 
     def feed(self, direction: int, data: bytes) -> list[HttpPart]:
         """The parts of `direction` that `data` completes."""
+        reader = self.switched[direction]
+        if reader is not None:
+            return reader.feed(data)
         s = self.streams[direction]
         if s is None:
+            if direction == 0 and self.streams[1] is None and _preface(data):
+                client: Reader = H2Reader(0)
+                self.switched, self.protocol = [client, H2Reader(1)], "h2c"
+                return client.feed(data)
             s = self.streams[direction] = HttpStream(self.methods)
-        return s.feed(data)
+        parts = s.feed(data)
+        p = s.parser
+        if direction == 1 and p is not None and p.switched is not None:
+            parts += self._switch(p.switched, p.switch_head, s.take_rest())
+        return parts
+
+    def _switch(self, protocol: bytes, head: HttpHead | None, server_rest: bytes) -> list[HttpPart]:
+        """After a 101: both directions read `protocol` from here; returns the server bytes' parts."""
+        stream = self.streams[0]
+        client_rest = stream.take_rest() if stream is not None else b""
+        client: Reader
+        server: Reader
+        if protocol == b"websocket":
+            ext = Extensions.parse(head.header(b"sec-websocket-extensions") if head else None)
+            client, server = WebSocketReader(0, ext), WebSocketReader(1, ext)
+        elif protocol == b"h2c":
+            client, server = H2Reader(0), H2Reader(1, expect_preface=False)
+        else:
+            client, server = RawReader(), RawReader()
+        self.switched = [client, server]
+        self.protocol = protocol.decode("ascii", "replace")[:32]
+        early = client.feed(client_rest) if client_rest else []
+        return early + server.feed(server_rest)
 
     def gap(self, direction: int, size: int) -> list[HttpPart]:
-        """A hole in `direction` (HttpStream.gap)."""
+        """A hole in `direction` (HttpStream.gap); a switched protocol loses its framing for good."""
+        reader = self.switched[direction]
+        if reader is not None:
+            out = reader.eof()
+            self.switched[direction] = RawReader()
+            return out
         s = self.streams[direction]
         return s.gap(size) if s is not None else []
 
     def eof(self) -> list[tuple[int, HttpPart]]:
         """The flow ended: (direction, part) of what each direction still held."""
-        return [(d, part) for d, s in enumerate(self.streams) if s is not None for part in s.eof()]
+        out = [(d, part) for d, s in enumerate(self.streams) if s is not None for part in s.eof()]
+        return out + [(d, part) for d, r in enumerate(self.switched) if r is not None for part in r.eof()]
+
+
+class Reader(Protocol):
+    """One direction of a protocol an http flow switched to."""
+
+    def feed(self, data: bytes) -> list[HttpPart]: ...
+
+    def eof(self) -> list[HttpPart]: ...
+
+
+class RawReader:
+    """An upgrade netwatch does not read (or framing lost at a hole): the bytes as they are."""
+
+    def feed(self, data: bytes) -> list[HttpPart]:
+        return [Unparsed(data)] if data else []
+
+    def eof(self) -> list[HttpPart]:
+        return []
+
+
+def _preface(data: bytes) -> bool:
+    """The client's first bytes are the HTTP/2 connection preface (or as much of it as came)."""
+    n = min(len(data), len(PREFACE))
+    return n >= 4 and data[:n] == PREFACE[:n]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from netwatch.protocols.ber import ber_length
+
 MAX_NAME = 200
 CACHE_SIZE = 512
 _cache: dict[bytes, tuple[dict[str, Any], float, float] | None] = {}
@@ -36,27 +38,32 @@ def cert_facts(der: bytes, ts: float) -> dict[str, Any] | None:
 def _parse(der: bytes) -> tuple[dict[str, Any], float, float] | None:
     try:
         from cryptography import x509
-        from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        from cryptography.x509.oid import PublicKeyAlgorithmOID
 
         cert = x509.load_der_x509_certificate(der)
         try:
             sig_hash = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else None
         except Exception:  # unsupported algorithm
             sig_hash = None
-        key = cert.public_key()
         key_type, key_bits = "other", None
-        if isinstance(key, rsa.RSAPublicKey):
-            key_type, key_bits = "rsa", key.key_size
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key_type, key_bits = "ec", key.curve.key_size
-        elif isinstance(key, dsa.DSAPublicKey):
-            key_type, key_bits = "dsa", key.key_size
+        if cert.public_key_algorithm_oid == PublicKeyAlgorithmOID.DSA:
+            # cryptography 51 deprecates DSA: loading the key or verifying with it warns (on stderr,
+            # even under -q), so its size is read from the certificate's own bytes and a self-issued
+            # DSA certificate counts as self-signed, as for algorithms the library cannot verify
+            key_type, key_bits, verifiable = "dsa", _dsa_bits(cert.tbs_certificate_bytes), False
+        else:
+            key, verifiable = cert.public_key(), True
+            if isinstance(key, rsa.RSAPublicKey):
+                key_type, key_bits = "rsa", key.key_size
+            elif isinstance(key, ec.EllipticCurvePublicKey):
+                key_type, key_bits = "ec", key.curve.key_size
         not_after: dt.datetime = cert.not_valid_after_utc
         not_before: dt.datetime = cert.not_valid_before_utc
         facts = {
             "subject": cert.subject.rfc4514_string()[:MAX_NAME],
             "issuer": cert.issuer.rfc4514_string()[:MAX_NAME],
-            "self_signed": cert.subject == cert.issuer and _verifies_itself(cert),
+            "self_signed": cert.subject == cert.issuer and (not verifiable or _verifies_itself(cert)),
             "not_before": not_before.isoformat(),
             "not_after": not_after.isoformat(),
             "sig_hash": sig_hash,
@@ -66,6 +73,35 @@ def _parse(der: bytes) -> tuple[dict[str, Any], float, float] | None:
         return facts, not_before.timestamp(), not_after.timestamp()
     except Exception:  # strict DER refused it: read it leniently (None if it is not a certificate at all)
         return _lenient(der)
+
+
+def _tlv(data: bytes, i: int) -> tuple[int, int, int]:
+    """(tag, start of value, end of value) of the DER element at i; IndexError when malformed."""
+    length, start = ber_length(data, i + 1)
+    if start + length > len(data):
+        raise IndexError("DER element runs past its container")
+    return data[i], start, start + length
+
+
+def _dsa_bits(tbs: bytes) -> int | None:
+    """The bit length of a DSA key's prime p, from TBSCertificate's SubjectPublicKeyInfo
+    (algorithm parameters: SEQUENCE { p, q, g }); None when absent or malformed."""
+    try:
+        _, i, _ = _tlv(tbs, 0)
+        if tbs[i] == 0xA0:  # [0] version
+            i = _tlv(tbs, i)[2]
+        for _ in range(5):  # serial, signature, issuer, validity, subject
+            i = _tlv(tbs, i)[2]
+        _, spki, _ = _tlv(tbs, i)
+        _, alg, alg_end = _tlv(tbs, spki)
+        params = _tlv(tbs, alg)[2]
+        if params >= alg_end or tbs[params] != 0x30:
+            return None  # parameters inherited from the issuer
+        _, p_at, _ = _tlv(tbs, params)
+        tag, p_start, p_end = _tlv(tbs, p_at)
+        return int.from_bytes(tbs[p_start:p_end], "big").bit_length() if tag == 0x02 else None
+    except IndexError:
+        return None
 
 
 def _verifies_itself(cert: Any) -> bool:
@@ -86,16 +122,6 @@ SIG_HASHES = {"1.2.840.113549.1.1.2": "md2", "1.2.840.113549.1.1.4": "md5", "1.2
               "1.2.840.113549.1.1.11": "sha256", "1.2.840.113549.1.1.12": "sha384", "1.2.840.113549.1.1.13": "sha512",
               "1.2.840.113549.1.1.14": "sha224", "1.2.840.10045.4.1": "sha1", "1.2.840.10045.4.3.2": "sha256",
               "1.2.840.10045.4.3.3": "sha384", "1.2.840.10045.4.3.4": "sha512", "1.2.840.10040.4.3": "sha1"}
-
-
-def _tlv(der: bytes, i: int) -> tuple[int, int, int]:
-    """(tag, start of value, end of value) of the element at i."""
-    from netwatch.protocols.ber import ber_length
-
-    n, v = ber_length(der, i + 1, 4)
-    if v + n > len(der):
-        raise IndexError("truncated")
-    return der[i], v, v + n
 
 
 def _children(der: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 
 from netwatch.protocols.card_search import Hit, scan
+from netwatch.redaction.masking import keep_mask
 
 FILLER = ord("*")
 EBCDIC_FILLER = 0x5C  # '*' in cp500
@@ -47,13 +48,6 @@ class View:
                     buf[s:e] = rep
                 else:
                     buf[s:e] = bytes([FILLER]) * (e - s)
-
-
-def keep_mask(n: int) -> list[bool]:
-    """Which digits of an n-digit PAN may stay: first six and last four (none below 13 digits)."""
-    if n < 13:
-        return [False] * n
-    return [i < 6 or i >= n - 4 for i in range(n)]
 
 
 def mask_cards(buf: bytearray, notes: list[str], depth: int = 0) -> int:

@@ -8,15 +8,21 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from collections.abc import Iterator
 
 import iso8583 as pyiso
 from iso8583.specs import default as SPEC_BINMAP
 from iso8583.specs import default_ascii as SPEC_HEXMAP
 
 from netwatch.protocols.card_search import scan, scan_dns_name
-from netwatch.protocols.http import METHODS, decode_content, header_value, parse_head
+from netwatch.protocols.h2c import PREFACE
+from netwatch.protocols.http import HttpMessage, HttpPart, decode_content
+from netwatch.protocols.http_stream import HttpConnection
 from netwatch.protocols.iso8583 import _BCD_SPECS, frame_length, locate
-from netwatch.redaction.packets import FILLER, View, hex_view, keep_mask, mask_cards
+from netwatch.redaction.frames import redact_h2c, redact_websocket
+from netwatch.redaction.masking import keep_mask
+from netwatch.redaction.packets import FILLER, View, hex_view, mask_cards
+from netwatch.redaction.stored import stored_brotli, stored_zstd
 
 MAX_MESSAGES = 1000
 HEX_LABEL = re.compile(rb"[0-9a-fA-F]{24,}")
@@ -26,66 +32,67 @@ EMV_PAN_TAGS = {0x5A}
 
 # -- HTTP -------------------------------------------------------------------------------------------
 
-def redact_http(buf: bytearray, notes: list[str]) -> None:
-    """Walk the HTTP/1.x messages of one direction; mask card data inside each body's decoded form."""
-    pos = 0
-    for _ in range(MAX_MESSAGES):
-        while pos < len(buf) and buf[pos] in b"\r\n":
-            pos += 1
-        end = buf.find(b"\r\n\r\n", pos)
-        if end < 0:
-            return
-        start, headers = parse_head(bytes(buf[pos:end]))
-        is_request = not start.startswith(b"HTTP/")
-        if is_request and start.split(b" ", 1)[0] not in METHODS:
-            return
-        regions, pos = _body_regions(buf, end + 4, headers, is_request, start)
-        if regions:
-            _redact_body(buf, regions, header_value(headers, b"content-encoding"), notes)
+def redact_http(streams: list[bytearray], order: list[tuple[int, int, int]], notes: list[str]) -> None:
+    """The HTTP/1.x messages of both directions, framed by `protocols.http_stream` (the parse the
+    analyzers read, with its HEAD/CONNECT rule: the directions are fed in capture order, `order`):
+    card data masked inside each body's decoded form, at the body's own stream spans. HTTP/2
+    cleartext (the preface, or a server's SETTINGS first) and the frames after an upgrade
+    (WebSocket, h2c) are walked by redaction.frames."""
+    h2 = {d for d, buf in enumerate(streams) if _h2c_first(buf)}
+    for d in h2:
+        redact_h2c(streams[d], notes)
+    conn = HttpConnection()
+    asked: dict[int, int] = {}  # direction → stream offset past a request that asked for an upgrade
+    for d, part in _http_parts(conn, streams, order):
+        if d in h2 or not isinstance(part, HttpMessage):
+            continue
+        if part.body_spans:
+            spans = [(s, min(e, len(streams[d]))) for s, e in part.body_spans if s < len(streams[d])]
+            if spans:
+                _redact_body(streams[d], spans, part.head.header(b"content-encoding"), notes)
+        upgrade = (part.head.header(b"upgrade") or b"").strip().lower()
+        if upgrade and part.head.is_request:
+            asked[d] = part.end  # frames follow only if the server agrees (101)
+        elif upgrade and part.head.start_line[9:12] == b"101":
+            for side, at in ((1 - d, asked.get(1 - d, -1)), (d, part.end)):
+                if at < 0:
+                    continue
+                if upgrade == b"websocket":
+                    redact_websocket(streams[side], at, notes)
+                elif upgrade == b"h2c":
+                    redact_h2c(streams[side], notes, at)
 
 
-def _body_regions(buf: bytearray, at: int, headers: list[tuple[bytes, bytes]], is_request: bool,
-                  start: bytes) -> tuple[list[tuple[int, int]], int]:
-    """Where the body's payload bytes are (chunk data only, for chunked), and where the message ends."""
-    te = (header_value(headers, b"transfer-encoding") or b"").lower()
-    cl = header_value(headers, b"content-length")
-    if b"chunked" in te:
-        return _chunks(buf, at)
-    if cl is not None and cl.strip().isdigit():
-        e = min(len(buf), at + int(cl))
-        return [(at, e)], e
-    if is_request or start[9:10] == b"1" or start[9:12] in (b"204", b"304"):
-        return [], at
-    return [(at, len(buf))], len(buf)
+def _h2c_first(buf: bytearray) -> bool:
+    """HTTP/2 from the first byte: the client's preface, or a server's SETTINGS frame."""
+    return buf.startswith(PREFACE[:14]) or (len(buf) >= 9 and buf[3] == 0x04 and buf[5:9] == b"\0\0\0\0")
 
 
-def _chunks(buf: bytearray, pos: int) -> tuple[list[tuple[int, int]], int]:
-    regions: list[tuple[int, int]] = []
-    for _ in range(100_000):
-        nl = buf.find(b"\n", pos)
-        if nl < 0:
-            break
-        try:
-            size = int(bytes(buf[pos:nl]).split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            break
-        pos = nl + 1
-        if size == 0:
-            end = buf.find(b"\r\n\r\n", pos - 2)
-            return regions, len(buf) if end < 0 else end + 4
-        regions.append((pos, min(len(buf), pos + size)))
-        pos = min(len(buf), pos + size + 2)
-    return regions, len(buf)
+def _http_parts(conn: HttpConnection, streams: list[bytearray], order: list[tuple[int, int, int]],
+                ) -> Iterator[tuple[int, HttpPart]]:
+    """Both directions' parts, the bytes fed in the order the segments came (each byte once)."""
+    fed = [0, 0]
+    for d, off, n in [*order, (0, len(streams[0]), 0), (1, len(streams[1]), 0)]:
+        end = min(len(streams[d]), off + n) if n else len(streams[d])
+        if end > fed[d]:
+            for part in conn.feed(d, bytes(streams[d][fed[d] : end])):
+                yield d, part
+            fed[d] = end
+    for d, part in conn.eof():
+        yield d, part
 
 
 def _redact_body(buf: bytearray, regions: list[tuple[int, int]], coding: bytes | None, notes: list[str]) -> None:
     spans = [(i, i + 1) for s, e in regions for i in range(s, e)]
     raw = bytes(buf[i] for i, _ in spans) if len(regions) > 1 else bytes(buf[regions[0][0] : regions[0][1]])
-    if coding and coding.strip().lower() in (b"gzip", b"x-gzip", b"deflate"):
-        dec = decode_content(raw, coding)
-        if dec is None or not scan(dec[0])[0]:
+    if coding and (dec := decode_content(raw, coding)) is not None:
+        if not scan(dec[0])[0]:
             return
-        rep = stored_compressed(len(raw), coding.strip().lower() != b"deflate")
+        plain = coding.strip().lower()
+        # a valid body of the same length that decompresses to filler (stacked codings: filler)
+        stored = {b"br": stored_brotli, b"zstd": stored_zstd}.get(plain, lambda _n: None)(len(raw))
+        rep = stored_compressed(len(raw), plain != b"deflate") if plain in (b"gzip", b"x-gzip", b"deflate") \
+            else stored or bytes([FILLER]) * len(raw)
         for (i, _), b in zip(spans, rep, strict=True):
             buf[i] = b
         notes.append(f"{coding.strip().decode('ascii', 'replace')} body overwritten whole")

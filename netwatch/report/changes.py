@@ -10,6 +10,7 @@ two sides are comparable).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -62,9 +63,10 @@ def is_capture(path: str | Path) -> bool:
 
 
 def load_jsonl(path: str | Path) -> Side:
-    """A `netwatch scan --json` file: its finding records and, from its summary record, the destination
-    inventory (files written before the summary record existed give findings only). A bad line is an
-    error naming file and line.
+    """A `netwatch scan --json` file: its finding records and the destination and systems inventories
+    (schema 2: `destination` and `system` records; schema 1: lists in the summary record; files
+    written before the summary record existed give findings only). A bad line is an error naming
+    file and line.
 
     Read in bounded pieces: a line or a file far larger than any scan writes (`/dev/zero`, a FIFO
     that never ends) is refused once the cap is reached, not read into memory."""
@@ -87,10 +89,21 @@ def load_jsonl(path: str | Path) -> Side:
                     continue
                 rec = _json_line(path, i, raw)
                 kind = rec.get("event_type", "finding") if isinstance(rec, dict) else None
-                if kind == "summary" and isinstance(rec.get("destinations"), list):
-                    inventory = (inventory or []) + [d for d in rec["destinations"] if _is_destination(d)]
-                    if isinstance(rec.get("systems"), list):
-                        systems = (systems or []) + [e for e in rec["systems"] if _is_system(e)]
+                if kind == "input":  # schema 2: per-input statistics; nothing to compare
+                    continue
+                if kind == "destination":  # schema 2: the inventories are records of their own
+                    inventory = (inventory or []) + ([rec] if _is_destination(rec) else [])
+                    continue
+                if kind == "system":
+                    systems = (systems or []) + ([rec] if _is_system(rec) else [])
+                    continue
+                if kind == "summary":
+                    if "destinations_total" in rec:  # schema 2: an empty inventory is still an inventory
+                        inventory, systems = inventory or [], systems or []
+                    elif isinstance(rec.get("destinations"), list):  # schema 1: inside the summary
+                        inventory = (inventory or []) + [d for d in rec["destinations"] if _is_destination(d)]
+                        if isinstance(rec.get("systems"), list):
+                            systems = (systems or []) + [e for e in rec["systems"] if _is_system(e)]
                     continue
                 if kind != "finding" or "rule" not in rec or rec.get("severity") not in SEVERITY_RANK:
                     raise DiffError(f"{path}:{i}: not a netwatch finding (needs 'rule' and 'severity')")
@@ -217,15 +230,25 @@ def system_changes(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> lis
     return out
 
 
-def result_records(r: DiffResult) -> list[dict[str, object]]:
-    """The diff as JSON Lines records: a `diff` field first, then the finding or destination."""
+def result_records(r: DiffResult, now: str | None = None) -> list[dict[str, object]]:
+    """The diff as JSON Lines records (schema `diff`): `timestamp` (the finding's, else `now`: when the
+    diff ran), `event_type: diff`, a `diff` field saying what changed, then the finding, destination
+    or system. The run context of the compared files (site, sensor, run id) is not carried over."""
+    ts = now or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    dropped = ("timestamp", "event_type", "update", "site", "sensor", "run_id")
+
+    def rec(kind: str, body: Record | dict[str, Any], **extra: object) -> dict[str, object]:
+        when = body.get("timestamp") if isinstance(body.get("timestamp"), str) else ts
+        return {"timestamp": when, "event_type": "diff", "diff": kind, **extra,
+                **{k: v for k, v in body.items() if k not in dropped}}
+
     out: list[dict[str, object]] = []
-    out += [{"diff": "new-finding", **f} for f in r.new]
-    out += [{"diff": "severity-changed", "was": old["severity"], **f} for old, f in r.changed]
-    out += [{"diff": "resolved-finding", **f} for f in r.resolved]
-    out += [{"diff": "new-destination", "from": r.destinations_from, **d} for d in r.new_destinations]
-    out += [{"diff": "gone-destination", "from": r.destinations_from, **d} for d in r.gone_destinations]
-    out += [{"diff": "system-" + s["change"], **{k: v for k, v in s.items() if k != "change"}} for s in r.systems]
+    out += [rec("new-finding", f) for f in r.new]
+    out += [rec("severity-changed", f, was=old["severity"]) for old, f in r.changed]
+    out += [rec("resolved-finding", f) for f in r.resolved]
+    out += [rec("new-destination", d, **{"from": r.destinations_from}) for d in r.new_destinations]
+    out += [rec("gone-destination", d, **{"from": r.destinations_from}) for d in r.gone_destinations]
+    out += [rec("system-" + str(s["change"]), {k: v for k, v in s.items() if k != "change"}) for s in r.systems]
     return out
 
 

@@ -149,3 +149,19 @@ def timeline_chart(findings: list[Finding]) -> str | None:
     for s in present:
         chart.add(s, grid[s])
     return _render(chart)
+
+
+def trend_chart(labels: list[str], per_category: dict[str, list[int]]) -> str | None:
+    """Findings per category at each visit of the site (oldest first): is it getting better?"""
+    if not per_category or len(labels) < 2:
+        return None
+    palette = ("#b00020", "#d9480f", "#e6a700", "#1971c2", "#2b8a3e", "#862e9c", "#0b7285", "#495057")
+    top = max(max(v) for v in per_category.values())
+    chart = pygal.Line(**_config(palette, width=600, height=320, title="Findings per category at each visit",
+                                 y_title="findings", x_label_rotation=0 if len(labels) <= 6 else 40,
+                                 y_labels=_whole(top), legend_at_bottom=True, legend_at_bottom_columns=4,
+                                 dots_size=4, margin_right=48))
+    chart.x_labels = [f"{i}. {d}" for i, d in enumerate(labels, 1)]
+    for category, counts in per_category.items():
+        chart.add(category, counts)
+    return _render(chart)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from netwatch.findings.aggregate import Finding
 from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
@@ -15,8 +14,9 @@ from netwatch.findings.systems import SystemEntry, merge_systems
 from netwatch.flows.tcp import loss_notes
 from netwatch.judge.rules import SEVERITIES
 from netwatch.pipeline.session import SourceReport
+from netwatch.report.fit import Col, fitted
 from netwatch.report.records import UNKNOWN_HOST, card_counts
-from netwatch.report.text import endpoint, safe, utc
+from netwatch.report.text import endpoint, joined, plural, safe, utc
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
                   "info": "dim"}
@@ -31,7 +31,10 @@ def evidence_text(evidence: dict[str, Any], limit: int = 120) -> str:
     """Evidence as `key=value, …` for a table cell (lists joined, fingerprints and byte counts left out)."""
     parts = [f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}"
              for k, v in evidence.items() if k not in EVIDENCE_SKIP and v not in (None, "", [])]
-    return safe(", ".join(parts), limit)
+    text = ", ".join(parts)
+    if len(text) > limit:  # cut between words, never inside an address, name or masked card
+        text = text[: text.rfind(" ", 0, limit - 1)].rstrip(",") + " …" if " " in text[:limit] else text[:limit] + "…"
+    return safe(text, limit + 2)
 
 
 def _evidence(f: Finding) -> str:
@@ -70,19 +73,17 @@ def print_stats(console: Console, reports: list[SourceReport], limit: int | None
     rows = [(r, _notes(r)) for r in reports]
     if len(rows) > limit:
         rows = sorted(rows, key=lambda rn: not rn[1])  # stable: inputs with problems first, else input order
-    t = Table(title=f"Capture{'s' if len(reports) > 1 else ''} ({len(reports)})" if len(reports) > 1 else "Capture",
-              title_justify="left", show_header=True, header_style="bold")
-    for col in ("source", "packets", "bytes", "flows", "duration", "first packet", "notes"):
-        t.add_column(col, overflow="fold")
-    for r, notes in rows[:limit]:
-        t.add_row(safe(r.source), f"{r.packets:,}", f"{r.bytes:,}", f"{r.flows:,}", f"{r.duration:.1f}s",
-                  _when(r.first_ts), notes)
+    cols = [Col("source", wrap=True), Col("packets", justify="right"), Col("bytes", justify="right", drop=2),
+            Col("flows", justify="right", drop=1), Col("duration", drop=3), Col("first packet", wrap=True, drop=4),
+            Col("notes", wrap=True)]
+    cells = [[safe(r.source), f"{r.packets:,}", f"{r.bytes:,}", f"{r.flows:,}", f"{r.duration:.1f}s",
+              _when(r.first_ts), notes] for r, notes in rows[:limit]]
     rest = [r for r, _ in rows[limit:]]
     if rest:
-        t.add_row(f"[dim]… {len(rest)} more captures[/]", f"{sum(r.packets for r in rest):,}",
-                  f"{sum(r.bytes for r in rest):,}", f"{sum(r.flows for r in rest):,}", "", "",
-                  "[dim]no notes; every capture is in --json / --html[/]")
-    console.print(t)
+        cells.append([f"[dim]… {plural(len(rest), 'more capture')}[/]", f"{sum(r.packets for r in rest):,}",
+                      f"{sum(r.bytes for r in rest):,}", f"{sum(r.flows for r in rest):,}", "", "",
+                      "[dim]no notes; every capture is in --json / --html[/]"])
+    console.print(fitted(console, f"Captures ({len(reports)})" if len(reports) > 1 else "Capture", cols, cells))
 
 
 ROWS_PER_CATEGORY = 20  # the terminal is for reading; every finding is in --json / --html
@@ -100,13 +101,9 @@ def print_findings(console: Console, findings: list[Finding], limit: int = ROWS_
     for f in findings:
         by_cat.setdefault(f.category, []).append(f)
     for cat, items in by_cat.items():
-        t = Table(title=cat, title_justify="left", header_style="bold")
-        t.add_column("severity", no_wrap=True)
-        t.add_column("rule", no_wrap=True)
-        t.add_column("finding", overflow="fold", ratio=1)
-        if sources:
-            t.add_column("source", overflow="fold", max_width=24)
-        t.add_column("count", justify="right", no_wrap=True)
+        cols = [Col("severity"), Col("rule"), Col("finding", wrap=True), *([Col("source", wrap=True, drop=1)]
+                if sources else []), Col("count", justify="right", drop=2)]
+        rows = []
         for f in items[:limit]:
             where = f"{safe(f.src)} → {safe(endpoint(f.dst, f.dport))}"
             if f.server_name:
@@ -115,8 +112,8 @@ def print_findings(console: Console, findings: list[Finding], limit: int = ROWS_
             ev = _evidence(f)
             app = f"  app={safe(f.app)}" if f.app else ""
             cells = [f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.rule, f"{detail}\n[dim]{where}{app}  {ev}[/]"]
-            t.add_row(*cells, *([safe(Path(f.source).name, 60)] if sources else []), str(f.count))
-        console.print(t)
+            rows.append([*cells, *([safe(Path(f.source).name, 60)] if sources else []), str(f.count)])
+        console.print(fitted(console, cat, cols, rows))
         if len(items) > limit:
             console.print(f"[dim]… and {len(items) - limit} more {cat} findings (all in --json / --html)[/]")
 
@@ -131,7 +128,7 @@ def _policy_cell(row: dict[str, Any]) -> str:
     if allowed is None:
         return ""
     if denied:
-        part = f" ({denied}/{row['flows']} flows)" if allowed else ""
+        part = f" ({denied}/{plural(row['flows'], 'flow')})" if allowed else ""
         return f"[red]not allowed{part}[/]"
     return f"[green]{safe(', '.join(allowed), 40)}[/]"
 
@@ -145,10 +142,10 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
     rest = merge_rest(r.inventory_rest for r in reports)
     unlisted_n, exact = unlisted(items, rest)
     total = f"{len(items) + unlisted_n:,}" if exact else f"about {len(items) + unlisted_n:,}"
-    t = Table(title=f"Destinations ({total})", title_justify="left", header_style="bold")
-    cols = ["destination", "names", "proto/port", "app", "protected", "clients", "flows", "bytes"]
-    for col in cols + (["policy"] if judged else []):
-        t.add_column(col, overflow="fold")
+    cols = [Col("destination"), Col("names", wrap=True, drop=2), Col("port"), Col("app", drop=1),
+            Col("protected", wrap=True), Col("clients", wrap=True, drop=4), Col("flows", justify="right", drop=3),
+            Col("bytes", justify="right", drop=5), *([Col("policy", wrap=True)] if judged else [])]
+    rows = []
     for row in items[:limit]:
         enc = row["encrypted"]
         prot = (f"[green]yes ({safe(row['how'])})[/]" if enc else "[dim]infra[/]" if row["infra"]
@@ -156,10 +153,10 @@ def print_destinations(console: Console, reports: list[SourceReport], limit: int
         clients = row["clients"]
         more = f" +{len(clients) - 2}" if len(clients) > 2 else ""
         port = f"{row['proto']}/{row['dport']}" if row.get("dport") is not None else str(row["proto"])
-        cells = [safe(row["dst"]), safe(", ".join(row["names"][:3]), 60), port, safe(row["app"] or ""), prot,
+        cells = [safe(row["dst"]), safe(joined(row["names"], 60), 80), port, safe(row["app"] or ""), prot,
                  safe(", ".join(clients[:2])) + more, str(row["flows"]), f"{row['bytes']:,}"]
-        t.add_row(*cells, *([_policy_cell(row)] if judged else []))
-    console.print(t)
+        rows.append([*cells, *([_policy_cell(row)] if judged else [])])
+    console.print(fitted(console, f"Destinations ({total})", cols, rows))
     if len(items) > limit and exact:
         console.print(f"[dim]… and {len(items) - limit} more destinations (`netwatch learn` writes every one "
                       "into a policy file)[/]")
@@ -176,17 +173,15 @@ def print_cards(console: Console, findings: list[Finding], limit: int = 20) -> N
     per_flow, per_host = card_counts(findings)
     if not per_flow:
         return
-    t = Table(title=f"Cards in cleartext: {len(set().union(*per_host.values()))} distinct", title_justify="left",
-              header_style="bold")
-    for col in ("host", "cards", "flows (destination: cards)"):
-        t.add_column(col, overflow="fold")
+    rows = []
     for host, fps in sorted(per_host.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:limit]:
         flows = sorted(((k, len(v)) for k, v in per_flow.items() if (k[0] or UNKNOWN_HOST) == host),
                        key=lambda x: -x[1])
         cells = ", ".join(f"{safe(endpoint(k[1], k[2]))}/{safe(k[3])}: {n}" for k, n in flows[:6])
         more = f" +{len(flows) - 6} more" if len(flows) > 6 else ""
-        t.add_row(safe(host), str(len(fps)), cells + more)
-    console.print(t)
+        rows.append([safe(host), str(len(fps)), cells + more])
+    cols = [Col("host"), Col("cards", justify="right"), Col("flows (destination: cards)", wrap=True)]
+    console.print(fitted(console, f"Cards in cleartext: {len(set().union(*per_host.values()))} distinct", cols, rows))
 
 
 EOL_STYLE = {"backdoored": "bold white on red", "end-of-life": "bold red", "supported": "green", "unknown": "dim"}
@@ -206,19 +201,50 @@ def print_systems(console: Console, reports: list[SourceReport], limit: int = 40
     items = sorted(inv.results(), key=lambda e: (EOL_ORDER.get(e.eol_status, 9), e.host, e.product))
     if not items:
         return
-    t = Table(title=f"Systems seen ({len(items)})", title_justify="left", header_style="bold")
-    for col in ("host", "product", "version", "role", "seen in", "flows", "end of life"):
-        t.add_column(col, overflow="fold")
+    cols = [Col("host", wrap=True), Col("product", wrap=True), Col("version", wrap=True), Col("role", drop=2),
+            Col("seen in", wrap=True, drop=1), Col("flows", justify="right", drop=3), Col("end of life", wrap=True)]
+    rows = []
     for e in items[:limit]:
         names = inv.names.get(e.host)
-        host = safe(e.host) + (f" ({safe(', '.join(names), 40)})" if names else "")
+        host = safe(e.host) + (f" ({safe(joined(list(names), 40), 80)})" if names else "")
         name = e.name if e.name != e.product else e.product
-        t.add_row(host, safe(name, 60), safe(e.version or "?", 32), e.role,
-                  f"{safe(e.protocol, 30)} {safe(e.dst)}:{e.dport}", str(e.count), _eol_cell(e))
-    console.print(t)
+        rows.append([host, safe(name, 60), safe(e.version or "?", 32), e.role,
+                     f"{safe(e.protocol, 30)} {safe(endpoint(e.dst, e.dport))}", str(e.count), _eol_cell(e)])
+    console.print(fitted(console, f"Systems seen ({len(items)})", cols, rows))
     if len(items) > limit or inv.dropped:
         console.print(f"[dim]… {max(0, len(items) - limit)} more systems not shown"
                       + (f", {inv.dropped} not kept (inventory full)" if inv.dropped else "") + "[/]")
+
+
+FIXES_SHOWN = 3
+
+
+def first_sentence(text: str) -> str:
+    """A remediation's first sentence: what to do, without the why."""
+    text = " ".join(text.split())
+    end = next((i for i in range(len(text) - 1) if text[i] == "." and text[i + 1] == " "), -1)
+    return text[: end + 1] if end > 0 else text
+
+
+def print_fixes(console: Console, findings: list[Finding], limit: int = FIXES_SHOWN) -> None:
+    """What to fix first: the worst rules (then the most findings), one line each with the start of
+    its remediation, cut at a word to the terminal's width."""
+    from textwrap import shorten
+
+    by_rule: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_rule.setdefault(f.rule, []).append(f)
+    ranked = sorted(by_rule.values(), key=lambda fs: (min(f.rank for f in fs), -len(fs), fs[0].rule))[:limit]
+    if not ranked or not any(fs[0].remediation for fs in ranked):
+        return
+    console.print("\n[bold]Fix first[/]")
+    for fs in ranked:
+        worst = min(fs, key=lambda f: f.rank)
+        head = f"{worst.severity} {worst.rule} ({plural(len(fs), 'finding')}): "
+        room = max(20, console.width - len(head))
+        line = shorten(first_sentence(worst.remediation or worst.title), room, placeholder=" …")
+        styled = f"[{SEVERITY_STYLE[worst.severity]}]{worst.severity}[/]" + head[len(worst.severity):]
+        console.print(styled + safe(line, room), overflow="ellipsis", no_wrap=True)
 
 
 def print_summary(console: Console, reports: list[SourceReport], findings: list[Finding],
@@ -236,3 +262,30 @@ def print_summary(console: Console, reports: list[SourceReport], findings: list[
     if not many:
         print_cards(console, findings)
         print_findings(console, findings)
+    print_fixes(console, findings)
+    print_pci(console, findings)
+
+
+def print_pci(console: Console, findings: list[Finding]) -> None:
+    """The PCI DSS v4.0.1 requirements with findings against them, then those this traffic showed nothing
+    against (one line), and that this is no compliance verdict."""
+    from rich.table import Table
+
+    from netwatch.judge.pci import NOT_A_VERDICT, pci_view
+
+    view = pci_view(findings)
+    hit = [p for p in view if p["count"]]
+    if hit:
+        t = Table(title="PCI DSS v4.0.1 requirements with findings against them", title_justify="left",
+                  header_style="bold")
+        for col in ("requirement", "what it asks", "findings", "rules"):
+            t.add_column(col, overflow="fold")
+        for p in hit:
+            worst = str(p["worst"])
+            t.add_row(str(p["id"]), str(p["title"]), f"[{SEVERITY_STYLE.get(worst, '')}]{p['count']}[/]",
+                      ", ".join(map(str, p["rules"])))  # type: ignore[call-overload]
+        console.print(t)
+    quiet = [str(p["id"]) for p in view if not p["count"]]
+    if quiet:
+        console.print(f"Nothing seen against PCI DSS {', '.join(quiet)}.")
+    console.print(f"[dim]{NOT_A_VERDICT}[/]")

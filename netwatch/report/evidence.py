@@ -1,131 +1,112 @@
-"""Redacted evidence captures: one pcap per finding holding its flows' packets, card data and
-passwords overwritten in place (`netwatch.report.evidence_frames`), written with dpkt's pcap writer.
+"""Redacted evidence captures: one pcap per finding, cut from the flows the finding aggregated.
 
-How the packets are got: a second pass over the capture after the scan, keeping only the flows that
-back findings (the first MAX_FLOWS per finding, the first MAX_PACKETS packets of each). The scan's
-hot path stays untouched (no per-flow packet ring on every flow of a large capture), and memory is
-bounded by what is written. For `live`, the pass reads the --write capture after stop, or the
-bounded in-memory copy of the live frames (`FrameBuffer`).
+The scan did the work (`netwatch.flows.trace`): it tied every frame to its flow by number, kept the
+bytes the reassembler delivered, and, for the flows findings name, redacted them where the
+detections said they stand plus the conservative floor. What is left here: one read of the
+capture that picks those frames by number (no decoding, no reassembly), puts each frame's redacted
+payload in place (`netwatch.packets.frames`: header offsets, checksums), and writes one pcap per
+finding with the capture writer. A final pass reads each file's payloads with the conservative
+scanner and refuses to keep a file that still holds anything like card data; the finding says why.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-import dpkt
+import numpy as np
 
-from netwatch.capture import CaptureError
+from netwatch.capture import CaptureError, Frame
+from netwatch.capture.blocks import FrameBlock, batches
 from netwatch.capture.pcapfile import CaptureReader
+from netwatch.capture.writer import CaptureWriter
 from netwatch.findings.aggregate import Finding
-from netwatch.flows.table import addr_str
+from netwatch.flows.trace import EvidenceFlow
+from netwatch.packets.frames import Loc, fix_checksums, locate
 from netwatch.pipeline.session import SourceReport
-from netwatch.report.evidence_frames import EvidenceFlow, Packet, flow_app, locate
+from netwatch.redaction.floor import holds_card
+from netwatch.redaction.packets import FILLER
 
-MAX_FLOWS = 3  # flows per finding
-MAX_PACKETS = 200  # packets per flow
 MAX_FILES = 500  # evidence files per run
-SNAPLEN = 262144
 BUFFER_FRAMES = 200_000  # live without --write: frames kept in memory for evidence...
 BUFFER_BYTES = 128 << 20  # ...and their bytes, whichever comes first
+REFUSED = "evidence withheld: the written capture still matched the conservative card-data scan"
 
 Record = tuple[float, int, bytes, int]  # ts, link type, frame bytes, wire length
-FlowKey = tuple[int, bytes, int, bytes, int]  # proto, client, client port, server, server port
-Target = tuple[int, str, str, int]  # proto, client address, server address, server port
 
 
 @dataclass
 class EvidenceOptions:
     directory: Path
-    max_flows: int = MAX_FLOWS
-    max_packets: int = MAX_PACKETS
 
 
-def _target(f: Finding) -> Target | None:
-    if f.src is None or f.dst is None or f.dport is None or f.proto not in ("tcp", "udp"):
+@dataclass
+class Written:
+    """One frame, redacted, ready for a finding's file."""
+
+    number: int
+    ts: float
+    linktype: int
+    frame: bytes
+    wirelen: int
+    flow: int  # the flow's first frame number
+    direction: int
+    payload: tuple[int, int]  # where the payload sits in `frame`
+
+
+def _matches(loc: Loc, ev: EvidenceFlow, direction: int) -> bool:
+    """The located headers are the flow's own (a tunnelled frame's outer headers are not)."""
+    a, b = (ev.client, ev.server) if direction == 0 else (ev.server, ev.client)
+    return loc.proto == ev.proto and (loc.src, loc.sport, loc.dst, loc.dport) == (*a, *b)
+
+
+def _place(data: bytes, linktype: int, ev: EvidenceFlow, direction: int, offset: int) -> tuple[bytes, Loc] | None:
+    """The frame with its payload replaced by the redacted bytes at `offset` of its direction's stream;
+    bytes the scan did not keep (past the bounds, never delivered) become FILLER."""
+    loc = locate(linktype, data)
+    if loc is None or not _matches(loc, ev, direction):
         return None
-    return (6 if f.proto == "tcp" else 17, f.src, f.dst, f.dport)
+    frame = bytearray(data)
+    n = loc.end - loc.payload
+    if n:
+        stream = ev.streams[direction]
+        out = bytearray([FILLER]) * n
+        lo, hi = max(0, -offset), min(n, len(stream) - offset)
+        if lo < hi:
+            out[lo:hi] = stream[offset + lo : offset + hi]
+        frame[loc.payload : loc.end] = out
+    fix_checksums(frame, loc)
+    return bytes(frame), loc
 
 
-def _targets(f: Finding) -> list[Target]:
-    """The finding's endpoints, plus the flows a reader needs to make sense of them: an FTP data
-    connection is only known as such through its control connection (PASV/PORT), so that goes too."""
-    t = _target(f)
-    if t is None:
-        return []
-    return [t, (6, f.src or "", f.dst or "", 21)] if f.app == "ftp-data" else [t]
-
-
-def _ipv4_pairs(wanted: dict[Target, list[EvidenceFlow]]) -> set[bytes]:
-    """Source+destination address bytes (both orders) of the IPv4 targets, as an IPv4 header has them."""
-    out: set[bytes] = set()
-    for _proto, a, b, _port in wanted:
-        if ":" not in a and ":" not in b:
-            ra, rb = socket.inet_aton(a), socket.inet_aton(b)
-            out.update((ra + rb, rb + ra))
+def pick(blocks: Iterable[FrameBlock], flows: dict[int, EvidenceFlow]) -> dict[int, Written]:
+    """One read of the capture: the frames of `flows` by number, redacted."""
+    where = {number: (ev, d, off) for ev in flows.values() for number, d, off in ev.packets}
+    if not where:
+        return {}
+    wanted = np.array(sorted(where), np.int64)
+    out: dict[int, Written] = {}
+    base = 0
+    for block in blocks:
+        n = block.size
+        lo, hi = np.searchsorted(wanted, [base + 1, base + n + 1])
+        for number in wanted[lo:hi].tolist():
+            i = number - base - 1
+            s, c = int(block.start[i]), int(block.caplen[i])
+            lt = int(block.linktype[i])
+            ev, d, off = where[number]
+            placed = _place(block.buf[s : s + c], lt, ev, d, off)
+            if placed is not None:
+                frame, loc = placed
+                out[number] = Written(number, float(block.ts[i]), lt, frame, int(block.wirelen[i]), ev.number, d,
+                                      (loc.payload, loc.end))
+        base += n
+        if base >= wanted[-1]:
+            break
     return out
-
-
-def collect(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOptions,
-            ) -> dict[Target, list[EvidenceFlow]]:
-    """One pass: the first `max_flows` flows of each finding's endpoints, `max_packets` packets each."""
-    wanted: dict[Target, list[EvidenceFlow]] = {}
-    apps: dict[Target, str | None] = {}
-    for f in findings:
-        for i, t in enumerate(_targets(f)):
-            wanted.setdefault(t, [])
-            apps[t] = apps.get(t) or (f.app if i == 0 else "ftp")
-    flows: dict[FlowKey, EvidenceFlow | None] = {}
-    v4 = _ipv4_pairs(wanted)
-    for n, (ts, linktype, data, wirelen) in enumerate(frames, 1):
-        if linktype == 1 and data[12:14] == b"\x08\x00" and data[26:34] not in v4:
-            continue  # untagged Ethernet IPv4 between hosts no finding names: most frames stop here
-        loc = locate(linktype, data)
-        if loc is None:
-            continue
-        a, b = addr_str(loc.src), addr_str(loc.dst)
-        t, direction = (loc.proto, a, b, loc.dport), 0
-        if t not in wanted:
-            t, direction = (loc.proto, b, a, loc.sport), 1
-            if t not in wanted:
-                continue
-        key: FlowKey = (loc.proto, *((loc.src, loc.sport, loc.dst, loc.dport) if direction == 0
-                                     else (loc.dst, loc.dport, loc.src, loc.sport)))
-        if key not in flows:
-            fresh = None
-            if len(wanted[t]) < opts.max_flows:
-                fresh = EvidenceFlow(loc.proto, (key[1], key[2]), flow_app(apps[t], key[2], key[4]))
-                wanted[t].append(fresh)
-            flows[key] = fresh
-        flow = flows[key]
-        if flow is None:
-            continue
-        if loc.proto == 6:
-            flow.add_segment(direction, loc, data)
-        if len(flow.packets) < opts.max_packets:
-            flow.packets.append(Packet(n, ts, linktype, bytearray(data), loc, direction, wirelen))
-    return wanted
-
-
-class PcapWriter(dpkt.pcap.Writer):  # type: ignore[misc]
-    """dpkt's pcap writer, keeping each frame's original length: a frame the capture cut short
-    (snap length) stays marked as cut, so Wireshark does not read it as a shortened datagram."""
-
-    def __init__(self, fh: BinaryIO, snaplen: int, linktype: int) -> None:
-        super().__init__(fh, snaplen=snaplen, linktype=linktype)
-        self.fh = fh
-
-    def write_frame(self, frame: bytes, ts: float, wirelen: int) -> None:
-        sec = int(ts)
-        usec = round(ts % 1 * 1_000_000)
-        if usec >= 1_000_000:
-            sec, usec = sec + 1, usec - 1_000_000
-        self.fh.write(self._pack_hdr(sec, usec, len(frame), max(wirelen, len(frame))) + frame)
 
 
 def file_name(index: int, f: Finding) -> str:
@@ -136,59 +117,68 @@ def file_name(index: int, f: Finding) -> str:
     return f"{index:03d}_{clean(f.rule)}_{clean(f.src or '')}_to_{clean(f.dst or '')}-{f.dport}_{f.proto}.pcap"
 
 
-def write_evidence(frames: Iterable[Record], findings: list[Finding], opts: EvidenceOptions,
-                   start: int = 1) -> int:
+def still_holds_card(packets: list[Written]) -> bool:
+    """The final check: each flow direction's payloads joined in file order (a number within one
+    payload is within the join too; one cut over segments is whole only there)."""
+    joined: dict[tuple[int, int], bytearray] = {}
+    for p in packets:
+        joined.setdefault((p.flow, p.direction), bytearray()).extend(p.frame[p.payload[0] : p.payload[1]])
+    return any(holds_card(bytes(b)) for b in joined.values())
+
+
+def write_evidence(blocks: Iterable[FrameBlock], findings: list[Finding], flows: dict[int, EvidenceFlow],
+                   opts: EvidenceOptions, start: int = 1) -> int:
     """Write one redacted capture per finding of one source and name it on the finding. Returns the
     next file index."""
-    flows = collect(frames, findings, opts)
-    for flow_list in flows.values():
-        for fl in flow_list:
-            fl.redact()
+    wanted = {n: flows[n] for f in findings for n in f.flows if n in flows}
+    frames = pick(blocks, wanted)
     opts.directory.mkdir(parents=True, exist_ok=True)
     index = start
     for f in findings:
-        chosen = [fl for t in _targets(f) for fl in flows.get(t, [])]
-        packets = sorted((p for fl in chosen for p in fl.packets), key=lambda p: p.number)
+        chosen = [flows[n] for n in f.flows if n in flows]
+        packets = sorted((frames[num] for ev in chosen for num, _d, _o in ev.packets if num in frames),
+                         key=lambda p: p.number)
         if not packets or index > MAX_FILES:
+            continue
+        linktype = packets[0].linktype
+        packets = [p for p in packets if p.linktype == linktype]  # a pcap file holds one link type
+        if still_holds_card(packets):
+            f.evidence_redaction = [REFUSED]
             continue
         path = opts.directory / file_name(index, f)
         index += 1
-        linktype = packets[0].linktype
-        packets = [p for p in packets if p.linktype == linktype]  # a pcap file holds one link type
-        with open(path, "wb") as fh:
-            w = PcapWriter(fh, snaplen=SNAPLEN, linktype=linktype)
+        with CaptureWriter(path, linktype=linktype) as w:
             for p in packets:
-                w.write_frame(bytes(p.frame), p.ts, p.wirelen)
+                w.write(Frame(p.ts, p.linktype, p.frame, p.wirelen))
         f.evidence_file = str(path)
         f.evidence_packets = [p.number for p in packets]
-        notes = sorted({n for fl in chosen for n in fl.notes})
-        f.evidence_redaction = notes or None
+        f.evidence_redaction = sorted({n for ev in chosen for n in ev.notes}) or None
     return index
 
 
 def evidence_for_reports(reports: list[SourceReport], opts: EvidenceOptions,
                          only: list[Finding] | None = None) -> int:
-    """Evidence for every scanned file (a second, bounded pass per file), for its findings or those of
-    them in `only` (what a report filter kept). Returns files written. Standard input cannot be
-    read twice: it gets none."""
+    """Evidence for every scanned file, for its findings or those of them in `only` (what a report
+    filter kept). Returns files written. Standard input cannot be read twice: it gets none."""
     keep = None if only is None else {id(f) for f in only}
     index = 1
     for r in reports:
         findings = [f for f in r.findings if keep is None or id(f) in keep]
-        if not findings or r.error or r.source == "-":
+        if not findings or r.error or r.source == "-" or not r.evidence_flows:
             continue
         try:
             reader = CaptureReader(r.source)
         except CaptureError:
             continue  # gone since the scan: nothing to take evidence from
         with reader:
-            index = write_evidence(reader.records(), findings, opts, index)
+            index = write_evidence(reader.blocks(), findings, r.evidence_flows, opts, index)
     return index - 1
 
 
 class FrameBuffer:
     """Live frames kept in memory (bounded) for evidence when no --write file is asked for; the
-    same interface as `CaptureWriter`. Holds cardholder data: dropped once evidence is written."""
+    same interface as `CaptureWriter`. Holds cardholder data: dropped once evidence is written.
+    Frames past the bounds are not kept; their numbers stay counted, so numbers match the scan's."""
 
     def __init__(self, max_frames: int = BUFFER_FRAMES, max_bytes: int = BUFFER_BYTES) -> None:
         self.frames: list[Record] = []
@@ -197,7 +187,7 @@ class FrameBuffer:
         self.dropped = 0
 
     def write(self, frame: Record) -> None:
-        if len(self.frames) >= self.max_frames or self.size + len(frame[2]) > self.max_bytes:
+        if self.dropped or len(self.frames) >= self.max_frames or self.size + len(frame[2]) > self.max_bytes:
             self.dropped += 1
             return
         self.frames.append(frame)
@@ -215,8 +205,8 @@ class FrameBuffer:
         yield from frames
 
 
-def live_evidence(findings: list[Finding], opts: EvidenceOptions, write_path: str | None,
-                  buffer: FrameBuffer | None) -> int:
+def live_evidence(findings: list[Finding], flows: dict[int, EvidenceFlow], opts: EvidenceOptions,
+                  write_path: str | None, buffer: FrameBuffer | None) -> int:
     """Evidence after a live session: from the --write capture, else from the in-memory frames."""
     if write_path and os.path.exists(write_path):
         try:
@@ -224,7 +214,7 @@ def live_evidence(findings: list[Finding], opts: EvidenceOptions, write_path: st
         except CaptureError:
             return 0
         with reader:
-            return write_evidence(reader.records(), findings, opts) - 1
+            return write_evidence(reader.blocks(), findings, flows, opts) - 1
     if buffer is not None:
-        return write_evidence(buffer.take(), findings, opts) - 1
+        return write_evidence(batches(buffer.take()), findings, flows, opts) - 1
     return 0

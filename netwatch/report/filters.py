@@ -4,14 +4,16 @@ code counts). Filters narrow the findings only; capture statistics and destinati
 from __future__ import annotations
 
 import argparse
+import difflib
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netwatch.findings.aggregate import Finding
-from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK
+from netwatch.judge.vocabulary import CATEGORIES, SEVERITIES, SEVERITY_RANK
 
-CATEGORIES = ("card-data", "exfiltration", "cleartext", "weak-tls", "credentials", "remote-access", "destination")
+if TYPE_CHECKING:
+    from netwatch.findings.aggregate import Finding
 
 
 def _severity(value: str) -> str:
@@ -57,6 +59,22 @@ class FindingFilter:
         if self.min_severity and SEVERITY_RANK[f.severity] > SEVERITY_RANK[self.min_severity]:
             return False
         return not self.rules or any(fnmatch.fnmatchcase(f.rule.upper(), r) for r in self.rules)
+
+    def unmatched_rules(self, known_ids: Iterable[str]) -> str | None:
+        """The error for a `--rule` pattern that names no loaded rule, or None.
+
+        Such a pattern filters every finding away, so a CI gate on the exit code would pass whatever
+        the capture holds; it is refused, naming the known ids closest to it."""
+        ids = sorted({i.upper() for i in known_ids})
+        for pattern in self.rules:
+            if not fnmatch.filter(ids, pattern):
+                near = difflib.get_close_matches(pattern, ids, n=3, cutoff=0.5)
+                if not near:
+                    stem = pattern.split("*")[0].rstrip("-")[:6]
+                    near = [i for i in ids if i.startswith(stem)][:3] if stem else []
+                hint = f"; closest: {', '.join(near)}" if near else f"; known ids look like {ids[0]}" if ids else ""
+                return f"--rule {pattern}: matches no loaded rule{hint}"
+        return None
 
     def apply(self, findings: list[Finding]) -> list[Finding]:
         return [f for f in findings if self.keep(f)] if self else list(findings)

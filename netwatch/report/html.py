@@ -19,12 +19,14 @@ from markupsafe import Markup
 from netwatch.findings.aggregate import Finding
 from netwatch.findings.destinations import merge_inventory, unlisted
 from netwatch.flows.tcp import loss_notes
+from netwatch.judge.pci import NOT_A_VERDICT, builtin_table, pci_view
 from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK
 from netwatch.packets.addresses import DEFAULT_SITE
 from netwatch.pipeline.session import SourceReport
 from netwatch.redaction.text import escape_controls
 from netwatch.report import charts
 from netwatch.report.records import (
+    card_counts,
     card_hosts,
     destination_record,
     destinations_more,
@@ -92,7 +94,8 @@ def verdict(findings: list[Finding], cards: list[dict[str, Any]], n_inputs: int)
     problem, else `safe`."""
     where = "this capture" if n_inputs == 1 else f"these {n_inputs} captures"
     if any(f.category in ("card-data", "exfiltration") for f in findings):
-        n = sum(c["cards"] for c in cards)
+        per_host = card_counts(findings)[1]  # distinct by fingerprint: a card two hosts sent counts once
+        n = len(set().union(*per_host.values()))
         devices = len(cards) or len({f.src for f in findings if f.category in ("card-data", "exfiltration")})
         what = f"{n} distinct card{'s' if n != 1 else ''}" if n else "card data"
         return "exposed", (f"Card data exposed: {what} travelled unprotected from {devices} "
@@ -212,8 +215,24 @@ def capture_notes(r: SourceReport) -> list[str]:
     return notes + loss_notes(r.losses, r.flows_cut)
 
 
+def _history(history: dict[str, Any] | None) -> dict[str, Any] | None:
+    if history is None:
+        return None
+    return {**history, "trend": Markup(history["trend"]) if history.get("trend") else None}  # pygal-escaped SVG
+
+
+def stopped_note(reports: list[SourceReport]) -> str:
+    """What the page must say first when the scan was stopped (Ctrl-C, SIGTERM), or ""."""
+    if not any(r.interrupted for r in reports):
+        return ""
+    if not any(r.packets for r in reports):
+        return "The scan was stopped before any packet was read: nothing was checked."
+    return "The scan was stopped early: what follows covers only the traffic read until then."
+
+
 def render_html(reports: list[SourceReport], findings: list[Finding], policy: Any = None,
-                filters: dict[str, Any] | None = None) -> str:
+                filters: dict[str, Any] | None = None, site: str = "", history: dict[str, Any] | None = None) -> str:
+    """The page; `history` is `report.history.since_last_visit` of this run, when it was recorded."""
     inventory = merge_inventory(r.inventory for r in reports)
     names = names_from_inventory(inventory)
     cards = card_hosts(findings)
@@ -232,7 +251,10 @@ def render_html(reports: list[SourceReport], findings: list[Finding], policy: An
         "problems": grouped_problems(findings), "counts": Counter(f.severity for f in findings),
         "severities": SEVERITIES, "colours": charts.COLOURS, "what": WHAT, "filters": filters or {},
         "packets": sum(r.packets for r in reports), "flows": sum(r.flows for r in reports),
-        "site": getattr(policy, "site", "") or "",
+        "site": site or getattr(policy, "site", "") or "",
+        "history": _history(history), "pci": pci_view(findings), "pci_note": NOT_A_VERDICT,
+        "pci_source": builtin_table()[0].source if builtin_table() else "",
+        "stopped": stopped_note(reports),
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "period": (_when(min((r.first_ts for r in reports if r.first_ts), default=None)),
                    _when(max((r.last_ts for r in reports if r.last_ts), default=None))),

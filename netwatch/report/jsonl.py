@@ -1,4 +1,4 @@
-"""JSON Lines output: `finding` records, then one `summary` record (schema: schema/netwatch-eve-v1.json).
+"""JSON Lines output: `finding` records, the inventories' records, one `summary` (schema: schema/netwatch-eve-v2.json).
 
 `JsonlWriter` writes one record at a time and flushes each, so `tail -f`, Filebeat or a pipe see
 a record as soon as it exists; `reopen()` (on SIGHUP) starts a new file at the same path after
@@ -13,13 +13,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TextIO
 
 from netwatch.findings.aggregate import Finding
+from netwatch.report import SCHEMA_PATH as SCHEMA_PATH  # re-exported: where the schema lives
 from netwatch.report.records import finding_record
-
-SCHEMA_PATH = Path(__file__).with_name("schema") / "netwatch-eve-v1.json"
 
 
 def record_line(rec: dict[str, Any]) -> str:
@@ -35,11 +33,26 @@ class OutputError(Exception):
     """The JSON file cannot be opened or written (not a closed pipe: that ends output quietly)."""
 
 
-class JsonlWriter:
-    """One JSON Lines target: a path, or standard output for `-`."""
+def stamped(rec: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
+    """The record with the run's context (site, sensor, run_id) right after its `event_type`."""
+    if not context:
+        return rec
+    out: dict[str, Any] = {}
+    for k, v in rec.items():
+        if k not in context:
+            out[k] = v
+        if k == "event_type":
+            out.update(context)
+    return out
 
-    def __init__(self, target: str) -> None:
+
+class JsonlWriter:
+    """One JSON Lines target: a path, or standard output for `-`. Every record it writes carries
+    `context` (the run's site, sensor and run id), so a SIEM joins records without the file name."""
+
+    def __init__(self, target: str, context: dict[str, Any] | None = None) -> None:
         self.target = target
+        self.context = context
         self.closed_pipe = False
         self.records = 0
         self.fh: TextIO | None = None
@@ -58,7 +71,7 @@ class JsonlWriter:
         if self.closed_pipe or self.fh is None:
             return
         try:
-            self.fh.write(record_line(rec) + "\n")
+            self.fh.write(record_line(stamped(rec, self.context)) + "\n")
             self.fh.flush()
             self.records += 1
         except BrokenPipeError:
@@ -136,14 +149,17 @@ class FindingStream:
             if id(f) in self.written and f.evidence_file:
                 self.writer.write({**finding_record(f), "update": True})
 
-    def finish(self, findings: Iterable[Finding], summary: dict[str, Any]) -> None:
+    def finish(self, findings: Iterable[Finding], closing: list[dict[str, Any]]) -> None:
+        """Last counts, then the closing records (inventories, then the summary)."""
         self.tick(findings)
-        self.writer.write(summary)
+        self.writer.write_all(closing)
         self.writer.close()
 
 
 def finding_identity(rec: dict[str, Any]) -> tuple[Any, ...]:
     """What stays the same across the copies `live --json` writes of one finding as its count grows."""
+    if rec.get("finding_id"):
+        return ("finding_id", rec["finding_id"])
     ev = rec.get("evidence") or {}
     return (rec.get("rule"), rec.get("flow_id"), rec.get("message"), ev.get("fingerprint"), ev.get("masked"))
 

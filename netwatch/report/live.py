@@ -20,7 +20,7 @@ from rich.text import Text
 from netwatch.findings.aggregate import Finding
 from netwatch.pipeline.live import LiveStats
 from netwatch.report.console import SEVERITY_STYLE
-from netwatch.report.text import endpoint, safe
+from netwatch.report.text import LOSS_PLACES, endpoint, safe
 
 LOG_EVERY = 10.0  # seconds between status lines in plain mode
 SHOW_FINDINGS = 12
@@ -36,7 +36,10 @@ def _elapsed(seconds: float) -> str:
 
 
 def _drops(stats: LiveStats) -> str:
-    return "n/a until stop" if stats.drops is None else f"{stats.drops:,}"
+    if stats.drops is None:
+        return "n/a until stop"
+    where = ", ".join(f"{k} {stats.drop_counts[k]:,}" for k in LOSS_PLACES if stats.drop_counts.get(k))
+    return f"{stats.drops:,}" + (f" ({where})" if where else "")
 
 
 def _share(stats: LiveStats) -> str:
@@ -104,7 +107,7 @@ class Dashboard:
             grid.add_column()
         grid.add_row("packets", f"{s.packets:,} ({s.pps:,.0f}/s)", "bytes", f"{decimal(s.bytes)} "
                      f"({decimal(int(s.bps / 8))}/s)")
-        grid.add_row("flows", f"{s.flows_active:,} active / {s.flows_seen:,} seen", "kernel drops",
+        grid.add_row("flows", f"{s.flows_active:,} active / {s.flows_seen:,} seen", "drops",
                      f"[red]{_drops(s)}[/]" if s.drops else _drops(s))
         grid.add_row("payload", _share(s), "findings", str(len(s.findings)))
         talkers = Table(title="Top talkers", title_justify="left", header_style="bold", box=None)

@@ -1,8 +1,11 @@
-"""The EVE-style JSON Lines records: one `finding` per aggregated finding, one `summary` at the end.
+"""The EVE-style JSON Lines records: one `finding` per aggregated finding, one `destination` per
+destination and one `system` per software/OS entry of the inventories, one `summary` at the end.
 
-The schema is netwatch/report/schema/netwatch-eve-v1.json (README: field table and EVE/ECS
+The schema is netwatch/report/schema/netwatch-eve-v2.json (README: field table and EVE/ECS
 mapping). Records are plain dicts with fields in a stable order; every string in them was masked
-and scrubbed before it got here (findings) or is an address, name or count (summary).
+and scrubbed before it got here (findings) or is an address, name or count (summary). The
+inventories are records of their own, each a few hundred bytes, so no line nears a SIEM's line
+limit (Splunk's default is 10,000 bytes; the summary with both inventories inside ran to 40-50 KB).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from netwatch import __version__
 from netwatch.findings.aggregate import Finding
 from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
 from netwatch.findings.systems import merge_systems
+from netwatch.judge.pci import pci_view
 from netwatch.judge.rules import SEVERITIES
 from netwatch.pipeline.session import SourceReport
+from netwatch.report.text import lost
 
-SCHEMA_VERSION = 1
-SCHEMA_ID = "https://netwatch.invalid/schema/netwatch-eve-v1.json"
+SCHEMA_VERSION = 2
+SCHEMA_ID = "https://netwatch.invalid/schema/netwatch-eve-v2.json"
 IP_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "esp": 50, "gre": 47}
 _CID = communityid.CommunityID()
 
@@ -70,9 +75,15 @@ def finding_record(f: Finding) -> dict[str, Any]:
     body = f.to_json()
     rec: dict[str, Any] = {"timestamp": iso(f.first_seen), "event_type": "finding",
                            "flow_id": flow_id(f.proto, f.src, f.sport, f.dst, f.dport)}
+    if f.finding_id:
+        rec["finding_id"] = f.finding_id
     cid = community_id(f.proto, f.src, f.sport, f.dst, f.dport)
     if cid:
-        rec["community_id"] = cid
+        rec["community_id"] = cid  # the first flow's
+        ids = [c for c in (community_id(f.proto, f.src, p, f.dst, f.dport) for p in f.flow_sports) if c]
+        rec["community_ids"] = list(dict.fromkeys([cid, *ids]))
+        if f.flows_unlisted:
+            rec["community_ids_more"] = f.flows_unlisted
     for k, v in body.items():
         if k == "source":
             continue
@@ -130,12 +141,12 @@ UNKNOWN_HOST = "unknown host"  # the sender of a finding without a source addres
 
 
 def card_counts(findings: Iterable[Finding]) -> tuple[dict[tuple[Any, ...], set[str]], dict[str, set[str]]]:
-    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host."""
+    """Distinct card fingerprints per flow (src, dst, dport, proto) and per sending host (high confidence)."""
     per_flow: dict[tuple[Any, ...], set[str]] = {}
     per_host: dict[str, set[str]] = {}
     for f in findings:
         fp = f.evidence.get("fingerprint") if f.category in ("card-data", "exfiltration") else None
-        if not fp:
+        if not fp or f.evidence.get("confidence", "high") != "high":  # a possible card (NW-CARD-004) is not counted
             continue
         per_flow.setdefault((f.src, f.dst, f.dport, f.proto), set()).add(str(fp))
         per_host.setdefault(f.src or UNKNOWN_HOST, set()).add(str(fp))
@@ -160,9 +171,13 @@ def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
         "name": r.source, "format": r.format or None, "packets": r.packets, "bytes": r.bytes, "flows": r.flows,
         "first_seen": r.first_ts, "last_seen": r.last_ts, "start": iso(r.first_ts), "end": iso(r.last_ts),
         "duration": round(r.duration, 6), "findings": findings, "decode_errors": dict(r.decode_errors),
-        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps, "problem": r.problem,
+        "unknown_linktypes": dict(r.unknown_linktypes), "tcp_gap_bytes": r.tcp_gaps,
+        "tcp_conflicts": r.tcp_conflicts or None, "problem": r.problem,
         "interrupted": r.interrupted, "error": r.error,
     }
+    if r.drops:  # live: what the capture lost before netwatch read it, by where
+        rec["drops"] = dict(r.drops)
+        rec["packets_lost"] = lost(r.drops)
     return {k: v for k, v in rec.items() if v is not None}
 
 
@@ -179,25 +194,50 @@ def systems_records(reports: list[SourceReport]) -> list[dict[str, Any]]:
     return out
 
 
+def run_time(reports: list[SourceReport]) -> str:
+    """The time the run's closing records carry: the last packet's, else now."""
+    last = max((r.last_ts for r in reports if r.last_ts is not None), default=None)
+    return iso(last) or iso(dt.datetime.now(dt.UTC).timestamp()) or ""
+
+
+def inventory_records(reports: list[SourceReport], findings: list[Finding]) -> list[dict[str, Any]]:
+    """One `input` record per input, one `destination` record per destination and one `system`
+    record per inventory entry."""
+    ts = run_time(reports)
+    per_input = Counter(f.source for f in findings)
+    out = [{"timestamp": ts, "event_type": "input", **input_record(r, per_input.get(r.source, 0))} for r in reports]
+    inventory = merge_inventory(r.inventory for r in reports)
+    out += [{"timestamp": ts, "event_type": "destination", **destination_record(row)}
+            for row in inventory if is_destination(row)]
+    out += [{"timestamp": ts, "event_type": "system", **row} for row in systems_records(reports)]
+    return out
+
+
+def closing_records(reports: list[SourceReport], findings: list[Finding], interrupted: bool = False,
+                    filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """What follows the findings: the inventories' records, then the summary (always last)."""
+    return [*inventory_records(reports, findings), summary_record(reports, findings, interrupted, filters)]
+
+
 def summary_record(reports: list[SourceReport], findings: list[Finding], interrupted: bool = False,
                    filters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The one `summary` record that closes a run (also after Ctrl-C): inputs, totals, destinations, cards."""
-    per_input = Counter(f.source for f in findings)
+    """The one `summary` record that closes a run (also after Ctrl-C): totals and cards; the inputs,
+    destinations and systems are counted here and listed in records of their own."""
     by_sev = Counter(f.severity for f in findings)
-    last = max((r.last_ts for r in reports if r.last_ts is not None), default=None)
     inventory = merge_inventory(r.inventory for r in reports)
     rec: dict[str, Any] = {
-        "timestamp": iso(last) or iso(dt.datetime.now(dt.UTC).timestamp()), "event_type": "summary",
+        "timestamp": run_time(reports), "event_type": "summary",
         "schema_version": SCHEMA_VERSION, "netwatch_version": __version__,
         "interrupted": interrupted or any(r.interrupted for r in reports),
         "stats": {"inputs": len(reports), "inputs_failed": sum(1 for r in reports if r.error),
                   "packets": sum(r.packets for r in reports), "bytes": sum(r.bytes for r in reports),
-                  "flows": sum(r.flows for r in reports)},
+                  "flows": sum(r.flows for r in reports),
+                  **({"packets_lost": sum(lost(r.drops) for r in reports)} if any(r.drops for r in reports) else {})},
         "findings": {"total": len(findings), **{s: by_sev.get(s, 0) for s in SEVERITIES}},
-        "inputs": [input_record(r, per_input.get(r.source, 0)) for r in reports],
-        "destinations": [destination_record(row) for row in inventory if is_destination(row)],
+        "destinations_total": sum(1 for row in inventory if is_destination(row)),
+        "systems_total": len(merge_systems([r.systems for r in reports]).results()),
         "cards": card_hosts(findings),
-        "systems": systems_records(reports),
+        "pci": [{k: p[k] for k in ("id", "title", "status", "findings", "rules", "worst")} for p in pci_view(findings)],
     }
     more = destinations_more(reports, inventory)
     if more:

@@ -1,0 +1,75 @@
+"""Redaction of one flow's delivered bytes for its evidence, in place and same length: first the
+spans the detections located (card data, track data, PIN blocks, passwords), then the protocol
+fields (passwords, HTTP bodies, ISO 8583, DNS names), then every card hit of the card scanner,
+then the conservative floor (`netwatch.redaction.floor`): anything that could still be card data.
+
+The application is the pipeline's classification of the flow (by content), never a port guess.
+"""
+
+from __future__ import annotations
+
+from netwatch.events import Location
+from netwatch.protocols.iso8583 import looks_like_iso8583
+from netwatch.redaction.creds import redact_passwords, redact_snmp
+from netwatch.redaction.floor import overwrite_floor
+from netwatch.redaction.packets import FILLER, mask_cards
+from netwatch.redaction.protocols import redact_dns, redact_http, redact_iso8583
+
+Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
+
+
+def _regions(streams: list[bytearray], spans: list[Location]) -> list[tuple[Location, int, int, bytes]]:
+    """Each located detection with its start, end (clipped to what was kept) and bytes now."""
+    out = []
+    for sp in spans:
+        buf = streams[sp.direction]
+        s, e = max(0, sp.offset), min(len(buf), sp.offset + sp.length)
+        if s < e:
+            out.append((sp, s, e, bytes(buf[s:e])))
+    return out
+
+
+def redact_flow(app: str | None, tcp: bool, streams: list[bytearray], datagrams: list[tuple[int, int, int]],
+                spans: list[Location], notes: list[str], order: Order | None = None) -> None:
+    """One flow: TCP through its two streams, UDP datagram by datagram (offsets into `streams`).
+    Then each located detection (card or track data, an ISO 8583 message with card fields or a PIN
+    block, a login's secret): a span no pass changed (a layer none of them reads, a field they do
+    not know) is overwritten whole; the others were masked in their own encoding."""
+    before = _regions(streams, spans)
+    if tcp:
+        redact_streams(app, streams, order or [], notes)
+    else:
+        for d, off, n in datagrams:
+            buf = streams[d]
+            if off >= len(buf):
+                continue
+            dgram = bytearray(buf[off : off + n])
+            redact_datagram(app, dgram, notes)
+            buf[off : off + len(dgram)] = dgram
+    for sp, s, e, old in before:
+        if streams[sp.direction][s:e] == old:
+            streams[sp.direction][s:e] = bytes([FILLER]) * (e - s)
+            notes.append(f"{sp.what} ({sp.encoding}) overwritten whole")
+
+
+def redact_streams(app: str | None, streams: list[bytearray], order: Order, notes: list[str]) -> None:
+    """Both directions of one TCP flow: passwords, then protocol fields, then every card encoding."""
+    redact_passwords(app, streams[0], streams[1], order, notes)
+    if app in (None, "http") or any(buf[:5] == b"HTTP/" for buf in streams):
+        redact_http(streams, order, notes)
+    for buf in streams:
+        if app == "iso8583" or looks_like_iso8583(bytes(buf[:4096])):
+            redact_iso8583(buf, notes)
+        if app == "dns":
+            redact_dns(buf, notes, offset=2)
+        mask_cards(buf, notes)
+        overwrite_floor(buf, notes)
+
+
+def redact_datagram(app: str | None, buf: bytearray, notes: list[str]) -> None:
+    if app in ("snmp", None):
+        redact_snmp(buf, notes)
+    if app in ("dns", "mdns", "llmnr", None):
+        redact_dns(buf, notes)
+    mask_cards(buf, notes)
+    overwrite_floor(buf, notes)

@@ -125,3 +125,25 @@ def test_floor_leaves_ordinary_bytes() -> None:
                  b"\x00\x00\x00$\x00\x03\x00\x00user\x00posapp\x00database\x00sales\x00\x00",
                  binascii.unhexlify("510081830001000000000000")):
         assert find(text) == [], text
+
+
+def _ntlm_token() -> bytes:
+    """The NTLM AUTHENTICATE token of login_http_ntlm (its binary, decoded at a wrong alignment,
+    holds a length byte before Luhn-passing BCD)."""
+    import dpkt
+
+    with open(ROOT / "captures" / "login_http_ntlm.pcap", "rb") as fh:
+        for _ts, frame in dpkt.pcap.Reader(fh):
+            payload = bytes(dpkt.ethernet.Ethernet(frame).data.data.data)
+            at = payload.find(b"Authorization: NTLM TlRMTVNTUAAD")
+            if at >= 0:
+                return payload[at + 20 : payload.index(b"\r\n", at)]
+    raise AssertionError("no NTLM AUTHENTICATE in login_http_ntlm")
+
+
+def test_floor_reads_an_ntlm_token_at_its_own_alignment() -> None:
+    token = _ntlm_token()
+    assert not find(b"Authorization: NTLM " + token + b"\r\n")  # the challenge response stays readable
+    raw = bytearray(base64.b64decode(token))
+    raw[100:116] = b"4111111111111111"  # a card inside the token is still found
+    assert find(b"Authorization: NTLM " + base64.b64encode(bytes(raw)) + b"\r\n")

@@ -87,3 +87,17 @@ def test_login_secrets_are_located() -> None:
             assert len(base64.b64decode(region).split(b":", 1)[1]) == ev.password_length
         elif ev.method == "USER/PASS":
             assert region.startswith(b"PASS ") and len(region.rstrip(b"\r")) - 5 == ev.password_length
+
+
+@pytest.mark.parametrize(("name", "starts"), [("login_redis", b"*"), ("login_mqtt", b"\x10"),
+                                              ("login_irc", b"")])
+def test_app_login_secrets_are_located(name: str, starts: bytes) -> None:
+    """Redis, MQTT and IRC logins carry a location too: the commands, the CONNECT packet, the line."""
+    found = [(ev, b) for ev, b in located(name) if isinstance(ev, Credentials) and ev.password_length]
+    assert found, name
+    for ev, region in found:
+        assert region.startswith(starts), (ev.method, region[:8].hex())
+        assert len(region) > ev.password_length
+        if name == "login_irc":
+            assert region.split(b" ", 1)[0].upper() in (b"PASS", b"AUTHENTICATE", b"PRIVMSG", b"NICKSERV", b"NS",
+                                                         b"IDENTIFY"), ev.method

@@ -35,7 +35,11 @@ CASES = [
     (r.telnet, b"\xff\xfd\x18\xff\xfd\x20", TCP, 2323, ("telnet", False, None)),
     (r.rdp, b"\x03\x00\x00\x13\x0e\xe0\x00\x00\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00", TCP, 3390,
      ("rdp", False, "rdp-security")),
-    (r.smb, b"\x00\x00\x00\x2f\xffSMBr" + bytes(40), TCP, 445, ("smb", False, "smb1")),
+    (r.smb, b"\x00\x00\x00\x2f\xffSMBr" + bytes(40), TCP, 445, ("smb", False, "smb1-offered")),  # the server decides
+    (r.smb, b"\x00\x00\x00\x2f\xffSMBr" + bytes(4) + b"\x98" + bytes(35), TCP, 445, ("smb", False, "smb1")),  # reply
+    (r.smb, b"\x00\x00\x00\x2f\xffSMBs" + bytes(40), TCP, 445, ("smb", False, "smb1")),  # session setup
+    (r.smb, b"\x81\x00\x00\x44\x20" + b"CKFDENECFDEFFCFGEFFCCACACACACACA" + b"\x00\x20"
+     + b"EOEBFDEFFCFGEFFCCACACACACACACAAA" + b"\x00", TCP, 139, ("smb", False, "netbios-ssn")),
     (r.smb, b"\x00\x00\x00\x40\xfeSMB" + bytes(60), TCP, 445, ("smb", False, "smb2")),
     (r.databases, struct.pack("!II", 8, 80877103), TCP, 5433, ("postgres", False, None)),
     (r.databases, b"\x08\x00\x00\x00\x0a8.0.36\x00", TCP, 3307, ("mysql", False, None)),

@@ -114,6 +114,10 @@ class Analyzer(Generic[S]):
     def flow_end(self, flow: Flow, emit: Emit) -> None:
         """The flow ended (closed, idle, or end of input)."""
 
+    def app_changed(self, flow: Flow, ts: float, emit: Emit) -> None:
+        """A handshake named the flow's application after the classifier had (`app_named`): called on
+        every analyzer that wanted the flow at its start, whether or not it is still on it."""
+
     def conclude(self, flow: Flow) -> None:
         """The classifier only: the Dispatcher can wait no longer for a verdict, decide from what came."""
 
@@ -127,6 +131,8 @@ class FlowNotes:
     via_proxy: str | None = None  # socks4, socks5 or http-connect: the flow is a proxy tunnel
     proxy_target: str | None = None  # host:port the proxy was asked for
     card_fps: set[str] = field(default_factory=set)  # distinct card fingerprints (flow_end `cards`)
+    renamed_at: float | None = None  # `app_named` ran at this time; the Dispatcher tells the analyzers
+    replay: list[tuple[int, bytes]] = field(default_factory=list)  # a tunnel's first bytes, read with the handshake
     wanted: list[Analyzer[Any]] = field(default_factory=list)  # the analyzers that wanted the flow at start
     # what the analyzers get instead of the stream's bytes: the contents of TLS records that protect
     # nothing (NULL or anonymous suites); called with (direction, bytes)
@@ -154,6 +160,7 @@ class Dispatcher:
         self.analyzers = analyzers
         self.emit = emit
         self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
+        self.rename_readers = [a for a in analyzers if type(a).app_changed is not Analyzer.app_changed]
         self.held_total = 0  # stream bytes held for the classifier over all flows
 
     def flow_start(self, flow: Flow) -> None:
@@ -200,14 +207,21 @@ class Dispatcher:
         parts = self._http_parts(flow, direction, data) if flow.app == "http" else None
         if parts:
             self._stream_http(flow, direction, data, ts, parts)
-            return
-        active = list(flow.active)
-        for a in active:
-            a.stream(flow, direction, data, ts, self.emit)
-        if len(flow.active) > len(active) and notes(flow).reopened:  # `reopened` during this chunk
-            notes(flow).reopened = False
-            for a in [a for a in flow.active if a not in active]:
+        else:
+            active = list(flow.active)
+            for a in active:
                 a.stream(flow, direction, data, ts, self.emit)
+            if len(flow.active) > len(active) and notes(flow).reopened:  # `reopened` during this chunk
+                notes(flow).reopened = False
+                for a in [a for a in flow.active if a not in active]:
+                    a.stream(flow, direction, data, ts, self.emit)
+        self._renamed(flow)
+        facts: FlowNotes | None = flow.state.get(NOTES)
+        if facts is not None and facts.replay:  # a tunnel opened: its first bytes came with the handshake
+            replay, facts.replay = facts.replay, []
+            for d, chunk in replay:
+                if chunk:
+                    self.stream(flow, d, chunk, ts)
 
     def _stream_http(self, flow: Flow, direction: int, data: bytes, ts: float, parts: list[HttpPart]) -> None:
         """`stream` of an http flow: each analyzer that reads HTTP gets the parts just before the bytes."""
@@ -256,7 +270,8 @@ class Dispatcher:
             _settle(flow)
         emit = self.emit
         for a in list(flow.active):
-            a.datagram(flow, direction, data, ts, emit)
+            a.datagram(flow, direction ^ flow.turned, data, ts, emit)  # turned: the roles swapped just now
+        self._renamed(flow)
 
     def _conclude(self, flow: Flow) -> None:
         """A hole or the end: chunks still held for the classifier are judged now and delivered."""
@@ -276,7 +291,18 @@ class Dispatcher:
                 for d, part in ends:
                     a.http(flow, d, part, flow.last_ts, self.emit)
             a.flow_end(flow, self.emit)
+        self._renamed(flow)
         self.classifier.flow_end(flow, self.emit)
+
+    def _renamed(self, flow: Flow) -> None:
+        """After `app_named`: the analyzers that follow renames hear of it (once per rename)."""
+        facts: FlowNotes | None = flow.state.get(NOTES)
+        if facts is None or facts.renamed_at is None:
+            return
+        ts, facts.renamed_at = facts.renamed_at, None
+        for a in self.rename_readers:
+            if a in facts.wanted:
+                a.app_changed(flow, ts, self.emit)
 
 
 def _settle(flow: Flow) -> None:
@@ -340,9 +366,12 @@ def protects_nothing(flow: Flow, how: str, by: Analyzer[Any], unwrap: Callable[[
         flow.encrypted, flow.how = (False if cleartext else None), how
 
 
-def app_named(flow: Flow, app: str) -> None:
-    """A handshake names the application better than the first bytes did (AnyDesk over TLS)."""
-    flow.app = app
+def app_named(flow: Flow, app: str, ts: float) -> None:
+    """A handshake names the application better than the first bytes did (AnyDesk over TLS); the
+    analyzers that wanted the flow hear of it (`Analyzer.app_changed`) once the current call returns."""
+    if flow.app != app:
+        flow.app = app
+        notes(flow).renamed_at = ts
 
 
 def encrypted_from_here(flow: Flow, how: str, upgraded: bool = False) -> None:
@@ -362,6 +391,15 @@ def cleartext_after_all(flow: Flow, how: str) -> None:
 def negotiated(flow: Flow, how: str | None) -> None:
     """The protocol version the handshake settled on (tls1.2, …)."""
     flow.how = how
+
+
+def client_is(flow: Flow, direction: int) -> bool:
+    """A handshake shows which side is the client (a DTLS ClientHello's sender): a datagram flow whose
+    ports named the other side turns round (`Flow.turn`). True when it turned."""
+    if direction != 1 or flow.proto == TCP:
+        return False
+    flow.turn()
+    return True
 
 
 def server_named(flow: Flow, name: str | None) -> None:
@@ -387,11 +425,15 @@ def card_seen(flow: Flow, fingerprint: str) -> None:
         fps.add(fingerprint)
 
 
-def tunnel_opened(flow: Flow, via: str, target: str, by: Analyzer[Any]) -> None:
+def tunnel_opened(flow: Flow, via: str, target: str, by: Analyzer[Any],
+                  after: list[tuple[int, bytes]] | None = None) -> None:
     """A proxy granted a tunnel: the tunnelled bytes are classified afresh and every analyzer that
-    wanted the flow at its start (but the proxy's) starts again with empty state."""
+    wanted the flow at its start (but the proxy's) starts again with empty state. `after`: bytes of
+    the tunnel (direction, bytes) that came with the handshake; the Dispatcher hands them on next."""
     wanted = [a for a in notes(flow).wanted if a is not by]
-    flow.state = {NOTES: FlowNotes(via_proxy=via, proxy_target=target, wanted=wanted)}
+    flow.state = {NOTES: FlowNotes(via_proxy=via, proxy_target=target, wanted=wanted, replay=list(after or []))}
+    if flow.trace is not None:  # evidence: the analyzers' locations count from the tunnel's first byte now
+        flow.trace.rebase(list(after or []))
     flow.app = flow.encrypted = flow.how = None
     flow.active = list(wanted)
     flow.inspect = True

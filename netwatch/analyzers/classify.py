@@ -22,17 +22,21 @@ from netwatch.flows.table import Flow
 from netwatch.packets.decode import ESP, ICMP, ICMP6, TCP, UDP
 from netwatch.protocols.http import request_host
 
-INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp"}
+INFRA_APPS = {"dns", "dhcp", "ntp", "icmp", "mdns", "llmnr", "netbios-ns", "netbios-dgm", "ssdp", "arp", "stun",
+              "epmap"}
+PROVISIONAL = {"stun"}  # decides a flow only when nothing else shows up in it (WebRTC: DTLS follows STUN)
 UPGRADABLE = {"smtp", "imap", "pop3", "ftp", "postgres", "mysql", "rdp", "tds", "text", "ldap", "xmpp"}
 TRIES = 4  # payloads looked at before a flow is called opaque/unknown, once each direction that spoke...
 SAMPLE = 256  # ...has this many first bytes (or the flow has spent MAX_TRIES payloads)
 MAX_TRIES = 32
+PROVISIONAL_TRIES = 32  # payloads looked at past a PROVISIONAL verdict (ICE checks before DTLS)
 
 
 @dataclass(slots=True)
 class _Tries:
     sample: bytes | None = None  # the first unrecognised datagram
     tries: int = 0
+    provisional: tuple[str, bool | None, str | None] | None = None  # a PROVISIONAL verdict, held
     heads: list[bytes] = field(default_factory=lambda: [b"", b""])  # each direction's first bytes (TCP)
     first: int = -1  # the direction whose bytes came first (TCP)
 
@@ -66,10 +70,17 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
         if st.tries >= MAX_TRIES or (st.tries >= TRIES and (flow.proto != TCP or full)):
             self._give_up(flow)  # several payloads and still nothing known: opaque or unknown, not cleartext
 
-    @staticmethod
-    def _recognised(flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> bool:
+    def _recognised(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> bool:
+        """True: the flow is decided, or a PROVISIONAL verdict is held (its own protocol may follow)."""
         for r in recognisers:
             v = r(data, flow, direction)
+            if v is not None and v[0] in PROVISIONAL:
+                st = self.state(flow)
+                st.provisional = v  # the flow's own protocol may follow: look a while longer
+                st.tries += 1
+                if st.tries >= PROVISIONAL_TRIES:
+                    self._give_up(flow)
+                return True
             if v is not None:
                 classified(flow, *v)
                 if v[0] == "http" and direction == 0:
@@ -83,6 +94,9 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
 
     def _give_up(self, flow: Flow) -> None:
         st = self.peek(flow)
+        if st is not None and st.provisional is not None:
+            classified(flow, *st.provisional)
+            return
         classified(flow, opaque_or_unknown((st.first_bytes() or b"") if st else b""), None, flow.how)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -107,7 +121,7 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
                 classified(flow, "esp", True, "esp")
             elif flow.proto in (ICMP, ICMP6):
                 classified(flow, "icmp", False, flow.how)
-            elif payload and (st := self.peek(flow)) is not None and st.first_bytes() is not None:
+            elif payload and (st := self.peek(flow)) is not None and (st.first_bytes() is not None or st.provisional):
                 self._give_up(flow)
             elif notes(flow).inner_how is not None:  # a NULL-cipher session that carried no data
                 classified(flow, "tls", False)
@@ -123,6 +137,21 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
 
 def _tls_client_hello(data: bytes) -> bool:
     return len(data) >= 6 and data[0] == 0x16 and data[1] == 3 and data[2] <= 4 and data[5] == 1
+
+
+MYSQL_SSL_REQUEST = 36  # header (length 32, sequence 1) and the capability flags with CLIENT_SSL
+
+
+def client_hello_at(data: bytes, app: str | None) -> int:
+    """Where a TLS ClientHello starts in a client chunk of an upgradable flow, or -1. MySQL clients
+    send the SSLRequest and the ClientHello back to back: reassembly may hand both over at once."""
+    if _tls_client_hello(data):
+        return 0
+    n = MYSQL_SSL_REQUEST
+    if (app == "mysql" and len(data) > n and data[:4] == b"\x20\0\0\x01" and data[5] & 0x08
+            and _tls_client_hello(data[n:])):
+        return n
+    return -1
 
 
 def _tds_encrypts(data: bytes) -> bool:
@@ -149,6 +178,7 @@ class Upgrade(Analyzer[None], name="upgrade", transports=(TCP,), plaintext_only=
         if flow.encrypted is not False or app not in UPGRADABLE:
             deactivate(flow, self)
             return
-        if (direction == 0 and _tls_client_hello(data)) or (app == "tds" and direction == 1 and _tds_encrypts(data)):
+        if (direction == 0 and client_hello_at(data, app) >= 0) or (app == "tds" and direction == 1
+                                                                      and _tds_encrypts(data)):
             encrypted_from_here(flow, "tls", upgraded=True)
             deactivate(flow, self)

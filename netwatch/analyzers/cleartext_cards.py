@@ -14,48 +14,21 @@ from __future__ import annotations
 import re
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, card_seen, deactivate, notes
+from netwatch.analyzers import Analyzer, Emit, deactivate, notes
+from netwatch.analyzers.card_events import card_observation, located
 from netwatch.flows.table import Flow
-from netwatch.protocols.card_context import BufferJudge, CardVerdict, judge
-from netwatch.protocols.card_numbers import card_brand
-from netwatch.protocols.card_search import Hit, scan, scan_dns_name, wrap
+from netwatch.protocols.card_context import BufferJudge, judge
+from netwatch.protocols.card_search import scan, scan_dns_name, wrap
 from netwatch.protocols.card_text import WINDOW
 from netwatch.protocols.dns import parse_dns
 from netwatch.protocols.http import MAX_BODY, FramedMessage, HttpMessage, HttpPart, Unparsed
-from netwatch.redaction.masking import Fingerprinter, mask_pan
+from netwatch.redaction.masking import Fingerprinter
 
 MIN_TAIL = 96  # longer than any ASCII/BCD form (track 1 up to its expiry is ~60 bytes)
 MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
 GUARD = 16  # a hit this close to the end waits: a track-2 expiry or more digits may follow
-DIRECTION = ("to_server", "to_client")
 LONG_LABEL = re.compile(rb"[0-9A-Za-z]{20}")  # base32 of a 12-digit number is 20 characters
 MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
-
-
-def card_observation(
-    flow: Flow, direction: int, hit: Hit, channel: str, ts: float, fingerprint: Fingerprinter, encoding: str = "",
-    verdict: CardVerdict | None = None, location: events.Location | None = None,
-) -> events.CardData:
-    """The `card_data` event for one hit (masked and fingerprinted here, with the session's key).
-    `verdict`: the hit's confidence from its context (`card_context.judge`); without one the channel
-    decides (a payment message's fields are card data by definition). `location`: where it stands
-    in the flow's stream (None: not tied to stream bytes)."""
-    _s, _e, digits, kind, enc, expiry = hit
-    verdict = verdict or judge(b"", 0, 0, digits, kind, enc, channel)
-    fp = fingerprint(digits)
-    if verdict.confidence == "high":
-        card_seen(flow, fp)  # distinct cards in this flow (flow_end carries the count)
-    return events.CardData(
-        ts=ts, flow=events.FlowFacts.of(flow), data_kind=kind, brand=card_brand(digits, True), encoding=encoding or enc,
-        masked=mask_pan(digits), fingerprint=fp, channel=channel, direction=DIRECTION[direction],
-        expiry_present=None if kind == "pan" else expiry, confidence=verdict.confidence, reason=verdict.reason,
-        location=location,
-    )
-
-
-def located(direction: int, offset: int, length: int, hit: Hit, encoding: str = "") -> events.Location:
-    """The location of a hit at `offset` of a direction's stream (`length` bytes)."""
-    return events.Location(direction, offset, length, hit[3], encoding or hit[4])
 
 
 class _Dir:

@@ -13,13 +13,9 @@ upgrade this analyzer is off the flow. Bounded: it stops after the first MAX_BYT
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Container
-from dataclasses import dataclass, field
-from typing import Any
-
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Emit, deactivate
+from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found, locating
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import (
     IMAP_AUTH_PLAIN,
@@ -30,93 +26,13 @@ from netwatch.protocols.auth import (
     b64,
     basic_login,
     http_authorizations,
-    is_default,
     sasl_plain,
 )
-from netwatch.protocols.http import HttpHead, HttpPart
+from netwatch.protocols.http import HttpPart
 from netwatch.protocols.snmp import snmp_community
-from netwatch.protocols.text import clean
-
-MAX_BYTES = 64 * 1024  # client bytes looked at per flow
-MAX_LINE = 2048
-
-
-@dataclass(slots=True)
-class LoginState:
-    """One flow's login dialogue so far (a line buffer, the step it is at, the user named)."""
-
-    buf: bytes = b""  # an unfinished line
-    seen: int = 0  # client bytes looked at
-    user: bytes | str | None = None  # the user named, until the password comes
-    mode: str | None = None  # the step a multi-line login is at (plain, login-user, user, pass, …)
-    screen: bytes = b""  # Telnet: the end of what the server printed (for its prompts)
-    typed: bytearray = field(default_factory=bytearray)  # Telnet: keystrokes since the prompt
-    auth: int | None = None  # PostgreSQL: the authentication type the server asked for
-    communities: set[int] = field(default_factory=set)  # SNMP: hashes of the communities reported
-
-    def take_user(self) -> bytes | str | None:
-        user, self.user = self.user, None
-        return user
-
-
-class LoginWatcher(Analyzer[LoginState]):
-    """What `Credentials` and `Logins` share: a login state per flow, a budget of client bytes and
-    a handler per application."""
-
-    def _budget(self, flow: Flow, direction: int, data: bytes, apps: Container[str]) -> LoginState | None:
-        """The flow's state while its application is one of `apps` and the budget lasts; else None
-        (and the analyzer leaves the flow)."""
-        app = flow.app
-        if app is None:
-            return None
-        st = self.state(flow)
-        if app not in apps or st.seen > MAX_BYTES:
-            deactivate(flow, self)
-            return None
-        if direction == 0:
-            st.seen += len(data)
-        return st
-
-    def _request_head(self, flow: Flow, direction: int, part: HttpPart) -> HttpHead | None:
-        """`part` when it is a request head within the budget (the Dispatcher hands them over just
-        before `stream` counts the bytes they came in), else None."""
-        if direction != 0 or not isinstance(part, HttpHead):
-            return None
-        st = self.peek(flow)
-        return part if st is None or st.seen <= MAX_BYTES else None
-
-    def gap(self, flow: Flow, direction: int, size: int) -> None:
-        st = self.peek(flow)
-        if st is not None:
-            st.buf = b""
-
-
-def _locating(emit: Emit, where: events.Location | None) -> Emit:
-    """`emit`, with a readable secret's `credentials` events located at `where`."""
-    if where is None:
-        return emit
-
-    def out(ev: events.Event) -> None:
-        if isinstance(ev, events.Credentials) and ev.password_length is not None:
-            ev = dataclasses.replace(ev, location=where)
-        emit(ev)
-    return out
 
 
 class Credentials(LoginWatcher, name="credentials"):
-    # -- output ---------------------------------------------------------------------------------
-    @staticmethod
-    def _found(flow: Flow, ts: float, emit: Emit, protocol: str, user: Any, password: bytes | str | None,
-               method: str, secret: str = "cleartext", **extra: Any) -> None:
-        fields: dict[str, Any] = {"protocol": protocol, "user": clean(user), "method": method, "secret": secret}
-        if password is not None:
-            fields["password_length"] = len(password)
-            fields["default_password"] = is_default(password)
-        else:
-            fields["default_password"] = False
-        fields.update(extra)
-        emit(events.Credentials(ts=ts, flow=events.FlowFacts.of(flow), **fields))
-
     # -- dispatch -------------------------------------------------------------------------------
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         st = self._budget(flow, direction, data, STREAM_APPS)
@@ -134,7 +50,7 @@ class Credentials(LoginWatcher, name="credentials"):
             if login is not None:
                 at = head.raw_head.find(token)  # the token's place in the stream: the head's offset on
                 where = events.Location(0, head.offset + at, len(token), "password", "base64") if at >= 0 else None
-                self._found(flow, ts, _locating(emit, where), "http", login[0], login[1], "Basic")
+                found(flow, ts, locating(emit, where), "http", login[0], login[1], "Basic")
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if self.stays_for(flow, "snmp"):
@@ -151,7 +67,7 @@ class Credentials(LoginWatcher, name="credentials"):
         at = st.seen - len(buf)  # client stream offset of buf[0] (`seen` counts every client byte)
         for line in lines[:256]:
             where = events.Location(0, at, len(line), "password", "ascii")  # a login in it: the line
-            handle(self, flow, st, line.rstrip(b"\r"), ts, _locating(emit, where))
+            handle(self, flow, st, line.rstrip(b"\r"), ts, locating(emit, where))
             at += len(line) + 1
 
     def _ftp_pop3(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
@@ -160,29 +76,29 @@ class Credentials(LoginWatcher, name="credentials"):
         if cmd == b"USER ":
             st.user = line[5:].strip()
         elif cmd == b"PASS ":
-            self._found(flow, ts, emit, proto, st.take_user(), line[5:], "USER/PASS")
+            found(flow, ts, emit, proto, st.take_user(), line[5:], "USER/PASS")
         elif cmd == b"APOP " and proto == "pop3":
             user = line[5:].split(b" ", 1)[0]
-            self._found(flow, ts, emit, proto, user, None, "APOP", secret="digest")
+            found(flow, ts, emit, proto, user, None, "APOP", secret="digest")
 
     def _imap(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
         if st.mode == "plain":
             st.mode = None
             creds = sasl_plain(line.strip())
             if creds:
-                self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
+                found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
             return
         m = IMAP_LOGIN.match(line)
         if m:
             user = m.group(1) if m.group(1) is not None else m.group(2)
             pw = m.group(3) if m.group(3) is not None else m.group(4)
-            self._found(flow, ts, emit, "imap", user, pw, "LOGIN")
+            found(flow, ts, emit, "imap", user, pw, "LOGIN")
             return
         m = IMAP_AUTH_PLAIN.match(line)
         if m:
             creds = sasl_plain(m.group(1)) if m.group(1) else None
             if creds:
-                self._found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
+                found(flow, ts, emit, "imap", creds[0], creds[1], "AUTHENTICATE PLAIN")
             else:
                 st.mode = "plain"
 
@@ -193,7 +109,7 @@ class Credentials(LoginWatcher, name="credentials"):
             st.mode = None
             creds = sasl_plain(word)
             if creds:
-                self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
+                found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
             return
         if mode == "login-user":
             st.user, st.mode = b64(word) or word, "login-pass"
@@ -202,13 +118,13 @@ class Credentials(LoginWatcher, name="credentials"):
             st.mode = None
             pw = b64(word)
             if pw is not None and word != b"*":
-                self._found(flow, ts, emit, "smtp", st.take_user(), pw, "AUTH LOGIN")
+                found(flow, ts, emit, "smtp", st.take_user(), pw, "AUTH LOGIN")
             return
         upper = word.upper()
         if upper.startswith(b"AUTH PLAIN"):
             creds = sasl_plain(word[10:].strip()) if len(word) > 11 else None
             if creds:
-                self._found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
+                found(flow, ts, emit, "smtp", creds[0], creds[1], "AUTH PLAIN")
             else:
                 st.mode = "plain"
         elif upper.startswith(b"AUTH LOGIN"):
@@ -238,7 +154,7 @@ class Credentials(LoginWatcher, name="credentials"):
                 if mode == "user" and typed:
                     st.user = bytes(typed)
                 elif mode == "pass":
-                    self._found(flow, ts, emit, "telnet", st.take_user(), bytes(typed), "login prompt")
+                    found(flow, ts, emit, "telnet", st.take_user(), bytes(typed), "login prompt")
                 typed.clear()
                 st.mode = None
                 st.screen = b""
@@ -260,7 +176,7 @@ class Credentials(LoginWatcher, name="credentials"):
         if key in seen or len(seen) >= 8:
             return
         seen.add(key)
-        self._found(flow, ts, emit, "snmp", None, community, "community", version=version, pdu=pdu)
+        found(flow, ts, emit, "snmp", None, community, "community", version=version, pdu=pdu)
 
     # -- databases ------------------------------------------------------------------------------
     def _mysql(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -269,6 +185,8 @@ class Credentials(LoginWatcher, name="credentials"):
         caps = int.from_bytes(data[4:8], "little")
         if not caps & 0x200 or len(data) < 37:  # pre-4.1 clients: not decoded
             return
+        if caps & 0x800 and int.from_bytes(data[:3], "little") == 32:
+            return  # an SSLRequest (TLS follows, maybe in the same chunk): no user, no password
         end = data.find(b"\0", 36)
         if end < 0:
             return  # SSLRequest (no user) or truncated
@@ -290,11 +208,11 @@ class Credentials(LoginWatcher, name="credentials"):
             plugin = data[j : k if k >= 0 else len(data)]
         method = plugin.decode("latin-1")[:40] or "mysql_native_password"
         if method == "mysql_clear_password":
-            self._found(flow, ts, emit, "mysql", user, auth.rstrip(b"\0"), method)
+            found(flow, ts, emit, "mysql", user, auth.rstrip(b"\0"), method)
         elif not auth:
-            self._found(flow, ts, emit, "mysql", user, b"", method, secret="none")
+            found(flow, ts, emit, "mysql", user, b"", method, secret="none")
         else:
-            self._found(flow, ts, emit, "mysql", user, None, method, secret="hash")
+            found(flow, ts, emit, "mysql", user, None, method, secret="hash")
         deactivate(flow, self)
 
     def _postgres(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -310,11 +228,11 @@ class Credentials(LoginWatcher, name="credentials"):
             body = data[5 : 1 + int.from_bytes(data[1:5], "big")].rstrip(b"\0")
             auth, st.auth = st.auth, None
             if auth == 3:
-                self._found(flow, ts, emit, "postgres", st.user, body, "password")
+                found(flow, ts, emit, "postgres", st.user, body, "password")
             elif auth == 5:
-                self._found(flow, ts, emit, "postgres", st.user, None, "md5", secret="hash")
+                found(flow, ts, emit, "postgres", st.user, None, "md5", secret="hash")
             elif auth == 10:
-                self._found(flow, ts, emit, "postgres", st.user, None, "scram", secret="scram")
+                found(flow, ts, emit, "postgres", st.user, None, "scram", secret="scram")
             deactivate(flow, self)
 
     def _tds(self, flow: Flow, st: LoginState, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -330,7 +248,7 @@ class Credentials(LoginWatcher, name="credentials"):
         except (ValueError, IndexError):
             return
         if user or plen:
-            self._found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
+            found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
         deactivate(flow, self)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
-from netwatch.analyzers.cleartext_cards import DIRECTION, card_observation
+from netwatch.analyzers.card_events import DIRECTION, card_observation
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP
 from netwatch.protocols.card_search import scan

@@ -1,8 +1,8 @@
 """More logins in clear, beside `credentials`: POP3 SASL (PLAIN, LOGIN, XOAUTH2), XOAUTH2 in
-IMAP/SMTP, CRAM-MD5 and DIGEST-MD5 (challenge-response) in all three, HTTP Digest and Bearer
+IMAP/SMTP, CRAM-MD5 and DIGEST-MD5 (challenge-response) in all three, HTTP Digest, NTLM and Bearer
 tokens (from the request heads the Dispatcher parsed), LDAP binds, Sybase/old-TDS (TDS 4.2/5.0) logins.
 
-Same output as `credentials` (its `_found`: protocol, user, method, secret, password length, never
+Same output as `credentials` (`login_watch.found`: protocol, user, method, secret, password length, never
 the password). `secret` says what crossed the wire: cleartext, token (a bearer token: usable as is),
 digest (challenge-response), none (an empty password). The parsers are pure functions; the analyzer
 keeps only a line buffer and the SASL step per flow, and stops after MAX_BYTES of client data.
@@ -11,13 +11,13 @@ keeps only a line buffer and the SASL step per flow, and stops after MAX_BYTES o
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from netwatch.analyzers import Emit, deactivate
-from netwatch.analyzers.credentials import MAX_LINE, Credentials, LoginState, LoginWatcher
+from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import b64, digest_user, http_authorizations, ldap_bind, oauth_token, sasl_plain, tds_login
 from netwatch.protocols.http import HttpPart
+from netwatch.protocols.windows import ntlm_authenticate
 
 SASL_CMD = re.compile(
     rb"^(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5)(?: (\S+))?\s*$", re.I)
@@ -42,14 +42,21 @@ class Logins(LoginWatcher, name="logins"):
             return
         for scheme, value in http_authorizations(head.headers):
             if scheme == b"digest":
-                self._found(flow, ts, emit, "http", digest_user(value), None, "Digest", "digest")
+                found(flow, ts, emit, "http", digest_user(value), None, "Digest", "digest")
             elif scheme == b"bearer":
-                self._found(flow, ts, emit, "http", None, value, "Bearer", "token")
+                found(flow, ts, emit, "http", None, value, "Bearer", "token")
+            elif scheme in (b"ntlm", b"negotiate"):
+                self._ntlm(flow, value, ts, emit)
 
     @staticmethod
-    def _found(flow: Flow, ts: float, emit: Emit, protocol: str, user: Any, secret_bytes: bytes | None,
-               method: str, secret: str) -> None:
-        Credentials._found(flow, ts, emit, protocol, user, secret_bytes, method, secret=secret)
+    def _ntlm(flow: Flow, token: bytes, ts: float, emit: Emit) -> None:
+        """NTLM (raw, or inside SPNEGO for Negotiate): the AUTHENTICATE message names the user; its
+        response is challenge-response, crackable offline."""
+        raw = b64(token.strip())
+        login = ntlm_authenticate(raw) if raw else None
+        if login is not None and login[1]:
+            domain, user = login
+            found(flow, ts, emit, "http", user + b"@" + domain if domain else user, None, "NTLM", "digest")
 
     # -- SASL on line protocols ------------------------------------------------------------------
     def _lines(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
@@ -80,23 +87,23 @@ class Logins(LoginWatcher, name="logins"):
         if step == "PLAIN":
             creds = sasl_plain(word)
             if creds:
-                self._found(flow, ts, emit, app, creds[0], creds[1], method, "cleartext")
+                found(flow, ts, emit, app, creds[0], creds[1], method, "cleartext")
         elif step == "LOGIN":
             st.user, st.mode = b64(word) or word, "LOGIN-pass"
         elif step == "LOGIN-pass":
             pw = b64(word)
             if pw is not None:
-                self._found(flow, ts, emit, app, st.take_user(), pw, method, "cleartext")
+                found(flow, ts, emit, app, st.take_user(), pw, method, "cleartext")
         elif step in ("CRAM-MD5", "DIGEST-MD5"):
             raw = b64(word)
             if raw:  # CRAM-MD5: "user hexdigest"; DIGEST-MD5: username="user",…,response=…
                 user = raw.split(b" ", 1)[0] if step == "CRAM-MD5" else digest_user(raw)
-                self._found(flow, ts, emit, app, user, None, method, "digest")
+                found(flow, ts, emit, app, user, None, method, "digest")
         else:  # XOAUTH2 / OAUTHBEARER
             raw = b64(word)
             tok = oauth_token(raw) if raw else None
             if tok:
-                self._found(flow, ts, emit, app, tok[0], tok[1], method, "token")
+                found(flow, ts, emit, app, tok[0], tok[1], method, "token")
 
     # -- LDAP ----------------------------------------------------------------------------------------
     def _ldap(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
@@ -106,15 +113,20 @@ class Logins(LoginWatcher, name="logins"):
         _version, name, kind, secret = bind
         if kind == "simple":
             if secret:
-                self._found(flow, ts, emit, "ldap", name, secret, "simple bind", "cleartext")
+                found(flow, ts, emit, "ldap", name, secret, "simple bind", "cleartext")
             elif name:  # RFC 4513 "unauthenticated" bind: a name and no password
-                self._found(flow, ts, emit, "ldap", name, b"", "simple bind", "none")
+                found(flow, ts, emit, "ldap", name, b"", "simple bind", "none")
         elif kind == "sasl:PLAIN" and secret:
             parts = secret.split(b"\0")
             if len(parts) == 3:
-                self._found(flow, ts, emit, "ldap", parts[1], parts[2], "SASL PLAIN", "cleartext")
+                found(flow, ts, emit, "ldap", parts[1], parts[2], "SASL PLAIN", "cleartext")
         elif kind in ("sasl:DIGEST-MD5", "sasl:CRAM-MD5") and secret:
-            self._found(flow, ts, emit, "ldap", digest_user(secret) or name or None, None, kind[5:], "digest")
+            found(flow, ts, emit, "ldap", digest_user(secret) or name or None, None, kind[5:], "digest")
+        elif kind in ("sasl:GSS-SPNEGO", "sasl:NTLM", "sicily") and secret:
+            login = ntlm_authenticate(secret)  # NTLM's AUTHENTICATE names the user: challenge-response
+            if login is not None and login[1]:
+                domain, user = login
+                found(flow, ts, emit, "ldap", user + b"@" + domain if domain else user, None, "NTLM bind", "digest")
 
     # -- Sybase / TDS 5.0 --------------------------------------------------------------------------------
     def _tds(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
@@ -122,7 +134,7 @@ class Logins(LoginWatcher, name="logins"):
         if creds is None:
             return
         user, pw = creds
-        self._found(flow, ts, emit, "tds", user, pw, "tds5 login", "cleartext" if pw else "none")
+        found(flow, ts, emit, "tds", user, pw, "tds5 login", "cleartext" if pw else "none")
         deactivate(flow, self)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate, tunnel_opened
-from netwatch.analyzers.credentials import Credentials
+from netwatch.analyzers.login_watch import found
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP
 from netwatch.protocols.proxy_handshake import ClientSide, client_handshake, server_handshake
@@ -59,13 +59,15 @@ class Proxy(Analyzer[_Handshake], name="proxy", transports=(TCP,)):
 
     def _tunnel(self, flow: Flow, client: ClientSide, answer: tuple[bool, int, str | None],
                 ts: float, emit: Emit) -> None:
-        granted, _used, method = answer
+        granted, used, method = answer
         if client.password is not None:
-            Credentials._found(flow, ts, emit, "socks5", client.user, client.password, "username/password",
-                               secret="cleartext" if client.password else "none")
+            found(flow, ts, emit, "socks5", client.user, client.password, "username/password",
+                  secret="cleartext" if client.password else "none")
         emit(events.Proxy(ts=ts, flow=events.FlowFacts.of(flow), proxy=client.kind,
                           target_host=clean(client.host, 255) or "", target_port=client.port, granted=granted,
                           login=method or ("userid" if client.user else "none")))
         deactivate(flow, self)
         if granted:  # the classifier judges the tunnelled bytes
-            tunnel_opened(flow, client.kind, f"{clean(client.host, 255)}:{client.port}", self)
+            st = self.state(flow)  # what came after the handshake in either direction is the tunnel's
+            after = [(0, st.bufs[0][client.used :]), (1, st.bufs[1][used:])]
+            tunnel_opened(flow, client.kind, f"{clean(client.host, 255)}:{client.port}", self, after)

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable
 
+from netwatch.analyzers import recognise_apps as apps
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import TELNET_IAC, TELNET_PASS_PROMPT, TELNET_USER_PROMPT
 from netwatch.protocols.ber import ber_length
@@ -119,10 +120,16 @@ def rdp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def smb(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """SMB in NetBIOS session frames; an SMB1 NEGOTIATE request is only an offer (modern clients list
+    SMB2 dialects in it): the server's answer decides (analyzers.smb). A NetBIOS session request
+    (port 139: two encoded 32-character names) opens SMB too."""
+    if len(data) >= 72 and data[0] == 0x81 and int.from_bytes(data[1:4], "big") == 68 and data[4] == 0x20:
+        return "smb", False, "netbios-ssn"
     if len(data) >= 8 and data[0] == 0:
         magic = data[4:8]
         if magic == b"\xffSMB":
-            return "smb", False, "smb1"
+            offer = len(data) >= 14 and data[8] == 0x72 and not data[13] & 0x80
+            return "smb", False, "smb1-offered" if offer else "smb1"
         if magic == b"\xfeSMB":
             return "smb", False, "smb2"
         if magic == b"\xfdSMB":
@@ -231,6 +238,8 @@ def dns_tcp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 def udp_infra(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     ports = (flow.server_port, flow.client_port)
+    if 69 in ports and len(data) >= 4 and data[0] == 0 and data[1] in (1, 2) and data.endswith(b"\0"):
+        return "tftp", False, None  # a read or write request (the transfer itself runs on other ports)
     if (67 in ports or 68 in ports) and len(data) >= 240 and data[236:240] == b"\x63\x82\x53\x63":
         return "dhcp", False, None
     if 123 in ports and len(data) >= 48 and 1 <= (data[0] >> 3) & 7 <= 4:
@@ -272,6 +281,9 @@ def snmp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def dtls(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """DTLS records, also inside a TURN ChannelData message (RFC 7983: first byte 64-79)."""
+    if 0x40 <= (data[:1] or b"\0")[0] <= 0x4F and len(data) >= 17:
+        data = data[4:]
     if len(data) >= 13 and 0x14 <= data[0] <= 0x17 and data[1:3] in DTLS_VERSIONS:
         return ("dtls", True, "dtls") if data[0] == 0x16 else ("dtls", records_readable(data[13:]), "no-handshake")
     return None
@@ -283,6 +295,19 @@ def records_readable(body: bytes) -> bool | None:
     sample = body[:SAMPLE_TEXT]
     if len(sample) >= 8 and len(sample.translate(None, PRINTABLE_BYTES)) <= 0.05 * len(sample):
         return False
+    return None
+
+
+STUN_COOKIE = b"\x21\x12\xa4\x42"
+
+
+def stun(data: bytes, flow: Flow, direction: int) -> Verdict | None:
+    """STUN/TURN (RFC 8489): first two bits 0, the magic cookie, a length that fits. It shares its flow
+    with DTLS and media in WebRTC (RFC 7983), so it decides a flow only if nothing else shows up
+    (the classifier keeps looking: PROVISIONAL)."""
+    n = len(data)
+    if n >= 20 and data[0] < 4 and data[4:8] == STUN_COOKIE and int.from_bytes(data[2:4], "big") + 20 == n:
+        return "stun", False, None
     return None
 
 
@@ -349,11 +374,13 @@ def openvpn_udp(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 TCP_RECOGNISERS: list[Recogniser] = [
-    tls_record, http, ssh_banner, banner, client_command, telnet, rdp, smb, zvt, databases, ldap, socks, openvpn_tcp,
-    teamviewer, iso8583, dns_tcp, syslog, printable_text,
+    tls_record, apps.sip, http, ssh_banner, banner, apps.irc, client_command, telnet, rdp, smb, apps.dnp3, zvt,
+    apps.redis, apps.mqtt, databases, ldap, socks, openvpn_tcp, teamviewer, apps.modbus, apps.dcerpc, iso8583,
+    dns_tcp, syslog, printable_text,
 ]
 UDP_RECOGNISERS: list[Recogniser] = [
-    name_service, udp_infra, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, rdp_udp, openvpn_udp, printable_text,
+    name_service, udp_infra, stun, dtls, quic, wireguard, ike, snmp, teamviewer, syslog, apps.sip, apps.dnp3, rdp_udp,
+    openvpn_udp, printable_text,
 ]
 
 

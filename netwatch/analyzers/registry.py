@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from netwatch.analyzers import Analyzer
+from netwatch.analyzers.app_logins import AppLogins
 from netwatch.analyzers.classify import Classifier, Upgrade
 from netwatch.analyzers.cleartext_cards import CardData
 from netwatch.analyzers.credentials import Credentials
@@ -16,9 +17,12 @@ from netwatch.analyzers.proxy import Proxy
 from netwatch.analyzers.quic_inspect import QuicInspector
 from netwatch.analyzers.rdp import RdpSecurity
 from netwatch.analyzers.remote_access import RemoteAccess
+from netwatch.analyzers.smb import SmbSessions
 from netwatch.analyzers.software import SoftwareVersions
 from netwatch.analyzers.terminal import Terminal
+from netwatch.analyzers.tftp import TftpTransfers
 from netwatch.analyzers.tls_handshakes import TlsInspector
+from netwatch.packets.addresses import DEFAULT_SITE, Site
 from netwatch.redaction.masking import Fingerprinter
 
 
@@ -26,11 +30,13 @@ def build_classifier() -> Analyzer[Any]:
     return Classifier()
 
 
-def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[Any]]:
-    """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key."""
+def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAULT_SITE) -> list[Analyzer[Any]]:
+    """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key, `site`
+    the site's internal networks (the policy's)."""
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
     return [
         Names(),
+        TftpTransfers(),  # before the content analyzers: it names a transfer's client at flow start
         Proxy(),  # before the rest: once a tunnel opens it hands them the flow again
         Upgrade(),  # before the content analyzers: a STARTTLS switch drops them for the TLS bytes
         TlsInspector(),
@@ -40,8 +46,10 @@ def build_analyzers(fingerprint: Fingerprinter | None = None) -> list[Analyzer[A
         CardData(fingerprint),
         Credentials(),
         Logins(),
+        AppLogins(),
         FtpData(),
-        RemoteAccess(),
+        RemoteAccess(site),
         SoftwareVersions(),
         RdpSecurity(),
+        SmbSessions(),
     ]

@@ -2,7 +2,8 @@
 product and version a flow reveals (host, role, product, version, name, protocol, detail).
 
 Sources: SSH banners, HTTP `Server`/`User-Agent` (from the heads the Dispatcher parsed),
-FTP/SMTP/POP3/IMAP/Telnet greetings, NTLMSSP VERSION fields (SMB, HTTP, SMTP, IMAP), SMB dialects,
+FTP/SMTP/POP3/IMAP/Telnet greetings, NTLMSSP VERSION fields (SMB, HTTP, SMTP, IMAP, LDAP binds, DCE/RPC
+binds), SMB dialects,
 the RDP client build, SNMP sysDescr, DHCP vendor class and host name, SSDP `SERVER`. TLS client
 versions come from the `tls_hello` event (`TlsInspector`), not from here. Bounded: each flow is
 looked at for its first `CAPS[app]` bytes per direction, then the analyzer leaves it; encrypted
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwatch import events
-from netwatch.analyzers import Analyzer, Emit, deactivate
+from netwatch.analyzers import Analyzer, Emit, deactivate, notes
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP, UDP
 from netwatch.protocols.http import HttpHead, HttpPart
@@ -37,14 +38,15 @@ from netwatch.protocols.text import clean
 from netwatch.protocols.windows import ntlmssp_versions, rdp_client_build, smb_negotiate
 
 CAPS = {"ssh": 1024, "http": 32 * 1024, "ftp": 8192, "smtp": 16 * 1024, "pop3": 8192, "imap": 16 * 1024,
-        "telnet": 8192, "smb": 64 * 1024, "rdp": 8192}
+        "telnet": 8192, "smb": 64 * 1024, "rdp": 8192, "ldap": 16 * 1024, "dcerpc": 16 * 1024,
+        "epmap": 16 * 1024}
 TAIL = 2048  # bytes carried over between chunks so a header or token split by a segment is found
 MAX_SEEN = 64  # distinct facts per flow
 MAX_VALUE = 400  # bytes of a Server / User-Agent value looked at
 LINE = re.compile(rb"(?m)^([^\r\n]{3,400})\r?\n")
 SSDP_HEADER = re.compile(rb"(?im)^(?:SERVER|USER-AGENT):[ \t]*([^\r\n]{1,300})\r?$")
 HOSTNAME_ONLY = "DHCP host name"  # a product value that only names the host (no software claim)
-NTLM_APPS = {"http", "smtp", "imap", "pop3", "smb"}
+NTLM_APPS = {"http", "smtp", "imap", "pop3", "smb", "ldap", "dcerpc", "epmap"}  # ldap, RPC: NTLM in binds
 
 
 def _text(b: bytes) -> str:
@@ -66,6 +68,8 @@ class SoftwareVersions(Analyzer[_Seen], name="software", transports=(TCP, UDP), 
     # -- output ---------------------------------------------------------------------------------
     def _emit(self, flow: Flow, direction: int, ts: float, emit: Emit, found: Iterable[Software], protocol: str,
               role: str | None = None, host: str | None = None, **extra: Any) -> None:
+        if direction == 1 and host is None and notes(flow).via_proxy:
+            return  # a tunnel's server is the proxy's target, not the address the flow goes to
         seen = self.state(flow).reported
         who = host or (flow.src if direction == 0 else flow.dst)
         for s in found:
@@ -110,6 +114,8 @@ class SoftwareVersions(Analyzer[_Seen], name="software", transports=(TCP, UDP), 
             if build is not None:
                 self._emit(flow, 0, ts, emit, [Software("RDP client", str(build), "RDP client (build)")],
                            "rdp client core data")
+        elif app in ("ldap", "dcerpc", "epmap"):
+            pass  # binds carry NTLMSSP (below), no banner
         elif direction == 1:  # greeting lines of FTP, SMTP, POP3, IMAP, Telnet
             found = [s for m in LINE.finditer(buf) if (s := service_banner(_text(m.group(1)))) is not None]
             self._emit(flow, 1, ts, emit, found[:4], f"{app} banner", "server")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
-from netwatch.analyzers.cleartext_cards import card_observation
+from netwatch.analyzers.card_events import card_observation
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP
 from netwatch.protocols.card_numbers import card_brand

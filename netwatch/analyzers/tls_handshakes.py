@@ -2,9 +2,10 @@
 
 Runs on encrypted flows (plaintext_only = False) but only until the handshake has been read, then
 deactivates itself, so the rest of a TLS flow is counted, never parsed. Tells the Dispatcher the
-SNI (`server_named`) and the negotiated version (`negotiated`); a TLS flow whose ALPN or certificate
-names AnyDesk becomes app `anydesk` (`app_named`: a remote-access tool that rides on TLS) and its
-`remote_access` observation is emitted from here.
+SNI (`server_named`) and the negotiated version (`negotiated`). A remote-access tool that rides on
+TLS is recognised by its handshake (`app_named`, the remote-access analyzer hears of it through the
+Dispatcher): AnyDesk by its ALPN or its certificate's subject/issuer; and by the client's JA4 between
+the same two hosts once one of their sessions showed it (a resumed session shows no certificate).
 
 Protected means a handshake was seen: the classifier counts a flow that opens with a handshake
 record as protected until this analyzer has read it. A flow whose server never answered with a
@@ -21,6 +22,7 @@ from netwatch.analyzers import (
     Analyzer,
     Emit,
     app_named,
+    client_is,
     deactivate,
     encrypted_from_here,
     negotiated,
@@ -30,12 +32,12 @@ from netwatch.analyzers import (
     server_named,
     unconfirmed,
 )
-from netwatch.analyzers.classify import UPGRADABLE
+from netwatch.analyzers.classify import UPGRADABLE, client_hello_at
 from netwatch.analyzers.recognise import records_readable
-from netwatch.analyzers.remote_access import RemoteAccess
 from netwatch.events import FlowFacts, TlsCert, TlsHello
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP, UDP
+from netwatch.protocols.tds import TdsTlsUnwrap
 from netwatch.protocols.tls import (
     HS_CERTIFICATE,
     HS_CLIENT_HELLO,
@@ -57,13 +59,16 @@ from netwatch.protocols.tls import (
 from netwatch.protocols.tls_records import RecordContents, mac_bytes, unprotected_suite
 
 TLS_APPS = {"tls", "dtls"}
+MAX_KNOWN = 4096  # (client, server, JA4) of recognised tool sessions remembered per run
+MAX_TDS_PRELUDE = 16 * 1024  # TDS bytes within which a TLS handshake starts, if it comes at all
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
 
 class _State:
-    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "reopened", "answered")
+    __slots__ = ("readers", "ch", "sh", "certs", "server_done", "ts", "reported", "client_dir", "tds", "seen",
+                 "reopened", "answered")
 
-    def __init__(self, dtls: bool) -> None:
+    def __init__(self, dtls: bool, tds: bool = False) -> None:
         self.readers = (HandshakeReader(dtls), HandshakeReader(dtls))
         self.ch: ClientHello | None = None
         self.sh: ServerHello | None = None
@@ -71,19 +76,25 @@ class _State:
         self.server_done = False
         self.ts = 0.0
         self.reported = False
+        self.client_dir: int | None = None  # the direction the ClientHello came from
+        self.tds = (TdsTlsUnwrap(), TdsTlsUnwrap()) if tds else None  # SQL Server: TLS inside PRELOGIN packets
+        self.seen = 0  # stream bytes looked at (TDS: the handshake must come early)
         self.reopened = False  # records came before any ServerHello: scanned like any payload
         self.answered = False  # a ServerHello came (parsed or not): the handshake was seen
 
 
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
+    def __init__(self) -> None:
+        self.tools: dict[tuple[str, str, str], str] = {}  # (client, server, JA4) → tool its handshake showed
+
     def new_state(self, flow: Flow) -> _State:
-        return _State(flow.app == "dtls")
+        return _State(flow.app == "dtls", flow.app == "tds")
 
     def _state(self, flow: Flow) -> _State | None:
         st = self.peek(flow)
         if st is not None:
             return st
-        if flow.app in TLS_APPS or notes(flow).upgraded:
+        if flow.app in TLS_APPS or notes(flow).upgraded or flow.app == "tds":  # TDS: even with encryption off
             return self.state(flow)
         if flow.app is not None and not (flow.encrypted is False and flow.app in UPGRADABLE):
             deactivate(flow, self)  # not TLS, and cannot become TLS
@@ -94,15 +105,27 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         if st is None:
             return
         dtls = flow.app == "dtls"
+        if st.tds is not None:
+            st.seen += len(data)
+            data = st.tds[direction].feed(data)
+            if st.ch is None and st.seen > MAX_TDS_PRELUDE:
+                deactivate(flow, self)  # no TLS at the start of this TDS connection: none will come
+                return
+        elif direction == 0 and not st.readers[0].seen and flow.app not in TLS_APPS:
+            data = data[max(0, client_hello_at(data, flow.app)):]  # an upgrade: the TLS bytes may follow others
         for t, body in st.readers[direction].feed(data):
             if t == HS_CLIENT_HELLO and st.ch is None:
                 st.ch = parse_client_hello(body, dtls)
                 st.ts = ts
+                if client_is(flow, direction):  # the ClientHello's sender is the client, whatever the ports said
+                    st.readers = (st.readers[1], st.readers[0])
+                    direction = 0
+                st.client_dir = direction
             elif t == HS_SERVER_HELLO and st.sh is None:
                 st.sh = parse_server_hello(body, dtls)
                 st.answered = True
-            elif t == HS_CERTIFICATE and not st.certs:
-                st.certs = parse_certificates(body)
+            elif t == HS_CERTIFICATE and not st.certs and direction != st.client_dir:
+                st.certs = parse_certificates(body)  # the server's, not a client certificate
             elif t == HS_SERVER_DONE:
                 st.server_done = True
             elif t == -1 and st.ch is None:  # SSLv2 CLIENT-HELLO
@@ -138,7 +161,15 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         null = weak == "null"
         protects_nothing(flow, how, self, lambda d, data: readers[d].feed(data), reclassify=null, cleartext=null)
 
-    datagram = stream
+    def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        """DTLS shares its UDP flow with STUN, TURN and (S)RTP in WebRTC: RFC 7983 tells them apart by the
+        first byte (20-63 DTLS, 64-79 a TURN ChannelData whose payload may be DTLS); the rest is not read."""
+        first = data[0] if data else 0
+        if 64 <= first <= 79 and len(data) > 4 and 20 <= data[4] <= 63:
+            data = data[4 : 4 + int.from_bytes(data[2:4], "big")]
+        elif not 20 <= first <= 63:
+            return
+        self.stream(flow, direction, data, ts, emit)
 
     @staticmethod
     def _done(st: _State) -> bool:
@@ -184,20 +215,30 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         }
         if ch is not None:
             server_named(flow, ch.sni)
-        if sh is not None:
+        if sh is not None and flow.encrypted:
             negotiated(flow, version)  # an upgrade (STARTTLS…) shows as flow_end upgraded=true
         leaf = None
         if st.certs and sh is not None and certs_in_clear(sh.negotiated):
             from netwatch.protocols.x509 import cert_facts
 
             leaf = cert_facts(st.certs[0], ts)
-        if flow.app == "tls" and _anydesk(alpn, leaf):
-            app_named(flow, "anydesk")
-            RemoteAccess.report(flow, ts, emit)  # named only now, by the handshake
+        if flow.app == "tls":
+            self._tool(flow, alpn, leaf, ja4, ts)
         facts = FlowFacts.of(flow)
         emit(TlsHello(ts=ts, flow=facts, **fields))
         if leaf is not None:
             emit(TlsCert(ts=ts, flow=facts, chain_length=len(st.certs), sni=fields["sni"], **leaf))
+
+
+    def _tool(self, flow: Flow, alpn: list[str], leaf: dict[str, Any] | None, ja4: str | None, ts: float) -> None:
+        """Name a remote-access tool the handshake shows (or the client's JA4 showed before between these hosts)."""
+        key = (flow.src, flow.dst, ja4 or "")
+        tool = "anydesk" if _anydesk(alpn, leaf) else self.tools.get(key) if ja4 else None
+        if tool is None:
+            return
+        if ja4 and len(self.tools) < MAX_KNOWN:
+            self.tools[key] = tool
+        app_named(flow, tool, ts)
 
 
 def certs_in_clear(version: int) -> bool:

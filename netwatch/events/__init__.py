@@ -163,6 +163,9 @@ class CardData(Event, kind="card_data"):
                          " kind of number, or track-shaped bytes without payment structure", default="high")
     reason: str = _f("why that confidence, in a few words (never digits of the number)", default="")
     location: Location | None = _located()
+    receiver: str = _f("the address the card data went to (dst, or src for data sent to the client)",
+                       address=True, default="")
+    receiver_port: int = _f("the receiver's port", default=0)
 
 
 class Dns(Event, kind="dns"):
@@ -308,8 +311,18 @@ class RdpSecurity(Event, kind="rdp_security"):
     cleartext: bool = _f("the server chose no encryption at all", default=False)
 
 
+class SmbNegotiate(Event, kind="smb_negotiate"):
+    """An SMB dialect negotiation: the dialects the client offered and the one the server chose."""
+
+    offered: tuple[str, ...] = _f("dialects the client offered (1: NT LM 0.12, lanman: older, 2.0.2 … 3.1.1)",
+                                  default=())
+    chosen: str | None = _f("dialect the server chose (null: no answer in the capture)", default=None)
+    smb1_offered: bool = _f("the client offered an SMB1 dialect (NT LM 0.12 or older)", default=False)
+    smb1_chosen: bool = _f("the server answered in SMB1: SMBv1 is in use", default=False)
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess,
-                                        Software, Outdated, Proxy, RdpSecurity, DataLimit)
+                                        Software, Outdated, Proxy, RdpSecurity, SmbNegotiate, DataLimit)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
 RULE_NAMES: dict[str, str] = {"data_kind": "kind"}  # attribute → name in rules and evidence
 _OWN: dict[type[Event], tuple[str, ...]] = {  # rule-visible fields: internal ones (where a detection stands) stay out

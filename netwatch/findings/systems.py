@@ -19,7 +19,7 @@ from netwatch.events import CardData, Event, FlowFacts, Outdated, Software, TlsH
 from netwatch.judge.eol import EolTable, comparable, load_eol
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet, builtin_rules_dir
-from netwatch.packets.addresses import scope
+from netwatch.packets.addresses import DEFAULT_SITE
 from netwatch.protocols.tls import VERSIONS
 from netwatch.redaction.text import redact
 
@@ -229,7 +229,7 @@ def judge(inv: SystemInventory, table: EolTable, policy: Policy | None) -> list[
             e.eol_status = "supported"
             continue
         e.eol_status = hit.status
-        internal = policy.is_internal(e.host) if policy is not None else scope(e.host) == "internal"
+        internal = (policy.networks() if policy is not None else DEFAULT_SITE).is_internal(e.host)
         out.append(Outdated(
             ts=e.first_seen, flow=_facts(e), host=e.host, role=e.role, product=e.product, version=e.version,
             name=hit.name, seen_in=e.protocol, eol=hit.eol.isoformat(), eol_source=hit.source, status=hit.status,

@@ -67,8 +67,8 @@ class Flow:
     __slots__ = (
         "client", "server", "client_port", "server_port", "proto", "src", "dst", "proto_name",
         "first_ts", "last_ts", "packets", "bytes", "app", "encrypted", "how", "server_name",
-        "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign", "number", "last_frame",
-        "trace",
+        "inspect", "state", "streams", "closed", "fins", "active", "names", "foreign", "turned", "number",
+        "last_frame", "trace",
     )
 
     def __init__(self, client: bytes, client_port: int, server: bytes, server_port: int, proto: int, ts: float) -> None:
@@ -92,12 +92,27 @@ class Flow:
         self.active: list[Any] = []  # analyzers still interested (managed by the dispatcher)
         self.names: list[str] = []  # hostnames the capture tied to the server (DNS, SNI, Host)
         self.foreign = False  # another shard's flow: counted here, analysed there
+        self.turned = False  # roles just swapped (`turn`): the table re-keys the flow after this packet
         self.number = 0  # its first frame's number (1-based): names the flow in findings and evidence
         self.last_frame = 0  # its latest frame's number
         self.trace: Any = None  # FlowTrace (netwatch.flows.trace) while evidence is being kept, else None
 
     def __repr__(self) -> str:
         return f"Flow({self.proto_name} {self.src}:{self.client_port} -> {self.dst}:{self.server_port})"
+
+    def turn(self) -> None:
+        """Swap client and server (a datagram flow whose ports named the wrong side the client, shown by a
+        handshake); direction 0 is the new client's from the next packet on. Names tied to the old server go."""
+        self.client, self.server = self.server, self.client
+        self.client_port, self.server_port = self.server_port, self.client_port
+        self.src, self.dst = self.dst, self.src
+        self.packets.reverse()
+        self.bytes.reverse()
+        self.streams.reverse()
+        self.names = []
+        self.turned = True
+        if self.trace is not None:  # what evidence recorded so far turns too
+            self.trace.turn()
 
 
 def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float, last_frame: int) -> None:
@@ -192,12 +207,25 @@ class FlowTable:
         """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
         if ts > self.now:
             self.now = ts
+        if flow.turned:  # turned at its start (flow_start): this first packet already goes the new way
+            direction ^= 1
+            self._rekey(flow)
         count(flow, direction, 1, len(payload), ts, self.frame_no)
         if payload and flow.inspect:
             self.sink.datagram(flow, direction, payload, ts)
+            if flow.turned:  # turned while this packet was read: the counts above turned with the flow
+                self._rekey(flow)
         self._since_sweep += 1
         if self._since_sweep >= SWEEP_EVERY and not self.deferred:
             self.advance(self.now)
+
+    def _rekey(self, flow: Flow) -> None:
+        """After `Flow.turn`: each direction's key maps to the flow with the direction it now has."""
+        flow.turned = False
+        table = self.tables[flow.proto]
+        cp, sp = flow.client_port, flow.server_port
+        table[flow.client + flow.server + _pack_ports(cp, sp)] = (flow, 0)
+        table[flow.server + flow.client + _pack_ports(sp, cp)] = (flow, 1)
 
     def tcp_segment(self, flow: Flow, direction: int, flags: int, seq: int, payload: bytes, ts: float,
                     ack: int = 0, window: int = -1, wscale: int = -1) -> None:

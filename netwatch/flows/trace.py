@@ -31,7 +31,7 @@ M32 = 0xFFFFFFFF
 class FlowTrace:
     """One live flow's delivered bytes (TCP: per direction's stream; UDP: its datagrams one after another)."""
 
-    __slots__ = ("chunks", "kept", "sizes", "datagrams", "tcp", "spans", "order")
+    __slots__ = ("chunks", "kept", "sizes", "datagrams", "tcp", "spans", "order", "base")
 
     def __init__(self, tcp: bool) -> None:
         self.tcp = tcp
@@ -41,6 +41,27 @@ class FlowTrace:
         self.datagrams: list[tuple[int, int, int]] = []  # UDP: direction, offset, length
         self.order: list[tuple[int, int, int]] = []  # TCP: (direction, offset, length) of each delivery, in order
         self.spans: list[Location] = []  # what detections located in this flow
+        self.base = [0, 0]  # per direction: the stream offset the analyzers count their locations from
+
+    def rebase(self, after: list[tuple[int, bytes]]) -> None:
+        """A proxy tunnel opened (`tunnel_opened`): the analyzers start again at the tunnel's first byte,
+        which is each direction's bytes so far less `after` (the tunnel's bytes that came with the handshake)."""
+        self.base = [self.sizes[d] - sum(len(b) for dd, b in after if dd == d) for d in (0, 1)]
+
+    def locate(self, span: Location) -> Location:
+        """A detection's location, counted from the flow's stream start (not the tunnel's)."""
+        base = self.base[span.direction]
+        return span._replace(offset=span.offset + base) if base else span
+
+    def turn(self) -> None:
+        """The flow's roles swapped (`Flow.turn`): what was recorded per direction swaps with them."""
+        self.chunks = (self.chunks[1], self.chunks[0])
+        self.kept.reverse()
+        self.sizes.reverse()
+        self.base.reverse()
+        self.datagrams = [(d ^ 1, off, n) for d, off, n in self.datagrams]
+        self.order = [(d ^ 1, off, n) for d, off, n in self.order]
+        self.spans = [span._replace(direction=span.direction ^ 1) for span in self.spans]
 
     def data(self, direction: int, data: bytes) -> None:
         if self.kept[direction] < MAX_STREAM:  # the bytes object itself: no copy while the flow lives
@@ -138,7 +159,7 @@ class TracingSink:
         """A detection in a live flow said where it stands: its evidence overwrites exactly that."""
         trace = self.live.get(number)
         if trace is not None and len(trace.spans) < MAX_SPANS:
-            trace.spans.append(span)
+            trace.spans.append(trace.locate(span))
 
     def flow_start(self, flow: Flow) -> None:
         if not flow.foreign:

@@ -19,7 +19,7 @@ import yaml
 
 from netwatch.events import CardData, Event, FlowEnd, FlowFacts
 from netwatch.judge.textinput import LOADER, InputError, compose_yaml, read_yaml_text
-from netwatch.packets.addresses import DEFAULT_INTERNAL
+from netwatch.packets.addresses import DEFAULT_INTERNAL, Site
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -69,6 +69,7 @@ class Policy:
     allowed: list[Destination] = field(default_factory=list)
     allowed_resolvers: list[Network] = field(default_factory=list)
     _scope: dict[str, tuple[bool, bool, str]] = field(default_factory=dict, repr=False)
+    _site: Site | None = field(default=None, repr=False)
 
     def _classify(self, ip: str) -> tuple[bool, bool, str]:
         """(pos, internal, scope) for an address; scope is internal, public or local (multicast…)."""
@@ -79,20 +80,20 @@ class Policy:
         if addr is None:
             out = (False, False, "local")
         else:
-            internal = any(addr in n for n in self.internal_networks)
+            scope = self.networks().scope(ip)  # the one answer to "internal to the site?" (packets.addresses.Site)
+            internal = scope == "internal"
             pos = any(addr in n for n in self.pos_hosts) if self.pos_hosts else internal
-            if internal:
-                scope = "internal"
-            elif (addr.is_multicast or addr.is_loopback or addr.is_unspecified or addr.is_link_local
-                  or (addr.version == 4 and addr == ipaddress.IPv4Address("255.255.255.255"))):
-                scope = "local"
-            else:
-                scope = "public"
             out = (pos, internal, scope)
         if len(self._scope) >= ADDR_CACHE:
             self._scope.clear()
         self._scope[ip] = out
         return out
+
+    def networks(self) -> Site:
+        """The site's internal networks as the analyzers and reports see them (made on first use)."""
+        if self._site is None:
+            self._site = Site(self.internal_networks)
+        return self._site
 
     def is_pos(self, ip: str) -> bool:
         """With no pos_hosts listed, every internal host counts as a POS host."""

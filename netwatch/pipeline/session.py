@@ -30,6 +30,7 @@ from netwatch.flows.table import FlowTable
 from netwatch.flows.trace import EvidenceFlow, TracingSink
 from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
+from netwatch.packets.addresses import DEFAULT_SITE
 from netwatch.packets.decode import Decoder, linktype_name
 from netwatch.redaction.masking import Fingerprinter
 from netwatch.redaction.text import redact_record
@@ -93,7 +94,8 @@ class Session:
         self.systems = SystemInventory()
         self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
-        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint), self._emit)
+        site = policy.networks() if policy is not None else DEFAULT_SITE
+        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint, site), self._emit)
         # with evidence, each flow's frames and bytes are traced; those of flows a finding names are kept
         self.tracing = TracingSink(self.dispatcher, self.aggregator.flow_numbers.__contains__,
                                    self._system_flow) if evidence else None

@@ -157,6 +157,9 @@ def ldap_bind(data: bytes) -> tuple[int, bytes, str, bytes | None] | None:
                 n, i = ber_length(data, i + 1)
                 cred = data[i : i + n]
             return version, name, "sasl:" + mech, cred
+        if data[i] in (0x8A, 0x8B):  # Microsoft "sicily" NTLM bind: sicilyNegotiate / sicilyResponse
+            n, i = ber_length(data, i + 1)
+            return version, name, "sicily", data[i : i + n]
         return None
     except IndexError:
         return None

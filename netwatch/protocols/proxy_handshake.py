@@ -8,7 +8,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-CONNECT_RE = re.compile(rb"^CONNECT ([^\s]{1,300}) HTTP/1\.[01]\r\n", re.I)
+# CONNECT host:port, then usually HTTP/1.x; spam tools and odd clients send extra tokens ("/"), no
+# version, or bare LF line ends: the target is the first token all the same.
+CONNECT_RE = re.compile(rb"^CONNECT[ \t]+([^\s]{1,300})(?:[ \t]+[^\s]{1,300}){0,3}[ \t]*\r?\n", re.I)
+HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 STATUS_RE = re.compile(rb"^HTTP/1\.[01] (\d{3})")
@@ -52,12 +55,13 @@ def client_handshake(data: bytes) -> ClientSide | None:
     try:
         if data[:8].upper() == b"CONNECT ":
             m = CONNECT_RE.match(data)
-            end = data.find(b"\r\n\r\n")
-            if m is None or end < 0:
+            head_end = HEAD_END.search(data)
+            if m is None or head_end is None:
                 return None
             target = m.group(1).decode("latin-1")
             host, _, port = target.rpartition(":")
-            return ClientSide("http-connect", host.strip("[]"), int(port) if port.isdigit() else 0, used=end + 4)
+            return ClientSide("http-connect", host.strip("[]"), int(port) if port.isdigit() else 0,
+                              used=head_end.end())
         if data[0] == 4:
             end = data.index(b"\0", 8)
             host = str(ipaddress.IPv4Address(data[4:8]))
@@ -90,9 +94,9 @@ def server_handshake(kind: str, data: bytes) -> tuple[bool, int, str | None] | N
     """(granted, bytes used, SOCKS5 method chosen) once the server's answer is complete, else None."""
     try:
         if kind == "http-connect":
-            end = data.find(b"\r\n\r\n")
+            head_end = HEAD_END.search(data)
             m = STATUS_RE.match(data)
-            return (m is not None and m.group(1).startswith(b"2"), end + 4, None) if end >= 0 else None
+            return (m is not None and m.group(1).startswith(b"2"), head_end.end(), None) if head_end else None
         if kind == "socks4":
             return (data[1] == 0x5A, 8, None) if len(data) >= 8 else None
         method = data[1]

@@ -26,6 +26,7 @@ JA4_VERSIONS = {0x0002: "s2", 0x0300: "s3", 0x0301: "10", 0x0302: "11", 0x0303: 
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE, HS_SERVER_DONE = 1, 2, 11, 14
 EXT_SNI, EXT_GROUPS, EXT_POINTS, EXT_SIGALGS, EXT_ALPN, EXT_VERSIONS = 0, 10, 11, 13, 16, 43
 MAX_BUFFER = 96 * 1024  # handshake bytes held per direction (a long certificate chain fits)
+MAX_BAD_DATAGRAMS = 8  # DTLS datagrams that do not parse before a direction is given up
 SIGNALLING = {0x00FF, 0x5600}  # TLS_EMPTY_RENEGOTIATION_INFO_SCSV, TLS_FALLBACK_SCSV: flags, never chosen
 
 
@@ -334,7 +335,7 @@ class HandshakeReader:
     encrypted. `broken` means the bytes stopped looking like TLS records (or the cap was hit).
     """
 
-    __slots__ = ("dtls", "buf", "hs", "dark", "broken", "seen", "frags")
+    __slots__ = ("dtls", "buf", "hs", "dark", "broken", "seen", "frags", "bad")
 
     def __init__(self, dtls: bool = False) -> None:
         self.dtls = dtls
@@ -344,6 +345,7 @@ class HandshakeReader:
         self.broken = False
         self.seen = 0
         self.frags: dict[tuple[int, int], dict[int, bytes]] = {}  # DTLS (message_seq, type) -> pieces
+        self.bad = 0  # DTLS datagrams that did not parse
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         if self.broken or self.dark:
@@ -359,6 +361,8 @@ class HandshakeReader:
         while len(buf) - off >= hlen:
             ctype, ver = buf[off], buf[off + 1]
             if ctype not in (20, 21, 22, 23) or ver not in ((1, 0xFE) if self.dtls else (3,)):
+                if self.dtls:  # one odd datagram (cut by the snap length, not DTLS) spoils only itself
+                    return self._bad_datagram(out)
                 if off == 0 and not self.hs and buf[0] & 0x80 and len(buf) > 2 and buf[2] in (1, 4):
                     out.append((-buf[2], buf[2 : 2 + (((buf[0] & 0x7F) << 8) | buf[1])]))  # SSLv2 record
                     self.dark = True
@@ -368,8 +372,8 @@ class HandshakeReader:
                 return out
             n = int.from_bytes(buf[off + hlen - 2 : off + hlen], "big")
             if len(buf) - off - hlen < n:
-                if self.dtls:
-                    self.broken = True
+                if self.dtls:  # a record cannot span datagrams
+                    return self._bad_datagram(out)
                 break
             frag = buf[off + hlen : off + hlen + n]
             off += hlen + n
@@ -378,7 +382,14 @@ class HandshakeReader:
             elif ctype in (20, 23):
                 self.dark = True
                 break
-        self.buf = buf[off:] if not self.dark else b""
+        self.buf = buf[off:] if not self.dark and not self.dtls else b""
+        return out
+
+    def _bad_datagram(self, out: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """DTLS: a datagram that does not parse to its end; after MAX_BAD_DATAGRAMS the reader gives up."""
+        self.bad += 1
+        self.broken = self.bad >= MAX_BAD_DATAGRAMS
+        self.buf = b""
         return out
 
     def _handshake(self, frag: bytes) -> list[tuple[int, bytes]]:

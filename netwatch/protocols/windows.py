@@ -72,6 +72,23 @@ def ntlmssp_versions(data: bytes) -> list[NtlmVersion]:
     return out
 
 
+def ntlm_authenticate(token: bytes) -> tuple[bytes, bytes] | None:
+    """(domain, user) of an NTLMSSP AUTHENTICATE message (type 3), raw or inside a SPNEGO token
+    (HTTP `Authorization: NTLM` / `Negotiate`): [MS-NLMP] 2.2.1.3, UTF-16 when NEGOTIATE_UNICODE."""
+    i = token.find(SIGNATURE)
+    msg = token[i : i + 4096] if i >= 0 else b""
+    if len(msg) < 64 or struct.unpack_from("<I", msg, 8)[0] != 3:
+        return None
+    (flags,) = struct.unpack_from("<I", msg, 60)
+
+    def field(at: int) -> bytes:
+        n, _max, off = struct.unpack_from("<HHI", msg, at)
+        raw = msg[off : off + n] if off + n <= len(msg) else b""
+        return raw.decode("utf-16-le", "replace").encode() if flags & 1 else raw
+
+    return field(28), field(36)
+
+
 SMB2_DIALECTS = {0x0202: "2.0.2", 0x0210: "2.1", 0x0300: "3.0", 0x0302: "3.0.2", 0x0311: "3.1.1", 0x02FF: "2.???"}
 SMB1_DIALECTS = {b"NT LM 0.12": "1", b"SMB 2.002": "2.0.2", b"SMB 2.???": "2.???"}
 SMB1_OLD = "lanman"  # core, LANMAN and Windows for Workgroups dialects: older than NT LM 0.12

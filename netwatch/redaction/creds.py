@@ -1,15 +1,18 @@
-"""In-place redaction of cleartext passwords, protocol by protocol, with the login grammars of
-`protocols.auth` and `protocols.snmp` (those `analyzers.credentials` reads): FTP/POP3 PASS, IMAP
-LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and LOGIN, HTTP Basic, Telnet keystrokes after a
-password prompt, SNMP communities, PostgreSQL password messages, MySQL clear-text auth, TDS Login7;
-and password fields of HTTP queries, forms and cookies. The user name stays (it is evidence); the
-password becomes FILLER of the same length, re-encoded where it was encoded (base64, TDS
-obfuscation), so a re-scan still sees the same login protocol, user and password length, never
-the password.
+"""In-place redaction of cleartext passwords, protocol by protocol, with the same recognisers as
+`analyzers.credentials`: FTP/POP3 PASS, IMAP LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and
+LOGIN, HTTP Basic, Telnet keystrokes after a password prompt, SNMP communities, PostgreSQL password
+messages, MySQL clear-text auth, TDS Login7, Redis AUTH/HELLO, MQTT CONNECT, IRC PASS / NickServ
+IDENTIFY / SASL PLAIN; and password fields of HTTP queries, forms and cookies. The user name stays
+(it is evidence); the password becomes FILLER of the same length,
+re-encoded where it was encoded (base64, TDS obfuscation), so a re-scan still sees the same login
+protocol, user and password length, never the password.
 """
 
 from __future__ import annotations
 
+import re
+
+from netwatch.protocols.app_auth import mqtt_password_span
 from netwatch.protocols.auth import (
     B64_LINE,
     HTTP_BASIC,
@@ -24,6 +27,13 @@ from netwatch.protocols.auth import (
 )
 from netwatch.protocols.snmp import snmp_community_span
 from netwatch.redaction.packets import FILLER, redact_base64_field
+
+REDIS_RESP_AUTH = re.compile(  # AUTH password, or AUTH user password (also inside HELLO)
+    rb"\*2\r\n\$4\r\nAUTH\r\n\$(\d{1,4})\r\n|\$4\r\nAUTH\r\n\$\d{1,4}\r\n[^\r\n]*\r\n\$(\d{1,4})\r\n", re.I)
+REDIS_INLINE_AUTH = re.compile(rb"(?:^|\n)AUTH (?:\S+ )?(\S+)\r?\n", re.I)
+IRC_IDENTIFY = re.compile(rb"(?:^|\n)(?:PRIVMSG[ \t]+NickServ[ \t]+:?|NICKSERV[ \t]+|NS[ \t]+)IDENTIFY[ \t]+"
+                          rb"(?:\S+[ \t]+)?([^\s]+)[ \t]*\r?\n", re.I)
+IRC_SASL = re.compile(rb"(?:^|\n)AUTHENTICATE PLAIN\r?\nAUTHENTICATE ([A-Za-z0-9+/=]+)\r?\n", re.I)
 
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
 
@@ -57,6 +67,22 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
         _mysql_clear(client)
     if app == "tds":
         _tds(client)
+    if app == "redis":
+        for m in REDIS_RESP_AUTH.finditer(client):
+            g = 1 if m.group(1) is not None else 2
+            _fill(client, m.end(), min(len(client), m.end() + int(m.group(g))))
+        for m in REDIS_INLINE_AUTH.finditer(client):
+            _fill(client, *m.span(1))
+    if app == "mqtt":
+        span = mqtt_password_span(bytes(client))
+        if span:
+            _fill(client, *span)
+    if app == "irc":
+        for pattern in (PASS_LINE, IRC_IDENTIFY):
+            for m in pattern.finditer(client):
+                _fill(client, *m.span(1))
+        for m in IRC_SASL.finditer(client):
+            redact_base64_field(client, *m.span(1), fix=_after_second_nul)
 
 
 def _after_colon(raw: bytearray) -> None:

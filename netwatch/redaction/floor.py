@@ -151,7 +151,7 @@ def _base64_pieces(buf: bytes, depth: int) -> Iterator[Piece]:
         if len(chars) < B64_MIN or chars.isdigit():
             continue
         std = chars.replace(b"-", b"+").replace(b"_", b"/")
-        for shift in range(4):
+        for shift in _shifts(std):
             body = std[shift:]
             body = body[: len(body) - len(body) % 4]
             try:
@@ -161,6 +161,17 @@ def _base64_pieces(buf: bytes, depth: int) -> Iterator[Piece]:
             if find(raw, depth + 1):
                 yield m.start(), m.end(), re.sub(rb"[^\r\n\\=]", b"A", run)
                 break
+
+
+def _shifts(std: bytes) -> range:
+    """The alignments a base64 run is decoded at: all four (the run may begin inside other text), but
+    only its own when it decodes there to a token whose start fixes it (an NTLMSSP message: an HTTP
+    or SASL NTLM token, its binary read at other alignments is noise that looks like BCD)."""
+    try:
+        head = binascii.a2b_base64(std[:12])
+    except (binascii.Error, ValueError):
+        return range(4)
+    return range(1) if head.startswith(b"NTLMSSP\x00") else range(4)
 
 
 def overwrite_floor(buf: bytearray, notes: list[str]) -> int:

@@ -21,7 +21,7 @@ from netwatch.findings.destinations import merge_inventory, unlisted
 from netwatch.flows.tcp import loss_notes
 from netwatch.judge.pci import NOT_A_VERDICT, builtin_table, pci_view
 from netwatch.judge.rules import SEVERITIES, SEVERITY_RANK
-from netwatch.packets.addresses import scope
+from netwatch.packets.addresses import DEFAULT_SITE
 from netwatch.pipeline.session import SourceReport
 from netwatch.redaction.text import escape_controls
 from netwatch.report import charts
@@ -162,7 +162,7 @@ def device_table(findings: list[Finding], inventory: list[dict[str, Any]], cards
 def _role(ip: str, policy: Any) -> str:
     if policy is not None and policy.is_pos(ip):
         return "POS host"
-    where = scope(ip)
+    where = (policy.networks() if policy is not None else DEFAULT_SITE).scope(ip)
     return "internet host" if where == "public" else "store device" if where == "internal" else ""
 
 

@@ -89,3 +89,20 @@ def test_bad_file_is_a_one_line_error_naming_file_and_key(tmp_path: Path) -> Non
         assert run.returncode == 2 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
         assert lines[0].startswith(f"netwatch: {tmp_path / 'netwatch.toml'}") and expected in lines[0], lines[0]
     assert nw(tmp_path, "--version").returncode == 0  # --version and --help never read it
+
+
+def test_history_in_the_file_records_every_scan_and_config_hides_its_password(tmp_path: Path) -> None:
+    (tmp_path / "netwatch.toml").write_text('history = "visits.sqlite"\nsite = "store-9"\n')
+    card = str(ROOT / "captures" / "http_card_post.pcap")
+    for _ in range(2):
+        assert nw(tmp_path, "scan", card, "-q", "--fail-on", "none").returncode == 0
+    assert (tmp_path / "visits.sqlite").stat().st_mode & 0o777 == 0o600  # relative to the file, created 0600
+    sites = nw(tmp_path, "history", "sites", "--json", "-")
+    assert sites.returncode == 0, sites.stderr
+    visits = [json.loads(line) for line in sites.stdout.splitlines()]
+    assert [(v["site"], v["visits"]) for v in visits if v["event_type"] == "site"] == [("store-9", 2)]
+    assert nw(tmp_path, "scan", card, "-q", "--fail-on", "none", "--history", str(tmp_path / "o.sqlite")).returncode == 0
+    assert (tmp_path / "o.sqlite").exists()  # the flag wins over the file
+    (tmp_path / "netwatch.toml").write_text('history = "postgresql://pos:s3cretpw@127.0.0.1:1/h"\n')
+    shown = nw(tmp_path, "config")
+    assert "s3cretpw" not in shown.stdout + shown.stderr and "postgresql://pos:" in shown.stdout

@@ -12,6 +12,8 @@ one-line error naming the file and the key (exit 2), like a bad policy.
     fail_on = "high"             # --fail-on
     site = "store-0042"          # --site
     sensor = "tap-1"             # --sensor
+    history = "visits.sqlite"    # --history: scan and live record every run there (a file, or a
+                                 # postgresql:// URL); `history` and `diff SITE` read it
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ MAX_BYTES = 64 << 10
 KEYS: dict[str, tuple[str, str]] = {
     "policy": ("policy", "path"), "rules": ("rules", "paths"), "key": ("key", "text"),
     "fail_on": ("fail_on", "severity"), "site": ("site", "text"), "sensor": ("sensor", "text"),
+    "history": ("history", "store"),
 }
 
 
@@ -96,7 +99,7 @@ def _read(path: Path) -> dict[str, Any]:
             out[dest] = [str(path.parent / v) for v in value]
         elif not isinstance(value, str) or not value:
             raise ConfigError(f"{path}: '{name}' expects a text value")
-        elif kind == "path":
+        elif kind == "path" or (kind == "store" and "://" not in value):
             out[dest] = str(path.parent / value)
         elif kind == "severity":
             if value.lower() not in (*SEVERITIES, "none"):
@@ -143,7 +146,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     settings = load_settings()
     builtin = {"policy": "none (destinations listed, not judged)", "rules": "built-in rules only",
                "key": "random per run", "fail_on": "high", "site": "the policy's site:, else none",
-               "sensor": "this host's name"}
+               "sensor": "this host's name", "history": "not recorded (--history: $NETWATCH_HISTORY or the XDG file)"}
     print("files read: " + (", ".join(settings.files) if settings.files else
                             f"none (looked for ./{FILE_NAME} and the user's config directory)"))
     for name, (dest, _) in KEYS.items():
@@ -156,6 +159,10 @@ def cmd_config(args: argparse.Namespace) -> int:
             value, origin = builtin[dest], "built-in default"
         if isinstance(value, list):
             value = ", ".join(value)
+        if dest == "history" and dest in settings.values:
+            from netwatch.history.store import hide_password
+
+            value = hide_password(str(value))
         print(f"{name:<8} {value}  [{origin}]")
     sys.stdout.flush()
     return 0

@@ -19,7 +19,9 @@ from netwatch.redaction.protocols import redact_dns, redact_http, redact_iso8583
 
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
 # a body the card scan cannot read in place: compressed, or cut by chunk framing
-ENCODED_BODY = re.compile(rb"\r?\n(?:content-encoding|transfer-encoding)[ \t]*:", re.I)
+# HTTP that the in-place card pass cannot read: encoded or chunked bodies, and frames after an
+# upgrade (WebSocket, h2c: masked or HPACK-coded); h2c with prior knowledge starts with its preface
+ENCODED_BODY = re.compile(rb"\r?\n(?:content-encoding|transfer-encoding|upgrade)[ \t]*:|^PRI \* HTTP/2\.0\r\n", re.I)
 
 
 def _regions(streams: list[bytearray], spans: list[Location]) -> list[tuple[Location, int, int, bytes]]:

@@ -248,12 +248,12 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
 
 
 
-PCI_IDS_LISTED = 3  # finding ids per requirement in the summary; `count` says how many (a SIEM line stays short)
+PCI_IDS_LISTED = 2  # finding ids per requirement in the summary; `count` says how many (a SIEM line stays short)
 
 
 def pci_summary(view: list[dict[str, Any]]) -> dict[str, Any]:
     """The PCI DSS view in the summary: `pci`, the requirements with findings against them (id,
-    worst severity, how many findings, the first finding ids), and `pci_nothing_seen`, the ids this
+    worst severity, how many findings, the first two finding ids), and `pci_nothing_seen`, the ids this
     traffic showed nothing against. Titles, rules and wording live in the table (rules/pci/), the
     console and the HTML; never a compliance verdict."""
     hit = [{"id": p["id"], "worst": p["worst"], "count": len(p["findings"]),

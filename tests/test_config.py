@@ -101,7 +101,8 @@ def test_history_in_the_file_records_every_scan_and_config_hides_its_password(tm
     assert sites.returncode == 0, sites.stderr
     visits = [json.loads(line) for line in sites.stdout.splitlines()]
     assert [(v["site"], v["visits"]) for v in visits if v["event_type"] == "site"] == [("store-9", 2)]
-    assert nw(tmp_path, "scan", card, "-q", "--fail-on", "none", "--history", str(tmp_path / "o.sqlite")).returncode == 0
+    other = str(tmp_path / "o.sqlite")
+    assert nw(tmp_path, "scan", card, "-q", "--fail-on", "none", "--history", other).returncode == 0
     assert (tmp_path / "o.sqlite").exists()  # the flag wins over the file
     (tmp_path / "netwatch.toml").write_text('history = "postgresql://pos:s3cretpw@127.0.0.1:1/h"\n')
     shown = nw(tmp_path, "config")

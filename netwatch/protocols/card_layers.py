@@ -94,6 +94,20 @@ def b64_block(buf: bytes, start: int, end: int) -> list[tuple[int, int]] | None:
     return lines if len(lines) >= 2 else None
 
 
+def decode_base64(run: bytes) -> bytes | None:
+    """A base64 run (standard or URL alphabet, padding optional, a last lone character dropped)
+    decoded, or None: one decoder for the scanner's runs, wrapped blocks and the judge's context."""
+    body = run.rstrip(b"=")
+    if b"-" in body or b"_" in body:
+        body = body.replace(b"-", b"+").replace(b"_", b"/")
+    if len(body) % 4 == 1:
+        body = body[:-1]
+    try:
+        return binascii.a2b_base64(body + b"=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
 def b64_lines(buf: bytes, lines: list[tuple[int, int]], hits: list[Hit], inner: Inner) -> None:
     """Decode a wrapped block as one string: a card across a line break is found; each hit's span
     runs from the first to the last character that encodes it (line breaks included)."""
@@ -103,13 +117,8 @@ def b64_lines(buf: bytes, lines: list[tuple[int, int]], hits: list[Hit], inner: 
     joined = b"".join(parts).rstrip(b"=")
     if b"M" not in joined and b"N" not in joined and b"O" not in joined:
         return  # base64 of ASCII digits always has M, N or O every four characters
-    if b"-" in joined or b"_" in joined:
-        joined = joined.replace(b"-", b"+").replace(b"_", b"/")
-    if len(joined) % 4 == 1:
-        joined = joined[:-1]
-    try:
-        raw = binascii.a2b_base64(joined + b"=" * (-len(joined) % 4))
-    except (binascii.Error, ValueError):
+    raw = decode_base64(joined)
+    if raw is None:
         return
     starts = [s0, *(s for s, _e in lines[1:])]
     cum = [0]

@@ -25,7 +25,7 @@ import re
 from bisect import bisect_right
 from urllib.parse import unquote_to_bytes
 
-from netwatch.protocols.card_layers import b64_block, b64_lines, escapes, form, qp
+from netwatch.protocols.card_layers import b64_block, b64_lines, decode_base64, escapes, form, qp
 from netwatch.protocols.card_numbers import card_brand, split_track2
 
 Hit = tuple[int, int, str, str, str, bool]  # start, end, digits, kind, encoding, expiry_present
@@ -203,14 +203,8 @@ def _base64(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
             holds.append(m.start())
         if b"M" not in run and b"N" not in run and b"O" not in run:
             continue  # base64 of ASCII digits always has M, N or O every four characters
-        body = run.rstrip(b"=")
-        if b"-" in body or b"_" in body:
-            body = body.replace(b"-", b"+").replace(b"_", b"/")
-        if len(body) % 4 == 1:
-            body = body[:-1]
-        try:
-            raw = binascii.a2b_base64(body + b"=" * (-len(body) % 4))
-        except (binascii.Error, ValueError):
+        raw = decode_base64(run)
+        if raw is None:
             continue
         _inner(raw, "base64", m.start(), m.end(), hits, depth)
 

@@ -9,12 +9,11 @@ it mid-line, and the occurrence of the number at the hit's position is taken.
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
-from netwatch.protocols.card_layers import peel
+from netwatch.protocols.card_layers import decode_base64, peel
 
 WINDOW = 300  # characters either side of a number that are its context, as Purview's proximity
 LOOK_BACK = 65536  # how far back a CSV header or decoded context is read
@@ -73,12 +72,7 @@ def _base64(raw: bytes) -> bytes | None:
     runs = re.findall(rb"[A-Za-z0-9+/_-]{16,}", b"".join(raw.split()))  # MIME/PEM lines joined
     if not runs:
         return None
-    body = max(runs, key=len).replace(b"-", b"+").replace(b"_", b"/")
-    body = body[: len(body) - len(body) % 4 if len(body) % 4 == 1 else len(body)]
-    try:
-        return binascii.a2b_base64(body + b"=" * (-len(body) % 4))
-    except (binascii.Error, ValueError):
-        return None
+    return decode_base64(max(runs, key=len))
 
 
 _UNDO: dict[str, Callable[[bytes], bytes | None]] = {

@@ -81,3 +81,15 @@ def filler(size: int) -> bytes:
     """Text with no digit run: nothing in it looks like a card."""
     return (b"lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
 
+
+
+def card_past_body_cap(path: Path) -> int:
+    """An HTTP POST whose card sits 5,000 bytes past the 1 MiB body-decoding cap; returns the body's length."""
+    c = Tcp(port=80)
+    c.handshake()
+    body = filler((1 << 20) + 5000) + b" pan=" + CARD2 + b" " + filler(300)
+    c.pieces(0, http_post(body), 1400)
+    c.pieces(1, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1400)
+    c.close()
+    c.write(path)
+    return len(body)

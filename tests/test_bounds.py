@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bounds_captures import CARD, CARD2, Tcp, filler, http_post, random_destinations, repeated_cards
+from bounds_captures import (
+    CARD,
+    CARD2,
+    Tcp,
+    card_past_body_cap,
+    filler,
+    http_post,
+    random_destinations,
+    repeated_cards,
+)
 from pipeline_helpers import Recorder, pcap_bytes
 
 from netwatch.cli import main
@@ -185,22 +194,16 @@ def test_card_split_mid_connection_later_half_first_is_found_once(tmp_path: Path
 
 def test_card_after_the_http_body_cap_is_found_and_noted(tmp_path: Path, capsys, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("COLUMNS", "400")  # one line per table row: the note is not folded
-    c = Tcp(port=80)
-    c.handshake()
-    body = filler((1 << 20) + 5000) + b" pan=" + CARD2 + b" " + filler(300)
-    c.pieces(0, http_post(body), 1400)
-    c.pieces(1, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1400)
-    c.close()
     cap = tmp_path / "bigbody.pcap"
-    c.write(cap)
+    body_len = card_past_body_cap(cap)
     report = scan_file(str(cap), RuleSet.load([]), None)
     cards = _card_findings(report)
     assert len(cards) == 1 and cards[0].evidence["channel"] == "http-body"
     capped = [d for d in report.losses if "decoding cap" in d["reason"]]
-    assert capped and capped[0]["bytes"] == len(body) - (1 << 20)
+    assert capped and capped[0]["bytes"] == body_len - (1 << 20)
     assert main(["scan", str(cap), "--json", str(tmp_path / "o.jsonl"), "--fail-on", "none", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert f"{len(body) - (1 << 20):,} bytes HTTP body past the 1 MiB decoding cap" in out
+    assert f"{body_len - (1 << 20):,} bytes HTTP body past the 1 MiB decoding cap" in out
     assert "10.0.0.5:40000 → 198.51.100.7:80 to server" in out
 
 

@@ -6,11 +6,9 @@
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
-PURE = os.environ.get("NETWATCH_PURE", "") not in ("", "0")
-
+from netwatch.capture.core_switch import PURE
 
 records: ModuleType | None = None
 if not PURE:

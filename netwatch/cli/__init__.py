@@ -34,19 +34,10 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
+        from netwatch.capture.core_switch import core_name
+
         print(f"netwatch {__version__}, {core_name()} core")
         parser.exit()
-
-
-def core_name() -> str:
-    """The transport core a scan would run, from what is built (found, not imported: no numpy at
-    start) and NETWATCH_PURE, the switch `netwatch.capture.compiled` and `netwatch.flows.core` read."""
-    import os
-    from importlib.util import find_spec
-
-    pure = os.environ.get("NETWATCH_PURE", "") not in ("", "0")
-    built = all(find_spec(m) is not None for m in ("netwatch.capture._records", "netwatch.flows._core"))
-    return "compiled (Cython)" if built and not pure else "pure Python"
 
 
 def build_parser() -> argparse.ArgumentParser:

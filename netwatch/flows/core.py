@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from netwatch.capture.compiled import PURE, records
+from netwatch.capture.compiled import records
+from netwatch.capture.core_switch import PURE
 
 compiled: ModuleType | None = None
 if not PURE:

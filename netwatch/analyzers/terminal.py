@@ -2,7 +2,8 @@
 
 A flow the classifier calls `zvt` is taken over from the generic card scanner (no double reports):
 each direction is deframed into APDUs (`zvt.split_apdus`), and the card fields of each APDU (BMP
-0x22/0x23/0x2D, TLV container tags) are stated as `card_data` events on channel `zvt`. Bytes
+0x22/0x23/0x2D, TLV container tags) are stated as `card_data` events on channel `zvt`, located at
+the framed bytes that carried them (evidence overwrites those APDUs whole: packed BCD has no mask). Bytes
 that stop framing (a private extension, a capture gap) are scanned with the generic scanner instead,
 so nothing is hidden by a layout this parser does not know. Terminal protocols that are ASCII or
 XML (APACS 30/40, SPDH, OPI, nexo) need no parser: the generic scanner reads their card fields.
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netwatch.analyzers import Analyzer, Emit, claim_cards, deactivate
-from netwatch.analyzers.card_events import card_observation
+from netwatch.analyzers.card_events import card_observation, located
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP
 from netwatch.protocols.card_numbers import card_brand
@@ -27,6 +28,7 @@ MAX_APDUS = 100_000  # per flow; beyond it the flow is left alone
 @dataclass(slots=True)
 class _Zvt:
     bufs: list[bytes] = field(default_factory=lambda: [b"", b""])  # unframed bytes per direction
+    base: list[int] = field(default_factory=lambda: [0, 0])  # stream offset of each direction's bufs[0]
     apdus: int = 0  # APDUs read so far
 
 
@@ -43,11 +45,15 @@ class Terminal(Analyzer[_Zvt], name="terminal", transports=(TCP,)):
             claim_cards(flow, self.name)  # this analyzer reports the cards
         bufs = st.bufs
         buf = bufs[direction] + data if bufs[direction] else data
+        at = st.base[direction]
         apdus, used = split_apdus(buf)
         buf = buf[used:]
+        st.base[direction] = at + used
         if len(buf) > MAX_APDU + 5:  # framing lost: scan the bytes as they are
             for h in scan(buf)[0]:
-                emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint))
+                where = located(direction, at + used + h[0], h[1] - h[0], h)
+                emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint, location=where))
+            st.base[direction] += len(buf)
             buf = b""
         bufs[direction] = buf
         st.apdus += len(apdus)
@@ -57,15 +63,18 @@ class Terminal(Analyzer[_Zvt], name="terminal", transports=(TCP,)):
                 if card_brand(digits, True):
                     known.add(digits)
                     hit = (0, 0, digits, kind, encoding, expiry)
-                    emit(card_observation(flow, direction, hit, "zvt", ts, self.fingerprint))
+                    emit(card_observation(flow, direction, hit, "zvt", ts, self.fingerprint,
+                                          location=located(direction, at, used, hit)))
             for h in scan(body)[0]:  # elsewhere in the APDU: a print line, a private BMP, EMV data
                 if h[2] not in known:
                     known.add(h[2])
-                    emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint))
+                    emit(card_observation(flow, direction, h, "zvt", ts, self.fingerprint,
+                                          location=located(direction, at, used, h)))
         if st.apdus > MAX_APDUS:
             deactivate(flow, self)
 
     def gap(self, flow: Flow, direction: int, size: int) -> None:
         st = self.peek(flow)
         if st is not None:
+            st.base[direction] += len(st.bufs[direction]) + size
             st.bufs[direction] = b""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from netwatch.events import Location
+from netwatch.protocols.card_search import scan
 from netwatch.protocols.iso8583 import looks_like_iso8583
 from netwatch.redaction.creds import redact_passwords, redact_snmp
 from netwatch.redaction.floor import overwrite_floor
@@ -40,7 +41,8 @@ def redact_flow(app: str | None, tcp: bool, streams: list[bytearray], datagrams:
     """One flow: TCP through its two streams, UDP datagram by datagram (offsets into `streams`).
     Then each located detection (card or track data, an ISO 8583 message with card fields or a PIN
     block, a login's secret): a span no pass changed (a layer none of them reads, a field they do
-    not know) is overwritten whole; the others were masked in their own encoding."""
+    not know), a packed-BCD span (nothing masks BCD digit by digit) and a span the card scanner
+    still finds a card in are overwritten whole; the others were masked in their own encoding."""
     before = _regions(streams, spans)
     if tcp:
         redact_streams(app, streams, order or [], notes)
@@ -53,7 +55,9 @@ def redact_flow(app: str | None, tcp: bool, streams: list[bytearray], datagrams:
             redact_datagram(app, dgram, notes)
             buf[off : off + len(dgram)] = dgram
     for sp, s, e, old in before:
-        if streams[sp.direction][s:e] == old:
+        now = streams[sp.direction][s:e]
+        unmaskable = sp.encoding.endswith("bcd")  # packed BCD: no pass masks it digit by digit
+        if now == old or unmaskable or (sp.what != "password" and scan(bytes(now))[0]):  # or a card still there
             streams[sp.direction][s:e] = bytes([FILLER]) * (e - s)
             notes.append(f"{sp.what} ({sp.encoding}) overwritten whole")
 

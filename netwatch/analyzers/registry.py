@@ -11,6 +11,7 @@ from netwatch.analyzers.cleartext_cards import CardData
 from netwatch.analyzers.credentials import Credentials
 from netwatch.analyzers.dns_names import Names
 from netwatch.analyzers.ftp_data import FtpData
+from netwatch.analyzers.http_requests import HttpRequests
 from netwatch.analyzers.iso8583_messages import Iso8583
 from netwatch.analyzers.logins import Logins
 from netwatch.analyzers.proxy import Proxy
@@ -30,10 +31,13 @@ def build_classifier() -> Analyzer[Any]:
     return Classifier()
 
 
-def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAULT_SITE) -> list[Analyzer[Any]]:
+def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAULT_SITE,
+                    http_requests: bool = False) -> list[Analyzer[Any]]:
     """Fresh instances (analyzers may hold per-run state); `fingerprint` is the session's card key, `site`
-    the site's internal networks (the policy's)."""
+    the site's internal networks (the policy's); `http_requests` adds the one analyzer only metadata
+    records (`--log http`) and rules on `http_request` read (left out, it costs nothing)."""
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
+    optional: list[Analyzer[Any]] = [HttpRequests()] if http_requests else []
     return [
         Names(),
         TftpTransfers(),  # before the content analyzers: it names a transfer's client at flow start
@@ -52,4 +56,5 @@ def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAU
         SoftwareVersions(),
         RdpSecurity(),
         SmbSessions(),
+        *optional,
     ]

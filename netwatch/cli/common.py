@@ -66,6 +66,23 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="the site (store) this run belongs to (default: the policy's site:)")
     p.add_argument("--sensor", metavar="NAME", default=None,
                    help="the sensor named in every JSON record (default: this host's name)")
+    p.add_argument("--log", type=log_kinds, default=(), metavar="TYPES",
+                   help="also write metadata records into the JSON Lines: flow, tls, dns, http, comma-separated, "
+                        "or all (default: none)")
+
+
+def log_kinds(value: str | list[str]) -> tuple[str, ...]:
+    """`--log flow,dns` (or netwatch.toml's `log = ["flow", "dns"]`): the metadata records to write, in
+    their fixed order; `all` names every kind, `none` none. An unknown name is a one-line error."""
+    from netwatch.pipeline.metalog import LOG_KINDS
+
+    names = [n.strip().lower() for n in (value.split(",") if isinstance(value, str) else value)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in (*LOG_KINDS, "all", "none")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown record type '{unknown[0]}'; valid: {', '.join(LOG_KINDS)}, all, "
+                                         "none")
+    return LOG_KINDS if "all" in names else tuple(k for k in LOG_KINDS if k in names)
 
 
 def site_name(args: argparse.Namespace, policy: object) -> str:

@@ -14,6 +14,7 @@ one-line error naming the file and the key (exit 2), like a bad policy.
     sensor = "tap-1"             # --sensor
     history = "visits.sqlite"    # --history: scan and live record every run there (a file, or a
                                  # postgresql:// URL); `history` and `diff SITE` read it
+    log = ["flow", "dns"]        # --log: metadata records in the JSON Lines (flow, tls, dns, http, all)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netwatch.cli.common import UsageError, parse_key
+from netwatch.cli.common import UsageError, log_kinds, parse_key
 
 FILE_NAME = "netwatch.toml"
 MAX_BYTES = 64 << 10
@@ -34,7 +35,7 @@ MAX_BYTES = 64 << 10
 KEYS: dict[str, tuple[str, str]] = {
     "policy": ("policy", "path"), "rules": ("rules", "paths"), "key": ("key", "text"),
     "fail_on": ("fail_on", "severity"), "site": ("site", "text"), "sensor": ("sensor", "text"),
-    "history": ("history", "store"),
+    "history": ("history", "store"), "log": ("log", "log"),
 }
 
 
@@ -93,7 +94,9 @@ def _read(path: Path) -> dict[str, Any]:
             hint = f" (did you mean '{near[0]}'?)" if near else f"; known: {', '.join(KEYS)}"
             raise ConfigError(f"{path}: unknown key '{name}'{hint}")
         dest, kind = KEYS[name]
-        if kind == "paths":
+        if kind == "log":
+            out[dest] = _log(path, value)
+        elif kind == "paths":
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"{path}: '{name}' expects a list of paths")
             out[dest] = [str(path.parent / v) for v in value]
@@ -108,6 +111,16 @@ def _read(path: Path) -> dict[str, Any]:
         else:
             out[dest] = value
     return out
+
+
+def _log(path: Path, value: Any) -> tuple[str, ...]:
+    """`log = ["flow", "dns"]` (or "flow,dns", "all"): checked as --log checks it."""
+    if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+        raise ConfigError(f"{path}: 'log' expects a list of record types (flow, tls, dns, http) or \"all\"")
+    try:
+        return log_kinds(value)
+    except argparse.ArgumentTypeError as e:
+        raise ConfigError(f"{path}: 'log': {e}") from None
 
 
 def apply_defaults(parser: argparse.ArgumentParser, settings: Settings) -> None:
@@ -146,7 +159,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     settings = load_settings()
     builtin = {"policy": "none (destinations listed, not judged)", "rules": "built-in rules only",
                "key": "random per run", "fail_on": "high", "site": "the policy's site:, else none",
-               "sensor": "this host's name", "history": "not recorded (--history: $NETWATCH_HISTORY or the XDG file)"}
+               "sensor": "this host's name", "log": "none (no metadata records)",
+               "history": "not recorded (--history: $NETWATCH_HISTORY or the XDG file)"}
     print("files read: " + (", ".join(settings.files) if settings.files else
                             f"none (looked for ./{FILE_NAME} and the user's config directory)"))
     for name, (dest, _) in KEYS.items():
@@ -157,8 +171,8 @@ def cmd_config(args: argparse.Namespace) -> int:
             origin = settings.origin[dest]
         else:
             value, origin = builtin[dest], "built-in default"
-        if isinstance(value, list):
-            value = ", ".join(value)
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(value) or "none"
         if dest == "history" and dest in settings.values:
             from netwatch.history.store import hide_password
 

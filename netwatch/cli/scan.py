@@ -102,6 +102,7 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
     A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
     the exit code still follows the findings."""
     from netwatch.report.jsonl import JsonlWriter, OutputError
+    from netwatch.report.metadata import metadata_records
     from netwatch.report.records import closing_records, finding_record
 
     filters = FindingFilter.from_args(args).describe() or None
@@ -116,6 +117,7 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
         try:
             out = JsonlWriter(args.json, run_context(args, policy))
             out.write_all(finding_record(f) for f in findings)
+            out.write_all(metadata_records(reports))  # --log: flow, tls, dns, http records, input by input
             out.write_all(closing_records(reports, findings, interrupted, filters))
             out.close()
         except OutputError as e:
@@ -129,6 +131,18 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def logged(args: argparse.Namespace) -> frozenset[str]:
+    """The metadata records to collect: --log (or netwatch.toml's `log`), only when there is JSON to
+    write them into; asked for without --json, one line says so (they would cost and go nowhere)."""
+    kinds = frozenset(args.log or ())
+    if kinds and not args.json:
+        if not args.quiet:
+            print(f"netwatch: --log {','.join(args.log)}: metadata records go into the JSON Lines; without --json "
+                  "none are written", file=sys.stderr)
+        return frozenset()
+    return kinds
 
 
 def _check_stdin(paths: list[str]) -> None:
@@ -158,7 +172,7 @@ def _scan(args: argparse.Namespace) -> int:
     if args.evidence:
         prepare_evidence_dir(args.evidence)
     cfg = ScanConfig(rule_dirs=tuple(args.rules), policy_path=args.policy, fingerprint_key=fingerprint_key(args),
-                     evidence=bool(args.evidence))
+                     evidence=bool(args.evidence), log=logged(args))
     policy = load_judgement(args)[1]  # bad rules, policy or --rule fail here, before any capture work
     jobs = cap_jobs(args.jobs)
     if (args.scheduler or args.jobs > 1) and not dask_installed():

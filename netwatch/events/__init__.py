@@ -178,6 +178,17 @@ class Dns(Event, kind="dns"):
     answers: tuple[str, ...] = _f("answers as 'TYPE value'", default=())
 
 
+class HttpRequest(Event, kind="http_request"):
+    """An HTTP request line and Host (HTTP/1.x and h2c), for `--log http`: no query value, no userinfo."""
+
+    method: str = _f("request method (GET, POST, …)")
+    host: str | None = _f("Host header, else the absolute URL's host (port kept; escaped)", default=None)
+    path: str = _f("path without query or fragment (escaped, length-limited; cards masked on output)")
+    query: str | None = _f("query names with every value elided: a=*&b=* (null: no query)", default=None)
+    version: str | None = _f("HTTP/1.0, HTTP/1.1 or HTTP/2.0", default=None)
+    user_agent: str | None = _f("User-Agent (escaped, length-limited)", default=None)
+
+
 class Iso8583(Event, kind="iso8583"):
     """An ISO 8583 payment message and which card fields it carried readable."""
 
@@ -321,8 +332,8 @@ class SmbNegotiate(Event, kind="smb_negotiate"):
     smb1_chosen: bool = _f("the server answered in SMB1: SMBv1 is in use", default=False)
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, Iso8583, Credentials, TlsHello, TlsCert, RemoteAccess,
-                                        Software, Outdated, Proxy, RdpSecurity, SmbNegotiate, DataLimit)
+EVENT_TYPES: tuple[type[Event], ...] = (FlowEnd, CardData, Dns, HttpRequest, Iso8583, Credentials, TlsHello, TlsCert,
+                                        RemoteAccess, Software, Outdated, Proxy, RdpSecurity, SmbNegotiate, DataLimit)
 KINDS: dict[str, type[Event]] = {c.kind: c for c in EVENT_TYPES}
 RULE_NAMES: dict[str, str] = {"data_kind": "kind"}  # attribute → name in rules and evidence
 _OWN: dict[type[Event], tuple[str, ...]] = {  # rule-visible fields: internal ones (where a detection stands) stay out

@@ -55,6 +55,7 @@ class ScanConfig:
     policy_path: str | None
     fingerprint_key: bytes
     evidence: bool = False  # keep the flows findings name, redacted, for evidence captures
+    log: frozenset[str] = frozenset()  # --log: the metadata records to keep (flow, tls, dns, http)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def scan_task(task: Task, cfg: ScanConfig, stop_event: str) -> SourceReport | No
 
     try:
         return scan_file(task.path, rules, policy, tick, shard=task.shard,
-                         fingerprint=Fingerprinter(cfg.fingerprint_key), evidence=cfg.evidence)
+                         fingerprint=Fingerprinter(cfg.fingerprint_key), evidence=cfg.evidence, log=cfg.log)
     finally:
         finished.set()
 
@@ -188,7 +189,7 @@ def run_local(paths: list[str], cfg: ScanConfig, on_progress: ProgressFn | None 
         fingerprint = Fingerprinter(cfg.fingerprint_key)
         for p in paths:
             prog = (lambda d, t, p=p: on_progress(Path(p).name, d, t)) if on_progress else None
-            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint, evidence=cfg.evidence)
+            rep = scan_file(p, rules, policy, prog, fingerprint=fingerprint, evidence=cfg.evidence, log=cfg.log)
             result.reports.append(rep)
             if on_done:
                 on_done(rep)

@@ -32,6 +32,7 @@ from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
 from netwatch.packets.addresses import DEFAULT_SITE
 from netwatch.packets.decode import Decoder, linktype_name
+from netwatch.pipeline.metalog import MetaLog, MetaRecords, Record, merge_records
 from netwatch.redaction.masking import Fingerprinter
 from netwatch.redaction.text import redact_record
 
@@ -64,6 +65,7 @@ class SourceReport:
     seconds: float = 0.0
     evidence_flows: dict[int, EvidenceFlow] = field(default_factory=dict)  # flows findings name, redacted
     drops: dict[str, int] = field(default_factory=dict)  # live: packets lost before netwatch read them, by where
+    meta: MetaRecords | None = None  # --log: the metadata records (pipeline/metalog.py)
 
     @property
     def duration(self) -> float:
@@ -84,6 +86,8 @@ class Session:
         shard: tuple[int, int] | None = None,
         fingerprint: Fingerprinter | None = None,
         evidence: bool = False,
+        log: frozenset[str] = frozenset(),
+        on_record: Callable[[Record], None] | None = None,
     ) -> None:
         self.report = SourceReport(source=source)
         self.fingerprint = fingerprint or Fingerprinter()  # card key: given to correlate runs, else random
@@ -95,7 +99,9 @@ class Session:
         self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
         site = policy.networks() if policy is not None else DEFAULT_SITE
-        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint, site), self._emit)
+        self.meta = MetaLog(log, policy, on_record) if log else None  # --log: metadata records, else no cost
+        requests = "http" in log or "http_request" in rules.by_kind
+        self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint, site, requests), self._emit)
         # with evidence, each flow's frames and bytes are traced; those of flows a finding names are kept
         self.tracing = TracingSink(self.dispatcher, self.aggregator.flow_numbers.__contains__,
                                    self._system_flow) if evidence else None
@@ -117,6 +123,8 @@ class Session:
         """Every event goes up from here: inventories, listeners, the aggregator; nothing goes back down."""
         if obs.flow.foreign:  # another shard reports this flow
             return
+        if self.meta is not None:
+            self.meta.observe(obs)
         if self.tracing is not None:
             where = getattr(obs, "location", None)
             if where is not None:
@@ -182,6 +190,7 @@ class Session:
         r.findings = self.aggregator.results()
         r.inventory = [redact_record(row) for row in self.inventory.results()]  # names pass the boundary
         r.inventory_rest = self.inventory.rest_totals()
+        r.meta = self.meta.close() if self.meta is not None else None
         if self.tracing is not None:  # a shard's systems are judged after the merge: it keeps their flows too
             named = self.aggregator.flow_numbers
             self.tracing.settle(named if self.shard is None else named | {e.flow_number for e in
@@ -215,6 +224,7 @@ GC_GEN0 = 50_000
 def scan_file(
     path: str, rules: RuleSet, policy: Policy | None, progress: Callable[[int, int], None] | None = None,
     shard: tuple[int, int] | None = None, fingerprint: Fingerprinter | None = None, evidence: bool = False,
+    log: frozenset[str] = frozenset(),
 ) -> SourceReport:
     """Scan one capture file (or one flow-hash shard of it). Never raises for bad input."""
     start = time.perf_counter()
@@ -222,7 +232,7 @@ def scan_file(
         reader = CaptureReader.from_stream(sys.stdin.buffer, "-") if path == "-" else CaptureReader(path)
     except CaptureError as e:
         return SourceReport(source=path, error=str(e))
-    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint, evidence=evidence)
+    session = Session(rules, policy, path, shard=shard, fingerprint=fingerprint, evidence=evidence, log=log)
     session.report.format = reader.format
     size = max(1, file_size(path))
     tick = None
@@ -286,6 +296,7 @@ def merge_shards(
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
     r.inventory_rest = merge_rest(s.inventory_rest for s in shards)
+    r.meta = merge_records(s.meta for s in shards)
     return r
 
 

@@ -24,6 +24,7 @@ from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
 from netwatch.findings.systems import merge_systems
 from netwatch.judge.pci import pci_view
 from netwatch.judge.rules import SEVERITIES
+from netwatch.pipeline.metalog import LOG_KINDS
 from netwatch.pipeline.session import SourceReport
 from netwatch.report.text import lost
 
@@ -242,10 +243,27 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
     more = destinations_more(reports, inventory)
     if more:
         rec["destinations_more"] = more
+    rec.update(log_summary(reports))
     if filters:
         rec["filters"] = filters
     return rec
 
+
+def log_summary(reports: list[SourceReport]) -> dict[str, Any]:
+    """The summary's `log` (metadata records written per type) and `log_omitted` (past the per-input
+    bound), only when `--log` asked for records: a run without it keeps its summary as it was."""
+    metas = [r.meta for r in reports if r.meta is not None]
+    if not metas:
+        return {}
+    counts: Counter[str] = Counter()
+    for m in metas:
+        counts.update(m.counts)
+    asked = frozenset().union(*(m.kinds for m in metas))
+    out: dict[str, Any] = {"log": {k: counts.get(k, 0) for k in LOG_KINDS if k in asked}}
+    omitted = sum(m.omitted for m in metas)
+    if omitted:
+        out["log_omitted"] = omitted
+    return out
 
 
 PCI_IDS_LISTED = 2  # finding ids per requirement in the summary; `count` says how many (a SIEM line stays short)

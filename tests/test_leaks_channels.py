@@ -126,13 +126,15 @@ def test_the_capture_carries_every_secret() -> None:
 def test_scan_every_output(tmp_path: Path) -> None:
     out_json, out_html = tmp_path / "f.jsonl", tmp_path / "r.html"
     r = _netwatch("scan", str(CAPTURE), "--policy", str(POLICY), "--json", str(out_json), "--html", str(out_html),
-                  "--fail-on", "none", "--no-progress", "--key", KEY)
+                  "--fail-on", "none", "--no-progress", "--key", KEY, "--log", "all")
     ran(r)
     piped = _netwatch("scan", str(CAPTURE), "--policy", str(POLICY), "--json", "-", "--fail-on", "none",
                       "--no-progress")
     outputs = {"console": r.stdout, "stderr": r.stderr, "json": out_json.read_bytes(), "html": out_html.read_bytes(),
                "json-stdout": piped.stdout, "summary-stderr": piped.stderr}
     rules = {json.loads(line).get("rule") for line in out_json.read_text().splitlines()}
+    kinds = {json.loads(line)["event_type"] for line in out_json.read_text().splitlines()}
+    assert {"flow", "tls", "dns", "http"} <= kinds  # --log all: the metadata records are searched too
     assert {"NW-CARD-001", "NW-CARD-002", "NW-CRED-001", "NW-DEST-003", "NW-EXFIL-001", "NW-TLS-003"} <= rules
     expect("Destinations" in r.stdout and "NW-DEST-003" in r.stdout, "the tables that show names are missing")
     no_leaks(outputs)
@@ -289,7 +291,7 @@ def test_live_command_on_loopback(tmp_path: Path) -> None:
     frames = _replay_frames_on_lo()
     jsonl = tmp_path / "live.jsonl"
     proc = start_live(["-i", "lo", "--backend", "scapy", "--bpf", "net 127.77.0.0/16", "--duration", "60",
-                       "--json", str(jsonl), "--key", LIVE_KEY, "--fail-on", "none"])
+                       "--json", str(jsonl), "--key", LIVE_KEY, "--fail-on", "none", "--log", "all"])
     try:
         with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
             s.bind(("lo", 0))
@@ -303,5 +305,7 @@ def test_live_command_on_loopback(tmp_path: Path) -> None:
     expect(code == 0, f"exit {code}")
     rules = {json.loads(line).get("rule") for line in jsonl.read_text().splitlines() if line.strip()} - {None}
     expect({"NW-CARD-001", "NW-CRED-001", "NW-EXFIL-001"} <= rules, f"findings missing: {sorted(rules)}")
+    kinds = {json.loads(line)["event_type"] for line in jsonl.read_text().splitlines() if line.strip()}
+    expect({"flow", "dns", "http"} <= kinds, f"metadata records missing: {sorted(kinds)}")
     expect("finding critical" in out and "Destinations" in out, "no log lines or summary on stdout")
     no_leaks({"stdout": out, "stderr": err, "json": jsonl.read_bytes()})

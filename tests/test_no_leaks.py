@@ -1,8 +1,9 @@
 """No output of any bundled capture contains a full card number that a scenario put into it.
 
 Scenario modules list their numbers in CARD_NUMBERS (see captures/make_captures.py). The scan
-writes the console summary, JSON Lines and the HTML report; the check looks at them as written and with spacing,
-dashes and table borders removed (a wrapped or grouped number still counts). Nothing is printed.
+writes the console summary, JSON Lines (with every `--log` record) and the HTML report; the check
+looks at them as written and with spacing, dashes and table borders removed (a wrapped or grouped
+number still counts). Nothing is printed.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ def test_no_card_number_in_any_output(tmp_path):
     out_html = tmp_path / "report.html"
     env = dict(os.environ, COLUMNS="100")
     run = subprocess.run([sys.executable, "-m", "netwatch", "scan", str(CAPTURES), "--json", str(out_json),
-                          "--html", str(out_html), "--fail-on", "none", "--no-progress"],
+                          "--html", str(out_html), "--fail-on", "none", "--no-progress", "--log", "all"],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert run.returncode == 0, "scan failed: " + run.stderr[-500:]
     outputs = {"console": run.stdout, "stderr": run.stderr, "json": out_json.read_text(),
                "html": out_html.read_text()}
     assert "NW-CARD-001" in outputs["json"]  # the scan did find the cards it must not print
+    for kind in ("flow", "tls", "dns", "http"):  # and wrote the metadata records, every one checked below
+        assert f'"event_type": "{kind}"' in outputs["json"]
     for name, text in outputs.items():
         squeezed = re.sub(r"[\s\-│┃|─━]+", "", text)
         leaked = [n for n in numbers if n in text or n in squeezed]

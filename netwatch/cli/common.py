@@ -85,6 +85,18 @@ def log_kinds(value: str | list[str]) -> tuple[str, ...]:
     return LOG_KINDS if "all" in names else tuple(k for k in LOG_KINDS if k in names)
 
 
+def logged(args: argparse.Namespace) -> frozenset[str]:
+    """The metadata records to collect: --log (or netwatch.toml's `log`), only when there is JSON to
+    write them into; asked for without --json, one line says so (they would cost and go nowhere)."""
+    kinds = frozenset(args.log or ())
+    if kinds and not args.json:
+        if not args.quiet:
+            print(f"netwatch: --log {','.join(args.log)}: metadata records go into the JSON Lines; without --json "
+                  "none are written", file=sys.stderr)
+        return frozenset()
+    return kinds
+
+
 def site_name(args: argparse.Namespace, policy: object) -> str:
     """The run's site: --site, else the policy's `site:`, else "" (none given)."""
     given = getattr(args, "site", None)

@@ -20,6 +20,7 @@ from netwatch.cli.common import (
     exit_code,
     fingerprint_key,
     load_judgement,
+    logged,
     run_context,
     site_name,
 )
@@ -102,6 +103,16 @@ def _json_stream(args: argparse.Namespace, keep: FindingFilter, policy: object) 
     return stream
 
 
+def _record_writer(stream: FindingStream | None) -> Callable[[dict[str, Any]], None] | None:
+    """--log: each metadata record written as it is made (after the findings raised so far)."""
+    if stream is None:
+        return None
+    from netwatch.report.metadata import metadata_record
+
+    writer = stream.writer
+    return lambda raw: writer.write(metadata_record(raw))
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     """Rules, policy and output paths are checked first; then the capture starts, and only then
     is the pipeline imported and the dashboard drawn (dumpcap or the kernel buffers what arrives
@@ -136,7 +147,8 @@ def cmd_live(args: argparse.Namespace) -> int:
             dash = Dashboard(console, f"capturing on {iface} with {source.backend}") if not args.quiet else None
             on_finding, on_tick = _callbacks(dash, stream, keep)
             session = LiveSession(rules, policy, f"live:{iface}", on_finding=on_finding,
-                                  fingerprint=Fingerprinter(fingerprint_key(args)), evidence=bool(args.evidence))
+                                  fingerprint=Fingerprinter(fingerprint_key(args)), evidence=bool(args.evidence),
+                                  log=logged(args), on_record=_record_writer(stream))
             run = LiveRun(source, session, writer, duration=args.duration, count=args.count)
             if dash is not None:
                 dash.start()

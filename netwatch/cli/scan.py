@@ -25,6 +25,7 @@ from netwatch.cli.common import (
     fingerprint_key,
     jobs_count,
     load_judgement,
+    logged,
     run_context,
     sigterm_as_ctrl_c,
     site_name,
@@ -131,18 +132,6 @@ def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
-
-
-def logged(args: argparse.Namespace) -> frozenset[str]:
-    """The metadata records to collect: --log (or netwatch.toml's `log`), only when there is JSON to
-    write them into; asked for without --json, one line says so (they would cost and go nowhere)."""
-    kinds = frozenset(args.log or ())
-    if kinds and not args.json:
-        if not args.quiet:
-            print(f"netwatch: --log {','.join(args.log)}: metadata records go into the JSON Lines; without --json "
-                  "none are written", file=sys.stderr)
-        return frozenset()
-    return kinds
 
 
 def _check_stdin(paths: list[str]) -> None:

@@ -117,7 +117,8 @@ class MetaLog:
         elif isinstance(obs, TlsCert) and self._tls is not None:
             number, rec = self._tls
             if number == obs.flow.number:
-                rec["certificate"] = {k: getattr(obs, k) for k in CERT_FIELDS}
+                cert = {k: getattr(obs, k) for k in CERT_FIELDS}
+                rec["certificate"] = {k: v for k, v in cert.items() if v is not None}
             self._flush_tls()
 
     def _flow(self, end: FlowEnd) -> Record:

@@ -257,3 +257,22 @@ def test_live_writes_each_record_as_it_is_made(tmp_path: Path) -> None:
     # may start a flow of its own, so the live side has every flow of the scan, perhaps a few more
     assert {r["community_id"] for r in _of(scanned, "flow")} == {r["community_id"] for r in _of(live, "flow")}
     assert len(_of(live, "flow")) == live[-1]["log"]["flow"] >= len(_of(scanned, "flow")) == 7
+
+
+@pytest.mark.slow
+def test_local_cluster_writes_the_records_one_process_writes(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    names = [str(CAPTURES / f"{n}.pcap") for n in ("log_http_secrets", "dest_acquirer_sni", "leaks_every_channel")]
+    one = _scan(tmp_path, *names, "--log", "all", "--key", "00" * 16, name="one.jsonl")
+    out = tmp_path / "two.jsonl"
+    run = subprocess.run([sys.executable, "-m", "netwatch", "scan", *names, "--jobs", "2", "--log", "all", "--key",
+                          "00" * 16, "--json", str(out), "--fail-on", "none", "-q", "--no-progress"],
+                         capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert run.returncode == 0, run.stderr[-300:]
+    two = [json.loads(line) for line in out.read_text().splitlines()]
+
+    def meta(recs: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "run_id"} for r in recs if r["event_type"] in META]
+
+    assert meta(two) == meta(one) and len(meta(one)) > 50  # input by input, in the same order
+    assert two[-1]["log"] == one[-1]["log"]

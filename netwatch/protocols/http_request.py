@@ -42,16 +42,19 @@ def _authority(authority: bytes) -> bytes:
 def split_target(target: bytes) -> tuple[bytes | None, bytes, bytes | None]:
     """(host from an absolute URL or None, path, raw query or None) of a request target; userinfo dropped."""
     host: bytes | None = None
-    lowered = target[:8].lower()
-    if lowered.startswith((b"http://", b"https://")):
+    if target[:8].lower().startswith((b"http://", b"https://")):
         rest = target.split(b"://", 1)[1]
-        cut = min((i for i in (rest.find(b"/"), rest.find(b"?"), rest.find(b"#")) if i >= 0), default=len(rest))
-        host, target = _authority(rest[:cut]), rest[cut:] or b"/"
+        slash = rest.find(b"/")
+        slash = len(rest) if slash < 0 else slash
+        # the userinfo ends at the authority's last '@', even one after a '?' or '#' a password held
+        authority = _authority(rest[:slash])
+        cut = min((i for i in (authority.find(b"?"), authority.find(b"#")) if i >= 0), default=len(authority))
+        host, target = authority[:cut], authority[cut:] + rest[slash:]
     elif not target.startswith((b"/", b"*")):  # authority form (CONNECT host:port)
         return _authority(target), b"", None
     target = target.split(b"#", 1)[0]
     path, sep, query = target.partition(b"?")
-    return host, path, query if sep else None
+    return host, path or (b"/" if host is not None else b""), query if sep else None
 
 
 def elide_query(query: bytes) -> str:

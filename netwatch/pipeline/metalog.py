@@ -3,8 +3,8 @@ and Suricata's logs, so an analyst can pivot from a finding (its `community_id`)
 
 `MetaLog` turns the session's events into plain records: one `flow` per ended flow (its
 classification, protection and policy verdict), one `tls` per handshake (its certificate merged in),
-one `dns` per query, one `http` per request. Every string passes the redaction boundary
-(`redaction.text.redact_record`) here, before it is kept. The report layer (`report/metadata.py`)
+one `dns` per query, one `http` per request. Every string taken from packets passes the redaction
+boundary (`redaction.text.redact`) here, before it is kept. The report layer (`report/metadata.py`)
 adds the header (ISO timestamp, flow id, Community ID) when it writes them.
 
 Kept compressed (zlib over the JSON lines), so a large capture's records cost little memory and a
@@ -15,6 +15,7 @@ the events are made, strings cut by the analyzers.
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from collections import Counter
@@ -24,7 +25,7 @@ from typing import Any
 
 from netwatch.events import Dns, Event, FlowEnd, FlowFacts, HttpRequest, TlsCert, TlsHello
 from netwatch.judge.policy import Policy, judge_event
-from netwatch.redaction.text import redact_record
+from netwatch.redaction.text import redact
 
 LOG_KINDS = ("flow", "tls", "dns", "http")  # what --log names, in the README's order
 MAX_RECORDS = 2_000_000  # per source; past it records are counted, not kept
@@ -33,6 +34,10 @@ LEVEL = 1  # zlib level: JSON lines shrink ~5x even at the fastest one
 CERT_FIELDS = ("subject", "issuer", "self_signed", "not_before", "not_after", "sig_hash", "key_type", "key_bits",
                "expired", "not_yet_valid", "chain_length")
 
+# the fields that hold text from packets (names, URLs, certificate names, answers): each passes `redact`;
+# the rest are numbers, addresses netwatch formatted, or netwatch's own words (app, how, cipher, JA3/JA4 hashes)
+PACKET_TEXT = frozenset({"server_name", "names", "sni", "alpn", "qname", "answers", "method", "host", "path", "query",
+                         "version", "user_agent", "subject", "issuer"})
 KEEP_NULL = frozenset({"protected", "rcode"})  # null says something here (unknown; no answer); others are left out
 Record = dict[str, Any]
 
@@ -80,6 +85,21 @@ def endpoints(kind: str, ts: float, f: FlowFacts) -> Record:
     output) and the flow as findings name it (client src/sport, server dst/dport)."""
     return {"event_type": kind, "ts": ts, "src": f.src, "sport": f.client_port, "dst": f.dst,
             "dport": f.server_port, "proto": f.proto}
+
+
+@functools.lru_cache(maxsize=16384)
+def _redact_text(text: str) -> str:
+    """`redact`, remembered: names (SNI, queries, Host, certificate names) repeat across a capture's flows."""
+    return redact(text)
+
+
+def _redacted(value: Any) -> Any:
+    """A packet-derived value through the redaction boundary: a string, or a list of them."""
+    if isinstance(value, str):
+        return _redact_text(value)
+    if isinstance(value, list | tuple):
+        return [_redact_text(str(v)) for v in value]
+    return value
 
 
 class MetaLog:
@@ -142,7 +162,10 @@ class MetaLog:
             self._add(rec)
 
     def _add(self, rec: Record) -> None:
-        clean = redact_record({k: v for k, v in rec.items() if v is not None or k in KEEP_NULL})
+        clean = {k: _redacted(v) if k in PACKET_TEXT else v for k, v in rec.items() if v is not None or k in KEEP_NULL}
+        cert = clean.get("certificate")
+        if cert is not None:
+            clean["certificate"] = {k: _redacted(v) if k in PACKET_TEXT else v for k, v in cert.items()}
         kept = self.kept
         if self.sink is not None:
             kept.counts[rec["event_type"]] += 1

@@ -9,11 +9,18 @@ joins a finding to everything its flow and host did. A `flow` record also says h
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from netwatch.pipeline.session import SourceReport
-from netwatch.report.records import community_id, flow_id, iso, protection
+from netwatch.report import records
+from netwatch.report.records import iso, protection
+
+# a flow's records share its 5-tuple, but its flow record comes when it ends, often thousands of records
+# later: its ids are remembered for that long (Community ID costs ~70 µs; 32k entries are a few MB)
+community_id = functools.lru_cache(maxsize=1 << 15)(records.community_id)
+flow_id = functools.lru_cache(maxsize=1 << 15)(records.flow_id)
 
 
 def metadata_record(raw: dict[str, Any]) -> dict[str, Any]:

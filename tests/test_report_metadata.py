@@ -276,3 +276,20 @@ def test_local_cluster_writes_the_records_one_process_writes(tmp_path: Path) -> 
 
     assert meta(two) == meta(one) and len(meta(one)) > 50  # input by input, in the same order
     assert two[-1]["log"] == one[-1]["log"]
+
+
+def test_diff_reads_json_lines_with_metadata_records(tmp_path: Path) -> None:
+    """`diff` compares findings, destinations and systems; the --log records are skipped, so a file
+    with them diffs as the same file without them."""
+    base, cur = str(CAPTURES / "leaks_every_channel.pcap"), str(SECRETS)
+    for tag, extra in (("plain", []), ("log", ["--log", "all"])):
+        _scan(tmp_path, base, *extra, "--key", "00" * 16, name=f"a-{tag}.jsonl")
+        _scan(tmp_path, cur, *extra, "--key", "00" * 16, name=f"b-{tag}.jsonl")
+        main(["diff", str(tmp_path / f"a-{tag}.jsonl"), str(tmp_path / f"b-{tag}.jsonl"), "--json",
+              str(tmp_path / f"diff-{tag}.jsonl"), "--fail-on", "none"])
+
+    def changes(tag: str) -> list[dict]:
+        return [{k: v for k, v in json.loads(line).items() if k not in ("run_id", "timestamp")}
+                for line in (tmp_path / f"diff-{tag}.jsonl").read_text().splitlines()]
+
+    assert changes("log") == changes("plain") and len(changes("plain")) > 10

@@ -20,6 +20,7 @@ from typing import Any
 from netwatch.capture.pcapfile import is_capture as capture_magic
 from netwatch.judge.rules import SEVERITY_RANK
 from netwatch.judge.textinput import MAX_JSONL_BYTES, MAX_JSONL_LINE
+from netwatch.pipeline.metalog import LOG_KINDS
 from netwatch.redaction.text import Clean, redact, redact_record
 
 Record = dict[str, Clean]  # a finding or destination with every string redacted
@@ -90,6 +91,9 @@ def load_jsonl(path: str | Path) -> Side:
                 rec = _json_line(path, i, raw)
                 kind = rec.get("event_type", "finding") if isinstance(rec, dict) else None
                 if kind == "input":  # schema 2: per-input statistics; nothing to compare
+                    continue
+                if kind in LOG_KINDS:  # --log metadata records: nothing to compare, and not kept (nor counted)
+                    total -= len(raw)
                     continue
                 if kind == "destination":  # schema 2: the inventories are records of their own
                     inventory = (inventory or []) + ([rec] if _is_destination(rec) else [])

@@ -11,7 +11,6 @@ from netwatch.analyzers.cleartext_cards import CardData
 from netwatch.analyzers.credentials import Credentials
 from netwatch.analyzers.dns_names import Names
 from netwatch.analyzers.ftp_data import FtpData
-from netwatch.analyzers.http_requests import HttpRequests
 from netwatch.analyzers.iso8583_messages import Iso8583
 from netwatch.analyzers.logins import Logins
 from netwatch.analyzers.proxy import Proxy
@@ -37,7 +36,11 @@ def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAU
     the site's internal networks (the policy's); `http_requests` adds the one analyzer only metadata
     records (`--log http`) and rules on `http_request` read (left out, it costs nothing)."""
     # Names first: it fills flow.names at flow start. Iso8583 before CardData: it claims payment flows.
-    optional: list[Analyzer[Any]] = [HttpRequests()] if http_requests else []
+    optional: list[Analyzer[Any]] = []
+    if http_requests:
+        from netwatch.analyzers.http_requests import HttpRequests  # loaded only when asked for
+
+        optional.append(HttpRequests())
     return [
         Names(),
         TftpTransfers(),  # before the content analyzers: it names a transfer's client at flow start

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netwatch.analyzers import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
@@ -32,9 +32,11 @@ from netwatch.judge.policy import Policy
 from netwatch.judge.rules import RuleSet
 from netwatch.packets.addresses import DEFAULT_SITE
 from netwatch.packets.decode import Decoder, linktype_name
-from netwatch.pipeline.metalog import MetaLog, MetaRecords, Record, merge_records
 from netwatch.redaction.masking import Fingerprinter
 from netwatch.redaction.text import redact_record
+
+if TYPE_CHECKING:  # --log's records: imported when asked for (a scan without --log never loads them)
+    from netwatch.pipeline.metalog import MetaLog, MetaRecords, Record
 
 
 @dataclass
@@ -99,7 +101,11 @@ class Session:
         self.rules, self.policy, self.shard = rules, policy, shard
         self.on_finding = on_finding
         site = policy.networks() if policy is not None else DEFAULT_SITE
-        self.meta = MetaLog(log, policy, on_record) if log else None  # --log: metadata records, else no cost
+        self.meta: MetaLog | None = None
+        if log:  # --log: metadata records; without it nothing of theirs is loaded or run
+            from netwatch.pipeline.metalog import MetaLog
+
+            self.meta = MetaLog(log, policy, on_record)
         requests = "http" in log or "http_request" in rules.by_kind
         self.dispatcher = Dispatcher(build_classifier(), build_analyzers(self.fingerprint, site, requests), self._emit)
         # with evidence, each flow's frames and bytes are traced; those of flows a finding names are kept
@@ -296,7 +302,10 @@ def merge_shards(
     r.findings = sort_findings(r.findings)
     r.inventory = merge_inventory(s.inventory for s in shards)
     r.inventory_rest = merge_rest(s.inventory_rest for s in shards)
-    r.meta = merge_records(s.meta for s in shards)
+    if any(s.meta is not None for s in shards):
+        from netwatch.pipeline.metalog import merge_records
+
+        r.meta = merge_records(s.meta for s in shards)
     return r
 
 

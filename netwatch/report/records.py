@@ -24,7 +24,6 @@ from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
 from netwatch.findings.systems import merge_systems
 from netwatch.judge.pci import pci_view
 from netwatch.judge.rules import SEVERITIES
-from netwatch.pipeline.metalog import LOG_KINDS
 from netwatch.pipeline.session import SourceReport
 from netwatch.report.text import lost
 
@@ -255,6 +254,8 @@ def log_summary(reports: list[SourceReport]) -> dict[str, Any]:
     metas = [r.meta for r in reports if r.meta is not None]
     if not metas:
         return {}
+    from netwatch.pipeline.metalog import LOG_KINDS
+
     counts: Counter[str] = Counter()
     for m in metas:
         counts.update(m.counts)

@@ -293,3 +293,17 @@ def test_diff_reads_json_lines_with_metadata_records(tmp_path: Path) -> None:
                 for line in (tmp_path / f"diff-{tag}.jsonl").read_text().splitlines()]
 
     assert changes("log") == changes("plain") and len(changes("plain")) > 10
+
+
+def test_a_rule_on_http_request_runs_the_analyzer_without_log(tmp_path: Path) -> None:
+    """`http_request` is in the vocabulary: a site rule on it works with or without --log."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "connect.yaml").write_text(
+        "- id: SITE-HTTP-001\n  title: HTTP CONNECT request\n  category: destination\n  severity: low\n"
+        "  on: http_request\n  when: {method: CONNECT}\n  group_by: [host]\n  message: \"CONNECT to {host}\"\n"
+        "  remediation: Check why this host tunnels through a proxy.\n  references: [PCI DSS 4.0 1.3.2]\n")
+    recs = _scan(tmp_path, str(CAPTURES / "detect_proxies.pcap"), "--rules", str(rules))
+    hits = [r for r in recs if r.get("rule") == "SITE-HTTP-001"]
+    assert [h["message"] for h in hits] == ["CONNECT to 185.220.101.5:3389"]
+    assert not [r for r in recs if r["event_type"] in META]

@@ -179,7 +179,7 @@ class Dns(Event, kind="dns"):
 
 
 class HttpRequest(Event, kind="http_request"):
-    """An HTTP request line and Host (HTTP/1.x and h2c), for `--log http`: no query value, no userinfo."""
+    """An HTTP request line and Host (HTTP/1.x, h2c), for `--log http` and rules: no query value, no userinfo."""
 
     method: str = _f("request method (GET, POST, …)")
     host: str | None = _f("Host header, else the absolute URL's host (port kept; escaped)", default=None)

@@ -307,3 +307,25 @@ def test_a_rule_on_http_request_runs_the_analyzer_without_log(tmp_path: Path) ->
     hits = [r for r in recs if r.get("rule") == "SITE-HTTP-001"]
     assert [h["message"] for h in hits] == ["CONNECT to 185.220.101.5:3389"]
     assert not [r for r in recs if r["event_type"] in META]
+
+
+def test_hostile_lengths_stay_under_a_siem_line_limit() -> None:
+    """Long TXT answers, names and certificate names are cut (after redaction): no record nears 10,000 bytes."""
+    from netwatch.events import Dns, FlowEnd, FlowFacts, TlsCert, TlsHello
+    from netwatch.pipeline.metalog import MetaLog
+    from netwatch.report.metadata import metadata_record
+
+    long = "pan 4111111111111111 " + "x" * 20_000  # the card is masked first, then the text is cut
+    facts = FlowFacts("10.0.0.1", "10.0.0.2", 5000, 53, "udp", "dns", False, None, long, tuple([long] * 20))
+    lines: list[str] = []
+    log = MetaLog(META, sink=lambda raw: lines.append(json.dumps(metadata_record(raw))))
+    log.observe(Dns(ts=1.0, flow=facts, qname=long, qtype="TXT", resolver="10.0.0.2", rcode=0,
+                    answers=tuple(f"TXT {long}" for _ in range(8))))
+    log.observe(FlowEnd(ts=2.0, flow=facts, app="dns"))
+    log.observe(TlsHello(ts=1.5, flow=facts, sni=long, alpn=long))
+    log.observe(TlsCert(ts=1.5, flow=facts, subject=long, issuer=long, self_signed=True, not_before="a",
+                        not_after="b", key_type="rsa"))
+    log.close()
+    assert [json.loads(line)["event_type"] for line in lines] == ["dns", "flow", "tls"]
+    assert max(len(line) for line in lines) < 6000
+    assert "4111111111111111" not in "".join(lines)

@@ -10,7 +10,7 @@ adds the header (ISO timestamp, flow id, Community ID) when it writes them.
 Kept compressed (zlib over the JSON lines), so a large capture's records cost little memory and a
 Dask worker's report stays small to send; `live` hands each record to a sink at once instead.
 Bounded: at most `MAX_RECORDS` per source (the rest counted), DNS answers and names capped where
-the events are made, strings cut by the analyzers.
+the events are made, every packet-derived string cut to `MAX_TEXT` characters.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from netwatch.redaction.text import redact
 LOG_KINDS = ("flow", "tls", "dns", "http")  # what --log names, in the README's order
 MAX_RECORDS = 2_000_000  # per source; past it records are counted, not kept
 MAX_NAMES = 8  # DNS names listed per flow record
+MAX_TEXT = 512  # characters of one packet-derived string (a TXT answer, a certificate name), cut after redaction:
+# with the other bounds no record nears a SIEM's line limit (Splunk cuts at 10,000 bytes)
 LEVEL = 1  # zlib level: JSON lines shrink ~5x even at the fastest one
 CERT_FIELDS = ("subject", "issuer", "self_signed", "not_before", "not_after", "sig_hash", "key_type", "key_bits",
                "expired", "not_yet_valid", "chain_length")
@@ -89,8 +91,10 @@ def endpoints(kind: str, ts: float, f: FlowFacts) -> Record:
 
 @functools.lru_cache(maxsize=16384)
 def _redact_text(text: str) -> str:
-    """`redact`, remembered: names (SNI, queries, Host, certificate names) repeat across a capture's flows."""
-    return redact(text)
+    """`redact`, remembered (names — SNI, queries, Host, certificate names — repeat across a capture's
+    flows), then cut to MAX_TEXT: the cut cannot bring back what redaction masked."""
+    clean = redact(text)
+    return clean if len(clean) <= MAX_TEXT else clean[: MAX_TEXT - 1] + "…"
 
 
 def _redacted(value: Any) -> Any:

@@ -165,6 +165,7 @@ def test_mime_boundary_lines_are_not_cards_in_any_layer() -> None:
     '{{"pan": "{}"}}', '{{"card": {{"number": "{}", "cvc": "123"}}}}', "card[number]={}&card[exp_month]=12",
     "<PAN>{}</PAN>", "Kartennummer: {}", "ccnum;name\r\n{};Erika Mustermann", "Bezahlt mit VISA {}",
     '{{"cards": ["{}"]}}', "%B{}^MUSTERMANN/ERIKA^2812101000000000?",
+    "GET /api/v2/cards/{}/receipt HTTP/1.1", "GET http://pos.example/pan/{}?v=1 HTTP/1.1",
 ])
 def test_true_cards_in_card_context_are_high(template: str) -> None:
     rng = random.Random(template)
@@ -184,6 +185,8 @@ def test_bare_and_other_numbers_rank_lower_with_a_reason() -> None:
     assert verdicts(f"{{\"pan\": \"{pan13}\"}}".encode())[0][0] == "high"
     assert verdicts(f'{{"loyaltyCardNumber": "{pan16}"}}'.encode()) == [
         ("low", "field 'loyaltyCardNumber' names another kind of number")]
+    assert verdicts(f"GET /orders/{pan16}/status HTTP/1.1".encode())[0][0] == "medium"  # a path names its ids
+    assert verdicts(f"GET /loyalty-cards/{pan16} HTTP/1.1".encode())[0][0] == "low"
     assert key_class("company") is None and key_class("paymentCardNumber") == "card"
     assert key_class("giftCard") == key_class("customer_card_no") == "other"
 

@@ -96,6 +96,8 @@ _KEY_PATTERNS = (  # (pattern, how far back it can reach, the characters that ca
     (re.compile(rb"([\w:.-]{1,64})\s*=\s*[\"']$"), 80, b"\"'"),  # XML/HTML attribute
     (re.compile(rb"(?:^|[&?;\s])([\w.\[\]%-]{1,64})=$"), 80, b"="),  # form or query
     (re.compile(rb"([A-Za-z\xc0-\xff][\w .#/\xc0-\xff-]{0,40}?)\s*[:=#]\s*[\"']?$"), 60, b":=#\"'"),  # "Card No.: "
+    # a REST path: the segment before an id names what it is (/cards/4111…/receipt, /v1/pan/4111…)
+    (re.compile(rb"(?:[a-zA-Z0-9.-]|^|\s)/(?:[\w.~%-]{1,64}/)*?([A-Za-z][\w.~-]{0,63})/$"), 120, b"/"),
 )
 WORD = re.compile(rb"[A-Za-z][\w-]{0,30}")
 CSV_DELIMS = b",;\t|"
@@ -286,7 +288,8 @@ def _line_before(text: bytes, vs: int) -> bytes:
 
 def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
     """The name of the field holding the value: JSON key, XML element or attribute, form key, text
-    label, the one or two words right before it ("IMEI 35…", "card 4111…"), or CSV column header."""
+    label, URL path segment, the one or two words right before it ("IMEI 35…", "card 4111…"), or CSV
+    column header."""
     last = text[max(0, vs - 16) : vs].rstrip()[-1:]
     for pattern, reach, ends in _KEY_PATTERNS:
         if last and last in ends:

@@ -131,7 +131,7 @@ def test_flow_records_match_tshark(tmp_path: Path) -> None:
             want["packets"], want["bytes_to_server"], want["bytes_to_client"])
         assert got["community_id"] == want["cid"]
         assert got["protection"] == ("infrastructure" if got["app"] == "dns" else "cleartext")
-    assert sorted(r["cards"] for r in flows.values()) == [0] * 6 + [1]  # the query-value card (high confidence)
+    assert sorted(r["cards"] for r in flows.values()) == [0] * 5 + [1, 1]  # high confidence: pan= and /cards/…
 
 
 @needs_tshark

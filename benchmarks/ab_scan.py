@@ -1,0 +1,72 @@
+"""A/B: the same scan with two netwatch trees, interleaved in one run, whole process.
+
+Usage: python benchmarks/ab_scan.py A_TREE B_TREE [CAPTURE] [--packets 300000] [--runs 3] [--pure]
+
+Each tree runs `python -m netwatch scan CAPTURE -q --fail-on none --jobs 1 --json /dev/null` with
+PYTHONPATH set to it, A and B alternating, so the shared machine's load falls on both alike; the
+ratio B/A of the best and of the median wall time says what a change did (below 1: B is faster).
+`--pure` sets NETWATCH_PURE=1 (the pure-Python core) for both. Build each tree's compiled core
+first (`python setup.py build_ext --inplace`), or both run the pure core whatever `--pure` says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def one(tree: str, capture: str, pure: bool, timeout: float) -> float:
+    """Wall seconds of one whole scan process of `tree`."""
+    env = dict(os.environ, PYTHONPATH=tree)
+    env.pop("NETWATCH_PURE", None)
+    if pure:
+        env["NETWATCH_PURE"] = "1"
+    cmd = [sys.executable, "-m", "netwatch", "scan", capture, "-q", "--fail-on", "none", "--jobs", "1",
+           "--json", os.devnull]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=tree, env=env, check=True, timeout=timeout, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("a", help="the reference tree (e.g. the main checkout)")
+    ap.add_argument("b", help="the changed tree")
+    ap.add_argument("capture", nargs="?", help="a capture (default: the store mix of --packets)")
+    ap.add_argument("--packets", type=int, default=300_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pure", action="store_true", help="NETWATCH_PURE=1 for both trees")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds one scan may take")
+    args = ap.parse_args()
+    if args.capture:
+        capture = args.capture
+    else:
+        import bench_scan
+
+        capture = str(bench_scan.capture(args.packets))
+    times: dict[str, list[float]] = {"A": [], "B": []}
+    for _ in range(args.runs):
+        for side, tree in (("A", args.a), ("B", args.b)):
+            times[side].append(one(str(Path(tree).resolve()), capture, args.pure, args.timeout))
+    core = "pure Python" if args.pure else "compiled"
+    print(f"{Path(capture).name}, {core} core, {args.runs} interleaved runs each, whole process wall:")
+    for side, tree in (("A", args.a), ("B", args.b)):
+        ts = times[side]
+        print(f"  {side} {tree}: best {min(ts):.3f} s, median {statistics.median(ts):.3f} s "
+              f"[{', '.join(f'{t:.2f}' for t in ts)}]")
+    best = min(times["B"]) / min(times["A"])
+    median = statistics.median(times["B"]) / statistics.median(times["A"])
+    print(f"  B/A: best {best:.3f}, median {median:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,8 @@ Usage: python benchmarks/ab_scan.py A_TREE B_TREE [CAPTURE] [--packets 300000] [
 
 Each tree runs `python -m netwatch scan CAPTURE -q --fail-on none --jobs 1 --json /dev/null` with
 PYTHONPATH set to it, A and B alternating, so the shared machine's load falls on both alike; the
-ratio B/A of the best and of the median wall time says what a change did (below 1: B is faster).
+ratio B/A of the best and of the median wall time says what a change did (below 1: B is faster);
+the processes' CPU time (user + system) is shown beside it, less moved by other load on the machine.
 `--pure` sets NETWATCH_PURE=1 (the pure-Python core) for both. Build each tree's compiled core
 first (`python setup.py build_ext --inplace`), or both run the pure core whatever `--pure` says.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,17 +25,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def one(tree: str, capture: str, pure: bool, timeout: float) -> float:
-    """Wall seconds of one whole scan process of `tree`."""
+def one(tree: str, capture: str, pure: bool, timeout: float) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one whole scan process of `tree`."""
     env = dict(os.environ, PYTHONPATH=tree)
     env.pop("NETWATCH_PURE", None)
     if pure:
         env["NETWATCH_PURE"] = "1"
     cmd = [sys.executable, "-m", "netwatch", "scan", capture, "-q", "--fail-on", "none", "--jobs", "1",
            "--json", os.devnull]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=tree, env=env, check=True, timeout=timeout, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> int:
@@ -52,19 +57,19 @@ def main() -> int:
         import bench_scan
 
         capture = str(bench_scan.capture(args.packets))
-    times: dict[str, list[float]] = {"A": [], "B": []}
+    runs: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
     for _ in range(args.runs):
         for side, tree in (("A", args.a), ("B", args.b)):
-            times[side].append(one(str(Path(tree).resolve()), capture, args.pure, args.timeout))
+            runs[side].append(one(str(Path(tree).resolve()), capture, args.pure, args.timeout))
     core = "pure Python" if args.pure else "compiled"
-    print(f"{Path(capture).name}, {core} core, {args.runs} interleaved runs each, whole process wall:")
-    for side, tree in (("A", args.a), ("B", args.b)):
-        ts = times[side]
-        print(f"  {side} {tree}: best {min(ts):.3f} s, median {statistics.median(ts):.3f} s "
-              f"[{', '.join(f'{t:.2f}' for t in ts)}]")
-    best = min(times["B"]) / min(times["A"])
-    median = statistics.median(times["B"]) / statistics.median(times["A"])
-    print(f"  B/A: best {best:.3f}, median {median:.3f}")
+    print(f"{Path(capture).name}, {core} core, {args.runs} interleaved runs each, whole process:")
+    for i, what in enumerate(("wall", "cpu")):
+        for side, tree in (("A", args.a), ("B", args.b)):
+            ts = [r[i] for r in runs[side]]
+            print(f"  {what} {side} {tree}: best {min(ts):.3f} s, median {statistics.median(ts):.3f} s "
+                  f"[{', '.join(f'{t:.2f}' for t in ts)}]")
+        a, b = [r[i] for r in runs["A"]], [r[i] for r in runs["B"]]
+        print(f"  {what} B/A: best {min(b) / min(a):.3f}, median {statistics.median(b) / statistics.median(a):.3f}")
     return 0
 
 

@@ -32,12 +32,13 @@ def label_spans(data: bytes, off: int) -> tuple[list[tuple[int, int]], int]:
     spans: list[tuple[int, int]] = []
     end = -1
     hops = 0
+    size = len(data)
     while True:
-        if off >= len(data):
+        if off >= size:
             raise ValueError("name runs past the message")
         n = data[off]
         if n & 0xC0 == 0xC0:
-            if off + 1 >= len(data):
+            if off + 1 >= size:
                 raise ValueError("truncated pointer")
             if end < 0:
                 end = off + 2
@@ -51,7 +52,7 @@ def label_spans(data: bytes, off: int) -> tuple[list[tuple[int, int]], int]:
         off += 1
         if n == 0:
             break
-        if off + n > len(data):
+        if off + n > size:
             raise ValueError("label runs past the message")
         spans.append((off, off + n))
         off += n
@@ -63,7 +64,7 @@ def label_spans(data: bytes, off: int) -> tuple[list[tuple[int, int]], int]:
 def read_name(data: bytes, off: int) -> tuple[str, int]:
     """Decode a (possibly compressed) name at `off`; returns (name, offset after it). Raises ValueError."""
     spans, after = label_spans(data, off)
-    return ".".join(data[s:e].decode("latin-1") for s, e in spans).lower(), after
+    return b".".join([data[s:e] for s, e in spans]).decode("latin-1").lower(), after  # one decode, not one a label
 
 
 def question_spans(data: bytes | bytearray, offset: int = 0, limit: int = 16) -> list[list[tuple[int, int]]]:

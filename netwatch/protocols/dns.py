@@ -1,8 +1,9 @@
 """Sans-IO DNS message parser: questions and answers (A, AAAA, CNAME, PTR, TXT) from one datagram.
 
 Never raises: a message that does not parse returns None. Compression pointers are followed with
-a hop limit, so crafted loops end. Messages are immutable and the last few parses are cached, so the
-analyzers that read the same packet (names, card data) parse it once.
+a hop limit, so crafted loops end. Messages are immutable and recent parses are cached by the bytes
+after the message ID, so the analyzers that read the same packet (names, card data) parse it once,
+and so does a query or answer repeated in a later transaction.
 """
 
 from __future__ import annotations
@@ -85,14 +86,26 @@ def question_spans(data: bytes | bytearray, offset: int = 0, limit: int = 16) ->
     return out
 
 
-@functools.lru_cache(maxsize=64)
 def parse_dns(data: bytes, tcp: bool = False) -> DnsMessage | None:
-    """Parse one DNS message (`tcp=True`: skip the 2-byte length prefix)."""
+    """Parse one DNS message (`tcp=True`: skip the 2-byte length prefix).
+
+    Parses are cached by the message's bytes after its ID, the one field that differs between
+    transactions: a terminal asking for its acquirer's name again, or an answer repeated with the same
+    TTL, is parsed once (bounded), and the analyzers that read the same packet share the parse."""
+    if tcp:
+        data = data[2:]
+    if len(data) < 12:
+        return None
+    msg = _parse_dns(b"\0\0" + data[2:])  # the same offsets: compression pointers count from byte 0
+    ident = int.from_bytes(data[:2], "big")
+    if msg is None or msg.id == ident:
+        return msg
+    return DnsMessage(ident, msg.response, msg.rcode, msg.questions, msg.answers)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_dns(data: bytes) -> DnsMessage | None:
     try:
-        if tcp:
-            data = data[2:]
-        if len(data) < 12:
-            return None
         ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
         if qd > MAX_RECORDS or an > MAX_RECORDS * 4:
             return None

@@ -4,6 +4,7 @@ sees encrypted flows, and its per-flow state type from `Analyzer[State]`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from netwatch.analyzers import Analyzer
 from netwatch.analyzers.registry import build_analyzers, build_classifier
@@ -54,3 +55,31 @@ def test_registry_analyzers_have_distinct_names() -> None:
     """The name is the analyzer's slot in flow.state: two alike would share state."""
     names = [a.name for a in [build_classifier(), *build_analyzers()]]
     assert len(set(names)) == len(names) and "analyzer" not in names
+
+
+class _Picky(Analyzer[None], name="picky"):
+    """Its own wants(): asked at every flow start, even after flows of its transport were planned."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def wants(self, flow: Flow) -> bool:
+        self.asked += 1
+        return flow.server_port == 53
+
+
+def test_flow_start_keeps_the_order_and_asks_analyzers_with_their_own_wants() -> None:
+    from netwatch.analyzers import Dispatcher
+
+    picky = _Picky()
+    analyzers: list[Analyzer[Any]] = [_Probe(), picky, _Stateless(), _Child(), *build_analyzers()]
+    d = Dispatcher(build_classifier(), analyzers, lambda e: None)
+    for proto, port in ((TCP, 443), (UDP, 53), (TCP, 53), (UDP, 443), (50, 0), (TCP, 443)):
+        flow = Flow(bytes([192, 0, 2, 1]), 40000, bytes([198, 51, 100, 2]), port, proto, 1.0)
+        d.flow_start(flow)
+        assert flow.active == [a for a in analyzers if a.wants(flow)]  # what asking every analyzer gives
+        foreign = Flow(bytes([192, 0, 2, 1]), 40001, bytes([198, 51, 100, 2]), port, proto, 1.0)
+        foreign.foreign = True
+        d.flow_start(foreign)
+        assert foreign.active == [a for a in analyzers if a.shared and a.wants(foreign)]
+    assert picky.asked == 2 * 6  # own flows: asked by the dispatcher and the test; foreign ones: never (not shared)

@@ -135,3 +135,21 @@ def test_corpus_dns_captures_yield_names() -> None:
         if name == "dns.pcap":
             assert any(o.values()["answers"] for o in dns)
             assert names.by_addr, "answers with addresses name them"
+
+
+def test_a_message_repeated_with_another_id_parses_alike_under_its_own_id() -> None:
+    """Parses are cached by the bytes after the ID: the same answer in a later transaction (and over
+    TCP, behind its length prefix) reads the same but keeps its own ID; a changed byte is parsed afresh."""
+    rrs = [("pay.acquirer.example", "CNAME", "edge.example"), ("edge.example", "A", "203.0.113.10")]
+    first, again = parse_dns(response("pay.acquirer.example", rrs, qid=7)), parse_dns(response("pay.acquirer.example",
+                                                                                              rrs, qid=0x9A01))
+    assert first is not None and again is not None
+    assert (first.id, again.id) == (7, 0x9A01)
+    assert (again.response, again.questions, again.answers) == (first.response, first.questions, first.answers)
+    assert again.answers == (("pay.acquirer.example", 5, "edge.example"), ("edge.example", 1, "203.0.113.10"))
+    wire = response("pay.acquirer.example", rrs, qid=0)
+    over_tcp = parse_dns(len(wire).to_bytes(2, "big") + wire, tcp=True)
+    assert over_tcp is not None and over_tcp.id == 0 and over_tcp.answers == first.answers
+    other = parse_dns(response("pay.acquirer.example", [("pay.acquirer.example", "A", "203.0.113.99")], qid=7))
+    assert other is not None and other.answers == (("pay.acquirer.example", 1, "203.0.113.99"),)
+    assert parse_dns(b"\x00\x07" + bytes(9)) is None  # shorter than a header

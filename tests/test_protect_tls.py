@@ -118,3 +118,37 @@ def test_parsers_never_raise(data: bytes, dtls: bool) -> None:
     r = HandshakeReader(dtls)
     for t, body in r.feed(b"\x16\x03\x03" + len(data).to_bytes(2, "big") + data):
         parse_client_hello(body) if t == 1 else parse_server_hello(body)
+
+
+def test_sessions_with_the_same_hellos_share_fields_and_a_different_answer_gets_its_own() -> None:
+    """The tls_hello fields are kept per (ClientHello, ServerHello) pair: a second session with the
+    same hellos reports the same, one whose server chose another suite or version reports its own."""
+    from netwatch.analyzers import Dispatcher
+    from netwatch.analyzers.registry import build_classifier
+    from netwatch.analyzers.tls_handshakes import TlsInspector
+    from netwatch.events import TlsHello
+    from netwatch.flows.table import Flow
+    from netwatch.packets.decode import TCP
+
+    events: list[object] = []
+    d = Dispatcher(build_classifier(), [TlsInspector()], events.append)
+    hello = client_hello("pay.example", [0x1301, 0xC02F, 0x000A], versions=[0x0304, 0x0303])
+    answers = [server_hello(0xC02F), server_hello(0xC02F), server_hello(0x000A),
+               server_hello(0x1301, selected=0x0304), server_hello(0xC02F)]
+    for port, answer in enumerate(answers, start=40000):
+        flow = Flow(bytes([10, 0, 0, 1]), port, bytes([10, 0, 0, 2]), 443, TCP, 1.0)
+        d.flow_start(flow)
+        d.stream(flow, 0, hello, 1.0)
+        d.stream(flow, 1, record(22, answer) + record(22, certificate(LEGACY_CERT)), 1.1)
+        d.flow_end(flow)
+    got = [(e.cipher, e.cipher_weak, e.version, e.client_version, e.sni, e.ja3s is not None, e.ja4)
+           for e in events if isinstance(e, TlsHello)]
+    ja4 = got[0][6]
+    assert ja4 is not None and ja4.startswith("t13d03")
+    assert got == [
+        ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", None, "tls1.2", "tls1.3", "pay.example", True, ja4),
+        ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", None, "tls1.2", "tls1.3", "pay.example", True, ja4),
+        ("TLS_RSA_WITH_3DES_EDE_CBC_SHA", "3DES", "tls1.2", "tls1.3", "pay.example", True, ja4),
+        ("TLS_AES_128_GCM_SHA256", None, "tls1.3", "tls1.3", "pay.example", True, ja4),
+        ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", None, "tls1.2", "tls1.3", "pay.example", True, ja4),
+    ]

@@ -92,6 +92,34 @@ def test_community_id_matches_the_reference_vectors() -> None:
     assert community_id("tcp", "66.35.250.204", 80, "128.232.110.120", 34855) == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
 
 
+@pytest.mark.parametrize("proto,src,sport,dst,dport", [
+    ("tcp", "10.0.0.9", 443, "10.0.0.9", 80),  # same address: the smaller port first
+    ("udp", "10.0.0.9", 53, "10.0.0.9", 53),  # same endpoint both ways
+    ("udp", "fe80::1", 5353, "ff02::fb", 5353),
+    ("tcp", "::ffff:10.0.0.1", 1, "10.0.0.1", 2),  # a v4-mapped v6 address beside a v4 one
+    ("sctp", "2001:db8::2", 65535, "2001:db8::1", 0),
+    ("esp", "198.51.100.7", None, "203.0.113.5", None),  # no ports in the hash
+    ("gre", "203.0.113.5", 0, "198.51.100.7", 0),
+    ("esp", "2001:db8::1", None, "2001:db8::1", None),
+])
+def test_community_id_agrees_with_the_reference_package_both_ways(proto: str, src: str, sport: int | None,
+                                                                    dst: str, dport: int | None) -> None:
+    cid = communityid.CommunityID()
+    num = {"tcp": 6, "udp": 17, "sctp": 132, "esp": 50, "gre": 47}[proto]
+    ported = proto in ("tcp", "udp", "sctp")
+    want = cid.calc(communityid.FlowTuple(num, src, dst, sport if ported else None, dport if ported else None))
+    assert community_id(proto, src, sport, dst, dport) == want
+    assert community_id(proto, dst, dport, src, sport) == want  # the same flow seen from the other side
+
+
+def test_community_id_is_none_where_undefined() -> None:
+    assert community_id("icmp", "10.0.0.1", None, "10.0.0.2", None) is None
+    assert community_id("tcp", "10.0.0.1", None, "10.0.0.2", 80) is None
+    assert community_id("tcp", "", 1, "10.0.0.2", 80) is None
+    assert community_id("tcp", "not-an-address", 1, "10.0.0.2", 80) is None
+    assert community_id("tcp", "10.0.0.1", 70000, "10.0.0.2", 80) is None
+
+
 def test_finding_community_ids_agree_with_the_reference_package(all_records: list[dict]) -> None:
     cid = communityid.CommunityID()
     protos = {"tcp": communityid.PROTO_TCP, "udp": communityid.PROTO_UDP}

@@ -162,12 +162,28 @@ class Dispatcher:
         self.http_readers = [a for a in analyzers if type(a).http is not Analyzer.http]  # they override `http`
         self.rename_readers = [a for a in analyzers if type(a).app_changed is not Analyzer.app_changed]
         self.held_total = 0  # stream bytes held for the classifier over all flows
+        # per IP protocol, the analyzers that may want its flows, each with whether it must be asked
+        self._starts: dict[int, list[tuple[Analyzer[Any], bool]]] = {}
+
+    def _start_plan(self, proto: int) -> list[tuple[Analyzer[Any], bool]]:
+        """The analyzers, in order, that may want a flow of `proto`: those whose `wants` is the base
+        class's (the transport alone decides) are in or out once per protocol; an analyzer with its
+        own `wants` (it may look at the addresses, or learn something at every start) is asked each time."""
+        plan = self._starts.get(proto)
+        if plan is None:
+            plan = self._starts[proto] = []
+            for a in self.analyzers:
+                asks = type(a).wants is not Analyzer.wants
+                if asks or not a.transports or proto in a.transports:
+                    plan.append((a, asks))
+        return plan
 
     def flow_start(self, flow: Flow) -> None:
+        plan = self._start_plan(flow.proto)
         if flow.foreign:  # another shard reports this flow; only shared state is learnt here
-            flow.active = [a for a in self.analyzers if a.shared and a.wants(flow)]
+            flow.active = [a for a, asks in plan if a.shared and (not asks or a.wants(flow))]
         else:
-            flow.active = [a for a in self.analyzers if a.wants(flow)]
+            flow.active = [a for a, asks in plan if not asks or a.wants(flow)]
         notes(flow).wanted = list(flow.active)
 
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None:

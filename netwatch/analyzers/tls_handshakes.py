@@ -60,6 +60,7 @@ from netwatch.protocols.tls_records import RecordContents, mac_bytes, unprotecte
 
 TLS_APPS = {"tls", "dtls"}
 MAX_KNOWN = 4096  # (client, server, JA4) of recognised tool sessions remembered per run
+MAX_HELLOS = 1024  # hello pairs whose tls_hello fields are kept
 MAX_TDS_PRELUDE = 16 * 1024  # TDS bytes within which a TLS handshake starts, if it comes at all
 ANYDESK_MARKS = ("anydesk", "anynet relay", "anynet root", "philandro")
 
@@ -86,6 +87,10 @@ class _State:
 class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintext_only=False):
     def __init__(self) -> None:
         self.tools: dict[tuple[str, str, str], str] = {}  # (client, server, JA4) → tool its handshake showed
+        # the tls_hello fields of a (ClientHello, ServerHello) pair: the parser hands out one object per
+        # distinct hello (protocols.tls caches them), so a client's sessions to one server share one entry;
+        # the entry holds both objects, so their ids cannot be reused while it stands (bounded)
+        self.hello_fields: dict[tuple[int, int, bool], tuple[object, object, dict[str, Any]]] = {}
 
     def new_state(self, flow: Flow) -> _State:
         return _State(flow.app == "dtls", flow.app == "tds")
@@ -198,21 +203,9 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         if not st.answered and flow.app in TLS_APPS and flow.encrypted:
             unconfirmed(flow, "handshake-incomplete")  # a ClientHello nobody answered protects nothing yet
         ts = st.ts or flow.first_ts
-        ja3, ja4 = fingerprints(ch, "d" if flow.app == "dtls" else "t") if ch and not ch.sslv2 else (None, None)
-        version = version_name(sh.negotiated) if sh else None
+        fields = self._fields(ch, sh, flow.app == "dtls")
+        version, ja4 = fields["version"], fields["ja4"]
         alpn = ch.alpn if ch else []
-        fields: dict[str, Any] = {
-            "version": version,
-            "client_version": version_name(ch.max_version) if ch else None,
-            "cipher": cipher_name(sh.cipher) if sh else None,
-            "cipher_weak": cipher_weakness(sh.cipher) if sh else None,
-            "ciphers_offered": len(ch.ciphers) if ch else None,
-            "sni": ch.sni if ch else None,
-            "alpn": sh.alpn if sh and sh.alpn else ",".join(alpn[:4]) if alpn else None,
-            "ja3": ja3,
-            "ja4": ja4,
-            "ja3s": ja3s(sh) if sh and sh.cipher is not None else None,
-        }
         if ch is not None:
             server_named(flow, ch.sni)
         if sh is not None and flow.encrypted:
@@ -229,6 +222,31 @@ class TlsInspector(Analyzer[_State], name="tls", transports=(TCP, UDP), plaintex
         if leaf is not None:
             emit(TlsCert(ts=ts, flow=facts, chain_length=len(st.certs), sni=fields["sni"], **leaf))
 
+
+    def _fields(self, ch: ClientHello | None, sh: ServerHello | None, dtls: bool) -> dict[str, Any]:
+        """The tls_hello fields that the two hellos alone decide (read-only: shared by their flows)."""
+        key = (id(ch), id(sh), dtls)
+        hit = self.hello_fields.get(key)
+        if hit is not None and hit[0] is ch and hit[1] is sh:
+            return hit[2]
+        ja3, ja4 = fingerprints(ch, "d" if dtls else "t") if ch and not ch.sslv2 else (None, None)
+        alpn = ch.alpn if ch else []
+        fields: dict[str, Any] = {
+            "version": version_name(sh.negotiated) if sh else None,
+            "client_version": version_name(ch.max_version) if ch else None,
+            "cipher": cipher_name(sh.cipher) if sh else None,
+            "cipher_weak": cipher_weakness(sh.cipher) if sh else None,
+            "ciphers_offered": len(ch.ciphers) if ch else None,
+            "sni": ch.sni if ch else None,
+            "alpn": sh.alpn if sh and sh.alpn else ",".join(alpn[:4]) if alpn else None,
+            "ja3": ja3,
+            "ja4": ja4,
+            "ja3s": ja3s(sh) if sh and sh.cipher is not None else None,
+        }
+        if len(self.hello_fields) >= MAX_HELLOS:
+            self.hello_fields.clear()
+        self.hello_fields[key] = (ch, sh, fields)
+        return fields
 
     def _tool(self, flow: Flow, alpn: list[str], leaf: dict[str, Any] | None, ja4: str | None, ts: float) -> None:
         """Name a remote-access tool the handshake shows (or the client's JA4 showed before between these hosts)."""

@@ -97,8 +97,9 @@ def write_evidence_dir(reports: list[SourceReport], target: str, findings: list[
 
 
 def write_outputs(args: argparse.Namespace, reports: list[SourceReport], findings: list[Finding], interrupted: bool,
-                  console: Console, policy: object = None, history: dict[str, Any] | None = None) -> None:
-    """Console summary, JSON Lines (findings then the summary record) and HTML, for scan and live.
+                  console: Console | None, policy: object = None, history: dict[str, Any] | None = None) -> None:
+    """Console summary (on `console`; None: quiet), JSON Lines (findings then the summary record) and
+    HTML, for scan and live.
 
     A closed standard output (`netwatch scan x | head`) ends the console or JSON output quietly;
     the exit code still follows the findings."""
@@ -107,7 +108,7 @@ def write_outputs(args: argparse.Namespace, reports: list[SourceReport], finding
     from netwatch.report.records import closing_records, finding_record
 
     filters = FindingFilter.from_args(args).describe() or None
-    if not args.quiet:
+    if console is not None:
         from netwatch.report.console import print_summary  # here: rich's tables cost ~35 ms of start-up
 
         try:
@@ -201,9 +202,11 @@ def _report(args: argparse.Namespace, result: RunResult, unreadable: list[tuple[
         written = write_evidence_dir(reports, args.evidence, findings)
         if not args.quiet:
             print(f"netwatch: {written} redacted evidence capture(s) written to {args.evidence}", file=sys.stderr)
-    from rich.console import Console
+    console = None
+    if not args.quiet:  # rich's console is ~10 ms of start-up; a quiet scan prints no summary
+        from rich.console import Console
 
-    console = Console(stderr=args.json == "-", highlight=False)
+        console = Console(stderr=args.json == "-", highlight=False)
     recorded = record_run(args, reports, policy, interrupted, want_html=bool(args.html))
     write_outputs(args, reports, findings, interrupted, console, policy, recorded.html if recorded else None)
     history_failed = report_recorded(recorded, args.quiet)

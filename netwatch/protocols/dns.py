@@ -1,8 +1,9 @@
 """Sans-IO DNS message parser: questions and answers (A, AAAA, CNAME, PTR, TXT) from one datagram.
 
 Never raises: a message that does not parse returns None. Compression pointers are followed with
-a hop limit, so crafted loops end. Messages are immutable and the last few parses are cached, so the
-analyzers that read the same packet (names, card data) parse it once.
+a hop limit, so crafted loops end. Messages are immutable and recent parses are cached by the bytes
+after the message ID, so the analyzers that read the same packet (names, card data) parse it once,
+and so does a query or answer repeated in a later transaction.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def label_spans(data: bytes, off: int) -> tuple[list[tuple[int, int]], int]:
     spans: list[tuple[int, int]] = []
     end = -1
     hops = 0
+    size = len(data)
     while True:
-        if off >= len(data):
+        if off >= size:
             raise ValueError("name runs past the message")
         n = data[off]
         if n & 0xC0 == 0xC0:
-            if off + 1 >= len(data):
+            if off + 1 >= size:
                 raise ValueError("truncated pointer")
             if end < 0:
                 end = off + 2
@@ -51,7 +53,7 @@ def label_spans(data: bytes, off: int) -> tuple[list[tuple[int, int]], int]:
         off += 1
         if n == 0:
             break
-        if off + n > len(data):
+        if off + n > size:
             raise ValueError("label runs past the message")
         spans.append((off, off + n))
         off += n
@@ -63,7 +65,7 @@ def label_spans(data: bytes, off: int) -> tuple[list[tuple[int, int]], int]:
 def read_name(data: bytes, off: int) -> tuple[str, int]:
     """Decode a (possibly compressed) name at `off`; returns (name, offset after it). Raises ValueError."""
     spans, after = label_spans(data, off)
-    return ".".join(data[s:e].decode("latin-1") for s, e in spans).lower(), after
+    return b".".join([data[s:e] for s, e in spans]).decode("latin-1").lower(), after  # one decode, not one a label
 
 
 def question_spans(data: bytes | bytearray, offset: int = 0, limit: int = 16) -> list[list[tuple[int, int]]]:
@@ -84,14 +86,26 @@ def question_spans(data: bytes | bytearray, offset: int = 0, limit: int = 16) ->
     return out
 
 
-@functools.lru_cache(maxsize=64)
 def parse_dns(data: bytes, tcp: bool = False) -> DnsMessage | None:
-    """Parse one DNS message (`tcp=True`: skip the 2-byte length prefix)."""
+    """Parse one DNS message (`tcp=True`: skip the 2-byte length prefix).
+
+    Parses are cached by the message's bytes after its ID, the one field that differs between
+    transactions: a terminal asking for its acquirer's name again, or an answer repeated with the same
+    TTL, is parsed once (bounded), and the analyzers that read the same packet share the parse."""
+    if tcp:
+        data = data[2:]
+    if len(data) < 12:
+        return None
+    msg = _parse_dns(b"\0\0" + data[2:])  # the same offsets: compression pointers count from byte 0
+    ident = int.from_bytes(data[:2], "big")
+    if msg is None or msg.id == ident:
+        return msg
+    return DnsMessage(ident, msg.response, msg.rcode, msg.questions, msg.answers)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_dns(data: bytes) -> DnsMessage | None:
     try:
-        if tcp:
-            data = data[2:]
-        if len(data) < 12:
-            return None
         ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
         if qd > MAX_RECORDS or an > MAX_RECORDS * 4:
             return None

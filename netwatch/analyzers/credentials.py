@@ -284,17 +284,20 @@ def _body_location(msg: HttpMessage, offset: int, length: int) -> events.Locatio
         return None  # h2c DATA not followed
     spans = msg.body_spans or ((msg.body_span[0], msg.body_span[0] + len(msg.body)),)
     begin = stop = None
-    pos = 0
+    pos = pieces = 0
     for s, e in spans:  # decoded body = the spans' bytes one after another
         if begin is None and offset < pos + (e - s):
             begin = s + offset - pos
+        pieces += begin is not None
         if offset + length <= pos + (e - s):
             stop = s + offset + length - pos
             break
         pos += e - s
     if begin is None or stop is None:
         return None
-    return events.Location(0, begin, stop - begin, "password", "url")
+    # cut over chunks: evidence overwrites the value's bytes and keeps the chunk lines between them
+    chunked = pieces > 1 and not msg.head.framing  # (h2c: DATA frame headers between, overwritten too)
+    return events.Location(0, begin, stop - begin, "password", "url+chunked" if chunked else "url")
 
 
 LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "imap": Credentials._imap,

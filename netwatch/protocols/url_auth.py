@@ -37,6 +37,7 @@ PASSWORD_NAME = re.compile(
     rb"(?:password|passwd|passwort|pass|pwd|pw|pswd|passphrase)")
 TOKEN_NAME = re.compile(rb"access_token")
 USER_NAME = re.compile(rb"(?:j_)?(?:user(?:_?name|_?id)?|login(?:_?name|_?id)?|email|e-mail|uid|usr|account)")
+HINT = re.compile(rb"p(?:ass|wd|w|swd)|access_token", re.I)  # in any name PASSWORD_NAME or TOKEN_NAME takes
 FORM_TYPE = b"application/x-www-form-urlencoded"
 
 
@@ -67,6 +68,8 @@ def _field_name(raw: bytes) -> bytes:
 def field_secrets(items: bytes, base: int, where: str) -> list[UrlSecret]:
     """Password fields of `name=value&…` (a query or a form body; `;` also separates), offsets
     from `base`. The user is the first user-named field of the same items."""
+    if not HINT.search(items) and b"%" not in items:
+        return []  # no password word, nothing percent-encoded: the common case, decided in one scan
     user: bytes | None = None
     found: list[tuple[str, bytes, int, int]] = []  # (kind, decoded, offset, length)
     pos = 0
@@ -90,10 +93,12 @@ def field_secrets(items: bytes, base: int, where: str) -> list[UrlSecret]:
 
 def target_secrets(target: bytes, base: int = 0) -> list[UrlSecret]:
     """Secrets in a request target: the userinfo of an absolute URL, then the query's password fields."""
+    if b"?" not in target and b"@" not in target:
+        return []  # neither a query nor userinfo
     out: list[UrlSecret] = []
     target = target.split(b"#", 1)[0]  # a fragment is never the server's (and not a query)
     query_from = 0
-    m = ABSOLUTE.match(target)
+    m = None if target[:1] == b"/" else ABSOLUTE.match(target)  # origin form: no userinfo
     if m is not None:
         end = AUTHORITY_END.search(target, m.end())
         authority = target[m.end() : end.start() if end else len(target)]  # RFC 3986 §3.2: up to / ? #

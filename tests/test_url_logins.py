@@ -154,3 +154,15 @@ def test_form_fields_and_type() -> None:
     assert got == [(b"a@b.example", 4, b"p+w%21"), (b"a@b.example", 6, b"second")]
     assert is_form(b"Application/X-WWW-Form-Urlencoded; charset=UTF-8")
     assert not is_form(b"multipart/form-data; boundary=x") and not is_form(None)
+
+
+def test_hostile_input_is_bounded() -> None:
+    """Bad escapes, non-UTF-8 bytes and huge queries: no exception, at most MAX_SECRETS each, values
+    over MAX_VALUE skipped (a blob, not a password)."""
+    from netwatch.protocols.url_auth import MAX_SECRETS, MAX_VALUE
+
+    assert [len(s.secret) for s in target_secrets(b"/l?pw=%zz%&user=\xff\xfe")] == [4]
+    many = b"/l?" + b"&".join(b"pw=%d" % i for i in range(10_000))
+    assert len(target_secrets(many)) == MAX_SECRETS
+    assert target_secrets(b"/l?password=" + b"a" * (MAX_VALUE + 1)) == []
+    assert target_secrets(b"http://" + b"@" * 5000 + b"/?" + b"&" * 5000) == []

@@ -36,7 +36,8 @@ PIN_BLOCKS = [b"8C3F1A2B4D5E6F70", bytes.fromhex("8c3f1a2b4d5e6f70")]
 CARD_CAPTURES = ["cards_", "http_card", "vlan_card", "ipv6_card", "dest_card", "evidence_", "leaks_", "enc_",
                  "detect_zvt", "detect_card_ranges", "stream_tcp_", "stream_http_", "stream_lpd_",
                  "stream_tls_records"]
-CRED_CAPTURES = ["protect_ftp_vlan", "protect_snmp_public", "protect_telnet_v6", "evidence_logins", "login_"]
+CRED_CAPTURES = ["protect_ftp_vlan", "protect_snmp_public", "protect_telnet_v6", "evidence_logins", "login_",
+                 "log_http_secrets"]
 TSHARK = shutil.which("tshark")
 CHECK = ("_ws.malformed or _ws.expert.severity >= \"Warning\" or ip.checksum.status == \"Bad\" "
          "or tcp.checksum.status == \"Bad\" or udp.checksum.status == \"Bad\"")

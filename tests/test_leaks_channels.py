@@ -25,6 +25,7 @@ import sys
 import threading
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -65,16 +66,17 @@ def _forms(value: str) -> dict[str, bytes]:
            "base32hex": base64.b32hexencode(b).rstrip(b"=")[:-2]}
     out.update({f"{k}-lower": v.lower() for k, v in list(out.items()) if k.startswith(("base", "HEX"))})
     out.update({"utf16le": value.encode("utf-16-le"), "utf16be": value.encode("utf-16-be")})
+    out.update({"percent": quote(value, safe="").encode(), "form": quote_plus(value, safe="").encode()})
     return out
 
 
-def leaks(outputs: dict[str, bytes | str]) -> list[str]:
+def leaks(outputs: dict[str, bytes | str], secrets: dict[str, str] = SECRETS) -> list[str]:
     """'output: secret label (form)' for every secret found; never the secret itself."""
     found = []
     for name, text in outputs.items():
         raw = text.encode("utf-8") if isinstance(text, str) else text
         squeezed = SQUEEZE.sub(b"", raw)
-        for label, value in SECRETS.items():
+        for label, value in secrets.items():
             for form, needle in _forms(value).items():
                 if needle in raw or needle in squeezed or needle.lower() in squeezed.lower():
                     found.append(f"{name}: {label} ({form})")
@@ -138,6 +140,32 @@ def test_scan_every_output(tmp_path: Path) -> None:
     assert {"NW-CARD-001", "NW-CARD-002", "NW-CRED-001", "NW-DEST-003", "NW-EXFIL-001", "NW-TLS-003"} <= rules
     expect("Destinations" in r.stdout and "NW-DEST-003" in r.stdout, "the tables that show names are missing")
     no_leaks(outputs)
+
+
+def test_url_and_form_passwords_in_no_output(tmp_path: Path) -> None:
+    """captures/login_url_secrets.pcap (scenarios_url_logins: proxy and ftp userinfo, query values,
+    form posts plain / chunked / gzip, access_token, h2c) through scan's every output, --log all."""
+    sys.path.insert(0, str(CAPTURES))
+    try:
+        spec = importlib.util.spec_from_file_location("_leaks_url_logins", CAPTURES / "scenarios_url_logins.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(CAPTURES))
+    secrets = {f"url-password:{k}": v for k, v in mod.PASSWORD.items()}
+    capture = CAPTURES / "login_url_secrets.pcap"
+    out_json, out_html = tmp_path / "f.jsonl", tmp_path / "r.html"
+    r = _netwatch("scan", str(capture), "--json", str(out_json), "--html", str(out_html), "--fail-on", "none",
+                  "--no-progress", "--key", KEY, "--log", "all")
+    ran(r)
+    piped = _netwatch("scan", str(capture), "--json", "-", "--fail-on", "none", "--no-progress")
+    outputs = {"console": r.stdout, "stderr": r.stderr, "json": out_json.read_bytes(), "html": out_html.read_bytes(),
+               "json-stdout": piped.stdout, "summary-stderr": piped.stderr}
+    expect(out_json.read_text().count('"NW-CRED-001"') >= 10, "the URL and form logins were not reported")
+    expect('"event_type": "http"' in out_json.read_text(), "no --log http records were searched")
+    found = leaks(outputs, secrets)
+    expect(not found, f"secrets in outputs: {found}")
 
 
 def test_learn_policy_file(tmp_path: Path) -> None:

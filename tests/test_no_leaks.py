@@ -1,7 +1,8 @@
-"""No output of any bundled capture contains a full card number that a scenario put into it.
+"""No output of any bundled capture contains a full card number or a password that a scenario put into it.
 
-Scenario modules list their numbers in CARD_NUMBERS (see captures/make_captures.py). The scan
-writes the console summary, JSON Lines (with every `--log` record) and the HTML report; the check
+Scenario modules list their numbers in CARD_NUMBERS (see captures/make_captures.py) and their
+passwords in PASSWORDS (looked for as written and percent- or form-encoded, as URL and form logins
+send them). The scan writes the console summary, JSON Lines (with every `--log` record) and the HTML report; the check
 looks at them as written and with spacing, dashes and table borders removed (a wrapped or grouped
 number still counts). Nothing is printed.
 """
@@ -14,28 +15,41 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
 
 
-def card_numbers() -> set[str]:
+def _scenario_lists(attr: str) -> list[str]:
     sys.path.insert(0, str(CAPTURES))
-    numbers: set[str] = set()
+    values: list[str] = []
     try:
         for path in sorted(CAPTURES.glob("scenarios_*.py")):
             spec = importlib.util.spec_from_file_location(f"_leak_{path.stem}", path)
             mod = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(mod)
-            numbers.update(re.sub(r"\D", "", str(n)) for n in getattr(mod, "CARD_NUMBERS", []))
+            values += [str(n) for n in getattr(mod, attr, [])]
     finally:
         sys.path.remove(str(CAPTURES))
+    return values
+
+
+def card_numbers() -> set[str]:
+    numbers = {re.sub(r"\D", "", n) for n in _scenario_lists("CARD_NUMBERS")}
     return {n for n in numbers if len(n) >= 12}
+
+
+def passwords() -> set[str]:
+    """The scenarios' passwords (PASSWORDS), long enough not to be an everyday word of a report."""
+    return {p for p in _scenario_lists("PASSWORDS") if len(p) >= 8}
 
 
 def test_no_card_number_in_any_output(tmp_path):
     numbers = card_numbers()
     assert len(numbers) >= 4  # the base scenarios alone put four in
+    secrets = passwords()
+    assert len(secrets) >= 20  # logins, evidence, leaks, metadata and URL-login scenarios
     out_json = tmp_path / "findings.jsonl"
     out_html = tmp_path / "report.html"
     env = dict(os.environ, COLUMNS="100")
@@ -52,3 +66,5 @@ def test_no_card_number_in_any_output(tmp_path):
         squeezed = re.sub(r"[\s\-│┃|─━]+", "", text)
         leaked = [n for n in numbers if n in text or n in squeezed]
         assert not leaked, f"{len(leaked)} full card number(s) in the {name} output"
+        as_sent = [p for p in secrets if any(f in text for f in (p, quote(p, safe=""), quote_plus(p, safe="")))]
+        assert not as_sent, f"{len(as_sent)} password(s) in the {name} output (plain or percent-encoded)"

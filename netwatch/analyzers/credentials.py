@@ -1,7 +1,8 @@
-"""Logins sent in clear: FTP, POP3 (USER/PASS, APOP), IMAP, SMTP AUTH, HTTP Basic, Telnet, SNMP, databases.
+"""Logins sent in clear: FTP, POP3 (USER/PASS, APOP), IMAP, SMTP AUTH, HTTP Basic, Telnet, SNMP, databases;
+passwords in HTTP URLs (userinfo, query) and form posts (CWE-598; `protocols.url_auth`).
 
-HTTP comes parsed from the Dispatcher (`http`: each request head, once); the rest are read from
-the stream here.
+HTTP comes parsed from the Dispatcher (`http`: each request head once, then the whole message); the
+rest are read from the stream here.
 
 Emits `credentials` observations with protocol, user (escaped, length-limited), method, secret
 (cleartext / hash / digest / obfuscated / scram), password_length and default_password. The
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from netwatch import events
 from netwatch.analyzers import Emit, deactivate
-from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found, locating
+from netwatch.analyzers.login_watch import MAX_BYTES, MAX_LINE, LoginState, LoginWatcher, found, locating
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import (
     IMAP_AUTH_PLAIN,
@@ -28,8 +29,9 @@ from netwatch.protocols.auth import (
     http_authorizations,
     sasl_plain,
 )
-from netwatch.protocols.http import HttpPart
+from netwatch.protocols.http import HttpMessage, HttpPart
 from netwatch.protocols.snmp import snmp_community
+from netwatch.protocols.url_auth import field_secrets, is_form, request_target, target_secrets
 
 
 class Credentials(LoginWatcher, name="credentials"):
@@ -41,7 +43,10 @@ class Credentials(LoginWatcher, name="credentials"):
             handle(self, flow, st, direction, data, ts, emit)
 
     def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
-        """HTTP Basic in a request's Authorization and Proxy-Authorization headers."""
+        """HTTP Basic in a request's Authorization and Proxy-Authorization headers; passwords in its
+        URL (userinfo, query) and in a form post's body (`protocols.url_auth`)."""
+        if isinstance(part, HttpMessage) and direction == 0 and part.is_request:
+            self._form(flow, part, ts, emit)
         head = self._request_head(flow, direction, part)
         if head is None:
             return
@@ -51,6 +56,22 @@ class Credentials(LoginWatcher, name="credentials"):
                 at = head.raw_head.find(token)  # the token's place in the stream: the head's offset on
                 where = events.Location(0, head.offset + at, len(token), "password", "base64") if at >= 0 else None
                 found(flow, ts, locating(emit, where), "http", login[0], login[1], "Basic")
+        target, at = request_target(head.start_line)
+        for sec in target_secrets(target):
+            where = None if head.framing else events.Location(0, head.offset + at + sec.offset, sec.length,
+                                                               "password", "url")  # h2c: HPACK-coded
+            method = "URL userinfo" if sec.scheme in (None, "http") else f"URL userinfo ({sec.scheme})"
+            found(flow, ts, locating(emit, where), "http", sec.user, sec.secret,
+                  method if sec.where == "userinfo" else "URL query", sec.kind)
+
+    def _form(self, flow: Flow, msg: HttpMessage, ts: float, emit: Emit) -> None:
+        """Password fields of an `application/x-www-form-urlencoded` request body."""
+        st = self.peek(flow)
+        if (st is not None and st.seen > MAX_BYTES) or not is_form(msg.head.header(b"content-type")):
+            return
+        for sec in field_secrets(msg.body[:MAX_BYTES], 0, "form"):
+            found(flow, ts, locating(emit, _body_location(msg, sec.offset, sec.length)), "http", sec.user,
+                  sec.secret, "form body", sec.kind)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if self.stays_for(flow, "snmp"):
@@ -250,6 +271,33 @@ class Credentials(LoginWatcher, name="credentials"):
         if user or plen:
             found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
         deactivate(flow, self)
+
+
+def _body_location(msg: HttpMessage, offset: int, length: int) -> events.Location | None:
+    """Where `length` bytes at `offset` of a request's decoded body lie in the client stream: mapped
+    through its chunks' (h2c: DATA frames') spans; a compressed body's value cannot be cut out, so
+    the whole body."""
+    if msg.content_encoding:
+        start, end = (msg.body_spans[0][0], msg.body_spans[-1][1]) if msg.body_spans else msg.body_span
+        return events.Location(0, start, end - start, "password", "url+" + msg.content_encoding)
+    if not msg.body_spans and msg.head.framing:
+        return None  # h2c DATA not followed
+    spans = msg.body_spans or ((msg.body_span[0], msg.body_span[0] + len(msg.body)),)
+    begin = stop = None
+    pos = pieces = 0
+    for s, e in spans:  # decoded body = the spans' bytes one after another
+        if begin is None and offset < pos + (e - s):
+            begin = s + offset - pos
+        pieces += begin is not None
+        if offset + length <= pos + (e - s):
+            stop = s + offset + length - pos
+            break
+        pos += e - s
+    if begin is None or stop is None:
+        return None
+    # cut over chunks: evidence overwrites the value's bytes and keeps the chunk lines between them
+    chunked = pieces > 1 and not msg.head.framing  # (h2c: DATA frame headers between, overwritten too)
+    return events.Location(0, begin, stop - begin, "password", "url+chunked" if chunked else "url")
 
 
 LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "imap": Credentials._imap,

@@ -36,9 +36,16 @@ IMAP_LOGIN_IN_STREAM = re.compile(
     rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)
 SASL_START = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN)(?: ([A-Za-z0-9+/=]+))?\r?\n", re.I)
 B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
-# A secret in an HTTP query string, form body or cookie (`password=…`, `pw=…; `): no analyzer
-# reports these as logins, but the evidence keeps the bytes, so they are blanked all the same.
-HTTP_SECRET_FIELD = re.compile(rb"(?:^|[?&;\s])(?:pass(?:word|wd|code)?|pwd|pw|pin|secret)=([^&;\s]*)", re.I)
+# A secret in an HTTP query string, form body or cookie (`password=…`, `j_password=…`,
+# `user%5Bpassword%5D=…`, `pw=…; `): `credentials` reports the password fields (protocols.url_auth)
+# and locates them, but evidence blanks every field whose name holds a password word whether or not
+# it was reported (a request past the analyzer's budget, a cookie): over-redaction there is cheap.
+HTTP_SECRET_FIELD = re.compile(
+    rb"(?:^|[?&;\s])(?:pin|[^=&;\s?]{0,32}?(?:pass|pwd|pw|pswd|secret|access_token)[^=&;\s?]{0,32})=([^&;\s]*)",
+    re.I)
+# The password of an absolute URL's userinfo in a request line (`GET http://user:pw@host/`, via a
+# proxy; any scheme): up to the last '@' before the path, as conservative as evidence wants.
+HTTP_USERINFO = re.compile(rb"(?:^|\n)[A-Za-z]+[ \t]+[A-Za-z][A-Za-z0-9+.-]{0,15}://[^/?#\\\s@:]*:([^/\s]*)@")
 TDS_OBFUSCATED_STAR = b"\x07\xa5"  # '*' in UTF-16LE, nibble-swapped and XORed with 0xA5 (TDS Login7)
 
 

@@ -23,6 +23,7 @@ from hyperframe.frame import ContinuationFrame, DataFrame, Frame, HeadersFrame, 
 
 from netwatch.protocols.http import (
     MAX_BODY,
+    MAX_SPANS,
     HttpHead,
     HttpMessage,
     HttpPart,
@@ -46,6 +47,7 @@ class _Stream:
     body: list[bytes] = field(default_factory=list)
     kept: int = 0
     beyond: int = 0
+    spans: list[tuple[int, int]] = field(default_factory=list)  # stream offsets of the DATA payloads kept
 
 
 class H2Reader:
@@ -134,7 +136,8 @@ class H2Reader:
         if isinstance(frame, DataFrame):
             st = self.streams.get(frame.stream_id)
             if st is not None:
-                self._keep(st, frame.data, out)
+                pad = 1 if "PADDED" in frame.flags else 0  # the Pad Length byte precedes the data
+                self._keep(st, frame.data, out, at + 9 + pad)
                 if "END_STREAM" in frame.flags:
                     self._finish(frame.stream_id, out, truncated=False)
         elif isinstance(frame, RstStreamFrame) and frame.stream_id in self.streams:
@@ -163,14 +166,17 @@ class H2Reader:
             self._finish(sid, out, truncated=False)
         return True
 
-    def _keep(self, st: _Stream, data: bytes, out: list[HttpPart]) -> None:
-        """Body bytes up to the caps; the rest is handed on raw (scanned, not decoded), as HTTP/1 does."""
+    def _keep(self, st: _Stream, data: bytes, out: list[HttpPart], at: int) -> None:
+        """Body bytes up to the caps; the rest is handed on raw (scanned, not decoded), as HTTP/1 does.
+        `at`: the stream offset of `data` (its span locates a detection in the body for evidence)."""
         room = max(min(MAX_BODY - st.kept, MAX_KEPT - self.kept), 0)
         if len(data) > room:
             st.beyond += len(data) - room
             out.append(Unparsed(data[room:], past_cap=True, framing="h2c"))
             data = data[:room]
         if data:
+            if len(st.spans) < MAX_SPANS:
+                st.spans.append((at, at + len(data)))
             st.body.append(data)
             st.kept += len(data)
             self.kept += len(data)
@@ -188,7 +194,8 @@ class H2Reader:
                 encoding, truncated = coding_name(coding), truncated or cut
             else:
                 notes = ("undecodable content-encoding",)
-        out.append(HttpMessage(st.head, body, encoding, truncated or st.beyond > 0, st.beyond, notes))
+        out.append(HttpMessage(st.head, body, encoding, truncated or st.beyond > 0, st.beyond, notes,
+                               body_spans=tuple(st.spans)))
 
     def _break(self, out: list[HttpPart], rest: bytes) -> list[HttpPart]:
         self.broken = True

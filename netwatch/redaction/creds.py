@@ -2,7 +2,8 @@
 `analyzers.credentials`: FTP/POP3 PASS, IMAP LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and
 LOGIN, HTTP Basic, Telnet keystrokes after a password prompt, SNMP communities, PostgreSQL password
 messages, MySQL clear-text auth, TDS Login7, Redis AUTH/HELLO, MQTT CONNECT, IRC PASS / NickServ
-IDENTIFY / SASL PLAIN; and password fields of HTTP queries, forms and cookies. The user name stays
+IDENTIFY / SASL PLAIN; and password fields of HTTP queries, forms and cookies, and the password of
+a request URL's userinfo. The user name stays
 (it is evidence); the password becomes FILLER of the same length,
 re-encoded where it was encoded (base64, TDS obfuscation), so a re-scan still sees the same login
 protocol, user and password length, never the password.
@@ -17,6 +18,7 @@ from netwatch.protocols.auth import (
     B64_LINE,
     HTTP_BASIC,
     HTTP_SECRET_FIELD,
+    HTTP_USERINFO,
     IMAP_LOGIN_IN_STREAM,
     PASS_LINE,
     SASL_START,
@@ -57,8 +59,9 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
         for m in HTTP_BASIC.finditer(client):
             redact_base64_field(client, *m.span(1), fix=_after_colon)
     if app == "http":
-        for m in HTTP_SECRET_FIELD.finditer(client):
-            _fill(client, *m.span(1))
+        for pattern in (HTTP_SECRET_FIELD, HTTP_USERINFO):
+            for m in pattern.finditer(client):
+                _fill(client, *m.span(1))
     if app == "telnet":
         _telnet(client, server, order)
     if app == "postgres":

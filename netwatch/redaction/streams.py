@@ -55,11 +55,26 @@ def redact_flow(app: str | None, tcp: bool, streams: list[bytearray], datagrams:
             redact_datagram(app, dgram, notes)
             buf[off : off + len(dgram)] = dgram
     for sp, s, e, old in before:
+        if sp.encoding.endswith("+chunked"):  # a value cut over chunks: its bytes, not the chunk lines between
+            _fill_between_chunk_lines(streams[sp.direction], s, e)
+            continue
         now = streams[sp.direction][s:e]
         unmaskable = sp.encoding.endswith("bcd")  # packed BCD: no pass masks it digit by digit
         if now == old or unmaskable or (sp.what != "password" and scan(bytes(now))[0]):  # or a card still there
             streams[sp.direction][s:e] = bytes([FILLER]) * (e - s)
             notes.append(f"{sp.what} ({sp.encoding}) overwritten whole")
+
+
+CHUNK_LINE = re.compile(rb"\r\n[0-9A-Fa-f]{1,16}(?:;[^\r\n]*)?\r\n")
+
+
+def _fill_between_chunk_lines(buf: bytearray, s: int, e: int) -> None:
+    """Overwrite buf[s:e] except the chunk-size lines in it (the evidence's body framing stays whole)."""
+    pos = s
+    for m in CHUNK_LINE.finditer(buf, s, e):
+        buf[pos : m.start()] = bytes([FILLER]) * (m.start() - pos)
+        pos = m.end()
+    buf[pos:e] = bytes([FILLER]) * (e - pos)
 
 
 def redact_streams(app: str | None, streams: list[bytearray], order: Order, notes: list[str]) -> None:

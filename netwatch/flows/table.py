@@ -169,6 +169,8 @@ class FlowTable:
         self.now = 0.0
         self.deferred = False  # True while the fast path has counts pending: no flow may end yet
         self.frame_no = 0  # the frame being processed (1-based), kept by the fast path
+        # what `_new` makes: `Flow`, or the compiled core's extension type of it (set by the fast path)
+        self.flow_class: type[Flow] = Flow
 
     def __len__(self) -> int:
         return len(self.live)
@@ -266,10 +268,10 @@ class FlowTable:
         elif p.proto == 17:
             client_is_src = _client_by_ports(p.sport, p.dport)
         if client_is_src:
-            flow = Flow(p.src, p.sport, p.dst, p.dport, p.proto, p.ts)
+            flow = self.flow_class(p.src, p.sport, p.dst, p.dport, p.proto, p.ts)
             direction = C2S
         else:
-            flow = Flow(p.dst, p.dport, p.src, p.sport, p.proto, p.ts)
+            flow = self.flow_class(p.dst, p.dport, p.src, p.sport, p.proto, p.ts)
             direction = S2C
         flow.number = self.frame_no
         table[key] = (flow, direction)

@@ -11,8 +11,10 @@ hostile capture can at worst make a frame take the full decoder's path.
 
 import numpy as np
 
-from netwatch.flows.table import addr_str, close_on, count
-from netwatch.packets.decode import ESP, PROTO_NAMES, TCP, UDP, VXLAN_PORT, Packet
+from netwatch.flows._flow cimport Flow
+from netwatch.flows._flow import idle_flows  # re-exported with Flow: FastPath hands them to its table
+from netwatch.flows.table import close_on, count
+from netwatch.packets.decode import ESP, TCP, UDP, VXLAN_PORT, Packet
 
 cdef int C_TCP = TCP
 cdef int C_UDP = UDP
@@ -22,59 +24,7 @@ cdef int SYN = 0x02
 cdef int FIN = 0x01
 cdef int RST = 0x04
 cdef bytes NO_PORTS = bytes(4)
-
-
-cdef class Flow:
-    """`netwatch.flows.table.Flow` as an extension type: the same attributes, constructor and
-    methods (so everything above the flow table reads it unchanged), with the counters the block
-    loops update per packet in C fields. `FastPath` makes its table create these when this core runs."""
-
-    cdef public object client, server, src, dst, proto_name, app, encrypted, how, server_name
-    cdef public object state, streams, active, names, trace
-    cdef public int client_port, server_port, proto, fins
-    cdef public double first_ts, last_ts
-    cdef public list packets, bytes
-    cdef public bint inspect, closed, foreign, turned
-    cdef public long long number, last_frame
-
-    def __init__(self, client, int client_port, server, int server_port, int proto, double ts):
-        self.client, self.client_port, self.server, self.server_port = client, client_port, server, server_port
-        self.proto = proto
-        self.src = addr_str(client)
-        self.dst = addr_str(server)
-        self.proto_name = PROTO_NAMES.get(proto, str(proto))
-        self.first_ts = self.last_ts = ts
-        self.packets = [0, 0]
-        self.bytes = [0, 0]
-        self.app = self.encrypted = self.how = self.server_name = None
-        self.inspect = True
-        self.state = {}
-        self.streams = [None, None]
-        self.closed = False
-        self.fins = 0
-        self.active = []
-        self.names = []
-        self.foreign = False
-        self.turned = False
-        self.number = 0
-        self.last_frame = 0
-        self.trace = None
-
-    def __repr__(self):
-        return f"Flow({self.proto_name} {self.src}:{self.client_port} -> {self.dst}:{self.server_port})"
-
-    def turn(self):
-        """As `netwatch.flows.table.Flow.turn`."""
-        self.client, self.server = self.server, self.client
-        self.client_port, self.server_port = self.server_port, self.client_port
-        self.src, self.dst = self.dst, self.src
-        self.packets.reverse()
-        self.bytes.reverse()
-        self.streams.reverse()
-        self.names = []
-        self.turned = True
-        if self.trace is not None:
-            self.trace.turn()
+globals()["Flow"] = Flow  # the cimported type, as a module attribute for Python callers
 
 
 cdef inline void count_in(Flow flow, int d, long long packets, long long nbytes, double last_ts,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from hashlib import blake2b
 from typing import Any, Protocol
 
@@ -136,6 +137,22 @@ def close_on(flow: Flow, direction: int, fin: bool, rst: bool) -> None:
             flow.closed = True
 
 
+def idle_flows(live: dict[Flow, None], now: float) -> list[Flow]:
+    """The flows a sweep at `now` ends for idleness, in table order (the compiled core has a copy
+    that reads its Flow's C fields: netwatch.flows._core.idle_flows)."""
+    closed_before = now - CLOSED_LINGER
+    tcp_before = now - IDLE_TCP
+    one_sided_before = now - IDLE_ONE_SIDED
+    other_before = now - IDLE_OTHER
+    dns_before = now - IDLE_DNS
+    return [
+        f for f in live
+        if f.last_ts < (closed_before if f.closed
+                        else (dns_before if f.server_port == 53 else other_before) if f.proto != TCP
+                        else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
+    ]
+
+
 class FlowSink(Protocol):
     def flow_start(self, flow: Flow) -> None: ...
     def stream(self, flow: Flow, direction: int, data: bytes, ts: float) -> None: ...
@@ -171,6 +188,7 @@ class FlowTable:
         self.frame_no = 0  # the frame being processed (1-based), kept by the fast path
         # what `_new` makes: `Flow`, or the compiled core's extension type of it (set by the fast path)
         self.flow_class: type[Flow] = Flow
+        self.idle_flows: Callable[[dict[Flow, None], float], list[Flow]] = idle_flows  # the sweep's walk, likewise
 
     def __len__(self) -> int:
         return len(self.live)
@@ -309,17 +327,7 @@ class FlowTable:
         """Evict idle and closed flows; when over the flow cap, the least recently active ones."""
         self._since_sweep = 0
         now = self._last_sweep = self.now
-        closed_before = now - CLOSED_LINGER
-        tcp_before = now - IDLE_TCP
-        one_sided_before = now - IDLE_ONE_SIDED
-        other_before = now - IDLE_OTHER
-        dns_before = now - IDLE_DNS
-        done = [
-            f for f in self.live
-            if f.last_ts < (closed_before if f.closed
-                            else (dns_before if f.server_port == 53 else other_before) if f.proto != TCP
-                            else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
-        ]
+        done = self.idle_flows(self.live, now)
         if len(self.live) - len(done) > MAX_FLOWS:
             gone = set(done)
             rest = sorted((f for f in self.live if f not in gone), key=lambda f: f.last_ts)

@@ -30,9 +30,9 @@ globals()["Flow"] = Flow  # the cimported type, as a module attribute for Python
 cdef inline void count_in(Flow flow, int d, long long packets, long long nbytes, double last_ts,
                           long long last_frame) except *:
     """`netwatch.flows.table.count` on the C fields (the lists of packets and bytes stay Python ints)."""
-    flow.last_ts = last_ts
-    if last_frame > flow.last_frame:
+    if last_frame >= flow.last_frame:
         flow.last_frame = last_frame
+        flow.last_ts = last_ts
     flow.packets[d] += packets
     flow.bytes[d] += nbytes
 

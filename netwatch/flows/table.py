@@ -117,10 +117,13 @@ class Flow:
 
 
 def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float, last_frame: int) -> None:
-    """The per-flow counters, for one packet or (from `netwatch.flows.fastpath`) many of one direction."""
-    flow.last_ts = last_ts
-    if last_frame > flow.last_frame:  # the fast path counts a block's settled frames first
+    """The per-flow counters, for one packet or (from `netwatch.flows.fastpath`) many of one direction.
+
+    The last time is the flow's latest frame's: the fast path counts a block's settled frames per
+    key first (both directions of a flow, in either order), then earlier frames may follow."""
+    if last_frame >= flow.last_frame:
         flow.last_frame = last_frame
+        flow.last_ts = last_ts
     flow.packets[direction] += packets
     flow.bytes[direction] += nbytes
 

@@ -9,6 +9,8 @@ default `boundscheck(True)`), and each read is guarded by the frame's captured l
 hostile capture can at worst make a frame take the full decoder's path.
 """
 
+from libc.string cimport memcmp, memcpy
+
 import numpy as np
 
 from netwatch.flows._flow cimport Flow
@@ -44,6 +46,15 @@ cdef inline void count_any(flow, int d, long long packets, long long nbytes, dou
         count_in(<Flow>flow, d, packets, nbytes, last_ts, last_frame)
     else:
         count(flow, d, packets, nbytes, last_ts, last_frame)
+
+
+cdef inline Py_ssize_t _fnv(const unsigned char* key):
+    """FNV-1a of a 13-byte flow key (protocol, addresses, ports)."""
+    cdef unsigned long long h = 14695981039346656037ULL
+    cdef int j
+    for j in range(13):
+        h = (h ^ key[j]) * 1099511628211ULL
+    return <Py_ssize_t>(h >> 1)
 
 
 cdef inline int u16(const unsigned char[:] b, Py_ssize_t i):
@@ -105,8 +116,13 @@ def vector(fast, block, Py_ssize_t base):
     cdef long long[:] v_l3 = l3s, v_at = ats, v_plen = plens, v_seq = seqs, v_fl = fl, v_pr = prs, v_inv = invs
     cdef long long[:] v_ack = acks, v_win = wins, v_tot = tots
     cdef signed char[:] v_kind = kinds
-    cdef dict index = {}
     cdef list hits = []
+    cdef Py_ssize_t mask = 1, j
+    while mask < 2 * n:
+        mask <<= 1
+    cdef long long[:] v_slots = np.full(mask, -1, np.int64)
+    cdef unsigned char[:] v_keys = np.zeros(13 * max(n, 1), np.uint8)
+    mask -= 1
     cdef dict tables = fast.flows.tables
     cdef unsigned char[13] kb
     for i in range(n):
@@ -156,14 +172,18 @@ def vector(fast, block, Py_ssize_t base):
         kb[9] = kb[10] = kb[11] = kb[12] = 0  # ESP: keyed by the address pair, ports 0, as the decoder does
         for u in range(8 if proto == C_ESP else 12):  # ESP's header may end right after the addresses
             kb[1 + u] = b[s + l3 + 12 + u]
-        key = (<char*>kb)[:13]
-        got = index.get(key)
-        if got is None:
-            u = len(hits)
-            index[key] = u
-            hits.append(tables[proto].get(key[1:]))
-        else:
-            u = got
+        j = _fnv(kb) & mask  # the block's own key index: open addressing, at most n keys in 2n+ slots
+        while True:
+            u = v_slots[j]
+            if u < 0:  # a key new to this block: look its flow up once
+                u = len(hits)
+                v_slots[j] = u
+                memcpy(&v_keys[u * 13], kb, 13)
+                hits.append(tables[proto].get((<char*>kb)[1:13]))
+                break
+            if memcmp(&v_keys[u * 13], kb, 13) == 0:
+                break
+            j = (j + 1) & mask
         v_inv[i] = u
     nkeys = len(hits)
     settled = _settled(hits, kinds, fl, invs, n)

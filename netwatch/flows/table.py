@@ -227,7 +227,8 @@ class FlowTable:
             self.datagram(flow, direction, p.payload, ts)
 
     def datagram(self, flow: Flow, direction: int, payload: bytes, ts: float) -> None:
-        """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
+        """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink.
+        The compiled core's block loop has a copy of these steps (netwatch/flows/_core.pyx `_rest`)."""
         if ts > self.now:
             self.now = ts
         if flow.turned:  # turned at its start (flow_start): this first packet already goes the new way
@@ -255,7 +256,8 @@ class FlowTable:
         """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST. `window` is
         the header's (-1: not known), `wscale` a SYN's window scale option (-1: none).
 
-        `process` ends here for TCP; `netwatch.flows.fastpath` calls it directly (no SYN, flow known)."""
+        `process` ends here for TCP; `netwatch.flows.fastpath` calls it directly (no SYN, flow known),
+        and the compiled core's block loop has a copy of these steps (netwatch/flows/_core.pyx `_rest`)."""
         if ts > self.now:
             self.now = ts
         count(flow, direction, 1, len(payload), ts, self.frame_no)

@@ -19,6 +19,7 @@ compiled one's). Last, the fixed costs: both tools on the small captures/http_ca
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -299,9 +300,15 @@ _WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
          "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)")
 
 
+# Bytecode cached as an installed package has it (pip compiles it at install): with
+# PYTHONDONTWRITEBYTECODE set, as on some CI machines, every run would compile ~150 modules first.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+_ENV["PYTHONPYCACHEPREFIX"] = str(HERE / ".cache" / "pycache")
+
+
 def run_timed(cmd: list[str]) -> tuple[float, int, int]:
     """Wall seconds, exit code and peak RSS (KiB) of one child process."""
-    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True, cwd=ROOT)
+    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True, cwd=ROOT, env=_ENV)
     try:
         secs, rss, rc = p.stdout.split()
     except ValueError:

@@ -1,20 +1,24 @@
 """Live capture backends: raw frames from an interface, with its real link type. Knows no protocols.
 
-Two backends yield the same `Frame`s, so the pipeline finds the same things whichever runs:
+Two backends yield the same frames, in blocks (`capture/blocks.FrameBlock`, as an offline scan's),
+so the pipeline finds the same things whichever runs:
 
 - `tshark` is driven by pyshark: pyshark finds tshark and dumpcap (its config.ini, PATH, the
   installers' places), checks the Wireshark version, resolves the interface against `tshark -D`
   (names, aliases, numbers) and builds dumpcap's command line (`LiveCapture`'s own); netwatch runs
-  that command and reads the pcap it writes to the pipe with its own reader. pyshark's dissected
-  packets stay out of the path: measured on lo they deliver 2.5-6k packets/s and lose 23% of a
-  10k packets/s stream (benchmarks/bench_live_pyshark.py, README). dumpcap buffers in the kernel
-  ring, reports the kernel's drop count on exit, and runs for a non-root user in `wireshark`.
+  that command with a large kernel buffer, writing pcap into a nameless private spool file
+  (`capture/live_spool.py`) that netwatch reads behind it with the offline record walk: dumpcap
+  never waits for the analysis, so a burst piles up in the spool, not in the kernel's drop count.
+  pyshark's dissected packets stay out of the path: measured on lo they deliver 2.5-6k packets/s
+  and lose 23% of a 10k packets/s stream (benchmarks/bench_live_pyshark.py, README). dumpcap
+  reports the kernel's drop count on exit, and runs for a non-root user in `wireshark`.
 - `scapy` reads a PF_PACKET socket through scapy's L2ListenSocket (VLAN tags restored, BPF via
   libpcap) without building scapy packets; needs root or CAP_NET_RAW; drop counts as it goes.
 
 Each source: `start()` opens the capture (raising LiveError with what the technician should do),
-`run(put, stop)` is the blocking read loop for a reader thread, `stop()` asks it to end, `drops()`
-gives the kernel's drop count so far (None where the backend cannot tell yet), `close()` frees it.
+`run(put, stop)` is the blocking read loop for a reader thread (`put` takes a block), `stop()` asks
+it to end once what was captured is read, `abandon()` to end now, `drops()` gives the drop count so
+far (None where the backend cannot tell yet), `close()` frees it.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from netwatch.capture import CaptureError, Frame
+from netwatch.capture import CaptureError
+from netwatch.capture.blocks import BLOCK, FrameBlock, block_of
 from netwatch.capture.interfaces import ARPHRD_LINKTYPE, ARPHRD_LOOPBACK, arphrd, interface_names
-from netwatch.capture.pcapfile import CaptureReader
+from netwatch.capture.live_spool import SpoolReader, open_spool
 
 if TYPE_CHECKING:
     from netwatch.capture.pyshark_plan import DumpcapPlan
@@ -47,7 +52,7 @@ BACKENDS = ("tshark", "scapy")
 SOL_PACKET, PACKET_STATISTICS, PACKET_AUXDATA, PACKET_OUTGOING = 263, 6, 8, 4
 SO_TIMESTAMPNS, PACKET_IGNORE_OUTGOING = 35, 23
 TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
-RCVBUF = 8 << 20
+RCVBUF = 64 << 20  # a burst's worth of frames while the pipeline is busy (root: SO_RCVBUFFORCE)
 RECV_MAX = 262144  # loopback and GRO/TSO frames can exceed 64 KiB
 START_TIMEOUT = 15.0
 DUMPCAP_GRACE = 0.3
@@ -124,7 +129,7 @@ def open_source(iface: str, backend: str | None = None, bpf: str | None = None) 
     raise LiveError(f"unknown backend {backend}; choose one of {', '.join(BACKENDS)}")
 
 
-Put = Callable[[Frame], None]
+Put = Callable[[FrameBlock], None]
 
 
 class LiveSource:
@@ -141,6 +146,8 @@ class LiveSource:
     def start(self) -> None: ...
     def run(self, put: Put, stop: threading.Event) -> None: ...
     def stop(self) -> None: ...
+    def abandon(self) -> None:
+        """End the read loop now, leaving what is still buffered (counted where the backend can)."""
     def drops(self) -> int | None:
         return None
     def drop_counts(self) -> dict[str, int]:
@@ -193,6 +200,7 @@ class ScapySource(LiveSource):
         ins.setblocking(False)
         self._drops = 0
         self._received = 0
+        self._abandoned = False
         self.description = "scapy (PF_PACKET socket)"
 
     def run(self, put: Put, stop: threading.Event) -> None:
@@ -202,15 +210,26 @@ class ScapySource(LiveSource):
         skip_outgoing = self.arphrd == ARPHRD_LOOPBACK  # lo shows each packet twice, as libpcap knows
         recvmsg = ins.recvmsg
         cmsg_room = socket.CMSG_SPACE(64) * 2
-        while True:
+        batch: list[tuple[float, int, bytes, int]] = []
+        add = batch.append
+        while not self._abandoned:
+            if len(batch) >= BLOCK:
+                put(block_of(batch))
+                batch.clear()
             try:
                 data, anc, _flags, sa_ll = recvmsg(RECV_MAX, cmsg_room)
             except BlockingIOError:
+                if batch:  # the socket is drained for now: hand over what was read
+                    put(block_of(batch))
+                    batch.clear()
+                    continue
                 if stop.is_set():
                     return  # what the kernel had queued before the stop has been read
                 select.select([ins], [], [], 0.2)
                 continue
             except OSError as e:
+                if batch:
+                    put(block_of(batch))
                 if not stop.is_set():
                     self.error = f"capture on {self.iface} failed: {e.strerror or e}"
                 return
@@ -230,7 +249,10 @@ class ScapySource(LiveSource):
                         wirelen += 4
             # the same arithmetic as the pcapng reader, so both backends give identical timestamps
             ts = us * 1e-6 if us is not None else int(time.time() * 1e6) * 1e-6
-            put(Frame(ts, linktype, data, max(wirelen, len(data))))
+            add((ts, linktype, data, max(wirelen, len(data))))
+
+    def abandon(self) -> None:
+        self._abandoned = True
 
     def drops(self) -> int | None:
         try:
@@ -249,8 +271,9 @@ class ScapySource(LiveSource):
 
 
 class DumpcapSource(LiveSource):
-    """dumpcap run as pyshark planned it, writing pcap to a pipe read back as frames; stopped with SIGINT
-    so it flushes and reports its drop count (pyshark's own clean-up kills it, losing both)."""
+    """dumpcap run as pyshark planned it, writing pcap into a private spool file read back in blocks
+    (`capture/live_spool.py`); stopped with SIGINT so it flushes and reports its drop count
+    (pyshark's own clean-up kills it, losing both)."""
 
     backend = "tshark"
 
@@ -258,27 +281,27 @@ class DumpcapSource(LiveSource):
         super().__init__(plan.iface, bpf)
         self.plan = plan
         self.exe = plan.exe
+        self._give_up = threading.Event()
 
     def start(self) -> None:
+        self.spool = open_spool()
+        self.reader = SpoolReader(self.spool)
         try:
             # its own session: the terminal's Ctrl-C reaches netwatch, which stops dumpcap in order
-            self.proc = subprocess.Popen(self.plan.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+            self.proc = subprocess.Popen(self.plan.argv, stdin=subprocess.DEVNULL, stdout=self.spool,
+                                         stderr=subprocess.PIPE, start_new_session=True)
         except OSError as e:
+            self.spool.close()
             raise LiveError(f"cannot run {self.exe}: {e.strerror}") from None
         self._stderr: list[str] = []
         self._stopping = False
         self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
         self._err_thread.start()
         # dumpcap writes the pcap header once the interface is open and the filter set: that is "ready"
-        out = self.proc.stdout
-        assert out is not None
-        ready, _, _ = select.select([out], [], [], START_TIMEOUT)
-        try:
-            if not ready:
-                raise CaptureError("no capture header from dumpcap")
-            self.reader = CaptureReader.from_stream(out, f"dumpcap on {self.iface}")  # type: ignore[arg-type]
-        except CaptureError:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.reader.header_written() and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self.reader.header_written():
             self._wait_exit()
             msg = self._failure()
             self.close()
@@ -310,17 +333,25 @@ class DumpcapSource(LiveSource):
             return f"dumpcap did not start capturing on {self.iface} within {START_TIMEOUT:.0f}s"
         return f"dumpcap could not capture on {self.iface}: {text or f'exit status {self.proc.returncode}'}"
 
+    def _producing(self) -> bool:
+        return self.proc.poll() is None
+
     def run(self, put: Put, stop: threading.Event) -> None:
         reader = self.reader
-        for ts, linktype, data, wirelen in reader:
-            put(Frame(round(ts * 1e6) * 1e-6, linktype, data, wirelen))  # same arithmetic as the pcapng reader
-        if stop.is_set():
+        for block in reader.blocks(self._producing, self._give_up.is_set):
+            put(block)
+        if stop.is_set() or self._give_up.is_set():
             return
         self._wait_exit()
         if reader.problem:
             self.error = f"dumpcap stream broke off: {reader.problem}"
         else:
             self.error = f"dumpcap stopped capturing: {self._failure()}"
+
+    def backlog(self) -> int:
+        """Bytes dumpcap has written that netwatch has not analysed yet."""
+        reader = getattr(self, "reader", None)
+        return reader.backlog() if reader is not None else 0
 
     def stop(self) -> None:
         proc = getattr(self, "proc", None)
@@ -331,13 +362,20 @@ class DumpcapSource(LiveSource):
             time.sleep(DUMPCAP_GRACE)
             proc.send_signal(signal.SIGINT)  # dumpcap flushes, reports its drop count and exits
 
+    def abandon(self) -> None:
+        self._give_up.set()
+
     def drops(self) -> int | None:
         """dumpcap reports drops when it exits: 'Packets received/dropped on interface ...: R/D (...)'."""
         counts = self.drop_counts()
         return None if not counts else sum(v for k, v in counts.items() if k != "received")
 
     def drop_counts(self) -> dict[str, int]:
-        return dumpcap_drops(self._stderr if hasattr(self, "_stderr") else [])
+        counts = dumpcap_drops(self._stderr if hasattr(self, "_stderr") else [])
+        reader = getattr(self, "reader", None)
+        if counts and reader is not None:
+            counts["netwatch"] = reader.skipped  # frames in the spool never analysed
+        return counts
 
     def close(self) -> None:
         proc = getattr(self, "proc", None)
@@ -349,9 +387,10 @@ class DumpcapSource(LiveSource):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-        for f in (proc.stdout, proc.stderr):
-            if f is not None:
-                f.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        self._give_up.set()
+        self.spool.close()  # the last reference: the kernel frees the spool's pages
 
 
 def dumpcap_drops(lines: list[str]) -> dict[str, int]:

@@ -130,11 +130,12 @@ class SpoolReader:
             if give_up():
                 self.skipped += self._count_rest()
                 return
+            behind = self.backlog()  # unread bytes, this window's included
             offsets, self.pos = walk_records(self.buf, self.pos, layout, MAX_RECORD)
             n = len(offsets)
             if n:
                 self.frames += n
-                if self.backlog() > self.max_backlog:
+                if behind > self.max_backlog:
                     self.skipped += n  # too far behind: these frames are dropped, and counted
                 else:
                     for i in range(0, n, BLOCK):

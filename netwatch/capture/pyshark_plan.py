@@ -6,7 +6,7 @@ packets/s with 23% lost at 10k/s, see README). So pyshark keeps the part that dr
 it locates tshark and dumpcap (its config.ini, PATH, the Wireshark installers' places), reads the
 Wireshark version, lists `tshark -D` to resolve and check the interface (names, aliases, numbers)
 and builds dumpcap's command line; its exceptions become one-line messages. netwatch runs exactly
-that command (`DumpcapSource`) and reads the pcap from the pipe with its own reader.
+that command (`capture/live_dumpcap.py`) and reads the pcap it writes into a spool with its own reader.
 """
 
 from __future__ import annotations

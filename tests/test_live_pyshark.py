@@ -37,6 +37,16 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _descendants(pid: int) -> list[int]:
+    """Children, grandchildren…: dumpcap runs behind netwatch's guard process."""
+    out, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
 def _cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
 
@@ -67,7 +77,7 @@ def test_dumpcap_runs_the_command_pyshark_built() -> None:
         deadline = time.monotonic() + 10
         argvs: list[list[str]] = []
         while not argvs and time.monotonic() < deadline:
-            dumpcaps = [pid for pid in _children(proc.pid) if _cmdline(pid)[:1] and
+            dumpcaps = [pid for pid in _descendants(proc.pid) if _cmdline(pid)[:1] and
                         _cmdline(pid)[0].endswith("dumpcap")]
             argvs = [_cmdline(pid) for pid in dumpcaps]
             time.sleep(0.1)

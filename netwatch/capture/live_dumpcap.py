@@ -1,14 +1,17 @@
 """The tshark backend's capture: dumpcap run as pyshark planned it, writing into netwatch's spool.
 
 dumpcap (with a 64 MiB kernel ring, `-B`) writes classic pcap into the private spool file that
-netwatch reads behind it (`capture/live.py` SpoolSource): it never waits for the analysis. It is
-stopped with SIGINT so it flushes and reports its drop count (pyshark's own clean-up kills it,
-losing both), and its error lines become one-line messages saying what to do.
+netwatch reads behind it (`capture/live.py` SpoolSource): it never waits for the analysis. It runs
+behind `capture/live_guard.py`, which stops it should netwatch die. It is stopped with SIGINT so
+it flushes and reports its drop count (pyshark's own clean-up kills it, losing both), and its error
+lines become one-line messages saying what to do.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from netwatch.capture.interfaces import interface_names
@@ -35,7 +38,8 @@ class DumpcapSource(SpoolSource):
         self.exe = plan.exe
 
     def start(self) -> None:
-        self._spawn(self.plan.argv)
+        # behind a guard that stops dumpcap if netwatch dies: nothing else would end it (no pipe to break)
+        self._spawn([sys.executable, "-m", "netwatch.capture.live_guard", str(os.getpid()), *self.plan.argv])
         if not self._wait_header():
             msg = self._failure()
             self.close()

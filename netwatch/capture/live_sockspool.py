@@ -7,7 +7,8 @@ fills it; netwatch reads the spool behind it (`capture/live_spool.py`), as it re
 
 Run as `python -m netwatch.capture.live_sockspool FD LINKTYPE SKIP_OUTGOING` with the socket
 (already bound, filtered, non-blocking) inherited as FD and standard output on the spool. SIGINT
-ends it once the socket holds nothing more. Imports nothing heavy: it starts in tens of
+ends it once the socket holds nothing more; so does netwatch's end, however it came (its parent
+process changes), as nothing would read the spool. Imports nothing heavy: it starts in tens of
 milliseconds while the socket buffers what arrives.
 """
 
@@ -65,6 +66,7 @@ def write_all(out: int, data: bytes) -> None:
 def pump(sock: socket.socket, out: int, skip_outgoing: bool, stop_at: list[float]) -> None:
     """Socket → pcap records on `out` until a stop was asked (`stop_at[0]`, the latest end) and the
     socket is empty."""
+    parent = os.getppid()
     recvmsg = sock.recvmsg
     cmsg_room = socket.CMSG_SPACE(64) * 2
     record = struct.Struct("=IIII").pack
@@ -78,7 +80,7 @@ def pump(sock: socket.socket, out: int, skip_outgoing: bool, stop_at: list[float
                 write_all(out, b"".join(pending))
                 pending.clear()
                 size = 0
-            if stop_at[0] < math.inf:
+            if stop_at[0] < math.inf or os.getppid() != parent:  # stopped, or netwatch has gone
                 return
             select.select([sock], [], [], 0.2)
             continue
@@ -93,7 +95,7 @@ def pump(sock: socket.socket, out: int, skip_outgoing: bool, stop_at: list[float
             write_all(out, b"".join(pending))
             pending.clear()
             size = 0
-            if time.monotonic() > stop_at[0]:
+            if time.monotonic() > stop_at[0] or os.getppid() != parent:
                 return
 
 

@@ -3,7 +3,7 @@ capturing it: packets seen, packets lost and card observations found per rate, a
 scan of the same capture.
 
 Usage (root: it makes a network namespace): python benchmarks/bench_live.py [--packets 60000]
-    [--rates 20000,40000,100000] [--backend scapy]
+    [--rates 20000,40000,100000] [--backend tshark|scapy]
 
 Everything runs inside a network namespace made for the run (its own `lo`, so other traffic on the
 machine is neither captured nor disturbed) and deleted at the end. netwatch starts first; after it
@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,7 +101,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=60_000)
     ap.add_argument("--rates", default="20000,40000,100000")
-    ap.add_argument("--backend", default="scapy", choices=["scapy", "tshark"])
+    ap.add_argument("--backend", default="tshark" if shutil.which("dumpcap") else "scapy", choices=["scapy", "tshark"],
+                    help="netwatch's own default: tshark where dumpcap is installed")
     args = ap.parse_args()
     import bench_scan
 

@@ -14,15 +14,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from live_run import KEY, REPO, backends, finish, need_raw, start_live
 
+from netwatch.pipeline.live import JOIN_TIMEOUT
+
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 PACKETS = 20_000
 RATE = 50_000  # packets/s asked of tcpreplay
+COUNT = 30_000  # --count reached mid-burst
 
 
 def _bench_live():
@@ -84,3 +88,30 @@ def test_burst_on_lo_is_captured_without_loss(backend: str, namespace: str, stor
     lost = {k: v for k, v in record["drops"].items() if k != "received" and v}
     assert not lost and record["packets"] == PACKETS, (record["packets"], record["drops"])
     assert bench_live.cards(jsonl) == want > 0
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_count_mid_burst_stops_at_once_and_loses_nothing(backend: str, namespace: str,
+                                                         store_mix: tuple[Path, int], tmp_path: Path) -> None:
+    """--count reached while the capture still holds most of a burst: netwatch stops without
+    waiting for the rest, and the frames past the count are not reported as lost."""
+    capture, _ = store_mix
+    inside = ("ip", "netns", "exec", namespace)
+    jsonl = tmp_path / "live.jsonl"
+    proc = start_live(["-i", "lo", "--backend", backend, "--count", str(COUNT), "--json", str(jsonl), "-q",
+                       "--fail-on", "none", "--key", KEY], prefix=inside)
+    try:
+        began = time.monotonic()
+        # three times over, as fast as it goes: the analysis falls behind, netwatch's queue fills and its
+        # reader waits on it when the count is reached
+        rep = subprocess.run([*inside, "tcpreplay", "-i", "lo", "--loop=3", "--topspeed", str(capture)],
+                             capture_output=True, text=True, timeout=120)
+        code, _, err = finish(proc, timeout=60)  # it stops by itself
+        took = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rep.returncode == 0 and code == 0 and "Traceback" not in err, err[-400:]
+    assert took < JOIN_TIMEOUT, f"took {took:.1f} s: the capture's reader was left waiting on a full queue"
+    record = next(r for r in map(json.loads, jsonl.read_text().splitlines()) if r["event_type"] == "input")
+    assert record["packets"] == COUNT and record["drops"]["netwatch"] == 0, record["drops"]

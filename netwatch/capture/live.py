@@ -138,8 +138,9 @@ class LiveSource:
     def start(self) -> None: ...
     def run(self, put: Put, stop: threading.Event) -> None: ...
     def stop(self) -> None: ...
-    def abandon(self) -> None:
-        """End the read loop now, leaving what is still buffered (counted where the backend can)."""
+    def abandon(self, lost: bool = True) -> None:
+        """End the read loop now, leaving what is still buffered (counted as lost where the backend
+        can, unless `lost` is False: past --count it is not wanted)."""
     def drops(self) -> int | None:
         return None
     def drop_counts(self) -> dict[str, int]:
@@ -228,7 +229,8 @@ class SpoolSource(LiveSource):
             time.sleep(self.STOP_GRACE)
             proc.send_signal(signal.SIGINT)  # it writes what it holds and exits
 
-    def abandon(self) -> None:
+    def abandon(self, lost: bool = True) -> None:
+        self.reader.count_left = lost
         self._give_up.set()
 
     def close(self) -> None:

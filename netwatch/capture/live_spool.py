@@ -75,6 +75,7 @@ class SpoolReader:
         self.read_to = 0  # file offset just past buf
         self.punched = 0
         self.skipped = 0
+        self.count_left = True  # whether what is left unread when giving up counts as skipped
         self.frames = 0
         self.problem: str | None = None
         self.layout: PcapLayout | None = None
@@ -128,7 +129,8 @@ class SpoolReader:
             alive = producing()  # asked before reading: what it wrote before exiting is read below
             got = self._more()
             if give_up():
-                self.skipped += self._count_rest()
+                if self.count_left:
+                    self.skipped += self._count_rest()
                 return
             behind = self.backlog()  # unread bytes, this window's included
             offsets, self.pos = walk_records(self.buf, self.pos, layout, MAX_RECORD)

@@ -125,7 +125,8 @@ class LiveRun:
         while self.queued[0] - self.queued[1] >= QUEUE_MAX and not self.abandoned.is_set():
             time.sleep(0.005)  # back-pressure: the source buffers (spool file, socket), and counts its drops
         if self.abandoned.is_set():
-            self.unfed += block.size
+            if self.reason != "count":  # past --count a frame is not wanted, so not lost
+                self.unfed += block.size
             return
         self.queue.append(block)
         self.queued[0] += block.size
@@ -180,7 +181,10 @@ class LiveRun:
         finally:
             self.stop_reading.set()
             self.source.stop()
-            if self.reason != "count":
+            if self.reason == "count":  # nothing more is wanted: what the source still holds is not lost
+                self.abandoned.set()
+                self.source.abandon(lost=False)
+            else:
                 self._drain_after_stop(thread)
             thread.join(JOIN_TIMEOUT)
         return self.reason
@@ -217,7 +221,7 @@ class LiveRun:
                 thread.join(IDLE_SLEEP)
         if thread.is_alive() or self.queue:
             self.abandoned.set()
-            self.source.abandon()
+            self.source.abandon(lost=True)
             self.unfed += sum(block.size for block in self.queue)
             self.queue.clear()
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -59,3 +61,27 @@ def test_capture_ends_when_netwatch_is_killed(backend: str) -> None:
     for pid in left:  # do not leave them running for the next test, whatever the outcome
         os.kill(pid, signal.SIGKILL)
     assert not left, f"{backend}: capture processes outlived netwatch"
+
+
+def test_guard_stops_its_command_when_its_parent_is_gone() -> None:
+    """The guard alone (no capture rights needed): an intermediate process starts it and exits at
+    once; the guard, orphaned, interrupts its command and exits."""
+    start = ("import os, subprocess, sys; "
+             "p = subprocess.Popen([sys.executable, '-m', 'netwatch.capture.live_guard', str(os.getpid()), "
+             "sys.executable, '-c', 'import time; time.sleep(60)'], stdout=subprocess.DEVNULL, "
+             "stderr=subprocess.DEVNULL); print(p.pid)")
+    r = subprocess.run([sys.executable, "-c", start], capture_output=True, text=True, timeout=30)
+    guard = int(r.stdout.strip())
+    seen = time.monotonic() + 5.0
+    command: list[int] = []
+    while not command and _alive(guard) and time.monotonic() < seen:  # the guard looks every 0.5 s
+        command = _descendants(guard)
+        time.sleep(0.02)
+    deadline = time.monotonic() + GONE_WITHIN
+    while any(_alive(pid) for pid in [guard, *command]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in [guard, *command] if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert command, "the guard did not start its command"
+    assert not left, "the guard or its command outlived the parent"

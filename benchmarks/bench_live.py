@@ -104,9 +104,16 @@ def main() -> int:
     ap.add_argument("--backend", default="tshark" if shutil.which("dumpcap") else "scapy", choices=["scapy", "tshark"],
                     help="netwatch's own default: tshark where dumpcap is installed")
     args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="nw-live-"))  # the mix and live outputs (test cards): removed at the end
+    try:
+        return _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     import bench_scan
 
-    work = Path(tempfile.mkdtemp(prefix="nw-live-"))
     capture = work / "mix.pcap"
     bench_scan.generate(capture, args.packets)
     offline = work / "offline.jsonl"

@@ -1,4 +1,4 @@
-"""Builds the compiled transport core (netwatch/flows/_core.pyx) where Cython and a C compiler are
+"""Builds the compiled transport core (netwatch/flows/_core.pyx, _flow.pyx) where Cython and a C compiler are
 present; anywhere else netwatch installs without it and runs its pure-Python core (same results)."""
 
 import sys
@@ -38,7 +38,7 @@ def extensions() -> list:
     # no fused multiply-add: timestamps must round exactly as the pure core's numpy arithmetic does
     flags = ["-ffp-contract=off"] if sys.platform != "win32" else []
     exts = [Extension(f"netwatch.{name}", [f"netwatch/{name.replace('.', '/')}.pyx"], extra_compile_args=flags)
-            for name in ("flows._core", "capture._records")]
+            for name in ("flows._flow", "flows._core", "capture._records")]
     return cythonize(exts, compiler_directives={"language_level": "3"}, quiet=True)
 
 

@@ -71,14 +71,15 @@ def _pyshark(port: int, mode: str, budget: float, times: list[float], expect: li
 
 
 def _dumpcap(port: int, budget: float, times: list[float], expect: list[int]) -> None:
-    from netwatch.capture.live import DumpcapSource
+    from netwatch.capture.blocks import FrameBlock
+    from netwatch.capture.live import open_source
 
-    src = DumpcapSource("lo", f"udp dst port {port}")
+    src = open_source("lo", "tshark", f"udp dst port {port}")
     src.start()
     stop = threading.Event()
 
-    def put(frame: object) -> None:
-        times.append(time.monotonic())
+    def put(block: FrameBlock) -> None:
+        times.extend([time.monotonic()] * block.size)
 
     t = threading.Thread(target=src.run, args=(put, stop), daemon=True)
     t.start()

@@ -12,12 +12,14 @@ seconds instead of scapy's minutes. Timings are wall-clock of the whole command 
 included), each tool run --runs times interleaved in the same run, shown as median [range], with
 the ratio to ndpiReader (Debian's libndpi-bin; skipped with a note if absent); peak RSS is measured
 from a small wrapper process. `--scale 1200000` checks that netwatch's time per packet and peak
-RSS stay flat from --packets to that size.
+RSS stay flat from --packets to that size, on both cores (the pure-Python one's figures beside the
+compiled one's). Last, the fixed costs: both tools on the small captures/http_card_post.pcap.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -298,9 +300,15 @@ _WRAP = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
          "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)")
 
 
+# Bytecode cached as an installed package has it (pip compiles it at install): with
+# PYTHONDONTWRITEBYTECODE set, as on some CI machines, every run would compile ~150 modules first.
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+_ENV["PYTHONPYCACHEPREFIX"] = str(HERE / ".cache" / "pycache")
+
+
 def run_timed(cmd: list[str]) -> tuple[float, int, int]:
     """Wall seconds, exit code and peak RSS (KiB) of one child process."""
-    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True, cwd=ROOT)
+    p = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True, cwd=ROOT, env=_ENV)
     try:
         secs, rss, rc = p.stdout.split()
     except ValueError:
@@ -357,28 +365,49 @@ def table(path: Path, got: dict[str, list[tuple[float, int]]]) -> None:
 
 
 def scaling(small: Path, big: Path, runs: int) -> None:
-    """netwatch --jobs 1 (and ndpiReader) on both sizes, interleaved: time per packet and peak RSS
-    should stay flat."""
-    per: dict[Path, list[tuple[float, int]]] = {small: [], big: []}
+    """netwatch --jobs 1 on both cores (and ndpiReader) on both sizes, interleaved: time per packet
+    and peak RSS should stay flat; the pure-Python core's ratio is printed beside the compiled one's."""
+    labels = ("netwatch --jobs 1", "netwatch --jobs 1 pure")
+    per: dict[Path, dict[str, list[tuple[float, int]]]] = {small: {}, big: {}}
     ndpi: dict[Path, list[float]] = {small: [], big: []}
     for _ in range(runs):
         for p in per:
             cmds = commands(p)
-            secs, _, rss = run_timed(cmds["netwatch --jobs 1"])
-            per[p].append((secs, rss))
+            for label in labels:
+                if label in cmds:
+                    secs, _, rss = run_timed(cmds[label])
+                    per[p].setdefault(label, []).append((secs, rss))
             if "ndpiReader -q -i" in cmds:
                 ndpi[p].append(run_timed(cmds["ndpiReader -q -i"])[0])
     print("\nscaling, netwatch --jobs 1 (median [range]):")
-    base: tuple[float, float] | None = None
-    for p, rows in per.items():
+    base: dict[str, tuple[float, float]] = {}
+    for p, by_label in per.items():
         n = bare_walk(p)
-        us = [s / n * 1e6 for s, _ in rows]
-        rss = statistics.median(r for _, r in rows) / 1024
-        base = base or (statistics.median(us), rss)
-        vs = (f", {statistics.median(s for s, _ in rows) / statistics.median(ndpi[p]):.2f}x ndpiReader"
-              if ndpi[p] else "")
-        print(f"  {n:>9,} packets: {statistics.median(us):.2f} µs/packet [{min(us):.2f}-{max(us):.2f}] "
-              f"(x{statistics.median(us) / base[0]:.2f}), peak RSS {rss:.0f} MB (x{rss / base[1]:.2f}){vs}")
+        for label, rows in by_label.items():
+            us = [s / n * 1e6 for s, _ in rows]
+            mb = statistics.median(r for _, r in rows) / 1024
+            first = base.setdefault(label, (statistics.median(us), mb))
+            vs = (f", {statistics.median(s for s, _ in rows) / statistics.median(ndpi[p]):.2f}x ndpiReader"
+                  if ndpi[p] else "")
+            core = "pure" if label.endswith("pure") else "compiled"
+            print(f"  {n:>9,} packets, {core:8}: {statistics.median(us):.2f} µs/packet [{min(us):.2f}-{max(us):.2f}] "
+                  f"(x{statistics.median(us) / first[0]:.2f}), peak RSS {mb:.0f} MB (x{mb / first[1]:.2f}){vs}")
+
+
+def small_capture(runs: int) -> None:
+    """The fixed costs (start-up, report): netwatch --jobs 1 and ndpiReader on a small bundled
+    capture, interleaved."""
+    path = ROOT / "captures" / "http_card_post.pcap"
+    cmds = {k: v for k, v in commands(path).items() if k in ("ndpiReader -q -i", "netwatch --jobs 1")}
+    got: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(runs):
+        for label, cmd in cmds.items():
+            got[label].append(run_timed(cmd)[0])
+    meds = {k: statistics.median(v) for k, v in got.items()}
+    line = ", ".join(f"{k} {v:.2f} s [{min(got[k]):.2f}-{max(got[k]):.2f}]" for k, v in meds.items())
+    ratio = (f": {meds['netwatch --jobs 1'] / meds['ndpiReader -q -i']:.2f}x ndpiReader"
+             if len(meds) == 2 else "")
+    print(f"\nsmall capture {path.name} (median of {runs}){ratio}; {line}")
 
 
 def main() -> int:
@@ -393,6 +422,7 @@ def main() -> int:
     table(path, measure(path, args.runs))
     if args.scale:
         scaling(path, capture(args.scale), args.runs)
+    small_capture(args.runs)
     return 0
 
 

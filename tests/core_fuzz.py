@@ -122,3 +122,31 @@ def walk_outcome(data: bytes, pure: bool) -> tuple[object, ...]:
                for b in reader.blocks() for s, c, w, t, lt in zip(b.start, b.caplen, b.wirelen, b.ts, b.linktype,
                                                                  strict=True)]
     return got, reader.problem
+
+
+# flow populations for the sweep's idle walk: protocol, server port, closed, packets per direction, last time
+flow_states = st.lists(st.tuples(st.sampled_from([6, 17, 50]), st.sampled_from([53, 443, 80, 4500]), st.booleans(),
+                                 st.integers(0, 3), st.integers(0, 3), st.floats(0, 2000, allow_nan=False)),
+                       max_size=40)
+sweep_times = st.floats(0, 2500, allow_nan=False)
+
+
+def _population(cls: Any, states: list[tuple[int, int, bool, int, int, float]], first: int = 0) -> dict[Any, None]:
+    live: dict[Any, None] = {}
+    for i, (proto, port, closed, c2s, s2c, last) in enumerate(states, first):
+        f = cls(bytes((10, 0, 0, 1)), 40000 + i, bytes((10, 0, 0, 2)), port, proto, 0.0)
+        f.closed, f.packets, f.last_ts = closed, [c2s, s2c], last
+        live[f] = None
+    return live
+
+
+def idle_outcome(states: list[tuple[int, int, bool, int, int, float]], now: float, pure: bool) -> tuple[object, ...]:
+    """The flows (by client port) one core's idle walk picks: from its own Flow type, and from a table
+    whose every other flow is of the other core's type."""
+    from netwatch.flows import table
+
+    assert compiled is not None
+    cls, walk = (table.Flow, table.idle_flows) if pure else (compiled.Flow, compiled.idle_flows)
+    own = [f.client_port for f in walk(_population(cls, states), now)]
+    mixed = {**_population(table.Flow, states[::2]), **_population(compiled.Flow, states[1::2], len(states))}
+    return own, sorted(f.client_port for f in walk(mixed, now))

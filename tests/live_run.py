@@ -43,9 +43,10 @@ def backends() -> list[str]:
     return ["scapy", "tshark"] if shutil.which("dumpcap") else ["scapy"]
 
 
-def start_live(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `netwatch live ARGS` and wait for its 'capturing on' line (stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "live", *args], cwd=REPO, env=env,
+def start_live(args: list[str], env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start `netwatch live ARGS` (behind `prefix`, e.g. `ip netns exec NS`) and wait for its 'capturing
+    on' line (stderr)."""
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", "netwatch", "live", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stderr is not None
     deadline = time.monotonic() + READY_TIMEOUT

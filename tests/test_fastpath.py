@@ -98,3 +98,41 @@ def test_port_reuse_inside_one_block(tmp_path):
     ssh = [row for row in report.inventory if row["dport"] == 22]
     assert [row["flows"] for row in ssh] == [2]
     assert _summary(report) == _frame_by_frame(path)
+
+
+class _CountOnly:
+    """A sink that settles every flow at its start: each later frame is counted, not inspected."""
+
+    def flow_start(self, flow: object) -> None:
+        flow.inspect = False  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *args: None
+
+
+@pytest.mark.parametrize("pure", [True, False], ids=["pure", "compiled"])
+def test_settled_flow_last_time_is_its_latest_frame(pure, monkeypatch):
+    """Both directions of a settled flow are counted per key in one block: the flow's last time is
+    its latest frame's, whichever key is counted first (the cores order keys differently)."""
+    from netwatch.capture.blocks import block_of
+    from netwatch.flows import fastpath
+    from netwatch.flows.core import compiled
+    from netwatch.flows.table import FlowTable
+    from netwatch.packets.decode import Decoder
+
+    if not pure and compiled is None:
+        pytest.skip("compiled core not built here")
+    monkeypatch.setattr(fastpath, "compiled", None if pure else compiled)
+    a, b = "10.0.0.2", "10.0.0.1"  # the client's key sorts after the server's
+
+    def seg(src: str, dst: str, sport: int, dport: int, flags: int, ts: float) -> tuple[float, int, bytes, int]:
+        frame = ether(ipv4_packet(src, dst, 6, struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 0x50, flags, 1000, 0, 0)))
+        return ts, 1, frame, len(frame)
+
+    table = FlowTable(_CountOnly())  # type: ignore[arg-type]
+    fast = fastpath.FastPath(Decoder(), table)
+    fast.feed(block_of([seg(a, b, 40000, 443, 0x02, 0.5), *[seg(b, a, 443, 40000, 0x12, 0.6)] * SMALL]))
+    fast.feed(block_of([seg(a, b, 40000, 443, 0x10, 1.0)] * SMALL + [seg(b, a, 443, 40000, 0x10, 2.0)] * SMALL
+                       + [seg(a, b, 40000, 443, 0x10, 3.0)] * SMALL))
+    (flow,) = table.live
+    assert (flow.last_ts, flow.last_frame, flow.packets) == (3.0, 4 * SMALL + 1, [2 * SMALL + 1, 2 * SMALL])

@@ -234,13 +234,11 @@ class _Replay:
     def start(self) -> None: ...
 
     def run(self, put: object, stop: threading.Event) -> None:
-        from netwatch.capture import Frame
-
         assert callable(put)
-        for ts, linktype, data, wirelen in self.reader.records():
+        for block in self.reader.blocks():  # sources hand over blocks of frames, as the live backends do
             if stop.is_set():
                 break
-            put(Frame(ts, linktype, data, wirelen))
+            put(block)
 
     def stop(self) -> None: ...
 

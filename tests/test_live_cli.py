@@ -157,3 +157,15 @@ def test_dashboard_plain_lines_without_tty() -> None:
     dash.stop()
     lines = console.export_text().splitlines()
     assert len(lines) == 3 and "finding critical NW-CARD-001" in lines[1] and "stopping (signal)" in lines[2]
+
+
+def test_dashboard_says_when_the_analysis_is_behind_the_capture() -> None:
+    """After a burst the spool holds what is not analysed yet: the dashboard says how much, and not
+    below a MiB (a spool always holds a little)."""
+    console = Console(record=True, force_terminal=True, width=160)
+    dash = Dashboard(console, "capturing on lo with tshark")
+    behind = LiveStats(iface="lo", backend="tshark", packets=10, backlog=48_000_000)
+    console.print(dash.render(behind))
+    assert "48.0 MB to catch up" in console.export_text()
+    assert "48.0 MB to catch up" in dash.status_line(behind)
+    assert "catch up" not in dash.status_line(LiveStats(iface="lo", backend="tshark", packets=10, backlog=4096))

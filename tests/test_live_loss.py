@@ -14,7 +14,7 @@ import pytest
 from live_run import KEY, backends, finish, need_raw, start_live
 from live_traffic import MASKED_PAN, Servers, bpf_for, run_clients
 
-from netwatch.capture.live import dumpcap_drops
+from netwatch.capture.live_dumpcap import dumpcap_drops
 from netwatch.report.text import loss_text
 
 # dumpcap 4.0's closing lines, as it writes them on stderr

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -36,6 +37,16 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _descendants(pid: int) -> list[int]:
+    """Children, grandchildren…: dumpcap runs behind netwatch's guard process."""
+    out, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
 def _cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
 
@@ -53,6 +64,12 @@ def _pyshark_dumpcap_argv(iface: str, bpf: str) -> list[str]:
         loop.close()
 
 
+def _stdout_of(pid: int) -> tuple[str, int]:
+    """Where a process's standard output goes (the link /proc shows) and that file's mode."""
+    link = os.readlink(f"/proc/{pid}/fd/1")
+    return link, os.stat(f"/proc/{pid}/fd/1").st_mode
+
+
 def test_dumpcap_runs_the_command_pyshark_built() -> None:
     need_raw()
     proc = start_live(["-i", "lo", "--backend", "tshark", "--bpf", BPF, "--duration", "30", "--fail-on", "none"])
@@ -60,14 +77,20 @@ def test_dumpcap_runs_the_command_pyshark_built() -> None:
         deadline = time.monotonic() + 10
         argvs: list[list[str]] = []
         while not argvs and time.monotonic() < deadline:
-            argvs = [a for a in map(_cmdline, _children(proc.pid)) if a and a[0].endswith("dumpcap")]
+            dumpcaps = [pid for pid in _descendants(proc.pid) if _cmdline(pid)[:1] and
+                        _cmdline(pid)[0].endswith("dumpcap")]
+            argvs = [_cmdline(pid) for pid in dumpcaps]
             time.sleep(0.1)
+        spool, mode = _stdout_of(dumpcaps[0])
     finally:
         code, out, err = finish(proc, signal.SIGINT)
     assert len(argvs) == 1, argvs
     expected = _pyshark_dumpcap_argv("lo", BPF)
     assert argvs[0][: len(expected)] == expected  # pyshark's order: -q -f BPF -i lo -w -
-    assert argvs[0][len(expected):] in ([], ["-P"])  # plus classic pcap, as pyshark's LiveRingCapture adds
+    # plus classic pcap, as pyshark's LiveRingCapture adds, and a kernel buffer that holds a burst
+    assert argvs[0][len(expected):] == ["-P", "-B", "64"]
+    # dumpcap writes into netwatch's spool: a regular file with no name left on disk, only its owner's
+    assert spool.endswith(" (deleted)") and stat.S_ISREG(mode) and stat.S_IMODE(mode) == 0o600, (spool, oct(mode))
     assert code == 0 and "stopped by Ctrl-C/SIGTERM" in out, err[-400:]
 
 

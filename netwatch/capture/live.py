@@ -1,20 +1,26 @@
 """Live capture backends: raw frames from an interface, with its real link type. Knows no protocols.
 
-Two backends yield the same `Frame`s, so the pipeline finds the same things whichever runs:
+Two backends yield the same frames, in blocks (`capture/blocks.FrameBlock`, as an offline scan's),
+so the pipeline finds the same things whichever runs. In both, a capture process writes classic
+pcap into a nameless private spool file (`capture/live_spool.py`) that netwatch reads behind it
+with the offline record walk: the capture never waits for the analysis, so a burst piles up in the
+spool, not in the kernel's drop count.
 
-- `tshark` is driven by pyshark: pyshark finds tshark and dumpcap (its config.ini, PATH, the
-  installers' places), checks the Wireshark version, resolves the interface against `tshark -D`
-  (names, aliases, numbers) and builds dumpcap's command line (`LiveCapture`'s own); netwatch runs
-  that command and reads the pcap it writes to the pipe with its own reader. pyshark's dissected
-  packets stay out of the path: measured on lo they deliver 2.5-6k packets/s and lose 23% of a
-  10k packets/s stream (benchmarks/bench_live_pyshark.py, README). dumpcap buffers in the kernel
-  ring, reports the kernel's drop count on exit, and runs for a non-root user in `wireshark`.
-- `scapy` reads a PF_PACKET socket through scapy's L2ListenSocket (VLAN tags restored, BPF via
-  libpcap) without building scapy packets; needs root or CAP_NET_RAW; drop counts as it goes.
+- `tshark` (`capture/live_dumpcap.py`) is driven by pyshark: pyshark finds tshark and dumpcap (its
+  config.ini, PATH, the installers' places), checks the Wireshark version, resolves the interface
+  against `tshark -D` (names, aliases, numbers) and builds dumpcap's command line (`LiveCapture`'s
+  own), which netwatch runs with a large kernel buffer. pyshark's dissected packets stay out of the
+  path: measured on lo they deliver 2.5-6k packets/s and lose 23% of a 10k packets/s stream
+  (benchmarks/bench_live_pyshark.py, README). dumpcap reports the kernel's drop count on exit, and
+  runs for a non-root user in `wireshark`.
+- `scapy` opens a PF_PACKET socket through scapy's L2ListenSocket (BPF via libpcap, promiscuous
+  mode) that a small reader process (`capture/live_sockspool.py`) empties into the spool without
+  building scapy packets (VLAN tags restored); needs root or CAP_NET_RAW; drop counts as it goes.
 
 Each source: `start()` opens the capture (raising LiveError with what the technician should do),
-`run(put, stop)` is the blocking read loop for a reader thread, `stop()` asks it to end, `drops()`
-gives the kernel's drop count so far (None where the backend cannot tell yet), `close()` frees it.
+`run(put, stop)` is the blocking read loop for a reader thread (`put` takes a block), `stop()` asks
+it to end once what was captured is read, `abandon()` to end now, `drops()` gives the drop count so
+far (None where the backend cannot tell yet), `close()` frees it.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import contextlib
 import logging
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -34,25 +39,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from netwatch.capture import CaptureError, Frame
+from netwatch.capture import CaptureError
+from netwatch.capture.blocks import FrameBlock
 from netwatch.capture.interfaces import ARPHRD_LINKTYPE, ARPHRD_LOOPBACK, arphrd, interface_names
-from netwatch.capture.pcapfile import CaptureReader
-
-if TYPE_CHECKING:
-    from netwatch.capture.pyshark_plan import DumpcapPlan
+from netwatch.capture.live_spool import SpoolReader, open_spool
 
 BACKENDS = ("tshark", "scapy")
-SOL_PACKET, PACKET_STATISTICS, PACKET_AUXDATA, PACKET_OUTGOING = 263, 6, 8, 4
-SO_TIMESTAMPNS, PACKET_IGNORE_OUTGOING = 35, 23
-TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
-RCVBUF = 8 << 20
-RECV_MAX = 262144  # loopback and GRO/TSO frames can exceed 64 KiB
+SOL_PACKET, PACKET_STATISTICS, PACKET_IGNORE_OUTGOING = 263, 6, 23
+RCVBUF = 64 << 20  # frames that arrive while the reader process is not scheduled (root: SO_RCVBUFFORCE)
 START_TIMEOUT = 15.0
-DUMPCAP_GRACE = 0.3
-DUMPCAP_DROPS = re.compile(r"received/dropped on interface .*: (\d+)/(\d+)"
-                           r"(?: \(pcap:(\d+)/dumpcap:(\d+)/flushed:(\d+)/ps_ifdrop:(\d+)\))?")
 INSTALL_TSHARK = (
     "install it with 'sudo apt-get install tshark' (Debian/Ubuntu), 'sudo dnf install wireshark-cli' "
     "(Fedora/RHEL) or 'brew install wireshark' (macOS), or use --backend scapy"
@@ -118,13 +114,14 @@ def open_source(iface: str, backend: str | None = None, bpf: str | None = None) 
         check_interface(iface)
         return ScapySource(iface, bpf)
     if backend == "tshark":
+        from netwatch.capture.live_dumpcap import DumpcapSource
         from netwatch.capture.pyshark_plan import plan_dumpcap
 
         return DumpcapSource(plan_dumpcap(iface, bpf), bpf)
     raise LiveError(f"unknown backend {backend}; choose one of {', '.join(BACKENDS)}")
 
 
-Put = Callable[[Frame], None]
+Put = Callable[[FrameBlock], None]
 
 
 class LiveSource:
@@ -141,6 +138,9 @@ class LiveSource:
     def start(self) -> None: ...
     def run(self, put: Put, stop: threading.Event) -> None: ...
     def stop(self) -> None: ...
+    def abandon(self, lost: bool = True) -> None:
+        """End the read loop now, leaving what is still buffered (counted as lost where the backend
+        can, unless `lost` is False: past --count it is not wanted)."""
     def drops(self) -> int | None:
         return None
     def drop_counts(self) -> dict[str, int]:
@@ -151,9 +151,108 @@ class LiveSource:
     def close(self) -> None: ...
 
 
-class ScapySource(LiveSource):
-    """PF_PACKET socket set up by scapy (bind, promiscuous mode, BPF, aux data); frames read here with
-    recvmsg, never dissected: kernel timestamp, original length and VLAN tag from the ancillary data."""
+class SpoolSource(LiveSource):
+    """A capture process writing classic pcap into a private spool file that netwatch reads behind it
+    in blocks (`capture/live_spool.py`): the process never waits for the analysis, so a burst piles
+    up in the spool instead of overflowing the kernel's buffer. Stopped with SIGINT: it writes what
+    it still holds, then exits; `STOP_GRACE` seconds first lets it take what the kernel still has."""
+
+    STOP_GRACE = 0.0
+
+    def __init__(self, iface: str, bpf: str | None) -> None:
+        super().__init__(iface, bpf)
+        self._give_up = threading.Event()
+        self._stopping = False
+        self._stderr: list[str] = []
+
+    def _spawn(self, argv: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+        """Start the capture process on a fresh spool (its own session: the terminal's Ctrl-C reaches
+        netwatch, which stops it in order)."""
+        self.spool = open_spool()
+        self.reader = SpoolReader(self.spool)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.spool, stderr=subprocess.PIPE,
+                                         start_new_session=True, pass_fds=pass_fds)
+        except OSError as e:
+            self.spool.close()
+            raise LiveError(f"cannot run {argv[0]}: {e.strerror}") from None
+        self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
+        self._err_thread.start()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            if len(self._stderr) < 200:
+                self._stderr.append(raw.decode("utf-8", "replace").rstrip())
+
+    def _wait_header(self) -> bool:
+        """The process writes the pcap header once the capture is open: that is "ready"."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.reader.header_written() and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self.reader.header_written():
+            return True
+        self._wait_exit()
+        return False
+
+    def _wait_exit(self) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(2.0)
+        self._err_thread.join(1.0)
+
+    def _broke_off(self) -> str:
+        """Why the capture process ended by itself, in the technician's words."""
+        return f"capture on {self.iface} ended"
+
+    def _producing(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, put: Put, stop: threading.Event) -> None:
+        reader = self.reader
+        for block in reader.blocks(self._producing, self._give_up.is_set):
+            put(block)
+        if stop.is_set() or self._give_up.is_set():
+            return
+        self._wait_exit()
+        self.error = (f"{self.backend} capture stream broke off: {reader.problem}" if reader.problem
+                      else self._broke_off())
+
+    def backlog(self) -> int:
+        """Bytes captured that netwatch has not analysed yet."""
+        reader = getattr(self, "reader", None)
+        return reader.backlog() if reader is not None else 0
+
+    def stop(self) -> None:
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None and not self._stopping:
+            self._stopping = True
+            time.sleep(self.STOP_GRACE)
+            proc.send_signal(signal.SIGINT)  # it writes what it holds and exits
+
+    def abandon(self, lost: bool = True) -> None:
+        self.reader.count_left = lost
+        self._give_up.set()
+
+    def close(self) -> None:
+        proc = getattr(self, "proc", None)
+        if proc is None:
+            return
+        self.stop()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
+        self._give_up.set()
+        self.spool.close()  # the last reference: the kernel frees the spool's pages
+
+
+class ScapySource(SpoolSource):
+    """PF_PACKET socket set up by scapy (bind, promiscuous mode, BPF, aux data), emptied by a reader
+    process into the spool (`capture/live_sockspool.py`): frames never dissected, kernel timestamp,
+    original length and VLAN tag from the ancillary data."""
 
     backend = "scapy"
 
@@ -193,185 +292,43 @@ class ScapySource(LiveSource):
         ins.setblocking(False)
         self._drops = 0
         self._received = 0
+        skip_outgoing = "1" if self.arphrd == ARPHRD_LOOPBACK else "0"  # older kernels: skipped by the reader
+        fd = ins.fileno()
+        self._spawn([sys.executable, "-m", "netwatch.capture.live_sockspool", str(fd), str(self.linktype),
+                     skip_outgoing], pass_fds=(fd,))
+        if not self._wait_header():
+            msg = self._broke_off()
+            self.close()
+            raise LiveError(msg)
         self.description = "scapy (PF_PACKET socket)"
 
-    def run(self, put: Put, stop: threading.Event) -> None:
-        ins = self.sock.ins
-        linktype = self.linktype
-        assert linktype is not None  # start() refused an interface without one
-        skip_outgoing = self.arphrd == ARPHRD_LOOPBACK  # lo shows each packet twice, as libpcap knows
-        recvmsg = ins.recvmsg
-        cmsg_room = socket.CMSG_SPACE(64) * 2
-        while True:
-            try:
-                data, anc, _flags, sa_ll = recvmsg(RECV_MAX, cmsg_room)
-            except BlockingIOError:
-                if stop.is_set():
-                    return  # what the kernel had queued before the stop has been read
-                select.select([ins], [], [], 0.2)
-                continue
-            except OSError as e:
-                if not stop.is_set():
-                    self.error = f"capture on {self.iface} failed: {e.strerror or e}"
-                return
-            if not data or (skip_outgoing and sa_ll[2] == PACKET_OUTGOING):
-                continue
-            us = None
-            wirelen = len(data)
-            for level, kind, value in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
-                    sec, nsec = struct.unpack_from("qq", value)
-                    us = sec * 1_000_000 + nsec // 1000  # microseconds, truncated as libpcap does
-                elif level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= 20:
-                    status, wirelen, _, _, _, tci, tpid = struct.unpack_from("IIIHHHH", value)
-                    if tci or status & TP_STATUS_VLAN_VALID:  # the kernel took the 802.1Q tag off: put it back
-                        tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
-                        data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
-                        wirelen += 4
-            # the same arithmetic as the pcapng reader, so both backends give identical timestamps
-            ts = us * 1e-6 if us is not None else int(time.time() * 1e6) * 1e-6
-            put(Frame(ts, linktype, data, max(wirelen, len(data))))
+    def _broke_off(self) -> str:
+        text = " ".join(ln.strip() for ln in self._stderr if ln.strip())
+        return f"capture on {self.iface} failed: {text or f'reader exit status {self.proc.returncode}'}"
 
     def drops(self) -> int | None:
+        sock = getattr(self, "sock", None)
+        if sock is None:
+            return None
         try:
-            got, dropped = struct.unpack("II", self.sock.ins.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+            got, dropped = struct.unpack("II", sock.ins.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
         except (OSError, AttributeError, ValueError):
             return self._drops
         self._received += got  # the kernel resets these counters on every read
         self._drops += dropped
         return self._drops
 
+    def drop_counts(self) -> dict[str, int]:
+        n = self.drops()
+        reader = getattr(self, "reader", None)
+        return {} if n is None else {"kernel": n, "netwatch": reader.skipped if reader is not None else 0}
+
     def close(self) -> None:
+        super().close()
         sock = getattr(self, "sock", None)
         if sock is not None:
             self.drops()
             sock.close()
-
-
-class DumpcapSource(LiveSource):
-    """dumpcap run as pyshark planned it, writing pcap to a pipe read back as frames; stopped with SIGINT
-    so it flushes and reports its drop count (pyshark's own clean-up kills it, losing both)."""
-
-    backend = "tshark"
-
-    def __init__(self, plan: DumpcapPlan, bpf: str | None) -> None:
-        super().__init__(plan.iface, bpf)
-        self.plan = plan
-        self.exe = plan.exe
-
-    def start(self) -> None:
-        try:
-            # its own session: the terminal's Ctrl-C reaches netwatch, which stops dumpcap in order
-            self.proc = subprocess.Popen(self.plan.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
-        except OSError as e:
-            raise LiveError(f"cannot run {self.exe}: {e.strerror}") from None
-        self._stderr: list[str] = []
-        self._stopping = False
-        self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
-        self._err_thread.start()
-        # dumpcap writes the pcap header once the interface is open and the filter set: that is "ready"
-        out = self.proc.stdout
-        assert out is not None
-        ready, _, _ = select.select([out], [], [], START_TIMEOUT)
-        try:
-            if not ready:
-                raise CaptureError("no capture header from dumpcap")
-            self.reader = CaptureReader.from_stream(out, f"dumpcap on {self.iface}")  # type: ignore[arg-type]
-        except CaptureError:
-            self._wait_exit()
-            msg = self._failure()
-            self.close()
-            raise LiveError(msg) from None
-        self.description = (f"tshark (pyshark {self.plan.pyshark} running {self.exe}, "
-                            f"Wireshark {self.plan.wireshark})")
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            if len(self._stderr) < 200:
-                self._stderr.append(raw.decode("utf-8", "replace").rstrip())
-
-    def _wait_exit(self) -> None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(2.0)
-        self._err_thread.join(1.0)
-
-    def _failure(self) -> str:
-        text = " ".join(ln.strip() for ln in self._stderr if ln.strip() and not ln.startswith("Capturing on"))
-        low = text.lower()
-        if "permission" in low or "operation not permitted" in low:
-            return permission_help(self.iface, self.exe, "tshark")
-        if "invalid capture filter" in low:
-            return f"invalid capture filter {self.bpf!r}: {_filter_reason(text)}"
-        if "no such device" in low or "there is no device" in low:
-            return f"no such interface: {self.iface}; available: {', '.join(interface_names())}"
-        if self.proc.poll() is None:
-            return f"dumpcap did not start capturing on {self.iface} within {START_TIMEOUT:.0f}s"
-        return f"dumpcap could not capture on {self.iface}: {text or f'exit status {self.proc.returncode}'}"
-
-    def run(self, put: Put, stop: threading.Event) -> None:
-        reader = self.reader
-        for ts, linktype, data, wirelen in reader:
-            put(Frame(round(ts * 1e6) * 1e-6, linktype, data, wirelen))  # same arithmetic as the pcapng reader
-        if stop.is_set():
-            return
-        self._wait_exit()
-        if reader.problem:
-            self.error = f"dumpcap stream broke off: {reader.problem}"
-        else:
-            self.error = f"dumpcap stopped capturing: {self._failure()}"
-
-    def stop(self) -> None:
-        proc = getattr(self, "proc", None)
-        if proc is not None and proc.poll() is None and not self._stopping:
-            self._stopping = True
-            # dumpcap hands over the kernel ring every 250 ms and drops what is unread when interrupted:
-            # wait one period so that what was captured before the stop reaches the pipeline
-            time.sleep(DUMPCAP_GRACE)
-            proc.send_signal(signal.SIGINT)  # dumpcap flushes, reports its drop count and exits
-
-    def drops(self) -> int | None:
-        """dumpcap reports drops when it exits: 'Packets received/dropped on interface ...: R/D (...)'."""
-        counts = self.drop_counts()
-        return None if not counts else sum(v for k, v in counts.items() if k != "received")
-
-    def drop_counts(self) -> dict[str, int]:
-        return dumpcap_drops(self._stderr if hasattr(self, "_stderr") else [])
-
-    def close(self) -> None:
-        proc = getattr(self, "proc", None)
-        if proc is None:
-            return
-        self.stop()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        for f in (proc.stdout, proc.stderr):
-            if f is not None:
-                f.close()
-
-
-def dumpcap_drops(lines: list[str]) -> dict[str, int]:
-    """dumpcap's closing count per interface, summed: 'received/dropped on interface X: R/D
-    (pcap:P/dumpcap:Q/flushed:F/ps_ifdrop:I)': the kernel's drops (pcap), dumpcap's own (its buffer
-    and what it flushed unwritten) and the interface's; only the total D without the detail."""
-    out: dict[str, int] = {}
-    for line in lines:
-        m = DUMPCAP_DROPS.search(line)
-        if not m:
-            continue
-        got = {"received": int(m.group(1))}
-        if m.group(3) is not None:
-            got |= {"kernel": int(m.group(3)), "dumpcap": int(m.group(4)) + int(m.group(5)),
-                    "interface": int(m.group(6))}
-        else:
-            got["kernel"] = int(m.group(2))
-        for k, v in got.items():
-            out[k] = out.get(k, 0) + v
-    return out
 
 
 def _filter_reason(text: str) -> str:

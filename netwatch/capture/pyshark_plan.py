@@ -6,7 +6,7 @@ packets/s with 23% lost at 10k/s, see README). So pyshark keeps the part that dr
 it locates tshark and dumpcap (its config.ini, PATH, the Wireshark installers' places), reads the
 Wireshark version, lists `tshark -D` to resolve and check the interface (names, aliases, numbers)
 and builds dumpcap's command line; its exceptions become one-line messages. netwatch runs exactly
-that command (`DumpcapSource`) and reads the pcap from the pipe with its own reader.
+that command (`capture/live_dumpcap.py`) and reads the pcap it writes into a spool with its own reader.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from importlib import metadata
 
 from netwatch.capture.interfaces import interface_names
 from netwatch.capture.live import INSTALL_TSHARK, LiveError, permission_help
+
+KERNEL_BUFFER_MIB = 64  # dumpcap -B: libpcap's default is 2 MiB, 40 ms of a 100k packets/s stream
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,11 @@ def plan_dumpcap(iface: str, bpf: str | None) -> DumpcapPlan:
     finally:
         loop.close()
     # -P: classic pcap, microsecond timestamps as the scapy backend gives them (pcapng would carry
-    # nanoseconds that a float cannot hold exactly); pyshark's LiveRingCapture adds it the same way
-    argv = [str(exe), *params, *([] if "-P" in params else ["-P"])]
+    # nanoseconds that a float cannot hold exactly); pyshark's LiveRingCapture adds it the same way.
+    # -B: a kernel ring that holds a burst while dumpcap itself is not scheduled (2 cores, one busy
+    # analysing); dumpcap empties it into the spool file without waiting for netwatch
+    argv = [str(exe), *params, *([] if "-P" in params else ["-P"]),
+            *([] if "-B" in params else ["-B", str(KERNEL_BUFFER_MIB)])]
     return DumpcapPlan(name, argv, version, metadata.version("pyshark"))
 
 

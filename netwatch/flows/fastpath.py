@@ -153,6 +153,9 @@ class FastPath:
     def __init__(self, decoder: Decoder, flows: FlowTable) -> None:
         self.decoder = decoder
         self.flows = flows
+        if compiled is not None:  # the compiled core counts in the C fields of its own Flow type
+            flows.flow_class = compiled.Flow
+            flows.idle_flows = compiled.idle_flows
         self.packets = 0
         self.bytes = 0
         self.first_ts: float | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from hashlib import blake2b
 from typing import Any, Protocol
 
@@ -116,10 +117,13 @@ class Flow:
 
 
 def count(flow: Flow, direction: int, packets: int, nbytes: int, last_ts: float, last_frame: int) -> None:
-    """The per-flow counters, for one packet or (from `netwatch.flows.fastpath`) many of one direction."""
-    flow.last_ts = last_ts
-    if last_frame > flow.last_frame:  # the fast path counts a block's settled frames first
+    """The per-flow counters, for one packet or (from `netwatch.flows.fastpath`) many of one direction.
+
+    The last time is the flow's latest frame's: the fast path counts a block's settled frames per
+    key first (both directions of a flow, in either order), then earlier frames may follow."""
+    if last_frame >= flow.last_frame:
         flow.last_frame = last_frame
+        flow.last_ts = last_ts
     flow.packets[direction] += packets
     flow.bytes[direction] += nbytes
 
@@ -134,6 +138,22 @@ def close_on(flow: Flow, direction: int, fin: bool, rst: bool) -> None:
         flow.fins |= 1 << direction
         if flow.fins == 3:
             flow.closed = True
+
+
+def idle_flows(live: dict[Flow, None], now: float) -> list[Flow]:
+    """The flows a sweep at `now` ends for idleness, in table order (the compiled core has a copy
+    that reads its Flow's C fields: netwatch.flows._core.idle_flows)."""
+    closed_before = now - CLOSED_LINGER
+    tcp_before = now - IDLE_TCP
+    one_sided_before = now - IDLE_ONE_SIDED
+    other_before = now - IDLE_OTHER
+    dns_before = now - IDLE_DNS
+    return [
+        f for f in live
+        if f.last_ts < (closed_before if f.closed
+                        else (dns_before if f.server_port == 53 else other_before) if f.proto != TCP
+                        else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
+    ]
 
 
 class FlowSink(Protocol):
@@ -169,6 +189,9 @@ class FlowTable:
         self.now = 0.0
         self.deferred = False  # True while the fast path has counts pending: no flow may end yet
         self.frame_no = 0  # the frame being processed (1-based), kept by the fast path
+        # what `_new` makes: `Flow`, or the compiled core's extension type of it (set by the fast path)
+        self.flow_class: type[Flow] = Flow
+        self.idle_flows: Callable[[dict[Flow, None], float], list[Flow]] = idle_flows  # the sweep's walk, likewise
 
     def __len__(self) -> int:
         return len(self.live)
@@ -204,7 +227,8 @@ class FlowTable:
             self.datagram(flow, direction, p.payload, ts)
 
     def datagram(self, flow: Flow, direction: int, payload: bytes, ts: float) -> None:
-        """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink."""
+        """One UDP (or other non-TCP) packet of a flow already looked up: counters, then the sink.
+        The compiled core's block loop has a copy of these steps (netwatch/flows/_core.pyx `_rest`)."""
         if ts > self.now:
             self.now = ts
         if flow.turned:  # turned at its start (flow_start): this first packet already goes the new way
@@ -232,7 +256,8 @@ class FlowTable:
         """One TCP segment of a flow already looked up: counters, reassembly, FIN/RST. `window` is
         the header's (-1: not known), `wscale` a SYN's window scale option (-1: none).
 
-        `process` ends here for TCP; `netwatch.flows.fastpath` calls it directly (no SYN, flow known)."""
+        `process` ends here for TCP; `netwatch.flows.fastpath` calls it directly (no SYN, flow known),
+        and the compiled core's block loop has a copy of these steps (netwatch/flows/_core.pyx `_rest`)."""
         if ts > self.now:
             self.now = ts
         count(flow, direction, 1, len(payload), ts, self.frame_no)
@@ -266,10 +291,10 @@ class FlowTable:
         elif p.proto == 17:
             client_is_src = _client_by_ports(p.sport, p.dport)
         if client_is_src:
-            flow = Flow(p.src, p.sport, p.dst, p.dport, p.proto, p.ts)
+            flow = self.flow_class(p.src, p.sport, p.dst, p.dport, p.proto, p.ts)
             direction = C2S
         else:
-            flow = Flow(p.dst, p.dport, p.src, p.sport, p.proto, p.ts)
+            flow = self.flow_class(p.dst, p.dport, p.src, p.sport, p.proto, p.ts)
             direction = S2C
         flow.number = self.frame_no
         table[key] = (flow, direction)
@@ -307,17 +332,7 @@ class FlowTable:
         """Evict idle and closed flows; when over the flow cap, the least recently active ones."""
         self._since_sweep = 0
         now = self._last_sweep = self.now
-        closed_before = now - CLOSED_LINGER
-        tcp_before = now - IDLE_TCP
-        one_sided_before = now - IDLE_ONE_SIDED
-        other_before = now - IDLE_OTHER
-        dns_before = now - IDLE_DNS
-        done = [
-            f for f in self.live
-            if f.last_ts < (closed_before if f.closed
-                            else (dns_before if f.server_port == 53 else other_before) if f.proto != TCP
-                            else one_sided_before if not (f.packets[0] and f.packets[1]) else tcp_before)
-        ]
+        done = self.idle_flows(self.live, now)
         if len(self.live) - len(done) > MAX_FLOWS:
             gone = set(done)
             rest = sorted((f for f in self.live if f not in gone), key=lambda f: f.last_ts)

@@ -1,9 +1,12 @@
 """Live scan: a capture source feeding the same `Session` as an offline scan, until told to stop.
 
-A reader thread pulls frames from the backend into a bounded queue (when it is full the reader
-waits, so overload shows up as kernel drops, counted in one place); the main thread feeds the
-pipeline, writes the capture file and calls `on_tick` at most 4 times a second. Stopping, whatever
-the cause (duration, count, SIGINT/SIGTERM, the source ending), flushes the pipeline the same way.
+A reader thread pulls blocks of frames from the backend into a bounded queue (when it is full the
+reader waits: the tshark backend's backlog then stays in dumpcap's spool file, the scapy backend's in
+the socket buffer, where the kernel counts what it must drop); the main thread feeds the blocks to
+the pipeline as an offline scan does, writes the capture file and calls `on_tick` at most 4 times a
+second. Stopping, whatever the cause (duration, count, SIGINT/SIGTERM, the source ending), analyses
+what was captured before the stop (for up to `DRAIN_TIMEOUT`; what is left then is counted as
+netwatch's own loss) and flushes the pipeline the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from netwatch.analyzers.classify import INFRA_APPS
 from netwatch.capture import Frame
+from netwatch.capture.blocks import FrameBlock
 from netwatch.capture.live import LiveSource
 from netwatch.capture.writer import CaptureWriter
 from netwatch.events import FlowEnd
@@ -26,10 +30,12 @@ from netwatch.pipeline.signals import stop_on_signals as stop_on_signals  # re-e
 
 TICK = 0.25  # seconds between dashboard updates: at most 4 refreshes a second
 QUEUE_MAX = 20_000  # frames between the reader thread and the pipeline
+FEED_MAX = 4096  # frames per pass of the main loop, between dashboard ticks
 IDLE_SLEEP = 0.02
 SWEEP_EVERY = 1.0  # seconds between flow-table sweeps on wall-clock time, so closed flows report live
 MAX_HOSTS = 50_000
 JOIN_TIMEOUT = 10.0
+DRAIN_TIMEOUT = 60.0  # seconds to analyse, after a stop, what was captured before it
 
 
 def _drop_counts(source: LiveSource) -> dict[str, int]:
@@ -56,6 +62,7 @@ class LiveStats:
     flows_seen: int = 0
     drops: int | None = None
     drop_counts: dict[str, int] = field(default_factory=dict)  # by where: kernel, dumpcap, interface, netwatch
+    backlog: int = 0  # bytes captured and not analysed yet (the tshark backend's spool)
     protected: int = 0  # payload bytes in flows known to be in TLS/SSH/VPN
     cleartext: int = 0  # payload bytes of application data in the clear
     talkers: list[tuple[str, int]] = field(default_factory=list)
@@ -82,6 +89,13 @@ class LiveSession(Session):
                 self.host_bytes[host] += n
 
 
+def _split(block: FrameBlock, n: int) -> tuple[FrameBlock, FrameBlock]:
+    """A block's first n frames, and the rest (same buffer, no copy)."""
+    b = block
+    return (FrameBlock(b.buf, b.start[:n], b.caplen[:n], b.wirelen[:n], b.ts[:n], b.linktype[:n]),
+            FrameBlock(b.buf, b.start[n:], b.caplen[n:], b.wirelen[n:], b.ts[n:], b.linktype[n:]))
+
+
 def _share(share: list[int], encrypted: bool | None, infra: bool, n: int) -> None:
     if encrypted:
         share[0] += n
@@ -100,15 +114,22 @@ class LiveRun:
         self.duration = duration
         self.count = count
         self.stats = LiveStats(iface=source.iface, backend=source.backend)
-        self.queue: deque[Frame] = deque()
+        self.queue: deque[FrameBlock] = deque()
+        self.queued = [0, 0]  # frames put by the reader, taken by the main thread (each writes its own)
         self.stop_reading = threading.Event()
+        self.abandoned = threading.Event()
+        self.unfed = 0  # frames the reader handed over after the drain gave up: never analysed
         self.reason = ""
 
-    def _put(self, frame: Frame) -> None:
-        q = self.queue
-        while len(q) >= QUEUE_MAX and not self.stop_reading.is_set():
-            time.sleep(0.005)  # back-pressure: the kernel buffers, and counts what it must drop
-        q.append(frame)
+    def _put(self, block: FrameBlock) -> None:
+        while self.queued[0] - self.queued[1] >= QUEUE_MAX and not self.abandoned.is_set():
+            time.sleep(0.005)  # back-pressure: the source buffers (spool file, socket), and counts its drops
+        if self.abandoned.is_set():
+            if self.reason != "count":  # past --count a frame is not wanted, so not lost
+                self.unfed += block.size
+            return
+        self.queue.append(block)
+        self.queued[0] += block.size
 
     def _reader(self) -> None:
         try:
@@ -131,7 +152,7 @@ class LiveRun:
         count = self.count
         try:
             while True:
-                room = 4096 if count is None else min(4096, count - report.packets)
+                room = FEED_MAX if count is None else min(FEED_MAX, count - report.packets)
                 fed = self._feed(room)  # a batch through the scan's fast path, as offline
                 if count is not None and report.packets >= count:
                     self.reason = "count"
@@ -160,30 +181,49 @@ class LiveRun:
         finally:
             self.stop_reading.set()
             self.source.stop()
-            if self.reason != "count":
+            if self.reason == "count":  # nothing more is wanted: what the source still holds is not lost
+                self.abandoned.set()
+                self.source.abandon(lost=False)
+            else:
                 self._drain_after_stop(thread)
             thread.join(JOIN_TIMEOUT)
         return self.reason
 
     def _feed(self, room: int) -> int:
-        """Up to `room` queued frames into the session as one block, and into the capture file."""
+        """Up to `room` queued frames into the session, block by block, and into the capture file."""
         q = self.queue
-        batch = [q.popleft() for _ in range(min(room, len(q)))]
-        if batch:
-            self.session.feed_all(batch)
+        blocks: list[FrameBlock] = []
+        fed = 0
+        while q and fed < room:
+            block = q.popleft()
+            if fed + block.size > room:  # --count: only the frames still wanted
+                block, rest = _split(block, room - fed)
+                q.appendleft(rest)
+            blocks.append(block)
+            fed += block.size
+        if blocks:
+            self.queued[1] += fed
+            self.session.feed_blocks(blocks)
             if self.writer is not None:
-                for frame in batch:
-                    self.writer.write(frame)
-        return len(batch)
+                for block in blocks:
+                    for frame in block.frames():
+                        self.writer.write(Frame._make(frame))
+        return fed
 
     def _drain_after_stop(self, thread: threading.Thread) -> None:
-        """Frames captured before the stop (still in the queue or dumpcap's pipe) go through too."""
-        deadline = time.monotonic() + JOIN_TIMEOUT
+        """Frames captured before the stop (queued, or still in the source's buffer) go through too,
+        for up to DRAIN_TIMEOUT; then the source is abandoned and what it still held counted as lost."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT
         while (thread.is_alive() or self.queue) and time.monotonic() < deadline:
             while self.queue:
-                self._feed(4096)
+                self._feed(FEED_MAX)
             if thread.is_alive():
                 thread.join(IDLE_SLEEP)
+        if thread.is_alive() or self.queue:
+            self.abandoned.set()
+            self.source.abandon(lost=True)
+            self.unfed += sum(block.size for block in self.queue)
+            self.queue.clear()
 
     def _sweep(self) -> None:
         """Let flows that closed a while ago end now (their findings appear live), by wall-clock time."""
@@ -205,6 +245,8 @@ class LiveRun:
         s.flows_active, s.flows_seen = len(table), table.flows_seen
         s.drops = self.source.drops()
         s.drop_counts = _drop_counts(self.source)
+        backlog = getattr(self.source, "backlog", None)
+        s.backlog = backlog() if backlog is not None else 0
         s.findings = list(self.session.aggregator.findings.values())
         s.stopping = self.reason or None
         if now >= self._next_talkers or self.reason:  # once a second: it walks the flow table
@@ -231,8 +273,11 @@ class LiveRun:
         self.stats.drops = drops
         report = self.session.close()
         report.format = f"live ({self.source.backend})"
-        # netwatch's own queue never drops: when full, the reader waits and the loss shows above it
-        report.drops = {**_drop_counts(self.source), "netwatch": 0}
+        # netwatch's queue itself never drops: when full, the reader waits and the source buffers; what
+        # is counted as netwatch's is what was captured and never analysed (a spool over its bound, or
+        # left when the drain after a stop gave up)
+        report.drops = _drop_counts(self.source)
+        report.drops["netwatch"] = report.drops.get("netwatch", 0) + self.unfed
         self.stats.drop_counts = report.drops
         if self.source.error:
             report.problem = self.source.error

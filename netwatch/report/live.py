@@ -24,6 +24,7 @@ from netwatch.report.text import LOSS_PLACES, endpoint, safe
 
 LOG_EVERY = 10.0  # seconds between status lines in plain mode
 SHOW_FINDINGS = 12
+BACKLOG_SHOWN = 1 << 20  # bytes of spool backlog from which the dashboard says the analysis is behind
 
 
 def _clock(ts: float | None = None) -> str:
@@ -40,6 +41,11 @@ def _drops(stats: LiveStats) -> str:
         return "n/a until stop"
     where = ", ".join(f"{k} {stats.drop_counts[k]:,}" for k in LOSS_PLACES if stats.drop_counts.get(k))
     return f"{stats.drops:,}" + (f" ({where})" if where else "")
+
+
+def _backlog(stats: LiveStats) -> str:
+    """What the capture holds that the analysis has not reached yet (after a burst), when worth saying."""
+    return f", {decimal(stats.backlog)} to catch up" if stats.backlog >= BACKLOG_SHOWN else ""
 
 
 def _share(stats: LiveStats) -> str:
@@ -93,7 +99,7 @@ class Dashboard:
 
     @staticmethod
     def status_line(s: LiveStats) -> str:
-        line = (f"{_elapsed(s.elapsed)} {s.packets:,} packets ({s.pps:,.0f}/s), {decimal(s.bytes)}, "
+        line = (f"{_elapsed(s.elapsed)} {s.packets:,} packets ({s.pps:,.0f}/s{_backlog(s)}), {decimal(s.bytes)}, "
                 f"flows {s.flows_active:,} active / {s.flows_seen:,} seen, drops {_drops(s)}, {_share(s)}, "
                 f"findings {len(s.findings)}")
         return line + (f"; stopping ({s.stopping})" if s.stopping else "")
@@ -105,7 +111,7 @@ class Dashboard:
         grid = Table.grid(padding=(0, 3))
         for _ in range(4):
             grid.add_column()
-        grid.add_row("packets", f"{s.packets:,} ({s.pps:,.0f}/s)", "bytes", f"{decimal(s.bytes)} "
+        grid.add_row("packets", f"{s.packets:,} ({s.pps:,.0f}/s{_backlog(s)})", "bytes", f"{decimal(s.bytes)} "
                      f"({decimal(int(s.bps / 8))}/s)")
         grid.add_row("flows", f"{s.flows_active:,} active / {s.flows_seen:,} seen", "drops",
                      f"[red]{_drops(s)}[/]" if s.drops else _drops(s))

@@ -9,7 +9,6 @@ key per packet is only whole there). Assertion messages name files and encodings
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import random
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import dpkt
 import pytest
+from scenario_modules import scenario_lists
 
 from netwatch.protocols.card_numbers import luhn_ok
 from netwatch.protocols.card_search import scan
@@ -42,21 +42,6 @@ TSHARK = shutil.which("tshark")
 CHECK = ("_ws.malformed or _ws.expert.severity >= \"Warning\" or ip.checksum.status == \"Bad\" "
          "or tcp.checksum.status == \"Bad\" or udp.checksum.status == \"Bad\"")
 TCP_SUBSET = ("Previous segment(s) not captured", "ACKed segment that wasn't captured")
-
-
-def _scenario_lists(attr: str) -> list[str]:
-    sys.path.insert(0, str(CAPTURES))
-    out: list[str] = []
-    try:
-        for path in sorted(CAPTURES.glob("scenarios_*.py")):
-            spec = importlib.util.spec_from_file_location(f"_ev_{path.stem}", path)
-            assert spec and spec.loader
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            out += [str(x) for x in getattr(mod, attr, [])]
-    finally:
-        sys.path.remove(str(CAPTURES))
-    return out
 
 
 def encodings(digits: str) -> dict[str, bytes]:
@@ -146,8 +131,8 @@ def test_every_finding_names_its_evidence(evidence):
 
 
 def test_no_secret_in_any_encoding(evidence):
-    cards = [c for c in _scenario_lists("CARD_NUMBERS") if len(re.sub(r"\D", "", c)) >= 12]
-    passwords = [p.encode() for p in _scenario_lists("PASSWORDS")]
+    cards = [c for c in scenario_lists("CARD_NUMBERS") if len(re.sub(r"\D", "", c)) >= 12]
+    passwords = [p.encode() for p in scenario_lists("PASSWORDS")]
     assert len(cards) >= 20 and len(passwords) >= 5
     checked = 0
     for name, (d, _records) in evidence.items():

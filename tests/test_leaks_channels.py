@@ -14,7 +14,6 @@ the secret.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import os
@@ -24,10 +23,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import quote, quote_plus
 
 import pytest
+from scenario_modules import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -39,19 +38,7 @@ RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")  
 SQUEEZE = re.compile(rb"\\\\?(?:x00|u0000)|[\s.\-_|]|\xe2\x94[\x80-\xbf]|\xe2\x95[\x80-\xbf]|\xe2\x80\xa6")
 
 
-def _scenario() -> ModuleType:
-    sys.path.insert(0, str(CAPTURES))
-    try:
-        spec = importlib.util.spec_from_file_location("_leaks_scenario", CAPTURES / "scenarios_leaks.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(CAPTURES))
-
-
-SCENARIO = _scenario()
+SCENARIO = load_scenario(CAPTURES / "scenarios_leaks.py")
 SECRETS = {**{f"card:{k}": v for k, v in SCENARIO.CARD.items()},
            **{f"password:{k}": v for k, v in SCENARIO.PASSWORD.items()},
            **{f"track-tail:{i}": v for i, v in enumerate(SCENARIO.TRACK_TAILS)}}
@@ -145,14 +132,7 @@ def test_scan_every_output(tmp_path: Path) -> None:
 def test_url_and_form_passwords_in_no_output(tmp_path: Path) -> None:
     """captures/login_url_secrets.pcap (scenarios_url_logins: proxy and ftp userinfo, query values,
     form posts plain / chunked / gzip, access_token, h2c) through scan's every output, --log all."""
-    sys.path.insert(0, str(CAPTURES))
-    try:
-        spec = importlib.util.spec_from_file_location("_leaks_url_logins", CAPTURES / "scenarios_url_logins.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(CAPTURES))
+    mod = load_scenario(CAPTURES / "scenarios_url_logins.py")
     secrets = {f"url-password:{k}": v for k, v in mod.PASSWORD.items()}
     capture = CAPTURES / "login_url_secrets.pcap"
     out_json, out_html = tmp_path / "f.jsonl", tmp_path / "r.html"

@@ -9,7 +9,6 @@ number still counts). Nothing is printed.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -17,32 +16,20 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+from scenario_modules import scenario_lists
+
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
 
 
-def _scenario_lists(attr: str) -> list[str]:
-    sys.path.insert(0, str(CAPTURES))
-    values: list[str] = []
-    try:
-        for path in sorted(CAPTURES.glob("scenarios_*.py")):
-            spec = importlib.util.spec_from_file_location(f"_leak_{path.stem}", path)
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            values += [str(n) for n in getattr(mod, attr, [])]
-    finally:
-        sys.path.remove(str(CAPTURES))
-    return values
-
-
 def card_numbers() -> set[str]:
-    numbers = {re.sub(r"\D", "", n) for n in _scenario_lists("CARD_NUMBERS")}
+    numbers = {re.sub(r"\D", "", n) for n in scenario_lists("CARD_NUMBERS")}
     return {n for n in numbers if len(n) >= 12}
 
 
 def passwords() -> set[str]:
     """The scenarios' passwords (PASSWORDS), long enough not to be an everyday word of a report."""
-    return {p for p in _scenario_lists("PASSWORDS") if len(p) >= 8}
+    return {p for p in scenario_lists("PASSWORDS") if len(p) >= 8}
 
 
 def test_no_card_number_in_any_output(tmp_path):

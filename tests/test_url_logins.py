@@ -7,16 +7,15 @@ name a password."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import quote, quote_plus, unquote_to_bytes
 
 import pytest
+from scenario_modules import load_scenario
 
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.events import Credentials, Event
@@ -29,19 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
 
 
-def _scenario() -> ModuleType:
-    sys.path.insert(0, str(CAPTURES))
-    try:
-        spec = importlib.util.spec_from_file_location("_url_logins", CAPTURES / "scenarios_url_logins.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(CAPTURES))
-
-
-SCENARIO = _scenario()
+SCENARIO = load_scenario(CAPTURES / "scenarios_url_logins.py")
 
 
 def credentials(name: str) -> list[Credentials]:

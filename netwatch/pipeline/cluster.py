@@ -13,6 +13,7 @@ task moves to another worker. Workers also stop by themselves when the scheduler
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -63,13 +64,21 @@ class LocalCluster:
         self.port = _free_port()
         self.pids: list[int] = []
         self.client: Any = None
-        for i in range(workers):
-            with warnings.catch_warnings():  # Python 3.12+ warns of fork() beside (idle) native threads
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-            if pid == 0:
-                _worker_process(f"tcp://127.0.0.1:{self.port}", os.getppid(), i)
-            self.pids.append(pid)
+        # What is loaded now (netwatch, Dask, the rules) lives as long as a worker: frozen, the
+        # worker's garbage collector never walks it (and so never writes to its pages, which stay
+        # shared with this process instead of being copied into every worker).
+        gc.collect()
+        gc.freeze()
+        try:
+            for i in range(workers):
+                with warnings.catch_warnings():  # Python 3.12+ warns of fork() beside (idle) native threads
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
+                if pid == 0:
+                    _worker_process(f"tcp://127.0.0.1:{self.port}", os.getppid(), i)
+                self.pids.append(pid)
+        finally:
+            gc.unfreeze()
 
     def start(self) -> Any:
         """The scheduler; the client that submits to it, once every worker has joined (see `join`)."""

@@ -5,10 +5,11 @@ from the summary record) or the reports of captures scanned now (findings and th
 Which findings are the same (`match_findings`): when both sides carry `finding_id`s (schema 2) made
 with the same key, the id decides, so `diff` and a SIEM upserting on the id agree; the id covers
 severity, so a finding whose severity changed is paired by rule and endpoints and shown as changed.
-Otherwise (older files, or runs with different or random per-run keys, told apart by the ids: two
-keys never give the same id, and one key gives the same id to a finding whose rule, endpoints and
-card agree), a finding is the same when its rule, endpoints (client port aside) and masked card
-number agree, and the result says so in one line (`DiffResult.note`). Destinations come from the
+Otherwise a finding is the same when its rule, endpoints (client port aside) and masked card number
+agree: for older files without ids, and for runs with different keys (each scan without --key has a
+random one), told by the ids themselves (no id in common while findings agree in rule and endpoints:
+two keys never give the same id), in which case the result says so in one line (`DiffResult.note`);
+that is not an error, since it is the match diff always made. Destinations come from the
 inventory when both sides have one, otherwise from the findings' endpoints on both sides (so the
 two sides are comparable).
 """

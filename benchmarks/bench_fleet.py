@@ -10,7 +10,10 @@ benchmarks/.cache/fleet-*/) and times, in the same run and interleaved:
 - the cluster's start-up cost (two tiny captures with --jobs 2, minus the same with --jobs 1),
 - the single-file store mix (300k packets) with the default --jobs and with --jobs 1,
 - two plain `--jobs 1` processes at once on half the files each (the ceiling for 2 cores).
-Prints wall times (best of --runs), speed-ups over one process and the start-up overhead.
+Prints wall times (best of --runs), speed-ups over one process and the start-up overhead, and the
+machine's load (`os.getloadavg`) before and after: the 2-core box is shared, quote ratios of one run.
+`--phases` then times one local-cluster scan step by step (fleet_phases.py: Dask's import, fork,
+scheduler, tasks and the gaps between them, netwatch's own CPU while they run, close, exit).
 """
 
 from __future__ import annotations
@@ -103,8 +106,10 @@ def main() -> int:
     ap.add_argument("--stores", type=int, default=24)
     ap.add_argument("--packets", type=int, default=40_000, help="packets per store capture")
     ap.add_argument("--runs", type=int, default=1, help="repeat each timing, keep the best")
+    ap.add_argument("--phases", action="store_true", help="then time one local-cluster scan step by step")
     args = ap.parse_args()
     d = fleet(args.stores, args.packets)
+    load = os.getloadavg()
     size = sum(p.stat().st_size for p in d.iterdir())
     tiny = [str(ROOT / "captures" / "http_card_post.pcap"), str(ROOT / "captures" / "tls_store.pcap")]
     single = bench_scan.capture(300_000)
@@ -138,6 +143,12 @@ def main() -> int:
     print(f"ceiling, 2 plain processes on half the files each: {one / best['2 processes, half each']:.2f}x")
     print(f"local cluster start-up overhead: {best['2 tiny files, --jobs 2'] - best['2 tiny files, --jobs 1']:.2f} s")
     print(f"single file, default / --jobs 1: {best['single file, default'] / best['single file, --jobs 1']:.2f}")
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+        *load, *os.getloadavg()))
+    if args.phases:
+        import fleet_phases
+
+        fleet_phases.report(str(d))
     return 0
 
 

@@ -337,3 +337,38 @@ def _interrupt(args: list[str], tmp_path: Path, ready: Callable[[int], bool], mo
     finally:
         if group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def readers(path: Path) -> list[int]:
+    """Every process that has `path` open (a worker scanning it, whichever cluster it belongs to)."""
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and reading(int(d.name), path)]
+
+
+@pytest.mark.parametrize("where", ["local", "scheduler"])
+def test_ctrl_c_mid_run_keeps_what_the_workers_found(big_capture: Path, tmp_path: Path, where: str,
+                                                     request: pytest.FixtureRequest) -> None:
+    """Ctrl-C while both workers scan a large capture: exit 130, one line on stderr, and the outputs hold
+    the partial reports the running tasks returned when told to stop (packets counted, `interrupted`)."""
+    out = tmp_path / "out.jsonl"
+    copy = big_capture.with_name("copy.pcap")
+    cluster = ["--jobs", "2"] if where == "local" else ["--scheduler", request.getfixturevalue("scheduler")]
+    proc = subprocess.Popen([sys.executable, "-m", "netwatch", "scan", str(big_capture), str(copy), *cluster,
+                             "--json", str(out), "-q"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert wait_for(lambda: readers(big_capture) and readers(copy)), "the workers never scanned both captures"
+        time.sleep(0.5)  # under way: something found, far from the end (each capture takes seconds)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr[-500:]
+    assert stderr.splitlines() == ["netwatch: interrupted; results above cover what was scanned so far"], stderr
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    summary = recs[-1]
+    assert summary["event_type"] == "summary" and summary["interrupted"] is True
+    full = big_capture.stat().st_size + copy.stat().st_size
+    assert 0 < summary["stats"]["bytes"] < full  # both tasks' partial reports, not nothing, not everything
+    inputs = [r for r in recs if r["event_type"] == "input"]
+    assert len(inputs) == 2 and all(r.get("interrupted") for r in inputs), inputs

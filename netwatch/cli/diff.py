@@ -101,6 +101,8 @@ def _show(args: argparse.Namespace, base: Side, cur: Side, policy: object = None
     from netwatch.report.diff import print_diff
 
     result = diff(base, cur)
+    if result.note:  # also under -q: it says what "new" and "resolved" were based on
+        print(f"netwatch: {result.note}", file=sys.stderr)
     if not args.quiet:
         from rich.console import Console
 

@@ -2,8 +2,14 @@
 
 Inputs are the JSON Lines of earlier scans (findings, and the destinations and systems inventories
 from the summary record) or the reports of captures scanned now (findings and the destinations inventory).
-A finding is the same across runs when its rule, endpoints (client port aside) and masked card
-number agree; fingerprints are per-run keyed, so they are not compared. Destinations come from the
+Which findings are the same (`match_findings`): when both sides carry `finding_id`s (schema 2) made
+with the same key, the id decides, so `diff` and a SIEM upserting on the id agree; the id covers
+severity, so a finding whose severity changed is paired by rule and endpoints and shown as changed.
+Otherwise a finding is the same when its rule, endpoints (client port aside) and masked card number
+agree: for older files without ids, and for runs with different keys (each scan without --key has a
+random one), told by the ids themselves (no id in common while findings agree in rule and endpoints:
+two keys never give the same id), in which case the result says so in one line (`DiffResult.note`);
+that is not an error, since it is the match diff always made. Destinations come from the
 inventory when both sides have one, otherwise from the findings' endpoints on both sides (so the
 two sides are comparable).
 """
@@ -51,6 +57,8 @@ class DiffResult:
     gone_destinations: list[Record]
     destinations_from: str  # "inventory" or "findings"
     systems: list[dict[str, Any]] = field(default_factory=list)  # hosts whose software appeared or changed
+    matched_by: str = "rule-endpoints"  # or "finding_id": how findings of the two sides were paired
+    note: str | None = None  # one line when the finding ids could not be used although both sides have them
 
 
 def is_capture(path: str | Path) -> bool:
@@ -188,12 +196,71 @@ def _order(f: Record | dict[str, Any]) -> tuple[int, str, str, str, Any]:
             f.get("dport") or 0)
 
 
+Pairing = tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]
+
+
+def _pair_by_key(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> Pairing:
+    """(new, resolved, severity changed) by rule, endpoints and masked card: the match for files without ids."""
+    b = {finding_key(f): f for f in sorted(base, key=_order, reverse=True)}  # worst copy wins
+    c = {finding_key(f): f for f in sorted(cur, key=_order, reverse=True)}
+    new = [f for k, f in c.items() if k not in b]
+    resolved = [f for k, f in b.items() if k not in c]
+    return new, resolved, [(b[k], f) for k, f in c.items() if k in b and b[k]["severity"] != f["severity"]]
+
+
+def _pair_by_id(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> Pairing:
+    """(new, resolved, severity changed) by finding id; of the rest, a finding on each side whose rule,
+    endpoints and card agree but whose severity differs is one finding that changed (the id covers severity)."""
+    b = {f["finding_id"]: f for f in base}
+    c = {f["finding_id"]: f for f in cur}
+    gone: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for i, f in b.items():
+        if i not in c:
+            gone.setdefault(finding_key(f), []).append(f)
+    new, changed = [], []
+    for i, f in c.items():
+        if i in b:
+            continue
+        olds = [o for o in gone.get(finding_key(f), []) if o["severity"] != f["severity"]]
+        if not olds:
+            new.append(f)
+            continue
+        old = min(olds, key=_order)
+        gone[finding_key(f)] = [o for o in gone[finding_key(f)] if o is not old]
+        changed.append((old, f))
+    return new, [f for fs in gone.values() for f in fs], changed
+
+
+def _ids(findings: list[dict[str, Any]]) -> set[str] | None:
+    """The findings' ids, or None when a finding lacks one (written before ids existed, or without a key)."""
+    ids = [f.get("finding_id") for f in findings]
+    if not ids or not all(isinstance(i, str) and i for i in ids):
+        return None
+    return {str(i) for i in ids}
+
+
+def match_findings(base: list[dict[str, Any]], cur: list[dict[str, Any]]) -> tuple[Pairing, str, str | None]:
+    """Pair the findings of two runs (see the module docstring): the pairing, "finding_id" or
+    "rule-endpoints", and a one-line note when both sides carry ids that cannot be compared."""
+    bi, ci = _ids(base), _ids(cur)
+    if bi is None or ci is None:
+        return _pair_by_key(base, cur), "rule-endpoints", None
+    if bi & ci:  # one id in common: the same key made both (another key never gives the same id)
+        return _pair_by_id(base, cur), "finding_id", None
+    by_key = _pair_by_key(base, cur)
+    same = len({finding_key(f) for f in base} & {finding_key(f) for f in cur})
+    if not same:  # nothing in common either way: ids and endpoints say the same
+        return _pair_by_id(base, cur), "finding_id", None
+    return by_key, "rule-endpoints", (
+        f"no finding id in common although {same} finding(s) agree in rule and endpoints: the runs used different "
+        "keys (scan both with the same --key to match by id); matched by rule, endpoints and masked card")
+
+
 def diff(base: Side, cur: Side) -> DiffResult:
-    b = {finding_key(f): f for f in sorted(base.findings, key=_order, reverse=True)}  # worst copy wins
-    c = {finding_key(f): f for f in sorted(cur.findings, key=_order, reverse=True)}
-    new = [_clean(f) for k, f in c.items() if k not in b]
-    resolved = [_clean(f) for k, f in b.items() if k not in c]
-    changed = [(_clean(b[k]), _clean(f)) for k, f in c.items() if k in b and b[k]["severity"] != f["severity"]]
+    (new_f, resolved_f, changed_f), matched_by, note = match_findings(base.findings, cur.findings)
+    new = [_clean(f) for f in new_f]
+    resolved = [_clean(f) for f in resolved_f]
+    changed = [(_clean(old), _clean(f)) for old, f in changed_f]
     use_inv = base.inventory is not None and cur.inventory is not None
     bd, cd = destinations(base, use_inv), destinations(cur, use_inv)
     return DiffResult(
@@ -204,6 +271,7 @@ def diff(base: Side, cur: Side) -> DiffResult:
         destinations_from="inventory" if use_inv else "findings",
         systems=system_changes(base.systems, cur.systems) if base.systems is not None and cur.systems is not None
         else [],
+        matched_by=matched_by, note=note,
     )
 
 

@@ -74,10 +74,12 @@ def builtin_table() -> tuple[Requirement, ...]:
 def pci_view(findings: Iterable[_Finding], table: Iterable[Requirement] | None = None) -> list[dict[str, object]]:
     """One entry per requirement, in the table's order: `id`, `title`, `status` (`findings` or
     `nothing seen`), `findings` (their finding ids), `worst` severity, `network_view`, `source`."""
-    fs = list(findings)
+    by_rule: dict[str, list[_Finding]] = {}
+    for f in findings:
+        by_rule.setdefault(f.rule, []).append(f)
     out: list[dict[str, object]] = []
     for req in table if table is not None else builtin_table():
-        hits = [f for f in fs if req.covers(f.rule)]
+        hits = [f for rule, fs in by_rule.items() if req.covers(rule) for f in fs]  # patterns per rule, not per finding
         worst = min((f.severity for f in hits), key=lambda s: SEVERITY_RANK[s], default=None)
         out.append({"id": req.id, "title": req.title, "status": FINDINGS if hits else NOTHING_SEEN,
                     "findings": sorted({f.finding_id for f in hits if f.finding_id}),

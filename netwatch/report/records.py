@@ -22,7 +22,7 @@ from typing import Any
 from netwatch import __version__
 from netwatch.findings.aggregate import Finding
 from netwatch.findings.destinations import merge_inventory, merge_rest, unlisted
-from netwatch.findings.systems import merge_systems
+from netwatch.findings.systems import SystemInventory, merge_systems
 from netwatch.judge.pci import pci_view
 from netwatch.judge.rules import SEVERITIES
 from netwatch.pipeline.session import SourceReport
@@ -192,9 +192,10 @@ def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if v is not None}
 
 
-def systems_records(reports: list[SourceReport]) -> list[dict[str, Any]]:
-    """The software and OS inventory over every input (strings passed `redact` when inventoried)."""
-    inv = merge_systems([r.systems for r in reports])
+def systems_records(reports: list[SourceReport], inv: SystemInventory | None = None) -> list[dict[str, Any]]:
+    """The software and OS inventory over every input (strings passed `redact` when inventoried);
+    `inv`: that inventory already merged."""
+    inv = merge_systems([r.systems for r in reports]) if inv is None else inv
     out = []
     for e in inv.results():
         row = e.to_json()
@@ -211,27 +212,30 @@ def run_time(reports: list[SourceReport]) -> str:
     return iso(last) or iso(dt.datetime.now(dt.UTC).timestamp()) or ""
 
 
-def inventory_records(reports: list[SourceReport], findings: list[Finding]) -> list[dict[str, Any]]:
+def inventory_records(reports: list[SourceReport], findings: list[Finding],
+                      systems: SystemInventory | None = None) -> list[dict[str, Any]]:
     """One `input` record per input, one `destination` record per destination and one `system`
-    record per inventory entry."""
+    record per inventory entry (`systems`: the inputs' inventory already merged)."""
     ts = run_time(reports)
     per_input = Counter(f.source for f in findings)
     out = [{"timestamp": ts, "event_type": "input", **input_record(r, per_input.get(r.source, 0))} for r in reports]
     inventory = merge_inventory(r.inventory for r in reports)
     out += [{"timestamp": ts, "event_type": "destination", **destination_record(row)}
             for row in inventory if is_destination(row)]
-    out += [{"timestamp": ts, "event_type": "system", **row} for row in systems_records(reports)]
+    out += [{"timestamp": ts, "event_type": "system", **row} for row in systems_records(reports, systems)]
     return out
 
 
 def closing_records(reports: list[SourceReport], findings: list[Finding], interrupted: bool = False,
                     filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """What follows the findings: the inventories' records, then the summary (always last)."""
-    return [*inventory_records(reports, findings), summary_record(reports, findings, interrupted, filters)]
+    systems = merge_systems([r.systems for r in reports])  # once: merging copies every entry
+    return [*inventory_records(reports, findings, systems), summary_record(reports, findings, interrupted, filters,
+                                                                           systems)]
 
 
 def summary_record(reports: list[SourceReport], findings: list[Finding], interrupted: bool = False,
-                   filters: dict[str, Any] | None = None) -> dict[str, Any]:
+                   filters: dict[str, Any] | None = None, systems: SystemInventory | None = None) -> dict[str, Any]:
     """The one `summary` record that closes a run (also after Ctrl-C): totals and cards; the inputs,
     destinations and systems are counted here and listed in records of their own."""
     by_sev = Counter(f.severity for f in findings)
@@ -246,7 +250,7 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
                   **({"packets_lost": sum(lost(r.drops) for r in reports)} if any(r.drops for r in reports) else {})},
         "findings": {"total": len(findings), **{s: by_sev.get(s, 0) for s in SEVERITIES}},
         "destinations_total": sum(1 for row in inventory if is_destination(row)),
-        "systems_total": len(merge_systems([r.systems for r in reports]).results()),
+        "systems_total": len((merge_systems([r.systems for r in reports]) if systems is None else systems).entries),
         "cards": card_hosts(findings),
         **pci_summary(pci_view(findings)),
     }

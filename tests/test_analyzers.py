@@ -69,7 +69,7 @@ class _Picky(Analyzer[None], name="picky"):
 
 
 def test_flow_start_keeps_the_order_and_asks_analyzers_with_their_own_wants() -> None:
-    from netwatch.analyzers import Dispatcher
+    from netwatch.analyzers.dispatch import Dispatcher
 
     picky = _Picky()
     analyzers: list[Analyzer[Any]] = [_Probe(), picky, _Stateless(), _Child(), *build_analyzers()]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import replay
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.events import Credentials, Event, FlowEnd
 from netwatch.protocols.app_auth import mqtt_connect, redis_login, resp_commands

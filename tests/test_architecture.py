@@ -77,7 +77,7 @@ def test_only_the_dispatcher_touches_classification_and_analyzer_state() -> None
     none writes a flow's classification, its active list or `flow.state` itself, nor reads `flow.state`."""
     bad = []
     for path in sorted((ROOT / "netwatch" / "analyzers").glob("*.py")):
-        if path.name == "__init__.py":
+        if path.name in ("__init__.py", "dispatch.py"):  # the Dispatcher and its API
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             targets: list[ast.expr] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import replay
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.events import CardData, Credentials, Event, FlowEnd, Proxy, Software
 from netwatch.protocols.proxy_handshake import client_handshake, server_handshake

@@ -111,8 +111,8 @@ def test_never_raises_on_arbitrary_bytes(a: bytes, b: bytes) -> None:
 def observations(path: Path) -> tuple[list[Event], Names]:
     from pipeline_helpers import replay
 
-    from netwatch.analyzers import Dispatcher
     from netwatch.analyzers.classify import Classifier
+    from netwatch.analyzers.dispatch import Dispatcher
 
     out: list[Event] = []
     names = Names()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import replay
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.analyzers.tftp import tftp_request
 from netwatch.events import CardData, Event, FlowEnd

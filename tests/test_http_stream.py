@@ -17,7 +17,7 @@ import pytest
 from bounds_captures import CARD, CARD2, Tcp, filler
 from pipeline_helpers import replay
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.events import CardData, Credentials, Event, Software
 from netwatch.protocols.http import HttpHead, HttpMessage, HttpParser, Unparsed

@@ -21,7 +21,7 @@ from bounds_captures import Tcp
 from hyperframe.frame import DataFrame
 from pipeline_helpers import replay, scan_bundled
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.recognise import http as recognise_http
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.events import CardData, Credentials, Event, FlowEnd, Software

@@ -11,8 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netwatch.analyzers import Analyzer, Dispatcher
+from netwatch.analyzers import Analyzer
 from netwatch.analyzers.credentials import Credentials
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.events import Event
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP, UDP

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture.pcapfile import CaptureReader
 from netwatch.events import Event

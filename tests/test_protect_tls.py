@@ -123,7 +123,7 @@ def test_parsers_never_raise(data: bytes, dtls: bool) -> None:
 def test_sessions_with_the_same_hellos_share_fields_and_a_different_answer_gets_its_own() -> None:
     """The tls_hello fields are kept per (ClientHello, ServerHello) pair: a second session with the
     same hellos reports the same, one whose server chose another suite or version reports its own."""
-    from netwatch.analyzers import Dispatcher
+    from netwatch.analyzers.dispatch import Dispatcher
     from netwatch.analyzers.registry import build_classifier
     from netwatch.analyzers.tls_handshakes import TlsInspector
     from netwatch.events import TlsHello

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import replay
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.events import Event, FlowEnd, SmbNegotiate
 from netwatch.protocols.smb import SmbFramer

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.utils import PcapWriter
 
-from netwatch.analyzers import Analyzer, Dispatcher, Emit
+from netwatch.analyzers import Analyzer, Emit
 from netwatch.analyzers.classify import MAX_TRIES, Classifier
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.flows.table import Flow
 from netwatch.judge.rules import RuleSet
 from netwatch.packets.decode import TCP

@@ -54,7 +54,7 @@ def test_dcerpc_is_protected_only_with_packet_privacy():
 def _ldap_events(name: str) -> list:
     from pipeline_helpers import replay
 
-    from netwatch.analyzers import Dispatcher
+    from netwatch.analyzers.dispatch import Dispatcher
     from netwatch.analyzers.registry import build_analyzers, build_classifier
 
     out: list = []

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from netwatch.analyzers import Dispatcher
+from netwatch.analyzers.dispatch import Dispatcher
 from netwatch.analyzers.registry import build_analyzers, build_classifier
 from netwatch.capture import CaptureError, Frame
 from netwatch.capture.blocks import FrameBlock, batches, block_of

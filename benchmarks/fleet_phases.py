@@ -108,7 +108,10 @@ def report(directory: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--child":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3])
-    else:
+    elif len(sys.argv) == 2 and Path(sys.argv[1]).is_dir():
         report(sys.argv[1])
+    else:
+        print(__doc__.split("\n\n")[1] if __doc__ else "usage: fleet_phases.py DIR", file=sys.stderr)
+        sys.exit(2)

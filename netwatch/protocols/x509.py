@@ -60,19 +60,28 @@ def _parse(der: bytes) -> tuple[dict[str, Any], float, float] | None:
                 key_type, key_bits = "ec", key.curve.key_size
         not_after: dt.datetime = cert.not_valid_after_utc
         not_before: dt.datetime = cert.not_valid_before_utc
-        facts = {
-            "subject": cert.subject.rfc4514_string()[:MAX_NAME],
-            "issuer": cert.issuer.rfc4514_string()[:MAX_NAME],
-            "self_signed": cert.subject == cert.issuer and (not verifiable or _verifies_itself(cert)),
-            "not_before": not_before.isoformat(),
-            "not_after": not_after.isoformat(),
-            "sig_hash": sig_hash,
-            "key_type": key_type,
-            "key_bits": key_bits,
-        }
-        return facts, not_before.timestamp(), not_after.timestamp()
+        return _facts(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                      cert.subject == cert.issuer and (not verifiable or _verifies_itself(cert)),
+                      not_before, not_after, sig_hash, key_type, key_bits)
     except Exception:  # strict DER refused it: read it leniently (None if it is not a certificate at all)
         return _lenient(der)
+
+
+def _facts(subject: str, issuer: str, self_signed: bool, not_before: dt.datetime, not_after: dt.datetime,
+           sig_hash: str | None, key_type: str | None, key_bits: int | None) -> tuple[dict[str, Any], float, float]:
+    """The certificate facts both readers (strict and lenient) report, in one shape, and the validity
+    period as timestamps."""
+    facts = {
+        "subject": subject[:MAX_NAME],
+        "issuer": issuer[:MAX_NAME],
+        "self_signed": self_signed,
+        "not_before": not_before.isoformat(),
+        "not_after": not_after.isoformat(),
+        "sig_hash": sig_hash,
+        "key_type": key_type,
+        "key_bits": key_bits,
+    }
+    return facts, not_before.timestamp(), not_after.timestamp()
 
 
 def _tlv(data: bytes, i: int) -> tuple[int, int, int]:
@@ -188,17 +197,8 @@ def _lenient(der: bytes) -> tuple[dict[str, Any], float, float] | None:
         sig_hash = SIG_HASHES.get(_oid(der[alg_oid[2] : alg_oid[3]]))
         same_name = der[issuer[2] : issuer[3]] == der[subject[2] : subject[3]]
         key_type, key_bits, verified = _key(der[spki[1] : spki[3]], der[tbs_at:te], der[sv + 1 : se], sig_hash)
-        facts = {
-            "subject": _name(der, subject[2], subject[3])[:MAX_NAME],
-            "issuer": _name(der, issuer[2], issuer[3])[:MAX_NAME],
-            "self_signed": same_name and verified,
-            "not_before": not_before.isoformat(),
-            "not_after": not_after.isoformat(),
-            "sig_hash": sig_hash,
-            "key_type": key_type,
-            "key_bits": key_bits,
-        }
-        return facts, not_before.timestamp(), not_after.timestamp()
+        return _facts(_name(der, subject[2], subject[3]), _name(der, issuer[2], issuer[3]), same_name and verified,
+                      not_before, not_after, sig_hash, key_type, key_bits)
     except (IndexError, ValueError, UnicodeDecodeError):
         return None
 

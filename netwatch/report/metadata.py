@@ -9,18 +9,12 @@ joins a finding to everything its flow and host did. A `flow` record also says h
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from netwatch.pipeline.session import SourceReport
 from netwatch.report import records
 from netwatch.report.records import iso, protection
-
-# a flow's records share its 5-tuple, but its flow record comes when it ends, often thousands of records
-# later: its ids are remembered for that long (Community ID costs ~70 µs; 32k entries are a few MB)
-community_id = functools.lru_cache(maxsize=1 << 15)(records.community_id)
-flow_id = functools.lru_cache(maxsize=1 << 15)(records.flow_id)
 
 
 def metadata_record(raw: dict[str, Any]) -> dict[str, Any]:
@@ -29,8 +23,8 @@ def metadata_record(raw: dict[str, Any]) -> dict[str, Any]:
     ts = body.pop("ts", None)
     kind = body.pop("event_type")
     tpl = (body.get("proto"), body.get("src"), body.get("sport"), body.get("dst"), body.get("dport"))
-    rec: dict[str, Any] = {"timestamp": iso(ts), "event_type": kind, "flow_id": flow_id(*tpl)}
-    cid = community_id(*tpl)
+    rec: dict[str, Any] = {"timestamp": iso(ts), "event_type": kind, "flow_id": records.flow_id(*tpl)}
+    cid = records.community_id(*tpl)  # cached there, per flow tuple
     if cid:
         rec["community_id"] = cid
     for k, v in body.items():

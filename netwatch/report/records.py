@@ -44,7 +44,9 @@ def iso(ts: float | None) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=4096)
+# findings and --log records of one flow share its tuple, its flow record often thousands of records
+# later: 32k tuples (a few MB) are remembered
+@functools.lru_cache(maxsize=1 << 15)
 def community_id(proto: str | None, src: str | None, sport: int | None, dst: str | None,
                  dport: int | None) -> str | None:
     """Community ID v1 of the flow (as Zeek and Suricata compute it); None where it is undefined

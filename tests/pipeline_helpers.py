@@ -8,8 +8,13 @@ from __future__ import annotations
 import ipaddress
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netwatch.flows.table import Flow, FlowSink
+
+if TYPE_CHECKING:  # only named in annotations: the byte builders stay light to import
+    from netwatch.events import Event
+    from netwatch.pipeline.session import Session
 
 MAC = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01"
 
@@ -146,3 +151,18 @@ def replay(path: Path, sink: FlowSink) -> None:
             if p is not None:
                 table.process(p)
     table.close()
+
+
+def session_events(session: Session, path: Path) -> list[Event]:
+    """Run the capture at `path` through `session` (then close it) and return every event its
+    analyzers emitted, in order, as the session itself received them."""
+    from netwatch.capture.pcapfile import CaptureReader
+
+    events: list[Event] = []
+    emit = session._emit
+    session.dispatcher.emit = lambda ev: (events.append(ev), emit(ev))[1]
+    with CaptureReader(str(path)) as reader:
+        session.feed_blocks(reader.blocks())
+    session.close()
+    return events
+

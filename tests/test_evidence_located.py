@@ -7,8 +7,8 @@ import base64
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import session_events
 
-from netwatch.capture.pcapfile import CaptureReader
 from netwatch.events import CardData, Credentials, Event, Iso8583, Location
 from netwatch.flows.table import Flow
 from netwatch.flows.trace import TracingSink
@@ -39,14 +39,8 @@ def located(name: str) -> list[tuple[Event, bytes]]:
     session.tracing.__class__ = Keeping
     raw: dict[int, tuple[bytes, bytes]] = {}
     session.tracing.raw = raw  # type: ignore[attr-defined]
-    events: list[Event] = []
-    emit = session._emit
-    session.dispatcher.emit = lambda ev: (events.append(ev), emit(ev))[1]
-    with CaptureReader(str(CAPTURES / f"{name}.pcap")) as reader:
-        session.feed_blocks(reader.blocks())
-    session.close()
     out = []
-    for ev in events:
+    for ev in session_events(session, CAPTURES / f"{name}.pcap"):
         where: Location | None = getattr(ev, "location", None)
         if where is not None:
             stream = raw[ev.flow.number][where.direction]

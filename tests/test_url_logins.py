@@ -15,10 +15,10 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote_to_bytes
 
 import pytest
+from pipeline_helpers import session_events
 from scenario_modules import load_scenario
 
-from netwatch.capture.pcapfile import CaptureReader
-from netwatch.events import Credentials, Event
+from netwatch.events import Credentials
 from netwatch.judge.rules import RuleSet
 from netwatch.pipeline.session import Session
 from netwatch.protocols.url_auth import field_secrets, is_form, target_secrets
@@ -34,13 +34,7 @@ SCENARIO = load_scenario(CAPTURES / "scenarios_url_logins.py")
 def credentials(name: str) -> list[Credentials]:
     """The `credentials` events of a capture, straight from the pipeline."""
     session = Session(RuleSet.load([]), None, name, fingerprint=Fingerprinter(bytes(16)))
-    seen: list[Event] = []
-    emit = session._emit
-    session.dispatcher.emit = lambda ev: (seen.append(ev), emit(ev))[1]
-    with CaptureReader(str(CAPTURES / f"{name}.pcap")) as reader:
-        session.feed_blocks(reader.blocks())
-    session.close()
-    return [ev for ev in seen if isinstance(ev, Credentials)]
+    return [ev for ev in session_events(session, CAPTURES / f"{name}.pcap") if isinstance(ev, Credentials)]
 
 
 def test_every_url_and_form_password_is_reported_once() -> None:

@@ -122,3 +122,28 @@ def test_runner_judges_the_systems_of_a_sharded_file_once_merged(pipeline):
     old = sorted((f.rule, f.evidence.get("host"), f.severity) for f in merged.findings if f.category == "outdated")
     assert old and old == sorted((f.rule, f.evidence.get("host"), f.severity) for f in whole.findings
                                  if f.category == "outdated")
+
+
+def test_cluster_and_shards_only_for_work_that_repays_them(tmp_path: Path) -> None:
+    """The default (`auto`) jobs start a local cluster from CLUSTER_MIN_BYTES of input (measured
+    break-even, see runner.py), explicit --jobs for any parallel work; a file is split into shards
+    only when it alone is large and workers would otherwise idle."""
+    from netwatch.pipeline.runner import CLUSTER_MIN_BYTES, SHARD_MIN_BYTES, Task, plan, wants_cluster
+
+    def tasks(*sizes: int) -> list[Task]:
+        return [Task(f"f{i}.pcap", s) for i, s in enumerate(sizes)]
+
+    half = CLUSTER_MIN_BYTES // 2
+    assert wants_cluster(tasks(half, half), jobs=2, auto=True)
+    assert not wants_cluster(tasks(half, half - 1), jobs=2, auto=True)
+    assert wants_cluster(tasks(10, 10), jobs=2, auto=False)  # asked for: several tasks are enough
+    assert not wants_cluster(tasks(CLUSTER_MIN_BYTES), jobs=2, auto=True)  # one task: nothing to share
+    assert not wants_cluster(tasks(half, half), jobs=1, auto=True)
+    big = tmp_path / "big.pcap"
+    with big.open("wb") as fh:
+        fh.truncate(SHARD_MIN_BYTES)  # sparse: no disk used
+    assert [t.shard for t in plan([str(big)], workers=2)] == [(0, 2), (1, 2)]
+    assert [t.shard for t in plan([str(big)], workers=1)] == [None]
+    small = tmp_path / "small.pcap"
+    small.write_bytes(b"\0" * 10)
+    assert [t.shard for t in plan([str(big), str(small)], workers=2)] == [None, None]

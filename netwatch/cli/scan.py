@@ -49,10 +49,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_common(sp)
     add_filter_args(sp)
     sp.add_argument("--jobs", "-j", type=jobs_count, default=0, metavar="N",
-                    help="local Dask workers (this process and N-1 worker processes) for several files, or for the "
-                         "flow-hash shards of one file of "
-                         "256 MB or more (default 0: one per core, at most 4, started only when the input is 128 MB "
-                         "or more; capped at the cores; 1: this process only)")
+                    help="local Dask workers (N worker processes; this one runs the scheduler) for several files, "
+                         "or for the flow-hash shards of one file of 256 MB or more (default 0: one per core, at "
+                         "most 4, started only when the input is 64 MB or more; capped at the cores; 1: this "
+                         "process only)")
     sp.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("NETWATCH_SCHEDULER") or None,
                     help="run the scan on an existing Dask cluster (e.g. tcp://10.0.0.5:8786; default "
                          "$NETWATCH_SCHEDULER); its workers must see the capture paths (a shared directory)")

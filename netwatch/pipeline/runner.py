@@ -31,11 +31,11 @@ from netwatch.pipeline.session import SourceReport, file_size, merge_shards, sca
 from netwatch.pipeline.signals import handling
 from netwatch.redaction.masking import Fingerprinter
 
-# When a cluster repays its start (benchmarks/bench_fleet.py, 2-core machine). First measured: ~1.3 s
-# to import and start, ~45 MB/s a worker, so from about 128 MB of input. Measured again after the
-# per-task and start-up work of the fleet changes: ~0.2 s and ~65 MB/s, which would put the break-even
-# near 40-50 MB; the threshold has not been re-tuned to that yet (one process below it).
-CLUSTER_MIN_BYTES = 128 << 20
+# When a cluster repays its start (2-core machine, default jobs). First measured: ~1.3 s to import and
+# start, ~45 MB/s a worker, so from about 128 MB of input. After the fleet changes (~0.2 s to start),
+# bench_fleet's store captures (18 MiB each), `--jobs 1` time over the cluster's, best of 3:
+# 2 files (36 MiB) 0.92x, 3 files (54 MiB) 0.89x, 4 files (72 MiB) 1.15x, 6 files (108 MiB) 1.24x.
+CLUSTER_MIN_BYTES = 64 << 20
 # Every shard walks the whole file and analyses its share of the flows; sharding one file pays
 # only when that file alone is large enough to cover the cluster start and the extra walks.
 SHARD_MIN_BYTES = 256 << 20

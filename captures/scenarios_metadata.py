@@ -56,4 +56,47 @@ def log_http_secrets() -> list:
     return out
 
 
-SCENARIOS = {"log_http_secrets": log_http_secrets}
+def log_http_status() -> list:
+    """Responses paired with their requests: two GETs pipelined on one connection (answered 200 then
+    404, in order), a POST with `Expect: 100-continue` (an interim 100, then 201), a request the
+    capture ends before the answer to (no status), and HTTP/2 with prior knowledge whose streams are
+    answered out of order (stream 3's 503 before stream 1's 200)."""
+    import h2.config
+    import h2.connection
+
+    clk = Clock()
+    out: list = []
+    piped = TcpConversation(POS, SHOP, 52100, 80, clk)
+    piped.send(0, b"GET /catalog HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+                  b"GET /missing HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+    piped.send(1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                  b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    piped.send(0, b"POST /orders HTTP/1.1\r\nHost: shop.example\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: 9\r\n\r\n")
+    piped.send(1, b"HTTP/1.1 100 Continue\r\n\r\n")
+    piped.send(0, b'{"id": 7}')
+    piped.send(1, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+    piped.close()
+    out += piped.packets
+    unanswered = TcpConversation(POS, SHOP, 52101, 80, clk)
+    unanswered.send(0, b"GET /slow HTTP/1.1\r\nHost: shop.example\r\n\r\n")
+    out += unanswered.packets  # the capture ends before the answer (and before any FIN)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    client.initiate_connection()
+    server.initiate_connection()
+    h2c = TcpConversation(POS, SHOP, 52102, 8080, clk)
+    for sid, path in ((1, "/api/stock"), (3, "/api/price")):
+        client.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                  (":authority", "shop.example")], end_stream=True)
+    sent = client.data_to_send()
+    h2c.send(0, sent)
+    server.receive_data(sent)
+    for sid, status in ((3, "503"), (1, "200")):
+        server.send_headers(sid, [(":status", status)], end_stream=True)
+    h2c.send(1, server.data_to_send())
+    h2c.close()
+    return out + h2c.packets
+
+
+SCENARIOS = {"log_http_secrets": log_http_secrets, "log_http_status": log_http_status}

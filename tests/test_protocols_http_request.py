@@ -24,6 +24,7 @@ def _head(raw: bytes) -> HttpHead:
     (b"HTTP://u:se?cr#et@shop.example/o", (b"shop.example", b"/o", None)),  # the userinfo's '?' and '#'
     (b"http://shop.example?q=1", (b"shop.example", b"/", b"q=1")),
     (b"https://[2001:db8::1]:8443", (b"[2001:db8::1]:8443", b"/", None)),
+    (b"ftp://u:pw@files.example/pub/prices.csv", (b"files.example", b"/pub/prices.csv", None)),  # via a proxy
     (b"pay.example:443", (b"pay.example:443", b"", None)),  # CONNECT
     (b"u:pw@pay.example:443", (b"pay.example:443", b"", None)),
     (b"/x@y/z", (None, b"/x@y/z", None)),  # an '@' in a path is no userinfo

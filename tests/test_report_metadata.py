@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
 POLICY = CAPTURES / "policies" / "store.yaml"
 SECRETS = CAPTURES / "log_http_secrets.pcap"
+STATUS = CAPTURES / "log_http_status.pcap"
 META = ("flow", "tls", "dns", "http")
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
 
@@ -57,8 +58,9 @@ def _of(records: list[dict], kind: str) -> list[dict]:
     return [r for r in records if r["event_type"] == kind]
 
 
-def _tshark(capture: Path, *fields: str, display: str | None = None) -> list[list[str]]:
-    cmd = ["tshark", "-n", "--enable-protocol", "communityid", "-r", str(capture), "-T", "fields",
+def _tshark(capture: Path, *fields: str, display: str | None = None, two_pass: bool = False) -> list[list[str]]:
+    cmd = ["tshark", "-n", *(["-2"] if two_pass else []), "--enable-protocol", "communityid", "-r", str(capture),
+           "-T", "fields",
            "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
     if display:
         cmd += ["-Y", display]
@@ -329,3 +331,42 @@ def test_hostile_lengths_stay_under_a_siem_line_limit() -> None:
     assert [json.loads(line)["event_type"] for line in lines] == ["dns", "flow", "tls"]
     assert max(len(line) for line in lines) < 6000
     assert "4111111111111111" not in "".join(lines)
+
+
+@needs_tshark
+@pytest.mark.parametrize("capture", ["log_http_status", "log_http_secrets", "login_url_secrets", "enc_h2c_upgrade"])
+def test_http_status_is_the_answer_tshark_pairs_with_the_request(tmp_path: Path, capture: str) -> None:
+    """HTTP/1.x: each record's status is the code of the response tshark pairs with that request
+    (two passes: `http.response_in`), pipelined requests and an interim 100 Continue included; a
+    request the capture never answered has none."""
+    path = CAPTURES / f"{capture}.pcap"
+    recs = _of(_scan(tmp_path, str(path), "--log", "http"), "http")
+    ours = sorted((r["method"], r["path"], r.get("status")) for r in recs if r["version"] != "HTTP/2.0")
+    codes = {frame: codes.split("|") for frame, codes in _tshark(path, "frame.number", "http.response.code",
+                                                                 display="http.response", two_pass=True)}
+    theirs, used = [], dict.fromkeys(codes, 0)
+    for methods, uris, answers in _tshark(path, "http.request.method", "http.request.uri", "http.response_in",
+                                          display="http.request", two_pass=True):
+        sent = methods.split("|")  # requests pipelined in one frame, and the frames that answer them
+        for method, uri, answer in zip(sent, uris.split("|"), answers.split("|") if answers else [""] * len(sent),
+                                       strict=True):
+            status = None
+            if answer:
+                status, used[answer] = int(codes[answer][used[answer]]), used[answer] + 1
+            if "://" in uri:  # tshark keeps an absolute URL (any scheme) whole: ours is its path
+                uri = "/" + uri.split("/", 3)[3]
+            theirs.append((method, uri.split("?")[0].split("#")[0], status))
+    masked = sorted((m, re.sub(r"\d{6}\*{6}\d{4}|<pan:url:\d{6}\*{6}\d{4}>", "#", p), s) for m, p, s in ours)
+    assert masked == sorted((m, re.sub(r"\d{16}|\d{4}-\d{4}-\d{4}-\d{4}|(%3\d){16}", "#", p), s) for m, p, s in theirs)
+    if capture == "log_http_status":
+        assert ("GET", "/slow", None) in ours and ("POST", "/orders", 201) in ours  # not the interim 100
+
+
+def test_http2_streams_are_answered_by_stream_not_in_order(tmp_path: Path) -> None:
+    """HTTP/2 answers on the request's stream: stream 3 answered (503) before stream 1 (200); and the
+    HTTP/1.1 request that asked for the h2c upgrade is answered by the 101."""
+    recs = _of(_scan(tmp_path, str(STATUS), "--log", "http"), "http")
+    h2 = {r["path"]: r.get("status") for r in recs if r["version"] == "HTTP/2.0"}
+    assert h2 == {"/api/stock": 200, "/api/price": 503}
+    upgrade = _of(_scan(tmp_path, str(CAPTURES / "enc_h2c_upgrade.pcap"), "--log", "http", name="up.jsonl"), "http")
+    assert {(r["path"], r.get("status")) for r in upgrade} == {("/api/hello", 101), ("/api/pay", 200)}

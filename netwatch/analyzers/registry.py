@@ -44,6 +44,7 @@ def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAU
     return [
         Names(),
         TftpTransfers(),  # before the content analyzers: it names a transfer's client at flow start
+        *optional,  # before Proxy: a CONNECT's answer reaches it before the tunnel starts the flow afresh
         Proxy(),  # before the rest: once a tunnel opens it hands them the flow again
         Upgrade(),  # before the content analyzers: a STARTTLS switch drops them for the TLS bytes
         TlsInspector(),
@@ -59,5 +60,4 @@ def build_analyzers(fingerprint: Fingerprinter | None = None, site: Site = DEFAU
         SoftwareVersions(),
         RdpSecurity(),
         SmbSessions(),
-        *optional,
     ]

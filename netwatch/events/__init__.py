@@ -179,7 +179,8 @@ class Dns(Event, kind="dns"):
 
 
 class HttpRequest(Event, kind="http_request"):
-    """An HTTP request line and Host (HTTP/1.x, h2c), for `--log http` and rules: no query value, no userinfo."""
+    """An HTTP request line and Host (HTTP/1.x, h2c) and its response's status, for `--log http` and
+    rules: no query value, no userinfo. Stated when the response head arrives, or when the flow ends."""
 
     method: str = _f("request method (GET, POST, …)")
     host: str | None = _f("Host header, else the absolute URL's host (port kept; escaped)", default=None)
@@ -187,6 +188,7 @@ class HttpRequest(Event, kind="http_request"):
     query: str | None = _f("query names with every value elided: a=*&b=* (null: no query)", default=None)
     version: str | None = _f("HTTP/1.0, HTTP/1.1 or HTTP/2.0", default=None)
     user_agent: str | None = _f("User-Agent (escaped, length-limited)", default=None)
+    status: int | None = _f("the response's status code (null: no response before the flow ended)", default=None)
 
 
 class Iso8583(Event, kind="iso8583"):

@@ -133,7 +133,7 @@ class MetaLog:
             if "http" in self.kinds:
                 self._add({**endpoints("http", obs.ts, obs.flow), "method": obs.method, "host": obs.host,
                            "path": obs.path, "query": obs.query, "version": obs.version,
-                           "user_agent": obs.user_agent})
+                           "user_agent": obs.user_agent, "status": obs.status})
         elif isinstance(obs, TlsHello):
             if "tls" in self.kinds:
                 self._tls = (obs.flow.number, {**endpoints("tls", obs.ts, obs.flow), "app": obs.flow.app,

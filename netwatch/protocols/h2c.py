@@ -157,7 +157,7 @@ class H2Reader:
             if self.block_end_stream:
                 self._finish(sid, out, truncated=False)
             return True
-        head = _head(fields, self.direction == 0, self.block_offset)
+        head = _head(fields, self.direction == 0, self.block_offset, sid)
         out.append(head)
         if len(self.streams) >= MAX_STREAMS:
             self._finish(next(iter(self.streams)), out, truncated=True)
@@ -207,7 +207,7 @@ class H2Reader:
         return out
 
 
-def _head(fields: list[tuple[bytes, bytes]], is_request: bool, offset: int) -> HttpHead:
+def _head(fields: list[tuple[bytes, bytes]], is_request: bool, offset: int, stream: int) -> HttpHead:
     """An HTTP/1-shaped head: pseudo-headers become the start line, `:authority` the Host header."""
     pseudo = {n: v for n, v in fields if n.startswith(b":")}
     headers = [(n, v) for n, v in fields if not n.startswith(b":")]
@@ -218,4 +218,4 @@ def _head(fields: list[tuple[bytes, bytes]], is_request: bool, offset: int) -> H
     else:
         start = b"HTTP/2.0 " + pseudo.get(b":status", b"200") + b" "
     raw = b"\r\n".join([start, *(n + b": " + v for n, v in headers)])
-    return HttpHead(start, tuple(headers), raw, 0, is_request, offset, framing="h2c")
+    return HttpHead(start, tuple(headers), raw, 0, is_request, offset, framing="h2c", stream=stream)

@@ -39,12 +39,21 @@ class HttpHead:
     is_request: bool
     offset: int = 0  # where the message starts in its direction's stream (bytes since the parsing began)
     framing: str | None = None  # h2c: an HTTP/2 cleartext message (head from HPACK, body from DATA frames)
+    stream: int | None = None  # h2c: the HTTP/2 stream the message travels on (a response answers its stream's request)
 
     @property
     def target(self) -> bytes:
         """Request target (URL) of a request line, else b''."""
         parts = self.start_line.split(b" ", 2)
         return parts[1] if self.is_request and len(parts) >= 2 else b""
+
+    @property
+    def status(self) -> int | None:
+        """A response's status code (200, 404, …), None for a request or a malformed status line."""
+        parts = self.start_line.split(b" ", 2)
+        if self.is_request or len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit():
+            return None
+        return int(parts[1])
 
     def header(self, name: bytes) -> bytes | None:
         """The last value of a header."""

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from netwatch.protocols.http import HttpHead
 from netwatch.protocols.text import clean
+from netwatch.protocols.url_auth import ABSOLUTE
 
 MAX_PATH = 512  # characters of a path kept (the rest cut, marked with …)
 MAX_QUERY = 256  # characters of the query names kept
@@ -42,7 +43,7 @@ def _authority(authority: bytes) -> bytes:
 def split_target(target: bytes) -> tuple[bytes | None, bytes, bytes | None]:
     """(host from an absolute URL or None, path, raw query or None) of a request target; userinfo dropped."""
     host: bytes | None = None
-    if target[:8].lower().startswith((b"http://", b"https://")):
+    if ABSOLUTE.match(target):  # absolute form, any scheme (a proxy is asked for ftp:// URLs too)
         rest = target.split(b"://", 1)[1]
         slash = rest.find(b"/")
         slash = len(rest) if slash < 0 else slash

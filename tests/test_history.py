@@ -205,3 +205,28 @@ def test_a_capture_right_after_history_is_refused_not_taken_as_the_store(tmp_pat
     r = nw("scan", "--history", CARD, env={"XDG_DATA_HOME": str(tmp_path)})
     assert r.returncode == 2 and "looks like a capture" in r.stderr and "Traceback" not in r.stderr
     assert not Path(CARD + "-wal").exists()
+
+
+def test_visits_carry_the_run_id_of_the_runs_json_records(history_store: str, tmp_path: Path) -> None:
+    """A SIEM joins the history to the JSON Lines on run_id: one site's visit has the run's id, a run
+    over two capture directories (no --site: a site each) writes `<run_id>.1` and `<run_id>.2`."""
+    out = tmp_path / "one.jsonl"
+    r = nw("scan", CARD, "--site", SITE, "--history", history_store, "--json", str(out), "-q", "--fail-on", "none",
+           "--jobs", "1")
+    assert r.returncode == 0, r.stderr[-600:]
+    run_ids = {x["run_id"] for x in jsonl(out.read_text())}
+    visits = [x for x in jsonl(nw("history", SITE, "--history", history_store, "--json", "-", "-q").stdout)
+              if x["event_type"] == "visit"]
+    assert len(run_ids) == 1 and [v["run_id"] for v in visits] == list(run_ids)
+    for store in ("east", "west"):
+        (tmp_path / store).mkdir()
+        (tmp_path / store / "pos.pcap").write_bytes(Path(CARD).read_bytes())
+    out = tmp_path / "two.jsonl"
+    r = nw("scan", str(tmp_path / "east" / "pos.pcap"), str(tmp_path / "west" / "pos.pcap"), "--history",
+           history_store, "--json", str(out), "-q", "--fail-on", "none", "--jobs", "1")
+    assert r.returncode == 0, r.stderr[-600:]
+    (run_id,) = {x["run_id"] for x in jsonl(out.read_text())}
+    for n, store in enumerate(("east", "west"), 1):
+        seen = [x["run_id"] for x in jsonl(nw("history", store, "--history", history_store, "--json", "-", "-q").stdout)
+                if x["event_type"] == "visit"]
+        assert seen == [f"{run_id}.{n}"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 
 from netwatch import __version__
 from netwatch.cli import completion, config, diff, history, interfaces, learn, live, scan, schema
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
             return EXIT_ERROR
+        args.run_id = str(uuid.uuid4())  # this invocation: its JSON records and history visits join on it
         if not getattr(args, "defers_interrupts", False):
             arm_interrupts()
         return int(args.func(args))

@@ -107,12 +107,13 @@ def site_name(args: argparse.Namespace, policy: object) -> str:
 
 def run_context(args: argparse.Namespace, policy: object) -> dict[str, str | None]:
     """What every JSON record of this run carries so a SIEM can join it without the file name: the
-    site (--site or the policy's), the sensor (--sensor or the host name) and a fresh run id."""
+    site (--site or the policy's), the sensor (--sensor or the host name) and the invocation's run id
+    (the history's visits carry it too)."""
     import socket
     import uuid
 
     return {"site": site_name(args, policy) or None, "sensor": getattr(args, "sensor", None) or socket.gethostname(),
-            "run_id": str(uuid.uuid4())}
+            "run_id": getattr(args, "run_id", None) or str(uuid.uuid4())}
 
 
 def load_judgement(args: argparse.Namespace) -> tuple[RuleSet, Policy | None]:

@@ -76,7 +76,7 @@ def record_run(args: argparse.Namespace, reports: list[SourceReport], policy: ob
     try:
         store = HistoryStore(history_target(args.history))
         done.store_name = store.name
-        visits = visits_of(scanned, site_name(args, policy))
+        visits = visits_of(scanned, site_name(args, policy), getattr(args, "run_id", None))
         ids = write_visits(store, visits, sensor=getattr(args, "sensor", None),
                            key=user_key(args))
         done.runs = {v.site: run_id for v, run_id in zip(visits, ids, strict=True)}

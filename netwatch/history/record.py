@@ -59,12 +59,17 @@ def site_of(report: SourceReport) -> str:
     return Path(src).resolve().parent.name or DEFAULT_SITE
 
 
-def visits_of(reports: list[SourceReport], site: str) -> list[Visit]:
-    """The run split by site: one visit when a site was given, else one per capture directory."""
+def visits_of(reports: list[SourceReport], site: str, run_id: str | None = None) -> list[Visit]:
+    """The run split by site: one visit when a site was given, else one per capture directory. With
+    `run_id` (the one in the run's JSON records) a lone visit carries it, several `<run_id>.<n>`."""
     groups: dict[str, list[SourceReport]] = {}
     for r in reports:
         groups.setdefault(site or site_of(r), []).append(r)
-    return [Visit(name, rs, sort_findings([f for r in rs for f in r.findings])) for name, rs in groups.items()]
+    visits = [Visit(name, rs, sort_findings([f for r in rs for f in r.findings])) for name, rs in groups.items()]
+    if run_id:
+        for n, v in enumerate(visits, 1):
+            v.run_id = run_id if len(visits) == 1 else f"{run_id}.{n}"
+    return visits
 
 
 def _dumps(value: Any) -> str:

@@ -39,10 +39,15 @@ from netwatch.protocols.url_auth import (
 MAX_TOKENS = 50_000  # JSON structural tokens / XML tags looked at per body
 MAX_DEPTH = 128  # JSON nesting followed; deeper, the scan stops
 MAX_PARTS = 256  # multipart parts looked at
+MAX_KEYS = 4096  # distinct JSON keys whose role is remembered
 MAX_USER = 256
 
-JSON_NEXT = re.compile(rb'[{}\[\]:,"]')
-JSON_STRING = re.compile(rb'"((?:[^"\\]++|\\.)*+)"', re.S)
+# a string (group 2 None: unterminated, the body was cut; it runs to the end, so no string is read
+# twice) or a structural character
+JSON_TOKEN = re.compile(rb'"((?:[^"\\]++|\\.?)*+)(")?|[{}\[\]:,]', re.S)
+WORD = re.compile(rb"p(?:ass|wd|w|swd)|access_token|\\u|&#")  # url_auth's HINT, escapes; on lower case
+# a key that may be a password name, with a string value: without one, no JSON scan
+JSON_CANDIDATE = re.compile(rb'"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)[^"]{0,64}"\s*:\s*"')
 BOUNDARY = re.compile(rb'boundary[ \t]*=[ \t]*(?:"([^"\r\n]{1,200})"|([^;\s]{1,200}))', re.I)
 DISPOSITION = re.compile(rb"^content-disposition:[ \t]*form-data([^\r\n]*)", re.I | re.M)
 PARAM_NAME = re.compile(rb';[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^;\s]*))', re.I)
@@ -75,10 +80,13 @@ def body_kind(content_type: bytes | None, body: bytes) -> str | None:
 def body_secrets(content_type: bytes | None, body: bytes) -> list[UrlSecret]:
     """The password fields of a request body of any kind `body_kind` names (offsets into `body`)."""
     kind = body_kind(content_type, body)
-    if kind is None or (not HINT.search(body) and b"\\u" not in body and b"&#" not in body):
+    if kind is None:
+        return []
+    lower = body.lower()  # (a case-sensitive search of the lowered body is ~3x faster than re.I)
+    if not WORD.search(lower):
         return []  # no password word (not even an escaped one): the common case, decided in one scan
     if kind == "json":
-        return json_secrets(body)
+        return json_secrets(body) if JSON_CANDIDATE.search(lower) else []
     if kind == "multipart":
         return multipart_secrets(content_type or b"", body)
     return xml_secrets(body)
@@ -127,22 +135,25 @@ def json_secrets(body: bytes) -> list[UrlSecret]:
     found: list[tuple[_Object | None, str, bytes, int, int]] = []  # (object, kind, decoded, offset, length)
     last: bytes | None = None  # the last string read: a key if ':' follows
     key: bytes | None = None  # the key whose value comes next
-    pos = 0
-    for _ in range(MAX_TOKENS):
-        m = JSON_NEXT.search(body, pos)
-        if m is None:
+    roles: dict[bytes, str] = {}  # raw key → its role: JSON arrays repeat their objects' keys
+    for n, m in enumerate(JSON_TOKEN.finditer(body)):
+        if n >= MAX_TOKENS:
             break
-        c, pos = m.group(), m.end()
+        c = m.group()[:1]
         if c == b'"':
-            s = JSON_STRING.match(body, m.start())
-            if s is None:
+            if m.group(2) is None:
                 break  # unterminated: the body was cut
-            pos = s.end()
             if key is None:
-                last = s.group(1)
+                last = m.group(1)
                 continue
             obj = stack[-1] if stack else None
-            _json_value(obj, _name(_json_text(key)), s.group(1), s.start(1), found)
+            role = roles.get(key)
+            if role is None:
+                role = _role(_name(_json_text(key)))
+                if len(roles) < MAX_KEYS:
+                    roles[key] = role
+            if role:
+                _json_value(obj, role, m.group(1), m.start(1), found)
             key = last = None
         elif c == b":":
             key, last = last, None
@@ -156,20 +167,29 @@ def json_secrets(body: bytes) -> list[UrlSecret]:
             if c != b"," and stack:
                 stack.pop()
             key = last = None
-    return [UrlSecret("json", obj.find_user() if obj else None, secret, kind, off, n)
-            for obj, kind, secret, off, n in found]
+    return [UrlSecret("json", obj.find_user() if obj else None, secret, kind, off, size)
+            for obj, kind, secret, off, size in found]
 
 
-def _json_value(obj: _Object | None, name: bytes, raw: bytes, offset: int,
+def _role(name: bytes) -> str:
+    """What a field name stands for: cleartext (a password), token, user, or '' (nothing of ours)."""
+    if TOKEN_NAME.fullmatch(name):
+        return "token"
+    if PASSWORD_NAME.fullmatch(name):
+        return "cleartext"
+    return "user" if USER_NAME.fullmatch(name) else ""
+
+
+def _json_value(obj: _Object | None, role: str, raw: bytes, offset: int,
                 found: list[tuple[_Object | None, str, bytes, int, int]]) -> None:
-    """One `"key": "value"` pair: a secret (kept to measure), a user, or neither."""
+    """One `"key": "value"` pair whose key has a role: a secret (kept to measure) or a user."""
     if len(raw) > MAX_VALUE:
         return
-    if PASSWORD_NAME.fullmatch(name) or TOKEN_NAME.fullmatch(name):
+    if role != "user":
         decoded = _json_text(raw).encode("utf-8", "surrogatepass")
         if decoded.strip() and len(found) < MAX_SECRETS:
-            found.append((obj, "token" if TOKEN_NAME.fullmatch(name) else "cleartext", decoded, offset, len(raw)))
-    elif obj is not None and obj.user is None and USER_NAME.fullmatch(name):
+            found.append((obj, role, decoded, offset, len(raw)))
+    elif obj is not None and obj.user is None:
         obj.user = _json_text(raw).encode("utf-8", "surrogatepass")[:MAX_USER] or None
 
 

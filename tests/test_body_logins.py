@@ -7,6 +7,7 @@ name a password."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import html
 import json
@@ -14,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from netwatch.judge.rules import RuleSet
 from netwatch.pipeline.session import Session
 from netwatch.protocols.body_auth import MAX_DEPTH, body_kind, body_secrets
 from netwatch.protocols.url_auth import MAX_SECRETS
-from netwatch.redaction.body_creds import redact_body_passwords
+from netwatch.redaction.body_creds import blank_body, gzip_of_length, redact_body_passwords
 from netwatch.redaction.masking import Fingerprinter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,9 +118,21 @@ def test_evidence_holds_no_password_and_still_shows_the_logins(tmp_path: Path) -
         logins |= {(r["evidence"]["method"], r["evidence"].get("user"))
                    for r in map(json.loads, rescan.stdout.splitlines()) if r.get("rule") == "NW-CRED-001"}
     expected = {(m, user) for m, user, _kind, _n in SCENARIO.EXPECTED}
-    # not seen again: the gzip body (overwritten whole: it no longer inflates); the chunk-cut value
-    # is (its chunk line kept), and so are the escaped ones (as many FILLER as bytes were sent)
-    assert expected - logins == {("JSON body", "finn")}
+    # every one seen again: the chunk-cut value (its chunk line kept), the escaped ones (as many
+    # FILLER as bytes were sent), the gzip body (re-packed at its length, the password blanked inside)
+    assert expected == logins
+    inflated = b"".join(_gzip_members(b) for b in blobs.values())
+    assert b'"finn"' in inflated and not [k for k, vs in forms.items() for v in vs if v in inflated]
+
+
+def _gzip_members(blob: bytes) -> bytes:
+    """What every gzip member in `blob` inflates to (as far as it goes)."""
+    out = b""
+    for m in re.finditer(rb"\x1f\x8b\x08", blob):
+        d = zlib.decompressobj(31)
+        with contextlib.suppress(zlib.error):
+            out += d.decompress(blob[m.start() :])
+    return out
 
 
 @pytest.mark.parametrize(("ctype", "body", "found"), [
@@ -192,3 +206,17 @@ def test_evidence_blanks_body_fields(raw: bytes, kept: bytes) -> None:
     buf = bytearray(raw)
     redact_body_passwords(buf)
     assert bytes(buf) == kept
+
+
+def test_gzip_body_repacked_at_its_length() -> None:
+    """A gzip-coded login's evidence: the same length, inflating to the text with the password blanked
+    (both the JSON and the url-encoded form); text that cannot fit: None (the body goes whole)."""
+    for user, pw, text in ((b"finn", b"Gzip6-json-pw", b'{"user":"finn","password":"Gzip6-json-pw"}'),
+                           (b"gus", b"Gzip7-coded-pw", b"usr=gus&passwd=Gzip7-coded-pw&x=1")):
+        packed = gzip.compress(text, mtime=0)
+        blanked = blank_body(text)
+        assert len(blanked) == len(text) and user in blanked and pw not in blanked
+        for n in (len(packed), len(packed) + 1, len(packed) + 40):  # no slack, the NUL alone, a comment
+            again = gzip_of_length(blanked, n)
+            assert again is not None and len(again) == n and gzip.decompress(again) == blanked
+    assert gzip_of_length(bytes(range(256)) * 4, 64) is None

@@ -5,7 +5,8 @@ word is blanked, reported or not (a request past the analyzer's budget, a respon
 config), in both directions; over-redaction is cheap. Read on the raw stream, so a value is blanked
 up to the end of its line at most: chunk-size lines stay whole, and a value cut over chunks is
 finished by the analyzer's location. Same length, FILLER; quotes, tags and the user name stay, so a
-re-scan still sees the login.
+re-scan still sees the login. A content-coded body is blanked decoded (`blank_body`, from
+`redaction.protocols`) and, gzip, re-packed at its own length (`gzip_of_length`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import struct
+import zlib
 
+from netwatch.protocols.auth import HTTP_SECRET_FIELD
 from netwatch.redaction.packets import FILLER
 
 # any field name holding a password word (HTTP_SECRET_FIELD's words) or naming a PIN
@@ -74,3 +78,27 @@ def redact_body_passwords(buf: bytearray) -> None:
         end = buf.find(b"<", m.end(), m.end() + MAX_TEXT)
         if end >= 0:
             _fill(buf, m.end(), end, keep_lines=True)
+
+
+def blank_body(text: bytes) -> bytes:
+    """A decoded HTTP body with every password field blanked: form fields, JSON, multipart, XML."""
+    buf = bytearray(text)
+    for m in HTTP_SECRET_FIELD.finditer(buf):
+        _fill(buf, *m.span(m.lastindex or 1))
+    redact_body_passwords(buf)
+    return bytes(buf)
+
+
+def gzip_of_length(text: bytes, n: int) -> bytes | None:
+    """A gzip member of exactly `n` bytes that inflates to `text` (RFC 1952: the header's FCOMMENT
+    takes up the slack), or None if `text` does not compress into `n` bytes. Evidence keeps a
+    gzip-coded login readable (the password blanked inside) instead of overwriting the body whole."""
+    for level in (9, 6, 1):
+        packer = zlib.compressobj(level, zlib.DEFLATED, -15)
+        deflated = packer.compress(text) + packer.flush()
+        slack = n - 10 - len(deflated) - 8
+        if slack >= 0:
+            head = b"\x1f\x8b\x08" + (b"\x10" if slack else b"\x00") + b"\0\0\0\0\x00\xff"
+            comment = bytes([FILLER]) * (slack - 1) + b"\0" if slack else b""
+            return head + comment + deflated + struct.pack("<II", zlib.crc32(text), len(text) & 0xFFFFFFFF)
+    return None

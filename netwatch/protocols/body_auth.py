@@ -9,7 +9,9 @@ innermost of `a.b` / `a[b]`). Not reported, as there: flags and settings named l
 schema describing a password field (its value is an object), a WS-Security `#PasswordDigest` (a
 hash with a nonce, not the password), a password element holding child elements or nothing, a
 multipart part that is a file upload. Only string values count: a number or boolean under a password
-name is a setting far more often than a login (evidence blanks numbers all the same).
+name is a setting far more often than a login (evidence blanks numbers all the same). Requests
+only (the analyzer's choice): a response naming a password (a config, an echo of a form) is no
+client logging in over the wire, which is what NW-CRED-001 reports; evidence blanks it all the same.
 
 Why a scanner and not `json.loads`: the finding is located (evidence overwrites exactly the encoded
 value), which needs the value's offset in the body; `json` gives none, and it refuses a body cut at

@@ -129,12 +129,17 @@ def test_scan_every_output(tmp_path: Path) -> None:
     no_leaks(outputs)
 
 
-def test_url_and_form_passwords_in_no_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("module", "name"), [("scenarios_url_logins.py", "login_url_secrets"),
+                                            ("scenarios_body_logins.py", "login_body_secrets")])
+def test_url_form_and_body_passwords_in_no_output(tmp_path: Path, module: str, name: str) -> None:
     """captures/login_url_secrets.pcap (scenarios_url_logins: proxy and ftp userinfo, query values,
-    form posts plain / chunked / gzip, access_token, h2c) through scan's every output, --log all."""
-    mod = load_scenario(CAPTURES / "scenarios_url_logins.py")
+    form posts plain / chunked / gzip, access_token, h2c) and captures/login_body_secrets.pcap
+    (scenarios_body_logins: JSON, multipart, XML/SOAP bodies, as sent and decoded) through scan's
+    every output, --log all."""
+    mod = load_scenario(CAPTURES / module)
     secrets = {f"url-password:{k}": v for k, v in mod.PASSWORD.items()}
-    capture = CAPTURES / "login_url_secrets.pcap"
+    secrets |= {f"wire-form:{k}": v for k, v in getattr(mod, "WIRE", {}).items()}
+    capture = CAPTURES / f"{name}.pcap"
     out_json, out_html = tmp_path / "f.jsonl", tmp_path / "r.html"
     r = _netwatch("scan", str(capture), "--json", str(out_json), "--html", str(out_html), "--fail-on", "none",
                   "--no-progress", "--key", KEY, "--log", "all")
@@ -142,7 +147,7 @@ def test_url_and_form_passwords_in_no_output(tmp_path: Path) -> None:
     piped = _netwatch("scan", str(capture), "--json", "-", "--fail-on", "none", "--no-progress")
     outputs = {"console": r.stdout, "stderr": r.stderr, "json": out_json.read_bytes(), "html": out_html.read_bytes(),
                "json-stdout": piped.stdout, "summary-stderr": piped.stderr}
-    expect(out_json.read_text().count('"NW-CRED-001"') >= 10, "the URL and form logins were not reported")
+    expect(out_json.read_text().count('"NW-CRED-001"') >= 10, "the URL, form and body logins were not reported")
     expect('"event_type": "http"' in out_json.read_text(), "no --log http records were searched")
     found = leaks(outputs, secrets)
     expect(not found, f"secrets in outputs: {found}")

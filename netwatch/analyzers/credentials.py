@@ -29,6 +29,7 @@ from netwatch.protocols.auth import (
     http_authorizations,
     sasl_plain,
 )
+from netwatch.protocols.body_auth import body_secrets
 from netwatch.protocols.http import HttpMessage, HttpPart
 from netwatch.protocols.snmp import snmp_community
 from netwatch.protocols.url_auth import field_secrets, is_form, request_target, target_secrets
@@ -65,13 +66,18 @@ class Credentials(LoginWatcher, name="credentials"):
                   method if sec.where == "userinfo" else "URL query", sec.kind)
 
     def _form(self, flow: Flow, msg: HttpMessage, ts: float, emit: Emit) -> None:
-        """Password fields of an `application/x-www-form-urlencoded` request body."""
+        """Password fields of a request body: an `application/x-www-form-urlencoded` form
+        (`protocols.url_auth`), JSON, multipart/form-data or XML/SOAP (`protocols.body_auth`)."""
         st = self.peek(flow)
-        if (st is not None and st.seen > MAX_BYTES) or not is_form(msg.head.header(b"content-type")):
+        if (st is not None and st.seen > MAX_BYTES) or not msg.body:
             return
-        for sec in field_secrets(msg.body[:MAX_BYTES], 0, "form"):
-            found(flow, ts, locating(emit, _body_location(msg, sec.offset, sec.length)), "http", sec.user,
-                  sec.secret, "form body", sec.kind)
+        ctype = msg.head.header(b"content-type")
+        body = msg.body[:MAX_BYTES]
+        secrets = field_secrets(body, 0, "form") if is_form(ctype) else body_secrets(ctype, body)
+        for sec in secrets:
+            method, encoding = BODY_METHODS[sec.where]
+            where = _body_location(msg, sec.offset, sec.length, encoding)
+            found(flow, ts, locating(emit, where), "http", sec.user, sec.secret, method, sec.kind)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if self.stays_for(flow, "snmp"):
@@ -273,13 +279,13 @@ class Credentials(LoginWatcher, name="credentials"):
         deactivate(flow, self)
 
 
-def _body_location(msg: HttpMessage, offset: int, length: int) -> events.Location | None:
+def _body_location(msg: HttpMessage, offset: int, length: int, encoding: str = "url") -> events.Location | None:
     """Where `length` bytes at `offset` of a request's decoded body lie in the client stream: mapped
     through its chunks' (h2c: DATA frames') spans; a compressed body's value cannot be cut out, so
-    the whole body."""
+    the whole body. `encoding`: what wraps the value in the body (url, json, xml, multipart)."""
     if msg.content_encoding:
         start, end = (msg.body_spans[0][0], msg.body_spans[-1][1]) if msg.body_spans else msg.body_span
-        return events.Location(0, start, end - start, "password", "url+" + msg.content_encoding)
+        return events.Location(0, start, end - start, "password", encoding + "+" + msg.content_encoding)
     if not msg.body_spans and msg.head.framing:
         return None  # h2c DATA not followed
     spans = msg.body_spans or ((msg.body_span[0], msg.body_span[0] + len(msg.body)),)
@@ -297,7 +303,7 @@ def _body_location(msg: HttpMessage, offset: int, length: int) -> events.Locatio
         return None
     # cut over chunks: evidence overwrites the value's bytes and keeps the chunk lines between them
     chunked = pieces > 1 and not msg.head.framing  # (h2c: DATA frame headers between, overwritten too)
-    return events.Location(0, begin, stop - begin, "password", "url+chunked" if chunked else "url")
+    return events.Location(0, begin, stop - begin, "password", encoding + "+chunked" if chunked else encoding)
 
 
 LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "imap": Credentials._imap,
@@ -305,4 +311,8 @@ LINE_HANDLERS = {"ftp": Credentials._ftp_pop3, "pop3": Credentials._ftp_pop3, "i
 STREAM_HANDLERS = {"ftp": Credentials._lines, "pop3": Credentials._lines, "imap": Credentials._lines,
                    "smtp": Credentials._lines, "telnet": Credentials._telnet,
                    "mysql": Credentials._mysql, "postgres": Credentials._postgres, "tds": Credentials._tds}
+# a body secret's `where` → (the login's method, the encoding its location names)
+BODY_METHODS = {"form": ("form body", "url"), "json": ("JSON body", "json"),
+                "multipart": ("multipart form", "multipart"), "xml": ("XML body", "xml"),
+                "ws-security": ("WS-Security PasswordText", "xml")}
 STREAM_APPS = {*STREAM_HANDLERS, "http"}  # http: its heads come parsed (`http`)

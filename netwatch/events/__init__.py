@@ -213,7 +213,8 @@ class Credentials(Event, kind="credentials"):
     protocol: str = _f("ftp, telnet, http, pop3, imap, smtp, snmp, mysql, postgres, tds, ldap, socks5, …")
     user: str | None = _f("user name (escaped, length-limited)", default=None)
     method: str = _f("how the login was made (USER/PASS, Basic, AUTH PLAIN, Digest, Bearer, simple bind, "
-                     "URL userinfo, URL query, form body, …)")
+                     "URL userinfo, URL query, form body, JSON body, multipart form, XML body, "
+                     "WS-Security PasswordText, …)")
     secret: str = _f("cleartext, obfuscated, token, none, hash, digest or scram")
     password_length: int | None = _f("length of a readable password", default=None)
     default_password: bool = _f("the password is a well-known default", default=False)

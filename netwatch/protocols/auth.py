@@ -40,9 +40,11 @@ B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
 # `user%5Bpassword%5D=…`, `pw=…; `): `credentials` reports the password fields (protocols.url_auth)
 # and locates them, but evidence blanks every field whose name holds a password word whether or not
 # it was reported (a request past the analyzer's budget, a cookie): over-redaction there is cheap.
+# A quoted value (`pw="…"`: a cookie, an XML attribute) is blanked inside its quotes (the group that
+# matched, `lastindex`), so the markup around it stays readable.
 HTTP_SECRET_FIELD = re.compile(
-    rb"(?:^|[?&;\s])(?:pin|[^=&;\s?]{0,32}?(?:pass|pwd|pw|pswd|secret|access_token)[^=&;\s?]{0,32})=([^&;\s]*)",
-    re.I)
+    rb"(?:^|[?&;\s])(?:pin|[^=&;\s?]{0,32}?(?:pass|pwd|pw|pswd|secret|access_token)[^=&;\s?]{0,32})="
+    rb"(?:\"([^\"\s]*)|'([^'\s]*)|([^&;\s]*))", re.I)
 # The password of an absolute URL's userinfo in a request line (`GET http://user:pw@host/`, via a
 # proxy; any scheme): up to the last '@' before the path, as conservative as evidence wants.
 HTTP_USERINFO = re.compile(rb"(?:^|\n)[A-Za-z]+[ \t]+[A-Za-z][A-Za-z0-9+.-]{0,15}://[^/?#\\\s@:]*:([^/\s]*)@")

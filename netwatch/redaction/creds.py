@@ -2,9 +2,9 @@
 `analyzers.credentials`: FTP/POP3 PASS, IMAP LOGIN and AUTHENTICATE PLAIN, SMTP/POP3 AUTH PLAIN and
 LOGIN, HTTP Basic, Telnet keystrokes after a password prompt, SNMP communities, PostgreSQL password
 messages, MySQL clear-text auth, TDS Login7, Redis AUTH/HELLO, MQTT CONNECT, IRC PASS / NickServ
-IDENTIFY / SASL PLAIN; and password fields of HTTP queries, forms and cookies, and the password of
-a request URL's userinfo. The user name stays
-(it is evidence); the password becomes FILLER of the same length,
+IDENTIFY / SASL PLAIN; and password fields of HTTP queries, forms and cookies, the password of
+a request URL's userinfo, and password fields of JSON, multipart and XML bodies (`body_creds`).
+The user name stays (it is evidence); the password becomes FILLER of the same length,
 re-encoded where it was encoded (base64, TDS obfuscation), so a re-scan still sees the same login
 protocol, user and password length, never the password.
 """
@@ -28,6 +28,7 @@ from netwatch.protocols.auth import (
     TELNET_USER_PROMPT,
 )
 from netwatch.protocols.snmp import snmp_community_span
+from netwatch.redaction.body_creds import redact_body_passwords
 from netwatch.redaction.packets import FILLER, redact_base64_field
 
 REDIS_RESP_AUTH = re.compile(  # AUTH password, or AUTH user password (also inside HELLO)
@@ -61,7 +62,8 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
     if app == "http":
         for pattern in (HTTP_SECRET_FIELD, HTTP_USERINFO):
             for m in pattern.finditer(client):
-                _fill(client, *m.span(1))
+                _fill(client, *m.span(m.lastindex or 1))
+        _http_bodies(client, server)
     if app == "telnet":
         _telnet(client, server, order)
     if app == "postgres":
@@ -86,6 +88,12 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
                 _fill(client, *m.span(1))
         for m in IRC_SASL.finditer(client):
             redact_base64_field(client, *m.span(1), fix=_after_second_nul)
+
+
+def _http_bodies(client: bytearray, server: bytearray) -> None:
+    """Password fields of JSON, multipart and XML bodies, both ways (`redaction.body_creds`)."""
+    for buf in (client, server):
+        redact_body_passwords(buf)
 
 
 def _after_colon(raw: bytearray) -> None:

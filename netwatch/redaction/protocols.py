@@ -20,6 +20,7 @@ from netwatch.protocols.h2c import PREFACE
 from netwatch.protocols.http import HttpMessage, HttpPart, decode_content
 from netwatch.protocols.http_stream import HttpConnection
 from netwatch.protocols.iso8583 import _BCD_SPECS, frame_length, locate
+from netwatch.redaction.body_creds import blank_body, gzip_of_length
 from netwatch.redaction.frames import redact_h2c, redact_websocket
 from netwatch.redaction.masking import keep_mask
 from netwatch.redaction.packets import FILLER, View, hex_view, mask_cards
@@ -87,20 +88,33 @@ def _redact_body(buf: bytearray, regions: list[tuple[int, int]], coding: bytes |
     spans = [(i, i + 1) for s, e in regions for i in range(s, e)]
     raw = bytes(buf[i] for i, _ in spans) if len(regions) > 1 else bytes(buf[regions[0][0] : regions[0][1]])
     if coding and (dec := decode_content(raw, coding)) is not None:
-        if not scan(dec[0])[0]:
-            return
         plain = coding.strip().lower()
-        # a valid body of the same length that decompresses to filler (stacked codings: filler)
-        stored = {b"br": stored_brotli, b"zstd": stored_zstd}.get(plain, lambda _n: None)(len(raw))
-        rep = stored_compressed(len(raw), plain != b"deflate") if plain in (b"gzip", b"x-gzip", b"deflate") \
-            else stored or bytes([FILLER]) * len(raw)
+        if scan(dec[0])[0]:
+            rep = _filler_body(plain, len(raw))
+            notes.append(f"{coding.strip().decode('ascii', 'replace')} body overwritten whole")
+        else:
+            blanked = blank_body(dec[0])
+            if blanked == dec[0]:
+                return  # no card, no password field
+            # gzip: the same text, passwords blanked, re-packed at the same length; else filler
+            again = gzip_of_length(blanked, len(raw)) if plain in (b"gzip", b"x-gzip") and not dec[1] else None
+            rep = again or _filler_body(plain, len(raw))
+            notes.append(f"password fields blanked in a {coding.strip().decode('ascii', 'replace')} body"
+                         + ("" if again else " (overwritten whole)"))
         for (i, _), b in zip(spans, rep, strict=True):
             buf[i] = b
-        notes.append(f"{coding.strip().decode('ascii', 'replace')} body overwritten whole")
         return
     view = View(raw, spans, lambda c, _n: bytes([c]))
     mask_cards(view.text, notes)
     view.write_back(buf)
+
+
+def _filler_body(plain: bytes, n: int) -> bytes:
+    """A valid body of `n` bytes in coding `plain` that decompresses to filler (stacked codings: filler)."""
+    if plain in (b"gzip", b"x-gzip", b"deflate"):
+        return stored_compressed(n, plain != b"deflate")
+    stored = {b"br": stored_brotli, b"zstd": stored_zstd}.get(plain, lambda _n: None)(n)
+    return stored or bytes([FILLER]) * n
 
 
 def stored_compressed(n: int, gzip: bool) -> bytes:

@@ -66,8 +66,45 @@ def xoauth2(user: bytes, token: bytes) -> bytes:
     return base64.b64encode(b"user=" + user + b"\x01auth=Bearer " + token + b"\x01\x01")
 
 
-SOCKS_REQUEST = b"\x05\x01\x00\x01" + bytes([10, 20, 1, 50]) + struct.pack("!H", 389)
 SOCKS_REPLY = b"\x05\x00\x00\x01" + bytes([10, 20, 0, 9]) + struct.pack("!H", 40001)
+
+
+def socks5(port: int) -> Chunks:
+    """A SOCKS5 handshake without a login, to the server's `port`: the tunnel's protocol follows."""
+    return [(0, b"\x05\x01\x00"), (1, b"\x05\x00"),
+            (0, b"\x05\x01\x00\x01" + bytes([10, 20, 1, 50]) + struct.pack("!H", port)), (1, SOCKS_REPLY)]
+
+
+def postgres_cleartext(user: bytes, pw: bytes) -> Chunks:
+    params = b"user\0" + user + b"\0database\0pos\0\0"
+    return [(0, struct.pack("!II", 8 + len(params), 0x00030000) + params), (1, b"R" + struct.pack("!II", 8, 3)),
+            (0, b"p" + struct.pack("!I", 5 + len(pw)) + pw + b"\0"), (1, b"R" + struct.pack("!II", 8, 0))]
+
+
+def mysql_clear(user: bytes, pw: bytes) -> Chunks:
+    greeting = (b"\x0a8.0.36\0" + struct.pack("<I", 42) + b"abcdefgh\0" + struct.pack("<H", 0xF7FF) + b"\x21"
+                + struct.pack("<H", 2) + struct.pack("<H", 0x81FF) + b"\x15" + bytes(10) + b"ijklmnopqrst\0"
+                + b"mysql_native_password\0")
+    caps = 0x200 | 0x8000 | 0x80000  # protocol 4.1, secure connection, plugin auth
+    body = struct.pack("<I", caps) + bytes(4) + b"\x21" + bytes(23) + user + b"\0" + bytes([len(pw)]) + pw
+    body += b"mysql_clear_password\0"
+    return [(1, len(greeting).to_bytes(3, "little") + b"\0" + greeting),
+            (0, len(body).to_bytes(3, "little") + b"\x01" + body), (1, b"\x07\0\0\x02\0\0\0\x02\0\0\0")]
+
+
+def tds7_login(user: str, pw: str) -> bytes:
+    obf = bytes(((b << 4 | b >> 4) & 0xFF) ^ 0xA5 for b in pw.encode("utf-16-le"))
+    u = user.encode("utf-16-le")
+    fixed = bytearray(94)
+    fixed[0:4] = (94 + len(u) + len(obf)).to_bytes(4, "little")
+    fixed[4:8] = bytes.fromhex("04000074")  # TDS 7.4
+    fixed[40:42], fixed[42:44] = (94).to_bytes(2, "little"), len(user).to_bytes(2, "little")
+    fixed[44:46], fixed[46:48] = (94 + len(u)).to_bytes(2, "little"), len(pw).to_bytes(2, "little")
+    body = bytes(fixed) + u + obf
+    return b"\x10\x01" + (8 + len(body)).to_bytes(2, "big") + bytes(4) + body
+
+
+SOCKS_REQUEST = b"\x05\x01\x00\x01" + bytes([10, 20, 1, 50]) + struct.pack("!H", 389)
 CASES: dict[str, tuple[int, Chunks, list[bytes]]] = {
     "ldap-binds": (389, [
         (0, ldap_bind(1, b"cn=pos-0042,dc=store42,dc=example", _ber(0x80, b"Ldap-Simple-1"))), (1, BIND_OK),
@@ -79,6 +116,14 @@ CASES: dict[str, tuple[int, Chunks, list[bytes]]] = {
         (0, SOCKS_REQUEST), (1, SOCKS_REPLY),
         (0, ldap_bind(1, b"cn=tunnel,dc=store42,dc=example", _ber(0x80, b"Ldap-Tunnel-5"))), (1, BIND_OK)],
         [b"Socks-Pw-4", b"Ldap-Tunnel-5"]),
+    # the login inside a tunnel: the protocol's own pass reads from the stream's start, the location
+    # the analyzer gave (counted from the tunnel's first byte, rebased) is what finds it
+    "socks5-then-postgres": (1080, socks5(5432) + postgres_cleartext(b"posapp", b"Pg-Tunnel-10"), [b"Pg-Tunnel-10"]),
+    "connect-then-mysql-clear": (3128, [
+        (0, b"CONNECT db.store42.example:3306 HTTP/1.1\r\nHost: db.store42.example:3306\r\n\r\n"),
+        (1, b"HTTP/1.1 200 Connection established\r\n\r\n"), *mysql_clear(b"posreport", b"My-Tunnel-11")],
+        [b"My-Tunnel-11"]),
+    "socks5-then-tds7": (1080, [*socks5(1433), (0, tds7_login("sa", "Tds-Tunnel-12"))], [b"Tds-Tunnel-12"]),
     "sybase-tds5": (5000, [(0, tds5_login(b"posuser", b"Sybase-Pw-6", b"Sybase-Pw-6")),
                            (1, bytes([0x04, 0x01, 0x00, 0x11, 0, 0, 0, 0]) + b"\xad\x05\x00\x05\x05\x00\x00\x00\x00")],
                     [b"Sybase-Pw-6"]),
@@ -98,7 +143,8 @@ CASES: dict[str, tuple[int, Chunks, list[bytes]]] = {
 
 def forms(secret: bytes) -> dict[str, bytes]:
     """The secret as the protocols carry it: as is, UTF-16LE, base64 at each alignment (whole groups)."""
-    out = {"plain": secret, "utf16le": secret.decode().encode("utf-16-le")}
+    wide = secret.decode().encode("utf-16-le")
+    out = {"plain": secret, "utf16le": wide, "tds-obfuscated": bytes(((b << 4 | b >> 4) & 0xFF) ^ 0xA5 for b in wide)}
     for s in range(3):
         out[f"base64-{s}"] = base64.b64encode(b"x" * s + secret)[4 * ((s + 2) // 3) : 4 * ((s + len(secret)) // 3)]
     return out

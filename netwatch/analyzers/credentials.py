@@ -229,7 +229,8 @@ class Credentials(LoginWatcher, name="credentials"):
             plugin = data[j : k if k >= 0 else len(data)]
         method = plugin.decode("latin-1")[:40] or "mysql_native_password"
         if method == "mysql_clear_password":
-            found(flow, ts, emit, "mysql", user, auth.rstrip(b"\0"), method)
+            where = events.Location(0, st.seen - len(data) + i, len(auth.rstrip(b"\0")), "password", "ascii")
+            found(flow, ts, locating(emit, where), "mysql", user, auth.rstrip(b"\0"), method)
         elif not auth:
             found(flow, ts, emit, "mysql", user, b"", method, secret="none")
         else:
@@ -249,7 +250,8 @@ class Credentials(LoginWatcher, name="credentials"):
             body = data[5 : 1 + int.from_bytes(data[1:5], "big")].rstrip(b"\0")
             auth, st.auth = st.auth, None
             if auth == 3:
-                found(flow, ts, emit, "postgres", st.user, body, "password")
+                where = events.Location(0, st.seen - n + 5, len(body), "password", "ascii")
+                found(flow, ts, locating(emit, where), "postgres", st.user, body, "password")
             elif auth == 5:
                 found(flow, ts, emit, "postgres", st.user, None, "md5", secret="hash")
             elif auth == 10:
@@ -269,7 +271,8 @@ class Credentials(LoginWatcher, name="credentials"):
         except (ValueError, IndexError):
             return
         if user or plen:
-            found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
+            where = events.Location(0, st.seen - len(data) + 8 + poff, len(raw), "password", "tds-obfuscated")
+            found(flow, ts, locating(emit, where), "tds", user, pw, "login7", secret="obfuscated")
         deactivate(flow, self)
 
 

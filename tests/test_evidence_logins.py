@@ -45,6 +45,11 @@ def _ber(tag: int, body: bytes) -> bytes:
     return bytes([tag]) + (bytes([n]) if n < 0x80 else b"\x81" + bytes([n])) + body
 
 
+def ber_long(tag: int, body: bytes) -> bytes:
+    """A BER element with a 4-octet length, as Windows LDAP clients write every one."""
+    return bytes([tag, 0x84]) + len(body).to_bytes(4, "big") + body
+
+
 def ldap_bind(msgid: int, dn: bytes, auth: bytes) -> bytes:
     return _ber(0x30, b"\x02\x01" + bytes([msgid]) + _ber(0x60, b"\x02\x01\x03" + _ber(0x04, dn) + auth))
 
@@ -124,6 +129,22 @@ CASES: dict[str, tuple[int, Chunks, list[bytes]]] = {
         (1, b"HTTP/1.1 200 Connection established\r\n\r\n"), *mysql_clear(b"posreport", b"My-Tunnel-11")],
         [b"My-Tunnel-11"]),
     "socks5-then-tds7": (1080, [*socks5(1433), (0, tds7_login("sa", "Tds-Tunnel-12"))], [b"Tds-Tunnel-12"]),
+    "ldap-windows-lengths": (389, [(0, ber_long(0x30, b"\x02\x01\x01" + ber_long(0x60, b"\x02\x01\x03" + ber_long(
+        0x04, b"CN=pos-0042,DC=store42,DC=example") + ber_long(0x80, b"Ldap-Long-13")))), (1, BIND_OK)],
+        [b"Ldap-Long-13"]),
+    "imap-login-literal": (143, [(1, b"* OK ready\r\n"), (0, b"a1 LOGIN clerk {14}\r\n"), (1, b"+ go ahead\r\n"),
+                                 (0, b"Imap {Lit} 14!\r\n"), (1, b"a1 OK\r\n")], [b"Imap {Lit} 14!"]),
+    "irc-sasl-plain": (6667, [
+        (0, b"CAP REQ :sasl\r\nNICK posbot\r\nUSER posbot 0 * :pos\r\n"), (1, b":irc CAP * ACK :sasl\r\n"),
+        (0, b"AUTHENTICATE PLAIN\r\n"), (1, b"AUTHENTICATE +\r\n"),
+        (0, b"AUTHENTICATE " + base64.b64encode(b"posbot\0posbot\0Irc-Sasl-15") + b"\r\n"),
+        (1, b":irc 903 posbot :ok\r\n")],
+        [b"Irc-Sasl-15"]),
+    "smtp-oauthbearer": (25, [
+        (1, b"220 mx ESMTP\r\n"), (0, b"EHLO pos\r\n"), (1, b"250 AUTH OAUTHBEARER\r\n"),
+        (0, b"AUTH OAUTHBEARER "
+         + base64.b64encode(b"n,a=pos@store42.example,\x01host=mx\x01auth=Bearer Oauth-Tok-16\x01\x01") + b"\r\n"),
+        (1, b"235 ok\r\n")], [b"Oauth-Tok-16"]),
     "sybase-tds5": (5000, [(0, tds5_login(b"posuser", b"Sybase-Pw-6", b"Sybase-Pw-6")),
                            (1, bytes([0x04, 0x01, 0x00, 0x11, 0, 0, 0, 0]) + b"\xad\x05\x00\x05\x05\x00\x00\x00\x00")],
                     [b"Sybase-Pw-6"]),

@@ -20,6 +20,7 @@ from netwatch.analyzers.login_watch import MAX_BYTES, MAX_LINE, LoginState, Logi
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import (
     IMAP_AUTH_PLAIN,
+    IMAP_LITERAL,
     IMAP_LOGIN,
     TELNET_IAC,
     TELNET_PASS_PROMPT,
@@ -103,6 +104,10 @@ class Credentials(LoginWatcher, name="credentials"):
             found(flow, ts, emit, proto, user, None, "APOP", secret="digest")
 
     def _imap(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
+        if st.mode == "literal":  # LOGIN user {n}: the password is the next line's first n bytes
+            st.mode = None
+            found(flow, ts, emit, "imap", st.take_user(), line[: st.literal], "LOGIN")
+            return
         if st.mode == "plain":
             st.mode = None
             creds = sasl_plain(line.strip())
@@ -113,7 +118,11 @@ class Credentials(LoginWatcher, name="credentials"):
         if m:
             user = m.group(1) if m.group(1) is not None else m.group(2)
             pw = m.group(3) if m.group(3) is not None else m.group(4)
-            found(flow, ts, emit, "imap", user, pw, "LOGIN")
+            literal = IMAP_LITERAL.fullmatch(pw) if m.group(4) is not None else None
+            if literal is not None:
+                st.user, st.mode, st.literal = user, "literal", int(literal.group(1))
+            else:
+                found(flow, ts, emit, "imap", user, pw, "LOGIN")
             return
         m = IMAP_AUTH_PLAIN.match(line)
         if m:

@@ -33,7 +33,12 @@ IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\
 # The same exchanges found in a whole client stream (evidence redaction overwrites the secret group):
 PASS_LINE = re.compile(rb"(?:^|\n)PASS ([^\r\n]*)", re.I)  # FTP and POP3
 IMAP_LOGIN_IN_STREAM = re.compile(
-    rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)
+    rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(?!\{\d+\+?\}\r?\n)(\S+))', re.I)
+# IMAP LOGIN whose password is a literal ({n} or LITERAL+ {n+}, then CRLF and n bytes): clients send
+# passwords with special characters so; the literal's bytes follow the line
+IMAP_LITERAL = re.compile(rb"\{(\d{1,5})\+?\}")
+IMAP_LOGIN_LITERAL_IN_STREAM = re.compile(rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) \{(\d{1,5})\+?\}\r?\n',
+                                          re.I)
 SASL_START = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN)(?: ([A-Za-z0-9+/=]+))?\r?\n", re.I)
 B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
 # A secret in an HTTP query string, form body or cookie (`password=…`, `j_password=…`,

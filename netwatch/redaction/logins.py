@@ -1,11 +1,11 @@
 """In-place redaction of the login secrets `redaction.creds` does not read, for evidence: LDAP binds
 (the simple password, SASL PLAIN's password), the SOCKS5 username/password request (RFC 1929,
 whatever the tunnel carries after it), Sybase/old-TDS login records (the password and the
-remote-password list), bearer tokens (HTTP Authorization / Proxy-Authorization `Bearer`, SASL
-XOAUTH2 / OAUTHBEARER on POP3, IMAP and SMTP). Same rule as `creds`: the user name stays, the
-secret becomes FILLER of the same length (re-encoded where it was base64), so a re-scan still sees
-the same login, user and secret length, never the secret. Grammars from `protocols.auth` and
-`protocols.proxy_handshake`, the ones the analyzers read.
+remote-password list), IMAP LOGIN passwords sent as literals, bearer tokens (HTTP Authorization /
+Proxy-Authorization `Bearer`, SASL XOAUTH2 / OAUTHBEARER on POP3, IMAP and SMTP). Same rule as
+`creds`: the user name stays, the secret becomes FILLER of the same length (re-encoded where it was
+base64), so a re-scan still sees the same login, user and secret length, never the secret. Grammars
+from `protocols.auth` and `protocols.proxy_handshake`, the ones the analyzers read.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 
 from netwatch.protocols.auth import (
     B64_LINE,
+    IMAP_LOGIN_LITERAL_IN_STREAM,
     TDS5_PASSWORD,
     ldap_bind_at,
     ldap_messages,
@@ -51,6 +52,9 @@ def redact_logins(app: str | None, client: bytearray, notes: list[str]) -> None:
         _fill(client, *m.span(1))
     if app in MAIL_APPS:
         _sasl_oauth(client)
+    if app == "imap":
+        for m in IMAP_LOGIN_LITERAL_IN_STREAM.finditer(client):  # LOGIN user {n}, then the password's n bytes
+            _fill(client, m.end(), min(len(client), m.end() + int(m.group(1))))
 
 
 def _ldap(client: bytearray, start: int) -> None:

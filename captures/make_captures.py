@@ -8,6 +8,9 @@ written as-is, e.g. a deliberately truncated capture).
 Convention for card data: a scenario module that puts card numbers (or track data) into its
 captures lists every one of them, as plain digit strings, in a module-level `CARD_NUMBERS`
 list; tests/test_no_leaks.py scans all bundled captures and fails if any output contains one.
+Likewise every password, token or community a module's logins send goes in its `PASSWORDS` list:
+tests/test_evidence_secrets.py fails if a capture's evidence holds one (in any form its protocol
+carries it) or if a capture reports a login whose secret its module does not list.
 Golden findings live in captures/expected/NAME.jsonl (tests/test_golden.py replays every capture).
 """
 

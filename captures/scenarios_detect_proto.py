@@ -24,6 +24,12 @@ POS, ADMIN, LAN_SRV, PROXY = "10.20.1.15", "10.20.0.5", "10.20.1.50", "10.20.0.9
 ACQUIRER, INTERNET, VENDOR = "203.0.113.10", "185.220.101.5", "185.220.101.7"
 VISA_PROXY = "4012888888881881"
 CARD_NUMBERS = [VISA_PROXY]
+# every secret a login here sends (evidence blanks them; tests/test_evidence_secrets.py): POP3 AUTH PLAIN,
+# AUTH LOGIN (a default password), the XOAUTH2 bearer token, the HTTP Bearer token, the Sybase login,
+# the LDAP simple bind, the SOCKS5 and HTTP CONNECT proxy logins
+PASSWORDS = ["Sommer2024", "admin", "ya29.A0ARrdaM-store42-token",
+             "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwb3MwMSJ9.c2lnbmF0dXJlLXN0b3JlNDI", "Kasse2024", "Kasse!2024",
+             "Proxy123"]
 # Self-signed, expired (2016-2021), SHA-1, RSA 1024, CN=dtls-gw.store42.example: generated once, kept as DER.
 SHA1_CERT = base64.b64decode(
     "MIIBuTCCASKgAwIBAgICEJIwDQYJKoZIhvcNAQEFBQAwIjEgMB4GA1UEAwwXZHRscy1ndy5zdG9yZTQyLmV4YW1wbGUwHhcNMTYw"

@@ -20,6 +20,9 @@ LEGACY_CERT = base64.b64decode(
     "MIIBvTCCASagAwIBAgICEJIwDQYJKoZIhvcNAQELBQAwJDEiMCAGA1UEAwwZbGVnYWN5LWd3LnN0b3JlNDIuZXhhbXBsZTAeFw0xNTAxMDEwMDAwMDBaFw0yMDAxMDEwMDAwMDBaMCQxIjAgBgNVBAMMGWxlZ2FjeS1ndy5zdG9yZTQyLmV4YW1wbGUwgZ8wDQYJKoZIhvcNAQEBBQADgY0AMIGJAoGBAK2UpqNeXiE3IhFCWk0H3fG+2XdqCUANZ2NxCwW4VL3RQobSS5Fpk5QBbV1xLBC5987oszY31bKSCNBmk2d8ldfibJ9YqK3CoqSu7ain4IC3CvtM/6wC5d95KU3AO7VD80uBt9+guG3j0mcp9nIVKv36xtzXDGLl/0eeqRDL3Wj/AgMBAAEwDQYJKoZIhvcNAQELBQADgYEAC4cDEKG9X3QgT9YNqScBVSKsFaV4biRdtgZi051FqXLXXgFjg3XHKdN2Num7+TVMjd+6EySe6DFpFIlkl0l6ulwcGH1K7FJP5QE8vI/o5MZCI/4mUftGPfP5rvYkpZKlQdDCpUanKTXuRCfr9cOIZd18AsT2uxv1F9NjE3b7vXU="
 )
 
+# every secret a login here sends (evidence blanks them; tests/test_evidence_secrets.py): the FTP password
+# (a default), the Telnet password typed key by key, the SNMP community
+PASSWORDS = ["admin", "Sw1tch!2024", "public"]
 
 def blob(label: str, n: int) -> bytes:
     """Deterministic random-looking bytes (stand-in for ciphertext)."""

@@ -132,7 +132,8 @@ def test_every_finding_names_its_evidence(evidence):
 
 def test_no_secret_in_any_encoding(evidence):
     cards = [c for c in scenario_lists("CARD_NUMBERS") if len(re.sub(r"\D", "", c)) >= 12]
-    passwords = [p.encode() for p in scenario_lists("PASSWORDS")]
+    passwords = [p.encode() for p in scenario_lists("PASSWORDS") if len(p) >= 8]  # short ones: per capture
+    # (tests/test_evidence_secrets.py; "admin" is a word of other captures' user names)
     assert len(cards) >= 20 and len(passwords) >= 5
     checked = 0
     for name, (d, _records) in evidence.items():

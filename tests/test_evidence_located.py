@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pipeline_helpers import session_events
+from scenario_modules import scenario_lists
 
 from netwatch.events import CardData, Credentials, Event, Iso8583, Location
 from netwatch.flows.table import Flow
@@ -95,3 +96,17 @@ def test_app_login_secrets_are_located(name: str, starts: bytes) -> None:
         if name == "login_irc":
             assert region.split(b" ", 1)[0].upper() in (b"PASS", b"AUTHENTICATE", b"PRIVMSG", b"NICKSERV", b"NS",
                                                          b"IDENTIFY"), ev.method
+
+
+@pytest.mark.parametrize(("name", "methods"), [
+    ("detect_ldap_bind", {"simple bind"}), ("detect_db_logins", {"tds5 login"}), ("evidence_logins", {"password"}),
+    ("detect_proxies", {"username/password"}), ("detect_http_auth", {"Bearer"})])
+def test_binary_login_secrets_are_located_exactly(name: str, methods: set[str]) -> None:
+    """LDAP simple binds, Sybase logins, PostgreSQL password messages, SOCKS5 logins and Bearer tokens:
+    the location is the secret itself (what the scenario lists), so evidence overwrites just that."""
+    secrets = {p.encode() for p in scenario_lists("PASSWORDS")}
+    found = [(ev, b) for ev, b in located(name) if isinstance(ev, Credentials) and ev.method in methods]
+    assert {ev.method for ev, _ in found} == methods, name
+    for ev, region in found:
+        assert ev.password_length and len(region) == ev.password_length, ev.method
+        assert region in secrets, f"{name}: the {ev.method} location is not the listed secret"

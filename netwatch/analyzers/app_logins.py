@@ -89,7 +89,7 @@ class AppLogins(LoginWatcher, name="app_logins"):
                 creds = sasl_plain(line[13:].strip())
                 if creds:
                     found(flow, ts, emit, "irc", creds[0], creds[1], "SASL PLAIN")
-            elif word.startswith(b"AUTHENTICATE PLAIN"):
+            elif line[:18].upper() == b"AUTHENTICATE PLAIN":  # (`word` holds 13 characters: too short for it)
                 st.mode = "irc-sasl"
             elif (ident := irc_identify(line)) is not None:
                 found(flow, ts, emit, "irc", ident[0] or st.user, ident[1], "NickServ IDENTIFY")

@@ -29,6 +29,7 @@ MAX_TAIL = 4096  # an encoded run longer than this is scanned in pieces
 GUARD = 16  # a hit this close to the end waits: a track-2 expiry or more digits may follow
 LONG_LABEL = re.compile(rb"[0-9A-Za-z]{20}")  # base32 of a 12-digit number is 20 characters
 MAX_DNS_NAMES = 4096  # per flow, for de-duplicating a query and its response
+MAX_DNS_TCP_MESSAGES = 64  # DNS-over-TCP messages read per delivery
 
 
 class _Dir:
@@ -66,7 +67,7 @@ class CardData(Analyzer[_Flow], name="carddata"):
             return
         d = self.state(flow).dirs[direction]
         if flow.app == "dns":
-            self._dns(flow, direction, data, ts, emit, tcp=True)
+            self._dns_tcp(flow, d, direction, data, ts, emit)
             return
         self._scan(flow, d, direction, data, ts, emit, False, "stream")
 
@@ -212,6 +213,18 @@ class CardData(Analyzer[_Flow], name="carddata"):
                 where = located(direction, at + h[0], h[1] - h[0], h) if not framing else None
                 emit(card_observation(flow, direction, h, channel, ts, self.fingerprint,
                                       wrap(framing, h[4]) if framing else "", v, where))
+
+    def _dns_tcp(self, flow: Flow, d: _Dir, direction: int, data: bytes, ts: float, emit: Emit) -> None:
+        """DNS over TCP: each length-prefixed message the delivery starts with (a client may send several
+        in one segment), located at its stream offset (`base` counts the direction's bytes)."""
+        at = d.base
+        d.base += len(data)
+        for _ in range(MAX_DNS_TCP_MESSAGES):
+            if len(data) < 14:
+                return
+            n = 2 + int.from_bytes(data[:2], "big")
+            self._dns(flow, direction, data[:n], ts, emit, tcp=True, at=at)
+            data, at = data[n:], at + n
 
     def _dns(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit, tcp: bool, at: int = -1) -> None:
         if len(data) - len(data.translate(None, b"0123456789")) < 12 and not LONG_LABEL.search(data):

@@ -20,6 +20,7 @@ from netwatch.analyzers.login_watch import MAX_BYTES, MAX_LINE, LoginState, Logi
 from netwatch.flows.table import Flow
 from netwatch.protocols.auth import (
     IMAP_AUTH_PLAIN,
+    IMAP_LITERAL,
     IMAP_LOGIN,
     TELNET_IAC,
     TELNET_PASS_PROMPT,
@@ -109,6 +110,10 @@ class Credentials(LoginWatcher, name="credentials"):
             found(flow, ts, emit, proto, user, None, "APOP", secret="digest")
 
     def _imap(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
+        if st.mode == "literal":  # LOGIN user {n}: the password is the next line's first n bytes
+            st.mode = None
+            found(flow, ts, emit, "imap", st.take_user(), line[: st.literal], "LOGIN")
+            return
         if st.mode == "plain":
             st.mode = None
             creds = sasl_plain(line.strip())
@@ -119,7 +124,11 @@ class Credentials(LoginWatcher, name="credentials"):
         if m:
             user = m.group(1) if m.group(1) is not None else m.group(2)
             pw = m.group(3) if m.group(3) is not None else m.group(4)
-            found(flow, ts, emit, "imap", user, pw, "LOGIN")
+            literal = IMAP_LITERAL.fullmatch(pw) if m.group(4) is not None else None
+            if literal is not None:
+                st.user, st.mode, st.literal = user, "literal", int(literal.group(1))
+            else:
+                found(flow, ts, emit, "imap", user, pw, "LOGIN")
             return
         m = IMAP_AUTH_PLAIN.match(line)
         if m:
@@ -235,7 +244,8 @@ class Credentials(LoginWatcher, name="credentials"):
             plugin = data[j : k if k >= 0 else len(data)]
         method = plugin.decode("latin-1")[:40] or "mysql_native_password"
         if method == "mysql_clear_password":
-            found(flow, ts, emit, "mysql", user, auth.rstrip(b"\0"), method)
+            where = events.Location(0, st.seen - len(data) + i, len(auth.rstrip(b"\0")), "password", "ascii")
+            found(flow, ts, locating(emit, where), "mysql", user, auth.rstrip(b"\0"), method)
         elif not auth:
             found(flow, ts, emit, "mysql", user, b"", method, secret="none")
         else:
@@ -255,7 +265,8 @@ class Credentials(LoginWatcher, name="credentials"):
             body = data[5 : 1 + int.from_bytes(data[1:5], "big")].rstrip(b"\0")
             auth, st.auth = st.auth, None
             if auth == 3:
-                found(flow, ts, emit, "postgres", st.user, body, "password")
+                where = events.Location(0, st.seen - n + 5, len(body), "password", "ascii")
+                found(flow, ts, locating(emit, where), "postgres", st.user, body, "password")
             elif auth == 5:
                 found(flow, ts, emit, "postgres", st.user, None, "md5", secret="hash")
             elif auth == 10:
@@ -275,7 +286,8 @@ class Credentials(LoginWatcher, name="credentials"):
         except (ValueError, IndexError):
             return
         if user or plen:
-            found(flow, ts, emit, "tds", user, pw, "login7", secret="obfuscated")
+            where = events.Location(0, st.seen - len(data) + 8 + poff, len(raw), "password", "tds-obfuscated")
+            found(flow, ts, locating(emit, where), "tds", user, pw, "login7", secret="obfuscated")
         deactivate(flow, self)
 
 

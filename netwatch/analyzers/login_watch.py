@@ -32,6 +32,7 @@ class LoginState:
     screen: bytes = b""  # Telnet: the end of what the server printed (for its prompts)
     typed: bytearray = field(default_factory=bytearray)  # Telnet: keystrokes since the prompt
     auth: int | None = None  # PostgreSQL: the authentication type the server asked for
+    literal: int = 0  # IMAP: the length of the LOGIN password literal that comes next
     communities: set[int] = field(default_factory=set)  # hashes of what was reported (SNMP communities, SIP users)
 
     def take_user(self) -> bytes | str | None:

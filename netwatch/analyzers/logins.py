@@ -12,15 +12,28 @@ from __future__ import annotations
 
 import re
 
+from netwatch import events
 from netwatch.analyzers import Emit, deactivate
-from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found
+from netwatch.analyzers.login_watch import MAX_LINE, LoginState, LoginWatcher, found, locating
 from netwatch.flows.table import Flow
-from netwatch.protocols.auth import b64, digest_user, http_authorizations, ldap_bind, oauth_token, sasl_plain, tds_login
+from netwatch.protocols.auth import (
+    TDS5_PASSWORD,
+    LdapBind,
+    b64,
+    digest_user,
+    http_authorizations,
+    ldap_bind_at,
+    ldap_messages,
+    oauth_token,
+    sasl_plain,
+    tds_login,
+)
 from netwatch.protocols.http import HttpPart
 from netwatch.protocols.windows import ntlm_authenticate
 
 SASL_CMD = re.compile(
     rb"^(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5)(?: (\S+))?\s*$", re.I)
+MAX_LDAP_PER_CHUNK = 64  # LDAPMessages of one delivery looked at for binds
 CHALLENGE = {b"CRAM-MD5", b"DIGEST-MD5"}  # challenge-response: the answer comes after the server's challenge
 SASL_APPS = {"pop3": {b"PLAIN", b"LOGIN", b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE,  # credentials: USER/PASS, APOP
              "imap": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE, "smtp": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE}
@@ -44,7 +57,10 @@ class Logins(LoginWatcher, name="logins"):
             if scheme == b"digest":
                 found(flow, ts, emit, "http", digest_user(value), None, "Digest", "digest")
             elif scheme == b"bearer":
-                found(flow, ts, emit, "http", None, value, "Bearer", "token")
+                at = head.raw_head.find(value)  # the token in the stream (h2c: HPACK-coded, not located)
+                where = events.Location(0, head.offset + at, len(value), "password", "ascii") \
+                    if at >= 0 and not head.framing else None
+                found(flow, ts, locating(emit, where), "http", None, value, "Bearer", "token")
             elif scheme in (b"ntlm", b"negotiate"):
                 self._ntlm(flow, value, ts, emit)
 
@@ -63,8 +79,11 @@ class Logins(LoginWatcher, name="logins"):
         buf = st.buf + data
         *lines, rest = buf.split(b"\n")
         st.buf = rest if len(rest) <= MAX_LINE else b""
+        at = st.seen - len(buf)  # client stream offset of buf[0] (`seen` counts every client byte)
         for line in lines[:256]:
-            self._sasl_line(flow, st, line.strip(), ts, emit)
+            where = events.Location(0, at, len(line), "password", "ascii")  # a login in it: the line
+            self._sasl_line(flow, st, line.strip(), ts, locating(emit, where))
+            at += len(line) + 1
 
     def _sasl_line(self, flow: Flow, st: LoginState, line: bytes, ts: float, emit: Emit) -> None:
         app = flow.app or ""
@@ -107,19 +126,27 @@ class Logins(LoginWatcher, name="logins"):
 
     # -- LDAP ----------------------------------------------------------------------------------------
     def _ldap(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
-        bind = ldap_bind(data)
-        if bind is None:
-            return
-        _version, name, kind, secret = bind
+        base = st.seen - len(data)  # client stream offset of data[0]
+        for at in ldap_messages(data)[:MAX_LDAP_PER_CHUNK]:
+            bind = ldap_bind_at(data, at)
+            if bind is not None:
+                self._bind(flow, bind, base, ts, emit)
+
+    @staticmethod
+    def _bind(flow: Flow, bind: LdapBind, base: int, ts: float, emit: Emit) -> None:
+        """One BindRequest; a readable password is located (`base + secret offset`) for evidence."""
+        _version, name, kind, secret, where = bind
         if kind == "simple":
             if secret:
-                found(flow, ts, emit, "ldap", name, secret, "simple bind", "cleartext")
+                at = events.Location(0, base + where, len(secret), "password", "ber")
+                found(flow, ts, locating(emit, at), "ldap", name, secret, "simple bind", "cleartext")
             elif name:  # RFC 4513 "unauthenticated" bind: a name and no password
                 found(flow, ts, emit, "ldap", name, b"", "simple bind", "none")
         elif kind == "sasl:PLAIN" and secret:
             parts = secret.split(b"\0")
             if len(parts) == 3:
-                found(flow, ts, emit, "ldap", parts[1], parts[2], "SASL PLAIN", "cleartext")
+                at = events.Location(0, base + where + len(secret) - len(parts[2]), len(parts[2]), "password", "ber")
+                found(flow, ts, locating(emit, at), "ldap", parts[1], parts[2], "SASL PLAIN", "cleartext")
         elif kind in ("sasl:DIGEST-MD5", "sasl:CRAM-MD5") and secret:
             found(flow, ts, emit, "ldap", digest_user(secret) or name or None, None, kind[5:], "digest")
         elif kind in ("sasl:GSS-SPNEGO", "sasl:NTLM", "sicily") and secret:
@@ -134,7 +161,8 @@ class Logins(LoginWatcher, name="logins"):
         if creds is None:
             return
         user, pw = creds
-        found(flow, ts, emit, "tds", user, pw, "tds5 login", "cleartext" if pw else "none")
+        at = events.Location(0, st.seen - len(data) + TDS5_PASSWORD, len(pw), "password", "ascii")
+        found(flow, ts, locating(emit, at), "tds", user, pw, "tds5 login", "cleartext" if pw else "none")
         deactivate(flow, self)
 
 

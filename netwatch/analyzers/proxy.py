@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from netwatch import events
 from netwatch.analyzers import Analyzer, Emit, deactivate, tunnel_opened
-from netwatch.analyzers.login_watch import found
+from netwatch.analyzers.login_watch import found, locating
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import TCP
 from netwatch.protocols.proxy_handshake import ClientSide, client_handshake, server_handshake
@@ -60,8 +60,9 @@ class Proxy(Analyzer[_Handshake], name="proxy", transports=(TCP,)):
     def _tunnel(self, flow: Flow, client: ClientSide, answer: tuple[bool, int, str | None],
                 ts: float, emit: Emit) -> None:
         granted, used, method = answer
-        if client.password is not None:
-            found(flow, ts, emit, "socks5", client.user, client.password, "username/password",
+        if client.password is not None:  # located from the flow's first byte, before the tunnel rebases
+            where = events.Location(0, client.password_at, len(client.password), "password", "ascii")
+            found(flow, ts, locating(emit, where), "socks5", client.user, client.password, "username/password",
                   secret="cleartext" if client.password else "none")
         emit(events.Proxy(ts=ts, flow=events.FlowFacts.of(flow), proxy=client.kind,
                           target_host=clean(client.host, 255) or "", target_port=client.port, granted=granted,

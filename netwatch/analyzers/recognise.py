@@ -167,7 +167,7 @@ def ldap(data: bytes, flow: Flow, direction: int) -> Verdict | None:
     try:
         if len(data) < 7 or data[0] != 0x30:
             return None
-        n, i = ber_length(data, 1, 3)
+        n, i = ber_length(data, 1)  # Windows clients write 4-octet lengths (30 84 00 00 00 nn)
         if i + n > len(data) or data[i] != 0x02 or not 1 <= data[i + 1] <= 4:
             return None
         op = data[i + 2 + data[i + 1]]

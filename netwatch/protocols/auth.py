@@ -33,7 +33,12 @@ IMAP_LOGIN = re.compile(rb'^\S+ LOGIN (?:"((?:[^"\\]|\\.)*)"|(\S+)) (?:"((?:[^"\
 # The same exchanges found in a whole client stream (evidence redaction overwrites the secret group):
 PASS_LINE = re.compile(rb"(?:^|\n)PASS ([^\r\n]*)", re.I)  # FTP and POP3
 IMAP_LOGIN_IN_STREAM = re.compile(
-    rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(\S+))', re.I)
+    rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) (?:"((?:[^"\\\r\n]|\\.)*)"|(?!\{\d+\+?\}\r?\n)(\S+))', re.I)
+# IMAP LOGIN whose password is a literal ({n} or LITERAL+ {n+}, then CRLF and n bytes): clients send
+# passwords with special characters so; the literal's bytes follow the line
+IMAP_LITERAL = re.compile(rb"\{(\d{1,5})\+?\}")
+IMAP_LOGIN_LITERAL_IN_STREAM = re.compile(rb'(?:^|\n)\S+ LOGIN (?:"(?:[^"\\\r\n]|\\.)*"|\S+) \{(\d{1,5})\+?\}\r?\n',
+                                          re.I)
 SASL_START = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN)(?: ([A-Za-z0-9+/=]+))?\r?\n", re.I)
 B64_LINE = re.compile(rb"([A-Za-z0-9+/=]+)\r?\n")
 # A secret in an HTTP query string, form body or cookie (`password=…`, `j_password=…`,
@@ -132,10 +137,20 @@ def digest_user(params: bytes) -> bytes | None:
 def ldap_bind(data: bytes) -> tuple[int, bytes, str, bytes | None] | None:
     """(version, name, kind, secret) of an LDAP BindRequest: kind 'simple' (secret = the password)
     or 'sasl:MECH' (secret = the SASL credentials or None). None if `data` is not one."""
+    bind = ldap_bind_at(data, 0)
+    return None if bind is None else bind[:4]
+
+
+LdapBind = tuple[int, bytes, str, bytes | None, int]  # version, name, kind, secret, secret's offset
+
+
+def ldap_bind_at(data: bytes | bytearray, at: int) -> LdapBind | None:
+    """The LDAP BindRequest whose LDAPMessage starts at `at`, with where its secret starts in `data`
+    (the simple password, the SASL credentials or the sicily blob: evidence overwrites it there)."""
     try:
-        if data[0] != 0x30:
+        if data[at] != 0x30:
             return None
-        _, i = ber_length(data, 1)
+        _, i = ber_length(data, at + 1)
         if data[i] != 0x02:
             return None
         n, i = ber_length(data, i + 1)
@@ -151,30 +166,51 @@ def ldap_bind(data: bytes) -> tuple[int, bytes, str, bytes | None] | None:
         if data[i] != 0x04:
             return None
         n, i = ber_length(data, i + 1)
-        name = data[i : i + n]
+        name = bytes(data[i : i + n])
         i += n
         if data[i] == 0x80:  # simple
             n, i = ber_length(data, i + 1)
-            return version, name, "simple", data[i : i + n]
+            return version, name, "simple", bytes(data[i : i + n]), i
         if data[i] == 0xA3:  # sasl: mechanism, credentials OPTIONAL
             _, i = ber_length(data, i + 1)
             n, i = ber_length(data, i + 1)
-            mech = data[i : i + n].decode("latin-1")[:32]
+            mech = bytes(data[i : i + n]).decode("latin-1")[:32]
             i += n
             cred = None
             if i < len(data) and data[i] == 0x04:
                 n, i = ber_length(data, i + 1)
-                cred = data[i : i + n]
-            return version, name, "sasl:" + mech, cred
+                cred = bytes(data[i : i + n])
+            return version, name, "sasl:" + mech, cred, i
         if data[i] in (0x8A, 0x8B):  # Microsoft "sicily" NTLM bind: sicilyNegotiate / sicilyResponse
             n, i = ber_length(data, i + 1)
-            return version, name, "sicily", data[i : i + n]
+            return version, name, "sicily", bytes(data[i : i + n]), i
         return None
     except IndexError:
         return None
 
 
-def tds_login(data: bytes) -> tuple[bytes, bytes] | None:
+MAX_LDAP_MESSAGES = 10_000  # LDAPMessages walked per client stream (evidence redaction)
+
+
+def ldap_messages(data: bytes | bytearray, at: int = 0) -> list[int]:
+    """Where each LDAPMessage (a BER SEQUENCE) of a client stream starts, from `at` up to the first
+    bytes that are not one (a hole, another protocol); bounded."""
+    out: list[int] = []
+    try:
+        while at < len(data) and data[at] == 0x30 and len(out) < MAX_LDAP_MESSAGES:
+            n, i = ber_length(data, at + 1)
+            out.append(at)
+            at = i + n
+    except IndexError:
+        pass
+    return out
+
+
+TDS5_PASSWORD = 8 + 62  # where a TDS 4.2/5.0 login record's password starts (packet header, host, user)
+TDS5_REMOTE = 8 + 202  # its remote passwords: lrempw[255] + lrempwlen, after hostproc, flags, app, server
+
+
+def tds_login(data: bytes | bytearray) -> tuple[bytes, bytes] | None:
     """(user, password) of a TDS 4.2/5.0 login record (Sybase ASE, old SQL Server): packet type 2,
     then host[30]+len, user[30]+len, password[30]+len, all in clear."""
     if len(data) < 8 + 93 or data[0] != 0x02:
@@ -183,4 +219,23 @@ def tds_login(data: bytes) -> tuple[bytes, bytes] | None:
     hl, ul, pl = body[30], body[61], body[92]
     if hl > 30 or ul > 30 or pl > 30:
         return None
-    return body[31 : 31 + ul], body[62 : 62 + pl]
+    return bytes(body[31 : 31 + ul]), bytes(body[62 : 62 + pl])
+
+
+def tds_remote_passwords(data: bytes | bytearray) -> list[tuple[int, int]]:
+    """Where the passwords of a TDS 4.2/5.0 login record's remote-password list lie (entries of
+    server-name length, name, password length, password; clients often repeat the login password
+    there), as (start, end) in `data`; a list cut short ends at the record's end."""
+    if tds_login(data) is None or len(data) <= TDS5_REMOTE + 255:
+        return []
+    total = min(data[TDS5_REMOTE + 255], 255)
+    out = []
+    i = 0
+    while i < total:
+        i += 1 + data[TDS5_REMOTE + i]  # server name
+        if i >= total:
+            break
+        n = data[TDS5_REMOTE + i]
+        out.append((TDS5_REMOTE + i + 1, TDS5_REMOTE + min(i + 1 + n, total)))
+        i += 1 + n
+    return out

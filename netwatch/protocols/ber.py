@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def ber_length(data: bytes, i: int, octets: int = 4) -> tuple[int, int]:
+def ber_length(data: bytes | bytearray, i: int, octets: int = 4) -> tuple[int, int]:
     """A BER length at i, in at most `octets` length octets: (length, offset of the value);
     IndexError when short or malformed."""
     n = data[i]

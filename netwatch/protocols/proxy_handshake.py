@@ -28,6 +28,7 @@ class ClientSide:
     user: bytes | None = None
     password: bytes | None = None
     used: int = 0  # bytes of the handshake
+    password_at: int = 0  # SOCKS5: where the password starts in the client's bytes
 
 
 def _addr(data: bytes, i: int, atyp: int) -> tuple[str, int]:
@@ -74,19 +75,37 @@ def client_handshake(data: bytes) -> ClientSide | None:
             return None
         i = 2 + data[1]
         user = password = None
+        at = 0
         if data[i] == 1:  # RFC 1929: VER=1, ULEN, UNAME, PLEN, PASSWD
-            ulen = data[i + 1]
-            user = data[i + 2 : i + 2 + ulen]
-            plen = data[i + 2 + ulen]
-            password = data[i + 3 + ulen : i + 3 + ulen + plen]
-            if len(password) != plen:
+            span = socks5_password_span(data)
+            if span is None:
                 return None
-            i += 3 + ulen + plen
+            user, password = data[i + 2 : span[0] - 1], data[span[0] : span[1]]
+            at, i = span
         if data[i] != 5 or data[i + 2] != 0:
             return None
         host, j = _addr(data, i + 4, data[i + 3])
-        return ClientSide("socks5", host, _port(data, j), user, password, used=j)
+        return ClientSide("socks5", host, _port(data, j), user, password, used=j, password_at=at)
     except (IndexError, ValueError):
+        return None
+
+
+def socks5_password_span(data: bytes | bytearray, partial: bool = False) -> tuple[int, int] | None:
+    """Where the password of the RFC 1929 username/password request that follows a SOCKS5 greeting
+    at the start of `data` lies (start, end), or None: the proxy analyzer reads it, evidence blanks
+    it (`partial`: also what there is of a password the stream cut)."""
+    try:
+        if data[0] != 5:
+            return None
+        i = 2 + data[1]
+        if data[i] != 1:
+            return None
+        at = i + 3 + data[i + 1]  # VER, ULEN, UNAME, PLEN
+        end = at + data[at - 1]
+        if end <= len(data):
+            return at, end
+        return (at, len(data)) if partial and at < len(data) else None
+    except IndexError:
         return None
 
 

@@ -95,12 +95,16 @@ def _nibble_piece(buf: bytes, nib: str, lo: int, hi: int) -> Piece:
 def _bcd_pieces(buf: bytes) -> Iterator[Piece]:
     """Packed BCD where its structure says digits are a number, as the card scanner reads BCD (in
     free binary a 13-digit nibble run is too common: ASCII letters are decimal-nibble bytes), but
-    without the scanner's issuer-prefix test: track 2 (12-19 digits, the `D` separator, 4+ digits:
-    number and tail), a length byte (BCD or binary 12-19) before that many digits passing Luhn, the
-    EMV tags 5A/57/9F6B. Overwritten with the pad nibble F."""
+    without the scanner's issuer-prefix test: track 2 (12-19 digits passing Luhn, the `D` separator,
+    4+ digits), a length byte (BCD or binary 12-19) before that many digits passing Luhn, the EMV
+    tags 5A/57/9F6B. Overwritten with the pad nibble F."""
     nib = buf.hex()
     for t in BCD_TRACK2.finditer(nib):  # in binary bytes: the hex of ASCII text is decimal nibbles too
-        if len(buf[t.start() // 2 : (t.end() + 1) // 2].translate(None, PRINTABLE)) >= 2:
+        # a card's number passes Luhn; without it BER headers (a length byte 0x?d) and base64 read at
+        # a shifted alignment matched, and evidence lost the LDAP bind or the SASL user it showed
+        number = t.group()[: t.group().index("d")]
+        binary = len(buf[t.start() // 2 : (t.end() + 1) // 2].translate(None, PRINTABLE)) >= 2
+        if binary and (luhn_ok(number) or _suspect(number)):
             yield _nibble_piece(buf, nib, t.start(), t.end())
     for m in BCD_LENGTH.finditer(buf):
         i = m.start()

@@ -27,6 +27,7 @@ from netwatch.redaction.packets import FILLER, View, hex_view, mask_cards
 from netwatch.redaction.stored import stored_brotli, stored_zstd
 
 MAX_MESSAGES = 1000
+MAX_DNS_TCP_MESSAGES = 10_000  # DNS-over-TCP messages redacted per stream direction
 HEX_LABEL = re.compile(rb"[0-9a-fA-F]{24,}")
 EMV_TRACK_TAGS = {0x57, 0x9F6B}  # track 2 equivalent data (contact, contactless)
 EMV_PAN_TAGS = {0x5A}
@@ -264,6 +265,16 @@ def redact_dns(buf: bytearray, notes: list[str], offset: int = 0) -> None:
     and hex-encoded labels."""
     for labels in question_spans(buf, offset):
         _redact_labels(buf, labels, notes)
+
+
+def redact_dns_stream(buf: bytearray, notes: list[str]) -> None:
+    """Every length-prefixed message of a DNS-over-TCP stream (RFC 7766: a client may send many)."""
+    at = 0
+    for _ in range(MAX_DNS_TCP_MESSAGES):
+        if at + 14 > len(buf):
+            return
+        redact_dns(buf, notes, offset=at + 2)
+        at += 2 + int.from_bytes(buf[at : at + 2], "big")
 
 
 def _redact_labels(buf: bytearray, labels: list[tuple[int, int]], notes: list[str]) -> None:

@@ -15,8 +15,9 @@ from netwatch.protocols.card_search import scan
 from netwatch.protocols.iso8583 import looks_like_iso8583
 from netwatch.redaction.creds import redact_passwords, redact_snmp
 from netwatch.redaction.floor import overwrite_floor
+from netwatch.redaction.logins import redact_logins
 from netwatch.redaction.packets import FILLER, mask_cards
-from netwatch.redaction.protocols import redact_dns, redact_http, redact_iso8583
+from netwatch.redaction.protocols import redact_dns, redact_dns_stream, redact_http, redact_iso8583
 
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
 # a body the card scan cannot read in place: compressed, or cut by chunk framing
@@ -80,6 +81,7 @@ def _fill_between_chunk_lines(buf: bytearray, s: int, e: int) -> None:
 def redact_streams(app: str | None, streams: list[bytearray], order: Order, notes: list[str]) -> None:
     """Both directions of one TCP flow: passwords, then protocol fields, then every card encoding."""
     redact_passwords(app, streams[0], streams[1], order, notes)
+    redact_logins(app, streams[0], notes)
     if (app in (None, "http") or any(buf[:5] == b"HTTP/" for buf in streams)) and any(
             ENCODED_BODY.search(buf) for buf in streams):  # plain bodies are read in place below
         redact_http(streams, order, notes)
@@ -87,7 +89,7 @@ def redact_streams(app: str | None, streams: list[bytearray], order: Order, note
         if app == "iso8583" or looks_like_iso8583(bytes(buf[:4096])):
             redact_iso8583(buf, notes)
         if app == "dns":
-            redact_dns(buf, notes, offset=2)
+            redact_dns_stream(buf, notes)
         mask_cards(buf, notes)
         overwrite_floor(buf, notes)
 

@@ -41,6 +41,38 @@ def _fill(buf: bytearray, s: int, e: int, keep_lines: bool = False) -> None:
             buf[i] = FILLER
 
 
+def _fill_json_string(buf: bytearray, s: int, e: int) -> None:
+    """FILLER over a JSON string's contents, escape by escape: `\\uXXXX` becomes `\\u` + FILLER's code and
+    a two-byte escape `\\/`, so the value keeps its length both as sent and decoded (a re-scan measures
+    the same password length) and stays valid JSON."""
+    i = s
+    while i < e:
+        if buf[i] == 0x5C and i + 1 < e:  # a backslash escape
+            if buf[i + 1] == 0x75 and i + 6 <= e:  # \uXXXX
+                buf[i + 2 : i + 6] = b"%04x" % FILLER
+                i += 6
+            else:
+                buf[i + 1] = 0x2F  # '/'
+                i += 2
+        else:
+            buf[i] = FILLER
+            i += 1
+
+
+XML_REF = re.compile(rb"&(?:#[0-9]{1,8}|#x[0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _fill_xml_text(buf: bytearray, s: int, e: int) -> None:
+    """FILLER over XML text or an attribute value, reference by reference: each `&...;` becomes a
+    character reference of the same length to one character (`&#9;`, `&#42;`, `&#042;`, …), so the
+    value keeps its length as sent and as decoded; line breaks stay (chunk-size lines)."""
+    refs = [m.span() for m in XML_REF.finditer(buf, s, e)]
+    _fill(buf, s, e, keep_lines=True)
+    for a, b in refs:
+        width = b - a - 3  # digits between '&#' and ';'
+        buf[a:b] = b"&#9;" if width == 1 else b"&#" + str(FILLER).zfill(width).encode() + b";"
+
+
 def _secret_name(raw: bytes) -> bool:
     name = raw
     if b"\\" in raw:  # a JSON key with escapes (`pa\u0073sword`): compared decoded
@@ -55,7 +87,10 @@ def redact_body_passwords(buf: bytearray) -> None:
         return
     for m in JSON_PAIR.finditer(buf):
         if _secret_name(m.group(1)):
-            _fill(buf, *m.span(2 if m.group(2) is not None else 3))
+            if m.group(2) is not None:
+                _fill_json_string(buf, *m.span(2))
+            else:
+                _fill(buf, *m.span(3))
     for m in MULTIPART_PART.finditer(buf):
         disp = m.group(1)
         name = PART_NAME.search(disp)
@@ -67,7 +102,7 @@ def redact_body_passwords(buf: bytearray) -> None:
         for a in XML_ATTR.finditer(attrs):
             if _secret_name(a.group(1)):
                 g = 2 if a.group(2) is not None else 3
-                _fill(buf, m.start(2) + a.start(g), m.start(2) + a.end(g))
+                _fill_xml_text(buf, m.start(2) + a.start(g), m.start(2) + a.end(g))
         if empty or not _secret_name(local):
             continue
         if buf.startswith(CDATA_OPEN, m.end()):
@@ -77,7 +112,7 @@ def redact_body_passwords(buf: bytearray) -> None:
             continue
         end = buf.find(b"<", m.end(), m.end() + MAX_TEXT)
         if end >= 0:
-            _fill(buf, m.end(), end, keep_lines=True)
+            _fill_xml_text(buf, m.end(), end)
 
 
 def blank_body(text: bytes) -> bytes:

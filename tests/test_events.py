@@ -12,6 +12,7 @@ import pytest
 
 from netwatch import events
 from netwatch.events import EVENT_TYPES, KINDS, Event, FlowFacts
+from netwatch.events.fields import fields_of
 
 FACTS = FlowFacts("192.0.2.1", "198.51.100.2", 40000, 443, "tcp")
 SAMPLE: dict[Any, Any] = {str: "x", int: 1, float: 1.0, bool: True}
@@ -48,4 +49,4 @@ def test_software_and_outdated_share_the_host_fields_in_front() -> None:
     shared = ["host", "role", "product", "version"]
     for cls in (events.Software, events.Outdated):
         assert list(events._OWN[cls])[:4] == shared
-        assert events.fields_of(cls.kind)["host"].address
+        assert fields_of(cls.kind)["host"].address

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.events import KINDS, fields_of
+from netwatch.events import KINDS
+from netwatch.events.fields import fields_of
 from netwatch.judge.rules import RuleSet, builtin_rules_dir, load_rule_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from netwatch.events import KINDS, RULE_NAMES, FieldSpec, flow_specs, own_specs, policy_specs
+from netwatch.events import KINDS, RULE_NAMES
+from netwatch.events.fields import FieldSpec, flow_specs, own_specs, policy_specs
 
 
 def _type_name(s: FieldSpec) -> str:

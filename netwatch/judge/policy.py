@@ -164,7 +164,7 @@ class Verdict:
     why: str | None
 
     def fact(self, name: str) -> bool | str | None:
-        """A `policy.NAME` fact for rules (netwatch.events.POLICY_FACTS)."""
+        """A `policy.NAME` fact for rules (netwatch.events.fields.POLICY_FACTS)."""
         return _FACTS[name](self)
 
 

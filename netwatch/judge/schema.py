@@ -14,7 +14,8 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
-from netwatch.events import KINDS, FieldSpec, fields_of, policy_specs
+from netwatch.events import KINDS
+from netwatch.events.fields import FieldSpec, fields_of, policy_specs
 
 NUMERIC_OPS = ("gt", "ge", "lt", "le")
 ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")  # rule ids: NW-CARD-001

@@ -10,9 +10,6 @@ rules are checked against when they load, and what docs/architecture.md lists
 from __future__ import annotations
 
 import dataclasses
-import functools
-import sys
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Protocol

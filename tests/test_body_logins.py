@@ -146,6 +146,9 @@ def _gzip_members(blob: bytes) -> bytes:
     (JSON, b'{"properties":{"password":{"type":"string"}},"required":["password"]}', []),  # a schema
     (JSON, b'{"password":123456,"pin":"1234","field":"password"}', []),  # a number; pin is no url_auth name
     (JSON, b'{"password":"cut-off', []),  # unterminated: the body was cut
+    (JSON, b'[{"name":"username","value":"kai"},{"value":"p w","name":"password"}]', [("json", b"kai", 3)]),
+    (JSON, b'{"f":[{"name":"password","type":"password"},{"name":"pw_reset","value":"1"},{"key":"pwd","value":""}]}',
+     []),  # a form's description, a flag, an empty value
     (None, b' {"passwd":"sniffed"}', [("json", None, 7)]),  # no type: the body says JSON
     (b"text/plain", b"password=x", []),
     (b"application/x-www-form-urlencoded", b"password=x", []),  # url_auth's, not this module's
@@ -195,6 +198,8 @@ def test_hostile_input_is_bounded() -> None:
     (b'{"pin": 1234, "pass\\u0077ord" : "x"}', b'{"pin": ****, "pass\\u0077ord" : "*"}'),
     (b'{"password":"cut\r\n5\r\n-off"}', b'{"password":"***\r\n5\r\n-off"}'),  # chunk line kept
     (b'name="password"\r\n\r\npw1\r\n', b'name="password"\r\n\r\npw1\r\n'),  # not a part head
+    (b'[{"name": "user", "value": "u"}, {"value": "x1", "key": "Pwd"}, {"name": "pass", "value": "y"}]',
+     b'[{"name": "user", "value": "u"}, {"value": "**", "key": "Pwd"}, {"name": "pass", "value": "*"}]'),
     (b'\r\nContent-Disposition: form-data; name="pwd"\r\n\r\npw1\r\n--b',
      b'\r\nContent-Disposition: form-data; name="pwd"\r\n\r\n***\r\n--b'),
     (b'<x:Password Type="#PasswordText">p&amp;w</x:Password><Login pwd=\'q\' user="u"/>',

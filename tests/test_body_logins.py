@@ -181,7 +181,8 @@ def test_hostile_input_is_bounded() -> None:
     """Deep nesting, unterminated strings, many quotes or fields: one pass, no exception, at most
     MAX_SECRETS; redaction likewise (well under a second each on a megabyte)."""
     bodies = [b"[" * 100_000 + b'{"password":"x"}', b'"\\"' * 300_000, b'{"pw":"a",' * 100_000,
-              b'{"password":"' + b"\\u00" * 200_000, b"<Password>" * 100_000, b"<a " + b'pw="x" ' * 100_000]
+              b'{"password":"' + b"\\u00" * 200_000, b"<Password>" * 100_000, b"<a " + b'pw="x" ' * 100_000,
+              b'{"name":"pw","value":"' * 100_000, b'[{"name":"password","value":"x"}' * 50_000]
     for body in bodies:
         t = time.perf_counter()
         for ctype in (JSON, b"text/xml", b"multipart/form-data; boundary=x"):

@@ -1,8 +1,9 @@
 """Logins in HTTP request bodies other than url-encoded forms: JSON (flat, nested, with `\\u` escapes,
 under a text/plain type, gzip-coded, chunked with the value cut over chunks, in HTTP/2 cleartext DATA
-frames), multipart/form-data, an XML attribute and SOAP WS-Security UsernameToken PasswordText;
-then the look-alikes that must stay silent (flags and policies named like passwords, empty values,
-a JSON schema, a PasswordDigest, empty and non-leaf XML password elements, a file part, a response
+frames, a form serialized as name/value objects), multipart/form-data, an XML attribute and SOAP
+WS-Security UsernameToken PasswordText; then the look-alikes that must stay silent (flags and
+policies named like passwords, empty values, a JSON schema, name/value objects with no value or a
+flag's name, a PasswordDigest, empty and non-leaf XML password elements, a file part, a response
 echoing a password field, a login past the analyzer's budget).
 
 Every password is listed in PASSWORDS, decoded (tests/test_body_logins.py, tests/test_evidence.py
@@ -34,6 +35,7 @@ PASSWORD = {
     "h2c-json": "H2c10-json-pw",
     "response-echo": "Resp11-echo-pw",  # in a response: not reported, blanked in evidence
     "past-budget": "Late12-budget-pw",  # after 64 KiB of the flow: not reported, blanked in evidence
+    "json-name-value": "Field13-pair-pw",  # [{"name": "password", "value": …}] (jQuery serializeArray)
 }
 PASSWORDS = list(PASSWORD.values())
 WIRE = {"json-escaped": "Json3\\u0040esc\\u002dpw", "soap-text": "Soap5-text&amp;pw"}
@@ -49,6 +51,7 @@ EXPECTED = [
     ("XML body", "hal", "cleartext", len(PASSWORD["xml-attribute"])),
     ("JSON body", "ida", "cleartext", len(PASSWORD["json-text-plain"])),
     ("JSON body", "jon", "cleartext", len(PASSWORD["h2c-json"])),
+    ("JSON body", "kai", "cleartext", len(PASSWORD["json-name-value"])),
 ]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
@@ -129,6 +132,9 @@ def login_body_secrets() -> list:
     out += _exchange(clk, SOAP, 8080, 54006, _post("/pos/logon", "application/xml", attr.encode()))
     text_plain = json.dumps({"login": "ida", "pwd": p["json-text-plain"]}).encode()
     out += _exchange(clk, BACKOFFICE, 80, 54007, _post("/api/login", "text/plain;charset=UTF-8", text_plain))
+    fields = json.dumps([{"name": "username", "value": "kai"}, {"name": "password", "value": p["json-name-value"]},
+                         {"name": "remember", "value": "on"}]).encode()
+    out += _exchange(clk, PAYUI, 80, 54008, _post("/ui/login.json", "application/json", fields))
     return out + _h2c(clk)
 
 
@@ -140,7 +146,9 @@ def login_body_lookalikes() -> list:
                         "passwordPolicy": {"minLength": 12, "requireDigit": True}, "passwords": 3}).encode()
     schema = json.dumps({"type": "object", "properties": {"username": {"type": "string"}, "password": {
         "type": "string", "format": "password", "minLength": 8}}, "required": ["username", "password"]}).encode()
-    labels = json.dumps({"fields": [{"name": "password", "label": "Password", "type": "password"}]}).encode()
+    labels = json.dumps({"fields": [{"name": "password", "label": "Password", "type": "password"},
+                                    {"name": "password_reset", "value": "yes"}, {"name": "password", "value": ""}]}
+                        ).encode()
     digest = ("    <wsse:Username>lou</wsse:Username>\n    <wsse:Password Type=\"" + WSSE
               + "#PasswordDigest\">weYI3nXd8LjMNVksCKFV8t3rgHh3Rw==</wsse:Password>\n"
               "    <wsse:Nonce>WScqanjCEAC4mQoBE07sAQ==</wsse:Nonce>\n")

@@ -146,6 +146,9 @@ def _gzip_members(blob: bytes) -> bytes:
     (JSON, b'{"properties":{"password":{"type":"string"}},"required":["password"]}', []),  # a schema
     (JSON, b'{"password":123456,"pin":"1234","field":"password"}', []),  # a number; pin is no url_auth name
     (JSON, b'{"password":"cut-off', []),  # unterminated: the body was cut
+    (JSON, b'[{"name":"username","value":"kai"},{"value":"p w","name":"password"}]', [("json", b"kai", 3)]),
+    (JSON, b'{"f":[{"name":"password","type":"password"},{"name":"pw_reset","value":"1"},{"key":"pwd","value":""}]}',
+     []),  # a form's description, a flag, an empty value
     (None, b' {"passwd":"sniffed"}', [("json", None, 7)]),  # no type: the body says JSON
     (b"text/plain", b"password=x", []),
     (b"application/x-www-form-urlencoded", b"password=x", []),  # url_auth's, not this module's
@@ -178,7 +181,8 @@ def test_hostile_input_is_bounded() -> None:
     """Deep nesting, unterminated strings, many quotes or fields: one pass, no exception, at most
     MAX_SECRETS; redaction likewise (well under a second each on a megabyte)."""
     bodies = [b"[" * 100_000 + b'{"password":"x"}', b'"\\"' * 300_000, b'{"pw":"a",' * 100_000,
-              b'{"password":"' + b"\\u00" * 200_000, b"<Password>" * 100_000, b"<a " + b'pw="x" ' * 100_000]
+              b'{"password":"' + b"\\u00" * 200_000, b"<Password>" * 100_000, b"<a " + b'pw="x" ' * 100_000,
+              b'{"name":"pw","value":"' * 100_000, b'[{"name":"password","value":"x"}' * 50_000]
     for body in bodies:
         t = time.perf_counter()
         for ctype in (JSON, b"text/xml", b"multipart/form-data; boundary=x"):
@@ -196,6 +200,8 @@ def test_hostile_input_is_bounded() -> None:
     (b'{"pin": 1234, "pass\\u0077ord" : "x"}', b'{"pin": ****, "pass\\u0077ord" : "*"}'),
     (b'{"password":"cut\r\n5\r\n-off"}', b'{"password":"***\r\n5\r\n-off"}'),  # chunk line kept
     (b'name="password"\r\n\r\npw1\r\n', b'name="password"\r\n\r\npw1\r\n'),  # not a part head
+    (b'[{"name": "user", "value": "u"}, {"value": "x1", "key": "Pwd"}, {"name": "pass", "value": "y"}]',
+     b'[{"name": "user", "value": "u"}, {"value": "**", "key": "Pwd"}, {"name": "pass", "value": "*"}]'),
     (b'\r\nContent-Disposition: form-data; name="pwd"\r\n\r\npw1\r\n--b',
      b'\r\nContent-Disposition: form-data; name="pwd"\r\n\r\n***\r\n--b'),
     (b'<x:Password Type="#PasswordText">p&amp;w</x:Password><Login pwd=\'q\' user="u"/>',

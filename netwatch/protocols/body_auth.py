@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from netwatch.protocols.url_auth import (
     HINT,
+    MAX_NAME,
     MAX_SECRETS,
     MAX_VALUE,
     PASSWORD_NAME,
@@ -42,14 +43,17 @@ MAX_TOKENS = 50_000  # JSON structural tokens / XML tags looked at per body
 MAX_DEPTH = 128  # JSON nesting followed; deeper, the scan stops
 MAX_PARTS = 256  # multipart parts looked at
 MAX_KEYS = 4096  # distinct JSON keys whose role is remembered
+PAIR_KEYS = (b"name", b"key", b"value")  # a form field as an object: {"name": "password", "value": "…"}
 MAX_USER = 256
 
 # a string (group 2 None: unterminated, the body was cut; it runs to the end, so no string is read
 # twice) or a structural character
 JSON_TOKEN = re.compile(rb'"((?:[^"\\]++|\\.?)*+)(")?|[{}\[\]:,]', re.S)
 WORD = re.compile(rb"p(?:ass|wd|w|swd)|access_token|\\u|&#")  # url_auth's HINT, escapes; on lower case
-# a key that may be a password name, with a string value: without one, no JSON scan
-JSON_CANDIDATE = re.compile(rb'"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)[^"]{0,64}"\s*:\s*"')
+# a key that may be a password name with a string value, or a "name" member naming one: without
+# either, no JSON scan
+JSON_CANDIDATE = re.compile(rb'"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)[^"]{0,64}"\s*:\s*"'
+                            rb'|"(?:name|key)"\s*:\s*"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)')
 BOUNDARY = re.compile(rb'boundary[ \t]*=[ \t]*(?:"([^"\r\n]{1,200})"|([^;\s]{1,200}))', re.I)
 DISPOSITION = re.compile(rb"^content-disposition:[ \t]*form-data([^\r\n]*)", re.I | re.M)
 PARAM_NAME = re.compile(rb';[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^;\s]*))', re.I)
@@ -118,6 +122,8 @@ class _Object:
 
     user: bytes | None = None
     parent: _Object | None = field(default=None, repr=False)
+    pair: str = ""  # the role a "name" key gives it: {"name":"password","value":"…"} (jQuery serializeArray)
+    value: tuple[bytes, int] | None = None  # its "value": raw and offset
 
     def find_user(self) -> bytes | None:
         obj: _Object | None = self
@@ -131,8 +137,11 @@ class _Object:
 
 
 def json_secrets(body: bytes) -> list[UrlSecret]:
-    """String values of password-named keys at any depth; the user is the user-named key of the same
-    object (else of the nearest enclosing one), before or after the password."""
+    """String values of password-named keys at any depth, and the value of a `{"name": "password",
+    "value": …}` object (a form serialized field by field); the user is the user-named key of the same
+    object (else of the nearest enclosing one, where a `{"name": "username", …}` object puts it),
+    before or after the password."""
+    root = _Object()  # the body: where a top-level array's name/value user goes
     stack: list[_Object | None] = []  # None: an array
     found: list[tuple[_Object | None, str, bytes, int, int]] = []  # (object, kind, decoded, offset, length)
     last: bytes | None = None  # the last string read: a key if ':' follows
@@ -149,6 +158,8 @@ def json_secrets(body: bytes) -> list[UrlSecret]:
                 last = m.group(1)
                 continue
             obj = stack[-1] if stack else None
+            if obj is not None and key in PAIR_KEYS:
+                _pair(obj, key, m.group(1), m.start(1))
             role = roles.get(key)
             if role is None:
                 role = _role(_name(_json_text(key)))
@@ -162,15 +173,25 @@ def json_secrets(body: bytes) -> list[UrlSecret]:
         elif c in b"{[":
             if len(stack) >= MAX_DEPTH:
                 break
-            parent = next((o for o in reversed(stack) if o is not None), None)
+            parent = next((o for o in reversed(stack) if o is not None), root)
             stack.append(_Object(parent=parent) if c == b"{" else None)
             key = last = None
         else:  # '}', ']', ','
             if c != b"," and stack:
-                stack.pop()
+                done = stack.pop()
+                if done is not None and done.pair and done.value is not None:
+                    _json_value(done.parent if done.pair == "user" else done, done.pair, *done.value, found)
             key = last = None
     return [UrlSecret("json", obj.find_user() if obj else None, secret, kind, off, size)
             for obj, kind, secret, off, size in found]
+
+
+def _pair(obj: _Object, key: bytes, raw: bytes, offset: int) -> None:
+    """A "name" (or "key") or "value" member of an object that may be one form field."""
+    if key == b"value":
+        obj.value = (raw, offset)
+    elif len(raw) <= MAX_NAME:
+        obj.pair = _role(_name(_json_text(raw)))
 
 
 def _role(name: bytes) -> str:

@@ -26,6 +26,12 @@ HINT = re.compile(rb"pass|pwd|pw|pswd|secret|access_token|pin|\\u|&#", re.I)  # 
 JSON_PAIR = re.compile(  # "key" : "value" (to the line's end if unterminated) or a number
     rb'"((?:[^"\\\r\n]|\\[^\r\n]){1,128})"[ \t\r\n]{0,64}:[ \t\r\n]{0,64}'
     rb'(?:"((?:[^"\\\r\n]++|\\[^\r\n])*+)|(-?[0-9][0-9.eE+-]{0,63}))')
+_STR = rb'"((?:[^"\\\r\n]++|\\[^\r\n])*+)'  # a JSON string's contents (to the line's end if unterminated)
+NAME_VALUE = re.compile(  # a form field as an object, either order: {"name": "password", "value": "…"}
+    rb'"(?:name|key)"[ \t\r\n]{0,64}:[ \t\r\n]{0,64}' + _STR + rb'"[ \t\r\n]{0,64},[ \t\r\n]{0,64}"value"'
+    rb'[ \t\r\n]{0,64}:[ \t\r\n]{0,64}' + _STR
+    + rb'|"value"[ \t\r\n]{0,64}:[ \t\r\n]{0,64}' + _STR + rb'"[ \t\r\n]{0,64},[ \t\r\n]{0,64}"(?:name|key)"'
+    rb'[ \t\r\n]{0,64}:[ \t\r\n]{0,64}' + _STR)
 MULTIPART_PART = re.compile(  # the part's head up to the blank line; its value follows
     rb"^content-disposition:[ \t]*form-data([^\r\n]*)\r?\n(?:[^\r\n]+\r?\n){0,16}\r?\n", re.I | re.M)
 PART_NAME = re.compile(rb';[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^;\s]*))', re.I)
@@ -91,6 +97,10 @@ def redact_body_passwords(buf: bytearray) -> None:
                 _fill_json_string(buf, *m.span(2))
             else:
                 _fill(buf, *m.span(3))
+    for m in NAME_VALUE.finditer(buf):
+        named, value = (1, 2) if m.group(2) is not None else (4, 3)
+        if len(m.group(named)) <= 128 and _secret_name(m.group(named)):
+            _fill_json_string(buf, *m.span(value))
     for m in MULTIPART_PART.finditer(buf):
         disp = m.group(1)
         name = PART_NAME.search(disp)

@@ -133,6 +133,8 @@ def test_form_fields_and_type() -> None:
     body = b"email=a%40b.example&pass=p+w%21&pass=second&remember=on"
     got = [(s.user, len(s.secret), body[s.offset : s.offset + s.length]) for s in field_secrets(body, 0, "form")]
     assert got == [(b"a@b.example", 4, b"p+w%21"), (b"a@b.example", 6, b"second")]
+    till = b"terminal=T7&cashier_id=0042&cashier_pin=&pwd=Till-9"  # a POS back office's sign-on form
+    assert [(s.user, len(s.secret)) for s in field_secrets(till, 0, "form")] == [(b"0042", 6)]
     assert is_form(b"Application/X-WWW-Form-Urlencoded; charset=UTF-8")
     assert not is_form(b"multipart/form-data; boundary=x") and not is_form(None)
 

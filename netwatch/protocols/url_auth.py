@@ -13,6 +13,8 @@ Which names: the password fields real login forms and APIs use — `password`, `
 RFC 6750 §2.3's bearer token in a query (a token, usable as is). Not reported: `token`, `code`,
 `state` (CSRF tokens, OAuth redirects: no password), flags such as `password_reset=1` or
 `show_password=1`, empty values, `pw=` in a path segment or a fragment (only the query counts).
+The user is the first user-named field: `user`, `username`, `login`, `email`, … and the sign-on
+fields of POS back offices (`operator`, `cashier_id`, `clerk_no`, `staff`, `employee_number`).
 
 Pure functions: bytes in, values out; offsets are into the bytes given, pointing at the still
 encoded value (evidence overwrites exactly those bytes). Values are decoded (percent-encoding; `+` is
@@ -36,7 +38,8 @@ PASSWORD_NAME = re.compile(
     rb"(?:j_|user_?|login_?|new_?|old_?|current_?|admin_?|account_?)?"
     rb"(?:password|passwd|passwort|pass|pwd|pw|pswd|passphrase)")
 TOKEN_NAME = re.compile(rb"access_token")
-USER_NAME = re.compile(rb"(?:j_)?(?:user(?:_?name|_?id)?|login(?:_?name|_?id)?|email|e-mail|uid|usr|account)")
+USER_NAME = re.compile(rb"(?:j_)?(?:user(?:_?name|_?id)?|login(?:_?name|_?id)?|email|e-mail|uid|usr|account"
+                       rb"|(?:operator|cashier|clerk|staff|employee)(?:_?(?:id|no|number|name))?)")  # POS sign-ons
 HINT = re.compile(rb"p(?:ass|wd|w|swd)|access_token", re.I)  # in any name PASSWORD_NAME or TOKEN_NAME takes
 FORM_TYPE = b"application/x-www-form-urlencoded"
 

@@ -31,7 +31,7 @@ from netwatch.protocols.auth import (
     sasl_plain,
 )
 from netwatch.protocols.body_auth import body_secrets
-from netwatch.protocols.http import HttpMessage, HttpPart
+from netwatch.protocols.http import FramedMessage, HttpMessage, HttpPart
 from netwatch.protocols.snmp import snmp_community
 from netwatch.protocols.url_auth import field_secrets, is_form, request_target, target_secrets
 
@@ -46,9 +46,12 @@ class Credentials(LoginWatcher, name="credentials"):
 
     def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
         """HTTP Basic in a request's Authorization and Proxy-Authorization headers; passwords in its
-        URL (userinfo, query) and in a form post's body (`protocols.url_auth`)."""
+        URL (userinfo, query), in its body (`protocols.url_auth`, `protocols.body_auth`) and in the
+        client's WebSocket messages after an upgrade."""
         if isinstance(part, HttpMessage) and direction == 0 and part.is_request:
             self._form(flow, part, ts, emit)
+        if isinstance(part, FramedMessage) and direction == 0:
+            self._message(flow, part, ts, emit)
         head = self._request_head(flow, direction, part)
         if head is None:
             return
@@ -79,6 +82,16 @@ class Credentials(LoginWatcher, name="credentials"):
             method, encoding = BODY_METHODS[sec.where]
             where = _body_location(msg, sec.offset, sec.length, encoding)
             found(flow, ts, locating(emit, where), "http", sec.user, sec.secret, method, sec.kind)
+
+    def _message(self, flow: Flow, msg: FramedMessage, ts: float, emit: Emit) -> None:
+        """A client's WebSocket message holding a JSON or XML login (a web till signing on over ws://).
+        Not located: the stream holds it masked; evidence blanks it through the mask (redaction.frames)."""
+        st = self.peek(flow)
+        if (st is not None and st.seen > MAX_BYTES) or not msg.data:
+            return
+        for sec in body_secrets(None, msg.data[:MAX_BYTES]):
+            method = "WebSocket " + BODY_METHODS[sec.where][0].replace(" body", " message")
+            found(flow, ts, emit, "http", sec.user, sec.secret, method, sec.kind)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
         if self.stays_for(flow, "snmp"):

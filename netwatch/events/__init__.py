@@ -211,7 +211,7 @@ class Credentials(Event, kind="credentials"):
     user: str | None = _f("user name (escaped, length-limited)", default=None)
     method: str = _f("how the login was made (USER/PASS, Basic, AUTH PLAIN, Digest, Bearer, simple bind, "
                      "URL userinfo, URL query, form body, JSON body, multipart form, XML body, "
-                     "WS-Security PasswordText, …)")
+                     "WS-Security PasswordText, WebSocket JSON message, …)")
     secret: str = _f("cleartext, obfuscated, token, none, hash, digest or scram")
     password_length: int | None = _f("length of a readable password", default=None)
     default_password: bool = _f("the password is a well-known default", default=False)

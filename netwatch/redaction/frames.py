@@ -11,6 +11,7 @@ FILLER and `notes` says so. The walk stops at the first bytes that are not frame
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 import hpack
 
@@ -18,6 +19,7 @@ from netwatch.protocols.card_search import scan
 from netwatch.protocols.h2c import MAX_FRAME, MAX_TABLE, PREFACE
 from netwatch.protocols.http import decode_content, header_value
 from netwatch.protocols.websocket import unmask
+from netwatch.redaction.body_creds import redact_body_passwords
 from netwatch.redaction.packets import FILLER, mask_cards
 from netwatch.redaction.stored import hpack_filler
 
@@ -31,19 +33,26 @@ def _overwrite(buf: bytearray, regions: list[Region]) -> None:
             buf[i] = FILLER ^ (mask[(i - s) % 4] if mask else 0)
 
 
-def _mask_through(buf: bytearray, regions: list[Region], notes: list[str]) -> None:
-    """Mask the cards of the message the regions hold, writing each changed byte back in place."""
+def _edit_through(buf: bytearray, regions: list[Region], edit: Callable[[bytearray], object]) -> None:
+    """Apply `edit` to the message the regions hold (unmasked, joined), writing each changed byte
+    back in place (masked again where the frame was)."""
     positions = [(i, mask[(i - s) % 4] if mask else 0) for s, e, mask in regions for i in range(s, e)]
     text = bytearray(buf[i] ^ k for i, k in positions)
     before = bytes(text)
-    mask_cards(text, notes)
+    edit(text)
     for (i, k), old, new in zip(positions, before, text, strict=True):
         if old != new:
             buf[i] = new ^ k
 
 
+def _mask_through(buf: bytearray, regions: list[Region], notes: list[str]) -> None:
+    """Mask the cards of the message the regions hold."""
+    _edit_through(buf, regions, lambda text: mask_cards(text, notes))
+
+
 def redact_websocket(buf: bytearray, pos: int, notes: list[str], deflate: bool = True) -> None:
-    """WebSocket frames from `pos` on: each message (control frames too) holding a card is masked."""
+    """WebSocket frames from `pos` on: each message (control frames too) holding a card is masked, and
+    its password-named JSON/XML fields blanked (as in HTTP bodies)."""
     n = len(buf)
     regions: list[Region] = []
     compressed = False
@@ -86,11 +95,21 @@ def _message(buf: bytearray, regions: list[Region], compressed: bool, inflater: 
             _overwrite(buf, regions)  # cannot read it: nothing of it may leak
             notes.append("websocket+deflate message overwritten whole")
             return
-        if scan(data)[0]:
+        if scan(data)[0] or _blanked(data) != data:
             _overwrite(buf, regions)
             notes.append("websocket+deflate message overwritten whole")
-    elif scan(data)[0]:
+        return
+    if scan(data)[0]:
         _mask_through(buf, regions, notes)
+    if _blanked(data) != data:  # a login in the message (a client's is masked: no pass on the raw stream saw it)
+        _edit_through(buf, regions, redact_body_passwords)
+
+
+def _blanked(data: bytes) -> bytes:
+    """The message with its password-named JSON/XML fields blanked (`redaction.body_creds`)."""
+    text = bytearray(data)
+    redact_body_passwords(text)
+    return bytes(text)
 
 
 def redact_h2c(buf: bytearray, notes: list[str], pos: int = 0) -> None:

@@ -212,3 +212,20 @@ def test_floor_leaves_ber_headers_and_shifted_base64() -> None:
     assert not find(b"AUTH XOAUTH2 " + xoauth2(b"reports@store42.example", b"*" * 27) + b"\r\n")
     track2 = bytes.fromhex("4111111111111111d2812101123f")  # a Luhn-valid number with a track-2 tail
     assert find(b"\xee" + track2)
+
+
+def test_socks5_login_blanked_only_in_a_socks_stream() -> None:
+    """The RFC 1929 request is read only where the flow is SOCKS (or opens with a whole SOCKS5
+    handshake): other binary streams that happen to start with 0x05 are left as they are."""
+    from netwatch.redaction.logins import redact_logins
+
+    login = b"\x05\x01\x02" + b"\x01\x03bob\x08Sock-Pw9"
+    cut = bytearray(login)  # the stream ends before the request: only the classifier says SOCKS
+    redact_logins("socks", cut, [])
+    assert cut == login[:-8] + b"*" * 8
+    other = bytearray(login + b"\x00\x17binary payload")
+    redact_logins(None, other, [])
+    assert other == login + b"\x00\x17binary payload"
+    whole = bytearray(login + SOCKS_REQUEST + b"\x30\x05")
+    redact_logins("ldap", whole, [])
+    assert b"Sock-Pw9" not in whole and whole.startswith(b"\x05\x01\x02\x01\x03bob\x08********")

@@ -104,3 +104,4 @@ def _bearer_token(raw: bytearray) -> None:
         return
     end = raw.find(b"\x01", at)
     _fill(raw, at + 12, end if end >= 0 else len(raw))
+

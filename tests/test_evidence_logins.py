@@ -243,10 +243,15 @@ def test_h2c_authorization_blanked_in_hpack(tmp_path: Path) -> None:
     client.initiate_connection()
     common = [(":method", "GET"), (":scheme", "http"), (":authority", "stock.store42.example")]
     basic = base64.b64encode(b"clerk:H2c-Basic-17").decode()
-    client.send_headers(1, [*common, (":path", "/api/stock"), ("authorization", f"Basic {basic}")], end_stream=True)
+    client.send_headers(1, [*common, (":path", "/api/stock/with/a/rather/long/path/here"),
+                            ("user-agent", "pos-client/1.0 (store42; lane 3; build 2024.11)"),
+                            ("authorization", f"Basic {basic}")], end_stream=True)
     client.send_headers(3, [*common, (":path", "/api/orders"), ("authorization", "Bearer H2c-Bearer-18")],
                         end_stream=True)
     client.send_headers(5, [*common, (":path", "/login?user=jo&password=H2c-Query-19")], end_stream=True)
+    for sid in (7, 9, 11):  # later requests: their blocks must still decode (no location may cut the frames)
+        client.send_headers(sid, [*common, (":path", f"/api/item/{sid}"), ("accept", "application/json")],
+                            end_stream=True)
     cap = tmp_path / "h2c.pcap"
     cap.write_bytes(pcap_bytes(conversation(50400, 8080, [(0, client.data_to_send()),
                                                           (1, b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")])))
@@ -266,6 +271,7 @@ def test_h2c_authorization_blanked_in_hpack(tmp_path: Path) -> None:
         stream = data[data.find(b"PRI * HTTP/2.0") :]
         leaked = [i for i, s in enumerate(secrets) if s in data or s in h2c_headers(stream)]
         assert not leaked, f"{f.name}: secrets #{leaked}"
+        assert h2c_headers(stream).count(b":method: GET") == 6, f"{f.name}: a header block no longer decodes"
 
 
 @pytest.mark.parametrize("huffman", [True, False], ids=["huffman", "raw"])

@@ -212,3 +212,89 @@ def test_floor_leaves_ber_headers_and_shifted_base64() -> None:
     assert not find(b"AUTH XOAUTH2 " + xoauth2(b"reports@store42.example", b"*" * 27) + b"\r\n")
     track2 = bytes.fromhex("4111111111111111d2812101123f")  # a Luhn-valid number with a track-2 tail
     assert find(b"\xee" + track2)
+
+
+def test_socks5_login_blanked_only_in_a_socks_stream() -> None:
+    """The RFC 1929 request is read only where the flow is SOCKS (or opens with a whole SOCKS5
+    handshake): other binary streams that happen to start with 0x05 are left as they are."""
+    from netwatch.redaction.logins import redact_logins
+
+    login = b"\x05\x01\x02" + b"\x01\x03bob\x08Sock-Pw9"
+    cut = bytearray(login)  # the stream ends before the request: only the classifier says SOCKS
+    redact_logins("socks", cut, [])
+    assert cut == login[:-8] + b"*" * 8
+    other = bytearray(login + b"\x00\x17binary payload")
+    redact_logins(None, other, [])
+    assert other == login + b"\x00\x17binary payload"
+    whole = bytearray(login + SOCKS_REQUEST + b"\x30\x05")
+    redact_logins("ldap", whole, [])
+    assert b"Sock-Pw9" not in whole and whole.startswith(b"\x05\x01\x02\x01\x03bob\x08********")
+
+
+def test_h2c_authorization_blanked_in_hpack(tmp_path: Path) -> None:
+    """HTTP/2 cleartext: Basic and Bearer credentials and a :path password travel HPACK-coded
+    (Huffman by default), where no byte pattern finds them; each is blanked inside its literal, so
+    the blocks still decode and a re-scan sees the Bearer and URL logins (the user kept)."""
+    import h2.config
+    import h2.connection
+    from test_evidence_secrets import h2c_headers
+
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    common = [(":method", "GET"), (":scheme", "http"), (":authority", "stock.store42.example")]
+    basic = base64.b64encode(b"clerk:H2c-Basic-17").decode()
+    client.send_headers(1, [*common, (":path", "/api/stock/with/a/rather/long/path/here"),
+                            ("user-agent", "pos-client/1.0 (store42; lane 3; build 2024.11)"),
+                            ("authorization", f"Basic {basic}")], end_stream=True)
+    client.send_headers(3, [*common, (":path", "/api/orders"), ("authorization", "Bearer H2c-Bearer-18")],
+                        end_stream=True)
+    client.send_headers(5, [*common, (":path", "/login?user=jo&password=H2c-Query-19")], end_stream=True)
+    for sid in (7, 9, 11):  # later requests: their blocks must still decode (no location may cut the frames)
+        client.send_headers(sid, [*common, (":path", f"/api/item/{sid}"), ("accept", "application/json")],
+                            end_stream=True)
+    cap = tmp_path / "h2c.pcap"
+    cap.write_bytes(pcap_bytes(conversation(50400, 8080, [(0, client.data_to_send()),
+                                                          (1, b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")])))
+    js = tmp_path / "f.jsonl"
+    assert main(["scan", str(cap), "--evidence", str(tmp_path / "ev"), "--json", str(js), "--fail-on", "none",
+                 "-q"]) == 0
+    records = [r for r in map(json.loads, js.read_text().splitlines()) if r.get("category") == "credentials"]
+    assert {r["evidence"]["method"] for r in records} >= {"Basic", "Bearer", "URL query"}
+    again = tmp_path / "again.jsonl"
+    assert main(["scan", str(tmp_path / "ev"), "--json", str(again), "--fail-on", "none", "-q"]) == 0
+    seen = {(r["evidence"]["method"], r["evidence"].get("user"))
+            for r in map(json.loads, again.read_text().splitlines()) if r.get("category") == "credentials"}
+    assert {("Bearer", None), ("URL query", "jo")} <= seen
+    secrets = [b"H2c-Basic-17", b"H2c-Bearer-18", b"H2c-Query-19", basic.encode()]
+    for f in sorted((tmp_path / "ev").glob("*.pcap")):
+        data = f.read_bytes()
+        stream = data[data.find(b"PRI * HTTP/2.0") :]
+        leaked = [i for i, s in enumerate(secrets) if s in data or s in h2c_headers(stream)]
+        assert not leaked, f"{f.name}: secrets #{leaked}"
+        assert h2c_headers(stream).count(b":method: GET") == 6, f"{f.name}: a header block no longer decodes"
+
+
+@pytest.mark.parametrize("huffman", [True, False], ids=["huffman", "raw"])
+def test_hpack_secret_blanked_in_its_literal(huffman: bool) -> None:
+    """A block's secrets become FILLER in their own coding, same length; the other fields, the scheme,
+    the query up to the password and the dynamic table (the next block indexes into it) stay."""
+    import hpack
+    from hpack.table import HeaderTable
+
+    from netwatch.redaction.hpack_secrets import blank_secrets
+
+    encoder = hpack.Encoder()
+    first = [(":method", "GET"), (":path", "/login?user=jo&password=Hpack-Pw-20"), ("authorization", "Bearer Tok-21"),
+             ("cookie", "lang=de; pw=Cookie-Pw-22"), ("authorization", 'Digest username="jo", response="ab"')]
+    blocks = [encoder.encode(first, huffman=huffman), encoder.encode(first[:1] + first[2:3], huffman=huffman)]
+    table, decoder = HeaderTable(), hpack.Decoder()
+    seen = []
+    for raw in blocks:
+        block = bytearray(raw)
+        assert blank_secrets(block, table) and len(block) == len(raw)
+        seen.append(decoder.decode(bytes(block)))
+    assert not [s for s in ("Hpack-Pw-20", "Tok-21", "Cookie-Pw-22") if s in repr(seen)]
+    one, two = seen
+    assert one[0] == (":method", "GET") and one[1][1].startswith("/login?user=jo&password=*")
+    assert one[2][1].startswith("Bearer *") and one[3][1].startswith("lang=de; pw=*") and one[4] == first[4]
+    assert two == [one[0], one[2]]  # the second block indexed the first's entries: they hold the blanked values

@@ -6,7 +6,8 @@ Secrets come from the scenario modules' PASSWORDS (captures/scenarios_*.py, besi
 every password, token or community a module's logins send). Each capture's evidence is searched for
 its own module's secrets (short ones like "admin" are words of other captures), raw file bytes and
 each direction's joined payload (a password typed one key per packet is only whole there), as is,
-UTF-16LE, TDS-obfuscated, base64 at each alignment, percent- and form-encoded. A capture whose
+UTF-16LE, TDS-obfuscated, base64 at each alignment, percent- and form-encoded, and in h2c header
+blocks as HPACK decodes them. A capture whose
 credentials finding reports a secret of a length no listed secret of its module has fails: a new
 login scenario must list what it sends. Assertion messages name files, forms and lengths, never a
 secret.
@@ -23,6 +24,7 @@ from types import ModuleType
 from urllib.parse import quote, quote_plus
 
 import dpkt
+import hpack
 import pytest
 from scenario_modules import load_scenario
 
@@ -66,7 +68,36 @@ def payloads(path: Path) -> list[bytes]:
                 if isinstance(l4, dpkt.tcp.TCP) and l4.data:
                     by_seq.setdefault(key, {}).setdefault(l4.seq, bytes(l4.data))
     ordered = [b"".join(seg for _seq, seg in sorted(segs.items())) for segs in by_seq.values()]
-    return [path.read_bytes(), *map(bytes, joined.values()), *ordered]
+    return [path.read_bytes(), *map(bytes, joined.values()), *ordered, *map(h2c_headers, ordered)]
+
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2c_headers(stream: bytes) -> bytes:
+    """The header fields of an HTTP/2 client stream as text (`name: value` lines), HPACK decoded as
+    Wireshark shows them (Huffman-coded, a secret is in no byte pattern); b"" without a preface."""
+    at = stream.find(PREFACE)
+    if at < 0:
+        return b""
+    decoder, block, lines = hpack.Decoder(), b"", []
+    i = at + len(PREFACE)
+    while i + 9 <= len(stream):
+        n, ftype, flags = int.from_bytes(stream[i : i + 3], "big"), stream[i + 3], stream[i + 4]
+        payload = stream[i + 9 : i + 9 + n]
+        if ftype == 1:  # HEADERS: padding and priority fields around the fragment
+            pad = payload[0] if flags & 0x08 and payload else 0
+            payload = payload[(1 if flags & 0x08 else 0) + (5 if flags & 0x20 else 0) : len(payload) - pad]
+        if ftype in (1, 9):
+            block += payload
+            if flags & 0x04:
+                try:
+                    lines += [k + b": " + v for k, v in decoder.decode(block, raw=True)]
+                except (hpack.HPACKError, ValueError, IndexError):
+                    break  # the table is lost (a block evidence overwrote): the rest cannot be read
+                block = b""
+        i += 9 + n
+    return b"\n".join(lines)
 
 
 def _records(path: Path) -> list[dict]:

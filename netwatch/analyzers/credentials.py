@@ -59,7 +59,8 @@ class Credentials(LoginWatcher, name="credentials"):
             login = basic_login(token) if scheme == b"basic" else None
             if login is not None:
                 at = head.raw_head.find(token)  # the token's place in the stream: the head's offset on
-                where = events.Location(0, head.offset + at, len(token), "password", "base64") if at >= 0 else None
+                where = events.Location(0, head.offset + at, len(token), "password", "base64") \
+                    if at >= 0 and not head.framing else None  # h2c: HPACK-coded, its head is rebuilt text
                 found(flow, ts, locating(emit, where), "http", login[0], login[1], "Basic")
         target, at = request_target(head.start_line)
         for sec in target_secrets(target):

@@ -225,7 +225,7 @@ def tds_login(data: bytes | bytearray) -> tuple[bytes, bytes] | None:
 def tds_remote_passwords(data: bytes | bytearray) -> list[tuple[int, int]]:
     """Where the passwords of a TDS 4.2/5.0 login record's remote-password list lie (entries of
     server-name length, name, password length, password; clients often repeat the login password
-    there), as (start, end) in `data`; a list cut short ends at the record's end."""
+    there), as (start, end) in `data`; an entry running past the list's length ends there."""
     if tds_login(data) is None or len(data) <= TDS5_REMOTE + 255:
         return []
     total = min(data[TDS5_REMOTE + 255], 255)

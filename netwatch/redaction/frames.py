@@ -5,11 +5,14 @@ A message (or stream body) is decoded as the card scan reads it (protocols.webso
 where it holds a card, plain payloads are masked digit by digit through their frames (a masked
 WebSocket byte is written so that it unmasks to the masked digit), and what cannot be masked in
 place (a deflated message, a compressed body, an HPACK header block) is overwritten whole with
-FILLER and `notes` says so. The walk stops at the first bytes that are not frames.
+FILLER and `notes` says so. A header block's login secret (HPACK, Huffman-coded as clients send
+it: no byte pattern of the password passes reads it) is blanked in place (`redaction.hpack_secrets`).
+The walk stops at the first bytes that are not frames.
 """
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections.abc import Callable
 
@@ -20,6 +23,7 @@ from netwatch.protocols.h2c import MAX_FRAME, MAX_TABLE, PREFACE
 from netwatch.protocols.http import decode_content, header_value
 from netwatch.protocols.websocket import unmask
 from netwatch.redaction.body_creds import redact_body_passwords
+from netwatch.redaction.hpack_secrets import blank_secrets, headers_hold_secret
 from netwatch.redaction.packets import FILLER, mask_cards
 from netwatch.redaction.stored import hpack_filler
 
@@ -156,6 +160,7 @@ def redact_h2c(buf: bytearray, notes: list[str], pos: int = 0) -> None:
 def _header_block(buf: bytearray, block: list[Region], decoder: hpack.Decoder, sid: int,
                   codings: dict[int, bytes | None], notes: list[str]) -> bool:
     raw = b"".join(bytes(buf[s:e]) for s, e, _m in block)
+    table = copy.deepcopy(decoder.header_table)  # as it was before this block (secrets are blanked against it)
     try:
         fields = [(bytes(k), bytes(v)) for k, v in decoder.decode(raw, raw=True)]
     except (hpack.HPACKError, ValueError, IndexError):
@@ -163,14 +168,24 @@ def _header_block(buf: bytearray, block: list[Region], decoder: hpack.Decoder, s
         notes.append("h2c header block overwritten whole")
         return False
     codings.setdefault(sid, header_value(fields, b"content-encoding"))
-    if scan(b"\n".join(k + b": " + v for k, v in fields))[0]:
-        filler = hpack_filler(sum(e - s for s, e, _m in block))
-        at = 0
-        for s, e, _m in block:
-            buf[s:e] = filler[at : at + e - s]
-            at += e - s
+    secret = headers_hold_secret(fields)
+    if secret:  # a login's secret: blanked in place where its literal can be rewritten to its length
+        rewritten = bytearray(raw)
+        if blank_secrets(rewritten, table):
+            _put(buf, block, bytes(rewritten))
+            secret = False
+    if secret or scan(b"\n".join(k + b": " + v for k, v in fields))[0]:
+        _put(buf, block, hpack_filler(len(raw)))
         notes.append("h2c header block overwritten whole (valid HPACK, no table entries)")
     return True
+
+
+def _put(buf: bytearray, block: list[Region], data: bytes) -> None:
+    """`data` (a header block's length) written over the block's fragments in order."""
+    at = 0
+    for s, e, _m in block:
+        buf[s:e] = data[at : at + e - s]
+        at += e - s
 
 
 def _body(buf: bytearray, regions: list[Region], coding: bytes | None, notes: list[str]) -> None:

@@ -38,12 +38,13 @@ def _fill(buf: bytearray, s: int, e: int) -> None:
 def redact_logins(app: str | None, client: bytearray, notes: list[str]) -> None:
     """Secrets in the client → server stream of a flow whose application is `app` (after a proxy
     tunnel: the tunnelled protocol's, whose bytes start after the handshake)."""
-    socks = socks5_password_span(client, partial=True)
-    if socks is not None:
-        _fill(client, *socks)
     head = bytes(client[:MAX_HANDSHAKE])
     tunnel = client_handshake(head) if head[:1] in (b"\x04", b"\x05", b"C", b"c") else None
     start = tunnel.used if tunnel is not None else 0
+    if app == "socks" or (tunnel is not None and tunnel.kind == "socks5"):  # (a handshake the stream cut: socks)
+        socks = socks5_password_span(client, partial=True)
+        if socks is not None:
+            _fill(client, *socks)
     if app == "ldap" or ldap_bind_at(client, start) is not None:
         _ldap(client, start)
     if app == "tds" and tds_login(client[start:]) is not None:
@@ -103,3 +104,4 @@ def _bearer_token(raw: bytearray) -> None:
         return
     end = raw.find(b"\x01", at)
     _fill(raw, at + 12, end if end >= 0 else len(raw))
+

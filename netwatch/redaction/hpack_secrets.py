@@ -37,7 +37,8 @@ def secret_from(name: bytes, value: bytes) -> int | None:
         return scheme.end()
     if name in FIELD_SECRETS:
         m = HTTP_SECRET_FIELD.search(value)
-        return m.start(1) if m is not None and m.end(1) > m.start(1) else None
+        g = m.lastindex if m is not None else None  # the value's group: quoted ("…", '…') or bare
+        return m.start(g) if m is not None and g is not None and m.end(g) > m.start(g) else None
     return None
 
 

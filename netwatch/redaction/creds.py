@@ -45,6 +45,22 @@ def _fill(buf: bytearray, s: int, e: int) -> None:
     buf[s:e] = bytes([FILLER]) * (e - s)
 
 
+HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _fill_url(buf: bytearray, s: int, e: int) -> None:
+    """FILLER over a percent-encoded value, escape by escape (`%41` -> `%2A`, FILLER's code), so the
+    value keeps its length as sent and decoded: a re-scan measures the same password length."""
+    i = s
+    while i < e:
+        if buf[i] == 0x25 and i + 3 <= e and buf[i + 1] in HEX and buf[i + 2] in HEX:  # %XX
+            buf[i + 1 : i + 3] = b"%02X" % FILLER
+            i += 3
+        else:
+            buf[i] = FILLER
+            i += 1
+
+
 def redact_passwords(app: str | None, client: bytearray, server: bytearray, order: Order, notes: list[str]) -> None:
     """Passwords in the client → server stream of a flow whose application is `app`."""
     if app in ("ftp", "pop3"):
@@ -62,7 +78,7 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
     if app == "http":
         for pattern in (HTTP_SECRET_FIELD, HTTP_USERINFO):
             for m in pattern.finditer(client):
-                _fill(client, *m.span(m.lastindex or 1))
+                _fill_url(client, *m.span(m.lastindex or 1))
         _http_bodies(client, server)
     if app == "telnet":
         _telnet(client, server, order)

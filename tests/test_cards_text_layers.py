@@ -40,6 +40,9 @@ def _wrap(data: bytes, width: int, nl: bytes) -> bytes:
         (b"<td>&#53;&#52;&#x35;&#x34;545454545454</td>", "html-entity"),
         (b"<cardNumber>5454&nbsp;5454&#160;5454&#xA0;5454</cardNumber>", "html-entity"),
         (b"<pan>5454&#8211;5454&ndash;5454-5454</pan>", "html-entity"),
+        (b'{"pan_hex":"' + MC.encode().hex().encode() + b'"}', "hex"),  # ASCII digits as hex text
+        (b"<DE2>" + b"5454 5454 5454 5454".hex().upper().encode() + b"</DE2>", "hex"),  # spaces as 20
+        (b"track: " + b"5454-5454-5454-5454".hex().encode() + b" exp 1227", "hex"),  # dashes as 2d
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
@@ -86,6 +89,9 @@ def test_wrapped_base64_cut_mid_line_is_realigned() -> None:
         b"total=3D12.50=\r\nEUR order 2023=\r\n1125 ref 0000=\r\n0000 0000 0000\r\n",  # QP, no card
         b'{"ts":"\\u0031700000000123","id":"\\u00300000000000000000"}',  # escaped timestamps and zeros
         b"<p>&#49;&#55;00000000123 &amp; 0000&nbsp;0000&nbsp;0000&nbsp;0000</p>",
+        b"sha256=" + bytes(random.Random(7).randbytes(32)).hex().encode(),  # a digest: random hex
+        b"id=" + b"1700000000123".hex().encode() + b" n=" + b"5454545454545455".hex().encode(),  # not Luhn
+        b"serial=31323334353637383930313233343536373839303132",  # hex of a counting run: no card
     ],
     ids=lambda v: "",
 )

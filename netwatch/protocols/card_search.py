@@ -13,7 +13,8 @@ Encodings: ascii, utf16 (LE or BE), ebcdic (cp500, digits 0xF0-0xF9), bcd (packe
 context: an ISO 8583 LL length byte, EMV tag 5A/57, or a track-2 `D` separator followed by the
 expiry), base64 (standard or URL alphabet, also wrapped over lines), url (percent-encoding), form
 (`+` for a space), qp (quoted-printable), json-escape (`\\u0034`), html-entity (`&#52;`, `&nbsp;`),
-hex, base32 and base32hex (DNS labels); the text layers are in card_layers. Layers nest up to two
+hex (DNS labels; and anywhere, ASCII digits written as hex text: `34353339…`), base32 and base32hex
+(DNS labels); the text layers are in card_layers. Layers nest up to two
 deep and are named outermost first, e.g. `url+base64`; `ascii` is dropped once wrapped.
 """
 
@@ -46,6 +47,14 @@ SEP_RE = re.compile(rb"[ -]")
 
 B64_RE = re.compile(rb"[A-Za-z0-9+/_-]{16,}={0,2}")  # standard or URL-safe alphabet
 PCT_RE = re.compile(rb"(?:%[0-9A-Fa-f]{2}|[0-9A-Za-z._~+/=;^ -]){12,}")
+# ASCII digits (and the spaces or dashes between groups) written as hex text: `34353339…`, every other
+# character a '3' — a hex dump in a log line, an ASCII ISO 8583 field hex-encoded in JSON. A misread
+# alignment breaks at once ('43 53 …'), and 13 such pairs in a row do not occur in digests or numbers.
+HEX_TEXT_RE = re.compile(rb"(?:3[0-9]|2[0dD]){13,64}")
+# its trigger: such a run is 26+ characters of decimal digits (and the 'd' of a dash), found by one
+# translate + find (a regex over every '3' of a buffer cost ~15 ms per MB of text)
+T_HEX_TEXT = bytes(0x30 if 0x30 <= c <= 0x39 or c in b"dD" else 0x2E for c in range(256))
+HEX_TEXT_CUE = b"0" * 26
 UTF16_RE = re.compile(rb"(?:[\x20-\x7e]\x00){12,}|(?:\x00[\x20-\x7e]){12,}")
 EBCDIC_HINT = re.compile(rb"[\xf0-\xf9]{4}[\x40\x60]?[\xf0-\xf9]{4}")
 _BCD = rb"[\x00-\x09\x10-\x19\x20-\x29\x30-\x39\x40-\x49\x50-\x59\x60-\x69\x70-\x79\x80-\x89\x90-\x99]"
@@ -270,6 +279,16 @@ def _layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
             run = m.group()
             if b"%" in run:
                 _inner(unquote_to_bytes(run), "url", m.start(), m.end(), hits, depth)
+    t = buf.translate(T_HEX_TEXT) if b"3" in buf else b""
+    cue = t.find(HEX_TEXT_CUE)
+    while cue >= 0:  # the regex reads only the runs the cue found
+        end = t.find(b".", cue)
+        end = n if end < 0 else end
+        for m in HEX_TEXT_RE.finditer(buf, cue, end):
+            if m.end() >= n - 1:
+                holds.append(m.start())
+            _inner(bytes.fromhex(m.group().decode()), "hex", m.start(), m.end(), hits, depth)
+        cue = t.find(HEX_TEXT_CUE, end)
     if depth:
         return  # the text layers below wrap whole documents: they are read at the top only
     if b"+" in buf:

@@ -109,6 +109,8 @@ def tds7_login(user: str, pw: str) -> bytes:
     return b"\x10\x01" + (8 + len(body)).to_bytes(2, "big") + bytes(4) + body
 
 
+SPLIT_BINDS = (ldap_bind(1, b"cn=pos-0042,dc=store42,dc=example", _ber(0x80, b"Ldap-Split-14"))
+               + ldap_bind(2, b"cn=pos-0043,dc=store42,dc=example", _ber(0x80, b"Ldap-Split-15")))
 SOCKS_REQUEST = b"\x05\x01\x00\x01" + bytes([10, 20, 1, 50]) + struct.pack("!H", 389)
 CASES: dict[str, tuple[int, Chunks, list[bytes]]] = {
     "ldap-binds": (389, [
@@ -116,6 +118,11 @@ CASES: dict[str, tuple[int, Chunks, list[bytes]]] = {
         (0, ldap_bind(2, b"cn=pos-0042,dc=store42,dc=example", _ber(0x80, b"Ldap-Simple-2"))
          + ldap_bind(3, b"", _ber(0xA3, _ber(0x04, b"PLAIN") + _ber(0x04, b"\0posuser\0Ldap-Plain-3")))),
         (1, BIND_OK)], [b"Ldap-Simple-1", b"Ldap-Simple-2", b"Ldap-Plain-3"]),
+    # two binds (60 bytes each, passwords at 47 and 107) cut over segments: after the tag, in the DN,
+    # in the password, the next bind's tag right after a whole one, in the second password
+    "ldap-binds-split": (389, [
+        (0, SPLIT_BINDS[:1]), (0, SPLIT_BINDS[1:30]), (0, SPLIT_BINDS[30:52]), (0, SPLIT_BINDS[52:61]),
+        (0, SPLIT_BINDS[61:110]), (0, SPLIT_BINDS[110:]), (1, BIND_OK)], [b"Ldap-Split-14", b"Ldap-Split-15"]),
     "socks5-then-ldap": (1080, [
         (0, b"\x05\x02\x00\x02"), (1, b"\x05\x02"), (0, b"\x01\x07posuser\x0aSocks-Pw-4"), (1, b"\x01\x00"),
         (0, SOCKS_REQUEST), (1, SOCKS_REPLY),

@@ -24,6 +24,7 @@ from netwatch.protocols.auth import (
     http_authorizations,
     ldap_bind_at,
     ldap_messages,
+    ldap_unfinished,
     oauth_token,
     sasl_plain,
     tds_login,
@@ -34,6 +35,7 @@ from netwatch.protocols.windows import ntlm_authenticate
 SASL_CMD = re.compile(
     rb"^(?:\S+ AUTHENTICATE|AUTH) (PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5|DIGEST-MD5)(?: (\S+))?\s*$", re.I)
 MAX_LDAP_PER_CHUNK = 64  # LDAPMessages of one delivery looked at for binds
+MAX_LDAP_HELD = 8192  # bytes of a cut LDAPMessage kept for the next delivery (a BindRequest is small)
 CHALLENGE = {b"CRAM-MD5", b"DIGEST-MD5"}  # challenge-response: the answer comes after the server's challenge
 SASL_APPS = {"pop3": {b"PLAIN", b"LOGIN", b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE,  # credentials: USER/PASS, APOP
              "imap": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE, "smtp": {b"XOAUTH2", b"OAUTHBEARER"} | CHALLENGE}
@@ -126,8 +128,20 @@ class Logins(LoginWatcher, name="logins"):
 
     # -- LDAP ----------------------------------------------------------------------------------------
     def _ldap(self, flow: Flow, st: LoginState, data: bytes, ts: float, emit: Emit) -> None:
+        """Binds in the client's LDAPMessages; a message cut at the end of a delivery (a bind over two
+        segments) is held, up to MAX_LDAP_HELD bytes, and read whole with the next."""
+        held, st.buf = st.buf, b""
+        data = held + data if held else data
         base = st.seen - len(data)  # client stream offset of data[0]
-        for at in ldap_messages(data)[:MAX_LDAP_PER_CHUNK]:
+        starts = ldap_messages(data)[:MAX_LDAP_PER_CHUNK]
+        cut = ldap_unfinished(data, starts)
+        if cut is not None and len(data) - cut <= MAX_LDAP_HELD:
+            st.buf = data[cut:]  # read with the rest, not now: a cut bind would measure a cut password
+        else:
+            cut = None
+        for at in starts:
+            if at == cut:
+                break
             bind = ldap_bind_at(data, at)
             if bind is not None:
                 self._bind(flow, bind, base, ts, emit)

@@ -163,12 +163,14 @@ def zvt(data: bytes, flow: Flow, direction: int) -> Verdict | None:
 
 
 def ldap(data: bytes, flow: Flow, direction: int) -> Verdict | None:
-    """LDAPMessage: SEQUENCE { INTEGER messageID, [APPLICATION n] protocolOp } (bind, search, …)."""
+    """LDAPMessage: SEQUENCE { INTEGER messageID, [APPLICATION n] protocolOp } (bind, search, …).
+    The head up to the operation's tag is enough: a message may be longer than the first segment
+    (or than the classifier's 256-byte sample)."""
     try:
         if len(data) < 7 or data[0] != 0x30:
             return None
         n, i = ber_length(data, 1)  # Windows clients write 4-octet lengths (30 84 00 00 00 nn)
-        if i + n > len(data) or data[i] != 0x02 or not 1 <= data[i + 1] <= 4:
+        if n < 5 or data[i] != 0x02 or not 1 <= data[i + 1] <= 4:
             return None
         op = data[i + 2 + data[i + 1]]
         return ("ldap", False, None) if 0x60 <= op <= 0x79 or op in (0x42, 0x4A, 0x50) else None

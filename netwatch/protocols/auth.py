@@ -206,6 +206,22 @@ def ldap_messages(data: bytes | bytearray, at: int = 0) -> list[int]:
     return out
 
 
+def ldap_unfinished(data: bytes | bytearray, starts: list[int]) -> int | None:
+    """Where the LDAPMessage cut at the end of `data` starts (its header or its body goes on in the
+    next delivery), given `ldap_messages`' starts; None when the last one ends inside `data`."""
+    at = starts[-1] if starts else 0
+    if at >= len(data) or data[at] != 0x30:
+        return None
+    try:
+        n, i = ber_length(data, at + 1)
+    except IndexError:
+        return at  # the length itself is cut
+    if i + n > len(data):
+        return at
+    nxt = i + n
+    return nxt if nxt < len(data) and data[nxt] == 0x30 else None  # a header cut right after it
+
+
 TDS5_PASSWORD = 8 + 62  # where a TDS 4.2/5.0 login record's password starts (packet header, host, user)
 TDS5_REMOTE = 8 + 202  # its remote passwords: lrempw[255] + lrempwlen, after hostproc, flags, app, server
 

@@ -16,13 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from netwatch.analyzers import Analyzer, Emit, classified, deactivate, encrypted_from_here, notes, server_named
-from netwatch.analyzers.recognise import (
-    TCP_RECOGNISERS,
-    UDP_RECOGNISERS,
-    Recogniser,
-    opaque_or_unknown,
-    printable_text,
-)
+from netwatch.analyzers.recognise import TCP_RECOGNISERS, UDP_RECOGNISERS, Recogniser, opaque_or_unknown
 from netwatch.events import FlowEnd, FlowFacts
 from netwatch.flows.table import Flow
 from netwatch.packets.decode import ESP, ICMP, ICMP6, TCP, UDP
@@ -56,14 +50,7 @@ class Classifier(Analyzer[_Tries], name="classify", plaintext_only=False):
     def _decide(self, flow: Flow, direction: int, data: bytes, recognisers: list[Recogniser]) -> None:
         if flow.app is not None:
             return
-        seen = self.peek(flow)
-        alone = recognisers
-        if flow.proto == TCP and seen is not None and seen.heads[direction]:
-            # a later chunk of a stream whose start was not recognised: a protocol's own opening (a
-            # request line, a record header) may still show in it, but mostly printable bytes in the
-            # middle of a stream (a bind's DN and password after its BER header) are not a text protocol
-            alone = [r for r in recognisers if r is not printable_text]
-        if self._recognised(flow, direction, data, alone):
+        if self._recognised(flow, direction, data, recognisers):
             return
         st = self.state(flow)
         st.tries += 1

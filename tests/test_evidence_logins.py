@@ -123,6 +123,9 @@ CASES: dict[str, tuple[int, Chunks, list[bytes]]] = {
     "ldap-binds-split": (389, [
         (0, SPLIT_BINDS[:1]), (0, SPLIT_BINDS[1:30]), (0, SPLIT_BINDS[30:52]), (0, SPLIT_BINDS[52:61]),
         (0, SPLIT_BINDS[61:110]), (0, SPLIT_BINDS[110:]), (1, BIND_OK)], [b"Ldap-Split-14", b"Ldap-Split-15"]),
+    # the capture ends inside the second bind's password: read as it is (a cut password)
+    "ldap-bind-cut-by-the-end": (389, [(0, SPLIT_BINDS[:60]), (0, SPLIT_BINDS[60:112])],
+                                 [b"Ldap-Split-14", SPLIT_BINDS[107:112]]),
     "socks5-then-ldap": (1080, [
         (0, b"\x05\x02\x00\x02"), (1, b"\x05\x02"), (0, b"\x01\x07posuser\x0aSocks-Pw-4"), (1, b"\x01\x00"),
         (0, SOCKS_REQUEST), (1, SOCKS_REPLY),

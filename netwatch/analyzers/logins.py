@@ -50,6 +50,15 @@ class Logins(LoginWatcher, name="logins"):
         if st is not None and direction == 0 and handle is not None:
             handle(self, flow, st, data, ts, emit)
 
+    def flow_end(self, flow: Flow, emit: Emit) -> None:
+        """An LDAP bind still held for its rest when the flow ends (the capture cut it) is read as it is."""
+        st = self.peek(flow)
+        if st is not None and st.buf and flow.app == "ldap":
+            held, st.buf = st.buf, b""
+            bind = ldap_bind_at(held, 0)
+            if bind is not None:
+                self._bind(flow, bind, st.seen - len(held), flow.last_ts, emit)
+
     def http(self, flow: Flow, direction: int, part: HttpPart, ts: float, emit: Emit) -> None:
         """HTTP Digest and Bearer in a request's Authorization and Proxy-Authorization headers."""
         head = self._request_head(flow, direction, part)

@@ -29,7 +29,7 @@ from netwatch.protocols.auth import (
 )
 from netwatch.protocols.snmp import snmp_community_span
 from netwatch.redaction.body_creds import redact_body_passwords
-from netwatch.redaction.packets import FILLER, redact_base64_field
+from netwatch.redaction.packets import FILLER, fill, redact_base64_field
 
 REDIS_RESP_AUTH = re.compile(  # AUTH password, or AUTH user password (also inside HELLO)
     rb"\*2\r\n\$4\r\nAUTH\r\n\$(\d{1,4})\r\n|\$4\r\nAUTH\r\n\$\d{1,4}\r\n[^\r\n]*\r\n\$(\d{1,4})\r\n", re.I)
@@ -39,10 +39,6 @@ IRC_IDENTIFY = re.compile(rb"(?:^|\n)(?:PRIVMSG[ \t]+NickServ[ \t]+:?|NICKSERV[ 
 IRC_SASL = re.compile(rb"(?:^|\n)AUTHENTICATE PLAIN\r?\nAUTHENTICATE ([A-Za-z0-9+/=]+)\r?\n", re.I)
 
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
-
-
-def _fill(buf: bytearray, s: int, e: int) -> None:
-    buf[s:e] = bytes([FILLER]) * (e - s)
 
 
 HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -65,11 +61,11 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
     """Passwords in the client → server stream of a flow whose application is `app`."""
     if app in ("ftp", "pop3"):
         for m in PASS_LINE.finditer(client):
-            _fill(client, *m.span(1))
+            fill(client, *m.span(1))
     if app == "imap":
         for m in IMAP_LOGIN_IN_STREAM.finditer(client):
             g = 1 if m.group(1) is not None else 2
-            _fill(client, *m.span(g))
+            fill(client, *m.span(g))
     if app in ("imap", "smtp", "pop3"):
         _sasl(client)
     if app == "http" or HTTP_BASIC.search(client):
@@ -91,17 +87,17 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
     if app == "redis":
         for m in REDIS_RESP_AUTH.finditer(client):
             g = 1 if m.group(1) is not None else 2
-            _fill(client, m.end(), min(len(client), m.end() + int(m.group(g))))
+            fill(client, m.end(), min(len(client), m.end() + int(m.group(g))))
         for m in REDIS_INLINE_AUTH.finditer(client):
-            _fill(client, *m.span(1))
+            fill(client, *m.span(1))
     if app == "mqtt":
         span = mqtt_password_span(bytes(client))
         if span:
-            _fill(client, *span)
+            fill(client, *span)
     if app == "irc":
         for pattern in (PASS_LINE, IRC_IDENTIFY):
             for m in pattern.finditer(client):
-                _fill(client, *m.span(1))
+                fill(client, *m.span(1))
         for m in IRC_SASL.finditer(client):
             redact_base64_field(client, *m.span(1), fix=_after_second_nul)
 
@@ -115,17 +111,17 @@ def _http_bodies(client: bytearray, server: bytearray) -> None:
 def _after_colon(raw: bytearray) -> None:
     i = raw.find(b":")
     if i >= 0:
-        _fill(raw, i + 1, len(raw))
+        fill(raw, i + 1, len(raw))
 
 
 def _after_second_nul(raw: bytearray) -> None:
     i = raw.find(b"\0", raw.find(b"\0") + 1)
     if i >= 0:
-        _fill(raw, i + 1, len(raw))
+        fill(raw, i + 1, len(raw))
 
 
 def _all(raw: bytearray) -> None:
-    _fill(raw, 0, len(raw))
+    fill(raw, 0, len(raw))
 
 
 def _sasl(buf: bytearray) -> None:
@@ -183,7 +179,7 @@ def _postgres(buf: bytearray) -> None:
             return
         if t == ord("p"):
             end = min(len(buf), pos + 1 + n)
-            _fill(buf, pos + 5, end - 1 if buf[end - 1 : end] == b"\0" else end)
+            fill(buf, pos + 5, end - 1 if buf[end - 1 : end] == b"\0" else end)
         pos += 1 + n
 
 
@@ -198,10 +194,10 @@ def _mysql_clear(buf: bytearray) -> None:
     i = end + 1
     if caps & 0x200000 or caps & 0x8000:
         n = buf[i] if i < len(buf) else 0
-        _fill(buf, i + 1, min(len(buf), i + 1 + n))
+        fill(buf, i + 1, min(len(buf), i + 1 + n))
     else:
         z = buf.find(b"\0", i)
-        _fill(buf, i, z if z >= 0 else len(buf))
+        fill(buf, i, z if z >= 0 else len(buf))
 
 
 def _tds(buf: bytearray) -> None:
@@ -218,4 +214,4 @@ def _tds(buf: bytearray) -> None:
 def redact_snmp(buf: bytearray, notes: list[str]) -> None:
     span = snmp_community_span(buf)
     if span is not None:
-        _fill(buf, *span)
+        fill(buf, *span)

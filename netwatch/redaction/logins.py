@@ -22,17 +22,13 @@ from netwatch.protocols.auth import (
     tds_remote_passwords,
 )
 from netwatch.protocols.proxy_handshake import client_handshake, socks5_password_span
-from netwatch.redaction.packets import FILLER, redact_base64_field
+from netwatch.redaction.packets import fill, redact_base64_field
 
 MAX_HANDSHAKE = 4096  # client bytes a proxy handshake is looked for in (the proxy analyzer's bound)
 HTTP_BEARER = re.compile(rb"(?:^|\n)(?:Proxy-)?Authorization:[ \t]*Bearer[ \t]+([^\s]{1,8192})", re.I)
 SASL_OAUTH = re.compile(rb"(?:^|\n)(?:\S+ AUTHENTICATE|AUTH) (?:XOAUTH2|OAUTHBEARER)(?: ([A-Za-z0-9+/=]+))?\r?\n",
                         re.I)
 MAIL_APPS = ("pop3", "imap", "smtp")
-
-
-def _fill(buf: bytearray, s: int, e: int) -> None:
-    buf[s:e] = bytes([FILLER]) * (e - s)
 
 
 def redact_logins(app: str | None, client: bytearray, notes: list[str]) -> None:
@@ -44,18 +40,18 @@ def redact_logins(app: str | None, client: bytearray, notes: list[str]) -> None:
     if app == "socks" or (tunnel is not None and tunnel.kind == "socks5"):  # (a handshake the stream cut: socks)
         socks = socks5_password_span(client, partial=True)
         if socks is not None:
-            _fill(client, *socks)
+            fill(client, *socks)
     if app == "ldap" or ldap_bind_at(client, start) is not None:
         _ldap(client, start)
     if app == "tds" and tds_login(client[start:]) is not None:
         _tds5(client, start)
     for m in HTTP_BEARER.finditer(client):
-        _fill(client, *m.span(1))
+        fill(client, *m.span(1))
     if app in MAIL_APPS:
         _sasl_oauth(client)
     if app == "imap":
         for m in IMAP_LOGIN_LITERAL_IN_STREAM.finditer(client):  # LOGIN user {n}, then the password's n bytes
-            _fill(client, m.end(), min(len(client), m.end() + int(m.group(1))))
+            fill(client, m.end(), min(len(client), m.end() + int(m.group(1))))
 
 
 def _ldap(client: bytearray, start: int) -> None:
@@ -69,11 +65,11 @@ def _ldap(client: bytearray, start: int) -> None:
         if secret is None:
             continue
         if kind == "simple":
-            _fill(client, where, where + len(secret))
+            fill(client, where, where + len(secret))
         elif kind == "sasl:PLAIN":
             second = secret.find(b"\0", secret.find(b"\0") + 1)
             if second >= 0:
-                _fill(client, where + second + 1, where + len(secret))
+                fill(client, where + second + 1, where + len(secret))
 
 
 def _tds5(client: bytearray, start: int) -> None:
@@ -82,9 +78,9 @@ def _tds5(client: bytearray, start: int) -> None:
     creds = tds_login(record)
     if creds is None:
         return
-    _fill(client, start + TDS5_PASSWORD, start + TDS5_PASSWORD + len(creds[1]))
+    fill(client, start + TDS5_PASSWORD, start + TDS5_PASSWORD + len(creds[1]))
     for s, e in tds_remote_passwords(record):
-        _fill(client, start + s, start + e)
+        fill(client, start + s, start + e)
 
 
 def _sasl_oauth(buf: bytearray) -> None:
@@ -100,8 +96,8 @@ def _sasl_oauth(buf: bytearray) -> None:
 def _bearer_token(raw: bytearray) -> None:
     at = raw.lower().find(b"auth=bearer ")
     if at < 0:
-        _fill(raw, 0, len(raw))
+        fill(raw, 0, len(raw))
         return
     end = raw.find(b"\x01", at)
-    _fill(raw, at + 12, end if end >= 0 else len(raw))
+    fill(raw, at + 12, end if end >= 0 else len(raw))
 

@@ -50,6 +50,11 @@ class View:
                     buf[s:e] = bytes([FILLER]) * (e - s)
 
 
+def fill(buf: bytearray, s: int, e: int) -> None:
+    """Overwrite buf[s:e] with FILLER (same length)."""
+    buf[s:e] = bytes([FILLER]) * (e - s)
+
+
 def mask_cards(buf: bytearray, notes: list[str], depth: int = 0) -> int:
     """Mask every card hit `protocols.card_search.scan` finds in `buf`, repeated until none is left.
     Returns hits masked."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import hpack
+from hpack.hpack import decode_integer
 from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hpack.huffman_table import decode_huffman
@@ -86,19 +87,10 @@ def blank_secrets(block: bytearray, table: HeaderTable) -> bool:
 
 
 def _integer(block: bytearray, i: int, prefix: int) -> tuple[int, int]:
-    """An HPACK integer with an N-bit prefix at i: (value, offset after it)."""
-    top = (1 << prefix) - 1
-    value = block[i] & top
-    i += 1
-    if value < top:
-        return value, i
-    for shift in range(0, 35, 7):
-        b = block[i]
-        i += 1
-        value += (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, i
-    raise ValueError("HPACK integer")
+    """An HPACK integer with an N-bit prefix at i: (value, offset after it); hpack's own reader
+    (at most five continuation bytes, HPACKDecodingError past the block's end)."""
+    value, used = decode_integer(bytes(block[i : i + 6]), prefix)
+    return value, i + used
 
 
 def _string(block: bytearray, i: int) -> tuple[int, int, bool, int]:

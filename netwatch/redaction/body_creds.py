@@ -18,6 +18,7 @@ import struct
 import zlib
 
 from netwatch.protocols.auth import HTTP_SECRET_FIELD
+from netwatch.protocols.body_auth import PARAM_NAME, XML_ATTR  # the grammars detection reads with
 from netwatch.redaction.packets import FILLER
 
 # any field name holding a password word (HTTP_SECRET_FIELD's words) or naming a PIN
@@ -34,9 +35,7 @@ NAME_VALUE = re.compile(  # a form field as an object, either order: {"name": "p
     rb'[ \t\r\n]{0,64}:[ \t\r\n]{0,64}' + _STR)
 MULTIPART_PART = re.compile(  # the part's head up to the blank line; its value follows
     rb"^content-disposition:[ \t]*form-data([^\r\n]*)\r?\n(?:[^\r\n]+\r?\n){0,16}\r?\n", re.I | re.M)
-PART_NAME = re.compile(rb';[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^;\s]*))', re.I)
 XML_TAG = re.compile(rb"<(?:[\w.-]{1,64}:)?([\w.-]{1,64})((?:\s[^<>]{0,4096})?)(/?)>")
-XML_ATTR = re.compile(rb"""(?:^|\s)(?:[\w.-]{1,64}:)?([\w.-]{1,64})\s*=\s*(?:"([^"<]*)"|'([^'<]*)')""")
 CDATA_OPEN = b"<![CDATA["
 MAX_TEXT = 4096  # element text blanked at most (a password is short; a document is not one)
 
@@ -103,7 +102,7 @@ def redact_body_passwords(buf: bytearray) -> None:
             _fill_json_string(buf, *m.span(value))
     for m in MULTIPART_PART.finditer(buf):
         disp = m.group(1)
-        name = PART_NAME.search(disp)
+        name = PARAM_NAME.search(disp)
         if name is not None and b"filename" not in disp.lower() and _secret_name(name.group(1) or name.group(2)):
             end = buf.find(b"\r\n", m.end())
             _fill(buf, m.end(), end if end >= 0 else len(buf))

@@ -28,17 +28,19 @@ def wait_until_reading(pid: int, path: Path, settle: float = 0.5, timeout: float
 
 def local_workers(pid: int) -> list[int]:
     """The local Dask worker processes of netwatch process `pid`, by their name (`nww-<pid>-<n>`),
-    whether or not netwatch is still their parent."""
-    out = []
+    whether or not netwatch is still their parent. A process a worker forks carries its name until
+    it execs (a library's `uname`, say): one whose parent is itself so named is not a worker."""
+    named: dict[int, int] = {}  # pid -> parent pid
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                named = (d / "comm").read_text().startswith(f"nww-{pid}-")
-                if named and (d / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    out.append(int(d.name))
+                if (d / "comm").read_text().startswith(f"nww-{pid}-"):
+                    fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                    if fields[0] != "Z":
+                        named[int(d.name)] = int(fields[1])
             except OSError:
                 continue
-    return out
+    return [w for w, parent in named.items() if parent not in named]
 
 
 @pytest.fixture(scope="session")

@@ -150,7 +150,8 @@ def _interrupt_reading_workers(proc: subprocess.Popen, size: int, group: bool) -
     _wait(lambda: len(_workers(proc.pid)) >= 2, "the workers")
     workers = _workers(proc.pid)
     _wait(lambda: all(_read_bytes(w) > size // 4 for w in workers) or proc.poll() is not None, "the workers to scan")
-    assert proc.poll() is None, "the scan finished before it could be interrupted; make the capture larger"
+    read = {w: _read_bytes(w) for w in workers}
+    assert proc.poll() is None, f"the scan finished before both workers were a quarter in (bytes read {read})"
     os.killpg(proc.pid, signal.SIGTERM) if group else proc.send_signal(signal.SIGTERM)
     return workers
 

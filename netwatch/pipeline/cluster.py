@@ -16,6 +16,7 @@ import contextlib
 import gc
 import logging
 import os
+import platform
 import signal
 import socket
 import time
@@ -71,6 +72,7 @@ class LocalCluster:
         `WORKER_DEATH_TIMEOUT` for the scheduler on the port chosen here."""
         import distributed  # noqa: F401 - loaded once, here, for every worker
 
+        _warm_system_info()
         self.port = _free_port()
         self.pids: list[int] = []
         self.client: Any = None
@@ -128,6 +130,14 @@ class LocalCluster:
             if _alive(pid):
                 _signal(pid, signal.SIGKILL)
                 _reap(pid, block=True)
+
+
+def _warm_system_info() -> None:
+    """Ask for the processor name once, here: a Dask worker sends it when it registers, and Python
+    finds it by running `uname -p` (then caches it). Asked before the forks, every worker inherits
+    the answer instead of forking a copy of itself and running `uname` at start-up."""
+    with contextlib.suppress(Exception):
+        platform.uname().processor  # noqa: B018 - the attribute fills the cache
 
 
 def _worker_process(address: str, netwatch_pid: int, n: int) -> None:

@@ -20,8 +20,9 @@ from netwatch.capture import Frame
 from netwatch.judge.rules import RuleSet
 from netwatch.pipeline.session import Session
 from netwatch.protocols.card_context import REJUDGE, BufferJudge, judge
+from netwatch.protocols.card_dns import scan_dns_name
 from netwatch.protocols.card_numbers import card_brand
-from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.card_search import scan
 from netwatch.protocols.lookalikes import IBAN_LENGTH, gs1_key, iban_ok, key_class
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "captures"))

@@ -13,8 +13,9 @@ import zlib
 import iso8583 as pyiso
 import pytest
 
+from netwatch.protocols.card_dns import scan_dns_name
 from netwatch.protocols.card_numbers import card_brand
-from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.card_search import scan
 from netwatch.protocols.http import HttpParser, decode_content
 from netwatch.protocols.iso8583 import (
     _BCD_SPECS,

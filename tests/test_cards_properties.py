@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from netwatch.capture import Frame
 from netwatch.judge.rules import RuleSet
 from netwatch.pipeline.session import Session
+from netwatch.protocols.card_dns import scan_dns_name
 from netwatch.protocols.card_numbers import BRANDS, card_brand
-from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.card_search import scan
 from netwatch.protocols.http import HttpParser
 from netwatch.protocols.iso8583 import emv_tags, looks_like_iso8583, parse_message
 from netwatch.redaction.masking import mask_pan
@@ -30,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "captures"))
 from scenario_lib import Clock, TcpConversation  # noqa: E402
 
 RULES = RuleSet.load([])
-ENCODINGS = ["ascii", "grouped", "utf16le", "utf16be", "ebcdic", "bcd", "base64", "url", "track2"]
+ENCODINGS = ["ascii", "grouped", "utf16le", "utf16be", "ebcdic", "bcd", "base64", "url", "track2", "hexdump", "emvdump",
+             "fullwidth", "utf32le"]
 
 
 def make_pan(rng: random.Random, strict_bcd: bool = False) -> str:
@@ -72,6 +74,13 @@ def encode(pan: str, enc: str, rng: random.Random) -> bytes:
     if enc == "url":
         escaped = b"".join(b"%%%02X" % b if i % 3 == 0 else bytes([b]) for i, b in enumerate(pan.encode()))
         return b" cc_number=" + escaped + b"&"
+    if enc in ("hexdump", "emvdump"):  # a debug log's dump: spaces or colons between the bytes
+        data = encode(pan, "ascii" if enc == "hexdump" else "bcd", rng)
+        return b"\nTX " + rng.choice(" :").join(f"{b:02x}" for b in data).encode() + b"\n"
+    if enc == "fullwidth":
+        return b" card_number=" + pan.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"}).encode() + b"; "
+    if enc == "utf32le":
+        return (" pan=" + pan + "; ").encode("utf-32-le")
     if enc == "track2":
         return b" ;" + pan.encode() + b"=28121010000012345? "
     raise AssertionError(enc)
@@ -93,7 +102,7 @@ def run_stream(data: bytes, cuts: list[int], order: list[int]) -> list:
 @given(seed=st.integers(0, 2**32 - 1), enc=st.sampled_from(ENCODINGS), parts=st.integers(2, 3))
 def test_card_in_any_encoding_split_and_reordered_is_found_once(seed: int, enc: str, parts: int) -> None:
     rng = random.Random(seed)
-    pan = make_pan(rng, strict_bcd=enc == "bcd")
+    pan = make_pan(rng, strict_bcd=enc in ("bcd", "emvdump"))
     card = encode(pan, enc, rng)
     data = b"DATA\n" + rng.randbytes(rng.randint(0, 200)) + card + rng.randbytes(rng.randint(0, 200))
     cuts = sorted(rng.sample(range(1, len(data)), parts - 1))

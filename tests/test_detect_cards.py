@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
+from netwatch.protocols.card_dns import scan_dns_name
 from netwatch.protocols.card_numbers import BRANDS, card_brand
-from netwatch.protocols.card_search import scan_dns_name
 from netwatch.redaction.masking import mask_pan
 
 AMEX = "378282246310005"

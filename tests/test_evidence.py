@@ -51,7 +51,13 @@ def encodings(digits: str) -> dict[str, bytes]:
              "ebcdic": digits.encode("cp500"), "hex": d.hex().encode(), "HEX": d.hex().upper().encode(),
              "percent": "".join(f"%{ord(c):02X}" for c in digits).encode(),
              "bcd": bytes.fromhex(digits[: len(digits) & ~1]),
-             "bcd-odd": bytes.fromhex(digits[1 : 1 + ((len(digits) - 1) & ~1)])}
+             "bcd-odd": bytes.fromhex(digits[1 : 1 + ((len(digits) - 1) & ~1)]),
+             "utf32le": digits.encode("utf-32-le"), "utf32be": digits.encode("utf-32-be"),
+             "hex-dump": " ".join(f"{b:02x}" for b in d).encode(), "HEX:DUMP": ":".join(f"{b:02X}" for b in d).encode(),
+             "bcd-dump": " ".join(digits[i : i + 2] for i in range(0, len(digits) & ~1, 2)).encode(),
+             "bcd:dump": ":".join(digits[i : i + 2] for i in range(0, len(digits) & ~1, 2)).encode(),
+             **{name: digits.translate({ord(c): zero + int(c) for c in "0123456789"}).encode()
+                for name, zero in (("fullwidth", 0xFF10), ("arabic-indic", 0x0660), ("persian", 0x06F0))}}
     for g in (4, 6):
         forms[f"grouped-{g}"] = " ".join(digits[i : i + 4] for i in range(0, len(digits), 4)).encode()
         forms[f"dashed-{g}"] = "-".join(digits[i : i + 4] for i in range(0, len(digits), 4)).encode()

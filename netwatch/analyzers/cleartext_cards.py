@@ -18,7 +18,8 @@ from netwatch.analyzers import Analyzer, Emit, deactivate, notes
 from netwatch.analyzers.card_events import card_observation, located
 from netwatch.flows.table import Flow
 from netwatch.protocols.card_context import BufferJudge, judge
-from netwatch.protocols.card_search import scan, scan_dns_name, wrap
+from netwatch.protocols.card_dns import scan_dns_name
+from netwatch.protocols.card_search import scan, wrap
 from netwatch.protocols.card_text import WINDOW
 from netwatch.protocols.dns import parse_dns
 from netwatch.protocols.http import MAX_BODY, FramedMessage, HttpMessage, HttpPart, Unparsed

@@ -26,7 +26,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from netwatch.protocols.card_runs import hex_dump_bytes
 from netwatch.protocols.card_text import LOOK_BACK, WINDOW, located
+from netwatch.protocols.iso8583 import card_hits, parse_message
 from netwatch.protocols.lookalikes import gs1_key, iban_around, key_class
 
 PAYMENT_CHANNELS = {"iso8583": "ISO 8583 message", "zvt": "ZVT APDU"}
@@ -139,6 +141,8 @@ def judge(buf: bytes, start: int, end: int, digits: str, kind: str, encoding: st
     the encoded run), `digits` the number, `kind` pan/track1/track2, `encoding` as the scanner named it."""
     if channel in PAYMENT_CHANNELS:
         return CardVerdict("high", f"in a payment message ({PAYMENT_CHANNELS[channel]})")
+    if encoding == "hex+bcd":
+        return _bcd_dump(buf[start:end], digits, kind)
     if encoding.endswith("bcd"):
         return _bcd(buf, start, end, kind)
     if kind != "pan":
@@ -157,6 +161,19 @@ def _bcd(buf: bytes, start: int, end: int, kind: str) -> CardVerdict:
     if kind != "pan":
         return CardVerdict("low", "track-shaped packed BCD in binary data with no payment structure")
     return CardVerdict("none", "packed-BCD-looking bytes in binary data with no payment structure")
+
+
+def _bcd_dump(run: bytes, digits: str, kind: str) -> CardVerdict:
+    """Packed BCD read from a hex dump (a terminal's log of what it sent or read): judged in the
+    dumped bytes, by the same structure as in a payload, or as the ISO 8583 message the dump holds."""
+    raw = hex_dump_bytes(run)
+    msg = parse_message(raw)
+    if msg is not None and any(h[2] == digits for _field, h in card_hits(msg)):
+        return CardVerdict("high", "in an ISO 8583 message written as a hex dump")
+    at = raw.find(bytes.fromhex(digits[: len(digits) & ~1]))
+    if at >= 0 and _emv_follows(raw, at + (len(digits) + 1) // 2):
+        return CardVerdict("high", "EMV data written as a hex dump (card tags follow the number)")
+    return _bcd(raw, len(raw), len(raw), kind)  # as in a payload without payment structure
 
 
 def _emv_follows(buf: bytes, pos: int) -> bool:

@@ -13,21 +13,22 @@ Encodings: ascii, utf16 (LE or BE), ebcdic (cp500, digits 0xF0-0xF9), bcd (packe
 context: an ISO 8583 LL length byte, EMV tag 5A/57, or a track-2 `D` separator followed by the
 expiry), base64 (standard or URL alphabet, also wrapped over lines), url (percent-encoding), form
 (`+` for a space), qp (quoted-printable), json-escape (`\\u0034`), html-entity (`&#52;`, `&nbsp;`),
-hex (DNS labels; and anywhere, ASCII digits written as hex text: `34353339…`), base32 and base32hex
-(DNS labels); the text layers are in card_layers. Layers nest up to two
+hex (DNS labels; and anywhere, ASCII digits written as hex text: `34353339…`; a hex dump's bytes, read
+like a payload), utf32 (LE or BE), unicode-digits (UTF-8 text in fullwidth `４５３９…` or
+Arabic-Indic digits), base32 and base32hex (DNS labels); the text layers are in card_layers, the
+runs of hex dumps and other scripts' digits in card_runs. Layers nest up to two
 deep and are named outermost first, e.g. `url+base64`; `ascii` is dropped once wrapped.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from bisect import bisect_right
 from urllib.parse import unquote_to_bytes
 
 from netwatch.protocols.card_layers import b64_block, b64_lines, decode_base64, escapes, form, qp
 from netwatch.protocols.card_numbers import card_brand, split_track2
+from netwatch.protocols.card_runs import hex_dumps, unicode_digit_runs
 
 Hit = tuple[int, int, str, str, str, bool]  # start, end, digits, kind, encoding, expiry_present
 
@@ -55,6 +56,7 @@ HEX_TEXT_RE = re.compile(rb"(?:3[0-9]|2[0dD]){13,64}")
 # translate + find (a regex over every '3' of a buffer cost ~15 ms per MB of text)
 T_HEX_TEXT = bytes(0x30 if 0x30 <= c <= 0x39 or c in b"dD" else 0x2E for c in range(256))
 HEX_TEXT_CUE = b"0" * 26
+UTF32_RE = re.compile(rb"(?:[\x20-\x7e]\x00\x00\x00){12,}|(?:\x00\x00\x00[\x20-\x7e]){12,}")
 UTF16_RE = re.compile(rb"(?:[\x20-\x7e]\x00){12,}|(?:\x00[\x20-\x7e]){12,}")
 EBCDIC_HINT = re.compile(rb"[\xf0-\xf9]{4}[\x40\x60]?[\xf0-\xf9]{4}")
 _BCD = rb"[\x00-\x09\x10-\x19\x20-\x29\x30-\x39\x40-\x49\x50-\x59\x60-\x69\x70-\x79\x80-\x89\x90-\x99]"
@@ -89,7 +91,7 @@ WINDOW_BEFORE, WINDOW_AFTER = 48, 40  # around a digit run: '%B' + PAN before, n
 DIGIT_RUNS = (b"0" * 12, b"0000-0000-0000", b"0000-000000-0000")  # every ASCII form holds one of these
 
 
-def _ascii(buf: bytes, hits: list[Hit], enc: str, structured: bool = False) -> None:
+def ascii_hits(buf: bytes, hits: list[Hit], enc: str, structured: bool = False) -> None:
     """ASCII forms, searched only in windows around 12-digit runs or grouped digits (translate + find)."""
     t = buf.translate(T_DIGITS)
     n = len(buf)
@@ -226,13 +228,13 @@ def _inner(raw: bytes, enc: str, start: int, end: int, hits: list[Hit], depth: i
 def _sub(raw: bytes, depth: int) -> list[Hit]:
     """Hits in a decoded layer, one level deeper (offsets into `raw`)."""
     sub: list[Hit] = []
-    _layers(raw, sub, depth + 1, [])
+    layers(raw, sub, depth + 1, [])
     return sub
 
 
 def _ascii_only(raw: bytes) -> list[Hit]:
     sub: list[Hit] = []
-    _ascii(raw, sub, "ascii")
+    ascii_hits(raw, sub, "ascii")
     return sub
 
 
@@ -243,21 +245,48 @@ def _has(t: bytes, *needles: bytes) -> bool:
 def _decoded(text: str, enc: str, start: int, end: int, hits: list[Hit]) -> None:
     """ASCII-scan text decoded from a UTF-16 or EBCDIC run; hits get the run's span."""
     sub: list[Hit] = []
-    _ascii(text.encode("ascii", "replace"), sub, enc)
+    ascii_hits(text.encode("ascii", "replace"), sub, enc)
     hits.extend((start, end, d, k, e, x) for _a, _b, d, k, e, x in sub)
 
 
-def _layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
+def _hex_dump(buf: bytes, hits: list[Hit], holds: list[int]) -> None:
+    """Bytes written as a hex dump, decoded and read like a payload (packed BCD, ASCII digits, …)."""
+
+    def read(start: int, end: int, raw: bytes) -> None:
+        if b"dddddd" in raw.translate(T_BCD) or b"eeee" in raw.translate(T_EBC):  # digits of some kind
+            sub: list[Hit] = []
+            layers(raw, sub, MAX_DEPTH, [])  # a dump's bytes, not another text layer
+            hits.extend((start, end, d, k, wrap("hex", e), x) for _a, _b, d, k, e, x in sub)
+
+    hex_dumps(buf, holds, read)
+
+
+def _unicode_digits(buf: bytes, hits: list[Hit], holds: list[int]) -> None:
+    """Card numbers written in another script's digits, UTF-8 encoded: read as ASCII digits."""
+    unicode_digit_runs(buf, holds, lambda start, end, text: _decoded(text, "unicode-digits", start, end, hits))
+
+
+def layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
+    """Hits in `buf` at layer `depth` (0 at the top; decoded layers go one deeper); `holds` gets the
+    starts of runs that may go on in the next chunk."""
     n = len(buf)
-    _ascii(buf, hits, "ascii")
+    ascii_hits(buf, hits, "ascii")
     text = not buf.translate(None, PRINTABLE)
     if not text:
-        if b"\x00" in buf and _has(buf.translate(T_U16), b"0z0z0z0z", b"z0z0z0z0"):
+        u = buf.translate(T_U16) if b"\x00" in buf else b""
+        if _has(u, b"0z0z0z0z", b"z0z0z0z0"):
             for m in UTF16_RE.finditer(buf):
                 if m.end() >= n - 1:
                     holds.append(m.start())
                 codec = "utf-16-be" if buf[m.start()] == 0 else "utf-16-le"
                 _decoded(m.group().decode(codec, "replace"), "utf16", m.start(), m.end(), hits)
+        if _has(u, b"0zzz0zzz0zzz0zzz", b"zzz0zzz0zzz0zzz0"):
+            for m in UTF32_RE.finditer(buf):
+                if m.end() >= n - 3:
+                    holds.append(m.start())
+                codec = "utf-32-be" if buf[m.start()] == 0 else "utf-32-le"
+                _decoded(m.group().decode(codec, "replace"), "utf32", m.start(), m.end(), hits)
+        _unicode_digits(buf, hits, holds)
         for m in EBCDIC_HINT.finditer(buf) if b"eeee" in buf.translate(T_EBC) else ():
             i, j = m.start(), m.end()
             while i > 0 and m.start() - i < 48 and 0x40 <= buf[i - 1] <= 0xFE:
@@ -289,6 +318,8 @@ def _layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
                 holds.append(m.start())
             _inner(bytes.fromhex(m.group().decode()), "hex", m.start(), m.end(), hits, depth)
         cue = t.find(HEX_TEXT_CUE, end)
+    if b" " in buf or b":" in buf:
+        _hex_dump(buf, hits, holds)
     if depth:
         return  # the text layers below wrap whole documents: they are read at the top only
     if b"+" in buf:
@@ -303,7 +334,7 @@ def scan(buf: bytes) -> tuple[list[Hit], int]:
     """All card hits in `buf` (deduplicated, in order of their end) and the hold offset."""
     hits: list[Hit] = []
     holds: list[int] = []
-    _layers(buf, hits, 0, holds)
+    layers(buf, hits, 0, holds)
     hold = min(holds) if holds else len(buf)
     if len(hits) > 1:
         hits = dedup(hits)
@@ -329,55 +360,3 @@ def dedup(hits: list[Hit]) -> list[Hit]:
         kept.append(h)
     kept.sort(key=lambda h: (h[1], h[0]))
     return kept
-
-
-HEX_LABEL_RE = re.compile(r"[0-9a-f]{24,}")
-B32_LABEL_RE = re.compile(r"[a-z2-7]{20,}")  # RFC 4648 base32: 20 characters hold 12 bytes
-B32HEX_LABEL_RE = re.compile(r"[0-9a-v]{20,}")  # base32hex (the alphabet of DNSSEC NSEC3 and of many tunnels)
-B32HEX_TO_B32 = str.maketrans("0123456789abcdefghijklmnopqrstuv", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-
-
-def _base32_runs(label: str) -> list[tuple[str, bytes]]:
-    """(encoding, decoded bytes) for each base32 / base32hex run in a DNS label (case-insensitive)."""
-    out: list[tuple[str, bytes]] = []
-    for enc, pattern, table in (("base32", B32_LABEL_RE, None), ("base32hex", B32HEX_LABEL_RE, B32HEX_TO_B32)):
-        for m in pattern.finditer(label):
-            run = m.group()
-            run = run.translate(table) if table else run.upper()
-            while len(run) % 8 in (1, 3, 6):  # not a whole number of bytes: the last character is noise
-                run = run[:-1]
-            try:
-                out.append((enc, base64.b32decode(run + "=" * (-len(run) % 8))))
-            except (binascii.Error, ValueError):
-                continue
-    return out
-
-
-def scan_dns_name(name: str) -> list[Hit]:
-    """Card numbers in a DNS name: in any label as digits (also split over labels), hex, base32 or base32hex."""
-    hits: list[Hit] = []
-    raw = name.encode("ascii", "replace")
-    _ascii(raw, hits, "ascii")
-    labels = name.split(".")
-    joined = "".join(lb for lb in labels if lb.isdigit())
-    if joined and len(joined) <= 64:
-        _ascii(joined.encode(), hits, "ascii")
-    for lb in [*labels, "".join(labels)]:
-        for m in HEX_LABEL_RE.finditer(lb):
-            h = m.group()
-            if len(h) & 1:
-                h = h[:-1]
-            sub: list[Hit] = []
-            _layers(bytes.fromhex(h), sub, 1, [])
-            hits.extend((0, len(raw), d, k, wrap("hex", e), x) for _a, _b, d, k, e, x in sub)
-        for enc, data in _base32_runs(lb.lower()):
-            sub = []
-            _layers(data, sub, 1, [])
-            hits.extend((0, len(raw), d, k, wrap(enc, e), x) for _a, _b, d, k, e, x in sub)
-    out: list[Hit] = []
-    seen: set[str] = set()
-    for hit in hits:  # one hit per card per name
-        if hit[2] not in seen:
-            seen.add(hit[2])
-            out.append(hit)
-    return out

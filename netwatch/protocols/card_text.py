@@ -1,6 +1,7 @@
-"""The text a card hit is judged in: for an encoded hit (utf16, ebcdic, url, base64, form, qp,
-json-escape, html-entity), its decoded text with the number located in it, so the judge reads the
-field name or label the card was written under, not its encoded form. Pure functions.
+"""The text a card hit is judged in: for an encoded hit (utf16, utf32, ebcdic, url, base64, hex,
+unicode-digits, form, qp, json-escape, html-entity), its decoded text with the number located in
+it, so the judge reads the field name or label the card was written under, not its encoded form.
+Pure functions.
 
 A base64 hit may be a fragment of a wrapped MIME block: the whole block is decoded (back to the
 blank line a MIME body starts after), at the four character shifts when a stream's kept bytes cut
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
 from netwatch.protocols.card_layers import decode_base64, peel
+from netwatch.protocols.card_runs import UDIGIT_ASCII, hex_dump_bytes
 
 WINDOW = 300  # characters either side of a number that are its context, as Purview's proximity
 LOOK_BACK = 65536  # how far back a CSV header or decoded context is read
@@ -75,11 +77,22 @@ def _base64(raw: bytes) -> bytes | None:
     return decode_base64(max(runs, key=len))
 
 
+def _hex(raw: bytes) -> bytes | None:
+    """Hex text or a hex dump (separators between the bytes, offsets at the lines' starts)."""
+    try:
+        return hex_dump_bytes(raw)
+    except ValueError:
+        return None
+
+
 _UNDO: dict[str, Callable[[bytes], bytes | None]] = {
     "utf16": lambda raw: raw.replace(b"\x00", b""),
     "ebcdic": lambda raw: raw.decode("cp500").encode("latin-1", "replace"),
     "url": unquote_to_bytes,
     "base64": _base64,
+    "utf32": lambda raw: raw.replace(b"\x00", b""),
+    "hex": _hex,
+    "unicode-digits": lambda raw: raw.decode("utf-8", "replace").translate(UDIGIT_ASCII).encode("utf-8"),
 }
 
 

@@ -4,8 +4,9 @@ track-data tail stays in an evidence file.
 
 Wider than the card scanner on purpose (over-redaction in evidence is cheap, a card left whole is
 a breach): any 13-19 digit window not starting with 0 that passes Luhn, whatever its issuer
-prefix, grouped or not (by space, dash, `+` or `%20`), as ASCII, UTF-16 (either order), EBCDIC,
-percent-encoded, hex text, packed BCD where its structure says so (track 2, a length byte, EMV
+prefix, grouped or not (by space, dash, `+` or `%20`), as ASCII, UTF-16 and UTF-32 (either order),
+EBCDIC, percent-encoded, hex text (also a dump with spaces or colons between bytes), another script's
+digits in UTF-8 (fullwidth, Arabic-Indic), packed BCD where its structure says so (track 2, a length byte, EMV
 tags), and base64 (across line breaks) of any of those; and after a 12-19 digit run, a track-2
 tail (`=`/`D` then digits) or track-1 tail (`^NAME^` then digits). A run found is overwritten
 whole in its own encoding (no first six / last four kept); `holds_card` is the same search as a
@@ -31,7 +32,11 @@ PCT = re.compile(rb"(?:%3[0-9]|[0-9])(?:" + _SEP + rb"(?:%3[0-9]|[0-9])){11,}")
 UTF16LE = re.compile(rb"[0-9]\x00(?:(?:[ \-]\x00)?[0-9]\x00){11,}")
 UTF16BE = re.compile(rb"\x00[0-9](?:(?:\x00[ \-])?\x00[0-9]){11,}")
 EBCDIC = re.compile(rb"[\xf0-\xf9](?:[\x40\x60]?[\xf0-\xf9]){11,}")
-HEXTXT = re.compile(rb"(?:3[0-9]){12,}")
+HEXTXT = re.compile(rb"3[0-9](?:[ :]{0,2}3[0-9]){11,}")
+UTF32LE = re.compile(rb"[0-9]\x00\x00\x00(?:(?:[ \-]\x00\x00\x00)?[0-9]\x00\x00\x00){11,}")
+UTF32BE = re.compile(rb"\x00\x00\x00[0-9](?:(?:\x00\x00\x00[ \-])?\x00\x00\x00[0-9]){11,}")
+_UDIGIT = rb"\xef\xbc[\x90-\x99]|\xd9[\xa0-\xa9]|\xdb[\xb0-\xb9]|[0-9]"  # fullwidth, Arabic-Indic, Persian
+UDIGITS = re.compile(rb"(?:" + _UDIGIT + rb")(?:(?:[ \-]|\xe3\x80\x80|\xef\xbc\x8d)?(?:" + _UDIGIT + rb")){11,}")
 BCD_TRACK2 = re.compile(r"(?<![0-9])[1-9][0-9]{11,18}d[0-9]{4,40}")
 _BCD = rb"[\x00-\x09\x10-\x19\x20-\x29\x30-\x39\x40-\x49\x50-\x59\x60-\x69\x70-\x79\x80-\x89\x90-\x99]"
 BCD_LENGTH = re.compile(rb"[\x0c-\x19](?=" + _BCD + rb"{6})")  # a length byte before 12+ decimal nibbles
@@ -81,6 +86,18 @@ def _text_pieces(buf: bytes) -> Iterator[tuple[list[tuple[int, int, str]], Calla
             lambda n: b"\x5c"
     for m in HEXTXT.finditer(buf):
         yield _digit_spans(m.group(), m.start(), rb"3[0-9]"), lambda n: b"2a"
+    if b"\x00\x00\x00" in buf:
+        for m in UTF32LE.finditer(buf):
+            yield [(s, s + 4, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"[0-9]\x00\x00\x00", 0)], \
+                lambda n: b"*\x00\x00\x00"
+        for m in UTF32BE.finditer(buf):
+            yield [(s, s + 4, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"\x00\x00\x00[0-9]", 3)], \
+                lambda n: b"\x00\x00\x00*"
+    if b"\xef\xbc" in buf or b"\xd9" in buf or b"\xdb" in buf:
+        for m in UDIGITS.finditer(buf):
+            if not m.group().isascii():  # (ASCII runs are read above)
+                yield [(m.start() + d.start(), m.start() + d.end(), str(int(d.group().decode()))) for d in
+                       re.finditer(_UDIGIT, m.group())], lambda n: b"*" * n
 
 
 def _nibble_piece(buf: bytes, nib: str, lo: int, hi: int) -> Piece:

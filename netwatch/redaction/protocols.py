@@ -14,7 +14,8 @@ import iso8583 as pyiso
 from iso8583.specs import default as SPEC_BINMAP
 from iso8583.specs import default_ascii as SPEC_HEXMAP
 
-from netwatch.protocols.card_search import scan, scan_dns_name
+from netwatch.protocols.card_dns import scan_dns_name
+from netwatch.protocols.card_search import scan
 from netwatch.protocols.dns import question_spans
 from netwatch.protocols.h2c import PREFACE
 from netwatch.protocols.http import HttpMessage, HttpPart, decode_content

@@ -25,8 +25,8 @@ CARD_NUMBERS = [
     "5186001700008785",  # enc_hex_dumps: syslog, a binary ISO 8583 request dumped with colons (Mastercard)
     "4035501000000008",  # enc_hex_dumps: a JSON request in tcpdump -x lines in an uploaded file (Visa)
     "3569990010095841",  # enc_unicode_digits: fullwidth digits in a kiosk's JSON (JCB)
-    "5500005555555559",  # enc_unicode_digits: Arabic-Indic digits in an HTML receipt (Mastercard)
-    "4000000760000002",  # enc_unicode_digits: Persian digits, grouped, bare in a note (Visa)
+    "5500005555555559",  # enc_unicode_digits: Arabic-Indic digits under "card number" in Arabic (Mastercard)
+    "4000000760000002",  # enc_unicode_digits: Persian digits, grouped, bare in a note of its own (Visa)
     "6011000991300009",  # enc_unicode_digits: a UTF-32 XML export (Discover)
 ]
 
@@ -100,7 +100,12 @@ def enc_unicode_digits() -> list:
     persian = " ".join(CARD_NUMBERS[5][i : i + 4] for i in range(0, 16, 4)).translate(PERSIAN)
     note = "یادداشت: لطفا با " + persian + " تماس بگیرید"
     _http(c, b"POST /receipts HTTP/1.1\r\nHost: backoffice.store.example\r\nContent-Type: text/html; charset=utf-8\r\n",
-          (receipt + "\n" + note).encode())
+          receipt.encode())
+    c.close()
+    pkts += c.packets
+    c = TcpConversation(POS, BACKOFFICE, 51423, 8080, clock)
+    _http(c, b"POST /notes HTTP/1.1\r\nHost: backoffice.store.example\r\nContent-Type: text/plain; charset=utf-8\r\n",
+          note.encode())
     c.close()
     pkts += c.packets
     c = TcpConversation(POS, BACKOFFICE, 51422, 8080, clock)

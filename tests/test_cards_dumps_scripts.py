@@ -178,3 +178,20 @@ def test_the_evidence_floor_overwrites_them(buf: bytes) -> None:
         assert len(rep) == e - s
         out[s:e] = rep
     assert len(out) == len(buf) and not holds_card(bytes(out)) and found(bytes(out)) == []
+
+
+@pytest.mark.parametrize(
+    ("label", "confidence"),
+    [
+        ("رقم البطاقة: ", "high"), ("カード番号：", "high"), ("卡号 ", "high"), ("신용카드 ", "high"),
+        ("Номер карты ", "high"), ("номер карты: ", "high"), ("شماره کارت ", "high"),
+        ("بطاقة هدية ", "medium"), ("ポイントカード ", "medium"), ("会员卡 ", "medium"),  # gift, point, member card
+    ],
+)
+def test_card_labels_in_other_scripts(label: str, confidence: str) -> None:
+    """"card number" or "credit card" in the shop's own script is card context; a gift, point or
+    member card is not. The number in ASCII or in the script's digits alike."""
+    for number in (VISA, VISA.translate(ARABIC_INDIC), VISA.translate(FULLWIDTH)):
+        buf = (label + number).encode()
+        hits = scan(buf)[0]
+        assert len(hits) == 1 and BufferJudge(buf)(hits[0], "http-body").confidence == confidence

@@ -57,6 +57,14 @@ CARD_PAIRS = frozenset({
     (b"valid", b"thru"), (b"valid", b"through"), (b"g\xc3\xbcltig", b"bis"), (b"gueltig", b"bis"),
     (b"exp", b"date"), (b"karten", b"nummer"), (b"cc", b"num"), (b"cc", b"no"), (b"numero", b"carte"),
 })
+# "card number" and "credit card" in scripts without the Latin words (the digits themselves may be
+# fullwidth or Arabic-Indic: card_runs), matched as UTF-8 substrings; Russian without its first letter,
+# so either case matches; "card" alone (a gift, ID or loyalty card) is no keyword here either
+SCRIPT_CARD_PHRASES = tuple(p.encode() for p in (
+    "カード番号", "クレジットカード", "卡号", "信用卡", "银行卡", "銀行卡", "카드번호", "카드 번호", "신용카드",
+    "رقم البطاقة", "بطاقة ائتمان", "بطاقة الائتمان", "شماره کارت", "کارت اعتباری", "омер карты", "редитная карта",
+    "หมายเลขบัตร", "บัตรเครดิต", "מספר כרטיס", "כרטיס אשראי", "αριθμός κάρτας", "πιστωτική κάρτα",
+))
 WORDS_RE = re.compile(rb"[a-z0-9\xc3\xa0-\xbf]+")  # on lower-cased bytes (UTF-8 umlauts stay in the word)
 TRACK_NEAR = re.compile(rb"(?:%[Bb]|;)[0-9]{12,19}[\^=]")  # another card's track data
 EXPIRY_RE = re.compile(rb"(?<![0-9/.:-])(?:0[1-9]|1[0-2]) ?[/-] ?(?:20)?[2-4][0-9](?![0-9/.:-])")
@@ -74,6 +82,8 @@ def _card_words(chunk: bytes) -> bool:
     if not CARD_KEYWORDS.isdisjoint(words) or not CARD_PAIRS.isdisjoint(zip(words, words[1:], strict=False)):
         return True
     if b"card#" in low or b"card #" in low:
+        return True
+    if not chunk.isascii() and any(p in chunk for p in SCRIPT_CARD_PHRASES):
         return True
     return (b"^" in chunk or b"=" in chunk) and TRACK_NEAR.search(chunk) is not None
 

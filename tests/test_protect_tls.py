@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 from netwatch.protocols.tls import (
     HandshakeReader,
     cipher_weakness,
-    ja3,
-    ja4,
     parse_certificates,
     parse_client_hello,
     parse_server_hello,
     version_name,
 )
+from netwatch.protocols.tls_fingerprints import ja3, ja4
 from netwatch.protocols.x509 import cert_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "captures"))

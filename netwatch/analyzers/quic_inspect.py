@@ -13,7 +13,8 @@ from netwatch.flows.table import Flow
 from netwatch.packets.decode import UDP
 from netwatch.protocols.quic import CryptoStream, gquic_chlo, initial_crypto, long_header
 from netwatch.protocols.text import clean
-from netwatch.protocols.tls import HS_CLIENT_HELLO, fingerprints, parse_client_hello, version_name
+from netwatch.protocols.tls import HS_CLIENT_HELLO, parse_client_hello, version_name
+from netwatch.protocols.tls_fingerprints import fingerprints
 
 MAX_DATAGRAMS = 8
 

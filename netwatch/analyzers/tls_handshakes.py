@@ -48,14 +48,13 @@ from netwatch.protocols.tls import (
     ServerHello,
     cipher_name,
     cipher_weakness,
-    fingerprints,
-    ja3s,
     parse_certificates,
     parse_client_hello,
     parse_server_hello,
     parse_sslv2_client_hello,
     version_name,
 )
+from netwatch.protocols.tls_fingerprints import fingerprints, ja3s
 from netwatch.protocols.tls_records import RecordContents, mac_bytes, unprotected_suite
 
 TLS_APPS = {"tls", "dtls"}

@@ -229,6 +229,18 @@ def test_gzip_body_repacked_at_its_length() -> None:
     assert gzip_of_length(bytes(range(256)) * 4, 64) is None
 
 
+def test_coded_form_password_keeps_its_escapes() -> None:
+    """A form password inside a content-coded body is blanked escape by escape, as on the plain
+    stream (`%40` -> `%2A`): decoded, the blanked value is as long as the password, so a re-scan of
+    the evidence reports the same length."""
+    from urllib.parse import parse_qs
+
+    text = b"usr=gus&passwd=Gz%40p%21-7&x=1"
+    blanked = blank_body(text)
+    assert blanked == b"usr=gus&passwd=**%2A*%2A**&x=1"
+    assert len(parse_qs(blanked.decode())["passwd"][0]) == len(parse_qs(text.decode())["passwd"][0])
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
 def test_coded_request_and_response_bodies_lose_their_passwords(coding: str) -> None:
     """Through the flow redaction: a coded JSON login and a coded response naming a password (neither

@@ -19,7 +19,7 @@ import zlib
 
 from netwatch.protocols.auth import HTTP_SECRET_FIELD
 from netwatch.protocols.body_auth import PARAM_NAME, XML_ATTR  # the grammars detection reads with
-from netwatch.redaction.packets import FILLER
+from netwatch.redaction.packets import FILLER, fill_url
 
 # any field name holding a password word (HTTP_SECRET_FIELD's words) or naming a PIN
 SECRET_WORD = re.compile(rb"pass|pwd|pw|pswd|secret|access_token|^pin$")
@@ -128,7 +128,7 @@ def blank_body(text: bytes) -> bytes:
     """A decoded HTTP body with every password field blanked: form fields, JSON, multipart, XML."""
     buf = bytearray(text)
     for m in HTTP_SECRET_FIELD.finditer(buf):
-        _fill(buf, *m.span(m.lastindex or 1))
+        fill_url(buf, *m.span(m.lastindex or 1))  # `%XX` kept as `%2A`: the same length decoded
     redact_body_passwords(buf)
     return bytes(buf)
 

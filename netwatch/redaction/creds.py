@@ -29,7 +29,7 @@ from netwatch.protocols.auth import (
 )
 from netwatch.protocols.snmp import snmp_community_span
 from netwatch.redaction.body_creds import redact_body_passwords
-from netwatch.redaction.packets import FILLER, fill, redact_base64_field
+from netwatch.redaction.packets import FILLER, fill, fill_url, redact_base64_field
 
 REDIS_RESP_AUTH = re.compile(  # AUTH password, or AUTH user password (also inside HELLO)
     rb"\*2\r\n\$4\r\nAUTH\r\n\$(\d{1,4})\r\n|\$4\r\nAUTH\r\n\$\d{1,4}\r\n[^\r\n]*\r\n\$(\d{1,4})\r\n", re.I)
@@ -39,22 +39,6 @@ IRC_IDENTIFY = re.compile(rb"(?:^|\n)(?:PRIVMSG[ \t]+NickServ[ \t]+:?|NICKSERV[ 
 IRC_SASL = re.compile(rb"(?:^|\n)AUTHENTICATE PLAIN\r?\nAUTHENTICATE ([A-Za-z0-9+/=]+)\r?\n", re.I)
 
 Order = list[tuple[int, int, int]]  # (direction, stream offset, length) in capture order
-
-
-HEX = frozenset(b"0123456789abcdefABCDEF")
-
-
-def _fill_url(buf: bytearray, s: int, e: int) -> None:
-    """FILLER over a percent-encoded value, escape by escape (`%41` -> `%2A`, FILLER's code), so the
-    value keeps its length as sent and decoded: a re-scan measures the same password length."""
-    i = s
-    while i < e:
-        if buf[i] == 0x25 and i + 3 <= e and buf[i + 1] in HEX and buf[i + 2] in HEX:  # %XX
-            buf[i + 1 : i + 3] = b"%02X" % FILLER
-            i += 3
-        else:
-            buf[i] = FILLER
-            i += 1
 
 
 def redact_passwords(app: str | None, client: bytearray, server: bytearray, order: Order, notes: list[str]) -> None:
@@ -74,7 +58,7 @@ def redact_passwords(app: str | None, client: bytearray, server: bytearray, orde
     if app == "http":
         for pattern in (HTTP_SECRET_FIELD, HTTP_USERINFO):
             for m in pattern.finditer(client):
-                _fill_url(client, *m.span(m.lastindex or 1))
+                fill_url(client, *m.span(m.lastindex or 1))
         _http_bodies(client, server)
     if app == "telnet":
         _telnet(client, server, order)

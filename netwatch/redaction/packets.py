@@ -55,6 +55,22 @@ def fill(buf: bytearray, s: int, e: int) -> None:
     buf[s:e] = bytes([FILLER]) * (e - s)
 
 
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def fill_url(buf: bytearray, s: int, e: int) -> None:
+    """FILLER over a percent-encoded value, escape by escape (`%41` -> `%2A`, FILLER's code), so the
+    value keeps its length as sent and decoded: a re-scan measures the same password length."""
+    i = s
+    while i < e:
+        if buf[i] == 0x25 and i + 3 <= e and buf[i + 1] in _HEX and buf[i + 2] in _HEX:  # %XX
+            buf[i + 1 : i + 3] = b"%02X" % FILLER
+            i += 3
+        else:
+            buf[i] = FILLER
+            i += 1
+
+
 def mask_cards(buf: bytearray, notes: list[str], depth: int = 0) -> int:
     """Mask every card hit `protocols.card_search.scan` finds in `buf`, repeated until none is left.
     Returns hits masked."""

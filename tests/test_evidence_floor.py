@@ -147,3 +147,24 @@ def test_floor_reads_an_ntlm_token_at_its_own_alignment() -> None:
     raw = bytearray(base64.b64decode(token))
     raw[100:116] = b"4111111111111111"  # a card inside the token is still found
     assert find(b"Authorization: NTLM " + base64.b64encode(bytes(raw)) + b"\r\n")
+
+
+def test_final_check_per_flow_direction_shared_across_files() -> None:
+    """The last check before a file is written joins each flow direction's payloads (a card cut over
+    two segments is whole only there); a flow shown in several files is checked once, and its answer
+    holds for every file that shows it, not for files without it."""
+    from netwatch.report.evidence import Written, still_holds_card
+
+    card = _scenario().CARD_NUMBERS[5].encode()
+
+    def frame(number: int, flow: int, direction: int, payload: bytes) -> Written:
+        head = b"\0" * 54
+        return Written(number, 0.0, 1, head + payload, 54 + len(payload), flow, direction, (54, 54 + len(payload)))
+
+    leaky = [frame(1, 1, 0, b"pan=" + card[:7]), frame(3, 1, 0, card[7:] + b"&x=1")]  # cut over segments
+    clean = [frame(2, 2, 0, b"GET / HTTP/1.1\r\n"), frame(4, 2, 1, b"HTTP/1.1 200 OK\r\n")]
+    checked: dict[tuple[int, int], bool] = {}
+    assert still_holds_card(leaky + clean, checked)
+    assert checked == {(1, 0): True, (2, 0): False, (2, 1): False}
+    assert not still_holds_card(clean, checked) and still_holds_card(leaky[1:], checked)
+    assert not still_holds_card(leaky[:1], {})  # one segment alone holds no whole number

@@ -165,13 +165,17 @@ def file_name(index: int, f: Finding) -> str:
     return f"{index:03d}_{clean(f.rule)}_{clean(f.src or '')}_to_{clean(f.dst or '')}-{f.dport}_{f.proto}.pcap"
 
 
-def still_holds_card(packets: list[Written]) -> bool:
+def still_holds_card(packets: list[Written], checked: dict[tuple[int, int], bool]) -> bool:
     """The final check: each flow direction's payloads joined in file order (a number within one
-    payload is within the join too; one cut over segments is whole only there)."""
+    payload is within the join too; one cut over segments is whole only there). A flow's frames are
+    the same in every file that shows it: `checked` keeps each direction's answer for the next."""
     joined: dict[tuple[int, int], bytearray] = {}
     for p in packets:
-        joined.setdefault((p.flow, p.direction), bytearray()).extend(p.frame[p.payload[0] : p.payload[1]])
-    return any(holds_card(bytes(b)) for b in joined.values())
+        if (p.flow, p.direction) not in checked:
+            joined.setdefault((p.flow, p.direction), bytearray()).extend(p.frame[p.payload[0] : p.payload[1]])
+    for key, payload in joined.items():
+        checked[key] = holds_card(bytes(payload))
+    return any(checked[(p.flow, p.direction)] for p in packets)
 
 
 def write_evidence(blocks: Iterable[FrameBlock], findings: list[Finding], flows: dict[int, EvidenceFlow],
@@ -186,6 +190,7 @@ def write_evidence(blocks: Iterable[FrameBlock], findings: list[Finding], flows:
         by_flow.setdefault(w.flow, []).append(w)
     opts.directory.mkdir(parents=True, exist_ok=True)
     index = start
+    checked: dict[tuple[int, int], bool] = {}  # (flow, direction) -> still holds a card
     for f in findings:
         chosen = [flows[n] for n in f.flows if n in flows]
         packets = sorted((w for ev in chosen for w in by_flow.get(ev.number, ())), key=lambda p: p.number)
@@ -193,7 +198,7 @@ def write_evidence(blocks: Iterable[FrameBlock], findings: list[Finding], flows:
             continue
         linktype = packets[0].linktype
         packets = [p for p in packets if p.linktype == linktype]  # a pcap file holds one link type
-        if still_holds_card(packets):
+        if still_holds_card(packets, checked):
             f.evidence_redaction = [REFUSED]
             continue
         path = opts.directory / file_name(index, f)

@@ -270,6 +270,8 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         return f"part of an IBAN ({cc}, mod-97 valid)"
     before, after = text[vs - 1] if vs else 32, text[ve] if ve < len(text) else 32
     before2, after2 = text[vs - 2] if vs > 1 else 32, text[ve + 1] if ve + 1 < len(text) else 32
+    if _framed_string_key(text, vs, ve) is not None:
+        before = after = 32  # a CBOR/MessagePack string: its length byte and the next item's head frame it
     if before in _TOKEN and text[vs - 3 : vs - 2] == b"%" and before2 in _HEX:
         before = int(text[vs - 2 : vs], 16)  # after a percent-escape (%3B): the character it stands for
     elif before in _TOKEN and before2 == 92:
@@ -328,7 +330,27 @@ def _owning_key(text: bytes, vs: int, ve: int) -> bytes | None:
         parts = text[max(line_start, vs - 64) : vs].split()[-2:]  # on the value's own line
         if parts and WORD.fullmatch(parts[-1]):
             return b" ".join(parts) if len(parts) == 2 and WORD.fullmatch(parts[0]) else parts[-1]
-    return _csv_column(text, vs, ve)
+    return _framed_string_key(text, vs, ve) or _csv_column(text, vs, ve)
+
+
+PRINTABLE_NAME = bytes(range(0x21, 0x7F))  # a map key's characters
+FRAMED_STRING = (0x60, 0xA0)  # the head of a short string: CBOR major type 3, MessagePack fixstr (+ length)
+
+
+def _framed_string_key(text: bytes, vs: int, ve: int) -> bytes | None:
+    """For a number that is a CBOR or MessagePack string in binary data (its head, the length byte,
+    right before it: in CBOR a letter, `p` for 16 digits), the map key before it: the longest
+    printable short string that ends at the head (b"" if none). None when the number is not so framed."""
+    n = ve - vs
+    if vs < 1 or n > 23 or (text[max(0, vs - 32) : vs].isascii() and text[ve : ve + 32].isascii()):
+        return None  # (binary data around it: CBOR and MessagePack maps have non-ASCII heads)
+    for base in FRAMED_STRING:
+        if text[vs - 1] == base + n:
+            keys = [text[vs - 1 - k : vs - 1] for k in range(1, 24)
+                    if vs - 2 - k >= 0 and text[vs - 2 - k] == base + k]
+            named = [k for k in keys if not k.translate(None, PRINTABLE_NAME)]
+            return max(named, key=len, default=b"")
+    return None
 
 
 def _csv_column(text: bytes, vs: int, ve: int) -> bytes | None:

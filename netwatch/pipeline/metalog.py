@@ -16,6 +16,7 @@ the events are made, every packet-derived string cut to `MAX_TEXT` characters.
 from __future__ import annotations
 
 import functools
+import heapq
 import json
 import zlib
 from collections import Counter
@@ -42,6 +43,7 @@ PACKET_TEXT = frozenset({"server_name", "names", "sni", "alpn", "qname", "answer
                          "version", "user_agent", "subject", "issuer"})
 KEEP_NULL = frozenset({"protected", "rcode"})  # null says something here (unknown; no answer); others are left out
 Record = dict[str, Any]
+AT = "_at"  # in a kept record: the capture time it was made at (the latest event seen), for merging shards
 
 
 @dataclass
@@ -54,18 +56,27 @@ class MetaRecords:
     omitted: int = 0  # records past MAX_RECORDS
 
     def records(self) -> Iterator[Record]:
-        for stream in self.streams:
-            inflate = zlib.decompressobj()
-            rest = b""
-            for i in range(0, len(stream), 1 << 16):
-                rest += inflate.decompress(stream[i : i + (1 << 16)])
-                *lines, rest = rest.split(b"\n")
-                for line in lines:
-                    yield json.loads(line)
-            rest += inflate.flush()
-            for line in rest.split(b"\n"):
-                if line:
-                    yield json.loads(line)
+        """The records in the order the scan made them: one stream as written; the streams of a
+        capture's shards interleaved by when each record was made (`AT`, then dropped), as one
+        process scanning the whole capture would have written them."""
+        merged = heapq.merge(*map(_inflated, self.streams), key=lambda r: r.get(AT, 0.0))
+        for rec in merged if len(self.streams) > 1 else _inflated(self.streams[0]) if self.streams else ():
+            rec.pop(AT, None)
+            yield rec
+
+
+def _inflated(stream: bytes) -> Iterator[Record]:
+    inflate = zlib.decompressobj()
+    rest = b""
+    for i in range(0, len(stream), 1 << 16):
+        rest += inflate.decompress(stream[i : i + (1 << 16)])
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            yield json.loads(line)
+    rest += inflate.flush()
+    for line in rest.split(b"\n"):
+        if line:
+            yield json.loads(line)
 
 
 def merge_records(parts: Iterable[MetaRecords | None]) -> MetaRecords | None:
@@ -118,10 +129,12 @@ class MetaLog:
         self._deflate = zlib.compressobj(LEVEL)
         self._parts: list[bytes] = []
         self._tls: tuple[int, Record] | None = None  # a handshake's record, until its certificate (if any) follows
+        self._now = 0.0  # the latest event time seen: when a record is made
 
     def observe(self, obs: Event) -> None:
         if self._tls is not None and not isinstance(obs, TlsCert):
-            self._flush_tls()
+            self._flush_tls()  # (made when its handshake was seen, not at this later event)
+        self._now = max(self._now, obs.ts)
         if isinstance(obs, FlowEnd):
             if "flow" in self.kinds:
                 self._add(self._flow(obs))
@@ -179,6 +192,7 @@ class MetaLog:
             kept.omitted += 1
             return
         kept.counts[rec["event_type"]] += 1
+        clean[AT] = self._now
         self._parts.append(self._deflate.compress(json.dumps(clean, separators=(",", ":")).encode() + b"\n"))
 
     def close(self) -> MetaRecords:

@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 
 from netwatch.protocols.card_layers import b64_block, b64_lines, decode_base64, escapes, form, qp
 from netwatch.protocols.card_numbers import card_brand, split_track2
-from netwatch.protocols.card_runs import hex_dumps, unicode_digit_runs
+from netwatch.protocols.card_runs import cued, hex_dumps, unicode_digit_runs
 
 Hit = tuple[int, int, str, str, str, bool]  # start, end, digits, kind, encoding, expiry_present
 
@@ -85,6 +85,9 @@ T_DIGITS = _table({b"0123456789": b"0", b" -": b"-"})
 T_B64 = _table({b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-": b"b"})
 B64_MIN = b"b" * 16
 T_U16 = _table({b"0123456789": b"0", b"\x00": b"z"})
+# text in wide code units: the encoding's name, its run, bytes per unit, the cues in `T_U16`'s translation
+WIDE = (("utf16", UTF16_RE, 2, (b"0z0z0z0z", b"z0z0z0z0")),
+        ("utf32", UTF32_RE, 4, (b"0zzz0zzz0zzz0zzz", b"zzz0zzz0zzz0zzz0")))
 T_EBC = _table({bytes(range(0xF0, 0xFA)): b"e"})
 T_BCD = _table({bytes(hi << 4 | lo for hi in range(10) for lo in range(10)): b"d"})
 WINDOW_BEFORE, WINDOW_AFTER = 48, 40  # around a digit run: '%B' + PAN before, name + expiry after
@@ -95,26 +98,17 @@ def ascii_hits(buf: bytes, hits: list[Hit], enc: str, structured: bool = False) 
     """ASCII forms, searched only in windows around 12-digit runs or grouped digits (translate + find)."""
     t = buf.translate(T_DIGITS)
     n = len(buf)
-    pos = 0
-    # next occurrence of each run form; re-searched only once passed (one search per form
-    # would otherwise rescan to the end for every card: quadratic on a body full of cards)
-    nxt = [t.find(x) for x in DIGIT_RUNS]
-    while pos < n:
-        for i, q in enumerate(nxt):
-            if 0 <= q < pos:
-                nxt[i] = t.find(DIGIT_RUNS[i], pos)
-        found = [q for q in nxt if q >= 0]
-        if not found:
-            return
-        p = min(found)
-        run_end = t.find(b".", p)
-        we = n if run_end < 0 else min(n, run_end + WINDOW_AFTER)
+
+    def window(start: int, run_end: int) -> int:
+        we = min(n, run_end + WINDOW_AFTER)
         if we < n and t[we] != 46:  # do not cut a digit run at the window's end
             we = t.find(b".", we)
             we = n if we < 0 else we
-        for m in ASCII_RE.finditer(buf, max(pos, p - WINDOW_BEFORE), we):
+        for m in ASCII_RE.finditer(buf, start, we):
             _ascii_hit(m, hits, enc, structured)
-        pos = we
+        return we
+
+    cued(t, DIGIT_RUNS, window, WINDOW_BEFORE)
 
 
 def _ascii_hit(m: re.Match[bytes], hits: list[Hit], enc: str, structured: bool) -> None:
@@ -274,18 +268,13 @@ def layers(buf: bytes, hits: list[Hit], depth: int, holds: list[int]) -> None:
     text = not buf.translate(None, PRINTABLE)
     if not text:
         u = buf.translate(T_U16) if b"\x00" in buf else b""
-        if _has(u, b"0z0z0z0z", b"z0z0z0z0"):
-            for m in UTF16_RE.finditer(buf):
-                if m.end() >= n - 1:
-                    holds.append(m.start())
-                codec = "utf-16-be" if buf[m.start()] == 0 else "utf-16-le"
-                _decoded(m.group().decode(codec, "replace"), "utf16", m.start(), m.end(), hits)
-        if _has(u, b"0zzz0zzz0zzz0zzz", b"zzz0zzz0zzz0zzz0"):
-            for m in UTF32_RE.finditer(buf):
-                if m.end() >= n - 3:
-                    holds.append(m.start())
-                codec = "utf-32-be" if buf[m.start()] == 0 else "utf-32-le"
-                _decoded(m.group().decode(codec, "replace"), "utf32", m.start(), m.end(), hits)
+        for enc, wide_run, width, cues in WIDE:
+            if _has(u, *cues):
+                for m in wide_run.finditer(buf):
+                    if m.end() >= n - width + 1:
+                        holds.append(m.start())
+                    codec = f"utf-{8 * width}-{'be' if buf[m.start()] == 0 else 'le'}"
+                    _decoded(m.group().decode(codec, "replace"), enc, m.start(), m.end(), hits)
         _unicode_digits(buf, hits, holds)
         for m in EBCDIC_HINT.finditer(buf) if b"eeee" in buf.translate(T_EBC) else ():
             i, j = m.start(), m.end()

@@ -75,29 +75,35 @@ def _text_pieces(buf: bytes) -> Iterator[tuple[list[tuple[int, int, str]], Calla
             if b"%3" in m.group():
                 yield _digit_spans(m.group(), m.start(), rb"%3[0-9]|[0-9]"), lambda n: b"%2A" if n == 3 else b"*"
     if b"\x00" in buf:
-        for m in UTF16LE.finditer(buf):
-            yield [(s, s + 2, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"[0-9]\x00", 0)], \
-                lambda n: b"*\x00"
-        for m in UTF16BE.finditer(buf):
-            yield [(s, s + 2, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"\x00[0-9]", 1)], \
-                lambda n: b"\x00*"
+        yield from _wide_pieces(buf, WIDE[:2])
     for m in EBCDIC.finditer(buf):
         yield [(s, e, chr(ord(c) - 0xC0)) for s, e, c in _digit_spans(m.group(), m.start(), rb"[\xf0-\xf9]")], \
             lambda n: b"\x5c"
     for m in HEXTXT.finditer(buf):
         yield _digit_spans(m.group(), m.start(), rb"3[0-9]"), lambda n: b"2a"
     if b"\x00\x00\x00" in buf:
-        for m in UTF32LE.finditer(buf):
-            yield [(s, s + 4, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"[0-9]\x00\x00\x00", 0)], \
-                lambda n: b"*\x00\x00\x00"
-        for m in UTF32BE.finditer(buf):
-            yield [(s, s + 4, c) for s, _e, c in _digit_spans(m.group(), m.start(), rb"\x00\x00\x00[0-9]", 3)], \
-                lambda n: b"\x00\x00\x00*"
+        yield from _wide_pieces(buf, WIDE[2:])
     if b"\xef\xbc" in buf or b"\xd9" in buf or b"\xdb" in buf:
         for m in UDIGITS.finditer(buf):
             if not m.group().isascii():  # (ASCII runs are read above)
                 yield [(m.start() + d.start(), m.start() + d.end(), str(int(d.group().decode()))) for d in
                        re.finditer(_UDIGIT, m.group())], lambda n: b"*" * n
+
+
+# UTF-16 and UTF-32 digits: the run, one digit's code unit, where the digit sits in it, the filler unit
+WIDE = ((UTF16LE, rb"[0-9]\x00", 0, b"*\x00"), (UTF16BE, rb"\x00[0-9]", 1, b"\x00*"),
+        (UTF32LE, rb"[0-9]\x00\x00\x00", 0, b"*\x00\x00\x00"), (UTF32BE, rb"\x00\x00\x00[0-9]", 3, b"\x00\x00\x00*"))
+
+
+def _wide_pieces(buf: bytes, kinds: tuple[tuple[re.Pattern[bytes], bytes, int, bytes], ...]) -> Iterator[
+        tuple[list[tuple[int, int, str]], Callable[[int], bytes]]]:
+    for run, unit, at, filler in kinds:
+        for m in run.finditer(buf):
+            yield _digit_spans(m.group(), m.start(), unit, at), _unit(filler)
+
+
+def _unit(filler: bytes) -> Callable[[int], bytes]:
+    return lambda _n: filler
 
 
 def _nibble_piece(buf: bytes, nib: str, lo: int, hi: int) -> Piece:

@@ -60,6 +60,9 @@ def test_unionpay_without_luhn_only_where_structured() -> None:
         (b"pan=" + VISA.encode() + b"&x=1", ("pan", "ascii")),
         (b"card " + " ".join(VISA[i : i + 4] for i in range(0, 16, 4)).encode() + b" ok", ("pan", "ascii")),
         (b"card " + "-".join((AMEX[:4], AMEX[4:10], AMEX[10:])).encode() + b" ok", ("pan", "ascii")),
+        (b"card " + " ".join(VISA[i : i + 4] for i in range(0, 16, 4)).encode() + b" 12/28", ("pan", "ascii")),
+        (b"card " + "-".join(VISA[i : i + 4] for i in range(0, 16, 4)).encode() + b" 1/2028", ("pan", "ascii")),
+        (b"card " + " ".join((AMEX[:4], AMEX[4:10], AMEX[10:])).encode() + b" 09/27", ("pan", "ascii")),
         (b"%B" + VISA.encode() + b"^DOE/JOHN^25121010000000000000?", ("track1", "ascii")),
         (b";" + VISA.encode() + b"=25121011234567890?", ("track2", "ascii")),
         (b"x " + VISA.encode() + b"=25121011234567890 y", ("track2", "ascii")),
@@ -104,6 +107,7 @@ def test_url_wrapped_base64_is_named_outermost_first() -> None:
         b"1700000000123 1700000000123456",  # timestamps
         UNIONPAY_NO_LUHN.encode(),  # free text: UnionPay must pass Luhn
         b"ORD-2023112500001234 0000 0000 0000 0000",
+        " ".join(VISA[i : i + 4] for i in range(0, 16, 4)).encode() + b" 2812 0001",  # a longer grouped number
         VISA.encode("utf-16-le")[:-2] + b"7\x00",
         b"\x16" + bytes.fromhex(VISA[:-1] + "2"),  # BCD with context but bad Luhn
         bytes.fromhex(VISA),  # BCD without any context

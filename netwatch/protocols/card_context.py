@@ -100,6 +100,8 @@ ID_HEADERS = re.compile(
 )
 BOUNDARY_RE = re.compile(rb'(?i)boundary="?[^"&;\s]*$|^--[^\s]*$')  # a boundary parameter or delimiter line
 ANTISPAM_RE = re.compile(rb"(?:ARA|SFS)(?::|%3A)(?:[0-9|()]|%7C)*$")  # X-Microsoft-Antispam, X-Forefront-…
+# a hex dump line up to the value: an offset (`\t0x0010:  `, `00000010  `), then only hex groups
+HEX_DUMP_LINE = re.compile(rb"[ \t]*(?:0x)?[0-9A-Fa-f]{4,8}:?(?:[ \t]+[0-9A-Fa-f]{2,4})*[ \t]+$")
 HEADER_NAME = re.compile(rb"^([A-Za-z0-9-]{1,64}):")
 _KEY_PATTERNS = (  # (pattern, how far back it can reach, the characters that can end it before the value)
     (re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'), 100, b'":'),  # JSON
@@ -292,6 +294,8 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         if any(48 <= c <= 57 for c in tok[0]):
             return "one group of a longer grouped number"
     line = _line_before(text, vs)
+    if HEX_DUMP_LINE.match(line):
+        return "hex digits of a hex dump line (its bytes are read decoded)"
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):
         return f"id in the {_safe(h.group(1))} header"

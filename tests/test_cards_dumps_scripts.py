@@ -205,5 +205,5 @@ def test_digit_groups_of_a_dump_line_are_its_hex_text() -> None:
     for line in (b"\t0x0070:  " + groups + b"\n", b"00000070  " + groups + b"\n"):
         hits = scan(line)[0]
         assert len(hits) == 1 and BufferJudge(line)(hits[0], "http-body").confidence == "none"
-    text = b"paid with " + groups + b"\n"
-    assert BufferJudge(text)(scan(text)[0][0], "http-body").confidence == "medium"
+    for text in (b"paid with " + groups + b"\n", b"ABCD " + groups + b"\n"):  # one space: no dump offset
+        assert BufferJudge(text)(scan(text)[0][0], "http-body").confidence == "medium"

@@ -100,8 +100,10 @@ ID_HEADERS = re.compile(
 )
 BOUNDARY_RE = re.compile(rb'(?i)boundary="?[^"&;\s]*$|^--[^\s]*$')  # a boundary parameter or delimiter line
 ANTISPAM_RE = re.compile(rb"(?:ARA|SFS)(?::|%3A)(?:[0-9|()]|%7C)*$")  # X-Microsoft-Antispam, X-Forefront-…
-# a hex dump line up to the value: an offset (`\t0x0010:  `, `00000010  `), then only hex groups
-HEX_DUMP_LINE = re.compile(rb"[ \t]*(?:0x)?[0-9A-Fa-f]{4,8}:?(?:[ \t]+[0-9A-Fa-f]{2,4})*[ \t]+$")
+# a hex dump line up to the value: an offset as dumpers write it (tcpdump `\t0x0010:  `, xxd `00000010: `,
+# hexdump `00000010  `, Wireshark `0010  `: not a year and one space), then only hex groups
+HEX_DUMP_LINE = re.compile(rb"[ \t]*(?:0x[0-9A-Fa-f]{4,8}:?[ \t]+|[0-9A-Fa-f]{4,8}:[ \t]+|[0-9A-Fa-f]{8}[ \t]+"
+                           rb"|[0-9A-Fa-f]{4}[ \t]{2,})(?:[0-9A-Fa-f]{2,4}[ \t]+)*$")
 HEADER_NAME = re.compile(rb"^([A-Za-z0-9-]{1,64}):")
 _KEY_PATTERNS = (  # (pattern, how far back it can reach, the characters that can end it before the value)
     (re.compile(rb'"([^"\\\n]{1,64})"\s*:\s*"?$'), 100, b'":'),  # JSON

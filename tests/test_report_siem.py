@@ -68,6 +68,30 @@ def test_no_line_nears_a_siem_line_limit(tmp_path: Path) -> None:
     assert len(longest) < LINE_LIMIT // 2, json.loads(longest)["event_type"]
 
 
+def test_the_summary_card_table_stays_bounded_for_a_fleet() -> None:
+    """200 POS hosts, each sending cards to 12 destinations: the summary lists the 10 hosts with the
+    most cards, 3 flows each, and counts the rest; the line stays short and valid."""
+    from netwatch.findings.aggregate import Finding
+    from netwatch.report.records import summary_record
+
+    findings = []
+    for h in range(200):
+        for d in range(12):
+            fp = f"{h:04d}{d:04d}"
+            findings.append(Finding(
+                rule="NW-CARD-001", category="card-data", severity="critical", title="t", first_seen=1.0,
+                last_seen=1.0, count=1, src=f"10.1.{h // 250}.{h % 250}", sport=40000, dst=f"192.0.2.{d}",
+                dport=8080, proto="tcp", app="http", server_name=None,
+                evidence={"masked": "411111******1111", "fingerprint": fp},  # type: ignore[dict-item]
+                remediation="", references=[], source="x", key=("NW-CARD-001", fp)))
+    rec = summary_record([], findings)
+    assert len(rec["cards"]) == 10 and rec["cards_more"] == 190
+    assert all(len(h["flows"]) == 3 and h["flows_more"] == 9 and h["cards"] == 12 for h in rec["cards"])
+    line = json.dumps(rec)
+    assert len(line) < LINE_LIMIT // 2
+    assert list(_validator().iter_errors(json.loads(line))) == []
+
+
 def test_finding_id_is_stable_across_runs_with_one_key_and_differs_with_another(tmp_path: Path) -> None:
     one = [r for r in _scan(tmp_path, "1.jsonl", str(LEAKS), "--key", KEY) if r["event_type"] == "finding"]
     two = [r for r in _scan(tmp_path, "2.jsonl", str(LEAKS), "--key", KEY) if r["event_type"] == "finding"]

@@ -179,6 +179,23 @@ def card_hosts(findings: Iterable[Finding]) -> list[dict[str, Any]]:
     return out
 
 
+MAX_SUMMARY_CARD_HOSTS = 10  # senders the summary lists, most cards first (a SIEM cuts long lines: Splunk at
+MAX_SUMMARY_CARD_FLOWS = 3  # 10,000 bytes); the findings name every flow, the HTML and console list them all
+
+
+def summary_cards(findings: Iterable[Finding]) -> dict[str, Any]:
+    """The summary's card table, bounded: `cards` (each host's `flows_more` past its listed flows) and
+    `cards_more`, the senders left out."""
+    hosts = card_hosts(findings)
+    listed = []
+    for h in hosts[:MAX_SUMMARY_CARD_HOSTS]:
+        flows = h["flows"]
+        more = {"flows_more": len(flows) - MAX_SUMMARY_CARD_FLOWS} if len(flows) > MAX_SUMMARY_CARD_FLOWS else {}
+        listed.append({**h, "flows": flows[:MAX_SUMMARY_CARD_FLOWS], **more})
+    left = len(hosts) - len(listed)
+    return {"cards": listed, **({"cards_more": left} if left else {})}
+
+
 def input_record(r: SourceReport, findings: int) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "name": r.source, "format": r.format or None, "packets": r.packets, "bytes": r.bytes, "flows": r.flows,
@@ -253,7 +270,7 @@ def summary_record(reports: list[SourceReport], findings: list[Finding], interru
         "findings": {"total": len(findings), **{s: by_sev.get(s, 0) for s in SEVERITIES}},
         "destinations_total": sum(1 for row in inventory if is_destination(row)),
         "systems_total": len((merge_systems([r.systems for r in reports]) if systems is None else systems).entries),
-        "cards": card_hosts(findings),
+        **summary_cards(findings),
         **pci_summary(pci_view(findings)),
     }
     more = destinations_more(reports, inventory)

@@ -68,6 +68,16 @@ def _field_name(raw: bytes) -> bytes:
     return parts[-1] if parts else b""
 
 
+def field_role(name: bytes) -> str:
+    """What a field name (as compared: lower case) stands for: cleartext (a password), token, user,
+    or '' (nothing of ours). JSON keys, XML names and GraphQL arguments follow the same rules."""
+    if TOKEN_NAME.fullmatch(name):
+        return "token"
+    if PASSWORD_NAME.fullmatch(name):
+        return "cleartext"
+    return "user" if USER_NAME.fullmatch(name) else ""
+
+
 def field_secrets(items: bytes, base: int, where: str) -> list[UrlSecret]:
     """Password fields of `name=value&…` (a query or a form body; `;` also separates), offsets
     from `base`. The user is the first user-named field of the same items."""

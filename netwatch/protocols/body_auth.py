@@ -61,7 +61,7 @@ JSON_CANDIDATE = re.compile(rb'"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u
                             rb'|"(?:name|key)"\s*:\s*"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)'
                             # one level down: an escaped key (JSON in a JSON string), a GraphQL argument
                             rb'|\\"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token)[^"]{0,64}?\\"\s*:'
-                            rb'|(?:p(?:ass|wd|w|swd)|access_token)\w{0,64}\s*:\s*\\"')
+                            rb'|(?:p(?:ass|wd|w|swd)|access_token)\w{0,64}\s*:\s*\\{1,8}"')
 BOUNDARY = re.compile(rb'boundary[ \t]*=[ \t]*(?:"([^"\r\n]{1,200})"|([^;\s]{1,200}))', re.I)
 DISPOSITION = re.compile(rb"^content-disposition:[ \t]*form-data([^\r\n]*)", re.I | re.M)
 PARAM_NAME = re.compile(rb';[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^;\s]*))', re.I)

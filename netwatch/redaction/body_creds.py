@@ -46,7 +46,7 @@ GRAPHQL_ARG = re.compile(  # a GraphQL argument or input field with a string val
 # a document one level down: an escaped key holding a password word, or a GraphQL argument with an
 # escaped string value (JSON or GraphQL in a JSON string); a JSON document or GraphQL query in a form field
 _WORDS = rb"(?:pass|pwd|pw|pswd|secret|access_token)"
-NESTED_HINT = re.compile(rb'\\"[^"\r\n]{0,64}?' + _WORDS + rb"|" + _WORDS + rb'\w{0,64}[ \t]*:[ \t]*\\"', re.I)
+NESTED_HINT = re.compile(rb'\\"[^"\r\n]{0,64}?' + _WORDS + rb"|" + _WORDS + rb'\w{0,64}[ \t]*:[ \t]*\\{1,8}"', re.I)
 JSON_STRING = re.compile(rb'"((?:[^"\\\r\n]++|\\[^\r\n])*+)"?')  # (to the line's end if unterminated)
 FORM_DOCUMENT = re.compile(rb"=((?:%7[Bb]|%5[Bb]|query|mutation)[^&;\s]{0,65536}+)")
 MAX_NESTING = 2  # documents in strings read (as detection: `body_auth.MAX_NESTING`)
@@ -210,6 +210,8 @@ def _json_escape(new: bytes, width: int, escaped: bool) -> bytes:
         return b"\\/"
     if width == 6 and len(new) <= 3:  # one character of as many UTF-8 bytes as the one it replaces
         return b"\\u%04x" % (new[0] if len(new) == 1 else WIDE_FILLER[len(new)])
+    if width == 12 and len(new) == 4:  # a surrogate pair: 3 + 1 UTF-8 bytes
+        return b"\\u%04x\\u%04x" % (WIDE_FILLER[3], FILLER)
     return b"\\u%04x" % FILLER * (width // 6) if width % 6 == 0 else bytes([FILLER]) * width
 
 

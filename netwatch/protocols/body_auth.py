@@ -58,10 +58,12 @@ WORD = re.compile(rb"p(?:ass|wd|w|swd)|access_token|\\u|&#")  # url_auth's HINT,
 # a key that may be a password name with a string value, or a "name" member naming one: without
 # either, no JSON scan
 JSON_CANDIDATE = re.compile(rb'"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)[^"]{0,64}"\s*:\s*"'
-                            rb'|"(?:name|key)"\s*:\s*"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)'
-                            # one level down: an escaped key (JSON in a JSON string), a GraphQL argument
-                            rb'|\\"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token)[^"]{0,64}?\\"\s*:'
-                            rb'|(?:p(?:ass|wd|w|swd)|access_token)\w{0,64}\s*:\s*\\{1,8}"')
+                            rb'|"(?:name|key)"\s*:\s*"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)')
+PASSWORD_WORDS = (b"pass", b"pw", b"pswd", b"access_token")  # HINT's words, as literals (pwd: pw)
+# one level down, after a password word: an escaped key's end (JSON in a JSON string) or a GraphQL
+# argument's escaped string value
+NESTED_AFTER = re.compile(rb'[^"\s:]{0,64}?\\{1,8}"\s*:|\w{0,64}\s*:\s*\\{1,8}"')
+MAX_WORD_HITS = 4096  # password words looked at for a nested document; more: read the body
 BOUNDARY = re.compile(rb'boundary[ \t]*=[ \t]*(?:"([^"\r\n]{1,200})"|([^;\s]{1,200}))', re.I)
 DISPOSITION = re.compile(rb"^content-disposition:[ \t]*form-data([^\r\n]*)", re.I | re.M)
 PARAM_NAME = re.compile(rb';[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^;\s]*))', re.I)
@@ -109,12 +111,31 @@ def body_secrets(content_type: bytes | None, body: bytes) -> list[UrlSecret]:
     if not WORD.search(lower):
         return []  # no password word (not even an escaped one): the common case, decided in one scan
     if kind == "json":
-        return json_secrets(body) if JSON_CANDIDATE.search(lower) else []
+        candidate = JSON_CANDIDATE.search(lower) or nested_candidate(lower, PASSWORD_WORDS)
+        return json_secrets(body) if candidate else []
     if kind == "graphql":
         return graphql_secrets(body)
     if kind == "multipart":
         return multipart_secrets(content_type or b"", body)
     return xml_secrets(body)
+
+
+def nested_candidate(lower: bytes, words: tuple[bytes, ...]) -> bool:
+    """Whether a lower-cased body may hold a password one level down: escaped quotes, and one of
+    `words` ending an escaped key or naming a GraphQL argument with an escaped string. The words are
+    found by `bytes.find` (a body names a password a few times at most): a regex starting with a word
+    would be tried at every `p` and `a` of a megabyte."""
+    if b'\\"' not in lower:
+        return False
+    hits = 0
+    for word in words:
+        at = lower.find(word)
+        while at >= 0:
+            hits += 1
+            if hits > MAX_WORD_HITS or NESTED_AFTER.match(lower, at + len(word)):
+                return True
+            at = lower.find(word, at + 1)
+    return False
 
 
 def _name(raw: str) -> bytes:

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable
 
 from netwatch.protocols.auth import HTTP_SECRET_FIELD
-from netwatch.protocols.body_auth import PARAM_NAME, XML_ATTR  # the grammars detection reads with
+from netwatch.protocols.body_auth import PARAM_NAME, XML_ATTR, nested_candidate  # the grammars detection reads with
 from netwatch.protocols.escaped_text import Unescaped, json_unescaped, percent_unescaped
 from netwatch.redaction.packets import FILLER, fill_url
 
@@ -41,12 +41,11 @@ XML_TAG = re.compile(rb"<(?:[\w.-]{1,64}:)?([\w.-]{1,64})((?:\s[^<>]{0,4096})?)(
 CDATA_OPEN = b"<![CDATA["
 MAX_TEXT = 4096  # element text blanked at most (a password is short; a document is not one)
 GRAPHQL_ARG = re.compile(  # a GraphQL argument or input field with a string value: name: "…" / name: """…"""
-    rb'(?<![\w$"\\])([_A-Za-z][_0-9A-Za-z]{0,63}+)[ \t\r\n,]{0,64}+:[ \t\r\n,]{0,64}+'
+    rb'([_A-Za-z][_0-9A-Za-z]{0,63}+)[ \t\r\n,]{0,64}+:[ \t\r\n,]{0,64}+'
     rb'(?:"""((?:[^"\\]++|\\"""|\\|"(?!""))*+)|' + _STR + rb")")
-# a document one level down: an escaped key holding a password word, or a GraphQL argument with an
-# escaped string value (JSON or GraphQL in a JSON string); a JSON document or GraphQL query in a form field
-_WORDS = rb"(?:pass|pwd|pw|pswd|secret|access_token)"
-NESTED_HINT = re.compile(rb'\\"[^"\r\n]{0,64}?' + _WORDS + rb"|" + _WORDS + rb'\w{0,64}[ \t]*:[ \t]*\\{1,8}"', re.I)
+NAME_START = re.compile(rb"[_0-9A-Za-z]{0,63}$")  # back from a password word to its name's start
+SECRET_WORDS = (b"pass", b"pw", b"pswd", b"secret", b"access_token")  # SECRET_WORD's, as literals (pwd: pw)
+MAX_WORD_HITS = 4096  # password words looked at for GraphQL arguments per buffer
 JSON_STRING = re.compile(rb'"((?:[^"\\\r\n]++|\\[^\r\n])*+)"?')  # (to the line's end if unterminated)
 FORM_DOCUMENT = re.compile(rb"=((?:%7[Bb]|%5[Bb]|query|mutation)[^&;\s]{0,65536}+)")
 MAX_NESTING = 2  # documents in strings read (as detection: `body_auth.MAX_NESTING`)
@@ -119,9 +118,13 @@ def redact_body_passwords(buf: bytearray, depth: int = 0) -> None:
     (`depth`: levels down already)."""
     if HINT.search(buf) is None:
         return
+    lower = bytes(buf).lower()
     if depth < MAX_NESTING:
-        _nested(buf, depth)
-    for m in GRAPHQL_ARG.finditer(buf):
+        _nested(buf, lower, depth)
+    for at in _graphql_names(lower):
+        m = GRAPHQL_ARG.match(buf, at)
+        if m is None:
+            continue
         g = 2 if m.group(2) is not None else 3
         if m.end(g) - m.start(g) <= MAX_TEXT and _secret_name(m.group(1)):
             if g == 2:  # a block string: all but its escaped triple quotes and line breaks
@@ -173,15 +176,33 @@ def _fill_block_string(buf: bytearray, s: int, e: int) -> None:
         i += 1
 
 
-def _nested(buf: bytearray, depth: int) -> None:
+def _graphql_names(lower: bytes) -> list[int]:
+    """Where a name holding a password word starts (not after `$`, `"` or `\\`: a variable, a JSON
+    key); found by `bytes.find` of the words, so a megabyte without them costs a few C scans. Past
+    MAX_WORD_HITS words, every name (a body built to hide one among thousands)."""
+    starts: set[int] = set()
+    for word in SECRET_WORDS:
+        at = lower.find(word)
+        while at >= 0:
+            if len(starts) >= MAX_WORD_HITS:
+                return [m.start() for m in re.finditer(rb"(?<![\w$\"\\])[_a-z]", lower)]
+            name = NAME_START.search(lower, max(0, at - 63), at)
+            start = name.start() if name is not None else at
+            if start == 0 or lower[start - 1] not in b'$"\\':
+                starts.add(start)
+            at = lower.find(word, at + 1)
+    return sorted(starts)
+
+
+def _nested(buf: bytearray, lower: bytes, depth: int) -> None:
     """JSON strings with escaped quotes and form fields that hold a document: decoded, blanked inside
     (this module's passes, one level down), and written back escape by escape at the same length."""
-    if NESTED_HINT.search(buf):
+    if nested_candidate(lower, SECRET_WORDS):
         for m in JSON_STRING.finditer(buf):
             raw = m.group(1)
             if b'\\"' in raw and len(raw) <= MAX_NESTED and HINT.search(raw):
                 _blank_inside(buf, m.start(1), json_unescaped(bytes(raw)), depth, _json_escape)
-    if b"%22" in buf or b"%22" in buf.upper():
+    if b"%22" in lower:
         for m in FORM_DOCUMENT.finditer(buf):
             raw = m.group(1)
             if len(raw) <= MAX_NESTED and b"%22" in raw and HINT.search(raw):

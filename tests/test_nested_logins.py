@@ -135,6 +135,9 @@ def _inflates(blob: bytes) -> bool:
      [("json+graphql", b"e@x", 8)]),  # a block string: value ` blk""" ` (its escaped quotes decoded)
     (JSON, json.dumps({"query": '{ login(pwd: "a\\"\\u00e9") { t } }'}), [("json+graphql", None, 4)]),  # shorthand
     (JSON, json.dumps([{"query": 'mutation { login(access_token: "t0k") { t } }'}]), [("json+graphql", None, 3)]),
+    (None, json.dumps({"type": "start", "id": "1", "payload": {"query": 'mutation{login(user:"ws",password:"wpw")'
+                                                                        "{token}}"}}),
+     [("json+graphql", b"ws", 3)]),  # graphql-ws over a WebSocket: the message's payload, no spaces
     (GRAPHQL, 'mutation {\n  login(operator: "mgr", password: "x\\"y") { token }\n}', [("graphql", b"mgr", 3)]),
     (b"text/plain", 'mutation { login(user: "sniffed", pass: "abc") { ok } }', [("graphql", b"sniffed", 3)]),
     (None, '{ login(user: "short", pass: "abc") { ok } }', [("graphql", b"short", 3)]),
@@ -217,6 +220,8 @@ def test_escaped_text_maps_back_to_the_encoded_bytes() -> None:
     (json.dumps({"payload": json.dumps({"user": "u1", "password": 'a"\u00e9/'})}).encode(),
      b'{"payload": "{\\"user\\": \\"u1\\", \\"password\\": \\"*\\\\\\/\\\\u00b7*\\"}"}'),
     (b"data=%7B%22password%22%3A%22a%2Bb+c%22%7D&pw=z", b"data=%7B%22password%22%3A%22*%2A***%22%7D&pw=z"),
+    # a top-level JSON value's \u escapes: a filler of each character's UTF-8 length (*, ·, •; a pair: • *)
+    (b'{"password":"a\\u00e9\\u20ac\\ud83d\\ude00"}', b'{"password":"*\\u00b7\\u2022\\u2022\\u002a"}'),
     # prose quoting an argument is blanked too (evidence is conservative; detection reports no login),
     # a field merely named like a password stays
     (json.dumps({"note": 'he typed "password: \\"123\\""', "q": "{ me { passwordChangedAt } }"}).encode(),

@@ -1,6 +1,7 @@
 """Logins one level down in HTTP request bodies: GraphQL with the password as an inline argument (in
 the JSON body's `query` string, quotes JSON-escaped; as a block string; as an input object's field;
-gzip-coded; chunked with the value cut over the chunks; a whole `application/graphql` body), GraphQL
+gzip-coded; chunked with the value cut over the chunks; a whole `application/graphql` body; a GET
+request's query), GraphQL
 `variables` (plain JSON, found before this module), JSON serialized into a JSON string (two levels
 too, and with a `\\u` escape inside), and JSON in a url-encoded form field. Then the look-alikes
 that must stay silent: a password-reset mutation naming only an e-mail, a variable reference with no
@@ -20,7 +21,7 @@ import json
 from urllib.parse import urlencode
 
 from scenario_lib import Clock
-from scenarios_body_logins import _exchange, _post
+from scenarios_body_logins import _exchange, _post, _request
 
 POS, BACKOFFICE, SHOPADMIN = "10.20.1.15", "10.20.9.7", "198.51.100.93"
 PASSWORD = {
@@ -35,6 +36,7 @@ PASSWORD = {
     "json-in-json-in-json": "Nest9-twice-pw",
     "json-in-json-escaped": "Nest10-caf\u00e9-pw",  # sent as Nest10-caf\\u00e9-pw inside the string
     "json-in-form": "Form11-json+pw",  # sent percent-encoded: Form11-json%2Bpw
+    "graphql-get": "Get12-query-pw",  # GraphQL over GET: in the request target's query
 }
 PASSWORDS = list(PASSWORD.values())
 CARD_NUMBERS: list[str] = []
@@ -53,6 +55,7 @@ EXPECTED = [
     ("nested JSON body", "pos-u2", "cleartext", len(PASSWORD["json-in-json-in-json"])),
     ("nested JSON body", "pos-u3", "cleartext", len(PASSWORD["json-in-json-escaped"].encode())),
     ("nested JSON body", "pos-u4@store.example", "cleartext", len(PASSWORD["json-in-form"])),
+    ("GraphQL argument", "till10", "cleartext", len(PASSWORD["graphql-get"])),
 ]
 GRAPHQL = "/graphql"
 
@@ -103,6 +106,10 @@ def login_nested_secrets() -> list:
                                                             "password": p["json-in-form"]})}).encode()
     out += _exchange(clk, BACKOFFICE, 8080, 55006, _post("/legacy/login.do", "application/x-www-form-urlencoded",
                                                          form))
+    get = urlencode({"operationName": "Login", "query": _with('query Login { login(username: "till10", password: '
+                                                               '"@PW@") { token } }', p["graphql-get"])})
+    out += _exchange(clk, BACKOFFICE, 4000, 55007, _request(f"GET {GRAPHQL}?{get} HTTP/1.1\n"
+                                                           "Host: backoffice.store.example"))
     return out
 
 

@@ -15,14 +15,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote_plus, unquote_to_bytes
+from urllib.parse import quote, quote_plus, unquote_to_bytes
 
 import pytest
 from scenario_modules import load_scenario
 
 from netwatch.events import Credentials
-from netwatch.protocols.body_auth import MAX_NESTED_BYTES, body_kind, body_secrets, form_secrets
+from netwatch.protocols.body_auth import MAX_NESTED_BYTES, body_kind, body_secrets
 from netwatch.protocols.escaped_text import json_unescaped, percent_unescaped
+from netwatch.protocols.form_documents import form_secrets, target_documents
 from netwatch.protocols.graphql_auth import graphql_secrets
 from netwatch.protocols.url_auth import MAX_SECRETS
 from netwatch.redaction.body_creds import blank_body, redact_body_passwords
@@ -81,7 +82,7 @@ def test_each_secret_is_located_at_its_encoded_bytes() -> None:
     assert len(spots) == len(SCENARIO.EXPECTED)
     assert {ev.location.encoding for ev, _ in spots if ev.location} == {
         "json", "json+graphql", "graphql", "json+graphql+gzip", "json+graphql+chunked", "json+json",
-        "json+json+json", "url+json"}
+        "json+json+json", "url+json", "url+graphql"}
 
 
 def _scan(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -185,6 +186,9 @@ def test_documents_in_form_fields() -> None:
             for s in form_secrets(body)] == [("form+json", b"f@x", 12, b"Form+json%2Bpw")]
     gql = b"query=" + quote_plus('mutation { login(user: "q", pwd: "Qp\\"w") { t } }').encode()
     assert [(s.where, s.user, len(s.secret)) for s in form_secrets(gql)] == [("form+graphql", b"q", 4)]
+    target = b"/graphql?op=L&query=" + quote('query { login(user: "g1", password: "Get-pw") { t } }').encode() + b"#f"
+    assert [(s.where, s.user, len(s.secret), target[s.offset : s.offset + s.length])
+            for s in target_documents(target)] == [("query+graphql", b"g1", 6, b"Get-pw")]
     plain = b"user=a&password=pw&data=" + quote_plus(json.dumps({"passwordPolicy": {"min": 8}})).encode()
     assert [(s.where, s.user, len(s.secret)) for s in form_secrets(plain)] == [("form", b"a", 2)]
 

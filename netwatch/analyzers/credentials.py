@@ -30,7 +30,8 @@ from netwatch.protocols.auth import (
     http_authorizations,
     sasl_plain,
 )
-from netwatch.protocols.body_auth import body_secrets, form_secrets
+from netwatch.protocols.body_auth import body_secrets
+from netwatch.protocols.form_documents import form_secrets, target_documents
 from netwatch.protocols.http import FramedMessage, HttpMessage, HttpPart
 from netwatch.protocols.snmp import snmp_community
 from netwatch.protocols.url_auth import is_form, request_target, target_secrets
@@ -69,6 +70,11 @@ class Credentials(LoginWatcher, name="credentials"):
             method = "URL userinfo" if sec.scheme in (None, "http") else f"URL userinfo ({sec.scheme})"
             found(flow, ts, locating(emit, where), "http", sec.user, sec.secret,
                   method if sec.where == "userinfo" else "URL query", sec.kind)
+        for sec in target_documents(target):  # GraphQL over GET: `?query={login(password: "…")}`
+            method, encoding = body_method(sec.where)
+            where = None if head.framing else events.Location(0, head.offset + at + sec.offset, sec.length,
+                                                               "password", encoding)
+            found(flow, ts, locating(emit, where), "http", sec.user, sec.secret, method, sec.kind)
 
     def _form(self, flow: Flow, msg: HttpMessage, ts: float, emit: Emit) -> None:
         """Password fields of a request body: an `application/x-www-form-urlencoded` form
@@ -338,7 +344,7 @@ STREAM_HANDLERS = {"ftp": Credentials._lines, "pop3": Credentials._lines, "imap"
                    "smtp": Credentials._lines, "telnet": Credentials._telnet,
                    "mysql": Credentials._mysql, "postgres": Credentials._postgres, "tds": Credentials._tds}
 # a body secret's `where` → (the login's method, the encoding its location names)
-BODY_METHODS = {"form": ("form body", "url"), "json": ("JSON body", "json"),
+BODY_METHODS = {"form": ("form body", "url"), "query": ("URL query", "url"), "json": ("JSON body", "json"),
                 "multipart": ("multipart form", "multipart"), "xml": ("XML body", "xml"),
                 "ws-security": ("WS-Security PasswordText", "xml"), "graphql": ("GraphQL argument", "graphql")}
 

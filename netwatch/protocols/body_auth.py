@@ -27,11 +27,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from netwatch.protocols.escaped_text import json_unescaped, percent_unescaped
+from netwatch.protocols.escaped_text import json_unescaped
 from netwatch.protocols.graphql_auth import graphql_secrets, looks_like_graphql
 from netwatch.protocols.url_auth import (
     HINT,
-    MAX_FIELDS,
     MAX_NAME,
     MAX_SECRETS,
     MAX_VALUE,
@@ -40,7 +39,6 @@ from netwatch.protocols.url_auth import (
     USER_NAME,
     UrlSecret,
     field_role,
-    field_secrets,
     is_form,
 )
 
@@ -75,7 +73,6 @@ CDATA = re.compile(rb"<!\[CDATA\[(.*?)\]\]>", re.S)
 SNIFF_TYPES = (b"", b"text/plain", b"application/octet-stream")  # a type that says nothing: look at the body
 MAX_NESTING = 2  # strings holding a document read inside a body: a JSON in a JSON string in a JSON
 MAX_NESTED_BYTES = 256 * 1024  # encoded bytes of such strings decoded per body
-FORM_DOCUMENT = re.compile(rb"(?:%7b|%5b|\{|\[|query|mutation)", re.I)  # a form value that may hold a document
 
 
 def body_kind(content_type: bytes | None, body: bytes) -> str | None:
@@ -261,30 +258,6 @@ def nested_secrets(text: bytes, depth: int, budget: list[int]) -> list[UrlSecret
     if head[:1] == b"[" or (head[:1] == b"{" and head[1:].lstrip()[:1] in (b'"', b"}")):
         return json_secrets(text, depth, budget)
     return graphql_secrets(text) if looks_like_graphql(text[:256]) else []
-
-
-def form_secrets(body: bytes) -> list[UrlSecret]:
-    """An url-encoded form's password fields (url_auth), and those of a JSON document in a field
-    (`data=%7B%22password%22%3A…`), located at their percent-encoded bytes."""
-    out = field_secrets(body, 0, "form")
-    if not FORM_DOCUMENT.search(body) or not HINT.search(body):
-        return out
-    budget, pos = [MAX_NESTED_BYTES], 0
-    for n, item in enumerate(re.split(rb"[&;]", body)):
-        start, pos = pos, pos + len(item) + 1
-        name, sep, value = item.partition(b"=")
-        if n >= MAX_FIELDS or len(out) >= MAX_SECRETS:
-            break
-        if (not sep or len(value) > budget[0] or not FORM_DOCUMENT.match(value) or not HINT.search(value)
-                or field_role(_name(name.decode("latin-1")))):
-            continue  # (a password-named field is url_auth's, whatever it holds)
-        budget[0] -= len(value)
-        text = percent_unescaped(value)
-        for sec in nested_secrets(text.text, 1, budget):
-            s, e = text.raw_span(sec.offset, sec.offset + sec.length)
-            base = start + len(name) + 1
-            out.append(sec._replace(where="form+" + sec.where, offset=base + s, length=e - s))
-    return out[:MAX_SECRETS]
 
 
 def _pair(obj: _Object, key: bytes, raw: bytes, offset: int) -> None:

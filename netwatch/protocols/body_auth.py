@@ -18,6 +18,12 @@ value), which needs the value's offset in the body; `json` gives none, and it re
 the cap. The scanner never re-reads a string (possessive patterns, a token budget, a depth cap), so
 hostile bodies cost one pass. JSON escapes and XML entities are decoded only to match names and to
 measure values; callers never store a value. Pure functions, offsets into the body given.
+
+One level down: a JSON string with escaped quotes may hold a document, JSON serialized into it
+(`"payload": "{\\"password\\": …}"`) or a GraphQL query with inline arguments (`protocols.graphql_auth`);
+it is decoded with a map back to its bytes (`protocols.escaped_text`) and read as a document, two
+levels at most and MAX_NESTED_BYTES decoded per body, so a hostile body costs its one pass plus at
+most that many bytes read again. An `application/graphql` body (or a sniffed one) is read as GraphQL whole.
 """
 
 from __future__ import annotations
@@ -92,10 +98,11 @@ def body_kind(content_type: bytes | None, body: bytes) -> str | None:
         return "graphql"
     if ctype in SNIFF_TYPES:
         first = body[:64].lstrip()[:1]
-        if first == b"{" and looks_like_graphql(body[:256]):
-            return "graphql"  # the query shorthand `{ login(…) }`, not a JSON object
-        return ("json" if first in (b"{", b"[") else "xml" if first == b"<"
-                else "graphql" if looks_like_graphql(body[:256]) else None)
+        if first == b"<":
+            return "xml"
+        if looks_like_graphql(body[:256]):
+            return "graphql"  # an operation keyword, or the query shorthand `{ login(…) }`: no JSON object
+        return "json" if first in (b"{", b"[") else None
     return None
 
 
@@ -234,6 +241,7 @@ def json_secrets(body: bytes, depth: int = 0, budget: list[int] | None = None) -
 
 
 def _holder(stack: list[_Object | None], root: _Object) -> _Object:
+    """The innermost object being read (a string in an array belongs to the object around it)."""
     return next((o for o in reversed(stack) if o is not None), root)
 
 

@@ -7,6 +7,13 @@ up to the end of its line at most: chunk-size lines stay whole, and a value cut 
 finished by the analyzer's location. Same length, FILLER; quotes, tags and the user name stay, so a
 re-scan still sees the login. A content-coded body is blanked decoded (`blank_body`, from
 `redaction.protocols`) and, gzip, re-packed at its own length (`gzip_of_length`).
+
+GraphQL arguments with a string value (`password: "…"`, a block string) are blanked like JSON values.
+One level down (`protocols.graphql_auth`, `protocols.form_documents`): a JSON string with escaped
+quotes or a form field holding a document is decoded (`protocols.escaped_text`), blanked by these
+same passes, and written back piece by piece at each piece's width (a `\\"` stays a two-byte escape,
+a `\\u00e9` a `\\u` escape of a filler as many UTF-8 bytes long, `%22` a `%XX`), two levels at most
+and MAX_NESTED bytes per string: linear in the stream.
 """
 
 from __future__ import annotations

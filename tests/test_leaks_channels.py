@@ -130,7 +130,8 @@ def test_scan_every_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("module", "name"), [("scenarios_url_logins.py", "login_url_secrets"),
-                                            ("scenarios_body_logins.py", "login_body_secrets")])
+                                            ("scenarios_body_logins.py", "login_body_secrets"),
+                                            ("scenarios_nested_logins.py", "login_nested_secrets")])
 def test_url_form_and_body_passwords_in_no_output(tmp_path: Path, module: str, name: str) -> None:
     """captures/login_url_secrets.pcap (scenarios_url_logins: proxy and ftp userinfo, query values,
     form posts plain / chunked / gzip, access_token, h2c) and captures/login_body_secrets.pcap

@@ -31,9 +31,10 @@ from netwatch.protocols.auth import (
     sasl_plain,
 )
 from netwatch.protocols.body_auth import body_secrets
+from netwatch.protocols.form_documents import form_secrets, target_documents
 from netwatch.protocols.http import FramedMessage, HttpMessage, HttpPart
 from netwatch.protocols.snmp import snmp_community
-from netwatch.protocols.url_auth import field_secrets, is_form, request_target, target_secrets
+from netwatch.protocols.url_auth import is_form, request_target, target_secrets
 
 
 class Credentials(LoginWatcher, name="credentials"):
@@ -69,6 +70,11 @@ class Credentials(LoginWatcher, name="credentials"):
             method = "URL userinfo" if sec.scheme in (None, "http") else f"URL userinfo ({sec.scheme})"
             found(flow, ts, locating(emit, where), "http", sec.user, sec.secret,
                   method if sec.where == "userinfo" else "URL query", sec.kind)
+        for sec in target_documents(target):  # GraphQL over GET: `?query={login(password: "…")}`
+            method, encoding = body_method(sec.where)
+            where = None if head.framing else events.Location(0, head.offset + at + sec.offset, sec.length,
+                                                               "password", encoding)
+            found(flow, ts, locating(emit, where), "http", sec.user, sec.secret, method, sec.kind)
 
     def _form(self, flow: Flow, msg: HttpMessage, ts: float, emit: Emit) -> None:
         """Password fields of a request body: an `application/x-www-form-urlencoded` form
@@ -78,9 +84,9 @@ class Credentials(LoginWatcher, name="credentials"):
             return
         ctype = msg.head.header(b"content-type")
         body = msg.body[:MAX_BYTES]
-        secrets = field_secrets(body, 0, "form") if is_form(ctype) else body_secrets(ctype, body)
+        secrets = form_secrets(body) if is_form(ctype) else body_secrets(ctype, body)
         for sec in secrets:
-            method, encoding = BODY_METHODS[sec.where]
+            method, encoding = body_method(sec.where)
             where = _body_location(msg, sec.offset, sec.length, encoding)
             found(flow, ts, locating(emit, where), "http", sec.user, sec.secret, method, sec.kind)
 
@@ -91,7 +97,7 @@ class Credentials(LoginWatcher, name="credentials"):
         if (st is not None and st.seen > MAX_BYTES) or not msg.data:
             return
         for sec in body_secrets(None, msg.data[:MAX_BYTES]):
-            method = "WebSocket " + BODY_METHODS[sec.where][0].replace(" body", " message")
+            method = "WebSocket " + body_method(sec.where)[0].replace(" body", " message")
             found(flow, ts, emit, "http", sec.user, sec.secret, method, sec.kind)
 
     def datagram(self, flow: Flow, direction: int, data: bytes, ts: float, emit: Emit) -> None:
@@ -338,7 +344,17 @@ STREAM_HANDLERS = {"ftp": Credentials._lines, "pop3": Credentials._lines, "imap"
                    "smtp": Credentials._lines, "telnet": Credentials._telnet,
                    "mysql": Credentials._mysql, "postgres": Credentials._postgres, "tds": Credentials._tds}
 # a body secret's `where` → (the login's method, the encoding its location names)
-BODY_METHODS = {"form": ("form body", "url"), "json": ("JSON body", "json"),
+BODY_METHODS = {"form": ("form body", "url"), "query": ("URL query", "url"), "json": ("JSON body", "json"),
                 "multipart": ("multipart form", "multipart"), "xml": ("XML body", "xml"),
-                "ws-security": ("WS-Security PasswordText", "xml")}
+                "ws-security": ("WS-Security PasswordText", "xml"), "graphql": ("GraphQL argument", "graphql")}
+
+
+def body_method(where: str) -> tuple[str, str]:
+    """A body secret's method and location encoding; one inside a document in a string or form field
+    (`json+graphql`, `json+json`, `form+json`) is named by the innermost and encoded outer to inner."""
+    kinds = where.split("+")
+    method = BODY_METHODS[kinds[-1]][0]
+    if len(kinds) > 1 and kinds[-1] != "graphql":
+        method = "nested " + method  # JSON in a JSON string, in a form field
+    return method, "+".join(BODY_METHODS[k][1] for k in kinds)
 STREAM_APPS = {*STREAM_HANDLERS, "http"}  # http: its heads come parsed (`http`)

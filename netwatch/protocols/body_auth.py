@@ -18,6 +18,12 @@ value), which needs the value's offset in the body; `json` gives none, and it re
 the cap. The scanner never re-reads a string (possessive patterns, a token budget, a depth cap), so
 hostile bodies cost one pass. JSON escapes and XML entities are decoded only to match names and to
 measure values; callers never store a value. Pure functions, offsets into the body given.
+
+One level down: a JSON string with escaped quotes may hold a document, JSON serialized into it
+(`"payload": "{\\"password\\": …}"`) or a GraphQL query with inline arguments (`protocols.graphql_auth`);
+it is decoded with a map back to its bytes (`protocols.escaped_text`) and read as a document, two
+levels at most and MAX_NESTED_BYTES decoded per body, so a hostile body costs its one pass plus at
+most that many bytes read again. An `application/graphql` body (or a sniffed one) is read as GraphQL whole.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from netwatch.protocols.escaped_text import json_unescaped
+from netwatch.protocols.graphql_auth import graphql_secrets, looks_like_graphql
 from netwatch.protocols.url_auth import (
     HINT,
     MAX_NAME,
@@ -36,6 +44,7 @@ from netwatch.protocols.url_auth import (
     TOKEN_NAME,
     USER_NAME,
     UrlSecret,
+    field_role,
     is_form,
 )
 
@@ -54,6 +63,11 @@ WORD = re.compile(rb"p(?:ass|wd|w|swd)|access_token|\\u|&#")  # url_auth's HINT,
 # either, no JSON scan
 JSON_CANDIDATE = re.compile(rb'"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)[^"]{0,64}"\s*:\s*"'
                             rb'|"(?:name|key)"\s*:\s*"[^"]{0,64}?(?:p(?:ass|wd|w|swd)|access_token|\\u)')
+PASSWORD_WORDS = (b"pass", b"pw", b"pswd", b"access_token")  # HINT's words, as literals (pwd: pw)
+# one level down, after a password word: an escaped key's end (JSON in a JSON string) or a GraphQL
+# argument's escaped string value
+NESTED_AFTER = re.compile(rb'[^"\s:]{0,64}?\\{1,8}"\s*:|\w{0,64}\s*:\s*\\{1,8}"')
+MAX_WORD_HITS = 4096  # password words looked at for a nested document; more: read the body
 BOUNDARY = re.compile(rb'boundary[ \t]*=[ \t]*(?:"([^"\r\n]{1,200})"|([^;\s]{1,200}))', re.I)
 DISPOSITION = re.compile(rb"^content-disposition:[ \t]*form-data([^\r\n]*)", re.I | re.M)
 PARAM_NAME = re.compile(rb';[ \t]*name[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^;\s]*))', re.I)
@@ -63,11 +77,14 @@ XML_OPEN = re.compile(rb"<(?:([A-Za-z_][\w.-]{0,63}):)?([A-Za-z_][\w.-]{0,63})((
 XML_ATTR = re.compile(rb"""(?:^|\s)(?:[\w.-]{1,64}:)?([\w.-]{1,64})\s*=\s*(?:"([^"<]*)"|'([^'<]*)')""")
 CDATA = re.compile(rb"<!\[CDATA\[(.*?)\]\]>", re.S)
 SNIFF_TYPES = (b"", b"text/plain", b"application/octet-stream")  # a type that says nothing: look at the body
+MAX_NESTING = 2  # strings holding a document read inside a body: a JSON in a JSON string in a JSON
+MAX_NESTED_BYTES = 256 * 1024  # encoded bytes of such strings decoded per body
 
 
 def body_kind(content_type: bytes | None, body: bytes) -> str | None:
-    """json, multipart or xml: what a request body is by its Content-Type; a missing, text/plain or
-    octet-stream type is read by the body's first byte (`{`/`[`: JSON, `<`: XML). Forms: None (url_auth)."""
+    """json, multipart, xml or graphql: what a request body is by its Content-Type; a missing,
+    text/plain or octet-stream type is read by the body's start (`{`/`[`: JSON, `<`: XML, an
+    operation keyword: GraphQL). Forms: None (url_auth; `form_secrets`)."""
     ctype = (content_type or b"").split(b";", 1)[0].strip().lower()
     if is_form(content_type):
         return None
@@ -77,9 +94,15 @@ def body_kind(content_type: bytes | None, body: bytes) -> str | None:
         return "json"
     if ctype.endswith(b"xml"):  # text/xml, application/xml, application/soap+xml
         return "xml"
+    if ctype == b"application/graphql":  # the document as the whole body (GraphQL over HTTP, legacy)
+        return "graphql"
     if ctype in SNIFF_TYPES:
         first = body[:64].lstrip()[:1]
-        return "json" if first in (b"{", b"[") else "xml" if first == b"<" else None
+        if first == b"<":
+            return "xml"
+        if looks_like_graphql(body[:256]):
+            return "graphql"  # an operation keyword, or the query shorthand `{ login(…) }`: no JSON object
+        return "json" if first in (b"{", b"[") else None
     return None
 
 
@@ -92,10 +115,31 @@ def body_secrets(content_type: bytes | None, body: bytes) -> list[UrlSecret]:
     if not WORD.search(lower):
         return []  # no password word (not even an escaped one): the common case, decided in one scan
     if kind == "json":
-        return json_secrets(body) if JSON_CANDIDATE.search(lower) else []
+        candidate = JSON_CANDIDATE.search(lower) or nested_candidate(lower, PASSWORD_WORDS)
+        return json_secrets(body) if candidate else []
+    if kind == "graphql":
+        return graphql_secrets(body)
     if kind == "multipart":
         return multipart_secrets(content_type or b"", body)
     return xml_secrets(body)
+
+
+def nested_candidate(lower: bytes, words: tuple[bytes, ...]) -> bool:
+    """Whether a lower-cased body may hold a password one level down: escaped quotes, and one of
+    `words` ending an escaped key or naming a GraphQL argument with an escaped string. The words are
+    found by `bytes.find` (a body names a password a few times at most): a regex starting with a word
+    would be tried at every `p` and `a` of a megabyte."""
+    if b'\\"' not in lower:
+        return False
+    hits = 0
+    for word in words:
+        at = lower.find(word)
+        while at >= 0:
+            hits += 1
+            if hits > MAX_WORD_HITS or NESTED_AFTER.match(lower, at + len(word)):
+                return True
+            at = lower.find(word, at + 1)
+    return False
 
 
 def _name(raw: str) -> bytes:
@@ -136,15 +180,19 @@ class _Object:
         return None
 
 
-def json_secrets(body: bytes) -> list[UrlSecret]:
+def json_secrets(body: bytes, depth: int = 0, budget: list[int] | None = None) -> list[UrlSecret]:
     """String values of password-named keys at any depth, and the value of a `{"name": "password",
     "value": …}` object (a form serialized field by field); the user is the user-named key of the same
     object (else of the nearest enclosing one, where a `{"name": "username", …}` object puts it),
-    before or after the password."""
+    before or after the password. A string holding a JSON or GraphQL document (escaped quotes in it)
+    is read too (`nested_secrets`), `depth` levels down already, within `budget` bytes."""
+    budget = budget if budget is not None else [MAX_NESTED_BYTES]
+    inner: list[tuple[_Object | None, UrlSecret]] = []  # secrets of documents in strings
     root = _Object()  # the body: where a top-level array's name/value user goes
     stack: list[_Object | None] = []  # None: an array
     found: list[tuple[_Object | None, str, bytes, int, int]] = []  # (object, kind, decoded, offset, length)
     last: bytes | None = None  # the last string read: a key if ':' follows
+    last_at = 0
     key: bytes | None = None  # the key whose value comes next
     roles: dict[bytes, str] = {}  # raw key → its role: JSON arrays repeat their objects' keys
     for n, m in enumerate(JSON_TOKEN.finditer(body)):
@@ -155,18 +203,20 @@ def json_secrets(body: bytes) -> list[UrlSecret]:
             if m.group(2) is None:
                 break  # unterminated: the body was cut
             if key is None:
-                last = m.group(1)
+                last, last_at = m.group(1), m.start(1)
                 continue
             obj = stack[-1] if stack else None
             if obj is not None and key in PAIR_KEYS:
                 _pair(obj, key, m.group(1), m.start(1))
             role = roles.get(key)
             if role is None:
-                role = _role(_name(_json_text(key)))
+                role = field_role(_name(_json_text(key)))
                 if len(roles) < MAX_KEYS:
                     roles[key] = role
             if role:
                 _json_value(obj, role, m.group(1), m.start(1), found)
+            elif depth < MAX_NESTING and b'\\"' in m.group(1):
+                _enclosed(m.group(1), m.start(1), _holder(stack, root), depth, budget, inner)
             key = last = None
         elif c == b":":
             key, last = last, None
@@ -177,13 +227,45 @@ def json_secrets(body: bytes) -> list[UrlSecret]:
             stack.append(_Object(parent=parent) if c == b"{" else None)
             key = last = None
         else:  # '}', ']', ','
+            if last is not None and depth < MAX_NESTING and b'\\"' in last:  # an array's string
+                _enclosed(last, last_at, _holder(stack, root), depth, budget, inner)
             if c != b"," and stack:
                 done = stack.pop()
                 if done is not None and done.pair and done.value is not None:
                     _json_value(done.parent if done.pair == "user" else done, done.pair, *done.value, found)
             key = last = None
-    return [UrlSecret("json", obj.find_user() if obj else None, secret, kind, off, size)
-            for obj, kind, secret, off, size in found]
+    out = [UrlSecret("json", obj.find_user() if obj else None, secret, kind, off, size)
+           for obj, kind, secret, off, size in found]
+    out += [sec._replace(user=sec.user or holder.find_user()) if holder else sec for holder, sec in inner]
+    return out[:MAX_SECRETS]
+
+
+def _holder(stack: list[_Object | None], root: _Object) -> _Object:
+    """The innermost object being read (a string in an array belongs to the object around it)."""
+    return next((o for o in reversed(stack) if o is not None), root)
+
+
+def _enclosed(raw: bytes, offset: int, holder: _Object, depth: int, budget: list[int],
+              inner: list[tuple[_Object | None, UrlSecret]]) -> None:
+    """A JSON string's contents that may be a document (`{\\"password\\": …}`, `mutation { login(…) }`):
+    its secrets, located at their encoded bytes in the body; the user, if the document names none,
+    is the enclosing object's."""
+    if len(raw) > budget[0] or not HINT.search(raw):
+        return
+    budget[0] -= len(raw)
+    text = json_unescaped(raw)
+    for sec in nested_secrets(text.text, depth + 1, budget):
+        start, end = text.raw_span(sec.offset, sec.offset + sec.length)
+        if len(inner) < MAX_SECRETS:
+            inner.append((holder, sec._replace(where="json+" + sec.where, offset=offset + start, length=end - start)))
+
+
+def nested_secrets(text: bytes, depth: int, budget: list[int]) -> list[UrlSecret]:
+    """A decoded string that is itself a JSON document (an object or array) or a GraphQL document."""
+    head = text[:64].lstrip()
+    if head[:1] == b"[" or (head[:1] == b"{" and head[1:].lstrip()[:1] in (b'"', b"}")):
+        return json_secrets(text, depth, budget)
+    return graphql_secrets(text) if looks_like_graphql(text[:256]) else []
 
 
 def _pair(obj: _Object, key: bytes, raw: bytes, offset: int) -> None:
@@ -191,16 +273,7 @@ def _pair(obj: _Object, key: bytes, raw: bytes, offset: int) -> None:
     if key == b"value":
         obj.value = (raw, offset)
     elif len(raw) <= MAX_NAME:
-        obj.pair = _role(_name(_json_text(raw)))
-
-
-def _role(name: bytes) -> str:
-    """What a field name stands for: cleartext (a password), token, user, or '' (nothing of ours)."""
-    if TOKEN_NAME.fullmatch(name):
-        return "token"
-    if PASSWORD_NAME.fullmatch(name):
-        return "cleartext"
-    return "user" if USER_NAME.fullmatch(name) else ""
+        obj.pair = field_role(_name(_json_text(raw)))
 
 
 def _json_value(obj: _Object | None, role: str, raw: bytes, offset: int,

@@ -61,11 +61,21 @@ def _decode(raw: bytes, plus: bool) -> bytes:
     return unquote_to_bytes(raw.replace(b"+", b" ") if plus else raw)
 
 
-def _field_name(raw: bytes) -> bytes:
+def field_name(raw: bytes) -> bytes:
     """A form or query name as compared: decoded, lower case, the innermost of `a[b]` or `a.b`."""
     name = _decode(raw[:MAX_NAME], plus=True).strip().lower()
     parts = [p for p in re.split(rb"[\[\].]", name) if p]
     return parts[-1] if parts else b""
+
+
+def field_role(name: bytes) -> str:
+    """What a field name (as compared: lower case) stands for: cleartext (a password), token, user,
+    or '' (nothing of ours). JSON keys, XML names and GraphQL arguments follow the same rules."""
+    if TOKEN_NAME.fullmatch(name):
+        return "token"
+    if PASSWORD_NAME.fullmatch(name):
+        return "cleartext"
+    return "user" if USER_NAME.fullmatch(name) else ""
 
 
 def field_secrets(items: bytes, base: int, where: str) -> list[UrlSecret]:
@@ -83,7 +93,7 @@ def field_secrets(items: bytes, base: int, where: str) -> list[UrlSecret]:
         raw_name, sep, value = item.partition(b"=")
         if not sep or not value or len(value) > MAX_VALUE:
             continue
-        name = _field_name(raw_name)
+        name = field_name(raw_name)
         if PASSWORD_NAME.fullmatch(name) or TOKEN_NAME.fullmatch(name):
             decoded = _decode(value, plus=True)
             if decoded.strip() and len(found) < MAX_SECRETS:

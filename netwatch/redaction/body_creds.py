@@ -7,6 +7,13 @@ up to the end of its line at most: chunk-size lines stay whole, and a value cut 
 finished by the analyzer's location. Same length, FILLER; quotes, tags and the user name stay, so a
 re-scan still sees the login. A content-coded body is blanked decoded (`blank_body`, from
 `redaction.protocols`) and, gzip, re-packed at its own length (`gzip_of_length`).
+
+GraphQL arguments with a string value (`password: "…"`, a block string) are blanked like JSON values.
+One level down (`protocols.graphql_auth`, `protocols.form_documents`): a JSON string with escaped
+quotes or a form field holding a document is decoded (`protocols.escaped_text`), blanked by these
+same passes, and written back piece by piece at each piece's width (a `\\"` stays a two-byte escape,
+a `\\u00e9` a `\\u` escape of a filler as many UTF-8 bytes long, `%22` a `%XX`), two levels at most
+and MAX_NESTED bytes per string: linear in the stream.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import json
 import re
 import struct
 import zlib
+from collections.abc import Callable
 
 from netwatch.protocols.auth import HTTP_SECRET_FIELD
-from netwatch.protocols.body_auth import PARAM_NAME, XML_ATTR  # the grammars detection reads with
+from netwatch.protocols.body_auth import PARAM_NAME, XML_ATTR, nested_candidate  # the grammars detection reads with
+from netwatch.protocols.escaped_text import Unescaped, json_unescaped, percent_unescaped
 from netwatch.redaction.packets import FILLER, fill_url
 
 # any field name holding a password word (HTTP_SECRET_FIELD's words) or naming a PIN
@@ -38,6 +47,17 @@ MULTIPART_PART = re.compile(  # the part's head up to the blank line; its value 
 XML_TAG = re.compile(rb"<(?:[\w.-]{1,64}:)?([\w.-]{1,64})((?:\s[^<>]{0,4096})?)(/?)>")
 CDATA_OPEN = b"<![CDATA["
 MAX_TEXT = 4096  # element text blanked at most (a password is short; a document is not one)
+GRAPHQL_ARG = re.compile(  # a GraphQL argument or input field with a string value: name: "…" / name: """…"""
+    rb'([_A-Za-z][_0-9A-Za-z]{0,63}+)[ \t\r\n,]{0,64}+:[ \t\r\n,]{0,64}+'
+    rb'(?:"""((?:[^"\\]++|\\"""|\\|"(?!""))*+)|' + _STR + rb")")
+NAME_START = re.compile(rb"[_0-9A-Za-z]{0,63}$")  # back from a password word to its name's start
+SECRET_WORDS = (b"pass", b"pw", b"pswd", b"secret", b"access_token")  # SECRET_WORD's, as literals (pwd: pw)
+MAX_WORD_HITS = 4096  # password words looked at for GraphQL arguments per buffer
+JSON_STRING = re.compile(rb'"((?:[^"\\\r\n]++|\\[^\r\n])*+)"?')  # (to the line's end if unterminated)
+FORM_DOCUMENT = re.compile(rb"=((?:%7[Bb]|%5[Bb]|query|mutation)[^&;\s]{0,65536}+)")
+MAX_NESTING = 2  # documents in strings read (as detection: `body_auth.MAX_NESTING`)
+MAX_NESTED = 65536  # encoded bytes of one string or field decoded to be blanked inside
+_Escape = Callable[[bytes, int, bool], bytes]  # (blanked decoded bytes, encoded width, was an escape) -> encoded
 
 
 def _fill(buf: bytearray, s: int, e: int, keep_lines: bool = False) -> None:
@@ -46,15 +66,28 @@ def _fill(buf: bytearray, s: int, e: int, keep_lines: bool = False) -> None:
             buf[i] = FILLER
 
 
+HEX4 = re.compile(rb"[0-9a-fA-F]{4}")
+WIDE_FILLER = {1: FILLER, 2: 0x00B7, 3: 0x2022}  # a filler character of 1, 2, 3 UTF-8 bytes: *, ·, •
+
+
+def _filler_code(code: int) -> int:
+    """The filler for a `\\uXXXX` escape of `code`, as many UTF-8 bytes decoded (a surrogate pair's
+    four: `•` for the high half, `*` for the low), so the password's decoded length stays."""
+    if 0xD800 <= code < 0xDC00:
+        return WIDE_FILLER[3]
+    return WIDE_FILLER[1 if code < 0x80 or 0xDC00 <= code < 0xE000 else 2 if code < 0x800 else 3]
+
+
 def _fill_json_string(buf: bytearray, s: int, e: int) -> None:
-    """FILLER over a JSON string's contents, escape by escape: `\\uXXXX` becomes `\\u` + FILLER's code and
-    a two-byte escape `\\/`, so the value keeps its length both as sent and decoded (a re-scan measures
-    the same password length) and stays valid JSON."""
+    """FILLER over a JSON string's contents, escape by escape: `\\uXXXX` becomes `\\u` + FILLER's code (a
+    non-ASCII character: a filler of its UTF-8 length) and a two-byte escape `\\/`, so the value keeps
+    its length both as sent and decoded (a re-scan measures the same password length) and stays valid JSON."""
     i = s
     while i < e:
         if buf[i] == 0x5C and i + 1 < e:  # a backslash escape
             if buf[i + 1] == 0x75 and i + 6 <= e:  # \uXXXX
-                buf[i + 2 : i + 6] = b"%04x" % FILLER
+                code = int(buf[i + 2 : i + 6], 16) if HEX4.fullmatch(buf[i + 2 : i + 6]) else 0
+                buf[i + 2 : i + 6] = b"%04x" % _filler_code(code)
                 i += 6
             else:
                 buf[i + 1] = 0x2F  # '/'
@@ -86,10 +119,25 @@ def _secret_name(raw: bytes) -> bool:
     return SECRET_WORD.search(name.strip().lower()) is not None
 
 
-def redact_body_passwords(buf: bytearray) -> None:
-    """Password-named JSON values, multipart parts and XML elements/attributes of one HTTP direction."""
+def redact_body_passwords(buf: bytearray, depth: int = 0) -> None:
+    """Password-named JSON values, multipart parts, XML elements/attributes and GraphQL arguments of
+    one HTTP direction, and those of a JSON or GraphQL document inside a JSON string or a form field
+    (`depth`: levels down already)."""
     if HINT.search(buf) is None:
         return
+    lower = bytes(buf).lower()
+    if depth < MAX_NESTING:
+        _nested(buf, lower, depth)
+    for at in _graphql_names(lower):
+        m = GRAPHQL_ARG.match(buf, at)
+        if m is None:
+            continue
+        g = 2 if m.group(2) is not None else 3
+        if m.end(g) - m.start(g) <= MAX_TEXT and _secret_name(m.group(1)):
+            if g == 2:  # a block string: all but its escaped triple quotes and line breaks
+                _fill_block_string(buf, *m.span(2))
+            else:
+                _fill_json_string(buf, *m.span(3))  # GraphQL string escapes are JSON's
     for m in JSON_PAIR.finditer(buf):
         if _secret_name(m.group(1)):
             if m.group(2) is not None:
@@ -122,6 +170,84 @@ def redact_body_passwords(buf: bytearray) -> None:
         end = buf.find(b"<", m.end(), m.end() + MAX_TEXT)
         if end >= 0:
             _fill_xml_text(buf, m.end(), end)
+
+
+def _fill_block_string(buf: bytearray, s: int, e: int) -> None:
+    i = s
+    while i < e:
+        if buf.startswith(b'\\"""', i):
+            i += 4
+            continue
+        if buf[i] not in b"\r\n":
+            buf[i] = FILLER
+        i += 1
+
+
+def _graphql_names(lower: bytes) -> list[int]:
+    """Where a name holding a password word starts (not after `$`, `"` or `\\`: a variable, a JSON
+    key); found by `bytes.find` of the words, so a megabyte without them costs a few C scans. Past
+    MAX_WORD_HITS words, every name (a body built to hide one among thousands)."""
+    starts: set[int] = set()
+    for word in SECRET_WORDS:
+        at = lower.find(word)
+        while at >= 0:
+            if len(starts) >= MAX_WORD_HITS:
+                return [m.start() for m in re.finditer(rb"(?<![\w$\"\\])[_a-z]", lower)]
+            name = NAME_START.search(lower, max(0, at - 63), at)
+            start = name.start() if name is not None else at
+            if start == 0 or lower[start - 1] not in b'$"\\':
+                starts.add(start)
+            at = lower.find(word, at + 1)
+    return sorted(starts)
+
+
+def _nested(buf: bytearray, lower: bytes, depth: int) -> None:
+    """JSON strings with escaped quotes and form fields that hold a document: decoded, blanked inside
+    (this module's passes, one level down), and written back escape by escape at the same length."""
+    if nested_candidate(lower, SECRET_WORDS):
+        for m in JSON_STRING.finditer(buf):
+            raw = m.group(1)
+            if b'\\"' in raw and len(raw) <= MAX_NESTED and HINT.search(raw):
+                _blank_inside(buf, m.start(1), json_unescaped(bytes(raw)), depth, _json_escape)
+    if b"%22" in lower:
+        for m in FORM_DOCUMENT.finditer(buf):
+            raw = m.group(1)
+            if len(raw) <= MAX_NESTED and b"%22" in raw and HINT.search(raw):
+                _blank_inside(buf, m.start(1), percent_unescaped(bytes(raw)), depth, _percent_escape)
+
+
+def _blank_inside(buf: bytearray, base: int, dec: Unescaped, depth: int, escape: _Escape) -> None:
+    inner = bytearray(dec.text)
+    redact_body_passwords(inner, depth + 1)
+    if inner == dec.text:
+        return
+    old = dec.text
+    for k in range(len(dec.starts) - 1):
+        t0, t1 = dec.starts[k], dec.starts[k + 1]
+        if inner[t0:t1] != old[t0:t1]:
+            r0, r1 = base + dec.raws[k], base + dec.raws[k + 1]
+            buf[r0:r1] = escape(bytes(inner[t0:t1]), r1 - r0, dec.escaped[k])
+
+
+def _json_escape(new: bytes, width: int, escaped: bool) -> bytes:
+    """Blanked text as JSON string contents of `width` bytes: a literal run as it is (never a quote
+    or backslash), a two-byte escape `\\/`, a `\\uXXXX` one `\\u` + the new character's code."""
+    if not escaped:
+        return new.replace(b'"', b"*").replace(b"\\", b"*")
+    if width == 2:
+        return b"\\/"
+    if width == 6 and len(new) <= 3:  # one character of as many UTF-8 bytes as the one it replaces
+        return b"\\u%04x" % (new[0] if len(new) == 1 else WIDE_FILLER[len(new)])
+    if width == 12 and len(new) == 4:  # a surrogate pair: 3 + 1 UTF-8 bytes
+        return b"\\u%04x\\u%04x" % (WIDE_FILLER[3], FILLER)
+    return b"\\u%04x" % FILLER * (width // 6) if width % 6 == 0 else bytes([FILLER]) * width
+
+
+def _percent_escape(new: bytes, width: int, escaped: bool) -> bytes:
+    """Blanked text as a form value of `width` bytes: `%XX` stays an escape, a literal stays literal."""
+    if escaped and width == 3 and len(new) == 1:
+        return b"%%%02X" % new[0]
+    return bytes(FILLER if c in b"&;=+%# " else c for c in new) if len(new) == width else bytes([FILLER]) * width
 
 
 def blank_body(text: bytes) -> bytes:

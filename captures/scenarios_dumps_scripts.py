@@ -24,6 +24,7 @@ CARD_NUMBERS = [
     "4761739001010010",  # enc_hex_dumps: syslog, EMV tags 5A and 57 dumped with spaces (Visa)
     "5186001700008785",  # enc_hex_dumps: syslog, a binary ISO 8583 request dumped with colons (Mastercard)
     "4035501000000008",  # enc_hex_dumps: a JSON request in tcpdump -x lines in an uploaded file (Visa)
+    "2222420000001113",  # enc_hex_dumps: hexdump -C lines with their text column, the card over two (Mastercard)
     "3569990010095841",  # enc_unicode_digits: fullwidth digits in a kiosk's JSON (JCB)
     "5500005555555559",  # enc_unicode_digits: Arabic-Indic digits under "card number" in Arabic (Mastercard)
     "4000000760000002",  # enc_unicode_digits: Persian digits, grouped, bare in a note of its own (Visa)
@@ -68,9 +69,23 @@ def _tcpdump(data: bytes) -> str:
     return "\n".join(lines)
 
 
+def _hexdump_c(data: bytes) -> str:
+    """`hexdump -C` lines: an offset, sixteen bytes in two groups of eight (a short last line padded),
+    then the bytes as text between bars."""
+    def text(row: bytes) -> str:
+        return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in row)
+
+    def half(row: bytes) -> str:
+        return " ".join(f"{b:02x}" for b in row).ljust(23)
+
+    return "\n".join(f"{off:08x}  {half(data[off : off + 8])}  {half(data[off + 8 : off + 16])}  "
+                     f"|{text(data[off : off + 16])}|" for off in range(0, len(data), 16))
+
+
 def enc_hex_dumps() -> list:
     """A terminal's syslog with the EMV tags it read (spaces) and the ISO 8583 request it sent (colons),
-    and a support upload of a JSON request in tcpdump's layout, the card across two of its lines."""
+    and support uploads of JSON requests in tcpdump -x lines and in hexdump -C lines (with the text
+    column), the card across two lines each."""
     clock = Clock()
     pkts = []
     line = f"<134>Dec  8 10:20:01 till04 emvd[311]: TLV {_dump(_emv(CARD_NUMBERS[0]), ' ')}"
@@ -82,6 +97,12 @@ def enc_hex_dumps() -> list:
     c = TcpConversation(POS, BACKOFFICE, 51410, 8080, clock)
     _http(c, b"POST /support/upload HTTP/1.1\r\nHost: backoffice.store.example\r\nContent-Type: text/plain\r\n", body)
     c.close()
+    pkts += c.packets
+    sale = b'{"till":"04","card":"' + CARD_NUMBERS[3].encode() + b'","amount":1250}'
+    body = ("till04 sale request as sent\n" + _hexdump_c(sale) + "\n").encode()
+    c = TcpConversation(POS, BACKOFFICE, 51411, 8080, clock)
+    _http(c, b"POST /support/upload HTTP/1.1\r\nHost: backoffice.store.example\r\nContent-Type: text/plain\r\n", body)
+    c.close()
     return pkts + c.packets
 
 
@@ -89,15 +110,15 @@ def enc_unicode_digits() -> list:
     """Fullwidth digits in JSON, Arabic-Indic in an HTML receipt, Persian grouped in a note, UTF-32 XML."""
     clock = Clock()
     c = TcpConversation(KIOSK, BACKOFFICE, 51420, 8080, clock)
-    body = ('{"注文":"A-88","card_number":"' + CARD_NUMBERS[3].translate(FULLWIDTH) + '","exp":"１２／２８"}')
+    body = ('{"注文":"A-88","card_number":"' + CARD_NUMBERS[4].translate(FULLWIDTH) + '","exp":"１２／２８"}')
     _http(c, b"POST /api/kiosk/pay HTTP/1.1\r\nHost: backoffice.store.example\r\n"
              b"Content-Type: application/json; charset=utf-8\r\n", body.encode())
     c.close()
     pkts = c.packets
     c = TcpConversation(POS, BACKOFFICE, 51421, 8080, clock)
-    receipt = ("<html dir=\"rtl\"><body><p>رقم البطاقة: " + CARD_NUMBERS[4].translate(ARABIC_INDIC)
+    receipt = ("<html dir=\"rtl\"><body><p>رقم البطاقة: " + CARD_NUMBERS[5].translate(ARABIC_INDIC)
                + "</p><p>المبلغ: ١٢٫٥٠</p></body></html>")
-    persian = " ".join(CARD_NUMBERS[5][i : i + 4] for i in range(0, 16, 4)).translate(PERSIAN)
+    persian = " ".join(CARD_NUMBERS[6][i : i + 4] for i in range(0, 16, 4)).translate(PERSIAN)
     note = "یادداشت: لطفا با " + persian + " تماس بگیرید"
     _http(c, b"POST /receipts HTTP/1.1\r\nHost: backoffice.store.example\r\nContent-Type: text/html; charset=utf-8\r\n",
           receipt.encode())
@@ -109,7 +130,7 @@ def enc_unicode_digits() -> list:
     c.close()
     pkts += c.packets
     c = TcpConversation(POS, BACKOFFICE, 51422, 8080, clock)
-    xml = "<export><sale id=\"9\"><pan>" + CARD_NUMBERS[6] + "</pan><total>8.40</total></sale></export>"
+    xml = "<export><sale id=\"9\"><pan>" + CARD_NUMBERS[7] + "</pan><total>8.40</total></sale></export>"
     _http(c, b"POST /export HTTP/1.1\r\nHost: backoffice.store.example\r\nContent-Type: application/xml; "
              b"charset=utf-32\r\n", xml.encode("utf-32-le"))
     c.close()

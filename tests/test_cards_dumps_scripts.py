@@ -207,3 +207,46 @@ def test_digit_groups_of_a_dump_line_are_its_hex_text() -> None:
         assert len(hits) == 1 and BufferJudge(line)(hits[0], "http-body").confidence == "none"
     for text in (b"paid with " + groups + b"\n", b"ABCD " + groups + b"\n"):  # one space: no dump offset
         assert BufferJudge(text)(scan(text)[0][0], "http-body").confidence == "medium"
+
+
+def _text(row: bytes) -> str:
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in row)
+
+
+def hexdump_c(data: bytes) -> bytes:
+    """`hexdump -C`: offset, 8 + 8 bytes (a short line padded), the text between bars."""
+    def half(row: bytes) -> str:
+        return " ".join(f"{b:02x}" for b in row).ljust(23)
+    return "\n".join(f"{o:08x}  {half(data[o : o + 8])}  {half(data[o + 8 : o + 16])}  |{_text(data[o : o + 16])}|"
+                     for o in range(0, len(data), 16)).encode()
+
+
+def xxd(data: bytes) -> bytes:
+    """`xxd`: offset and colon, eight groups of two bytes, two spaces, the text."""
+    def groups(o: int) -> str:
+        return " ".join(data[i : i + 2].hex() for i in range(o, min(o + 16, len(data)), 2)).ljust(39)
+    return "\n".join(f"{o:08x}: {groups(o)}  {_text(data[o : o + 16])}" for o in range(0, len(data), 16)).encode()
+
+
+def tcpdump_xx(data: bytes) -> bytes:
+    """`tcpdump -X`: tcpdump -x's lines with the text after two spaces."""
+    return "\n".join(f"\t0x{o:04x}:  " + " ".join(data[i : i + 2].hex() for i in range(o, min(o + 16, len(data)), 2))
+                     .ljust(39) + "  " + _text(data[o : o + 16]) for o in range(0, len(data), 16)).encode()
+
+
+@pytest.mark.parametrize("dump", [hexdump_c, xxd, tcpdump_xx], ids=["hexdump-C", "xxd", "tcpdump-X"])
+def test_dumps_with_a_text_column_join_their_lines(dump) -> None:  # noqa: ANN001
+    """At every position of the card in the dumped request (over two lines, or within one): found once,
+    high by its key; masked for evidence, no seven of its digits in a row are left (the text columns
+    hold them a line at a time)."""
+    from netwatch.redaction.packets import mask_cards
+
+    for shift in range(16):
+        buf = b"sale request:\n" + dump(b"\0" * shift + b'{"till":"04","card":"' + VISA.encode() + b'"}') + b"\nend\n"
+        hits = scan(buf)[0]
+        assert [mask_pan(h[2]) for h in hits] == [mask_pan(VISA)], shift
+        assert BufferJudge(buf)(hits[0], "http-body").confidence == "high", shift
+        masked = bytearray(buf)
+        mask_cards(masked, [])
+        assert len(masked) == len(buf)
+        assert not any(VISA[i : i + 7].encode() in masked for i in range(len(VISA) - 6)), shift

@@ -296,7 +296,7 @@ def _not_a_card(text: bytes, vs: int, ve: int) -> str | None:
         if any(48 <= c <= 57 for c in tok[0]):
             return "one group of a longer grouped number"
     line = _line_before(text, vs)
-    if HEX_DUMP_LINE.match(line):
+    if grouped and HEX_DUMP_LINE.match(line):  # (the text column's digits stand together, in a card's order)
         return "hex digits of a hex dump line (its bytes are read decoded)"
     h = HEADER_NAME.match(line)
     if h and ID_HEADERS.match(h.group(1)):

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 # A hex dump (a terminal's debug log of the message it sends, EMV tags, a packet): bytes as hex pairs
 # with a space or colon between them, two between groups (Wireshark's 8 + 8), tcpdump's `3435 3339`,
-# over lines that start with an offset (`\t0x0010:  `, `00000010  `); a line that ends in the bytes as
-# text (tcpdump -X, hexdump -C) ends its run (the text shows the digits of that line). Cue: eight
-# such pairs in a row on one line.
+# over lines that start with an offset (`\t0x0010:  `, `00000010  `), also lines that end in the bytes
+# as text (hexdump -C `|…|`, xxd, tcpdump -X, Wireshark's hex + ASCII: a card cut over two lines is
+# whole only in the joined bytes). Cue: eight such pairs in a row on one line.
 _HB = rb"(?:[0-9A-Fa-f]{2}){1,2}"
 HEX_DUMP_SEP = rb"(?:[ :]{1,2}|\r?\n[\t ]*(?:0x)?[0-9A-Fa-f]{4,8}:?[\t ]{1,4})"
 HEX_DUMP_RE = re.compile(rb"(?<![0-9A-Za-z])" + _HB + rb"(?:" + HEX_DUMP_SEP + _HB + rb"){5,1023}(?![0-9A-Za-z])")
@@ -23,6 +23,15 @@ HEX_DUMP_SEP_RE = re.compile(HEX_DUMP_SEP)
 T_HEX_DUMP = bytes(0x68 if c in b"0123456789abcdefABCDEF" else 0x73 if c in b" :\t\r\nx" else 0x2E for c in range(256))
 HEX_DUMP_CUES = (b"hhs" * 8, b"hhhhs" * 4)
 MAX_DUMP = 1 << 16  # bytes a dump may run on past the line its cue is in
+# between two lines of a dump that writes its text column: that column (after the padding of a short
+# line), the line break, the next offset
+DUMP_TEXT_GAP = re.compile(rb"[ \t]{1,64}(?:\|[\x20-\x7e]{1,17}\||[\x20-\x7e]{1,17})[ \t]*\r?\n"
+                           rb"[\t ]*(?:0x)?[0-9A-Fa-f]{4,8}:?[\t ]{1,4}")
+DUMP_TEXT_TAIL = re.compile(rb"[ \t]{1,64}(?:\|[\x20-\x7e]{1,17}\||[\x20-\x7e]{1,17})(?=\r?\n|$)")  # the last one
+DUMP_LINE_RE = re.compile(_HB + rb"(?:[ :]{1,2}" + _HB + rb"){0,31}(?![0-9A-Za-z])")  # one line's bytes
+MAX_DUMP_LINES = 4096
+DUMP_LINE_BYTES = 16
+HEX_TOKEN = re.compile(rb"[0-9A-Fa-f]+")
 # decimal digits of other scripts in UTF-8 (fullwidth U+FF10-FF19 from CJK input methods, Arabic-Indic
 # U+0660-0669, Extended Arabic-Indic U+06F0-06F9), which int() and NFKC read as 0-9; a run holds one
 _UDIGIT = rb"(?:\xef\xbc[\x90-\x99]|\xd9[\xa0-\xa9]|\xdb[\xb0-\xb9]|[0-9])"
@@ -50,17 +59,62 @@ def hex_dumps(buf: bytes, holds: list[int], read: Read) -> None:
         while (m := HEX_DUMP_RE.search(buf, pos, end)) is not None:
             if m.end() == end and end < len(buf):  # it may run on over the next lines
                 m = HEX_DUMP_RE.match(buf, m.start(), min(len(buf), end + MAX_DUMP)) or m
-            pos = m.end()
-            if m.end() >= len(buf) - 16:  # the next line's offset may be all that is left
+            pos, data = _dump(buf, m)
+            if pos >= len(buf) - 40:  # the next line's text column and offset may be all that is left
                 holds.append(m.start())
-            read(m.start(), m.end(), hex_dump_bytes(m.group()))
+            read(m.start(), pos, data)
         return max(pos, end)
 
     cued(buf.translate(T_HEX_DUMP), HEX_DUMP_CUES, runs, 4)
 
 
+def _dump(buf: bytes, m: re.Match[bytes]) -> tuple[int, bytes]:
+    """Where the dump that `m` starts ends, over the lines of a dump that writes its text column too
+    (to the end of its last text column: evidence overwrites the run, and the columns hold the card's
+    digits a line at a time), and the bytes it writes."""
+    end = m.end()
+    gap = _column(buf, max(m.start(), buf.rfind(b"\n", m.start(), end) + 1), end, DUMP_TEXT_GAP)
+    if gap is not None:
+        end = gap.start()
+    parts = [_pairs(buf[m.start() : end])]
+    for _ in range(MAX_DUMP_LINES):
+        line = DUMP_LINE_RE.match(buf, gap.end()) if gap else None
+        if line is None:
+            break
+        gap = _column(buf, line.start(), line.end(), DUMP_TEXT_GAP)
+        end = gap.start() if gap else line.end()
+        parts.append(_pairs(buf[line.start() : end]))
+        if gap is None and len(parts) > 1 and (tail := _column(buf, line.start(), line.end(), DUMP_TEXT_TAIL)):
+            end = tail.end()
+    return end, b"".join(parts)
+
+
+def _column(buf: bytes, line: int, end: int, column: re.Pattern[bytes]) -> re.Match[bytes] | None:
+    """The text column after a dump line's bytes (`buf[line:end]`, read greedily), also when the
+    column starts with characters that read as one more hex group: then the line is cut back to its
+    sixteen bytes, the most a dump writes on one line."""
+    found = column.match(buf, end)
+    if found is None:
+        count = 0
+        for token in HEX_TOKEN.finditer(buf, line, end):
+            count += len(token.group()) // 2
+            if count >= DUMP_LINE_BYTES:
+                if token.end() < end:
+                    found = column.match(buf, token.end())
+                break
+    return found
+
+
 def hex_dump_bytes(run: bytes) -> bytes:
-    """The bytes a hex dump run (HEX_DUMP_RE) writes: separators and line offsets dropped."""
+    """The bytes a hex dump run (as `hex_dumps` reads it) writes; ValueError if `run` is no dump."""
+    m = HEX_DUMP_RE.match(run)
+    if m is None:
+        return _pairs(run)
+    return _dump(run, m)[1]
+
+
+def _pairs(run: bytes) -> bytes:
+    """The bytes of hex pairs with separators and line offsets between them."""
     if b"\n" not in run:
         return bytes.fromhex(run.translate(None, b" :").decode("ascii"))
     return bytes.fromhex(HEX_DUMP_SEP_RE.sub(b"", run).decode("ascii"))

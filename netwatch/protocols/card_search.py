@@ -253,6 +253,9 @@ def _hex_dump(buf: bytes, hits: list[Hit], holds: list[int]) -> None:
         if b"dddddd" in raw.translate(T_BCD) or b"eeee" in raw.translate(T_EBC):  # digits of some kind
             sub: list[Hit] = []
             layers(raw, sub, MAX_DEPTH, [])  # a dump's bytes, not another text layer
+            if sub:  # the number in a text column repeats the dump's bytes: judged in those, whole
+                numbers = {h[2] for h in sub}
+                hits[:] = [h for h in hits if not (h[2] in numbers and start <= h[0] and h[1] <= end)]
             hits.extend((start, end, d, k, wrap("hex", e), x) for _a, _b, d, k, e, x in sub)
 
     hex_dumps(buf, holds, read)

@@ -193,6 +193,32 @@ def test_documents_in_form_fields() -> None:
     assert [(s.where, s.user, len(s.secret)) for s in form_secrets(plain)] == [("form", b"a", 2)]
 
 
+def test_h2c_graphql_get_blanked_in_its_header_block() -> None:
+    """GraphQL over GET on h2c: the :path's password (HPACK, Huffman-coded) blanked from there on."""
+    import hpack
+    from hpack.table import HeaderTable
+
+    from netwatch.redaction.hpack_secrets import blank_secrets
+
+    path = "/graphql?query=" + quote('{ login(user: "h2", password: "H2c-get-pw") { t } }') + "&op=L"
+    raw = hpack.Encoder().encode([(":method", "GET"), (":path", path)], huffman=True)
+    block = bytearray(raw)
+    assert blank_secrets(block, HeaderTable()) and len(block) == len(raw)
+    got = dict(hpack.Decoder().decode(bytes(block)))[":path"]
+    assert "H2c-get-pw" not in got and got.startswith(path[: path.index("H2c")] + "*")  # (Huffman: as many bytes)
+
+
+def test_documents_in_multipart_parts() -> None:
+    """A GraphQL multipart request (file uploads): the operation's JSON in the `operations` part."""
+    ops = json.dumps({"query": 'mutation($f: Upload!) { login(user: "up", password: "Mp-pw") { t } upload(f: $f) }',
+                      "variables": {"f": None}}).encode()
+    body = (b'--B\r\nContent-Disposition: form-data; name="operations"\r\n\r\n' + ops + b'\r\n--B\r\n'
+            b'Content-Disposition: form-data; name="0"; filename="a.txt"\r\n\r\npassword: "file"\r\n--B--\r\n')
+    got = body_secrets(b"multipart/form-data; boundary=B", body)
+    assert [(s.where, s.user, len(s.secret), body[s.offset : s.offset + s.length]) for s in got] == [
+        ("multipart+json+graphql", b"up", 5, b"Mp-pw")]
+
+
 def test_kinds() -> None:
     assert body_kind(b"application/graphql; charset=utf-8", b"") == "graphql"
     assert body_kind(None, b"  query Q { me { id } }") == "graphql"

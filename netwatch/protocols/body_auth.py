@@ -41,7 +41,6 @@ from netwatch.protocols.url_auth import (
     MAX_SECRETS,
     MAX_VALUE,
     PASSWORD_NAME,
-    TOKEN_NAME,
     USER_NAME,
     UrlSecret,
     field_role,
@@ -291,7 +290,8 @@ def _json_value(obj: _Object | None, role: str, raw: bytes, offset: int,
 
 def multipart_secrets(content_type: bytes, body: bytes) -> list[UrlSecret]:
     """Password-named parts of a multipart/form-data body (file parts left out); the user is the
-    first user-named part. The boundary is the Content-Type's, else the body's first `--` line."""
+    first user-named part. The boundary is the Content-Type's, else the body's first `--` line. A
+    part holding a JSON or GraphQL document (GraphQL multipart requests' `operations`) is read too."""
     m = BOUNDARY.search(content_type)
     if m is not None:
         delim = b"--" + (m.group(1) if m.group(1) is not None else m.group(2))
@@ -301,6 +301,8 @@ def multipart_secrets(content_type: bytes, body: bytes) -> list[UrlSecret]:
         return []
     user: bytes | None = None
     found: list[tuple[bytes, int, int]] = []
+    documents: list[UrlSecret] = []
+    budget = [MAX_NESTED_BYTES]
     pos = body.find(delim)
     for _ in range(MAX_PARTS):
         if pos < 0 or body[pos + len(delim) : pos + len(delim) + 2] == b"--":
@@ -320,14 +322,20 @@ def multipart_secrets(content_type: bytes, body: bytes) -> list[UrlSecret]:
             continue
         name = _name((pm.group(1) if pm.group(1) is not None else pm.group(2)).decode("utf-8", "replace"))
         value = body[end_head.end() : value_end]
+        role = field_role(name)
+        if not role and len(value) <= budget[0] and HINT.search(value):
+            budget[0] -= len(value)
+            documents += [sec._replace(where="multipart+" + sec.where, offset=end_head.end() + sec.offset)
+                          for sec in nested_secrets(value, 1, budget)]
         if len(value) > MAX_VALUE:
             continue
-        if PASSWORD_NAME.fullmatch(name) or TOKEN_NAME.fullmatch(name):
+        if role in ("cleartext", "token"):
             if value.strip() and len(found) < MAX_SECRETS:
                 found.append((value, end_head.end(), len(value)))
-        elif user is None and USER_NAME.fullmatch(name):
+        elif user is None and role == "user":
             user = value[:MAX_USER] or None
-    return [UrlSecret("multipart", user, v, "cleartext", off, n) for v, off, n in found]
+    out = [UrlSecret("multipart", user, v, "cleartext", off, n) for v, off, n in found]
+    return (out + [sec._replace(user=sec.user or user) for sec in documents])[:MAX_SECRETS]
 
 
 def xml_secrets(body: bytes) -> list[UrlSecret]:

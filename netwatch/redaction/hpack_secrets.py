@@ -2,7 +2,8 @@
 still decodes (Wireshark, a re-scan) with every other field, the user and the dynamic table as sent:
 an Authorization / Proxy-Authorization value after its scheme (not challenge-response), a :path
 query or a cookie from its first password field on (`protocols.auth.HTTP_SECRET_FIELD`, as `creds`
-reads HTTP/1). HPACK (RFC 7541) string literals are rewritten in their own coding: raw bytes become
+reads HTTP/1; in a :path also a GraphQL document's password, `protocols.form_documents`).
+HPACK (RFC 7541) string literals are rewritten in their own coding: raw bytes become
 FILLER; a Huffman-coded value becomes the kept prefix plus FILLER characters (`*` has an 8-bit code)
 re-encoded to exactly its old length, the last bits EOS padding. No byte pattern finds such a
 secret: Huffman coding is the default of HTTP/2 clients.
@@ -20,6 +21,7 @@ from hpack.huffman_table import decode_huffman
 from hpack.table import HeaderTable
 
 from netwatch.protocols.auth import AUTH_HEADERS, HTTP_SECRET_FIELD
+from netwatch.protocols.form_documents import target_documents
 from netwatch.redaction.packets import FILLER
 
 HUFFMAN = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
@@ -39,7 +41,11 @@ def secret_from(name: bytes, value: bytes) -> int | None:
     if name in FIELD_SECRETS:
         m = HTTP_SECRET_FIELD.search(value)
         g = m.lastindex if m is not None else None  # the value's group: quoted ("…", '…') or bare
-        return m.start(g) if m is not None and g is not None and m.end(g) > m.start(g) else None
+        at = m.start(g) if m is not None and g is not None and m.end(g) > m.start(g) else None
+        if name == b":path":  # GraphQL over GET: `?query={login(password: "…")}`
+            at = min((a for a in (at, *(sec.offset for sec in target_documents(value))) if a is not None),
+                     default=None)
+        return at
     return None
 
 

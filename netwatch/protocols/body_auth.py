@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 
 from netwatch.protocols.escaped_text import json_unescaped
-from netwatch.protocols.graphql_auth import graphql_secrets, looks_like_graphql
+from netwatch.protocols.graphql_auth import UserScope, graphql_secrets, looks_like_graphql
 from netwatch.protocols.url_auth import (
     HINT,
     MAX_NAME,
@@ -160,23 +160,12 @@ def _json_text(raw: bytes) -> str:
 
 
 @dataclass
-class _Object:
-    """One JSON object being read: the user named in it (the secrets in it or below take it)."""
+class _Object(UserScope):
+    """One JSON object being read (the secrets in it or below take its user)."""
 
-    user: bytes | None = None
     parent: _Object | None = field(default=None, repr=False)
     pair: str = ""  # the role a "name" key gives it: {"name":"password","value":"…"} (jQuery serializeArray)
     value: tuple[bytes, int] | None = None  # its "value": raw and offset
-
-    def find_user(self) -> bytes | None:
-        obj: _Object | None = self
-        for _ in range(MAX_DEPTH + 1):
-            if obj is None:
-                return None
-            if obj.user is not None:
-                return obj.user
-            obj = obj.parent
-        return None
 
 
 def json_secrets(body: bytes, depth: int = 0, budget: list[int] | None = None) -> list[UrlSecret]:

@@ -41,28 +41,29 @@ def looks_like_graphql(text: bytes) -> bool:
 
 
 @dataclass
-class _Frame:
-    """An argument list or input object being read: the user named in it."""
+class UserScope:
+    """A nesting level being read (a GraphQL argument list or input object, a JSON object): the user
+    named in it, which the secrets in it or below take."""
 
-    parent: _Frame | None = field(default=None, repr=False)
+    parent: UserScope | None = field(default=None, repr=False)
     user: bytes | None = None
 
     def find_user(self) -> bytes | None:
-        frame: _Frame | None = self
+        scope: UserScope | None = self
         for _ in range(MAX_DEPTH + 1):
-            if frame is None:
+            if scope is None:
                 return None
-            if frame.user is not None:
-                return frame.user
-            frame = frame.parent
+            if scope.user is not None:
+                return scope.user
+            scope = scope.parent
         return None
 
 
 def graphql_secrets(text: bytes) -> list[UrlSecret]:
     """Password-named arguments (and input-object fields) whose value is a string literal."""
-    root = _Frame()
-    stack: list[_Frame] = []
-    found: list[tuple[_Frame, str, bytes, int, int]] = []  # (frame, kind, decoded, offset, length)
+    root = UserScope()
+    stack: list[UserScope] = []
+    found: list[tuple[UserScope, str, bytes, int, int]] = []  # (frame, kind, decoded, offset, length)
     name: bytes | None = None  # the name just read (an argument's if ':' follows)
     arg: bytes | None = None  # the argument whose value comes next
     variable = False  # the name just read follows '$'
@@ -90,7 +91,7 @@ def graphql_secrets(text: bytes) -> list[UrlSecret]:
         elif c in b"({[":
             if len(stack) >= MAX_DEPTH:
                 break
-            stack.append(_Frame(parent=stack[-1] if stack else root))
+            stack.append(UserScope(parent=stack[-1] if stack else root))
             name = arg = None
         elif c in b")}]":
             if stack:
@@ -106,8 +107,8 @@ def graphql_secrets(text: bytes) -> list[UrlSecret]:
             for frame, kind, secret, off, size in found]
 
 
-def _value(frame: _Frame, role: str, raw: bytes, offset: int, block: bool,
-           found: list[tuple[_Frame, str, bytes, int, int]]) -> None:
+def _value(frame: UserScope, role: str, raw: bytes, offset: int, block: bool,
+           found: list[tuple[UserScope, str, bytes, int, int]]) -> None:
     """One `name: "value"` pair whose name has a role: a secret (kept to measure) or a user."""
     if len(raw) > MAX_VALUE:
         return
